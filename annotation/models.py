@@ -1,0 +1,244 @@
+"""The annotation domain: studies, what is rated, who rates, and the ratings themselves.
+
+Writes go through `annotation.services`; models hold structure and database
+constraints only, so every rule lives in one place.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Study(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+
+    class ScaleType(models.TextChoices):
+        CONTINUOUS = "continuous", "Continuous slider"
+        ACR = "acr", "ACR buttons (absolute category rating)"
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=80, unique=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="studies",
+    )
+    description = models.TextField(blank=True)
+    consent_text = models.TextField(blank=True)
+    instructions = models.TextField(blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+
+    scale_type = models.CharField(
+        max_length=12, choices=ScaleType.choices, default=ScaleType.CONTINUOUS
+    )
+    scale_min = models.FloatField(default=0)
+    scale_max = models.FloatField(default=100)
+    # 0 means any value in range (a continuous slider); ACR uses 1.
+    scale_step = models.FloatField(default=0)
+    scale_labels = models.JSONField(
+        default=list, blank=True, help_text="Labels spread evenly from min to max."
+    )
+
+    target_ratings_per_stimulus = models.PositiveIntegerField(default=15)
+    session_size = models.PositiveIntegerField(
+        default=100, help_text="Rating trials per subject session."
+    )
+    break_interval = models.PositiveIntegerField(
+        default=50, help_text="Trials between breaks; 0 = none."
+    )
+    repeats_per_session = models.PositiveIntegerField(
+        default=0, help_text="Stimuli shown twice per session, for consistency checks."
+    )
+    gold_per_session = models.PositiveIntegerField(default=0)
+    # Provenance for imported databases and, in the demo, the simulation's ground truth.
+    metadata = models.JSONField(default=dict, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "studies"
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(scale_max__gt=models.F("scale_min")), name="study_scale_max_above_min"
+            ),
+            models.CheckConstraint(condition=Q(scale_step__gte=0), name="study_scale_step_nonneg"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Dimension(models.Model):
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="dimensions")
+    key = models.SlugField(max_length=50)
+    label = models.CharField(max_length=100)
+    question = models.TextField()
+    anchor_text = models.TextField(blank=True)
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["study", "order", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "key"], name="dimension_unique_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.study.slug}:{self.key}"
+
+
+def stimulus_upload_to(instance: "Stimulus", filename: str) -> str:
+    return f"studies/{instance.study_id}/stimuli/{filename}"
+
+
+def reference_upload_to(instance: "Stimulus", filename: str) -> str:
+    return f"studies/{instance.study_id}/references/{filename}"
+
+
+class Stimulus(models.Model):
+    class Role(models.TextChoices):
+        NORMAL = "normal", "Normal"
+        TRAINING = "training", "Training (anchor)"
+        GOLD = "gold", "Gold (known answer)"
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="stimuli")
+    image = models.ImageField(
+        upload_to=stimulus_upload_to, max_length=300, width_field="width", height_field="height"
+    )
+    sha256 = models.CharField(max_length=64)
+    width = models.PositiveIntegerField(default=0)
+    height = models.PositiveIntegerField(default=0)
+    file_size = models.PositiveBigIntegerField(default=0)
+    original_name = models.CharField(max_length=300, blank=True)
+    generator = models.CharField(max_length=100, blank=True, db_index=True)
+    prompt = models.TextField(blank=True)
+    reference_image = models.ImageField(upload_to=reference_upload_to, max_length=300, blank=True)
+    prompt_group = models.CharField(max_length=100, blank=True, db_index=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.NORMAL)
+    # Training stimuli: why this image deserves its anchor scores.
+    explanation = models.TextField(blank=True)
+    # Training and gold stimuli: the expected score per dimension key.
+    expected_scores = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "stimuli"
+        ordering = ["study", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "sha256"], name="stimulus_unique_content"),
+        ]
+        indexes = [models.Index(fields=["study", "role"])]
+
+    def __str__(self) -> str:
+        return self.original_name or f"stimulus {self.pk}"
+
+    @property
+    def is_image_to_image(self) -> bool:
+        return bool(self.reference_image)
+
+
+class Subject(models.Model):
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="subjects")
+    label = models.CharField(max_length=50)
+    # sha256 of the invite token; the token itself is shown once, when the invite is made.
+    token_hash = models.CharField(max_length=64, unique=True)
+    consented_at = models.DateTimeField(null=True, blank=True)
+    declined_at = models.DateTimeField(null=True, blank=True)
+    demographics = models.JSONField(default=dict, blank=True)
+    simulated = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["study", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "label"], name="subject_unique_label"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.study.slug}:{self.label}"
+
+
+class RatingSession(models.Model):
+    subject = models.OneToOneField(Subject, on_delete=models.CASCADE, related_name="session")
+    # Server-side trial list: [{"stimulus": id, "kind": "training"|"rating", "repeat": bool}].
+    playlist = models.JSONField(default=list)
+    cursor = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(auto_now_add=True)
+    last_activity_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    completion_code = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"session of {self.subject}"
+
+    @property
+    def is_complete(self) -> bool:
+        return self.completed_at is not None
+
+
+class Rating(models.Model):
+    session = models.ForeignKey(RatingSession, on_delete=models.CASCADE, related_name="ratings")
+    stimulus = models.ForeignKey(Stimulus, on_delete=models.PROTECT, related_name="ratings")
+    dimension = models.ForeignKey(Dimension, on_delete=models.PROTECT, related_name="ratings")
+    score = models.FloatField()
+    trial_index = models.PositiveIntegerField()
+    is_repeat = models.BooleanField(default=False)
+    is_training = models.BooleanField(default=False)
+    response_time_ms = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["session", "trial_index", "dimension"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session", "trial_index", "dimension"],
+                name="rating_unique_per_trial_dimension",
+            ),
+        ]
+        indexes = [models.Index(fields=["stimulus", "dimension"])]
+
+    def __str__(self) -> str:
+        return f"{self.stimulus_id}/{self.dimension_id}={self.score}"
+
+
+def release_upload_to(instance: "LabelRelease", filename: str) -> str:
+    return f"releases/{instance.study_id}/v{instance.version}/{filename}"
+
+
+class LabelRelease(models.Model):
+    class Source(models.TextChoices):
+        STUDY = "study", "Frozen from this study's ratings"
+        EXTERNAL = "external", "Imported from a published database"
+
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="releases")
+    version = models.PositiveIntegerField()
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.STUDY)
+    method_config = models.JSONField(default=dict)
+    counts = models.JSONField(default=dict)
+    mos_file = models.FileField(upload_to=release_upload_to, max_length=300)
+    mos_sha256 = models.CharField(max_length=64)
+    raw_file = models.FileField(upload_to=release_upload_to, max_length=300, blank=True)
+    raw_sha256 = models.CharField(max_length=64, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["study", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "version"], name="release_unique_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.study.slug} v{self.version}"

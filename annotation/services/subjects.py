@@ -1,0 +1,33 @@
+import hashlib
+import secrets
+
+from django.db import transaction
+
+from annotation.models import Study, Subject
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_invite_token() -> str:
+    # 32 bytes: unguessable, and short enough for a link.
+    return secrets.token_urlsafe(32)
+
+
+@transaction.atomic
+def subject_invite_create(
+    *, study: Study, label: str = "", token: str = "", simulated: bool = False
+) -> tuple[Subject, str]:
+    """Create a subject and return it with its invite token, which is stored only hashed."""
+    token = token or new_invite_token()
+    if not label:
+        label = f"S{study.subjects.count() + 1:04d}"
+    subject = Subject.objects.create(
+        study=study, label=label, token_hash=token_hash(token), simulated=simulated
+    )
+    return subject, token
+
+
+def subject_by_token(*, token: str) -> Subject | None:
+    return Subject.objects.select_related("study").filter(token_hash=token_hash(token)).first()

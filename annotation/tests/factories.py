@@ -1,0 +1,116 @@
+"""factory_boy factories for the annotation domain; tests build what they need with these."""
+
+import io
+
+import factory
+from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
+from PIL import Image
+
+from annotation.models import Dimension, Rating, RatingSession, Stimulus, Study, Subject
+from annotation.services.subjects import token_hash
+
+
+def jpeg_bytes(
+    size: tuple[int, int] = (64, 48), colour: tuple[int, int, int] = (120, 80, 40)
+) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    is_staff = False
+
+    @factory.post_generation
+    def password(obj, create, extracted, **kwargs):
+        obj.set_password(extracted or "pw-for-tests")
+        if create:
+            obj.save(update_fields=["password"])
+
+
+class ResearcherFactory(UserFactory):
+    is_staff = True
+
+
+class AdminFactory(UserFactory):
+    is_staff = True
+    is_superuser = True
+
+
+class StudyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Study
+
+    name = factory.Sequence(lambda n: f"Study {n}")
+    slug = factory.Sequence(lambda n: f"study-{n}")
+    owner = factory.SubFactory(ResearcherFactory)
+    status = Study.Status.OPEN
+    scale_min = 0
+    scale_max = 100
+    scale_step = 0
+
+
+class DimensionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Dimension
+
+    study = factory.SubFactory(StudyFactory)
+    key = factory.Sequence(lambda n: f"dim{n}")
+    label = factory.LazyAttribute(lambda o: o.key.title())
+    question = "How good is it?"
+    order = factory.Sequence(int)
+
+
+class StimulusFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Stimulus
+
+    study = factory.SubFactory(StudyFactory)
+    sha256 = factory.Sequence(lambda n: f"{n:064x}")
+    image = factory.LazyAttribute(
+        lambda o: ContentFile(
+            jpeg_bytes(colour=(int(o.sha256[-2:], 16), 90, 30)), name=f"{o.sha256[-8:]}.jpg"
+        )
+    )
+    generator = "GenA"
+    prompt = "a red fox in the snow"
+    prompt_group = factory.Sequence(lambda n: f"p{n}")
+
+
+class SubjectFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Subject
+
+    study = factory.SubFactory(StudyFactory)
+    label = factory.Sequence(lambda n: f"S{n:04d}")
+    token_hash = factory.Sequence(lambda n: token_hash(f"token-{n}"))
+
+
+class RatingSessionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = RatingSession
+
+    subject = factory.SubFactory(SubjectFactory)
+    playlist = factory.LazyFunction(list)
+
+
+class RatingFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Rating
+
+    session = factory.SubFactory(RatingSessionFactory)
+    stimulus = factory.SubFactory(
+        StimulusFactory, study=factory.SelfAttribute("..session.subject.study")
+    )
+    dimension = factory.SubFactory(
+        DimensionFactory, study=factory.SelfAttribute("..session.subject.study")
+    )
+    score = 50.0
+    trial_index = factory.Sequence(int)

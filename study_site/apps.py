@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class StudySiteConfig(AppConfig):
+    name = "study_site"
+    verbose_name = "Study site"
