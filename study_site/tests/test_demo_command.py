@@ -1,0 +1,92 @@
+"""The demo command as a newcomer runs it: real child processes, real HTTP."""
+
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from study_site.tests.helpers import REPO, child_env, run_manage
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_demo_setup_twice_neither_fails_nor_duplicates(tmp_path):
+    first = run_manage("demo", "--no-serve", VAR_DIR=str(tmp_path))
+    assert first.returncode == 0, first.stderr
+    assert "Loaded demo study" in first.stdout
+    second = run_manage("demo", "--no-serve", VAR_DIR=str(tmp_path))
+    assert second.returncode == 0, second.stderr
+    assert "Found demo study" in second.stdout
+    credentials = re.compile(r"Sign in as:\s+(\S+) / (\S+)")
+    assert credentials.search(first.stdout).groups() == credentials.search(second.stdout).groups()
+    count = run_manage(
+        "shell", "--no-imports", "-c",
+        "from annotation.models import Study, Stimulus; "
+        "print(Study.objects.count(), Stimulus.objects.count())",
+        VAR_DIR=str(tmp_path), DEBUG="1",
+    )
+    assert count.stdout.split() == ["1", "63"]
+
+
+def test_demo_serves_every_printed_url_and_stops_cleanly_on_ctrl_c(tmp_path):
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "demo", "--port", str(port)], cwd=REPO,
+        env=child_env(VAR_DIR=str(tmp_path)), stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
+    )
+    output = []
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line and process.poll() is not None:
+                break
+            output.append(line)
+            if "press Ctrl-C" in line:
+                break
+        text = "".join(output)
+        assert "press Ctrl-C" in text, text
+        urls = dict(re.findall(r"^\s+([A-Za-z ]+):\s+(http://\S+)", text, flags=re.M))
+        username, password = re.search(r"Sign in as:\s+(\S+) / (\S+)", text).groups()
+        assert set(urls) == {"Dashboard", "Admin", "API docs", "Subject invite"}
+
+        browser = requests.Session()
+        for _ in range(100):
+            try:
+                login_page = browser.get(urls["Dashboard"], timeout=5)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.3)
+        assert login_page.status_code == 200 and "Sign in" in login_page.text
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login_page.text)[1]
+        signed_in = browser.post(
+            login_page.url, data={"username": username, "password": password,
+                                  "csrfmiddlewaretoken": token},
+            headers={"Referer": login_page.url}, timeout=10,
+        )
+        assert signed_in.status_code == 200
+        assert "Demo: image-to-image quality" in signed_in.text
+        for name, url in urls.items():
+            response = browser.get(url, timeout=10)
+            assert response.status_code == 200, (name, url, response.status_code)
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            rest, _ = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+    assert process.returncode == 0, "".join(output) + rest
+    assert "Demo stopped." in rest
