@@ -8,8 +8,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 # Variables the parent test process sets that must not leak into a child's settings.
-_SCRUB = ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS",
-          "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "VAR_DIR", "MEDIA_ROOT")
+_SCRUB = (
+    "DJANGO_SETTINGS_MODULE",
+    "DATABASE_URL",
+    "SECRET_KEY",
+    "DEBUG",
+    "ALLOWED_HOSTS",
+    "CELERY_BROKER_URL",
+    "CELERY_RESULT_BACKEND",
+    "VAR_DIR",
+    "MEDIA_ROOT",
+)
 
 
 def child_env(**overrides: str) -> dict[str, str]:
@@ -21,10 +30,22 @@ def child_env(**overrides: str) -> dict[str, str]:
 
 
 def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], cwd=REPO, env=child_env(**env),
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env=child_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=REPO,
-                          env=child_env(**env), capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=REPO,
+        env=child_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )

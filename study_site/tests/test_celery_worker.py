@@ -36,19 +36,41 @@ def redis_url() -> str:
 @pytest.mark.slow
 def test_a_task_sent_through_redis_is_executed_by_a_worker_process(redis_url, tmp_path):
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "study_site", "worker", "-Q", "default,gpu",
-         "--concurrency", "1", "--loglevel", "INFO", "--without-gossip", "--without-mingle",
-         "--hostname", f"test-{os.getpid()}@%h"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env=child_env(DEBUG="1", VAR_DIR=str(tmp_path), CELERY_BROKER_URL=redis_url,
-                      CELERY_RESULT_BACKEND=redis_url),
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "study_site",
+            "worker",
+            "-Q",
+            "default,gpu",
+            "--concurrency",
+            "1",
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--hostname",
+            f"test-{os.getpid()}@%h",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=child_env(
+            DEBUG="1",
+            VAR_DIR=str(tmp_path),
+            CELERY_BROKER_URL=redis_url,
+            CELERY_RESULT_BACKEND=redis_url,
+        ),
     )
     client = Celery("test-client", broker=redis_url, backend=redis_url)
-    client.conf.update(task_serializer="json", accept_content=["json"],
-                       result_serializer="json")
+    client.conf.update(task_serializer="json", accept_content=["json"], result_serializer="json")
     try:
-        result = client.send_task("study_site.ping", args=[f"hello from {os.getpid()}"],
-                                  queue="default")
+        result = client.send_task(
+            "study_site.ping", args=[f"hello from {os.getpid()}"], queue="default"
+        )
         assert result.get(timeout=90) == f"hello from {os.getpid()}"
     finally:
         worker.terminate()

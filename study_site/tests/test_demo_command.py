@@ -31,10 +31,13 @@ def test_demo_setup_twice_neither_fails_nor_duplicates(tmp_path):
     credentials = re.compile(r"Sign in as:\s+(\S+) / (\S+)")
     assert credentials.search(first.stdout).groups() == credentials.search(second.stdout).groups()
     count = run_manage(
-        "shell", "--no-imports", "-c",
+        "shell",
+        "--no-imports",
+        "-c",
         "from annotation.models import Study, Stimulus; "
         "print(Study.objects.count(), Stimulus.objects.count())",
-        VAR_DIR=str(tmp_path), DEBUG="1",
+        VAR_DIR=str(tmp_path),
+        DEBUG="1",
     )
     assert count.stdout.split() == ["1", "63"]
 
@@ -42,9 +45,12 @@ def test_demo_setup_twice_neither_fails_nor_duplicates(tmp_path):
 def test_demo_serves_every_printed_url_and_stops_cleanly_on_ctrl_c(tmp_path):
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "demo", "--port", str(port)], cwd=REPO,
-        env=child_env(VAR_DIR=str(tmp_path)), stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True,
+        [sys.executable, "manage.py", "demo", "--port", str(port)],
+        cwd=REPO,
+        env=child_env(VAR_DIR=str(tmp_path)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     output = []
     try:
@@ -72,9 +78,10 @@ def test_demo_serves_every_printed_url_and_stops_cleanly_on_ctrl_c(tmp_path):
         assert login_page.status_code == 200 and "Sign in" in login_page.text
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login_page.text)[1]
         signed_in = browser.post(
-            login_page.url, data={"username": username, "password": password,
-                                  "csrfmiddlewaretoken": token},
-            headers={"Referer": login_page.url}, timeout=10,
+            login_page.url,
+            data={"username": username, "password": password, "csrfmiddlewaretoken": token},
+            headers={"Referer": login_page.url},
+            timeout=10,
         )
         assert signed_in.status_code == 200
         assert "Demo: image-to-image quality" in signed_in.text

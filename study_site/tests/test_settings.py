@@ -31,9 +31,13 @@ def test_defaults_are_embedded_sqlite_and_filesystem_broker(tmp_path):
 
 def test_environment_overrides_database_broker_media_and_hosts(tmp_path):
     shown = _settings(
-        DEBUG="0", SECRET_KEY="x" * 60, DATABASE_URL="postgres://u:p@db.example:5432/studies",
-        CELERY_BROKER_URL="redis://broker.example:6379/0", MEDIA_ROOT=str(tmp_path / "m"),
-        ALLOWED_HOSTS="a.example, b.example", VAR_DIR=str(tmp_path),
+        DEBUG="0",
+        SECRET_KEY="x" * 60,
+        DATABASE_URL="postgres://u:p@db.example:5432/studies",
+        CELERY_BROKER_URL="redis://broker.example:6379/0",
+        MEDIA_ROOT=str(tmp_path / "m"),
+        ALLOWED_HOSTS="a.example, b.example",
+        VAR_DIR=str(tmp_path),
     )
     assert shown["engine"] == "django.db.backends.postgresql"
     assert shown["name"] == "studies"
@@ -58,9 +62,15 @@ def test_a_malformed_boolean_is_rejected(tmp_path):
 
 def test_check_deploy_passes_with_production_values(tmp_path):
     result = run_manage(
-        "check", "--deploy", "--fail-level", "WARNING",
-        DEBUG="0", SECRET_KEY="k9" * 30 + "-production-like-secret", ALLOWED_HOSTS="studies.example",
-        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", VAR_DIR=str(tmp_path),
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DEBUG="0",
+        SECRET_KEY="k9" * 30 + "-production-like-secret",
+        ALLOWED_HOSTS="studies.example",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        VAR_DIR=str(tmp_path),
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
