@@ -36,6 +36,13 @@ class StudyAdmin(admin.ModelAdmin):
     inlines = [DimensionInline]
 
 
+@admin.register(Dimension)
+class DimensionAdmin(admin.ModelAdmin):
+    list_display = ("key", "label", "study", "order")
+    list_filter = ("study",)
+    search_fields = ("key", "label", "question")
+
+
 @admin.register(Stimulus)
 class StimulusAdmin(admin.ModelAdmin):
     list_display = (
