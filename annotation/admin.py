@@ -2,6 +2,7 @@ from django.contrib import admin
 
 from annotation.models import (
     Dimension,
+    ImportJob,
     LabelRelease,
     Rating,
     RatingSession,
@@ -125,3 +126,21 @@ class LabelReleaseAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "kind",
+        "study",
+        "status",
+        "progress",
+        "total",
+        "created_by",
+        "created_at",
+        "finished_at",
+    )
+    list_filter = ("kind", "status")
+    search_fields = ("study__name",)
+    readonly_fields = ("options", "error_report", "result")

@@ -242,3 +242,42 @@ class LabelRelease(models.Model):
 
     def __str__(self) -> str:
         return f"{self.study.slug} v{self.version}"
+
+
+class ImportJob(models.Model):
+    """One image-set or external-database import, run by a Celery task with visible progress."""
+
+    class Kind(models.TextChoices):
+        MANIFEST = "manifest", "Manifest CSV + images"
+        EXTERNAL = "external", "External database"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for a worker"
+        VALIDATING = "validating", "Validating"
+        WRITING = "writing", "Writing"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed (nothing was written)"
+
+    study = models.ForeignKey(
+        Study, null=True, blank=True, on_delete=models.CASCADE, related_name="import_jobs"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.MANIFEST)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    # Where the uploaded files wait (outside MEDIA_ROOT) and what to do with them.
+    options = models.JSONField(default=dict, blank=True)
+    progress = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    # [{"row": n, "image": name, "message": why}, ...]: every problem found, not just the first.
+    error_report = models.JSONField(default=list, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"import {self.pk} ({self.status})"

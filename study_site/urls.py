@@ -13,5 +13,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("studies/", include("annotation.research.urls")),
+    path("api/", include("annotation.api.urls")),
     path("", include("annotation.urls")),
 ]

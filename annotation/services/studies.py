@@ -5,7 +5,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.text import slugify
 
-from annotation.models import Dimension, Study
+from annotation.models import Dimension, Stimulus, Study
+from annotation.services.scores import score_validate
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,20 @@ def _validate_scale(
         raise ValidationError("An ACR scale needs a positive step (usually 1).")
 
 
+def _slug_for(*, name: str, slug: str) -> str:
+    """An explicit slug must be free; a derived one gets -2, -3 ... until it is."""
+    if slug:
+        if Study.objects.filter(slug=slug).exists():
+            raise ValidationError(f"A study with the slug {slug!r} already exists.")
+        return slug
+    base = slugify(name)[:70] or "study"
+    candidate, n = base, 1
+    while Study.objects.filter(slug=candidate).exists():
+        n += 1
+        candidate = f"{base}-{n}"
+    return candidate
+
+
 @transaction.atomic
 def study_create(
     *,
@@ -76,7 +91,7 @@ def study_create(
         raise ValidationError("A study needs at least one dimension to rate.")
     study = Study.objects.create(
         name=name,
-        slug=slug or slugify(name)[:80],
+        slug=_slug_for(name=name, slug=slug),
         owner=owner,
         scale_type=scale_type,
         scale_min=scale_min,
@@ -105,3 +120,106 @@ def study_set_status(*, study: Study, status: str) -> Study:
     study.status = status
     study.save(update_fields=["status", "updated_at"])
     return study
+
+
+# Public name for forms that want the service's rule and its message.
+validate_scale = _validate_scale
+
+STUDY_EDITABLE_FIELDS = (
+    "name",
+    "description",
+    "consent_text",
+    "instructions",
+    "scale_type",
+    "scale_min",
+    "scale_max",
+    "scale_step",
+    "scale_labels",
+    "target_ratings_per_stimulus",
+    "session_size",
+    "break_interval",
+    "repeats_per_session",
+    "gold_per_session",
+)
+
+
+@transaction.atomic
+def study_update(
+    *, study: Study, dimensions: tuple[DimensionSpec, ...] | None = None, **fields
+) -> Study:
+    """Change a study's design; dimensions (when given) replace the current ones by key."""
+    unknown = set(fields) - set(STUDY_EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationError(f"These study fields cannot be edited: {', '.join(sorted(unknown))}.")
+    for name, value in fields.items():
+        setattr(study, name, value)
+    _validate_scale(
+        scale_type=study.scale_type,
+        scale_min=study.scale_min,
+        scale_max=study.scale_max,
+        scale_step=study.scale_step,
+    )
+    study.save()
+    if dimensions is not None:
+        study_dimensions_set(study=study, dimensions=dimensions)
+    return study
+
+
+def study_dimensions_set(*, study: Study, dimensions: tuple[DimensionSpec, ...]) -> None:
+    if not dimensions:
+        raise ValidationError("A study needs at least one dimension to rate.")
+    keys = [spec.key for spec in dimensions]
+    if len(set(keys)) != len(keys):
+        raise ValidationError("Each dimension needs its own key.")
+    rated = set(
+        study.dimensions.filter(ratings__isnull=False).values_list("key", flat=True).distinct()
+    )
+    if rated - set(keys):
+        raise ValidationError(
+            f"Dimension(s) {', '.join(sorted(rated - set(keys)))} already have ratings and "
+            "cannot be removed."
+        )
+    study.dimensions.exclude(key__in=keys).delete()
+    for order, spec in enumerate(dimensions):
+        Dimension.objects.update_or_create(
+            study=study,
+            key=spec.key,
+            defaults={
+                "label": spec.label,
+                "question": spec.question,
+                "anchor_text": spec.anchor_text,
+                "order": order,
+            },
+        )
+
+
+def stimulus_role_set(
+    *,
+    stimulus: Stimulus,
+    role: str,
+    explanation: str = "",
+    expected_scores: dict[str, float] | None = None,
+) -> Stimulus:
+    """Mark a stimulus as normal, training (with explanation) or gold, with expected scores."""
+    if role not in Stimulus.Role.values:
+        raise ValidationError(
+            f"Unknown role {role!r}; use one of {', '.join(Stimulus.Role.values)}."
+        )
+    expected = dict(expected_scores or {})
+    study = stimulus.study
+    keys = set(study.dimensions.values_list("key", flat=True))
+    if unknown := set(expected) - keys:
+        raise ValidationError(f"Unknown dimension key(s): {', '.join(sorted(unknown))}.")
+    for value in expected.values():
+        score_validate(study=study, score=value)
+    if role == Stimulus.Role.TRAINING and not explanation.strip():
+        raise ValidationError("A training stimulus needs an explanation for the subject.")
+    if role != Stimulus.Role.NORMAL and set(expected) != keys:
+        raise ValidationError(
+            f"Give an expected score for every dimension ({', '.join(sorted(keys))})."
+        )
+    stimulus.role = role
+    stimulus.explanation = explanation if role == Stimulus.Role.TRAINING else ""
+    stimulus.expected_scores = expected if role != Stimulus.Role.NORMAL else {}
+    stimulus.save(update_fields=["role", "explanation", "expected_scores"])
+    return stimulus

@@ -18,6 +18,8 @@ _SCRUB = (
     "CELERY_RESULT_BACKEND",
     "VAR_DIR",
     "MEDIA_ROOT",
+    # Browser tests allow sync DB access inside Playwright's loop; children must not inherit it.
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
 )
 
 

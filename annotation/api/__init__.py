@@ -1,0 +1,1 @@
+"""The researcher API: one APIView per operation, nested input/output serializers."""

@@ -1,0 +1,406 @@
+"""Researcher API views. Staff only (DRF's IsAdminUser: 403 otherwise); a study that is
+not the caller's own answers 404. Views parse input, call a service or selector, and
+serialise the output; nothing else."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotation.imports.external import LAYOUTS
+from annotation.models import ImportJob, Stimulus, Study
+from annotation.research.views import _stash
+from annotation.selectors import study_list_for_user
+from annotation.selectors_research import (
+    import_job_get_for_user,
+    invite_path,
+    stimulus_get_for_user,
+    stimulus_list_for_study,
+    study_get_for_user,
+    study_progress,
+    subject_statuses,
+)
+from annotation.services.imports import import_job_create
+from annotation.services.invites import MAX_INVITES_PER_REQUEST, invites_create, invites_csv
+from annotation.services.studies import (
+    DimensionSpec,
+    stimulus_role_set,
+    study_create,
+    study_set_status,
+    study_update,
+)
+
+
+def _call(service, **kwargs):
+    """Run a service; its ValidationError becomes a 400 with the same messages."""
+    try:
+        return service(**kwargs)
+    except DjangoValidationError as exc:
+        raise ValidationError({"detail": exc.messages}) from None
+
+
+class DimensionSerializer(serializers.Serializer):
+    key = serializers.SlugField(max_length=50)
+    label = serializers.CharField(max_length=100)
+    question = serializers.CharField()
+    anchor_text = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class StudyOutputSerializer(serializers.ModelSerializer):
+    dimensions = DimensionSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Study
+        fields = [
+            "id",
+            "name",
+            "slug",
+            "status",
+            "description",
+            "consent_text",
+            "instructions",
+            "scale_type",
+            "scale_min",
+            "scale_max",
+            "scale_step",
+            "scale_labels",
+            "target_ratings_per_stimulus",
+            "session_size",
+            "break_interval",
+            "repeats_per_session",
+            "gold_per_session",
+            "dimensions",
+            "created_at",
+        ]
+
+
+class StudyDesignInputSerializer(serializers.Serializer):
+    """Fields a researcher may set; bounds keep nonsense out before the service runs."""
+
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True)
+    consent_text = serializers.CharField(required=False, allow_blank=True)
+    instructions = serializers.CharField(required=False, allow_blank=True)
+    scale_type = serializers.ChoiceField(choices=Study.ScaleType.choices, required=False)
+    scale_min = serializers.FloatField(required=False, min_value=-1e6, max_value=1e6)
+    scale_max = serializers.FloatField(required=False, min_value=-1e6, max_value=1e6)
+    scale_step = serializers.FloatField(required=False, min_value=0, max_value=1e6)
+    scale_labels = serializers.ListField(
+        child=serializers.CharField(max_length=100), required=False, max_length=20
+    )
+    target_ratings_per_stimulus = serializers.IntegerField(
+        required=False, min_value=1, max_value=10_000
+    )
+    session_size = serializers.IntegerField(required=False, min_value=1, max_value=10_000)
+    break_interval = serializers.IntegerField(required=False, min_value=0, max_value=10_000)
+    repeats_per_session = serializers.IntegerField(required=False, min_value=0, max_value=10_000)
+    gold_per_session = serializers.IntegerField(required=False, min_value=0, max_value=10_000)
+    dimensions = DimensionSerializer(many=True, required=False, max_length=20)
+
+
+def _specs(data: dict) -> tuple[DimensionSpec, ...] | None:
+    if "dimensions" not in data:
+        return None
+    return tuple(
+        DimensionSpec(d["key"], d["label"], d["question"], d.get("anchor_text", ""))
+        for d in data.pop("dimensions")
+    )
+
+
+class StudyListApi(APIView):
+    @extend_schema(responses=StudyOutputSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        studies = study_list_for_user(user=request.user).prefetch_related("dimensions")
+        return Response(StudyOutputSerializer(studies, many=True).data)
+
+
+class StudyCreateApi(APIView):
+    class InputSerializer(StudyDesignInputSerializer):
+        class Meta:
+            ref_name = "StudyCreateInput"
+
+        slug = serializers.SlugField(max_length=80, required=False, allow_blank=True)
+
+    @extend_schema(request=InputSerializer, responses={201: StudyOutputSerializer})
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        specs = _specs(data)
+        if specs is not None:
+            data["dimensions"] = specs
+        study = _call(study_create, owner=request.user, **data)
+        return Response(StudyOutputSerializer(study).data, status=status.HTTP_201_CREATED)
+
+
+class StudyDetailApi(APIView):
+    @extend_schema(responses=StudyOutputSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(StudyOutputSerializer(study_get_for_user(user=request.user, pk=pk)).data)
+
+
+class StudyUpdateApi(APIView):
+    class InputSerializer(StudyDesignInputSerializer):
+        class Meta:
+            ref_name = "StudyUpdateInput"
+
+        name = serializers.CharField(max_length=200, required=False)
+
+    @extend_schema(request=InputSerializer, responses=StudyOutputSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        study = study_get_for_user(user=request.user, pk=pk)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        specs = _specs(data)
+        study = _call(study_update, study=study, dimensions=specs, **data)
+        return Response(StudyOutputSerializer(study).data)
+
+
+class StudyStatusApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "StudyStatusInput"
+
+        status = serializers.ChoiceField(choices=Study.Status.choices)
+
+    @extend_schema(request=InputSerializer, responses=StudyOutputSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        study = study_get_for_user(user=request.user, pk=pk)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        study = _call(study_set_status, study=study, status=serializer.validated_data["status"])
+        return Response(StudyOutputSerializer(study).data)
+
+
+class StimulusOutputSerializer(serializers.ModelSerializer):
+    rating_count = serializers.IntegerField(read_only=True, default=0)
+
+    class Meta:
+        model = Stimulus
+        fields = [
+            "id",
+            "original_name",
+            "sha256",
+            "width",
+            "height",
+            "file_size",
+            "generator",
+            "prompt",
+            "prompt_group",
+            "metadata",
+            "role",
+            "explanation",
+            "expected_scores",
+            "rating_count",
+        ]
+
+
+class StimulusListApi(APIView):
+    @extend_schema(responses=StimulusOutputSerializer(many=True))
+    def get(self, request: Request, pk: int) -> Response:
+        study = study_get_for_user(user=request.user, pk=pk)
+        return Response(
+            StimulusOutputSerializer(stimulus_list_for_study(study=study), many=True).data
+        )
+
+
+class StimulusRoleApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "StimulusRoleInput"
+
+        role = serializers.ChoiceField(choices=Stimulus.Role.choices)
+        explanation = serializers.CharField(required=False, allow_blank=True, default="")
+        expected_scores = serializers.DictField(
+            child=serializers.FloatField(), required=False, default=dict
+        )
+
+    @extend_schema(request=InputSerializer, responses=StimulusOutputSerializer)
+    def post(self, request: Request, pk: int, stimulus_pk: int) -> Response:
+        stimulus = stimulus_get_for_user(user=request.user, study_pk=pk, pk=stimulus_pk)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        stimulus = _call(stimulus_role_set, stimulus=stimulus, **serializer.validated_data)
+        return Response(StimulusOutputSerializer(stimulus).data)
+
+
+class ImportProblemSerializer(serializers.Serializer):
+    row = serializers.IntegerField()
+    image = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ImportJobOutputSerializer(serializers.ModelSerializer):
+    # A plain string: an enum here would collide with Study.status in the schema's names.
+    status = serializers.CharField(help_text=", ".join(ImportJob.Status.values))
+    error_report = ImportProblemSerializer(many=True)
+    result = inline_serializer(
+        "ImportResult",
+        fields={
+            "created": serializers.IntegerField(required=False),
+            "study": serializers.IntegerField(required=False),
+            "release": serializers.IntegerField(required=False, allow_null=True),
+        },
+    )
+
+    class Meta:
+        model = ImportJob
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "study",
+            "progress",
+            "total",
+            "error_report",
+            "result",
+            "created_at",
+            "finished_at",
+        ]
+
+
+class StudyImportApi(APIView):
+    parser_classes = [MultiPartParser]
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "StudyImportInput"
+
+        manifest = serializers.FileField()
+        images = serializers.FileField(help_text="A zip of the images.")
+
+    @extend_schema(request=InputSerializer, responses={202: ImportJobOutputSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        study = study_get_for_user(user=request.user, pk=pk)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        options = {
+            "manifest": str(_stash(serializer.validated_data["manifest"])),
+            "images": str(_stash(serializer.validated_data["images"])),
+            "uploaded": True,
+        }
+        job = import_job_create(
+            kind=ImportJob.Kind.MANIFEST, created_by=request.user, study=study, options=options
+        )
+        return Response(ImportJobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ExternalImportApi(APIView):
+    parser_classes = [MultiPartParser]
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ExternalImportInput"
+
+        layout = serializers.ChoiceField(choices=sorted(LAYOUTS))
+        name = serializers.CharField(max_length=200)
+        archive = serializers.FileField(help_text="A zip of the label file and the images.")
+
+    @extend_schema(request=InputSerializer, responses={202: ImportJobOutputSerializer})
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        options = {
+            "layout": data["layout"],
+            "name": data["name"],
+            "archive": str(_stash(data["archive"])),
+            "uploaded": True,
+        }
+        job = import_job_create(
+            kind=ImportJob.Kind.EXTERNAL, created_by=request.user, options=options
+        )
+        return Response(ImportJobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ImportJobDetailApi(APIView):
+    @extend_schema(responses=ImportJobOutputSerializer)
+    def get(self, request: Request, job_pk: int) -> Response:
+        job = import_job_get_for_user(user=request.user, pk=job_pk)
+        return Response(ImportJobOutputSerializer(job).data)
+
+
+class SubjectStatusSerializer(serializers.Serializer):
+    label = serializers.CharField()
+    state = serializers.ChoiceField(choices=["not_started", "in_progress", "completed", "declined"])
+    done = serializers.IntegerField()
+    total = serializers.IntegerField()
+
+
+class SubjectListApi(APIView):
+    @extend_schema(responses=SubjectStatusSerializer(many=True))
+    def get(self, request: Request, pk: int) -> Response:
+        study = study_get_for_user(user=request.user, pk=pk)
+        rows = [
+            {"label": s.subject.label, "state": s.state, "done": s.done, "total": s.total}
+            for s in subject_statuses(study=study)
+        ]
+        return Response(SubjectStatusSerializer(rows, many=True).data)
+
+
+class InviteCreateApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "InviteCreateInput"
+
+        count = serializers.IntegerField(min_value=1, max_value=MAX_INVITES_PER_REQUEST)
+
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "InviteCreateOutput"
+
+        invites = inline_serializer(
+            "Invite",
+            many=True,
+            fields={"label": serializers.CharField(), "link": serializers.URLField()},
+        )
+        csv = serializers.CharField(help_text="label,link CSV; tokens are not shown again.")
+
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        study = study_get_for_user(user=request.user, pk=pk)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        invites = _call(invites_create, study=study, count=serializer.validated_data["count"])
+
+        def link(token: str) -> str:
+            return request.build_absolute_uri(invite_path(token))
+
+        body = {
+            "invites": [{"label": s.label, "link": link(t)} for s, t in invites],
+            "csv": invites_csv(invites=invites, link_for=link),
+        }
+        response = Response(self.OutputSerializer(body).data, status=status.HTTP_201_CREATED)
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class StudyProgressApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "StudyProgressOutput"
+
+        study = serializers.IntegerField()
+        target = serializers.IntegerField()
+        stimuli = serializers.IntegerField()
+        stimuli_at_target = serializers.IntegerField()
+        ratings_per_stimulus = serializers.ListField(child=serializers.IntegerField())
+        ratings_missing = serializers.IntegerField()
+        sessions_needed = serializers.IntegerField()
+        ratings_per_hour = inline_serializer(
+            "RatingsPerHour",
+            many=True,
+            fields={"hour": serializers.DateTimeField(), "count": serializers.IntegerField()},
+        )
+        subjects = SubjectStatusSerializer(many=True)
+        subjects_by_state = serializers.DictField(child=serializers.IntegerField())
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        study = study_get_for_user(user=request.user, pk=pk)
+        return Response(self.OutputSerializer(study_progress(study=study)).data)

@@ -1,0 +1,183 @@
+"""Researcher jobs from the command line: create, import, import-external, invite, open, close.
+
+manage.py study create --name "My study" --owner alice --target 15
+manage.py study import my-study --manifest set/manifest.csv --images set/images.zip
+manage.py study import-external --layout agiqa3k --source ../shared/data/agiqa3k-sample --name "AGIQA-3K sample"
+manage.py study invite my-study --count 20 --base-url https://rate.example.org > invites.csv
+manage.py study open my-study
+"""
+
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from annotation.imports.errors import ImportRejected
+from annotation.imports.external import LAYOUTS
+from annotation.models import ImportJob, Study
+from annotation.selectors_research import invite_path, study_progress
+from annotation.services.imports import external_import, import_job_create, stimuli_import
+from annotation.services.invites import invites_create, invites_csv
+from annotation.services.studies import (
+    PKU_I2IQA_DIMENSIONS,
+    DimensionSpec,
+    study_create,
+    study_set_status,
+)
+
+
+def _dimensions(text: str) -> tuple[DimensionSpec, ...]:
+    """'pku' or 'key:Label:Question?;key2:Label2:Question2?'."""
+    if text == "pku":
+        return PKU_I2IQA_DIMENSIONS
+    specs = []
+    for item in filter(None, (part.strip() for part in text.split(";"))):
+        parts = item.split(":", 3)
+        if len(parts) < 3:
+            raise CommandError(f"Dimension {item!r}: write key:Label:Question[:anchor text].")
+        specs.append(DimensionSpec(*parts))
+    return tuple(specs)
+
+
+class Command(BaseCommand):
+    help = "Design, import into, invite to, open and close studies."
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="action", required=True)
+        create = sub.add_parser("create", help="Create a draft study.")
+        create.add_argument("--name", required=True)
+        create.add_argument("--slug", default="")
+        create.add_argument("--owner", default="", help="Username of the researcher.")
+        create.add_argument("--dimensions", default="pku", help="'pku' or key:Label:Question;...")
+        create.add_argument(
+            "--scale-type", default=Study.ScaleType.CONTINUOUS, choices=Study.ScaleType.values
+        )
+        create.add_argument("--scale-min", type=float, default=0)
+        create.add_argument("--scale-max", type=float, default=100)
+        create.add_argument("--scale-step", type=float, default=0)
+        create.add_argument("--target", type=int, default=15, help="Ratings per stimulus.")
+        create.add_argument("--session-size", type=int, default=100)
+        create.add_argument("--break-interval", type=int, default=50)
+        create.add_argument("--repeats", type=int, default=0)
+        imp = sub.add_parser("import", help="Import a manifest CSV and its images (folder or zip).")
+        imp.add_argument("slug")
+        imp.add_argument("--manifest", type=Path, required=True)
+        imp.add_argument(
+            "--images",
+            type=Path,
+            default=None,
+            help="Folder or zip; default: the manifest's folder.",
+        )
+        imp.add_argument(
+            "--async", dest="run_async", action="store_true", help="Queue a Celery job."
+        )
+        ext = sub.add_parser("import-external", help="Import a published database as a new study.")
+        ext.add_argument("--layout", required=True, choices=sorted(LAYOUTS))
+        ext.add_argument(
+            "--source", type=Path, required=True, help="Folder (or label file) as published."
+        )
+        ext.add_argument("--name", required=True)
+        ext.add_argument("--slug", default="")
+        ext.add_argument("--owner", default="")
+        inv = sub.add_parser("invite", help="Create invites; print label,link CSV (shown once).")
+        inv.add_argument("slug")
+        inv.add_argument("--count", type=int, default=10)
+        inv.add_argument("--base-url", default="http://127.0.0.1:8000")
+        for name in ("open", "close", "progress"):
+            sub.add_parser(name, help=f"{name.title()} a study.").add_argument("slug")
+
+    def handle(self, *args, action: str, **options):
+        handler = getattr(self, "do_" + action.replace("-", "_"))
+        try:
+            handler(**options)
+        except ImportRejected as exc:
+            for problem in exc.problems:
+                self.stderr.write(str(problem))
+            raise CommandError(
+                f"Import rejected: {len(exc.problems)} problem(s); nothing was written."
+            ) from None
+        except ValidationError as exc:
+            raise CommandError("; ".join(exc.messages)) from None
+
+    def _study(self, slug: str) -> Study:
+        study = Study.objects.filter(slug=slug).first()
+        if study is None:
+            raise CommandError(f"No study with slug {slug!r}.")
+        return study
+
+    def _owner(self, username: str):
+        if not username:
+            return None
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            raise CommandError(f"No user {username!r}.")
+        return user
+
+    def do_create(self, **o):
+        study = study_create(
+            name=o["name"],
+            slug=o["slug"],
+            owner=self._owner(o["owner"]),
+            dimensions=_dimensions(o["dimensions"]),
+            scale_type=o["scale_type"],
+            scale_min=o["scale_min"],
+            scale_max=o["scale_max"],
+            scale_step=o["scale_step"],
+            target_ratings_per_stimulus=o["target"],
+            session_size=o["session_size"],
+            break_interval=o["break_interval"],
+            repeats_per_session=o["repeats"],
+        )
+        self.stdout.write(f"Created study {study.slug} (id {study.pk}, draft).")
+
+    def do_import(self, **o):
+        study = self._study(o["slug"])
+        if o["run_async"]:
+            options = {"manifest": str(o["manifest"].resolve())}
+            if o["images"]:
+                options["images"] = str(o["images"].resolve())
+            job = import_job_create(
+                kind=ImportJob.Kind.MANIFEST, created_by=None, study=study, options=options
+            )
+            self.stdout.write(f"Queued import job {job.pk}.")
+            return
+        result = stimuli_import(study=study, manifest=o["manifest"], images=o["images"])
+        self.stdout.write(f"Imported {result.created} stimuli into {study.slug}.")
+
+    def do_import_external(self, **o):
+        result = external_import(
+            layout=o["layout"],
+            source=o["source"],
+            name=o["name"],
+            slug=o["slug"],
+            owner=self._owner(o["owner"]),
+        )
+        self.stdout.write(
+            f"Created study {result.study.slug} (id {result.study.pk}) with {result.created} stimuli "
+            f"and external release v{result.release.version} ({result.release.mos_file.name})."
+        )
+
+    def do_invite(self, **o):
+        study = self._study(o["slug"])
+        invites = invites_create(study=study, count=o["count"])
+        base = o["base_url"].rstrip("/")
+        self.stdout.write(
+            invites_csv(invites=invites, link_for=lambda t: base + invite_path(t)), ending=""
+        )
+
+    def do_open(self, **o):
+        study_set_status(study=self._study(o["slug"]), status=Study.Status.OPEN)
+        self.stdout.write(f"Study {o['slug']} is open.")
+
+    def do_close(self, **o):
+        study_set_status(study=self._study(o["slug"]), status=Study.Status.CLOSED)
+        self.stdout.write(f"Study {o['slug']} is closed.")
+
+    def do_progress(self, **o):
+        p = study_progress(study=self._study(o["slug"]))
+        self.stdout.write(
+            f"{p['stimuli_at_target']}/{p['stimuli']} stimuli at target {p['target']}; "
+            f"{p['ratings_missing']} ratings missing; ~{p['sessions_needed']} sessions needed; "
+            f"subjects: {p['subjects_by_state']}"
+        )

@@ -1,0 +1,1 @@
+"""Server-rendered researcher pages under /studies/: design, import, invite, progress."""

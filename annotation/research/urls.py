@@ -1,0 +1,27 @@
+from django.urls import path
+
+from annotation.research import views
+
+app_name = "research"
+
+urlpatterns = [
+    path("", views.study_list, name="study_list"),
+    path("new/", views.study_new, name="study_new"),
+    path("import-external/", views.external_import, name="external_import"),
+    path("imports/<int:job_pk>/", views.import_job, name="import_job"),
+    path("plotly-<str:version>.min.js", views.plotly_js, name="plotly_js"),
+    path("<int:pk>/", views.study_detail, name="study_detail"),
+    path("<int:pk>/edit/", views.study_edit, name="study_edit"),
+    path("<int:pk>/status/", views.study_status, name="study_status"),
+    path("<int:pk>/stimuli/", views.stimulus_list, name="stimulus_list"),
+    path("<int:pk>/stimuli/<int:stimulus_pk>/role/", views.stimulus_role, name="stimulus_role"),
+    path(
+        "<int:pk>/stimuli/<int:stimulus_pk>/thumbnail.jpg",
+        views.stimulus_thumbnail,
+        name="stimulus_thumbnail",
+    ),
+    path("<int:pk>/import/", views.study_import, name="study_import"),
+    path("<int:pk>/subjects/", views.subject_list, name="subject_list"),
+    path("<int:pk>/progress/", views.study_progress_page, name="study_progress"),
+    path("<int:pk>/progress.json", views.study_progress_json, name="study_progress_json"),
+]

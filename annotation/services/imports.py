@@ -1,0 +1,349 @@
+"""Imports that are all or nothing: validate every row first, then write files and rows.
+
+Files are written to MEDIA_ROOT only after validation passed; if anything fails while
+writing (disk full, a constraint, a crash in the release), the rows roll back with the
+transaction and every file written so far is deleted, so media is left as it was.
+"""
+
+import csv
+import io
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from annotation.imports.archives import zip_extract
+from annotation.imports.errors import ImportProblem, ImportRejected
+from annotation.imports.external import layout_get
+from annotation.imports.images import thumbnail_bytes, thumbnail_name
+from annotation.imports.manifest import ImportRow, manifest_read, rows_validate
+from annotation.models import ImportJob, LabelRelease, Stimulus, Study
+from annotation.services.stimuli import file_sha256
+from annotation.services.studies import study_create
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    study: Study
+    created: int
+    release: LabelRelease | None = None
+
+
+def _noop(phase: str, done: int, total: int) -> None:
+    return None
+
+
+def _save(name: str, data: bytes, written: list[str]) -> str:
+    stored = default_storage.save(name, ContentFile(data))
+    written.append(stored)
+    return stored
+
+
+def _save_path(name: str, path: Path, written: list[str]) -> str:
+    with path.open("rb") as handle:
+        stored = default_storage.save(name, ContentFile(handle.read()))
+    written.append(stored)
+    return stored
+
+
+def _write_stimuli(
+    *, study: Study, rows: list[ImportRow], written: list[str], progress: Progress
+) -> list[Stimulus]:
+    stimuli = []
+    references: dict[Path, str] = {}
+    for index, row in enumerate(rows, start=1):
+        image = row.image
+        suffix = image.path.suffix.lower()
+        name = _save_path(
+            f"studies/{study.pk}/stimuli/{image.sha256[:16]}{suffix}", image.path, written
+        )
+        reference_name = ""
+        if row.reference is not None:
+            ref = row.reference
+            if ref.path not in references:
+                references[ref.path] = _save_path(
+                    f"studies/{study.pk}/references/{ref.sha256[:16]}{ref.path.suffix.lower()}",
+                    ref.path,
+                    written,
+                )
+            reference_name = references[ref.path]
+        thumb = thumbnail_name(image.sha256)
+        if not default_storage.exists(thumb):
+            _save(thumb, thumbnail_bytes(image.path), written)
+        stimuli.append(
+            Stimulus(
+                study=study,
+                image=name,
+                reference_image=reference_name,
+                sha256=image.sha256,
+                width=image.width,
+                height=image.height,
+                file_size=image.file_size,
+                original_name=row.name[:300],
+                generator=row.generator[:100],
+                prompt=row.prompt,
+                prompt_group=row.prompt_group[:100],
+                metadata=row.metadata,
+            )
+        )
+        progress(ImportJob.Status.WRITING, index, len(rows))
+    return stimuli
+
+
+def _delete(written: list[str]) -> None:
+    for name in written:
+        default_storage.delete(name)
+
+
+def _validate(*, study: Study | None, rows, root: Path, progress: Progress) -> list[ImportRow]:
+    existing = study.stimuli.values_list("sha256", flat=True) if study is not None else ()
+    total = len(rows)
+    return rows_validate(
+        rows=rows,
+        root=root,
+        existing_sha256=list(existing),
+        progress=lambda done: progress(ImportJob.Status.VALIDATING, done, total),
+    )
+
+
+def stimuli_import(
+    *,
+    study: Study,
+    manifest: Path,
+    images: Path | None = None,
+    progress: Progress = _noop,
+) -> ImportResult:
+    """Import a manifest CSV and its images (a folder or a zip); all rows or none."""
+    with tempfile.TemporaryDirectory(prefix="study-import-") as scratch:
+        root = manifest.parent if images is None else images
+        if images is not None and images.is_file():
+            root = zip_extract(archive=images, dest=Path(scratch))
+        if not root.is_dir():
+            raise ImportRejected([ImportProblem(0, str(root), "image folder not found")])
+        raw = manifest_read(manifest)
+        rows = _validate(study=study, rows=raw, root=root, progress=progress)
+        written: list[str] = []
+        try:
+            # Files first, outside the transaction, so a job's progress is visible meanwhile.
+            unsaved = _write_stimuli(study=study, rows=rows, written=written, progress=progress)
+            with transaction.atomic():
+                created = Stimulus.objects.bulk_create(unsaved, batch_size=500)
+        except BaseException:
+            _delete(written)
+            raise
+    return ImportResult(study=study, created=len(created))
+
+
+RELEASE_BASE_COLUMNS = (
+    "stimulus_id",
+    "image",
+    "original_name",
+    "generator",
+    "prompt",
+    "prompt_group",
+)
+
+
+def release_mos_csv(
+    *, stimuli: list[Stimulus], rows: list[ImportRow], keys: list[str], release_dir: str
+) -> bytes:
+    """The MOS CSV read by benchmark/training: image paths are relative to the CSV's folder."""
+    has_std = [k for k in keys if any(row.std.get(k) is not None for row in rows)]
+    columns = [
+        *RELEASE_BASE_COLUMNS,
+        "mos",
+        *(f"mos_{k}" for k in keys),
+        *(f"std_{k}" for k in has_std),
+    ]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    depth = len(Path(release_dir).parts)
+    for stimulus, row in zip(stimuli, rows, strict=True):
+        writer.writerow(
+            [
+                stimulus.pk,
+                "/".join([".."] * depth + [stimulus.image.name]),
+                row.name,
+                stimulus.generator,
+                stimulus.prompt,
+                stimulus.prompt_group,
+                row.mos[keys[0]],
+                *(row.mos[k] for k in keys),
+                *("" if row.std.get(k) is None else row.std[k] for k in has_std),
+            ]
+        )
+    return buffer.getvalue().encode("utf-8")
+
+
+def external_import(
+    *,
+    layout: str,
+    source: Path,
+    name: str,
+    owner: AbstractBaseUser | None = None,
+    slug: str = "",
+    progress: Progress = _noop,
+) -> ImportResult:
+    """Create a closed study holding a published database's images plus an external release."""
+    adapter = layout_get(layout)
+    table = adapter.read(source)
+    rows = _validate(study=None, rows=table.rows, root=table.image_root, progress=progress)
+    keys = [d.key for d in adapter.dimensions]
+    written: list[str] = []
+    try:
+        with transaction.atomic():
+            study = study_create(
+                name=name,
+                owner=owner,
+                slug=slug or slugify(name)[:80],
+                dimensions=adapter.dimensions,
+                scale_min=adapter.scale[0],
+                scale_max=adapter.scale[1],
+                status=Study.Status.CLOSED,
+                metadata={"external": {"layout": adapter.key, "title": adapter.title}},
+            )
+            stimuli = Stimulus.objects.bulk_create(
+                _write_stimuli(study=study, rows=rows, written=written, progress=progress),
+                batch_size=500,
+            )
+            release_dir = f"releases/{study.pk}/v1"
+            data = release_mos_csv(stimuli=stimuli, rows=rows, keys=keys, release_dir=release_dir)
+            release = LabelRelease(
+                study=study,
+                version=1,
+                source=LabelRelease.Source.EXTERNAL,
+                method_config={
+                    "database": adapter.title,
+                    "layout": adapter.key,
+                    "label_file": table.label_file.name,
+                    "label_file_sha256": file_sha256(table.label_file),
+                    "dimensions": keys,
+                    "mos_column": f"mos_{keys[0]}",
+                    "imported_at": timezone.now().isoformat(),
+                },
+                counts={"stimuli": len(stimuli), "dimensions": len(keys), "ratings": 0},
+                mos_sha256=file_sha256_bytes(data),
+                created_by=owner,
+            )
+            release.mos_file.save("mos.csv", ContentFile(data), save=False)
+            written.append(release.mos_file.name)
+            release.save()
+    except BaseException:
+        _delete(written)
+        raise
+    return ImportResult(study=study, created=len(stimuli), release=release)
+
+
+def file_sha256_bytes(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def _external_from_options(*, options: dict, owner, progress: Progress) -> ImportResult:
+    if "archive" not in options:
+        source = Path(options["source"])
+        return external_import(
+            layout=options["layout"],
+            source=source,
+            name=options["name"],
+            owner=owner,
+            progress=progress,
+        )
+    with tempfile.TemporaryDirectory(prefix="study-external-") as scratch:
+        root = zip_extract(archive=Path(options["archive"]), dest=Path(scratch))
+        # A zip of one top-level folder is read from inside that folder.
+        entries = [p for p in root.iterdir() if not p.name.startswith(("__MACOSX", "."))]
+        if len(entries) == 1 and entries[0].is_dir():
+            root = entries[0]
+        return external_import(
+            layout=options["layout"],
+            source=root,
+            name=options["name"],
+            owner=owner,
+            progress=progress,
+        )
+
+
+def _stash_remove(options: dict) -> None:
+    """Uploaded files wait in var/imports/<uuid>/; remove them once the job has finished."""
+    import shutil
+
+    for key in ("manifest", "images", "archive"):
+        if options.get("uploaded") and options.get(key):
+            shutil.rmtree(Path(options[key]).parent, ignore_errors=True)
+
+
+# --- Jobs: the same imports, run by a Celery task with progress on an ImportJob ---------
+
+
+def import_job_create(
+    *, kind: str, created_by: AbstractBaseUser | None, study: Study | None = None, options: dict
+) -> ImportJob:
+    from annotation.tasks import import_job_run
+
+    job = ImportJob.objects.create(kind=kind, created_by=created_by, study=study, options=options)
+    transaction.on_commit(lambda: import_job_run.delay(job.pk))
+    return job
+
+
+def _job_progress(job: ImportJob) -> Progress:
+    step = {"n": 0}
+
+    def report(phase: str, done: int, total: int) -> None:
+        # Validation and writing each count once; save every 50 rows to spare the database.
+        overall = done + (total if phase == ImportJob.Status.WRITING else 0)
+        step["n"] += 1
+        if done == total or step["n"] % 50 == 0:
+            ImportJob.objects.filter(pk=job.pk).update(
+                status=phase, progress=overall, total=2 * total
+            )
+
+    return report
+
+
+def import_job_execute(*, job: ImportJob) -> ImportJob:
+    """Run a job's import; record success or the full error report. Never raises ImportRejected."""
+    options = job.options
+    progress = _job_progress(job)
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.VALIDATING)
+    try:
+        if job.kind == ImportJob.Kind.MANIFEST:
+            images = options.get("images")
+            result = stimuli_import(
+                study=job.study,
+                manifest=Path(options["manifest"]),
+                images=Path(images) if images else None,
+                progress=progress,
+            )
+        else:
+            result = _external_from_options(
+                options=options, owner=job.created_by, progress=progress
+            )
+    except ImportRejected as exc:
+        job.status, job.error_report = ImportJob.Status.FAILED, exc.report
+    except Exception as exc:  # a crash is still reported on the job page, not lost in a log
+        job.status = ImportJob.Status.FAILED
+        job.error_report = [{"row": 0, "image": "", "message": f"import crashed: {exc}"}]
+    else:
+        job.status, job.study = ImportJob.Status.DONE, result.study
+        job.result = {
+            "created": result.created,
+            "study": result.study.pk,
+            "release": result.release.pk if result.release else None,
+        }
+        job.progress = job.total = 2 * result.created
+    job.finished_at = timezone.now()
+    job.save()
+    _stash_remove(options)
+    return job

@@ -1,0 +1,81 @@
+"""Schemathesis drives every API operation from the OpenAPI schema through the WSGI app.
+
+Skipped where schemathesis is not installed (it is a dev-only extra); the hypothesis
+test in test_api_schema.py covers the same ground without it.
+"""
+
+import pytest
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
+from django.test import Client
+from hypothesis import HealthCheck, given, settings
+
+schemathesis = pytest.importorskip("schemathesis")
+from schemathesis.checks import not_a_server_error  # noqa: E402
+from schemathesis.specs.openapi.checks import response_schema_conformance  # noqa: E402
+
+from annotation.models import ImportJob  # noqa: E402
+from annotation.tests.factories import DimensionFactory, StimulusFactory, StudyFactory  # noqa: E402
+from study_site.wsgi import application  # noqa: E402
+
+CSRF = "a" * 32  # double-submit token: the same value as cookie and header
+
+
+@pytest.fixture
+def web_schema(db):
+    # Requests through the WSGI app would close the test's database connection at
+    # request end (inside the test transaction); Django's test client avoids it the same way.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield schemathesis.openapi.from_wsgi("/api/schema/", application)
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def world(db) -> tuple[dict, dict]:
+    study = StudyFactory()
+    DimensionFactory(study=study, key="quality")
+    stimulus = StimulusFactory(study=study)
+    job = ImportJob.objects.create(study=study, created_by=study.owner)
+    client = Client()
+    client.force_login(study.owner)
+    session = client.cookies["sessionid"].value
+    ids = {"id": study.pk, "stimulus_pk": stimulus.pk, "job_pk": job.pk}
+    return {"sessionid": session, "csrftoken": CSRF}, ids
+
+
+def _checker(operation, world: tuple[dict, dict], seen: dict):
+    cookies, ids = world
+
+    @given(case=operation.as_strategy())
+    @settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
+    def check(case):
+        # The schema's cookieAuth makes schemathesis invent a session; use the real one.
+        case.cookies = dict(cookies)
+        # Real ids, so requests reach the views (unknown ids are tested elsewhere: 404).
+        for name in case.path_parameters or {}:
+            case.path_parameters[name] = ids[name]
+        response = case.call_and_validate(
+            headers={"X-CSRFToken": CSRF},
+            checks=[not_a_server_error, response_schema_conformance],
+        )
+        seen.setdefault(operation.label, set()).add(response.status_code)
+
+    return check
+
+
+@pytest.mark.slow
+def test_api_never_answers_5xx(web_schema, world):
+    operations = [result.ok() for result in web_schema.get_all_operations()]
+    assert len(operations) >= 13
+    seen: dict[str, set[int]] = {}
+    for operation in operations:
+        _checker(operation, world, seen)()
+    # The session and CSRF token work: most operations succeed at least once, and none
+    # is refused only for lack of a login.
+    succeeded = [label for label, codes in seen.items() if codes & {200, 201, 202}]
+    assert len(succeeded) >= 11, seen
+    assert not [label for label, codes in seen.items() if codes == {403}], seen
