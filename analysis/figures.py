@@ -1,0 +1,235 @@
+"""Plotly figures. Every function returns a ``go.Figure``; none shows or writes anything.
+
+Computation lives in the other modules; these functions only draw tables they are given,
+so the same numbers appear in the CSV exports and in the plots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from analysis.distribution import GaussianFit, fit_gaussian, histogram_data, qq_data
+
+TEMPLATE = "plotly_white"
+
+
+def distribution_figure(
+    values: Sequence[float] | np.ndarray | pd.Series,
+    title: str = "Score distribution",
+    fit: GaussianFit | None = None,
+    bins: int | str = "auto",
+) -> go.Figure:
+    """Density histogram with the fitted Gaussian curve and its parameters in the legend."""
+    fit = fit or fit_gaussian(values)
+    hist, curve = histogram_data(values, bins)
+    fig = go.Figure()
+    fig.add_bar(
+        x=(hist["left"] + hist["right"]) / 2,
+        y=hist["density"],
+        width=(hist["right"] - hist["left"]),
+        name=f"histogram (n={fit.n})",
+        marker_color="#7f9fbf",
+        opacity=0.75,
+    )
+    fig.add_scatter(
+        x=curve["x"],
+        y=curve["pdf"],
+        mode="lines",
+        name=f"N(μ={fit.mean:.3f}, σ={fit.sigma:.3f})",
+        line={"color": "#c0392b", "width": 2},
+    )
+    fig.update_layout(
+        title=title, template=TEMPLATE, xaxis_title="score", yaxis_title="density", bargap=0
+    )
+    return fig
+
+
+def qq_figure(
+    values: Sequence[float] | np.ndarray | pd.Series, title: str = "Normal Q-Q"
+) -> go.Figure:
+    qq = qq_data(values)
+    fig = go.Figure()
+    fig.add_scatter(
+        x=qq["theoretical"],
+        y=qq["sample"],
+        mode="markers",
+        name="ordered values",
+        marker={"size": 4, "color": "#34495e"},
+    )
+    fig.add_scatter(
+        x=qq["theoretical"],
+        y=qq["line"],
+        mode="lines",
+        name="least-squares line",
+        line={"color": "#c0392b"},
+    )
+    fig.update_layout(
+        title=title,
+        template=TEMPLATE,
+        xaxis_title="theoretical normal quantile",
+        yaxis_title="sample quantile",
+    )
+    return fig
+
+
+def mos_by_generator_figure(
+    table: pd.DataFrame, value: str = "mos", by: str = "generator", title: str | None = None
+) -> go.Figure:
+    """Box plot of a MOS column per generator, generators ordered by median."""
+    order = table.groupby(by, observed=True)[value].median().sort_values(ascending=False).index
+    fig = go.Figure()
+    for level in order:
+        fig.add_box(y=table.loc[table[by] == level, value], name=str(level), boxmean=True)
+    fig.update_layout(
+        title=title or f"{value} by {by}",
+        template=TEMPLATE,
+        showlegend=False,
+        yaxis_title=value,
+        xaxis_title=by,
+    )
+    return fig
+
+
+def subject_model_figure(
+    subjects: pd.DataFrame, title: str = "Subject bias and inconsistency"
+) -> go.Figure:
+    """Per-subject bias and inconsistency with their confidence intervals (one row per dimension
+    stacked as separate traces)."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("bias Δ", "inconsistency υ"))
+    for dim, part in subjects.groupby("dimension", observed=True):
+        x = part["subject"].astype(str)
+        fig.add_scatter(
+            x=x,
+            y=part["bias"],
+            mode="markers",
+            name=f"{dim} bias",
+            error_y={
+                "type": "data",
+                "symmetric": False,
+                "array": part["bias_ci_high"] - part["bias"],
+                "arrayminus": part["bias"] - part["bias_ci_low"],
+            },
+            row=1,
+            col=1,
+        )
+        fig.add_scatter(
+            x=x,
+            y=part["inconsistency"],
+            mode="markers",
+            name=f"{dim} inconsistency",
+            error_y={
+                "type": "data",
+                "symmetric": False,
+                "array": part["inconsistency_ci_high"] - part["inconsistency"],
+                "arrayminus": part["inconsistency"] - part["inconsistency_ci_low"],
+            },
+            row=1,
+            col=2,
+        )
+    fig.add_hline(y=0, line_dash="dot", row=1, col=1)
+    fig.update_layout(title=title, template=TEMPLATE)
+    fig.update_xaxes(title_text="subject", type="category")
+    return fig
+
+
+def ci_width_figure(
+    mos: pd.DataFrame, title: str = "95% CI width vs number of ratings"
+) -> go.Figure:
+    """Full CI width (t and z) against ratings per stimulus, with the median per n."""
+    data = mos.dropna(subset=["ci_t"])
+    fig = go.Figure()
+    for col, name in (("ci_t", "Student t"), ("ci_z", "normal z")):
+        med = data.groupby("n")[col].median() * 2
+        fig.add_scatter(x=med.index, y=med.to_numpy(), mode="lines+markers", name=f"median, {name}")
+    sample = data.sample(min(len(data), 5000), random_state=0) if len(data) else data
+    fig.add_scatter(
+        x=sample["n"],
+        y=2 * sample["ci_t"],
+        mode="markers",
+        name="stimuli (t)",
+        opacity=0.3,
+        marker={"size": 4},
+    )
+    fig.update_layout(
+        title=title,
+        template=TEMPLATE,
+        xaxis_title="ratings per stimulus",
+        yaxis_title="CI width (upper − lower)",
+    )
+    return fig
+
+
+def correlation_heatmap(
+    matrix: pd.DataFrame, title: str = "Correlation between dimensions"
+) -> go.Figure:
+    fig = go.Figure(
+        go.Heatmap(
+            z=matrix.to_numpy(),
+            x=[str(c) for c in matrix.columns],
+            y=[str(i) for i in matrix.index],
+            zmin=-1,
+            zmax=1,
+            colorscale="RdBu",
+            reversescale=True,
+            text=np.round(matrix.to_numpy(), 3),
+            texttemplate="%{text}",
+        )
+    )
+    fig.update_layout(title=title, template=TEMPLATE)
+    return fig
+
+
+def screening_figure(
+    screening_table: pd.DataFrame, title: str = "Screening decisions"
+) -> go.Figure:
+    """Heatmap subject x (dimension, method): 1 = rejected."""
+    methods = [
+        c for c in screening_table.columns if c.startswith("rejected_") and c != "rejected_any"
+    ]
+    if screening_table.empty or not methods:
+        fig = go.Figure()
+        fig.update_layout(title=f"{title}: no screening run", template=TEMPLATE)
+        return fig
+    long = screening_table.melt(
+        id_vars=["subject", "dimension"], value_vars=methods, var_name="method", value_name="rej"
+    )
+    long["column"] = (
+        long["dimension"].astype(str) + " / " + long["method"].str.removeprefix("rejected_")
+    )
+    grid = long.pivot_table(index="subject", columns="column", values="rej", aggfunc="max")
+    fig = go.Figure(
+        go.Heatmap(
+            z=grid.to_numpy(dtype=float),
+            x=list(grid.columns),
+            y=[str(s) for s in grid.index],
+            zmin=0,
+            zmax=1,
+            colorscale=[[0, "#ecf0f1"], [1, "#c0392b"]],
+            showscale=False,
+        )
+    )
+    fig.update_layout(title=title, template=TEMPLATE, yaxis={"type": "category"})
+    return fig
+
+
+def bt500_ratio_figure(bt500_subjects: pd.DataFrame, ratio_threshold: float = 0.05) -> go.Figure:
+    """BT.500 (P+Q)/N per subject, coloured by decision, with the 0.05 threshold."""
+    fig = go.Figure()
+    for rejected, colour in ((False, "#2c3e50"), (True, "#c0392b")):
+        part = bt500_subjects[bt500_subjects["rejected"] == rejected]
+        fig.add_bar(
+            x=part["subject"].astype(str) + " " + part["dimension"].astype(str),
+            y=part["ratio"],
+            name="rejected" if rejected else "kept",
+            marker_color=colour,
+            customdata=np.stack([part["P"], part["Q"], part["asymmetry"]], axis=-1),
+            hovertemplate="P=%{customdata[0]} Q=%{customdata[1]} |P-Q|/(P+Q)=%{customdata[2]:.3f}",
+        )
+    fig.add_hline(y=ratio_threshold, line_dash="dash")
+    fig.update_layout(title="BT.500 (P+Q)/N per subject", template=TEMPLATE, yaxis_title="(P+Q)/N")
+    return fig

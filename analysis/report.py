@@ -1,0 +1,182 @@
+"""Write a pipeline result as CSV tables, a JSON summary and a self-contained HTML report.
+
+The HTML embeds plotly.js inline exactly once (no CDN) so it opens in an offline lab.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.pipeline import PipelineResult
+from analysis.provenance import LIBRARY_VERSION, jsonable
+
+MAX_QQ_POINTS = 3000
+MAX_TABLE_ROWS = 60
+
+
+def write_tables(result: PipelineResult, out_dir: Path) -> list[str]:
+    """One CSV per table of :meth:`PipelineResult.tables`; returns the file names."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    names = []
+    for stem, table in result.tables().items():
+        if table is None or table.empty:
+            continue
+        table.to_csv(out_dir / f"{stem}.csv", index=False)
+        names.append(f"{stem}.csv")
+    return names
+
+
+def _table_html(table: pd.DataFrame, max_rows: int = MAX_TABLE_ROWS) -> str:
+    shown = table.head(max_rows)
+    body = shown.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0, classes="t")
+    if len(table) > max_rows:
+        body += f"<p class='note'>first {max_rows} of {len(table)} rows; full table in CSV</p>"
+    return body
+
+
+def _figures(result: PipelineResult) -> list[tuple[str, object]]:
+    from analysis import figures
+    from analysis.factors import dimension_correlations
+
+    figs: list[tuple[str, object]] = [
+        ("Screening", figures.screening_figure(result.screening_table))
+    ]
+    for r in result.screening:
+        if r.method == "bt500":
+            figs.append(("Screening", figures.bt500_ratio_figure(r.subjects)))
+    mos = result.mos.table
+    figs.append(("MOS", figures.ci_width_figure(mos)))
+    for dim, part in mos.groupby("dimension", observed=True):
+        values = part["mos"].dropna()
+        if values.nunique() < 2:
+            continue
+        figs.append(
+            ("Distributions", figures.distribution_figure(values, f"MOS distribution: {dim}"))
+        )
+        sample = values.sample(min(len(values), MAX_QQ_POINTS), random_state=0)
+        figs.append(
+            ("Distributions", figures.qq_figure(sample, f"Normal Q-Q: {dim} (n≤{MAX_QQ_POINTS})"))
+        )
+        if "generator" in part.columns and part["generator"].nunique() > 1:
+            figs.append(
+                (
+                    "Generators",
+                    figures.mos_by_generator_figure(part, title=f"MOS by generator: {dim}"),
+                )
+            )
+    wide = mos.pivot(index="stimulus", columns="dimension", values="mos")
+    if wide.shape[1] > 1 and len(wide.dropna()) >= 3:
+        corr = dimension_correlations(wide, list(wide.columns))
+        figs.append(
+            ("Dimensions", figures.correlation_heatmap(corr.spearman, "Spearman correlation"))
+        )
+    if result.subject_model is not None and not result.subject_model.subjects.empty:
+        figs.append(("Subject model", figures.subject_model_figure(result.subject_model.subjects)))
+    return figs
+
+
+def write_html(
+    result: PipelineResult, path: Path, title: str, progress: Callable[[str], None] | None = None
+) -> None:
+    sections: dict[str, list[str]] = {}
+    first = True
+    for section, fig in _figures(result):
+        if progress:
+            progress(f"figure: {section}")
+        div = fig.to_html(full_html=False, include_plotlyjs=first, config={"responsive": True})  # type: ignore[attr-defined]
+        first = False
+        sections.setdefault(section, []).append(div)
+
+    summary = result.to_summary()
+    parts = [f"<h1>{html.escape(title)}</h1>"]
+    parts.append(
+        f"<p>analysis library {LIBRARY_VERSION}: {summary['n_input_ratings']} ratings in, "
+        f"{summary['n_used_ratings']} used, {summary['n_stimuli']} stimuli, dimensions "
+        f"{html.escape(', '.join(summary['dimensions']))}.</p>"
+    )
+    rejected = result.screening_table
+    if "rejected_any" in rejected.columns:
+        rej = rejected.loc[rejected["rejected_any"]]
+        parts.append(
+            f"<h2>Screening</h2><p>{len(rej)} (subject, dimension) decision(s) rejected.</p>"
+        )
+        if len(rej):
+            parts.append(_table_html(rej))
+    parts += sections.pop("Screening", [])
+    if result.notes:
+        items = "".join(f"<li>{html.escape(n)}</li>" for n in result.notes)
+        parts.append(f"<h2>Notes</h2><ul>{items}</ul>")
+    parts.append("<h2>MOS</h2>")
+    parts.append(
+        _table_html(
+            result.mos.table.groupby("dimension", observed=True)[
+                ["n", "mos", "std", "ci_t", "ci_z"]
+            ]
+            .mean()
+            .reset_index()
+        )
+    )
+    for name in ("MOS", "Distributions", "Generators", "Dimensions", "Subject model"):
+        divs = sections.pop(name, [])
+        if name != "MOS" and divs:
+            parts.append(f"<h2>{name}</h2>")
+        parts += divs
+        if name == "Distributions" and result.distribution is not None:
+            parts.append(_table_html(result.distribution))
+        if name == "Subject model" and result.subject_model is not None:
+            parts.append(_table_html(result.subject_model.fit))
+    if result.reliability is not None:
+        parts.append("<h2>Reliability</h2>")
+        for table in (
+            result.reliability.split_half,
+            result.reliability.icc,
+            result.reliability.krippendorff,
+        ):
+            if not table.empty:
+                parts.append(_table_html(table))
+    methods = [result.mos.provenance.to_dict()] + [r.provenance.to_dict() for r in result.screening]
+    for extra in (result.subject_model, result.reliability, result.normalisation):
+        if extra is not None:
+            methods.append(extra.provenance.to_dict())
+    rows = "".join(
+        f"<tr><td>{html.escape(m['method'])}</td><td>{html.escape(m['version'])}</td>"
+        f"<td>{html.escape(m['standard'])}</td></tr>"
+        for m in methods
+    )
+    parts.append(
+        f"<h2>Methods</h2><table class='t'><tr><th>method</th><th>version</th><th>standard</th></tr>{rows}</table>"
+    )
+    style = (
+        "body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;color:#222}"
+        "table.t{border-collapse:collapse;font-size:12px;margin:1em 0}"
+        ".t td,.t th{border-bottom:1px solid #ddd;padding:2px 6px;text-align:right}"
+        ".note{color:#666;font-size:12px}"
+    )
+    document = (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{style}</style></head><body>{''.join(parts)}</body></html>"
+    )
+    path.write_text(document, encoding="utf-8")
+
+
+def write_report(
+    result: PipelineResult,
+    out_dir: str | Path,
+    title: str = "Subjective study analysis",
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, object]:
+    """CSV tables + ``summary.json`` + ``report.html`` in ``out_dir``; returns the summary."""
+    out = Path(out_dir)
+    if progress:
+        progress("writing tables")
+    files = write_tables(result, out)
+    summary = result.to_summary()
+    summary["files"] = [*files, "summary.json", "report.html"]
+    (out / "summary.json").write_text(json.dumps(jsonable(summary), indent=2), encoding="utf-8")
+    write_html(result, out / "report.html", title, progress)
+    return summary

@@ -1,0 +1,209 @@
+"""ITU-R BT.500 kurtosis-based observer screening.
+
+Standard: Recommendation ITU-R BT.500-14 (10/2019), Annex 1, §2.3.1 ("Screening for the
+double stimulus impairment scale, double stimulus continuous quality scale and single
+stimulus methods"). For every presentation (stimulus j, repetition r) the mean ū, the
+standard deviation S and the Pearson kurtosis β2 = m4 / m2² (non-excess, moments about the
+mean with denominator N) are computed over the subjects' ratings. The presentation is
+treated as normally distributed when 2 ≤ β2 ≤ 4 and the outlier band is ū ± 2S, otherwise
+ū ± √20·S. Each rating u ≥ ū + band counts one P for its subject, u ≤ ū − band one Q. A
+subject is rejected when
+
+    (P + Q) / (J·K·L) > 0.05   and   |(P − Q) / (P + Q)| < 0.3
+
+where J·K·L is the number of presentations the subject scored.
+
+Choices the standard leaves open, all options of :class:`BT500Options`:
+
+* ``ddof`` (default 1): S uses N − 1 as in the standard's formula; 0 reproduces tools
+  (Netflix sureal) that use the population standard deviation.
+* Partial designs: J·K·L is the number of ratings *the subject actually gave*; a subject
+  who rated 100 of 10 000 stimuli is judged on those 100.
+* Zero-variance presentations (all subjects agree, β2 = 0/0 undefined). ``"skip"``
+  (default): the presentation yields no P or Q; ``count_skipped_in_denominator`` (default
+  True) keeps it in J·K·L, because agreeing with everyone is evidence of *not* being an
+  outlier. ``"literal"`` applies the formula as written: β2 undefined -> √20 band of width
+  0, so every rating satisfies both u ≥ ū and u ≤ ū and scores one P *and* one Q (this is
+  what sureal does; useful only to reproduce it).
+* Presentations with fewer than ``min_ratings`` ratings are skipped like zero-variance
+  ones (S undefined with one rating).
+* Dimensions: by default each dimension is screened on its own and a subject is rejected
+  from that dimension only; ``pool_dimensions=True`` sums P, Q and J·K·L over dimensions
+  and rejects the subject from the whole study.
+* Repetitions: ratings with different ``repeat`` values are separate presentations, as the
+  standard's index r prescribes. The pipeline screens after collapsing repeats.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from analysis._groups import combine, dense_codes, encode, group_sum
+from analysis.provenance import Provenance, options_dict
+from analysis.screening.base import ALL_DIMENSIONS, ScreeningResult
+
+METHOD = "bt500"
+STANDARD = "ITU-R BT.500-14 Annex 1 §2.3.1"
+VERSION = "1.0"
+WIDE_BAND = math.sqrt(20.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class BT500Options:
+    ddof: int = 1
+    zero_variance: Literal["skip", "literal"] = "skip"
+    count_skipped_in_denominator: bool = True
+    min_ratings: int = 2
+    pool_dimensions: bool = False
+    ratio_threshold: float = 0.05
+    asymmetry_threshold: float = 0.3
+
+
+def _presentation_stats(
+    pres: np.ndarray, scores: np.ndarray, n_pres: int, options: BT500Options
+) -> dict[str, np.ndarray]:
+    count = group_sum(pres, None, n_pres)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = group_sum(pres, scores, n_pres) / count
+        dev = scores - mean[pres]
+        m2 = group_sum(pres, dev**2, n_pres) / count
+        m4 = group_sum(pres, dev**4, n_pres) / count
+        std = np.sqrt(m2 * count / (count - options.ddof))
+        beta2 = m4 / (m2 * m2)
+    # Rounding leaves m2 ~ 1e-33 instead of 0 when every rating is equal; such a
+    # presentation has zero variance however the floating-point sum came out.
+    scale = np.maximum(np.abs(mean), 1.0)
+    zero_var = m2 <= (1e-12 * scale) ** 2
+    std[zero_var] = 0.0
+    beta2[zero_var] = np.nan
+    normal = (beta2 >= 2.0) & (beta2 <= 4.0)
+    factor = np.where(normal, 2.0, WIDE_BAND)
+    too_few = count < max(options.min_ratings, 1 + options.ddof)
+    skipped = (too_few | zero_var) if options.zero_variance == "skip" else too_few
+    status = np.where(
+        too_few, "skipped_too_few", np.where(zero_var & skipped, "skipped_zero_variance", "tested")
+    )
+    return {
+        "n": count,
+        "mean": mean,
+        "std": std,
+        "beta2": beta2,
+        "band_factor": np.where(skipped, np.nan, factor),
+        "skipped": skipped,
+        "status": status,
+    }
+
+
+def screen_bt500(ratings: pd.DataFrame, options: BT500Options | None = None) -> ScreeningResult:
+    """Screen subjects per ITU-R BT.500-14 Annex 1 §2.3.1 (see module docstring)."""
+    options = options or BT500Options()
+    stim = encode(ratings["stimulus"])
+    subj = encode(ratings["subject"])
+    dim = encode(ratings["dimension"])
+    rep = encode(ratings["repeat"])
+    scores = ratings["score"].to_numpy(dtype=float)
+
+    pres_key, total = combine([dim.codes, stim.codes, rep.codes], [dim.size, stim.size, rep.size])
+    pres_codes, pres_uniques = dense_codes(pres_key, total)
+    n_pres = len(pres_uniques)
+    st = _presentation_stats(pres_codes, scores, n_pres, options)
+
+    mean = st["mean"][pres_codes]
+    band = (st["band_factor"] * st["std"])[pres_codes]
+    tested = ~st["skipped"][pres_codes]
+    with np.errstate(invalid="ignore"):
+        p_hit = tested & (scores >= mean + band)
+        q_hit = tested & (scores <= mean - band)
+
+    if options.pool_dimensions:
+        dec_codes, n_dec = subj.codes, subj.size
+    else:
+        dec_codes, n_dec = combine([subj.codes, dim.codes], [subj.size, dim.size])
+    p = group_sum(dec_codes, p_hit.astype(float), n_dec)
+    q = group_sum(dec_codes, q_hit.astype(float), n_dec)
+    n_rated = group_sum(dec_codes, None, n_dec)
+    n_tested = group_sum(dec_codes, tested.astype(float), n_dec)
+    denom = n_rated if options.count_skipped_in_denominator else n_tested
+    present = n_rated > 0
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = (p + q) / denom
+        asym = np.abs(p - q) / (p + q)
+    rejected = (ratio > options.ratio_threshold) & (asym < options.asymmetry_threshold)
+
+    if options.pool_dimensions:
+        subj_labels = subj.labels.to_numpy()
+        dim_labels = np.full(n_dec, ALL_DIMENSIONS, dtype=object)
+    else:
+        subj_labels = np.repeat(subj.labels.to_numpy(), dim.size)
+        dim_labels = np.tile(dim.labels.to_numpy(dtype=object), subj.size)
+    table = pd.DataFrame(
+        {
+            "subject": subj_labels,
+            "dimension": dim_labels,
+            "n_ratings": n_rated.astype(np.int64),
+            "n_tested": n_tested.astype(np.int64),
+            "denominator": denom.astype(np.int64),
+            "P": p.astype(np.int64),
+            "Q": q.astype(np.int64),
+            "ratio": ratio,
+            "asymmetry": asym,
+            "rejected": rejected,
+        }
+    )[present].reset_index(drop=True)
+    table["reason"] = [
+        _reason(r.P, r.Q, r.denominator, r.ratio, r.asymmetry, r.rejected, options)
+        for r in table.itertuples(index=False)
+    ]
+
+    d_idx, s_idx, r_idx = np.unravel_index(pres_uniques, (dim.size, stim.size, rep.size))
+    stimuli = pd.DataFrame(
+        {
+            "stimulus": stim.labels.to_numpy()[s_idx],
+            "dimension": dim.labels.to_numpy()[d_idx],
+            "repeat": rep.labels.to_numpy()[r_idx],
+            "n": st["n"].astype(np.int64),
+            "mean": st["mean"],
+            "std": st["std"],
+            "beta2": st["beta2"],
+            "band_factor": st["band_factor"],
+            "status": st["status"],
+        }
+    )
+    n_zero = int((stimuli["status"] == "skipped_zero_variance").sum())
+    n_few = int((stimuli["status"] == "skipped_too_few").sum())
+    notes = []
+    if n_zero:
+        notes.append(f"{n_zero} presentation(s) with zero variance skipped (beta2 undefined)")
+    if n_few:
+        notes.append(
+            f"{n_few} presentation(s) with fewer than {options.min_ratings} ratings skipped"
+        )
+    if options.zero_variance == "literal" and (stimuli["std"] == 0).any():
+        notes.append("zero-variance presentations counted literally: one P and one Q per rating")
+    return ScreeningResult(
+        provenance=Provenance(METHOD, STANDARD, VERSION, options_dict(options)),
+        subjects=table,
+        stimuli=stimuli,
+        notes=tuple(notes),
+    )
+
+
+def _reason(
+    p: int, q: int, denom: int, ratio: float, asym: float, rejected: bool, o: BT500Options
+) -> str:
+    head = f"P={p}, Q={q}, N={denom}: (P+Q)/N={ratio:.4f}"
+    if p + q == 0:
+        return f"{head}; no outlying ratings"
+    cmp1 = ">" if ratio > o.ratio_threshold else "<="
+    cmp2 = "<" if asym < o.asymmetry_threshold else ">="
+    verdict = "rejected" if rejected else "kept"
+    return (
+        f"{head} {cmp1} {o.ratio_threshold}, |P-Q|/(P+Q)={asym:.4f} {cmp2} "
+        f"{o.asymmetry_threshold}: {verdict}"
+    )

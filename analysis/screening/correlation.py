@@ -1,0 +1,117 @@
+"""Correlation-based observer screening (VQEG / ITU-T P.913 style).
+
+Standard: ITU-T P.913 (06/2021) clause 12 (subject screening by correlation with the
+mean opinion of the panel) and the VQEG HDTV Phase I final report (2010), Annex I
+(post-experiment screening, threshold r = 0.75 for ACR). Each subject's ratings are
+correlated with the *leave-one-out* MOS of the same stimuli, i.e. the mean of the other
+subjects' ratings, so a subject never correlates with their own contribution (which would
+inflate r for small panels). Pearson (linear) and Spearman (rank) coefficients are both
+reported; ``coefficient`` chooses which one decides, and a subject is rejected when it is
+below ``threshold``.
+
+Undefined correlations - a subject who gave the same score to every stimulus, or who
+shares fewer than ``min_stimuli`` stimuli with the rest of the panel - are reported with
+NaN and rejected only when ``reject_undefined`` is set (a constant rater carries no
+ranking information, but with few stimuli a constant run can be honest).
+Repeated showings are averaged per subject before correlating.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from analysis._groups import combine, encode, group_pearson, group_rank, group_sum
+from analysis.io import collapse_repeats
+from analysis.provenance import Provenance, options_dict
+from analysis.screening.base import ALL_DIMENSIONS, ScreeningResult
+
+METHOD = "correlation"
+STANDARD = "ITU-T P.913 (06/2021) cl. 12; VQEG HDTV Phase I (2010) Annex I"
+VERSION = "1.0"
+
+
+@dataclasses.dataclass(frozen=True)
+class CorrelationOptions:
+    threshold: float = 0.75
+    coefficient: Literal["pearson", "spearman"] = "pearson"
+    min_stimuli: int = 5
+    reject_undefined: bool = False
+    pool_dimensions: bool = False
+
+
+def screen_correlation(
+    ratings: pd.DataFrame, options: CorrelationOptions | None = None
+) -> ScreeningResult:
+    """Reject subjects whose ratings correlate poorly with the others' MOS (see module doc)."""
+    options = options or CorrelationOptions()
+    data = collapse_repeats(ratings, "mean")
+    stim = encode(data["stimulus"])
+    subj = encode(data["subject"])
+    dim = encode(data["dimension"])
+    x = data["score"].to_numpy(dtype=float)
+
+    cell, n_cell = combine([dim.codes, stim.codes], [dim.size, stim.size])
+    cell_sum = group_sum(cell, x, n_cell)
+    cell_n = group_sum(cell, None, n_cell)
+    others = cell_n[cell] - 1
+    usable = others >= 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        loo = (cell_sum[cell] - x) / others
+
+    if options.pool_dimensions:
+        dec_all, n_dec = subj.codes, subj.size
+    else:
+        dec_all, n_dec = combine([subj.codes, dim.codes], [subj.size, dim.size])
+    dec = dec_all[usable]
+    xu, yu = x[usable], loo[usable]
+    pearson, n_common = group_pearson(dec, xu, yu, n_dec)
+    spearman, _ = group_pearson(dec, group_rank(dec, xu), group_rank(dec, yu), n_dec)
+    too_few = n_common < options.min_stimuli
+    pearson[too_few] = np.nan
+    spearman[too_few] = np.nan
+    deciding = pearson if options.coefficient == "pearson" else spearman
+    undefined = np.isnan(deciding)
+    with np.errstate(invalid="ignore"):
+        rejected = np.where(undefined, options.reject_undefined, deciding < options.threshold)
+
+    n_rated = group_sum(dec_all, None, n_dec)
+    if options.pool_dimensions:
+        subj_labels = subj.labels.to_numpy()
+        dim_labels = np.full(n_dec, ALL_DIMENSIONS, dtype=object)
+    else:
+        subj_labels = np.repeat(subj.labels.to_numpy(), dim.size)
+        dim_labels = np.tile(dim.labels.to_numpy(dtype=object), subj.size)
+    table = pd.DataFrame(
+        {
+            "subject": subj_labels,
+            "dimension": dim_labels,
+            "n_ratings": n_rated.astype(np.int64),
+            "n_common": n_common.astype(np.int64),
+            "pearson": pearson,
+            "spearman": spearman,
+            "rejected": rejected.astype(bool),
+        }
+    )[n_rated > 0].reset_index(drop=True)
+    name = options.coefficient
+    table["reason"] = [
+        (
+            f"{name} r undefined (constant ratings or < {options.min_stimuli} common stimuli)"
+            if np.isnan(r)
+            else f"{name} r={r:.4f} {'<' if r < options.threshold else '>='} {options.threshold}"
+        )
+        for r in table[name].to_numpy()
+    ]
+    notes = []
+    n_undef = int(np.isnan(table[name]).sum())
+    if n_undef:
+        action = "rejected" if options.reject_undefined else "kept"
+        notes.append(f"{n_undef} decision(s) with undefined {name} correlation {action}")
+    return ScreeningResult(
+        provenance=Provenance(METHOD, STANDARD, VERSION, options_dict(options)),
+        subjects=table,
+        notes=tuple(notes),
+    )

@@ -1,0 +1,251 @@
+"""Maximum-likelihood subject model: true quality, subject bias and subject inconsistency.
+
+Standard: ITU-T P.910 (10/2023) Annex E and ITU-T P.913 (06/2021) §12.6; Z. Li and
+C. G. Bampis, "Recover subjective quality scores from noisy measurements", DCC 2017;
+Z. Li et al., "A simple model for subject behavior in subjective experiments", HVEI 2020.
+
+Model: the rating of stimulus j by subject i is U_ij = ψ_j + Δ_i + υ_i·X, X ~ N(0, 1),
+with ψ_j the true score, Δ_i the subject's bias and υ_i the subject's inconsistency. The
+log-likelihood Σ −log υ_i − (U_ij − ψ_j − Δ_i)² / (2υ_i²) is maximised by block
+coordinate ascent; each block has a closed form given the others:
+
+    ψ_j = Σ_i (U_ij − Δ_i) / υ_i²  /  Σ_i 1 / υ_i²       (over subjects who rated j)
+    Δ_i = mean_j (U_ij − ψ_j)                           (over stimuli i rated)
+    υ_i² = mean_j (U_ij − ψ_j − Δ_i)²
+
+so the likelihood never decreases and any partial design and numeric scale is handled
+(missing ratings are simply absent rows; repeated showings are independent observations).
+
+Identifiability: ψ + c, Δ − c leave the likelihood unchanged, so the unweighted mean bias
+of the subjects is fixed to 0, separately in each connected component of the
+subject-stimulus design graph (biases of disconnected groups cannot be compared).
+
+Uncertainty: standard errors from the diagonal of the Fisher (= observed, at the optimum)
+information, as in P.913 / sureal: se(ψ_j) = (Σ_i 1/υ_i²)^(−1/2), se(Δ_i) = υ_i/√n_i,
+se(υ_i) = υ_i/√(2 n_i); intervals are estimate ± z(1 − α/2)·se. They ignore covariances
+between blocks and the sum-to-zero constraint, as the standard does.
+
+Degenerate cases: subjects with fewer than ``min_ratings_per_subject`` ratings are excluded
+(reported). The likelihood is unbounded: putting ψ_j = U_ij − Δ_i for one subject i makes
+that subject's residuals vanish and log υ_i → −∞. The estimate sought is the interior
+maximum, which block ascent from the MOS start finds for real panels (Netflix: 26 subjects,
+VQEG HD3: 24). Small panels slide to the degenerate optimum instead - in simulations almost
+always with ≤ 8 subjects, often with 10-16, rarely with ≥ 20 subjects on ≥ 30 stimuli - and
+so does Netflix sureal on the same data, so this is the model, not the solver.
+υ is therefore floored at ``inconsistency_floor`` × the pooled score std, and subjects at the
+floor are flagged (``at_floor`` per subject, ``n_at_floor`` per dimension): their estimates,
+and the true scores they dominate, should not be trusted.
+
+The ML inconsistency is biased low for precise subjects: it ignores the share of the
+weighted true score its own ratings supply, E[residual²] ≈ υ_i²(1 − w_i/Σw), w = 1/υ² (a
+few percent for panels of ~20; tested in ``tests/test_subject_model.py``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import sparse, stats
+from scipy.sparse.csgraph import connected_components
+
+from analysis._groups import encode, group_sum
+from analysis.provenance import Provenance, jsonable, options_dict
+
+METHOD = "p913_subject_model"
+STANDARD = "ITU-T P.910 (10/2023) Annex E; ITU-T P.913 (06/2021) §12.6 (MLE, Li & Bampis 2017)"
+VERSION = "1.0"
+
+
+@dataclasses.dataclass(frozen=True)
+class SubjectModelOptions:
+    max_iterations: int = 5000
+    tolerance: float = 1e-9
+    confidence: float = 0.95
+    min_ratings_per_subject: int = 2
+    inconsistency_floor: float = 1e-3
+
+
+@dataclasses.dataclass(frozen=True)
+class SubjectModelResult:
+    """``stimuli``: true score per stimulus x dimension; ``subjects``: bias and inconsistency
+    per subject x dimension; ``fit``: one row per dimension (iterations, log-likelihood)."""
+
+    provenance: Provenance
+    stimuli: pd.DataFrame
+    subjects: pd.DataFrame
+    fit: pd.DataFrame
+
+    def to_summary(self) -> dict[str, Any]:
+        return jsonable({**self.provenance.to_dict(), "fit": self.fit.to_dict(orient="records")})
+
+
+@dataclasses.dataclass(frozen=True)
+class _Fit:
+    psi: np.ndarray
+    bias: np.ndarray
+    inconsistency: np.ndarray
+    n_subject: np.ndarray
+    n_stimulus: np.ndarray
+    info_psi: np.ndarray
+    iterations: int
+    converged: bool
+    loglik: float
+    n_components: int
+    at_floor: np.ndarray
+
+
+def _components(s: np.ndarray, j: np.ndarray, n_s: int, n_j: int) -> tuple[np.ndarray, int]:
+    graph = sparse.coo_matrix((np.ones(len(s)), (s, n_s + j)), shape=(n_s + n_j, n_s + n_j)).tocsr()
+    n_comp, labels = connected_components(graph, directed=False)
+    return labels, n_comp
+
+
+def fit_arrays(
+    s: np.ndarray,
+    j: np.ndarray,
+    u: np.ndarray,
+    n_s: int,
+    n_j: int,
+    options: SubjectModelOptions | None = None,
+) -> _Fit:
+    """Fit the model on integer-coded arrays (stimulus codes ``s``, subject codes ``j``)."""
+    o = options or SubjectModelOptions()
+    n_sub = group_sum(j, None, n_j)
+    n_stim = group_sum(s, None, n_s)
+    labels, n_comp = _components(s, j, n_s, n_j)
+    comp_s, comp_j = labels[:n_s], labels[n_s:]
+    comp_count = np.bincount(comp_j, minlength=n_comp).astype(float)
+    floor = o.inconsistency_floor * max(float(np.std(u)), 1e-12)
+
+    def centre(psi: np.ndarray, bias: np.ndarray) -> None:
+        shift = np.bincount(comp_j, weights=bias, minlength=n_comp) / np.maximum(comp_count, 1)
+        bias -= shift[comp_j]
+        psi += shift[comp_s]
+
+    psi = group_sum(s, u, n_s) / n_stim
+    bias = group_sum(j, u - psi[s], n_j) / n_sub
+    centre(psi, bias)
+    resid = u - psi[s] - bias[j]
+    v = np.maximum(np.sqrt(group_sum(j, resid * resid, n_j) / n_sub), floor)
+    converged = False
+    iterations = 0
+    while iterations < o.max_iterations:
+        iterations += 1
+        w = 1.0 / (v * v)
+        wj = w[j]
+        info_psi = group_sum(s, wj, n_s)
+        new_psi = group_sum(s, wj * (u - bias[j]), n_s) / info_psi
+        new_bias = group_sum(j, u - new_psi[s], n_j) / n_sub
+        centre(new_psi, new_bias)
+        resid = u - new_psi[s] - new_bias[j]
+        new_v = np.maximum(np.sqrt(group_sum(j, resid * resid, n_j) / n_sub), floor)
+        change = max(
+            float(np.max(np.abs(new_psi - psi))),
+            float(np.max(np.abs(new_bias - bias))),
+            float(np.max(np.abs(new_v - v))),
+        )
+        psi, bias, v = new_psi, new_bias, new_v
+        if change < o.tolerance:
+            converged = True
+            break
+    w = 1.0 / (v * v)
+    info_psi = group_sum(s, w[j], n_s)
+    resid = u - psi[s] - bias[j]
+    loglik = float(np.sum(-0.5 * np.log(2 * np.pi) - np.log(v[j]) - resid * resid * w[j] / 2.0))
+    at_floor = v <= floor * (1 + 1e-9)
+    return _Fit(
+        psi, bias, v, n_sub, n_stim, info_psi, iterations, converged, loglik, n_comp, at_floor
+    )
+
+
+def fit_subject_model(
+    ratings: pd.DataFrame, options: SubjectModelOptions | None = None
+) -> SubjectModelResult:
+    """Fit the P.910 Annex E / P.913 §12.6 model per dimension (see module docstring)."""
+    o = options or SubjectModelOptions()
+    z = stats.norm.ppf(0.5 + o.confidence / 2.0)
+    stim_frames, subj_frames, fit_rows = [], [], []
+    cols = ["stimulus", "subject", "score"]
+    for dimension, part in ratings.groupby("dimension", sort=True, observed=True)[cols]:
+        per_subject = part.groupby("subject", observed=True)["score"].transform("size")
+        excluded = sorted(
+            pd.unique(part.loc[per_subject < o.min_ratings_per_subject, "subject"]).tolist(),
+            key=str,
+        )
+        used = part.loc[per_subject >= o.min_ratings_per_subject]
+        if used.empty:
+            fit_rows.append(
+                {
+                    "dimension": dimension,
+                    "n_ratings": 0,
+                    "converged": False,
+                    "excluded_subjects": excluded,
+                }
+            )
+            continue
+        stim = encode(used["stimulus"])
+        subj = encode(used["subject"])
+        u = used["score"].to_numpy(dtype=float)
+        f = fit_arrays(stim.codes, subj.codes, u, stim.size, subj.size, o)
+        se_psi = 1.0 / np.sqrt(f.info_psi)
+        stim_frames.append(
+            pd.DataFrame(
+                {
+                    "stimulus": stim.labels.to_numpy(),
+                    "dimension": dimension,
+                    "n": f.n_stimulus.astype(np.int64),
+                    "true_score": f.psi,
+                    "se": se_psi,
+                    "ci_low": f.psi - z * se_psi,
+                    "ci_high": f.psi + z * se_psi,
+                }
+            )
+        )
+        se_b = f.inconsistency / np.sqrt(f.n_subject)
+        se_v = f.inconsistency / np.sqrt(2.0 * f.n_subject)
+        subj_frames.append(
+            pd.DataFrame(
+                {
+                    "subject": subj.labels.to_numpy(),
+                    "dimension": dimension,
+                    "n": f.n_subject.astype(np.int64),
+                    "bias": f.bias,
+                    "bias_se": se_b,
+                    "bias_ci_low": f.bias - z * se_b,
+                    "bias_ci_high": f.bias + z * se_b,
+                    "inconsistency": f.inconsistency,
+                    "inconsistency_se": se_v,
+                    "inconsistency_ci_low": np.maximum(f.inconsistency - z * se_v, 0.0),
+                    "inconsistency_ci_high": f.inconsistency + z * se_v,
+                    "at_floor": f.at_floor,
+                }
+            )
+        )
+        fit_rows.append(
+            {
+                "dimension": dimension,
+                "n_ratings": int(len(u)),
+                "n_stimuli": stim.size,
+                "n_subjects": subj.size,
+                "iterations": f.iterations,
+                "converged": f.converged,
+                "loglik": f.loglik,
+                "n_components": f.n_components,
+                "n_at_floor": int(f.at_floor.sum()),
+                "excluded_subjects": excluded,
+            }
+        )
+    stim_cols = ["stimulus", "dimension", "n", "true_score", "se", "ci_low", "ci_high"]
+    return SubjectModelResult(
+        provenance=Provenance(METHOD, STANDARD, VERSION, options_dict(o)),
+        stimuli=pd.concat(stim_frames, ignore_index=True)
+        if stim_frames
+        else pd.DataFrame(columns=stim_cols),
+        subjects=pd.concat(subj_frames, ignore_index=True)
+        if subj_frames
+        else pd.DataFrame(columns=["subject", "dimension", "bias", "inconsistency"]),
+        fit=pd.DataFrame(fit_rows),
+    )

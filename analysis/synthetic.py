@@ -1,0 +1,121 @@
+"""Synthetic studies with known ground truth, for recovery tests, demos and the perf benchmark.
+
+Ratings follow the P.913 subject model (:mod:`analysis.subject_model`):
+U_ij = ψ_j + Δ_i + υ_i·X, optionally rounded to integer categories and clipped to the scale
+(as an ACR slider would), plus ``n_careless`` subjects who answer uniformly at random over
+the scale (the kind of rater screening must catch).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+
+
+@dataclasses.dataclass(frozen=True)
+class SimulationOptions:
+    n_stimuli: int = 200
+    n_subjects: int = 20
+    dimensions: tuple[str, ...] = ("quality",)
+    scale: tuple[float, float] = (1.0, 5.0)
+    bias_sd: float = 0.3
+    inconsistency_range: tuple[float, float] = (0.3, 0.8)
+    n_careless: int = 0
+    coverage: float = 1.0
+    n_repeats: int = 0
+    repeat_noise_scale: float = 1.0
+    n_generators: int = 0
+    discretise: bool = False
+    seed: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class SimulatedStudy:
+    """``ratings`` in canonical layout; ``true_scores`` (stimulus, dimension, true_score);
+    ``subjects`` (subject, dimension, bias, inconsistency, careless)."""
+
+    ratings: pd.DataFrame
+    true_scores: pd.DataFrame
+    subjects: pd.DataFrame
+
+
+def simulate_study(options: SimulationOptions | None = None) -> SimulatedStudy:
+    """Draw a study; vectorised, so 20 000 stimuli x 21 subjects x 3 dimensions takes ~1 s."""
+    o = options or SimulationOptions()
+    rng = np.random.default_rng(o.seed)
+    lo, hi = o.scale
+    n_s, n_j, n_d = o.n_stimuli, o.n_subjects, len(o.dimensions)
+    margin = 0.15 * (hi - lo)
+    psi = rng.uniform(lo + margin, hi - margin, size=(n_d, n_s))
+    bias = rng.normal(0.0, o.bias_sd, size=(n_d, n_j))
+    bias -= bias.mean(axis=1, keepdims=True)
+    inconsistency = rng.uniform(*o.inconsistency_range, size=(n_d, n_j))
+    careless = np.zeros(n_j, dtype=bool)
+    careless[n_j - o.n_careless :] = o.n_careless > 0
+
+    # Each subject rates the same subset of stimuli in every dimension (one trial, k questions).
+    rated = rng.random((n_j, n_s)) < o.coverage
+    subj_idx, stim_idx = np.nonzero(rated)
+    frames = []
+    for d in range(n_d):
+        noise = rng.standard_normal(len(subj_idx))
+        score = psi[d, stim_idx] + bias[d, subj_idx] + inconsistency[d, subj_idx] * noise
+        uniform = rng.uniform(lo, hi, size=len(subj_idx))
+        score = np.where(careless[subj_idx], uniform, score)
+        frames.append((d, subj_idx, stim_idx, np.zeros(len(subj_idx), np.int64), score))
+        if o.n_repeats:
+            # Re-show the first n_repeats rated stimuli of each subject once more.
+            order = np.argsort(subj_idx, kind="stable")
+            first_pos = np.searchsorted(subj_idx[order], np.arange(n_j))
+            pick = (
+                np.concatenate([order[p : p + o.n_repeats] for p in first_pos if p < len(order)])
+                if len(order)
+                else np.empty(0, np.intp)
+            )
+            rs, rt = subj_idx[pick], stim_idx[pick]
+            again = (
+                psi[d, rt]
+                + bias[d, rs]
+                + o.repeat_noise_scale * inconsistency[d, rs] * rng.standard_normal(len(pick))
+            )
+            again = np.where(careless[rs], rng.uniform(lo, hi, size=len(pick)), again)
+            frames.append((d, rs, rt, np.ones(len(pick), np.int64), again))
+    dim_codes = np.concatenate([np.full(len(f[1]), f[0]) for f in frames])
+    scores = np.concatenate([f[4] for f in frames])
+    if o.discretise:
+        scores = np.clip(np.rint(scores), lo, hi)
+    subject_names = np.array([f"s{j:03d}" for j in range(n_j)], dtype=object)
+    dims = np.array(o.dimensions, dtype=object)
+    ratings = pd.DataFrame(
+        {
+            "stimulus": np.concatenate([f[2] for f in frames]).astype(np.int64),
+            "subject": pd.array(subject_names[np.concatenate([f[1] for f in frames])], dtype="str"),
+            "dimension": pd.array(dims[dim_codes], dtype="str"),
+            "repeat": np.concatenate([f[3] for f in frames]),
+            "score": scores,
+        }
+    )
+    if o.n_generators:
+        gen = np.array([f"G{g}" for g in range(o.n_generators)], dtype=object)
+        ratings["generator"] = pd.array(
+            gen[ratings["stimulus"].to_numpy() % o.n_generators], dtype="str"
+        )
+    true_scores = pd.DataFrame(
+        {
+            "stimulus": np.tile(np.arange(n_s), n_d),
+            "dimension": np.repeat(dims, n_s),
+            "true_score": psi.ravel(),
+        }
+    )
+    subjects = pd.DataFrame(
+        {
+            "subject": np.tile(subject_names, n_d),
+            "dimension": np.repeat(dims, n_j),
+            "bias": bias.ravel(),
+            "inconsistency": inconsistency.ravel(),
+            "careless": np.tile(careless, n_d),
+        }
+    )
+    return SimulatedStudy(ratings, true_scores, subjects)
