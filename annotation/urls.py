@@ -1,3 +1,34 @@
+from django.urls import path
+
+from annotation import views_subject
+
 app_name = "annotation"
 
-urlpatterns: list = []
+# Subject pages: the invite token in the path is the only credential a subject has.
+urlpatterns = [
+    path("s/<str:token>/", views_subject.subject_entry, name="subject-entry"),
+    path("s/<str:token>/consent/", views_subject.subject_consent, name="subject-consent"),
+    path(
+        "s/<str:token>/instructions/",
+        views_subject.subject_instructions,
+        name="subject-instructions",
+    ),
+    path(
+        "s/<str:token>/trials/<int:trial_index>/",
+        views_subject.subject_trial,
+        name="subject-trial",
+    ),
+    path("s/<str:token>/break/", views_subject.subject_break, name="subject-break"),
+    path("s/<str:token>/done/", views_subject.subject_done, name="subject-done"),
+    path(
+        "s/<str:token>/images/<int:stimulus_id>/",
+        views_subject.subject_image,
+        name="subject-image",
+    ),
+    path(
+        "s/<str:token>/images/<int:stimulus_id>/reference/",
+        views_subject.subject_image,
+        {"reference": True},
+        name="subject-reference",
+    ),
+]

@@ -151,6 +151,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "AIGC image-quality studies API",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema reveals the API's shape; only staff need it.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAdminUser"],
 }
 
 # --- Celery (https://docs.celeryq.dev/en/stable/userguide/configuration.html) -------

@@ -1,0 +1,196 @@
+"""Reads for the subject-facing pages: who the token belongs to, where they are, what to show."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+
+from django.core.exceptions import ObjectDoesNotExist
+
+from annotation.models import Dimension, RatingSession, Stimulus, Study, Subject
+from annotation.services.playlists import KIND_TRAINING, training_count
+from annotation.services.subjects import token_hash
+
+STAGE_DECLINED = "declined"
+STAGE_DONE = "done"
+STAGE_NOT_OPEN = "not_open"
+STAGE_CONSENT = "consent"
+STAGE_INSTRUCTIONS = "instructions"
+STAGE_TRIAL = "trial"
+
+
+# What the subject pages read; the study's free-form metadata (the demo keeps its whole
+# simulation there) and other researcher-only columns stay in the database.
+_SUBJECT_PAGE_FIELDS = (
+    "id",
+    "label",
+    "consented_at",
+    "declined_at",
+    "study__id",
+    "study__name",
+    "study__status",
+    "study__consent_text",
+    "study__instructions",
+    "study__scale_type",
+    "study__scale_min",
+    "study__scale_max",
+    "study__scale_step",
+    "study__scale_labels",
+    "study__break_interval",
+    "study__updated_at",
+    "session__id",
+    "session__playlist",
+    "session__cursor",
+    "session__completed_at",
+    "session__completion_code",
+)
+
+
+def subject_for_token(*, token: str) -> Subject | None:
+    """The subject with their study and session (if started), in one query.
+
+    Every subject page runs this first, so it reads only the columns the pages use.
+    """
+    try:
+        return (
+            Subject.objects.select_related("study", "session")
+            .only(*_SUBJECT_PAGE_FIELDS)
+            .get(token_hash=token_hash(token))
+        )
+    except Subject.DoesNotExist:
+        return None
+
+
+def subject_session(*, subject: Subject) -> RatingSession | None:
+    try:
+        return subject.session
+    except ObjectDoesNotExist:
+        return None
+
+
+def subject_stage(*, subject: Subject) -> str:
+    """Which page the subject belongs on now; the order of the checks is the rule."""
+    if subject.declined_at is not None:
+        return STAGE_DECLINED
+    session = subject_session(subject=subject)
+    if session is not None and session.is_complete:
+        return STAGE_DONE
+    if subject.study.status != Study.Status.OPEN:
+        return STAGE_NOT_OPEN
+    if session is None or subject.consented_at is None:
+        return STAGE_CONSENT
+    if session.cursor == 0:
+        return STAGE_INSTRUCTIONS
+    return STAGE_TRIAL
+
+
+@dataclass(frozen=True)
+class DimensionView:
+    id: int
+    key: str
+    label: str
+    question: str
+    anchor_text: str
+
+
+@lru_cache(maxsize=128)
+def _dimensions_of_version(study_id: int, version: datetime) -> tuple[DimensionView, ...]:
+    rows = (
+        Dimension.objects.filter(study_id=study_id)
+        .order_by("order", "id")
+        .values_list("id", "key", "label", "question", "anchor_text")
+    )
+    return tuple(DimensionView(*row) for row in rows)
+
+
+def study_dimensions(*, study: Study) -> tuple[DimensionView, ...]:
+    """The study's dimensions, read once per version of the study in each process.
+
+    Every page and submission of a running study needs them, and they change only
+    through the study's own edit (`study_update` and the admin both save the study,
+    moving `updated_at`), so the study row's version is a safe cache key.
+    """
+    return _dimensions_of_version(study.pk, study.updated_at)
+
+
+@dataclass(frozen=True)
+class TrialPage:
+    index: int
+    total: int
+    kind: str
+    repeat: bool
+    stimulus: Stimulus
+    next_stimulus: Stimulus | None
+    training_total: int
+
+    @property
+    def is_training(self) -> bool:
+        return self.kind == KIND_TRAINING
+
+    @property
+    def number(self) -> int:
+        """1-based position within its part: training trials, then rating trials."""
+        if self.is_training:
+            return self.index + 1
+        return self.index - self.training_total + 1
+
+    @property
+    def part_total(self) -> int:
+        return self.training_total if self.is_training else self.total - self.training_total
+
+
+def trial_page_get(*, session: RatingSession, trial_index: int) -> TrialPage:
+    """The trial at `trial_index` with its stimulus and the next one (to preload)."""
+    playlist = session.playlist
+    entry = playlist[trial_index]
+    wanted = [entry["stimulus"]]
+    following = playlist[trial_index + 1]["stimulus"] if trial_index + 1 < len(playlist) else None
+    if following is not None:
+        wanted.append(following)
+    stimuli = {
+        stimulus.pk: stimulus
+        for stimulus in Stimulus.objects.filter(pk__in=wanted)
+        .order_by()
+        .only(
+            "id",
+            "image",
+            "width",
+            "height",
+            "prompt",
+            "reference_image",
+            "role",
+            "explanation",
+            "expected_scores",
+        )
+    }
+    return TrialPage(
+        index=trial_index,
+        total=len(playlist),
+        kind=entry["kind"],
+        repeat=bool(entry.get("repeat")),
+        stimulus=stimuli[entry["stimulus"]],
+        next_stimulus=stimuli.get(following) if following is not None else None,
+        training_total=training_count(playlist=playlist),
+    )
+
+
+def session_stimulus_for_image(*, session: RatingSession, stimulus_id: int) -> Stimulus | None:
+    """The stimulus if it is in this session's playlist; anything else stays unseen."""
+    if not any(entry["stimulus"] == stimulus_id for entry in session.playlist):
+        return None
+    return (
+        Stimulus.objects.filter(pk=stimulus_id)
+        .only("id", "image", "reference_image")
+        .order_by()
+        .first()
+    )
+
+
+@dataclass(frozen=True)
+class BreakInfo:
+    done: int
+    total: int
+
+
+def break_info(*, session: RatingSession) -> BreakInfo:
+    trained = training_count(playlist=session.playlist)
+    return BreakInfo(done=session.cursor - trained, total=len(session.playlist) - trained)

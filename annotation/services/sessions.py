@@ -1,0 +1,345 @@
+"""A subject's way through a rating session: consent, trials, breaks and completion.
+
+`trial_submit` is the hot path of a running study. It locks the subject's session
+row, checks the submission against the server-side playlist, stores all dimensions
+of the trial in one INSERT and advances the cursor in the same transaction, so a
+rating is committed before it is acknowledged and a retry is answered from what
+was stored instead of writing a second row.
+"""
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from annotation.errors import ScoreOutOfRange
+from annotation.models import Rating, RatingSession, Stimulus, Study, Subject
+from annotation.selectors_subject import DimensionView, study_dimensions
+from annotation.services.playlists import (
+    KIND_TRAINING,
+    PlaylistError,
+    playlist_session_start,
+    training_count,
+)
+from annotation.services.scores import score_validate
+from annotation.services.subjects import token_hash
+
+# The columns a submission reads: the playlist and cursor, and the study's scale.
+_SUBMIT_FIELDS = (
+    "id",
+    "playlist",
+    "cursor",
+    "subject__id",
+    "subject__study__id",
+    "subject__study__status",
+    "subject__study__scale_min",
+    "subject__study__scale_max",
+    "subject__study__scale_step",
+    "subject__study__break_interval",
+    "subject__study__updated_at",
+)
+# A day in milliseconds: anything longer is a broken clock, not a slow subject.
+MAX_RESPONSE_TIME_MS = 86_400_000
+
+
+class SessionRejected(Exception):
+    """A request the session cannot take; `message` is shown to the subject as is."""
+
+    def __init__(self, message: str, *, code: str, **details) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.details = details
+
+
+@dataclass(frozen=True)
+class NextStep:
+    """Where the subject goes after a trial: "trial", "break" (then that trial) or "done"."""
+
+    kind: str
+    trial_index: int | None = None
+
+
+@dataclass(frozen=True)
+class TrialAck:
+    """What a stored trial answers; rebuilt from stored state, so a retry gets the same."""
+
+    trial_index: int
+    ratings: int
+    next_step: NextStep
+    feedback: dict | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.next_step.kind == "done"
+
+
+def is_break_before(*, playlist: list[dict], trial_index: int, break_interval: int) -> bool:
+    """A break comes after every `break_interval` rating trials (training not counted)."""
+    if break_interval <= 0 or trial_index >= len(playlist):
+        return False
+    done = trial_index - training_count(playlist=playlist)
+    return done > 0 and done % break_interval == 0
+
+
+def next_step_after(*, playlist: list[dict], trial_index: int, break_interval: int) -> NextStep:
+    following = trial_index + 1
+    if following >= len(playlist):
+        return NextStep("done")
+    if is_break_before(playlist=playlist, trial_index=following, break_interval=break_interval):
+        return NextStep("break", following)
+    return NextStep("trial", following)
+
+
+def completion_code_new() -> str:
+    raw = secrets.token_hex(4).upper()
+    return f"{raw[:4]}-{raw[4:]}"
+
+
+def _rejected_for_missing_session(token: str) -> SessionRejected:
+    subject = Subject.objects.filter(token_hash=token_hash(token)).first()
+    if subject is None:
+        return SessionRejected(
+            "This invite link is not valid. Check that you copied the whole link.",
+            code="unknown_invite",
+        )
+    if subject.declined_at is not None:
+        return SessionRejected(
+            "You declined to take part in this study, so nothing can be rated.", code="declined"
+        )
+    return SessionRejected(
+        "Please read and accept the consent form before rating.", code="not_consented"
+    )
+
+
+def subject_consent_accept(*, subject: Subject) -> RatingSession:
+    """Record consent (once) and start the session with its playlist."""
+    if subject.study.status != Study.Status.OPEN:
+        raise SessionRejected("This study is not open for ratings.", code="study_not_open")
+    with transaction.atomic():
+        now = timezone.now()
+        # Conditional updates: a decline in another tab can never be overwritten.
+        Subject.objects.filter(
+            pk=subject.pk, consented_at__isnull=True, declined_at__isnull=True
+        ).update(consented_at=now)
+        current = Subject.objects.get(pk=subject.pk)
+        if current.declined_at is not None:
+            raise SessionRejected(
+                "You declined to take part in this study, so it cannot be started.",
+                code="declined",
+            )
+        try:
+            return playlist_session_start(subject=current)
+        except PlaylistError as error:
+            raise SessionRejected(str(error), code="empty_study") from None
+
+
+def subject_consent_decline(*, subject: Subject) -> Subject:
+    """Record a decline; a subject who already consented keeps their session."""
+    Subject.objects.filter(
+        pk=subject.pk, consented_at__isnull=True, declined_at__isnull=True
+    ).update(declined_at=timezone.now())
+    return Subject.objects.get(pk=subject.pk)
+
+
+def _response_time_validate(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SessionRejected(
+            "response_time_ms must be a number of milliseconds.", code="bad_response_time"
+        )
+    if not 0 <= value <= MAX_RESPONSE_TIME_MS:
+        raise SessionRejected(
+            f"response_time_ms={value!r} is outside 0..{MAX_RESPONSE_TIME_MS}.",
+            code="bad_response_time",
+        )
+    return round(value)
+
+
+def _scores_validate(
+    *, study: Study, dimensions: tuple[DimensionView, ...], scores: Mapping[str, object]
+) -> dict[int, float]:
+    """Scores keyed by dimension id; every dimension of the study must be rated at once."""
+    keys = [dimension.key for dimension in dimensions]
+    missing = [key for key in keys if key not in scores]
+    unknown = sorted(str(key) for key in scores if key not in keys)
+    if missing or unknown:
+        parts = []
+        if missing:
+            parts.append("missing " + ", ".join(missing))
+        if unknown:
+            parts.append("unknown " + ", ".join(unknown))
+        raise SessionRejected(
+            f"Rate every question of this study ({', '.join(keys)}): {'; '.join(parts)}.",
+            code="dimension_keys",
+        )
+    values = {}
+    for dimension in dimensions:
+        try:
+            values[dimension.id] = score_validate(study=study, score=scores[dimension.key])
+        except ScoreOutOfRange as error:
+            raise SessionRejected(f"{dimension.key}: {error.message}", code=error.code) from None
+    return values
+
+
+def _feedback(
+    *, entry: dict, stimulus_id: int, dimensions: tuple[DimensionView, ...]
+) -> dict | None:
+    """Training trials answer with the anchor: why the image deserves its scores."""
+    if entry["kind"] != KIND_TRAINING:
+        return None
+    anchor = (
+        Stimulus.objects.filter(pk=stimulus_id)
+        .order_by()
+        .values("explanation", "expected_scores")[0]
+    )
+    expected = anchor["expected_scores"] or {}
+    return {
+        "explanation": anchor["explanation"],
+        "expected": {d.key: expected[d.key] for d in dimensions if d.key in expected},
+    }
+
+
+def _replay_ack_or_conflict(
+    *, session: RatingSession, trial_index: int, stimulus_id: int, values: dict[int, float]
+) -> None:
+    stored = {
+        dimension_id: (score, stored_stimulus)
+        for dimension_id, score, stored_stimulus in Rating.objects.filter(
+            session=session, trial_index=trial_index
+        )
+        .order_by()
+        .values_list("dimension_id", "score", "stimulus_id")
+    }
+    wanted = {dimension_id: (score, stimulus_id) for dimension_id, score in values.items()}
+    if stored != wanted:
+        raise SessionRejected(
+            f"Trial {trial_index} was already rated with other scores; "
+            "a stored rating cannot be changed.",
+            code="rating_conflict",
+        )
+
+
+def _submit_once(
+    *,
+    token: str,
+    trial_index: int,
+    stimulus_id: int,
+    scores: Mapping[str, object],
+    response_time_ms: int,
+    rows_may_exist: bool,
+) -> TrialAck:
+    with transaction.atomic():
+        # Locks only this subject's session row (not the subject or study), so
+        # subjects never wait for each other and a double submit waits for the first.
+        try:
+            session = (
+                RatingSession.objects.select_related("subject__study")
+                .only(*_SUBMIT_FIELDS)
+                .select_for_update(of=("self",), no_key=True)
+                .get(subject__token_hash=token_hash(token))
+            )
+        except RatingSession.DoesNotExist:
+            raise _rejected_for_missing_session(token) from None
+        study = session.subject.study
+        playlist = session.playlist
+        if not 0 <= trial_index < len(playlist):
+            raise SessionRejected(
+                f"This session has no trial {trial_index} (it has {len(playlist)}).",
+                code="no_such_trial",
+            )
+        entry = playlist[trial_index]
+        if entry["stimulus"] != stimulus_id:
+            raise SessionRejected(
+                f"Trial {trial_index} of this session shows another image; "
+                "this answer belongs to a different session.",
+                code="foreign_trial",
+            )
+        dimensions = study_dimensions(study=study)
+        values = _scores_validate(study=study, dimensions=dimensions, scores=scores)
+        ack = TrialAck(
+            trial_index=trial_index,
+            ratings=len(values),
+            next_step=next_step_after(
+                playlist=playlist, trial_index=trial_index, break_interval=study.break_interval
+            ),
+            feedback=_feedback(entry=entry, stimulus_id=stimulus_id, dimensions=dimensions),
+        )
+        if trial_index > session.cursor:
+            raise SessionRejected(
+                f"Trial {trial_index} is not open yet; the current trial is {session.cursor}.",
+                code="out_of_order",
+                current_trial=session.cursor,
+            )
+        if trial_index < session.cursor or rows_may_exist:
+            _replay_ack_or_conflict(
+                session=session, trial_index=trial_index, stimulus_id=stimulus_id, values=values
+            )
+            if trial_index < session.cursor:
+                return ack
+        if study.status != Study.Status.OPEN:
+            raise SessionRejected("This study is not open for ratings.", code="study_not_open")
+        if not rows_may_exist:
+            Rating.objects.bulk_create(
+                Rating(
+                    session_id=session.pk,
+                    stimulus_id=stimulus_id,
+                    dimension_id=dimension_id,
+                    score=score,
+                    trial_index=trial_index,
+                    is_repeat=bool(entry.get("repeat")),
+                    is_training=entry["kind"] == KIND_TRAINING,
+                    response_time_ms=response_time_ms,
+                )
+                for dimension_id, score in values.items()
+            )
+        now = timezone.now()
+        fields: dict = {"cursor": trial_index + 1, "last_activity_at": now}
+        if ack.complete:
+            fields.update(completed_at=now, completion_code=completion_code_new())
+        # "Still at this trial" is part of the update, so the cursor can only ever move
+        # one step past a trial whose rows were written in this transaction.
+        if not RatingSession.objects.filter(pk=session.pk, cursor=trial_index).update(**fields):
+            raise SessionRejected(
+                "This trial was answered at the same time elsewhere; reload the page.",
+                code="out_of_order",
+            )
+        return ack
+
+
+def trial_submit(
+    *,
+    token: str,
+    trial_index: int,
+    stimulus_id: int,
+    scores: Mapping[str, object],
+    response_time_ms: object,
+) -> TrialAck:
+    """Store all dimensions of one trial and advance the session; idempotent.
+
+    A retry with the same scores gets the same acknowledgement and writes nothing;
+    different scores for a stored trial, a trial ahead of the cursor, or an image
+    that is not this session's raise `SessionRejected`.
+    """
+    elapsed = _response_time_validate(response_time_ms)
+    try:
+        return _submit_once(
+            token=token,
+            trial_index=trial_index,
+            stimulus_id=stimulus_id,
+            scores=scores,
+            response_time_ms=elapsed,
+            rows_may_exist=False,
+        )
+    except IntegrityError:
+        # Rows for a trial the cursor had not passed: written outside this service
+        # (e.g. `rating_record`). Accept them if they match, as a replay would be.
+        return _submit_once(
+            token=token,
+            trial_index=trial_index,
+            stimulus_id=stimulus_id,
+            scores=scores,
+            response_time_ms=elapsed,
+            rows_may_exist=True,
+        )

@@ -1,0 +1,265 @@
+// One rating trial: unset controls until touched, keyboard use, idempotent submit,
+// training feedback, preloading of the next image and a check that the image is
+// shown at its full natural size. No framework, no build step.
+(function () {
+  "use strict";
+
+  const data = JSON.parse(document.getElementById("trial-data").textContent);
+  const form = document.getElementById("rating-form");
+  const nextButton = document.getElementById("next");
+  const errorBox = document.getElementById("submit-error");
+  const image = document.getElementById("stimulus");
+  const tooSmall = document.getElementById("too-small");
+  const csrfToken = form.querySelector("input[name=csrfmiddlewaretoken]").value;
+  const scale = data.scale;
+  const span = scale.max - scale.min;
+  const dims = Array.from(form.querySelectorAll(".dim")).map(setUpDimension);
+  const values = {};
+  let active = 0;
+  let shownAt = null;
+  let busy = false;
+  let feedbackNext = null;
+
+  // --- image: natural size, time origin, preload -------------------------------------
+  function sizeToNaturalPixels() {
+    // One image pixel never covers more than one device pixel (no upscaling on HiDPI).
+    const ratio = window.devicePixelRatio || 1;
+    image.style.width = image.naturalWidth / ratio + "px";
+    image.style.height = image.naturalHeight / ratio + "px";
+    checkFit();
+  }
+
+  function checkFit() {
+    if (!image.naturalWidth) return;
+    const ratio = window.devicePixelRatio || 1;
+    const shown = Math.min(
+      image.clientWidth / image.naturalWidth,
+      image.clientHeight / image.naturalHeight
+    ) * ratio;
+    if (shown < 0.995) {
+      tooSmall.textContent =
+        "Your window is too small to show the image at full size (" +
+        image.naturalWidth + " × " + image.naturalHeight + " pixels). " +
+        "Please maximise the window or zoom out (Ctrl and −).";
+      tooSmall.hidden = false;
+    } else {
+      tooSmall.hidden = true;
+    }
+  }
+
+  function imageShown() {
+    sizeToNaturalPixels();
+    if (shownAt === null) shownAt = performance.now();
+    // Fetch the next trial's images now, so they come from the cache at once.
+    for (const url of data.preload) {
+      const next = new Image();
+      next.decoding = "async";
+      next.src = url;
+    }
+  }
+
+  if (image.complete && image.naturalWidth) imageShown();
+  else image.addEventListener("load", imageShown, { once: true });
+  window.addEventListener("resize", checkFit);
+
+  // --- controls ----------------------------------------------------------------------
+  function format(value) {
+    return String(Math.round(value * 100) / 100);
+  }
+
+  function setUpDimension(element, index) {
+    const dim = { element: element, key: element.dataset.key, index: index };
+    dim.output = element.querySelector(".dim-value");
+    dim.slider = element.querySelector("input[type=range]");
+    dim.buttons = Array.from(element.querySelectorAll(".acr button"));
+    element.addEventListener("pointerdown", function () { activate(index); });
+    element.addEventListener("focusin", function () { activate(index); });
+    if (dim.slider) {
+      const fromSlider = function () { setValue(dim, Number(dim.slider.value)); };
+      dim.slider.addEventListener("input", fromSlider);
+      dim.slider.addEventListener("change", fromSlider);
+      // A click exactly on the current (hidden) position fires no input event.
+      dim.slider.addEventListener("pointerup", fromSlider);
+    }
+    for (const button of dim.buttons) {
+      button.addEventListener("click", function () {
+        setValue(dim, Number(button.dataset.value));
+      });
+    }
+    return dim;
+  }
+
+  function setValue(dim, raw) {
+    if (busy || feedbackNext) return;
+    let value = Math.min(scale.max, Math.max(scale.min, raw));
+    if (scale.step > 0) {
+      value = scale.min + Math.round((value - scale.min) / scale.step) * scale.step;
+    } else {
+      value = Math.round(value * 10) / 10;
+    }
+    values[dim.key] = value;
+    dim.output.textContent = format(value);
+    if (dim.slider) {
+      dim.slider.value = String(value);
+      dim.slider.setAttribute("aria-valuetext", format(value));
+      dim.slider.parentElement.classList.remove("unset");
+    }
+    for (const button of dim.buttons) {
+      const chosen = Math.abs(Number(button.dataset.value) - value) < 1e-9;
+      button.setAttribute("aria-checked", chosen ? "true" : "false");
+      button.classList.toggle("chosen", chosen);
+    }
+    dim.element.classList.add("answered");
+    nextButton.disabled = !ready();
+  }
+
+  function activate(index) {
+    active = index;
+    dims.forEach(function (dim, i) { dim.element.classList.toggle("active", i === index); });
+  }
+
+  function ready() {
+    return dims.every(function (dim) { return dim.key in values; });
+  }
+
+  function move(direction, big) {
+    const dim = dims[active];
+    if (!dim) return;
+    const current = values[dim.key];
+    if (current === undefined) {
+      // The first key press places the answer in the middle; later presses move it.
+      setValue(dim, scale.min + span / 2);
+      return;
+    }
+    const step = scale.step > 0 ? scale.step : span / 100;
+    setValue(dim, current + direction * step * (big ? (scale.step > 0 ? 1 : 10) : 1));
+  }
+
+  // --- keyboard ----------------------------------------------------------------------
+  document.addEventListener("keydown", function (event) {
+    if (event.altKey || event.ctrlKey || event.metaKey) return;
+    if (feedbackNext) {
+      if (event.key === "Enter") {
+        event.preventDefault();
+        feedbackNext();
+      }
+      return;
+    }
+    const number = Number(event.key);
+    if (Number.isInteger(number) && number >= 1 && number <= dims.length) {
+      event.preventDefault();
+      activate(number - 1);
+      const target = dims[number - 1].slider || dims[number - 1].buttons[0];
+      if (target) target.focus({ preventScroll: true });
+      return;
+    }
+    const directions = { ArrowLeft: -1, ArrowDown: -1, ArrowRight: 1, ArrowUp: 1 };
+    if (event.key in directions) {
+      // Ours, not the browser's: the native slider would start from its hidden value.
+      event.preventDefault();
+      move(directions[event.key], event.shiftKey);
+      return;
+    }
+    if (event.key === "Enter") {
+      event.preventDefault();
+      submit();
+    }
+  }, true);
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    submit();
+  });
+
+  // --- submit ------------------------------------------------------------------------
+  function showError(message) {
+    errorBox.textContent = message;
+    errorBox.hidden = false;
+  }
+
+  function sleep(ms) {
+    return new Promise(function (resolve) { setTimeout(resolve, ms); });
+  }
+
+  async function submit() {
+    if (busy || !ready()) return;
+    busy = true;
+    nextButton.disabled = true;
+    errorBox.hidden = true;
+    const started = shownAt === null ? performance.now() : shownAt;
+    // The body is fixed before the first try, so a retry is the very same request.
+    const body = JSON.stringify({
+      stimulus: data.stimulus,
+      scores: Object.assign({}, values),
+      response_time_ms: Math.max(0, Math.round(performance.now() - started)),
+    });
+    for (let attempt = 0; attempt < 5; attempt++) {
+      let response;
+      try {
+        response = await fetch(data.submitUrl, {
+          method: "POST",
+          credentials: "same-origin",
+          headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken },
+          body: body,
+        });
+      } catch (networkError) {
+        await sleep(400 * 2 ** attempt);
+        continue;
+      }
+      if (response.status >= 500) {
+        await sleep(400 * 2 ** attempt);
+        continue;
+      }
+      const answer = await response.json().catch(function () { return {}; });
+      if (response.ok) {
+        acknowledged(answer);
+        return;
+      }
+      showError(answer.error || "The answer was not accepted (" + response.status + ").");
+      if (response.status !== 400) {
+        // The session moved on elsewhere (another tab) or ended: reloading shows the
+        // page the server has for it now.
+        setTimeout(function () { window.location.reload(); }, 1500);
+        return;
+      }
+      busy = false;
+      nextButton.disabled = !ready();
+      return;
+    }
+    showError("The server cannot be reached. Check your connection and press Next again.");
+    busy = false;
+    nextButton.disabled = !ready();
+  }
+
+  function acknowledged(answer) {
+    if (answer.feedback) {
+      showFeedback(answer.feedback, answer.next_url);
+      return;
+    }
+    window.location.assign(answer.next_url);
+  }
+
+  function showFeedback(feedback, nextUrl) {
+    const rows = document.getElementById("feedback-rows");
+    rows.textContent = "";
+    for (const dim of data.dimensions) {
+      const row = document.createElement("tr");
+      const expected = feedback.expected[dim.key];
+      for (const text of [dim.label, format(values[dim.key]),
+        expected === undefined ? "–" : format(expected)]) {
+        const cell = document.createElement("td");
+        cell.textContent = text;
+        row.appendChild(cell);
+      }
+      rows.appendChild(row);
+    }
+    document.getElementById("feedback-explanation").textContent = feedback.explanation;
+    form.hidden = true;
+    const panel = document.getElementById("feedback");
+    panel.hidden = false;
+    const button = document.getElementById("feedback-continue");
+    feedbackNext = function () { window.location.assign(nextUrl); };
+    button.addEventListener("click", feedbackNext, { once: true });
+    button.focus({ preventScroll: true });
+  }
+})();

@@ -1,0 +1,356 @@
+"""Pages and the submission endpoint for subjects, who carry an invite token instead of an account.
+
+Views are thin: the token is looked up once, `subject_stage` decides which page the
+subject belongs on, and every write goes through `annotation.services.sessions`.
+"""
+
+import json
+import mimetypes
+
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.safestring import mark_safe
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods
+
+from annotation.models import Study, Subject
+from annotation.selectors_subject import (
+    STAGE_CONSENT,
+    STAGE_DECLINED,
+    STAGE_DONE,
+    STAGE_INSTRUCTIONS,
+    STAGE_NOT_OPEN,
+    STAGE_TRIAL,
+    break_info,
+    session_stimulus_for_image,
+    study_dimensions,
+    subject_for_token,
+    subject_session,
+    subject_stage,
+    trial_page_get,
+)
+from annotation.services.sessions import (
+    NextStep,
+    SessionRejected,
+    TrialAck,
+    is_break_before,
+    subject_consent_accept,
+    subject_consent_decline,
+    trial_submit,
+)
+
+TEMPLATES = "annotation/subject/"
+
+# HTTP status per rejection code; anything unlisted is a 400 (a malformed request).
+REJECTION_STATUS = {
+    "unknown_invite": 404,
+    "no_such_trial": 404,
+    "declined": 403,
+    "not_consented": 403,
+    "study_not_open": 403,
+    "foreign_trial": 403,
+    "out_of_order": 409,
+    "rating_conflict": 409,
+}
+
+
+def _invalid_link(request: HttpRequest) -> HttpResponse:
+    return render(request, TEMPLATES + "invalid.html", status=404)
+
+
+def _page_for_stage(request: HttpRequest, subject: Subject, token: str, stage: str) -> HttpResponse:
+    """Send the subject to where they belong now (or show the page that ends the way)."""
+    if stage == STAGE_DECLINED:
+        return render(request, TEMPLATES + "declined.html", {"study": subject.study})
+    if stage == STAGE_NOT_OPEN:
+        return render(request, TEMPLATES + "not_open.html", {"study": subject.study}, status=403)
+    if stage == STAGE_DONE:
+        return redirect("annotation:subject-done", token=token)
+    if stage == STAGE_CONSENT:
+        return redirect("annotation:subject-consent", token=token)
+    if stage == STAGE_INSTRUCTIONS:
+        return redirect("annotation:subject-instructions", token=token)
+    session = subject_session(subject=subject)
+    return redirect("annotation:subject-trial", token=token, trial_index=session.cursor)
+
+
+@never_cache
+@require_GET
+def subject_entry(request: HttpRequest, token: str) -> HttpResponse:
+    subject = subject_for_token(token=token)
+    if subject is None:
+        return _invalid_link(request)
+    return _page_for_stage(request, subject, token, subject_stage(subject=subject))
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def subject_consent(request: HttpRequest, token: str) -> HttpResponse:
+    subject = subject_for_token(token=token)
+    if subject is None:
+        return _invalid_link(request)
+    stage = subject_stage(subject=subject)
+    if stage != STAGE_CONSENT:
+        return _page_for_stage(request, subject, token, stage)
+    context = {"study": subject.study, "token": token}
+    if request.method == "GET":
+        return render(request, TEMPLATES + "consent.html", context)
+    decision = request.POST.get("decision")
+    if decision == "decline":
+        subject_consent_decline(subject=subject)
+        return redirect("annotation:subject-entry", token=token)
+    if decision != "accept":
+        context["error"] = "Please choose whether you agree to take part."
+        return render(request, TEMPLATES + "consent.html", context, status=400)
+    try:
+        subject_consent_accept(subject=subject)
+    except SessionRejected as rejection:
+        context["message"] = rejection.message
+        return render(request, TEMPLATES + "problem.html", context, status=409)
+    return redirect("annotation:subject-instructions", token=token)
+
+
+@never_cache
+@require_GET
+def subject_instructions(request: HttpRequest, token: str) -> HttpResponse:
+    subject = subject_for_token(token=token)
+    if subject is None:
+        return _invalid_link(request)
+    stage = subject_stage(subject=subject)
+    if stage not in (STAGE_INSTRUCTIONS, STAGE_TRIAL):
+        return _page_for_stage(request, subject, token, stage)
+    study = subject.study
+    context = {
+        "study": study,
+        "token": token,
+        "dimensions": study_dimensions(study=study),
+        "cursor": subject_session(subject=subject).cursor,
+        "scale_labels": _labels_spread(study),
+    }
+    return render(request, TEMPLATES + "instructions.html", context)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def subject_trial(request: HttpRequest, token: str, trial_index: int) -> HttpResponse:
+    if request.method == "POST":
+        return _trial_submit(request, token, trial_index)
+    subject = subject_for_token(token=token)
+    if subject is None:
+        return _invalid_link(request)
+    stage = subject_stage(subject=subject)
+    session = subject_session(subject=subject)
+    if stage not in (STAGE_INSTRUCTIONS, STAGE_TRIAL) or trial_index != session.cursor:
+        return _page_for_stage(request, subject, token, stage)
+    return render(request, TEMPLATES + "trial.html", _trial_context(subject, session, token))
+
+
+def _trial_context(subject: Subject, session, token: str) -> dict:
+    study = subject.study
+    trial = trial_page_get(session=session, trial_index=session.cursor)
+    dimensions = study_dimensions(study=study)
+
+    def image_url(stimulus, reference: bool = False) -> str:
+        name = "annotation:subject-reference" if reference else "annotation:subject-image"
+        return reverse(name, kwargs={"token": token, "stimulus_id": stimulus.pk})
+
+    preload = []
+    if trial.next_stimulus is not None:
+        preload.append(image_url(trial.next_stimulus))
+        if trial.next_stimulus.reference_image:
+            preload.append(image_url(trial.next_stimulus, reference=True))
+    part = "Practice" if trial.is_training else "Image"
+    # Numbers go to the template as strings: localising each costs more than the view.
+    return {
+        "study": study,
+        "trial": trial,
+        "controls": _controls_html(study, dimensions),
+        "dimension_count": str(len(dimensions)),
+        "progress_label": f"{part} {trial.number} of {trial.part_total}",
+        "progress_percent": str(round(100 * trial.index / trial.total)),
+        "image_url": image_url(trial.stimulus),
+        "image_width": str(trial.stimulus.width or ""),
+        "image_height": str(trial.stimulus.height or ""),
+        "reference_url": image_url(trial.stimulus, reference=True)
+        if trial.stimulus.reference_image
+        else "",
+        "trial_data": {
+            "submitUrl": _trial_url(token, trial.index),
+            "stimulus": trial.stimulus.pk,
+            "trialIndex": trial.index,
+            "training": trial.is_training,
+            "scale": {
+                "type": study.scale_type,
+                "min": study.scale_min,
+                "max": study.scale_max,
+                "step": study.scale_step,
+            },
+            "dimensions": [{"key": d.key, "label": d.label} for d in dimensions],
+            "preload": preload,
+        },
+    }
+
+
+# Rendered answer controls per (study, version): identical for every trial of a study,
+# and the largest part of the page to render. Bounded; a stale version just ages out.
+_CONTROLS_CACHE: dict[tuple[int, object], str] = {}
+
+
+def _controls_html(study: Study, dimensions) -> str:
+    key = (study.pk, study.updated_at)
+    html = _CONTROLS_CACHE.get(key)
+    if html is None:
+        acr = study.scale_type == Study.ScaleType.ACR
+        html = render_to_string(
+            TEMPLATES + "_controls.html",
+            {
+                "study": study,
+                "dimensions": dimensions,
+                "acr": acr,
+                "acr_choices": _acr_choices(study) if acr else [],
+                "scale_labels": _labels_spread(study),
+                "slider_step": study.scale_step or (study.scale_max - study.scale_min) / 1000,
+            },
+        )
+        if len(_CONTROLS_CACHE) >= 256:
+            _CONTROLS_CACHE.clear()
+        _CONTROLS_CACHE[key] = html
+    return mark_safe(html)  # rendered by the template engine, escaped there
+
+
+def _acr_values(study: Study) -> list[float]:
+    count = round((study.scale_max - study.scale_min) / study.scale_step)
+    return [study.scale_min + i * study.scale_step for i in range(count + 1)]
+
+
+def _acr_choices(study: Study) -> list[dict]:
+    values = _acr_values(study)
+    labels = list(study.scale_labels or [])
+    # One label per button when the researcher gave exactly one per category.
+    per_button = labels if len(labels) == len(values) else [""] * len(values)
+    return [
+        {"value": f"{value:g}", "label": label}
+        for value, label in zip(values, per_button, strict=True)
+    ]
+
+
+def _labels_spread(study: Study) -> list[dict]:
+    labels = list(study.scale_labels or [])
+    if len(labels) == 1:
+        return [{"text": labels[0], "percent": 50}]
+    return [
+        {"text": text, "percent": round(100 * i / (len(labels) - 1), 3)}
+        for i, text in enumerate(labels)
+    ]
+
+
+def _trial_url(token: str, trial_index: int) -> str:
+    return reverse("annotation:subject-trial", kwargs={"token": token, "trial_index": trial_index})
+
+
+def _next_url(token: str, step: NextStep) -> str:
+    if step.kind == "done":
+        return reverse("annotation:subject-done", kwargs={"token": token})
+    if step.kind == "break":
+        return reverse("annotation:subject-break", kwargs={"token": token})
+    return _trial_url(token, step.trial_index)
+
+
+def _ack_json(token: str, ack: TrialAck) -> dict:
+    return {
+        "ok": True,
+        "trial_index": ack.trial_index,
+        "ratings": ack.ratings,
+        "complete": ack.complete,
+        "next_url": _next_url(token, ack.next_step),
+        "feedback": ack.feedback,
+    }
+
+
+def _error(message: str, code: str, status: int = 400, **details) -> JsonResponse:
+    return JsonResponse({"ok": False, "error": message, "code": code, **details}, status=status)
+
+
+def _trial_submit(request: HttpRequest, token: str, trial_index: int) -> JsonResponse:
+    """POST JSON {"stimulus": id, "scores": {key: number}, "response_time_ms": ms}."""
+    try:
+        body = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        return _error("The request body must be JSON.", "bad_json")
+    if not isinstance(body, dict):
+        return _error("The request body must be a JSON object.", "bad_json")
+    stimulus_id, scores = body.get("stimulus"), body.get("scores")
+    if isinstance(stimulus_id, bool) or not isinstance(stimulus_id, int):
+        return _error("'stimulus' must be the id of the image that was shown.", "bad_stimulus")
+    if not isinstance(scores, dict):
+        return _error("'scores' must be an object of {dimension key: score}.", "dimension_keys")
+    try:
+        ack = trial_submit(
+            token=token,
+            trial_index=trial_index,
+            stimulus_id=stimulus_id,
+            scores=scores,
+            response_time_ms=body.get("response_time_ms"),
+        )
+    except SessionRejected as rejection:
+        status = REJECTION_STATUS.get(rejection.code, 400)
+        return _error(rejection.message, rejection.code, status, **rejection.details)
+    return JsonResponse(_ack_json(token, ack))
+
+
+@never_cache
+@require_GET
+def subject_break(request: HttpRequest, token: str) -> HttpResponse:
+    subject = subject_for_token(token=token)
+    if subject is None:
+        return _invalid_link(request)
+    stage = subject_stage(subject=subject)
+    session = subject_session(subject=subject)
+    study = subject.study
+    if stage != STAGE_TRIAL or not is_break_before(
+        playlist=session.playlist, trial_index=session.cursor, break_interval=study.break_interval
+    ):
+        return _page_for_stage(request, subject, token, stage)
+    context = {"study": study, "token": token, "cursor": session.cursor}
+    context["progress"] = break_info(session=session)
+    return render(request, TEMPLATES + "break.html", context)
+
+
+@never_cache
+@require_GET
+def subject_done(request: HttpRequest, token: str) -> HttpResponse:
+    subject = subject_for_token(token=token)
+    if subject is None:
+        return _invalid_link(request)
+    stage = subject_stage(subject=subject)
+    if stage != STAGE_DONE:
+        return _page_for_stage(request, subject, token, stage)
+    session = subject_session(subject=subject)
+    return render(request, TEMPLATES + "done.html", {"study": subject.study, "session": session})
+
+
+@require_GET
+def subject_image(
+    request: HttpRequest, token: str, stimulus_id: int, reference: bool = False
+) -> FileResponse:
+    """Stimulus images are only served to a session whose playlist holds them."""
+    subject = subject_for_token(token=token)
+    session = subject_session(subject=subject) if subject is not None else None
+    stimulus = (
+        session_stimulus_for_image(session=session, stimulus_id=stimulus_id)
+        if session is not None
+        else None
+    )
+    field = None
+    if stimulus is not None:
+        field = stimulus.reference_image if reference else stimulus.image
+    if not field:
+        raise Http404("No such image in this session.")
+    content_type = mimetypes.guess_type(field.name)[0] or "application/octet-stream"
+    response = FileResponse(field.open("rb"), content_type=content_type)
+    # Private: only this browser may keep it; a day is longer than any session, and
+    # lets the preloaded next image be shown from cache.
+    response["Cache-Control"] = "private, max-age=86400"
+    return response
