@@ -1,0 +1,5 @@
+import sys
+
+from benchmark.training.cli import main
+
+sys.exit(main())

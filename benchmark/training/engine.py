@@ -1,0 +1,126 @@
+"""One training epoch and one prediction pass, for every model kind.
+
+Targets are standardised with the training split's mean and std (so one learning
+rate suits MOS on 0..5 and on 0..100); callers map predictions back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from benchmark.training.data import DeviceAugment
+
+
+@dataclass
+class StepContext:
+    model: nn.Module
+    kind: str
+    augment: DeviceAugment
+    device: torch.device
+    amp: bool
+    # PSCR only: (K, P, 3, p, p) uint8 exemplar patches and (K, n_out) standardised MOS.
+    exemplar_patches: torch.Tensor | None = None
+    exemplar_targets: torch.Tensor | None = None
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        # bf16 needs no loss scaling; on CPU autocast is slower, so GPU only.
+        if self.amp and self.device.type == "cuda":
+            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+
+def train_outputs(
+    ctx: StepContext, batch: dict[str, torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    target = batch["target"].to(ctx.device, non_blocking=True)
+    if ctx.kind == "nr":
+        (x,) = ctx.augment([batch["image"]], train=True)
+        return ctx.model(x), target
+    if ctx.kind == "fr":
+        x, ref = ctx.augment([batch["image"], batch["reference"]], train=True)
+        return ctx.model(x, ref), target
+    assert ctx.exemplar_patches is not None and ctx.exemplar_targets is not None
+    k = ctx.exemplar_patches.shape[0]
+    pick = torch.randint(0, k, (target.shape[0],), generator=ctx.augment.gen).to(ctx.device)
+    (x,) = ctx.augment([batch["image"]], train=True)
+    (ex,) = ctx.augment([ctx.exemplar_patches[pick]], train=True)
+    return ctx.model(x, ex), target - ctx.exemplar_targets[pick]
+
+
+def train_one_epoch(
+    ctx: StepContext,
+    loader: DataLoader,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    *,
+    should_stop: Callable[[], bool] | None = None,
+    progress: str | None = None,
+) -> tuple[float, bool]:
+    """Return (mean training loss, whether ``should_stop`` interrupted the epoch)."""
+    ctx.model.train()
+    total, count, stopped = 0.0, 0, False
+    batches = loader
+    if progress:
+        from tqdm import tqdm
+
+        batches = tqdm(loader, desc=progress, unit="batch", leave=False)
+    for batch in batches:
+        if should_stop is not None and should_stop():
+            stopped = True
+            break
+        with ctx.autocast():
+            pred, target = train_outputs(ctx, batch)
+        loss = loss_fn(pred.float(), target)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        n = target.shape[0]
+        total += loss.item() * n
+        count += n
+        if progress:
+            batches.set_postfix(loss=f"{total / count:.4f}")
+    return (total / count if count else float("nan")), stopped
+
+
+@torch.no_grad()
+def encode_exemplars(ctx: StepContext, chunk: int = 8) -> torch.Tensor:
+    assert ctx.exemplar_patches is not None
+    feats = []
+    for start in range(0, ctx.exemplar_patches.shape[0], chunk):
+        (ex,) = ctx.augment([ctx.exemplar_patches[start : start + chunk]], train=False)
+        with ctx.autocast():
+            feats.append(ctx.model.encode(ex).float())
+    return torch.cat(feats)
+
+
+@torch.no_grad()
+def predict(ctx: StepContext, loader: DataLoader) -> np.ndarray:
+    """Standardised predictions ``(n, n_out)`` in dataset order."""
+    ctx.model.eval()
+    n = len(loader.dataset)
+    out: np.ndarray | None = None
+    exemplar_feats = encode_exemplars(ctx) if ctx.kind == "pscr" else None
+    for batch in loader:
+        with ctx.autocast():
+            if ctx.kind == "nr":
+                (x,) = ctx.augment([batch["image"]], train=False)
+                pred = ctx.model(x)
+            elif ctx.kind == "fr":
+                x, ref = ctx.augment([batch["image"], batch["reference"]], train=False)
+                pred = ctx.model(x, ref)
+            else:
+                (x,) = ctx.augment([batch["image"]], train=False)
+                pred = ctx.model.predict(x, exemplar_feats, ctx.exemplar_targets)
+        pred = pred.float().cpu().numpy()
+        if out is None:
+            out = np.zeros((n, pred.shape[1]), dtype=np.float64)
+        out[batch["index"].numpy()] = pred
+    assert out is not None
+    return out

@@ -1,0 +1,129 @@
+"""Manifest CSV: one row per generated image with its MOS and grouping columns.
+
+The site's label-release export and the external-database importers both write this
+format. Everything is checked up front so a run fails in seconds, naming rows,
+instead of after an hour of training when a file turns out to be missing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchmark.training.errors import ManifestError
+
+REQUIRED = ("image", "generator", "prompt_group")
+MAX_LISTED = 10
+
+
+@dataclass
+class Manifest:
+    """Validated manifest rows; paths are absolute, ``stimulus_id`` is unique."""
+
+    path: Path
+    frame: pd.DataFrame
+    score_columns: list[str]
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    @property
+    def images(self) -> list[str]:
+        return self.frame["image_path"].tolist()
+
+    @property
+    def references(self) -> list[str] | None:
+        if "reference_path" not in self.frame:
+            return None
+        return self.frame["reference_path"].tolist()
+
+    @property
+    def scores(self) -> np.ndarray:
+        return self.frame[self.score_columns].to_numpy(dtype=np.float64)
+
+    @property
+    def groups(self) -> np.ndarray:
+        return self.frame["prompt_group"].to_numpy()
+
+    @property
+    def generators(self) -> np.ndarray:
+        return self.frame["generator"].to_numpy()
+
+    @property
+    def stimulus_ids(self) -> np.ndarray:
+        return self.frame["stimulus_id"].to_numpy()
+
+
+def _rows(mask: pd.Series | np.ndarray, frame: pd.DataFrame, column: str) -> str:
+    """Describe offending rows as 'row N (value)' with N counted from 1 after the header."""
+    idx = np.flatnonzero(np.asarray(mask))
+    shown = ", ".join(f"row {i + 1} ({frame[column].iloc[i]!r})" for i in idx[:MAX_LISTED])
+    more = f" and {len(idx) - MAX_LISTED} more" if len(idx) > MAX_LISTED else ""
+    return f"{len(idx)} row(s): {shown}{more}"
+
+
+def _resolve(base: Path, value: str) -> str:
+    p = Path(value).expanduser()
+    return str(p if p.is_absolute() else (base / p))
+
+
+def load_manifest(
+    path: str | Path,
+    score_columns: list[str],
+    *,
+    need_reference: bool = False,
+    check_files: bool = True,
+) -> Manifest:
+    """Read and validate a manifest; raise :class:`ManifestError` naming bad rows."""
+    path = Path(path)
+    if not path.is_file():
+        raise ManifestError(f"manifest not found: {path}")
+    # Strings everywhere so that ids like '007' and prompt groups keep their spelling.
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    needed = [*REQUIRED, *score_columns] + (["reference"] if need_reference else [])
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise ManifestError(
+            f"{path}: missing column(s) {missing}; columns present: {list(frame.columns)}"
+        )
+    if frame.empty:
+        raise ManifestError(f"{path}: no rows")
+    problems: list[str] = []
+    for col in REQUIRED + (("reference",) if need_reference else ()):
+        blank = frame[col].str.strip() == ""
+        if blank.any():
+            problems.append(f"empty '{col}' in {_rows(blank, frame, 'image')}")
+    for col in score_columns:
+        numbers = pd.to_numeric(frame[col].replace("", np.nan), errors="coerce")
+        bad = numbers.isna() | ~np.isfinite(numbers.fillna(0.0))
+        if bad.any():
+            problems.append(
+                f"missing or non-numeric MOS in '{col}' for {_rows(bad, frame, 'image')}"
+            )
+        frame[col] = numbers
+    if "stimulus_id" not in frame.columns or (frame["stimulus_id"].str.strip() == "").all():
+        frame["stimulus_id"] = frame["image"]
+    dup = frame["stimulus_id"].duplicated(keep=False)
+    if dup.any():
+        problems.append(f"duplicate stimulus_id in {_rows(dup, frame, 'stimulus_id')}")
+    base = path.resolve().parent
+    frame["image_path"] = [_resolve(base, v) for v in frame["image"]]
+    if need_reference:
+        frame["reference_path"] = [_resolve(base, v) for v in frame["reference"]]
+    if check_files:
+        for col, label in (("image_path", "image"), ("reference_path", "reference")):
+            if col not in frame:
+                continue
+            absent = ~frame[col].map(lambda p: Path(p).is_file())
+            if absent.any():
+                problems.append(
+                    f"'{label}' file not found (relative paths start at {base}) for "
+                    f"{_rows(absent, frame, label)}"
+                )
+    if problems:
+        raise ManifestError(f"{path}: " + "; ".join(problems))
+    frame = frame.reset_index(drop=True)
+    return Manifest(path=path, frame=frame, score_columns=list(score_columns))

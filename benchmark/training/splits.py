@@ -1,0 +1,291 @@
+"""Train / validation / test splits over manifest rows.
+
+Images generated from one prompt share content, so by default whole prompt groups
+go to one part; otherwise test scores are inflated by near-duplicates seen in
+training. Every protocol yields a validation part disjoint from test because the
+checkpoint is chosen on validation, never on test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchmark.training.config import SplitConfig
+from benchmark.training.errors import SplitError
+
+
+@dataclass(frozen=True)
+class Split:
+    """Row indices of one repeat (or fold) of a protocol."""
+
+    name: str
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    notes: tuple[str, ...] = field(default=())
+
+    def parts(self) -> dict[str, np.ndarray]:
+        return {"train": self.train, "val": self.val, "test": self.test}
+
+
+def _sorted(a: np.ndarray | list[int]) -> np.ndarray:
+    return np.sort(np.asarray(a, dtype=np.int64))
+
+
+def _carve(
+    units: np.ndarray, sizes: np.ndarray, fractions: list[float], rng: np.random.Generator
+) -> list[np.ndarray]:
+    """Shuffle ``units`` and cut them into consecutive parts holding about
+    ``fractions`` of the total size each (the last part takes the rest).
+
+    Cutting on unit boundaries keeps each unit (a prompt group) whole; every part
+    gets at least one unit so that no metric is computed on an empty part.
+    """
+    n = len(units)
+    if n < len(fractions) + 1:
+        raise SplitError(
+            f"need at least {len(fractions) + 1} prompt groups (or rows) to split, found {n}"
+        )
+    order = rng.permutation(n)
+    cum = np.cumsum(sizes[order])
+    total = cum[-1]
+    cuts: list[int] = []
+    start = 0
+    acc = 0.0
+    for i, frac in enumerate(fractions):
+        acc += frac
+        cut = int(np.searchsorted(cum, acc * total * (1 - 1e-9), side="left")) + 1
+        remaining_parts = len(fractions) - i
+        cut = min(max(cut, start + 1), n - remaining_parts)
+        cuts.append(cut)
+        start = cut
+    bounds = [0, *cuts, n]
+    return [units[order[a:b]] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def _units(groups: np.ndarray, rows: np.ndarray, grouped: bool) -> tuple[np.ndarray, np.ndarray]:
+    if not grouped:
+        return rows, np.ones(len(rows))
+    uniq, counts = np.unique(groups[rows], return_counts=True)
+    return uniq, counts.astype(float)
+
+
+def _rows_of(groups: np.ndarray, rows: np.ndarray, chosen: np.ndarray, grouped: bool) -> np.ndarray:
+    if not grouped:
+        return _sorted(chosen)
+    return _sorted(rows[np.isin(groups[rows], chosen)])
+
+
+def random_splits(groups: np.ndarray, cfg: SplitConfig, repeats: int, seed: int) -> list[Split]:
+    rows = np.arange(len(groups))
+    units, sizes = _units(groups, rows, cfg.grouped)
+    out = []
+    for r in range(repeats):
+        rng = np.random.default_rng([seed, r])
+        test, val, train = _carve(units, sizes, [cfg.test_fraction, cfg.val_fraction], rng)
+        out.append(
+            Split(
+                f"random-r{r}",
+                _rows_of(groups, rows, train, cfg.grouped),
+                _rows_of(groups, rows, val, cfg.grouped),
+                _rows_of(groups, rows, test, cfg.grouped),
+            )
+        )
+    return out
+
+
+def cross_generator_splits(
+    groups: np.ndarray, generators: np.ndarray, cfg: SplitConfig, repeats: int, seed: int
+) -> list[Split]:
+    """Train on ``train_generators``, test on ``test_generators``.
+
+    Grouped (default): prompt groups are first divided between the train side and
+    the test side, so a test image's prompt was never seen in training. Ungrouped:
+    every test-generator image is tested (the PKU-I2IQA SD->MJ protocol). Validation
+    is always carved from whole train-side prompt groups.
+    """
+    known = set(generators.tolist())
+    for name, gens in (("train", cfg.train_generators), ("test", cfg.test_generators)):
+        absent = sorted(set(gens) - known)
+        if absent:
+            raise SplitError(
+                f"{name}_generators not in the manifest: {absent}; have {sorted(known)}"
+            )
+    train_side = np.flatnonzero(np.isin(generators, cfg.train_generators))
+    test_side = np.flatnonzero(np.isin(generators, cfg.test_generators))
+    out = []
+    for r in range(repeats):
+        rng = np.random.default_rng([seed, r])
+        if cfg.grouped:
+            both = np.concatenate([train_side, test_side])
+            units, sizes = _units(groups, both, True)
+            test_groups, rest = _carve(units, sizes, [cfg.test_fraction], rng)
+            test = _rows_of(groups, test_side, test_groups, True)
+            pool = train_side[np.isin(groups[train_side], rest)]
+        else:
+            test = _sorted(test_side)
+            pool = train_side
+        units, sizes = _units(groups, pool, True)
+        val_groups, train_groups = _carve(units, sizes, [cfg.val_fraction], rng)
+        out.append(
+            Split(
+                f"cross_generator-r{r}",
+                _rows_of(groups, pool, train_groups, True),
+                _rows_of(groups, pool, val_groups, True),
+                test,
+            )
+        )
+    return out
+
+
+def _balanced_folds(
+    units: np.ndarray, sizes: np.ndarray, k: int, rng: np.random.Generator
+) -> list[np.ndarray]:
+    n = len(units)
+    cap = -(-n // k)  # ceil(n / k) units per fold at most
+    if n < k or n - cap < 2:
+        raise SplitError(
+            f"{k}-fold needs at least {4 if k == 2 else k} prompt groups (or rows), "
+            f"so that each fold is tested and train and val stay non-empty; found {n}"
+        )
+    order = rng.permutation(n)
+    # Largest units first, each into the lightest fold that is not full: folds of
+    # similar size in images and in units (so every fold leaves room for val).
+    order = order[np.argsort(-sizes[order], kind="stable")]
+    loads = np.zeros(k)
+    members: list[list[int]] = [[] for _ in range(k)]
+    for i in order:
+        open_folds = [f for f in range(k) if len(members[f]) < cap]
+        f = min(open_folds, key=lambda j: loads[j])
+        members[f].append(i)
+        loads[f] += sizes[i]
+    return [units[np.asarray(m, dtype=np.int64)] for m in members]
+
+
+def kfold_splits(groups: np.ndarray, cfg: SplitConfig, repeats: int, seed: int) -> list[Split]:
+    """Repeated k-fold: each repeat reshuffles; each fold is the test part once."""
+    rows = np.arange(len(groups))
+    units, sizes = _units(groups, rows, cfg.grouped)
+    out = []
+    for r in range(repeats):
+        rng = np.random.default_rng([seed, r])
+        folds = _balanced_folds(units, sizes, cfg.folds, rng)
+        for f, test_units in enumerate(folds):
+            rest = np.concatenate([u for j, u in enumerate(folds) if j != f])
+            rest_sizes = sizes[np.searchsorted(units, rest)] if cfg.grouped else np.ones(len(rest))
+            val_units, train_units = _carve(rest, rest_sizes, [cfg.val_fraction], rng)
+            out.append(
+                Split(
+                    f"kfold-r{r}-f{f}",
+                    _rows_of(groups, rows, train_units, cfg.grouped),
+                    _rows_of(groups, rows, val_units, cfg.grouped),
+                    _rows_of(groups, rows, test_units, cfg.grouped),
+                )
+            )
+    return out
+
+
+PART_NAMES = {"train": "train", "val": "val", "validation": "val", "valid": "val", "test": "test"}
+
+
+def fixed_splits(
+    frame: pd.DataFrame, groups: np.ndarray, cfg: SplitConfig, seed: int
+) -> list[Split]:
+    """Load a published split: CSV ``stimulus,part[,repeat]``.
+
+    ``stimulus`` matches the manifest's ``stimulus_id``, its ``image`` value or the
+    image's file name, in that order. Parts without ``val`` (the seed papers report
+    train/test only) get a validation part carved from whole train prompt groups.
+    """
+    path = Path(str(cfg.file))
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    for col in ("stimulus", "part"):
+        if col not in table.columns:
+            raise SplitError(f"{path}: missing column '{col}' (have {list(table.columns)})")
+    if "repeat" not in table.columns:
+        table["repeat"] = "0"
+    lookup: dict[str, int] = {}
+    for key_col in ("stimulus_id", "image"):
+        for i, v in enumerate(frame[key_col]):
+            lookup.setdefault(str(v), i)
+    for i, v in enumerate(frame["image"]):
+        lookup.setdefault(Path(str(v)).name, i)
+    unknown = [s for s in table["stimulus"] if s not in lookup]
+    if unknown:
+        raise SplitError(
+            f"{path}: {len(unknown)} stimulus value(s) not in the manifest: {unknown[:10]}"
+        )
+    bad_parts = sorted(set(table["part"].str.lower()) - set(PART_NAMES))
+    if bad_parts:
+        raise SplitError(f"{path}: unknown part(s) {bad_parts}; use train, val or test")
+    out = []
+    for r, (rep, sub) in enumerate(table.groupby("repeat", sort=True)):
+        idx = sub["stimulus"].map(lookup).to_numpy()
+        parts = sub["part"].str.lower().map(PART_NAMES).to_numpy()
+        if len(set(idx.tolist())) != len(idx):
+            raise SplitError(f"{path}: repeat {rep} lists a stimulus twice")
+        train, val, test = (_sorted(idx[parts == p]) for p in ("train", "val", "test"))
+        notes: list[str] = []
+        if len(val) == 0:
+            rng = np.random.default_rng([seed, r])
+            units, sizes = _units(groups, train, True)
+            val_groups, train_groups = _carve(units, sizes, [cfg.val_fraction], rng)
+            val = _rows_of(groups, train, val_groups, True)
+            train = _rows_of(groups, train, train_groups, True)
+            notes.append("no val part in the split file; val carved from train prompt groups")
+        split = Split(f"fixed-{rep}", train, val, test, tuple(notes))
+        leaked = leaked_groups(split, groups)
+        if leaked:
+            notes.append(f"{len(leaked)} prompt group(s) span several parts in the split file")
+            split = Split(split.name, split.train, split.val, split.test, tuple(notes))
+        out.append(split)
+    return out
+
+
+def leaked_groups(split: Split, groups: np.ndarray) -> set:
+    """Prompt groups that occur in more than one part of ``split``."""
+    seen = [set(groups[idx].tolist()) for idx in split.parts().values()]
+    return (seen[0] & seen[1]) | (seen[0] & seen[2]) | (seen[1] & seen[2])
+
+
+def check_split(split: Split, groups: np.ndarray, *, grouped: bool) -> None:
+    for name, idx in split.parts().items():
+        if len(idx) == 0:
+            raise SplitError(f"{split.name}: the {name} part is empty")
+    a, b, c = (set(x.tolist()) for x in split.parts().values())
+    if a & b or a & c or b & c:
+        raise SplitError(f"{split.name}: a row is in two parts")
+    if grouped and leaked_groups(split, groups):
+        raise SplitError(f"{split.name}: prompt groups leak across parts")
+
+
+def make_splits(frame: pd.DataFrame, cfg: SplitConfig, *, repeats: int, seed: int) -> list[Split]:
+    """All splits of the configured protocol, checked for emptiness and leaks."""
+    groups = frame["prompt_group"].to_numpy().astype(str)
+    if cfg.protocol == "random":
+        splits = random_splits(groups, cfg, repeats, seed)
+    elif cfg.protocol == "cross_generator":
+        gens = frame["generator"].to_numpy().astype(str)
+        splits = cross_generator_splits(groups, gens, cfg, repeats, seed)
+    elif cfg.protocol == "kfold":
+        splits = kfold_splits(groups, cfg, repeats, seed)
+    elif cfg.protocol == "fixed":
+        splits = fixed_splits(frame, groups, cfg, seed)
+    else:
+        raise SplitError(f"unknown split protocol {cfg.protocol!r}")
+    for s in splits:
+        # Published splits are reproduced as given; their leaks are reported in notes.
+        check_split(s, groups, grouped=cfg.grouped and cfg.protocol != "fixed")
+    return splits
+
+
+def split_table(split: Split, frame: pd.DataFrame) -> pd.DataFrame:
+    """``stimulus,part`` rows, the format ``fixed`` reads back."""
+    rows = []
+    for part, idx in split.parts().items():
+        rows += [(frame["stimulus_id"].iloc[i], part) for i in idx]
+    return pd.DataFrame(rows, columns=["stimulus", "part"])

@@ -1,0 +1,45 @@
+"""Shared fixtures: a tiny synthetic database and a fast base configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmark.training.synthetic import make_synthetic_database
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread() -> None:
+    # The CI box has two cores shared with other jobs; one intra-op thread is
+    # faster than two contended ones for these tiny models.
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def synthetic_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_synthetic_database(tmp_path_factory.mktemp("synthetic"), groups=16, size=40)
+
+
+@pytest.fixture
+def tiny_config(synthetic_manifest: Path, tmp_path: Path) -> dict[str, Any]:
+    """A run small enough for a CPU test: resnet18 at 32 px, random weights."""
+    return {
+        "manifest": str(synthetic_manifest),
+        "output_dir": str(tmp_path / "run"),
+        "model": "nr",
+        "backbone": "resnet18",
+        "weights": "none",
+        "epochs": 2,
+        "batch_size": 8,
+        "lr": 1e-3,
+        "image_size": 32,
+        "hidden_dim": 32,
+        "workers": 0,
+        "device": "cpu",
+        "cache_dir": str(tmp_path / "cache"),
+        "split": {"val_fraction": 0.2, "test_fraction": 0.25},
+        "pscr": {"patch_size": 32, "grid": 2, "exemplars": 3},
+    }
