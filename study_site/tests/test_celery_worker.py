@@ -2,13 +2,13 @@
 
 import os
 import subprocess
-import sys
 
 import pytest
 from celery import Celery
 
 from study_site.celery import app
 from study_site.tests.helpers import REPO, child_env
+from study_site.worker import worker_argv
 
 
 def test_training_tasks_are_routed_to_the_gpu_queue_and_others_to_default():
@@ -36,24 +36,7 @@ def redis_url() -> str:
 @pytest.mark.slow
 def test_a_task_sent_through_redis_is_executed_by_a_worker_process(redis_url, tmp_path):
     worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "study_site",
-            "worker",
-            "-Q",
-            "default,gpu",
-            "--concurrency",
-            "1",
-            "--loglevel",
-            "INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--hostname",
-            f"test-{os.getpid()}@%h",
-        ],
+        worker_argv(hostname=f"test-{os.getpid()}@%h"),
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -18,6 +18,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from fixtures.demo_study import load_demo_study
+from study_site.worker import worker_argv
 
 ADMIN_USERNAME = "admin"
 
@@ -59,28 +60,7 @@ class Command(BaseCommand):
 
     def _serve(self, host: str, port: int) -> None:
         manage = str(Path(settings.BASE_DIR) / "manage.py")
-        worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "study_site",
-                "worker",
-                "-Q",
-                "default,gpu",
-                "--concurrency",
-                "1",
-                "--loglevel",
-                "INFO",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "--hostname",
-                "demo@%h",
-            ],
-            cwd=settings.BASE_DIR,
-        )
+        worker = subprocess.Popen(worker_argv(hostname="demo@%h"), cwd=settings.BASE_DIR)
         web = subprocess.Popen(
             [sys.executable, manage, "runserver", f"{host}:{port}", "--noreload"],
             cwd=settings.BASE_DIR,
