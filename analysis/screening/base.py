@@ -78,6 +78,20 @@ class ScreeningResult:
         )
 
 
+def decision_labels(subj, dim, *, pooled: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Subject and dimension labels of each decision, in the order the codes enumerate them.
+
+    Decisions are per (subject, dimension), subject-major; pooled methods decide once per
+    subject, labelled with :data:`ALL_DIMENSIONS`.
+    """
+    if pooled:
+        return subj.labels.to_numpy(), np.full(subj.size, ALL_DIMENSIONS, dtype=object)
+    return (
+        np.repeat(subj.labels.to_numpy(), dim.size),
+        np.tile(dim.labels.to_numpy(dtype=object), subj.size),
+    )
+
+
 def rejection_mask(ratings: pd.DataFrame, results: Sequence[ScreeningResult]) -> np.ndarray:
     """Boolean mask of the ratings rejected by any of ``results``.
 

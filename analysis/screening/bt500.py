@@ -45,7 +45,7 @@ import pandas as pd
 
 from analysis._groups import combine, dense_codes, encode, group_sum
 from analysis.provenance import Provenance, options_dict
-from analysis.screening.base import ALL_DIMENSIONS, ScreeningResult
+from analysis.screening.base import ScreeningResult, decision_labels
 
 METHOD = "bt500"
 STANDARD = "ITU-R BT.500-14 Annex 1 §2.3.1"
@@ -136,12 +136,7 @@ def screen_bt500(ratings: pd.DataFrame, options: BT500Options | None = None) -> 
         asym = np.abs(p - q) / (p + q)
     rejected = (ratio > options.ratio_threshold) & (asym < options.asymmetry_threshold)
 
-    if options.pool_dimensions:
-        subj_labels = subj.labels.to_numpy()
-        dim_labels = np.full(n_dec, ALL_DIMENSIONS, dtype=object)
-    else:
-        subj_labels = np.repeat(subj.labels.to_numpy(), dim.size)
-        dim_labels = np.tile(dim.labels.to_numpy(dtype=object), subj.size)
+    subj_labels, dim_labels = decision_labels(subj, dim, pooled=options.pool_dimensions)
     table = pd.DataFrame(
         {
             "subject": subj_labels,

@@ -27,7 +27,7 @@ import pandas as pd
 from analysis._groups import combine, encode, group_pearson, group_rank, group_sum
 from analysis.io import collapse_repeats
 from analysis.provenance import Provenance, options_dict
-from analysis.screening.base import ALL_DIMENSIONS, ScreeningResult
+from analysis.screening.base import ScreeningResult, decision_labels
 
 METHOD = "correlation"
 STANDARD = "ITU-T P.913 (06/2021) cl. 12; VQEG HDTV Phase I (2010) Annex I"
@@ -79,12 +79,7 @@ def screen_correlation(
         rejected = np.where(undefined, options.reject_undefined, deciding < options.threshold)
 
     n_rated = group_sum(dec_all, None, n_dec)
-    if options.pool_dimensions:
-        subj_labels = subj.labels.to_numpy()
-        dim_labels = np.full(n_dec, ALL_DIMENSIONS, dtype=object)
-    else:
-        subj_labels = np.repeat(subj.labels.to_numpy(), dim.size)
-        dim_labels = np.tile(dim.labels.to_numpy(dtype=object), subj.size)
+    subj_labels, dim_labels = decision_labels(subj, dim, pooled=options.pool_dimensions)
     table = pd.DataFrame(
         {
             "subject": subj_labels,

@@ -13,7 +13,6 @@ from rest_framework.views import APIView
 
 from annotation.imports.external import LAYOUTS
 from annotation.models import ImportJob, Stimulus, Study
-from annotation.research.views import _stash
 from annotation.selectors import study_list_for_user
 from annotation.selectors_research import (
     import_job_get_for_user,
@@ -24,9 +23,10 @@ from annotation.selectors_research import (
     study_progress,
     subject_statuses,
 )
-from annotation.services.imports import import_job_create
+from annotation.services.imports import import_job_create, upload_stash
 from annotation.services.invites import MAX_INVITES_PER_REQUEST, invites_create, invites_csv
 from annotation.services.studies import (
+    STUDY_EDITABLE_FIELDS,
     DimensionSpec,
     stimulus_role_set,
     study_create,
@@ -55,27 +55,7 @@ class StudyOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Study
-        fields = [
-            "id",
-            "name",
-            "slug",
-            "status",
-            "description",
-            "consent_text",
-            "instructions",
-            "scale_type",
-            "scale_min",
-            "scale_max",
-            "scale_step",
-            "scale_labels",
-            "target_ratings_per_stimulus",
-            "session_size",
-            "break_interval",
-            "repeats_per_session",
-            "gold_per_session",
-            "dimensions",
-            "created_at",
-        ]
+        fields = ["id", "slug", "status", *STUDY_EDITABLE_FIELDS, "dimensions", "created_at"]
 
 
 class StudyDesignInputSerializer(serializers.Serializer):
@@ -280,8 +260,8 @@ class StudyImportApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         options = {
-            "manifest": str(_stash(serializer.validated_data["manifest"])),
-            "images": str(_stash(serializer.validated_data["images"])),
+            "manifest": str(upload_stash(serializer.validated_data["manifest"])),
+            "images": str(upload_stash(serializer.validated_data["images"])),
             "uploaded": True,
         }
         job = import_job_create(
@@ -309,7 +289,7 @@ class ExternalImportApi(APIView):
         options = {
             "layout": data["layout"],
             "name": data["name"],
-            "archive": str(_stash(data["archive"])),
+            "archive": str(upload_stash(data["archive"])),
             "uploaded": True,
         }
         job = import_job_create(

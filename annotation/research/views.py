@@ -1,10 +1,8 @@
 """Researcher pages. Staff only (others are sent to the login page); a study that is not
 the researcher's own answers 404, so other studies' ids do not leak."""
 
-import uuid
 from pathlib import Path
 
-from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
@@ -27,7 +25,7 @@ from annotation.selectors_research import (
     study_progress,
     subject_statuses,
 )
-from annotation.services.imports import import_job_create
+from annotation.services.imports import import_job_create, upload_stash
 from annotation.services.invites import invites_create, invites_csv
 from annotation.services.studies import (
     stimulus_role_set,
@@ -169,17 +167,6 @@ def stimulus_thumbnail(request: HttpRequest, pk: int, stimulus_pk: int) -> FileR
     return response
 
 
-def _stash(upload) -> Path:
-    """Keep an upload outside MEDIA_ROOT until the worker has imported it."""
-    folder = Path(settings.VAR_DIR) / "imports" / uuid.uuid4().hex
-    folder.mkdir(parents=True)
-    target = folder / Path(upload.name).name
-    with target.open("wb") as out:
-        for chunk in upload.chunks():
-            out.write(chunk)
-    return target
-
-
 @staff_required
 @require_http_methods(["GET", "POST"])
 def study_import(request: HttpRequest, pk: int) -> HttpResponse:
@@ -187,8 +174,8 @@ def study_import(request: HttpRequest, pk: int) -> HttpResponse:
     form = forms.ManifestImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         options = {
-            "manifest": str(_stash(form.cleaned_data["manifest"])),
-            "images": str(_stash(form.cleaned_data["images"])),
+            "manifest": str(upload_stash(form.cleaned_data["manifest"])),
+            "images": str(upload_stash(form.cleaned_data["images"])),
             "uploaded": True,
         }
         job = import_job_create(
@@ -208,7 +195,7 @@ def external_import(request: HttpRequest) -> HttpResponse:
         options = {
             "layout": form.cleaned_data["layout"],
             "name": form.cleaned_data["name"],
-            "archive": str(_stash(form.cleaned_data["archive"])),
+            "archive": str(upload_stash(form.cleaned_data["archive"])),
             "uploaded": True,
         }
         job = import_job_create(

@@ -8,10 +8,12 @@ transaction and every file written so far is deleted, so media is left as it was
 import csv
 import io
 import tempfile
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -273,6 +275,17 @@ def _external_from_options(*, options: dict, owner, progress: Progress) -> Impor
             owner=owner,
             progress=progress,
         )
+
+
+def upload_stash(upload) -> Path:
+    """Keep an upload outside MEDIA_ROOT until the worker has imported it."""
+    folder = Path(settings.VAR_DIR) / "imports" / uuid.uuid4().hex
+    folder.mkdir(parents=True)
+    target = folder / Path(upload.name).name
+    with target.open("wb") as out:
+        for chunk in upload.chunks():
+            out.write(chunk)
+    return target
 
 
 def _stash_remove(options: dict) -> None:

@@ -39,7 +39,7 @@ PKU_I2IQA_DIMENSIONS = (
 )
 
 
-def _validate_scale(
+def validate_scale(
     *, scale_type: str, scale_min: float, scale_max: float, scale_step: float
 ) -> None:
     if scale_type not in Study.ScaleType.values:
@@ -84,7 +84,7 @@ def study_create(
     scale_labels: list[str] | None = None,
     **fields,
 ) -> Study:
-    _validate_scale(
+    validate_scale(
         scale_type=scale_type, scale_min=scale_min, scale_max=scale_max, scale_step=scale_step
     )
     if not dimensions:
@@ -122,9 +122,6 @@ def study_set_status(*, study: Study, status: str) -> Study:
     return study
 
 
-# Public name for forms that want the service's rule and its message.
-validate_scale = _validate_scale
-
 STUDY_EDITABLE_FIELDS = (
     "name",
     "description",
@@ -153,7 +150,7 @@ def study_update(
         raise ValidationError(f"These study fields cannot be edited: {', '.join(sorted(unknown))}.")
     for name, value in fields.items():
         setattr(study, name, value)
-    _validate_scale(
+    validate_scale(
         scale_type=study.scale_type,
         scale_min=study.scale_min,
         scale_max=study.scale_max,

@@ -60,8 +60,8 @@ class NRModel(nn.Module):
         return self.head(self.backbone(image))
 
 
-class FRModel(nn.Module):
-    kind = "fr"
+class _FusedHeadModel(nn.Module):
+    """A backbone whose features for two inputs are fused before the MLP head."""
 
     def __init__(
         self, backbone: Backbone, n_out: int, hidden: int, dropout: float, fusion: str
@@ -70,6 +70,10 @@ class FRModel(nn.Module):
         self.backbone = backbone
         self.fusion = fusion
         self.head = MLPHead(fused_dim(backbone.feature_dim, fusion), hidden, n_out, dropout)
+
+
+class FRModel(_FusedHeadModel):
+    kind = "fr"
 
     def forward(self, image: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         # One pass over both halves: BatchNorm sees generated and reference images alike.
@@ -78,16 +82,8 @@ class FRModel(nn.Module):
         return self.head(fuse(gen, ref, self.fusion))
 
 
-class PSCRModel(nn.Module):
+class PSCRModel(_FusedHeadModel):
     kind = "pscr"
-
-    def __init__(
-        self, backbone: Backbone, n_out: int, hidden: int, dropout: float, fusion: str
-    ) -> None:
-        super().__init__()
-        self.backbone = backbone
-        self.fusion = fusion
-        self.head = MLPHead(fused_dim(backbone.feature_dim, fusion), hidden, n_out, dropout)
 
     def encode(self, patches: torch.Tensor) -> torch.Tensor:
         """``(B, P, 3, h, w)`` patches -> ``(B, D)`` mean patch feature."""
