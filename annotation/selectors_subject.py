@@ -138,9 +138,8 @@ class TrialPage:
         return self.training_total if self.is_training else self.total - self.training_total
 
 
-def trial_page_get(*, session: RatingSession, trial_index: int) -> TrialPage:
-    """The trial at `trial_index` with its stimulus and the next one (to preload)."""
-    playlist = session.playlist
+def trial_page_get(*, playlist: list[dict], trial_index: int) -> TrialPage:
+    """The trial at `trial_index` of a session's playlist, with the next one (to preload)."""
     entry = playlist[trial_index]
     wanted = [entry["stimulus"]]
     following = playlist[trial_index + 1]["stimulus"] if trial_index + 1 < len(playlist) else None

@@ -23,6 +23,7 @@ from annotation.selectors_subject import (
     STAGE_INSTRUCTIONS,
     STAGE_NOT_OPEN,
     STAGE_TRIAL,
+    TrialPage,
     break_info,
     session_stimulus_for_image,
     study_dimensions,
@@ -147,40 +148,59 @@ def subject_trial(request: HttpRequest, token: str, trial_index: int) -> HttpRes
     return render(request, TEMPLATES + "trial.html", _trial_context(subject, session, token))
 
 
-def _trial_context(subject: Subject, session, token: str) -> dict:
-    study = subject.study
-    trial = trial_page_get(session=session, trial_index=session.cursor)
-    dimensions = study_dimensions(study=study)
+def _image_url(token: str, stimulus, reference: bool = False) -> str:
+    name = "annotation:subject-reference" if reference else "annotation:subject-image"
+    return reverse(name, kwargs={"token": token, "stimulus_id": stimulus.pk})
 
-    def image_url(stimulus, reference: bool = False) -> str:
-        name = "annotation:subject-reference" if reference else "annotation:subject-image"
-        return reverse(name, kwargs={"token": token, "stimulus_id": stimulus.pk})
 
+def _trial_payload(token: str, trial: TrialPage) -> dict:
+    """What changes from one trial to the next: the page embeds it, and the answer to a
+    submission carries the following trial's, so the browser moves on without a request.
+    """
+    stimulus = trial.stimulus
     preload = []
     if trial.next_stimulus is not None:
-        preload.append(image_url(trial.next_stimulus))
+        preload.append(_image_url(token, trial.next_stimulus))
         if trial.next_stimulus.reference_image:
-            preload.append(image_url(trial.next_stimulus, reference=True))
+            preload.append(_image_url(token, trial.next_stimulus, reference=True))
     part = "Practice" if trial.is_training else "Image"
+    return {
+        "submitUrl": _trial_url(token, trial.index),
+        "stimulus": stimulus.pk,
+        "trialIndex": trial.index,
+        "training": trial.is_training,
+        "image": _image_url(token, stimulus),
+        "width": stimulus.width,
+        "height": stimulus.height,
+        "reference": _image_url(token, stimulus, reference=True)
+        if stimulus.reference_image
+        else "",
+        "prompt": stimulus.prompt,
+        "progressLabel": f"{part} {trial.number} of {trial.part_total}",
+        "progressPercent": round(100 * trial.index / trial.total),
+        "preload": preload,
+    }
+
+
+def _trial_context(subject: Subject, session, token: str) -> dict:
+    study = subject.study
+    trial = trial_page_get(playlist=session.playlist, trial_index=session.cursor)
+    dimensions = study_dimensions(study=study)
+    payload = _trial_payload(token, trial)
     # Numbers go to the template as strings: localising each costs more than the view.
     return {
         "study": study,
         "trial": trial,
         "controls": _controls_html(study, dimensions),
         "dimension_count": str(len(dimensions)),
-        "progress_label": f"{part} {trial.number} of {trial.part_total}",
-        "progress_percent": str(round(100 * trial.index / trial.total)),
-        "image_url": image_url(trial.stimulus),
+        "progress_label": payload["progressLabel"],
+        "progress_percent": str(payload["progressPercent"]),
+        "image_url": payload["image"],
         "image_width": str(trial.stimulus.width or ""),
         "image_height": str(trial.stimulus.height or ""),
-        "reference_url": image_url(trial.stimulus, reference=True)
-        if trial.stimulus.reference_image
-        else "",
+        "reference_url": payload["reference"],
         "trial_data": {
-            "submitUrl": _trial_url(token, trial.index),
-            "stimulus": trial.stimulus.pk,
-            "trialIndex": trial.index,
-            "training": trial.is_training,
+            **payload,
             "scale": {
                 "type": study.scale_type,
                 "min": study.scale_min,
@@ -188,7 +208,6 @@ def _trial_context(subject: Subject, session, token: str) -> dict:
                 "step": study.scale_step,
             },
             "dimensions": [{"key": d.key, "label": d.label} for d in dimensions],
-            "preload": preload,
         },
     }
 
@@ -259,12 +278,19 @@ def _next_url(token: str, step: NextStep) -> str:
 
 
 def _ack_json(token: str, ack: TrialAck) -> dict:
+    step = ack.next_step
+    next_trial = None
+    if step.kind == "trial":
+        next_trial = _trial_payload(
+            token, trial_page_get(playlist=ack.playlist, trial_index=step.trial_index)
+        )
     return {
         "ok": True,
         "trial_index": ack.trial_index,
         "ratings": ack.ratings,
         "complete": ack.complete,
-        "next_url": _next_url(token, ack.next_step),
+        "next_url": _next_url(token, step),
+        "next_trial": next_trial,
         "feedback": ack.feedback,
     }
 

@@ -11,7 +11,10 @@ What it does, in order:
 3. serves the site with gunicorn on 127.0.0.1 (DEBUG off, production settings);
 4. drives every subject through consent and its trials from this process with
    asyncio and a small HTTP/1.1 keep-alive client, at most `--max-in-flight`
-   requests at once, until every session is done or `--duration` has passed;
+   requests at once, until every session is done or `--duration` has passed. Each
+   subject does what the browser does: the trial page once, then one POST per trial
+   (the answer describes the next trial), and the break page plus the trial page
+   after each break. Image downloads are not part of the load;
 5. prints ratings/s, p50/p95/p99 latency of the submit endpoint and the trial page,
    and the ratings acknowledged (200 answers) against those stored in the database.
 
@@ -260,25 +263,31 @@ class Driver:
         except Exception as error:  # a broken subject is counted, not fatal
             self.errors[f"exception {type(error).__name__}"] += 1
 
+    async def _trial_page(self, token: str, cookie: str, index: int) -> dict | None:
+        status, _, page = await self.call(
+            "trial page", "GET", f"/s/{token}/trials/{index}/", {"Cookie": cookie}
+        )
+        if status != 200:
+            self.errors[f"trial page {status}"] += 1
+            return None
+        start = page.index(b'<script id="trial-data" type="application/json">') + 48
+        return json.loads(page[start : page.index(b"</script>", start)])
+
     async def _rate(self, token: str, cookie: str, rng: random.Random, think: float) -> None:
-        """The trial loop of one subject: GET the trial page, POST its answer, repeat."""
+        """The trial loop of one subject, as the browser runs it: the trial page once (and
+        after each break), then one POST per trial whose answer describes the next trial.
+        """
         csrf = cookie.split("=", 1)[1]
         index = 0
+        trial = await self._trial_page(token, cookie, index)
+        if trial is None:
+            return
+        keys = [d["key"] for d in trial["dimensions"]]
         while time.perf_counter() < self.deadline:
-            status, _, page = await self.call(
-                "trial page", "GET", f"/s/{token}/trials/{index}/", {"Cookie": cookie}
-            )
-            if status != 200:
-                self.errors[f"trial page {status}"] += 1
-                return
-            start = page.index(b'<script id="trial-data" type="application/json">') + 48
-            trial = json.loads(page[start : page.index(b"</script>", start)])
             body = json.dumps(
                 {
                     "stimulus": trial["stimulus"],
-                    "scores": {
-                        d["key"]: round(rng.uniform(0, 100), 1) for d in trial["dimensions"]
-                    },
+                    "scores": {key: round(rng.uniform(0, 100), 1) for key in keys},
                     "response_time_ms": rng.randint(800, 6000),
                 }
             ).encode()
@@ -300,6 +309,19 @@ class Driver:
                 self.completed += 1
                 return
             index += 1
+            if answer["next_trial"] is not None:
+                trial = answer["next_trial"]
+                continue
+            # A break: the browser shows the break page, then loads the trial page.
+            status, _, _ = await self.call(
+                "break page", "GET", answer["next_url"], {"Cookie": cookie}
+            )
+            if status != 200:
+                self.errors[f"break page {status}"] += 1
+                return
+            trial = await self._trial_page(token, cookie, index)
+            if trial is None:
+                return
 
 
 async def drive(port, tokens, max_in_flight, duration, think, seed, on_rating_start):
@@ -400,7 +422,7 @@ def report(driver: Driver, elapsed: float, stored: int, cpu: dict[str, float], a
         f"throughput: {acknowledged / elapsed:.0f} ratings/s "
         f"({trials / elapsed:.0f} trials/s of {DIMENSIONS} ratings)"
     )
-    for kind in ("submit", "trial page", "consent"):
+    for kind in ("submit", "trial page", "break page", "consent"):
         values = [v * 1000 for v in driver.latency.get(kind, [])]
         if values:
             print(
@@ -459,8 +481,8 @@ def main() -> None:
     parser.add_argument("--max-in-flight", type=int, default=3)
     parser.add_argument("--duration", type=float, default=60, help="seconds, at most")
     parser.add_argument("--think-ms", type=float, default=0, help="mean pause before a submit")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--worker-class", default="gthread")
     parser.add_argument("--port", type=int, default=8731)
     parser.add_argument("--seed", type=int, default=1)

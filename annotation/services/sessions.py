@@ -9,7 +9,7 @@ was stored instead of writing a second row.
 
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -70,6 +70,9 @@ class TrialAck:
     ratings: int
     next_step: NextStep
     feedback: dict | None = None
+    # The session's playlist as read under the lock, so the caller can describe the next
+    # trial without reading the session again.
+    playlist: list[dict] = field(default_factory=list, compare=False, repr=False)
 
     @property
     def complete(self) -> bool:
@@ -265,6 +268,7 @@ def _submit_once(
                 playlist=playlist, trial_index=trial_index, break_interval=study.break_interval
             ),
             feedback=_feedback(entry=entry, stimulus_id=stimulus_id, dimensions=dimensions),
+            playlist=playlist,
         )
         if trial_index > session.cursor:
             raise SessionRejected(

@@ -267,6 +267,48 @@ def test_malformed_bodies_are_rejected(client, setup, raw, code):
     assert not_json.json()["code"] == "bad_json"
 
 
+def trial_data_of_page(client, token: str, index: int) -> dict:
+    page = client.get(f"/s/{token}/trials/{index}/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    start = html.index('<script id="trial-data" type="application/json">') + 48
+    return json.loads(html[start : html.index("</script>", start)])
+
+
+def test_the_answer_describes_the_next_trial_as_its_page_would(client, setup):
+    """One request per trial: the browser shows the next trial from the answer alone."""
+    session = consent(client, setup.token)
+    answers = []
+    for following in (1, 2):
+        answer = run_trials(client, setup, 1)[0]
+        answers.append(answer)
+        from_page = trial_data_of_page(client, setup.token, following)
+        assert answer["next_trial"] == {
+            key: value
+            for key, value in from_page.items()
+            if key not in ("scale", "dimensions")  # fixed for the whole session
+        }
+        assert answer["next_trial"]["stimulus"] == session.playlist[following]["stimulus"]
+        assert answer["next_trial"]["trialIndex"] == following
+    image = client.get(answers[0]["next_trial"]["image"])
+    assert image.status_code == 200
+    assert answers[0]["next_trial"]["training"] is False
+    assert answers[0]["next_trial"]["progressLabel"] == "Image 1 of 5"
+    # A replay is answered with the same next trial.
+    replay = submit(
+        client, setup.token, 1, stimulus=session.playlist[1]["stimulus"], scores=None
+    ).json()
+    assert replay["next_trial"] == answers[1]["next_trial"]
+
+
+def test_no_next_trial_is_sent_before_a_break_or_at_the_end(client, setup):
+    consent(client, setup.token)
+    answers = run_trials(client, setup, 6)
+    assert answers[2]["next_url"].endswith("/break/")
+    assert answers[2]["next_trial"] is None
+    assert answers[-1]["complete"] and answers[-1]["next_trial"] is None
+
+
 def test_break_after_every_n_rating_trials_and_resume_at_the_next_unrated(client, setup):
     consent(client, setup.token)
     answers = run_trials(client, setup, 3)  # training, then two rating trials

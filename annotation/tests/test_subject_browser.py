@@ -63,7 +63,8 @@ def answer_with_keys(page, presses: list[int]) -> None:
 
 def wait_for_trial(page, index: int) -> None:
     page.wait_for_url(re.compile(rf"/trials/{index}/$"))
-    page.wait_for_function("document.getElementById('stimulus').naturalWidth > 0")
+    # Trials follow each other in place: wait until this one's image is on screen.
+    page.wait_for_function(f"document.body.dataset.trialShown === '{index}'")
 
 
 def test_demo_study_consent_training_trials_and_resume(live_server, page):
@@ -76,6 +77,13 @@ def test_demo_study_consent_training_trials_and_resume(live_server, page):
     page.wait_for_url(re.compile("/instructions/$"))
     assert page.locator("text=go to the next image").is_visible()
     page.click("#start")
+    documents: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            documents.append(request.url) if request.resource_type == "document" else None
+        ),
+    )
 
     session = session_for(token)
     expected: dict[int, list[float]] = {}
@@ -121,6 +129,9 @@ def test_demo_study_consent_training_trials_and_resume(live_server, page):
         index += 1
     wait_for_trial(page, 8)
     assert checked_layout, "no image-to-image stimulus among the first trials"
+    # One request per trial: pages load only for the first trial and the reload at 6.
+    loaded = [int(m.group(1)) for url in documents if (m := re.search(r"/trials/(\d+)/$", url))]
+    assert set(loaded) <= {0, 6}, documents
 
     ratings = list(Rating.objects.filter(session=session).select_related("dimension"))
     assert len(ratings) == 8 * len(dims)

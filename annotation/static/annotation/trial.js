@@ -1,14 +1,20 @@
-// One rating trial: unset controls until touched, keyboard use, idempotent submit,
+// Rating trials: unset controls until touched, keyboard use, idempotent submit,
 // training feedback, preloading of the next image and a check that the image is
-// shown at its full natural size. No framework, no build step.
+// shown at its full natural size. The answer to a submission describes the next
+// trial, which replaces this one in place (its images are already preloaded), so a
+// trial costs one request; breaks and the end are real page loads. No framework,
+// no build step.
 (function () {
   "use strict";
 
   const data = JSON.parse(document.getElementById("trial-data").textContent);
+  // What changes per trial (submitUrl, stimulus, image, reference, prompt, progress...).
+  let trial = data;
   const form = document.getElementById("rating-form");
   const nextButton = document.getElementById("next");
   const errorBox = document.getElementById("submit-error");
   const image = document.getElementById("stimulus");
+  const reference = document.getElementById("reference");
   const tooSmall = document.getElementById("too-small");
   const csrfToken = form.querySelector("input[name=csrfmiddlewaretoken]").value;
   const scale = data.scale;
@@ -48,18 +54,32 @@
   }
 
   function imageShown() {
+    image.style.visibility = "";
     sizeToNaturalPixels();
     if (shownAt === null) shownAt = performance.now();
+    // Tests and tools can tell which trial is on screen, and that its image is there.
+    document.body.dataset.trialShown = String(trial.trialIndex);
     // Fetch the next trial's images now, so they come from the cache at once.
-    for (const url of data.preload) {
+    for (const url of trial.preload) {
       const next = new Image();
       next.decoding = "async";
       next.src = url;
     }
   }
 
-  if (image.complete && image.naturalWidth) imageShown();
-  else image.addEventListener("load", imageShown, { once: true });
+  function whenImageShown() {
+    if (image.complete && image.naturalWidth) {
+      imageShown();
+      return;
+    }
+    image.addEventListener("load", imageShown, { once: true });
+    image.addEventListener("error", function () {
+      // A page load retries the image and says what is wrong if it still fails.
+      if (!image.naturalWidth) window.location.reload();
+    }, { once: true });
+  }
+
+  whenImageShown();
   window.addEventListener("resize", checkFit);
 
   // --- controls ----------------------------------------------------------------------
@@ -87,6 +107,25 @@
       });
     }
     return dim;
+  }
+
+  function clearAnswers() {
+    for (const key of Object.keys(values)) delete values[key];
+    for (const dim of dims) {
+      dim.output.textContent = "not set";
+      if (dim.slider) {
+        dim.slider.value = String(scale.min);
+        dim.slider.setAttribute("aria-valuetext", "not set");
+        dim.slider.parentElement.classList.add("unset");
+      }
+      for (const button of dim.buttons) {
+        button.setAttribute("aria-checked", "false");
+        button.classList.remove("chosen");
+      }
+      dim.element.classList.remove("answered");
+    }
+    activate(0);
+    nextButton.disabled = true;
   }
 
   function setValue(dim, raw) {
@@ -189,14 +228,14 @@
     const started = shownAt === null ? performance.now() : shownAt;
     // The body is fixed before the first try, so a retry is the very same request.
     const body = JSON.stringify({
-      stimulus: data.stimulus,
+      stimulus: trial.stimulus,
       scores: Object.assign({}, values),
       response_time_ms: Math.max(0, Math.round(performance.now() - started)),
     });
     for (let attempt = 0; attempt < 5; attempt++) {
       let response;
       try {
-        response = await fetch(data.submitUrl, {
+        response = await fetch(trial.submitUrl, {
           method: "POST",
           credentials: "same-origin",
           headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken },
@@ -232,14 +271,61 @@
   }
 
   function acknowledged(answer) {
+    let gone = false;
+    const goOn = function () {
+      if (gone) return;  // Enter and a click on Continue may both arrive
+      gone = true;
+      moveOn(answer);
+    };
     if (answer.feedback) {
-      showFeedback(answer.feedback, answer.next_url);
+      showFeedback(answer.feedback, goOn);
       return;
     }
-    window.location.assign(answer.next_url);
+    goOn();
   }
 
-  function showFeedback(feedback, nextUrl) {
+  function moveOn(answer) {
+    if (answer.next_trial) showTrial(answer.next_trial, answer.next_url);
+    else window.location.assign(answer.next_url);
+  }
+
+  function showTrial(next, url) {
+    trial = next;
+    // The address follows the trial, so a reload or a shared link lands on it.
+    history.replaceState(null, "", url);
+    document.getElementById("progress").textContent = next.progressLabel;
+    document.getElementById("progress-bar").style.width = next.progressPercent + "%";
+    document.title = next.progressLabel + document.title.slice(document.title.indexOf(" · "));
+    document.getElementById("practice-badge").hidden = !next.training;
+    document.getElementById("prompt-text").textContent = next.prompt || "(no text prompt)";
+    const figure = document.getElementById("reference-figure");
+    figure.hidden = !next.reference;
+    document.getElementById("stage").classList.toggle("with-reference", Boolean(next.reference));
+    if (next.reference) reference.src = next.reference;
+    else reference.removeAttribute("src");
+    shownAt = null;
+    delete document.body.dataset.trialShown;
+    // Hidden until the new image is decoded: the old one must never pass for it.
+    image.style.visibility = "hidden";
+    image.style.width = "";
+    image.style.height = "";
+    if (next.width) {
+      image.width = next.width;
+      image.height = next.height;
+    } else {
+      image.removeAttribute("width");
+      image.removeAttribute("height");
+    }
+    image.src = next.image;
+    whenImageShown();
+    clearAnswers();
+    feedbackNext = null;
+    document.getElementById("feedback").hidden = true;
+    form.hidden = false;
+    busy = false;
+  }
+
+  function showFeedback(feedback, goOn) {
     const rows = document.getElementById("feedback-rows");
     rows.textContent = "";
     for (const dim of data.dimensions) {
@@ -258,8 +344,8 @@
     const panel = document.getElementById("feedback");
     panel.hidden = false;
     const button = document.getElementById("feedback-continue");
-    feedbackNext = function () { window.location.assign(nextUrl); };
-    button.addEventListener("click", feedbackNext, { once: true });
+    feedbackNext = goOn;
+    button.onclick = goOn;
     button.focus({ preventScroll: true });
   }
 })();
