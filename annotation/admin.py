@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from annotation.models import (
+    AnalysisRun,
     Dimension,
     ImportJob,
     LabelRelease,
@@ -120,11 +121,40 @@ class LabelReleaseAdmin(admin.ModelAdmin):
     list_filter = ("study", "source")
     search_fields = ("study__name", "mos_sha256")
 
-    # A release is immutable once written.
+    # A release is immutable once written, and only the freeze service writes one (the
+    # files and their sha256 must agree), so the admin can neither add, change nor delete.
+    def has_add_permission(self, request) -> bool:
+        return False
+
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
     def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(AnalysisRun)
+class AnalysisRunAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "study",
+        "kind",
+        "status",
+        "step",
+        "ratings_count",
+        "release",
+        "created_by",
+        "created_at",
+        "finished_at",
+    )
+    list_filter = ("kind", "status", "study")
+    exclude = ("payload",)  # MOS table and figures: megabytes of JSON, shown on the page
+
+    # Runs are a cache written by the analysis service; they may be deleted, never edited.
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
         return False
 
 

@@ -281,3 +281,57 @@ class ImportJob(models.Model):
 
     def __str__(self) -> str:
         return f"import {self.pk} ({self.status})"
+
+
+class AnalysisRun(models.Model):
+    """One run of the analysis pipeline on a study's ratings, cached until new ratings arrive.
+
+    The cache key is (study, options_hash, ratings fingerprint): the fingerprint is the
+    number of non-training ratings and the largest rating id when the run read them, so a
+    new rating (or a deleted one) makes every earlier run stale. A ``freeze`` run computes a
+    label release instead and points at it when done.
+    """
+
+    class Kind(models.TextChoices):
+        ANALYSIS = "analysis", "Analysis"
+        FREEZE = "freeze", "Freeze a label release"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for a worker"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="analysis_runs")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.ANALYSIS)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    # The site's options (annotation.services.analysis.DEFAULT_OPTIONS, cleaned) and their hash.
+    options = models.JSONField(default=dict)
+    options_hash = models.CharField(max_length=64)
+    ratings_count = models.PositiveIntegerField(default=0)
+    ratings_last_id = models.PositiveBigIntegerField(default=0)
+    step = models.CharField(max_length=40, blank=True)
+    progress = models.FloatField(default=0)
+    # [{"step": name, "at": seconds since start}, ...]: what the progress bar went through.
+    log = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    # Small digest for the page (counts, screening decisions, reliability) ...
+    summary = models.JSONField(default=dict, blank=True)
+    # ... and the bulky part (MOS table, figures) that only the result endpoint reads.
+    payload = models.JSONField(default=dict, blank=True)
+    release = models.ForeignKey(
+        LabelRelease, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["study", "kind", "options_hash"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.pk} of {self.study_id} ({self.status})"

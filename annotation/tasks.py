@@ -2,7 +2,8 @@
 
 from celery import shared_task
 
-from annotation.models import ImportJob
+from annotation.models import AnalysisRun, ImportJob
+from annotation.services.analysis import analysis_run_execute
 from annotation.services.imports import import_job_execute
 
 
@@ -10,3 +11,10 @@ from annotation.services.imports import import_job_execute
 def import_job_run(job_id: int) -> str:
     job = ImportJob.objects.select_related("study", "created_by").get(pk=job_id)
     return import_job_execute(job=job).status
+
+
+# Analysis of a 1.26 M-rating study takes well under a minute; the limit only stops a runaway.
+@shared_task(name="annotation.analysis_run", time_limit=3600, acks_late=True)
+def analysis_run_task(run_id: int) -> str:
+    run = AnalysisRun.objects.select_related("study", "created_by").get(pk=run_id)
+    return analysis_run_execute(run=run).status

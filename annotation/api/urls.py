@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotation.api import views
+from annotation.api import views, views_analysis
 
 app_name = "api"
 
@@ -24,4 +24,52 @@ urlpatterns = [
         "studies/<int:pk>/subjects/invite/", views.InviteCreateApi.as_view(), name="invite_create"
     ),
     path("studies/<int:pk>/progress/", views.StudyProgressApi.as_view(), name="study_progress"),
+    path(
+        "studies/<int:pk>/analysis/",
+        views_analysis.AnalysisRunCreateApi.as_view(),
+        name="analysis_run_create",
+    ),
+    path(
+        "studies/<int:pk>/analysis/<int:run_pk>/",
+        views_analysis.AnalysisRunDetailApi.as_view(),
+        name="analysis_run_detail",
+    ),
+    path(
+        "studies/<int:pk>/analysis/<int:run_pk>/result/",
+        views_analysis.AnalysisRunResultApi.as_view(),
+        name="analysis_run_result",
+    ),
+    path(
+        "studies/<int:pk>/releases/", views_analysis.ReleaseListApi.as_view(), name="release_list"
+    ),
+    path(
+        "studies/<int:pk>/releases/freeze/",
+        views_analysis.ReleaseFreezeApi.as_view(),
+        name="release_freeze",
+    ),
+    path(
+        "studies/<int:pk>/releases/<int:version>/",
+        views_analysis.ReleaseDetailApi.as_view(),
+        name="release_detail",
+    ),
+    path(
+        "studies/<int:pk>/releases/<int:version>/mos.csv",
+        views_analysis.ReleaseMosCsvApi.as_view(),
+        name="release_mos",
+    ),
+    path(
+        "studies/<int:pk>/releases/<int:version>/raw.csv",
+        views_analysis.ReleaseRawCsvApi.as_view(),
+        name="release_raw",
+    ),
+    path(
+        "studies/<int:pk>/releases/<int:version>/release.json",
+        views_analysis.ReleaseSidecarApi.as_view(),
+        name="release_sidecar",
+    ),
+    path(
+        "studies/<int:pk>/ratings.csv",
+        views_analysis.LiveRatingsCsvApi.as_view(),
+        name="ratings_live_csv",
+    ),
 ]

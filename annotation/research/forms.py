@@ -113,3 +113,43 @@ class ExternalImportForm(forms.Form):
 
 class InviteForm(forms.Form):
     count = forms.IntegerField(min_value=1, max_value=MAX_INVITES_PER_REQUEST, initial=10)
+
+
+class AnalysisOptionsForm(forms.Form):
+    """The analysis options a researcher chooses on the page; the service checks them again."""
+
+    screening = forms.MultipleChoiceField(
+        choices=[
+            ("bt500", "ITU-R BT.500 (kurtosis-based)"),
+            ("correlation", "Correlation with the others' MOS (ITU-T P.913)"),
+            ("repeat_consistency", "Repeat consistency (hidden repeats)"),
+            ("gold", "Gold stimuli (known answers)"),
+        ],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Screening",
+        help_text="Rejections of the chosen methods are united; choose none for no screening.",
+    )
+    normalisation = forms.ChoiceField(
+        choices=[("none", "None (MOS in the study's units)"), ("zscore", "z-score per subject")]
+    )
+    repeat_policy = forms.ChoiceField(
+        choices=[("first", "First showing"), ("mean", "Mean of showings"), ("all", "All showings")],
+        label="Repeated stimuli",
+    )
+    bt500_ddof = forms.TypedChoiceField(
+        choices=[(1, "N−1 (the standard)"), (0, "N (population, as sureal)")],
+        coerce=int,
+        label="BT.500 standard deviation",
+    )
+    correlation_threshold = forms.FloatField(min_value=0, max_value=1, label="Correlation below")
+    repeat_threshold = forms.FloatField(
+        min_value=0, max_value=1, label="Repeat |difference| above (fraction of scale)"
+    )
+    gold_threshold = forms.FloatField(
+        min_value=0, max_value=1, label="Gold |error| above (fraction of scale)"
+    )
+    confidence = forms.FloatField(min_value=0.5, max_value=0.999, label="Confidence level")
+
+    def options(self) -> dict:
+        return dict(self.cleaned_data)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotation.research import views
+from annotation.research import views, views_analysis
 
 app_name = "research"
 
@@ -24,4 +24,23 @@ urlpatterns = [
     path("<int:pk>/subjects/", views.subject_list, name="subject_list"),
     path("<int:pk>/progress/", views.study_progress_page, name="study_progress"),
     path("<int:pk>/progress.json", views.study_progress_json, name="study_progress_json"),
+    path("<int:pk>/analysis/", views_analysis.analysis_page, name="analysis"),
+    path(
+        "<int:pk>/analysis/runs/<int:run_pk>.json",
+        views_analysis.analysis_run_json,
+        name="analysis_run_json",
+    ),
+    path(
+        "<int:pk>/analysis/runs/<int:run_pk>/result.json",
+        views_analysis.analysis_run_result,
+        name="analysis_run_result",
+    ),
+    path("<int:pk>/releases/", views_analysis.release_list, name="release_list"),
+    path("<int:pk>/releases/freeze/", views_analysis.release_freeze, name="release_freeze"),
+    path(
+        "<int:pk>/releases/v<int:version>/<str:what>/",
+        views_analysis.release_download,
+        name="release_download",
+    ),
+    path("<int:pk>/ratings.csv", views_analysis.ratings_live_csv, name="ratings_live_csv"),
 ]

@@ -153,6 +153,29 @@ RELEASE_BASE_COLUMNS = (
     "prompt",
     "prompt_group",
 )
+# What every column of a release's MOS CSV means (external imports and frozen studies);
+# ``<key>`` stands for a dimension key. The release sidecar JSON carries these texts.
+RELEASE_COLUMN_DOCS = {
+    "stimulus_id": "id of the stimulus in this site (unique)",
+    "image": "the stored image, relative to the folder of this CSV",
+    "original_name": "the image's file name as imported (or as the database published it)",
+    "generator": "model that generated the image",
+    "prompt": "text prompt",
+    "prompt_group": "id shared by images generated from the same prompt",
+    "reference": "prompt image for image-to-image, relative to the folder of this CSV; "
+    "empty for text-to-image stimuli",
+    "mos": "MOS of the first dimension: the headline score for single-score tools",
+    "mos_<key>": "mean opinion score on dimension <key>",
+    "std_<key>": "standard deviation of the ratings behind mos_<key> (N-1)",
+    "n_<key>": "number of ratings behind mos_<key>",
+    "ci95_<key>": "half-width of the confidence interval of mos_<key> (Student t, N-1 degrees "
+    "of freedom; the level is method_config.options.confidence, 0.95 by default)",
+}
+
+
+def release_relative_path(*, name: str, release_dir: str) -> str:
+    """A stored file's path as seen from a release folder, which the training library reads."""
+    return "/".join([".."] * len(Path(release_dir).parts) + [name])
 
 
 def release_mos_csv(
@@ -169,12 +192,11 @@ def release_mos_csv(
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
-    depth = len(Path(release_dir).parts)
     for stimulus, row in zip(stimuli, rows, strict=True):
         writer.writerow(
             [
                 stimulus.pk,
-                "/".join([".."] * depth + [stimulus.image.name]),
+                release_relative_path(name=stimulus.image.name, release_dir=release_dir),
                 row.name,
                 stimulus.generator,
                 stimulus.prompt,

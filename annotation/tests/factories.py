@@ -114,3 +114,56 @@ class RatingFactory(factory.django.DjangoModelFactory):
     )
     score = 50.0
     trial_index = factory.Sequence(int)
+
+
+def rated_study_create(
+    *,
+    subjects: int = 6,
+    stimuli: int = 5,
+    dimensions: tuple[str, ...] = ("quality", "authenticity"),
+    owner=None,
+    seed: int = 0,
+) -> Study:
+    """A study whose every subject rated every stimulus on every dimension (no training).
+
+    Scores follow a true score per stimulus plus a subject bias and noise, so MOS, screening
+    and the subject model have something real to find; images are real files in MEDIA_ROOT.
+    """
+    import numpy as np
+
+    study = StudyFactory(**({"owner": owner} if owner is not None else {}))
+    dims = [DimensionFactory(study=study, key=key, order=i) for i, key in enumerate(dimensions)]
+    items = StimulusFactory.create_batch(stimuli, study=study)
+    rng = np.random.default_rng(seed)
+    truth = rng.uniform(20, 80, size=(stimuli, len(dims)))
+    rows = []
+    for _ in range(subjects):
+        session = RatingSessionFactory(subject=SubjectFactory(study=study))
+        bias = rng.normal(0, 5)
+        for trial, stimulus in enumerate(items):
+            for d, dimension in enumerate(dims):
+                score = float(np.clip(truth[trial, d] + bias + rng.normal(0, 8), 0, 100))
+                rows.append(
+                    Rating(
+                        session=session,
+                        stimulus=stimulus,
+                        dimension=dimension,
+                        score=round(score, 1),
+                        trial_index=trial,
+                        response_time_ms=int(rng.integers(800, 5000)),
+                    )
+                )
+    Rating.objects.bulk_create(rows)
+    return study
+
+
+def rating_add(*, study: Study, score: float = 42.0) -> Rating:
+    """One more rating from a new subject: what arrives after a freeze or an analysis."""
+    session = RatingSessionFactory(subject=SubjectFactory(study=study))
+    return Rating.objects.create(
+        session=session,
+        stimulus=study.stimuli.order_by("id").first(),
+        dimension=study.dimensions.order_by("order", "id").first(),
+        score=score,
+        trial_index=0,
+    )

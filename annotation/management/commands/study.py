@@ -5,8 +5,17 @@ manage.py study import my-study --manifest set/manifest.csv --images set/images.
 manage.py study import-external --layout agiqa3k --source ../shared/data/agiqa3k-sample --name "AGIQA-3K sample"
 manage.py study invite my-study --count 20 --base-url https://rate.example.org > invites.csv
 manage.py study open my-study
+manage.py study analyse my-study --screening bt500,correlation
+manage.py study freeze my-study --screening bt500 --by alice
+manage.py study releases my-study
+manage.py study export my-study --release 2 --what mos --out labels.csv
+manage.py study export my-study --live --out ratings-now.csv
 """
 
+import contextlib
+import hashlib
+import json
+import sys
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
@@ -15,10 +24,21 @@ from django.core.management.base import BaseCommand, CommandError
 
 from annotation.imports.errors import ImportRejected
 from annotation.imports.external import LAYOUTS
-from annotation.models import ImportJob, Study
+from annotation.models import AnalysisRun, ImportJob, LabelRelease, Study
 from annotation.selectors_research import invite_path, study_progress
+from annotation.services.analysis import (
+    NORMALISATIONS,
+    REPEAT_POLICIES,
+    SCREENING_METHODS,
+    analysis_run_request,
+)
 from annotation.services.imports import external_import, import_job_create, stimuli_import
 from annotation.services.invites import invites_create, invites_csv
+from annotation.services.release_files import ratings_csv_stream
+from annotation.services.releases import (
+    release_download_open,
+    release_freeze,
+)
 from annotation.services.studies import (
     PKU_I2IQA_DIMENSIONS,
     DimensionSpec,
@@ -86,6 +106,23 @@ class Command(BaseCommand):
         inv.add_argument("--base-url", default="http://127.0.0.1:8000")
         for name in ("open", "close", "progress"):
             sub.add_parser(name, help=f"{name.title()} a study.").add_argument("slug")
+        for name, text in (
+            ("analyse", "Analyse the ratings now; print screening decisions and MOS summary."),
+            ("freeze", "Freeze the next label release (MOS + raw ratings CSV, sha256)."),
+        ):
+            action = sub.add_parser(name, help=text)
+            action.add_argument("slug")
+            _analysis_arguments(action)
+            action.add_argument("--by", default="", help="Username recorded as the author.")
+        sub.add_parser("releases", help="List a study's label releases.").add_argument("slug")
+        exp = sub.add_parser("export", help="Copy a release's stored file (or live ratings).")
+        exp.add_argument("slug")
+        exp.add_argument("--release", type=int, default=None, help="Version; default: latest.")
+        exp.add_argument("--what", choices=["mos", "raw", "sidecar"], default="mos")
+        exp.add_argument(
+            "--live", action="store_true", help="The current raw ratings, not a frozen release."
+        )
+        exp.add_argument("--out", required=True, help="File to write; '-' for standard output.")
 
     def handle(self, *args, action: str, **options):
         handler = getattr(self, "do_" + action.replace("-", "_"))
@@ -181,3 +218,128 @@ class Command(BaseCommand):
             f"{p['ratings_missing']} ratings missing; ~{p['sessions_needed']} sessions needed; "
             f"subjects: {p['subjects_by_state']}"
         )
+
+    def do_analyse(self, **o):
+        study = self._study(o["slug"])
+        run = analysis_run_request(
+            study=study, options=_analysis_options(o), force=True, inline=True
+        )
+        if run.status != AnalysisRun.Status.DONE:
+            raise CommandError(run.error or f"Analysis {run.status}.")
+        summary = run.summary
+        self.stdout.write(
+            f"{summary['n_input_ratings']} ratings, {summary['n_used_ratings']} used; "
+            f"{summary['n_stimuli']} stimuli; subjects {summary['subjects']}"
+        )
+        for row in summary["rejections"]:
+            self.stdout.write(f"  rejected {row['subject']} ({row['dimension']}): {row['reasons']}")
+
+    def do_freeze(self, **o):
+        study = self._study(o["slug"])
+        release = release_freeze(
+            study=study, options=_analysis_options(o), created_by=self._owner(o["by"])
+        )
+        counts = release.counts
+        self.stdout.write(
+            f"Froze {study.slug} v{release.version}: {counts['stimuli']} stimuli, "
+            f"{counts['ratings']} ratings, {counts['subjects_kept']} of {counts['subjects']} "
+            f"subjects kept.\n  {release.mos_file.name} sha256 {release.mos_sha256}\n"
+            f"  {release.raw_file.name} sha256 {release.raw_sha256}"
+        )
+
+    def do_releases(self, **o):
+        study = self._study(o["slug"])
+        for release in study.releases.order_by("version"):
+            options = release.method_config.get("options")
+            method = (
+                f"screening {','.join(options['screening']) or 'none'}, "
+                f"normalisation {options['normalisation']}"
+                if options
+                else release.method_config.get("database", "")
+            )
+            self.stdout.write(
+                f"v{release.version}\t{release.source}\t{release.created_at:%Y-%m-%d %H:%M}\t"
+                f"{release.counts.get('stimuli', 0)} stimuli\t{method}\t{release.mos_sha256}"
+            )
+
+    def do_export(self, **o):
+        study = self._study(o["slug"])
+        if o["live"]:
+            self._write(o["out"], ratings_csv_stream(study=study))
+            return
+        releases = study.releases.order_by("-version")
+        if o["release"] is not None:
+            releases = releases.filter(version=o["release"])
+        release = releases.first()
+        if release is None:
+            raise CommandError(f"{study.slug} has no release {o['release'] or ''}".strip() + ".")
+        download = release_download_open(release=release, what=o["what"])
+        with download.handle as handle:
+            digest = self._write(o["out"], iter(lambda: handle.read(1 << 20), b""))
+        expected = _expected_sha256(release, o["what"])
+        # The stored file is checked against the sha256 recorded when it was frozen.
+        if expected and digest != expected:
+            raise CommandError(
+                f"{download.filename}: sha256 {digest} does not match the release's {expected}."
+            )
+
+    def _write(self, out: str, chunks) -> str:
+        digest = hashlib.sha256()
+        with _sink(out) as target:
+            for chunk in chunks:
+                digest.update(chunk)
+                target.write(chunk)
+        if out != "-":
+            self.stderr.write(f"Wrote {out} (sha256 {digest.hexdigest()}).")
+        return digest.hexdigest()
+
+
+def _sink(out: str):
+    if out == "-":
+        return contextlib.nullcontext(sys.stdout.buffer)
+    return Path(out).open("wb")
+
+
+def _expected_sha256(release: LabelRelease, what: str) -> str:
+    return {"mos": release.mos_sha256, "raw": release.raw_sha256}.get(what, "")
+
+
+def _analysis_arguments(parser) -> None:
+    parser.add_argument(
+        "--screening",
+        default=None,
+        help=f"Comma-separated, any of {','.join(SCREENING_METHODS)}; 'none' for no screening.",
+    )
+    parser.add_argument("--normalisation", choices=NORMALISATIONS, default=None)
+    parser.add_argument("--repeat-policy", choices=REPEAT_POLICIES, default=None)
+    parser.add_argument("--bt500-ddof", type=int, choices=[0, 1], default=None)
+    parser.add_argument("--correlation-threshold", type=float, default=None)
+    parser.add_argument("--repeat-threshold", type=float, default=None)
+    parser.add_argument("--gold-threshold", type=float, default=None)
+    parser.add_argument("--confidence", type=float, default=None)
+    parser.add_argument(
+        "--options", default=None, help="All options as JSON (flags given override it)."
+    )
+
+
+def _analysis_options(o: dict) -> dict:
+    try:
+        options = json.loads(o["options"]) if o.get("options") else {}
+    except json.JSONDecodeError as exc:
+        raise CommandError(f"--options is not valid JSON: {exc}") from None
+    if not isinstance(options, dict):
+        raise CommandError("--options must be a JSON object.")
+    if o.get("screening") is not None:
+        options["screening"] = [] if o["screening"] == "none" else o["screening"].split(",")
+    for key in (
+        "normalisation",
+        "repeat_policy",
+        "bt500_ddof",
+        "correlation_threshold",
+        "repeat_threshold",
+        "gold_threshold",
+        "confidence",
+    ):
+        if o.get(key) is not None:
+            options[key] = o[key]
+    return options

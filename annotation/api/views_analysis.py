@@ -1,0 +1,328 @@
+"""API for analysis runs, label releases and exports: one view per operation, staff only,
+another researcher's study answers 404 (as in views.py). Releases are read-only here:
+there is no PUT, PATCH or DELETE anywhere; freezing again makes a new version."""
+
+import json
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import FileResponse, Http404, StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+from rest_framework.views import APIView
+
+from annotation.api.views import _call
+from annotation.downloads import ratings_live_response
+from annotation.models import AnalysisRun, LabelRelease
+from annotation.selectors_analysis import (
+    analysis_run_get_for_user,
+    analysis_run_is_stale,
+    ratings_fingerprint,
+    release_get_for_user,
+    release_list_for_study,
+)
+from annotation.selectors_research import study_get_for_user
+from annotation.services.analysis import (
+    NORMALISATIONS,
+    OPTION_HELP,
+    REPEAT_POLICIES,
+    SCREENING_METHODS,
+    analysis_run_request,
+)
+from annotation.services.releases import (
+    release_download_open,
+    release_freeze_request,
+)
+
+
+class CSVRenderer(BaseRenderer):
+    """Lets clients ask for text/csv; errors on these endpoints still come out as JSON text."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data if isinstance(data, bytes) else json.dumps(data).encode()
+
+
+class AnalysisOptionsSerializer(serializers.Serializer):
+    """Analysis options; every field is optional (defaults: the analysis library's)."""
+
+    class Meta:
+        ref_name = "AnalysisOptions"
+
+    screening = serializers.ListField(
+        child=serializers.ChoiceField(choices=SCREENING_METHODS),
+        required=False,
+        help_text=OPTION_HELP["screening"],
+    )
+    repeat_policy = serializers.ChoiceField(
+        choices=REPEAT_POLICIES, required=False, help_text=OPTION_HELP["repeat_policy"]
+    )
+    normalisation = serializers.ChoiceField(
+        choices=NORMALISATIONS, required=False, help_text=OPTION_HELP["normalisation"]
+    )
+    bt500_ddof = serializers.IntegerField(
+        min_value=0, max_value=1, required=False, help_text=OPTION_HELP["bt500_ddof"]
+    )
+    correlation_threshold = serializers.FloatField(
+        min_value=0, max_value=1, required=False, help_text=OPTION_HELP["correlation_threshold"]
+    )
+    repeat_threshold = serializers.FloatField(
+        min_value=0, max_value=1, required=False, help_text=OPTION_HELP["repeat_threshold"]
+    )
+    gold_threshold = serializers.FloatField(
+        min_value=0, max_value=1, required=False, help_text=OPTION_HELP["gold_threshold"]
+    )
+    confidence = serializers.FloatField(
+        min_value=0.5, max_value=0.999, required=False, help_text=OPTION_HELP["confidence"]
+    )
+
+    def validate(self, attrs):
+        # A misspelt option must not silently fall back to its default.
+        extra = set(self.initial_data) - set(self.fields)
+        if extra:
+            raise ValidationError(
+                {"detail": [f"Unknown option(s): {', '.join(sorted(map(str, extra)))}."]}
+            )
+        return attrs
+
+
+class AnalysisRunOutputSerializer(serializers.ModelSerializer):
+    status = serializers.CharField(help_text=", ".join(AnalysisRun.Status.values))
+    kind = serializers.CharField(help_text=", ".join(AnalysisRun.Kind.values))
+    stale = serializers.SerializerMethodField(
+        help_text="True when ratings arrived (or vanished) since the run read them."
+    )
+    release = serializers.SerializerMethodField(help_text="Version frozen by a freeze run.")
+
+    class Meta:
+        model = AnalysisRun
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "step",
+            "progress",
+            "error",
+            "options",
+            "ratings_count",
+            "ratings_last_id",
+            "stale",
+            "release",
+            "summary",
+            "created_at",
+            "finished_at",
+        ]
+
+    def get_stale(self, run: AnalysisRun) -> bool:
+        return analysis_run_is_stale(run=run, fingerprint=ratings_fingerprint(study=run.study))
+
+    def get_release(self, run: AnalysisRun) -> int | None:
+        return run.release.version if run.release_id else None
+
+
+def _run_response(run: AnalysisRun) -> Response:
+    code = status.HTTP_200_OK if run.finished_at else status.HTTP_202_ACCEPTED
+    return Response(AnalysisRunOutputSerializer(run).data, status=code)
+
+
+class AnalysisRunCreateApi(APIView):
+    class InputSerializer(AnalysisOptionsSerializer):
+        class Meta:
+            ref_name = "AnalysisRunCreateInput"
+
+        force = serializers.BooleanField(
+            required=False, default=False, help_text="Compute again even if a fresh run exists."
+        )
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: AnalysisRunOutputSerializer, 202: AnalysisRunOutputSerializer},
+        description="Analyse the study's ratings: the cached run when nothing changed, else a "
+        "new one, computed now for small studies (200) or queued on a worker (202; poll it).",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        study = study_get_for_user(user=request.user, pk=pk)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        options = dict(serializer.validated_data)
+        force = options.pop("force", False)
+        run = _call(
+            analysis_run_request,
+            study=study,
+            options=options,
+            created_by=request.user,
+            force=force,
+        )
+        return _run_response(run)
+
+
+class AnalysisRunDetailApi(APIView):
+    @extend_schema(responses=AnalysisRunOutputSerializer)
+    def get(self, request: Request, pk: int, run_pk: int) -> Response:
+        run = analysis_run_get_for_user(user=request.user, study_pk=pk, pk=run_pk)
+        return Response(AnalysisRunOutputSerializer(run).data)
+
+
+class AnalysisRunResultApi(APIView):
+    @extend_schema(
+        responses={200: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT},
+        description="The finished run's MOS table (columns + rows) and plotly figures (JSON).",
+    )
+    def get(self, request: Request, pk: int, run_pk: int) -> Response:
+        run = analysis_run_get_for_user(user=request.user, study_pk=pk, pk=run_pk)
+        if run.status != AnalysisRun.Status.DONE or run.kind != AnalysisRun.Kind.ANALYSIS:
+            return Response(
+                {"detail": "This run has no result (yet).", "status": run.status},
+                status=status.HTTP_409_CONFLICT,
+            )
+        return Response(run.payload)
+
+
+class ReleaseOutputSerializer(serializers.ModelSerializer):
+    created_by = serializers.SerializerMethodField()
+    files = serializers.SerializerMethodField(help_text="Download URLs of the stored files.")
+
+    class Meta:
+        model = LabelRelease
+        fields = [
+            "id",
+            "version",
+            "source",
+            "method_config",
+            "counts",
+            "mos_sha256",
+            "raw_sha256",
+            "created_by",
+            "created_at",
+            "files",
+        ]
+
+    def get_created_by(self, release: LabelRelease) -> str | None:
+        return release.created_by.get_username() if release.created_by else None
+
+    def get_files(self, release: LabelRelease) -> dict[str, str]:
+        request = self.context.get("request")
+        args = [release.study_id, release.version]
+        names = ["mos", "sidecar"] + (["raw"] if release.raw_file else [])
+        return {name: reverse(f"api:release_{name}", args=args, request=request) for name in names}
+
+
+class ReleaseListApi(APIView):
+    @extend_schema(responses=ReleaseOutputSerializer(many=True))
+    def get(self, request: Request, pk: int) -> Response:
+        study = study_get_for_user(user=request.user, pk=pk)
+        releases = release_list_for_study(study=study)
+        return Response(
+            ReleaseOutputSerializer(releases, many=True, context={"request": request}).data
+        )
+
+
+class ReleaseFreezeApi(APIView):
+    class InputSerializer(AnalysisOptionsSerializer):
+        class Meta:
+            ref_name = "ReleaseFreezeInput"
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: ReleaseOutputSerializer, 202: AnalysisRunOutputSerializer},
+        description="Freeze the next label release with these analysis options: 201 with the "
+        "release for small studies, 202 with a freeze run (poll it) for large ones.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        study = study_get_for_user(user=request.user, pk=pk)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        outcome = _call(
+            release_freeze_request,
+            study=study,
+            options=dict(serializer.validated_data),
+            created_by=request.user,
+        )
+        if outcome.release is not None:
+            data = ReleaseOutputSerializer(outcome.release, context={"request": request}).data
+            return Response(data, status=status.HTTP_201_CREATED)
+        return Response(
+            AnalysisRunOutputSerializer(outcome.run).data, status=status.HTTP_202_ACCEPTED
+        )
+
+
+class ReleaseDetailApi(APIView):
+    @extend_schema(responses=ReleaseOutputSerializer)
+    def get(self, request: Request, pk: int, version: int) -> Response:
+        release = release_get_for_user(user=request.user, study_pk=pk, version=version)
+        return Response(ReleaseOutputSerializer(release, context={"request": request}).data)
+
+
+class ReleaseFileApi(APIView):
+    """Streams one stored file of a release, byte for byte as written when it was frozen."""
+
+    what = "mos"
+    renderer_classes = [JSONRenderer, CSVRenderer]
+
+    def get(self, request: Request, pk: int, version: int) -> FileResponse:
+        release = release_get_for_user(user=request.user, study_pk=pk, version=version)
+        try:
+            download = release_download_open(release=release, what=self.what)
+        except DjangoValidationError as exc:
+            raise Http404(" ".join(exc.messages)) from None
+        return FileResponse(
+            download.handle,
+            as_attachment=True,
+            filename=download.filename,
+            content_type=download.content_type,
+        )
+
+
+class ReleaseMosCsvApi(ReleaseFileApi):
+    what = "mos"
+
+    @extend_schema(
+        responses={(200, "text/csv"): OpenApiTypes.BINARY},
+        description="The MOS CSV (columns documented in the sidecar and the README).",
+    )
+    def get(self, request: Request, pk: int, version: int) -> FileResponse:
+        return super().get(request, pk, version)
+
+
+class ReleaseRawCsvApi(ReleaseFileApi):
+    what = "raw"
+
+    @extend_schema(
+        responses={(200, "text/csv"): OpenApiTypes.BINARY},
+        description="The raw ratings CSV: one row per subject, stimulus, dimension and repeat.",
+    )
+    def get(self, request: Request, pk: int, version: int) -> FileResponse:
+        return super().get(request, pk, version)
+
+
+class ReleaseSidecarApi(ReleaseFileApi):
+    what = "sidecar"
+    renderer_classes = [JSONRenderer]
+
+    @extend_schema(
+        responses={(200, "application/json"): OpenApiTypes.OBJECT},
+        description="release.json: ids, sha256 of both CSVs, method configuration, counts and "
+        "the meaning of every column.",
+    )
+    def get(self, request: Request, pk: int, version: int) -> FileResponse:
+        return super().get(request, pk, version)
+
+
+class LiveRatingsCsvApi(APIView):
+    renderer_classes = [JSONRenderer, CSVRenderer]
+
+    @extend_schema(
+        responses={(200, "text/csv"): OpenApiTypes.BINARY},
+        description="The study's current raw ratings (live, not frozen), streamed as CSV.",
+    )
+    def get(self, request: Request, pk: int) -> StreamingHttpResponse:
+        study = study_get_for_user(user=request.user, pk=pk)
+        return ratings_live_response(study=study)

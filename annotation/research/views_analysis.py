@@ -1,0 +1,208 @@
+"""Researcher pages for analysis, label releases and exports (same rules as views.py:
+staff only, a study that is not the researcher's own answers 404)."""
+
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    JsonResponse,
+    StreamingHttpResponse,
+)
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from annotation.downloads import ratings_live_response
+from annotation.models import AnalysisRun
+from annotation.research.forms import AnalysisOptionsForm
+from annotation.selectors_analysis import (
+    analysis_run_get_for_user,
+    analysis_run_is_stale,
+    analysis_run_latest,
+    freeze_runs_recent,
+    ratings_fingerprint,
+    release_get_for_user,
+    release_list_for_study,
+)
+from annotation.selectors_research import study_get_for_user
+from annotation.services.analysis import (
+    DEFAULT_OPTIONS,
+    analysis_options_clean,
+    analysis_options_hash,
+    analysis_run_request,
+)
+from annotation.services.releases import (
+    release_download_open,
+    release_freeze_request,
+)
+from study_site.permissions import staff_required
+
+T = "annotation/research/"
+
+
+def _options_query(options: dict) -> str:
+    return urlencode(options, doseq=True)
+
+
+def _plotly_version() -> str:
+    import plotly
+
+    return plotly.__version__
+
+
+def run_status(run: AnalysisRun, *, stale: bool | None = None) -> dict:
+    return {
+        "id": run.pk,
+        "kind": run.kind,
+        "status": run.status,
+        "step": run.step,
+        "progress": run.progress,
+        "error": run.error,
+        "finished": run.finished_at is not None,
+        "ratings_count": run.ratings_count,
+        "stale": stale,
+        "release": run.release.version if run.release_id else None,
+    }
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def analysis_page(request: HttpRequest, pk: int) -> HttpResponse:
+    study = study_get_for_user(user=request.user, pk=pk)
+    if request.method == "POST":
+        form = AnalysisOptionsForm(request.POST)
+        if form.is_valid():
+            options = form.options()
+            try:
+                run = analysis_run_request(
+                    study=study,
+                    options=options,
+                    created_by=request.user,
+                    force=bool(request.POST.get("force")),
+                )
+            except ValidationError as exc:
+                messages.error(request, " ".join(exc.messages))
+                run = None
+            query = _options_query(analysis_options_clean(data=options))
+            if run is not None:
+                query += f"&run={run.pk}"
+            return redirect(reverse("research:analysis", args=[study.pk]) + "?" + query)
+    elif "repeat_policy" in request.GET:  # options chosen before (the form was submitted)
+        form = AnalysisOptionsForm(request.GET)
+    else:
+        form = AnalysisOptionsForm(initial=DEFAULT_OPTIONS)
+    options = (
+        analysis_options_clean(data=form.options())
+        if form.is_bound and form.is_valid()
+        else dict(DEFAULT_OPTIONS)
+    )
+    fingerprint = ratings_fingerprint(study=study)
+    run = None
+    if request.GET.get("run", "").isdigit():
+        run = analysis_run_get_for_user(user=request.user, study_pk=pk, pk=int(request.GET["run"]))
+    if run is None or run.kind != AnalysisRun.Kind.ANALYSIS:
+        run = analysis_run_latest(study=study, options_hash=analysis_options_hash(options=options))
+    stale = run is not None and analysis_run_is_stale(run=run, fingerprint=fingerprint)
+    context = {
+        "study": study,
+        "form": form,
+        "run": run,
+        "stale": stale,
+        "fingerprint": fingerprint,
+        "options_query": _options_query(options),
+        "plotly_version": _plotly_version(),
+    }
+    return render(request, T + "analysis.html", context)
+
+
+@staff_required
+@require_GET
+def analysis_run_json(request: HttpRequest, pk: int, run_pk: int) -> JsonResponse:
+    run = analysis_run_get_for_user(user=request.user, study_pk=pk, pk=run_pk)
+    fingerprint = ratings_fingerprint(study=run.study)
+    stale = analysis_run_is_stale(run=run, fingerprint=fingerprint)
+    return JsonResponse(run_status(run, stale=stale))
+
+
+@staff_required
+@require_GET
+def analysis_run_result(request: HttpRequest, pk: int, run_pk: int) -> JsonResponse:
+    run = analysis_run_get_for_user(user=request.user, study_pk=pk, pk=run_pk)
+    if run.status != AnalysisRun.Status.DONE or run.kind != AnalysisRun.Kind.ANALYSIS:
+        return JsonResponse(
+            {"error": "This run has no result (yet).", **run_status(run)}, status=409
+        )
+    return JsonResponse(run.payload)
+
+
+@staff_required
+@require_GET
+def release_list(request: HttpRequest, pk: int) -> HttpResponse:
+    study = study_get_for_user(user=request.user, pk=pk)
+    runs = list(freeze_runs_recent(study=study))
+    context = {
+        "study": study,
+        "releases": release_list_for_study(study=study),
+        "form": AnalysisOptionsForm(initial=DEFAULT_OPTIONS),
+        "runs": runs,
+        "in_flight": any(r.finished_at is None for r in runs),
+        "fingerprint": ratings_fingerprint(study=study),
+    }
+    return render(request, T + "releases.html", context)
+
+
+@staff_required
+@require_POST
+def release_freeze(request: HttpRequest, pk: int) -> HttpResponse:
+    study = study_get_for_user(user=request.user, pk=pk)
+    form = AnalysisOptionsForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Check the analysis options: " + form.errors.as_text())
+        return redirect("research:release_list", pk=study.pk)
+    try:
+        outcome = release_freeze_request(
+            study=study, options=form.options(), created_by=request.user
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        if outcome.release is not None:
+            messages.success(
+                request,
+                f"Release v{outcome.release.version} frozen: {outcome.release.counts['stimuli']} "
+                f"stimuli from {outcome.release.counts['ratings']} ratings.",
+            )
+        else:
+            messages.info(request, "The freeze runs on a worker; this page shows its progress.")
+    return redirect("research:release_list", pk=study.pk)
+
+
+@staff_required
+@require_GET
+def release_download(request: HttpRequest, pk: int, version: int, what: str) -> FileResponse:
+    release = release_get_for_user(user=request.user, study_pk=pk, version=version)
+    try:
+        download = release_download_open(release=release, what=what)
+    except ValidationError as exc:
+        raise Http404(" ".join(exc.messages)) from None
+    response = FileResponse(
+        download.handle,
+        as_attachment=True,
+        filename=download.filename,
+        content_type=download.content_type,
+    )
+    response["Cache-Control"] = "private, no-transform"
+    return response
+
+
+@staff_required
+@require_GET
+def ratings_live_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+    """The current raw ratings, generated now (not a release: they change as ratings arrive)."""
+    study = study_get_for_user(user=request.user, pk=pk)
+    return ratings_live_response(study=study)

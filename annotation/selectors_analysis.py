@@ -1,0 +1,233 @@
+"""Reads for analysis and label releases: a study's ratings as the analysis library's table.
+
+The ratings are read once, in id order and in chunks, into column arrays (never a list of
+1.26 M row tuples); the same pass can hand every chunk to a writer (the release's raw CSV),
+so a release's MOS and its raw ratings come from exactly the same rows.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from django.db.models import Count, Max, QuerySet
+from django.http import Http404
+
+from annotation.models import AnalysisRun, LabelRelease, Rating, Stimulus, Study
+from annotation.selectors import ratings_long_format
+from annotation.selectors_research import study_get_for_user
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+CHUNK_SIZE = 20_000
+
+RatingRows = list[tuple]
+ChunkSink = Callable[[RatingRows], None]
+RowProgress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class RatingsFingerprint:
+    """What an analysis saw: a new rating raises ``last_id``, a deleted one lowers ``count``."""
+
+    count: int
+    last_id: int
+
+
+def ratings_fingerprint(*, study: Study) -> RatingsFingerprint:
+    row = Rating.objects.filter(session__subject__study=study, is_training=False).aggregate(
+        count=Count("id"), last=Max("id")
+    )
+    return RatingsFingerprint(count=row["count"] or 0, last_id=row["last"] or 0)
+
+
+@dataclass(frozen=True)
+class StimulusFacts:
+    generator: str
+    role: str
+    expected_scores: dict
+
+
+@dataclass(frozen=True)
+class StudyLookups:
+    """Labels and keys behind the ids in :func:`annotation.selectors.ratings_long_format`."""
+
+    subjects: dict[int, str]
+    dimensions: dict[int, str]
+    dimension_order: tuple[str, ...]
+    stimuli: dict[int, StimulusFacts]
+
+    def gold_score(self, stimulus_id: int, dimension_id: int) -> float | None:
+        """The known answer of a gold stimulus on a dimension; None when it has none."""
+        facts = self.stimuli.get(stimulus_id)
+        if facts is None or facts.role != Stimulus.Role.GOLD:
+            return None
+        value = facts.expected_scores.get(self.dimensions.get(dimension_id, ""))
+        return float(value) if value is not None else None
+
+
+def study_lookups(*, study: Study) -> StudyLookups:
+    dims = list(study.dimensions.order_by("order", "id").values_list("id", "key"))
+    return StudyLookups(
+        subjects=dict(study.subjects.values_list("id", "label")),
+        dimensions=dict(dims),
+        dimension_order=tuple(key for _, key in dims),
+        stimuli={
+            pk: StimulusFacts(generator=gen, role=role, expected_scores=expected or {})
+            for pk, gen, role, expected in study.stimuli.values_list(
+                "id", "generator", "role", "expected_scores"
+            )
+        },
+    )
+
+
+@dataclass(frozen=True)
+class RatingsSnapshot:
+    """The ratings one pass read: the analysis table plus the fingerprint of what it holds."""
+
+    frame: pd.DataFrame
+    fingerprint: RatingsFingerprint
+    lookups: StudyLookups
+
+
+def _categorical(ids: np.ndarray, labels: dict[int, str]) -> pd.Categorical:
+    import numpy as np
+    import pandas as pd
+
+    keys = np.array(sorted(labels), dtype=np.int64)
+    return pd.Categorical.from_codes(
+        np.searchsorted(keys, ids), categories=[labels[int(k)] for k in keys]
+    )
+
+
+def ratings_snapshot(
+    *,
+    study: Study,
+    lookups: StudyLookups | None = None,
+    on_chunk: ChunkSink | None = None,
+    progress: RowProgress | None = None,
+    chunk_size: int = CHUNK_SIZE,
+) -> RatingsSnapshot:
+    """Read every non-training rating once into the analysis library's long-format table.
+
+    Columns: stimulus (id), subject (label), dimension (key), repeat (0/1), score,
+    session (id), response_time (s), generator, and is_gold + gold_score when the study
+    has gold stimuli with known answers. ``on_chunk`` receives each chunk of raw row
+    tuples (:data:`annotation.selectors.RATING_ROW_FIELDS`) as it is read.
+    """
+    # Imported here: pages and APIs that import this module never load pandas.
+    import numpy as np
+    import pandas as pd
+
+    lookups = lookups or study_lookups(study=study)
+    stimulus, subject, session, dimension = array("q"), array("q"), array("q"), array("q")
+    score, response, repeat = array("d"), array("d"), array("b")
+    last_id = 0
+    chunk: RatingRows = []
+
+    def flush() -> None:
+        nonlocal last_id
+        if not chunk:
+            return
+        cols = list(zip(*chunk, strict=True))
+        stimulus.extend(cols[1])
+        subject.extend(cols[2])
+        session.extend(cols[3])
+        dimension.extend(cols[4])
+        score.extend(cols[5])
+        repeat.extend(int(v) for v in cols[6])
+        response.extend(math.nan if v is None else v / 1000.0 for v in cols[8])
+        last_id = cols[0][-1]
+        if on_chunk is not None:
+            on_chunk(chunk)
+        if progress is not None:
+            progress(len(score))
+        chunk.clear()
+
+    for row in ratings_long_format(study=study).iterator(chunk_size=chunk_size):
+        chunk.append(row)
+        if len(chunk) >= chunk_size:
+            flush()
+    flush()
+
+    stim_ids = np.frombuffer(stimulus, dtype=np.int64) if stimulus else np.zeros(0, np.int64)
+    dim_ids = np.frombuffer(dimension, dtype=np.int64) if dimension else np.zeros(0, np.int64)
+    frame = pd.DataFrame(
+        {
+            "stimulus": stim_ids,
+            "subject": _categorical(
+                np.frombuffer(subject, dtype=np.int64) if subject else stim_ids, lookups.subjects
+            ),
+            "dimension": _categorical(dim_ids, lookups.dimensions),
+            "repeat": np.frombuffer(repeat, dtype=np.int8).astype(np.int64)
+            if repeat
+            else np.zeros(0, np.int64),
+            "score": np.frombuffer(score, dtype=np.float64) if score else np.zeros(0),
+            "session": np.frombuffer(session, dtype=np.int64) if session else stim_ids,
+            "response_time": np.frombuffer(response, dtype=np.float64) if response else np.zeros(0),
+        }
+    )
+    generators = {pk: facts.generator for pk, facts in lookups.stimuli.items()}
+    frame["generator"] = pd.Series(stim_ids).map(generators).fillna("").astype(str).to_numpy()
+    gold = [pk for pk, facts in lookups.stimuli.items() if facts.role == Stimulus.Role.GOLD]
+    if gold:
+        # A gold stimulus without a known answer on a dimension is analysed as a normal one.
+        keys = {(s, d): lookups.gold_score(s, d) for s in gold for d in lookups.dimensions}
+        scores = np.array(
+            [keys.get((s, d)) for s, d in zip(stim_ids.tolist(), dim_ids.tolist(), strict=True)],
+            dtype=float,
+        )
+        frame["is_gold"] = ~np.isnan(scores)
+        frame["gold_score"] = scores
+    return RatingsSnapshot(
+        frame=frame,
+        fingerprint=RatingsFingerprint(count=len(frame), last_id=last_id),
+        lookups=lookups,
+    )
+
+
+# --- Runs and releases as a researcher sees them ------------------------------------------
+
+
+def analysis_run_get_for_user(*, user, study_pk: int, pk: int) -> AnalysisRun:
+    study = study_get_for_user(user=user, pk=study_pk)
+    run = study.analysis_runs.filter(pk=pk).first()
+    if run is None:
+        raise Http404("No such analysis run.")
+    return run
+
+
+def analysis_run_latest(*, study: Study, options_hash: str) -> AnalysisRun | None:
+    """The newest analysis with these options, whatever its state (it may be stale)."""
+    return (
+        study.analysis_runs.filter(kind=AnalysisRun.Kind.ANALYSIS, options_hash=options_hash)
+        .defer("payload")
+        .first()
+    )
+
+
+def analysis_run_is_stale(*, run: AnalysisRun, fingerprint: RatingsFingerprint) -> bool:
+    return (run.ratings_count, run.ratings_last_id) != (fingerprint.count, fingerprint.last_id)
+
+
+def freeze_runs_recent(*, study: Study, limit: int = 5) -> QuerySet[AnalysisRun]:
+    """Background freezes, newest first, so the releases page can show the ones under way."""
+    runs = study.analysis_runs.filter(kind=AnalysisRun.Kind.FREEZE).select_related("release")
+    return runs.defer("payload")[:limit]
+
+
+def release_list_for_study(*, study: Study) -> QuerySet[LabelRelease]:
+    return study.releases.select_related("created_by").order_by("-version")
+
+
+def release_get_for_user(*, user, study_pk: int, version: int) -> LabelRelease:
+    study = study_get_for_user(user=user, pk=study_pk)
+    release = study.releases.select_related("study", "created_by").filter(version=version).first()
+    if release is None:
+        raise Http404("No such release.")
+    return release

@@ -1,0 +1,314 @@
+"""The files of a label release: raw ratings CSV, MOS CSV and the release.json sidecar.
+
+Formats only; :mod:`annotation.services.releases` decides when they are written (once,
+at freeze time). The column texts here are what the sidecar and the README document.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from django.core.files import File
+from django.core.files.storage import default_storage
+
+from annotation.models import LabelRelease, Study
+from annotation.selectors import ratings_long_format
+from annotation.selectors_analysis import CHUNK_SIZE, RatingRows, StudyLookups, study_lookups
+from annotation.services.imports import (
+    RELEASE_BASE_COLUMNS,
+    RELEASE_COLUMN_DOCS,
+    release_relative_path,
+)
+
+if TYPE_CHECKING:
+    from analysis.pipeline import PipelineResult
+
+RAW_COLUMNS = (
+    "rating_id",
+    "stimulus",
+    "subject",
+    "session",
+    "dimension",
+    "repeat",
+    "score",
+    "trial_index",
+    "is_repeat",
+    "response_time_ms",
+    "role",
+    "is_gold",
+    "gold_score",
+    "generator",
+    "created_at",
+)
+# The analysis library reads stimulus, subject, dimension, repeat, score, session, is_gold,
+# gold_score and generator under these names, so `python -m analysis mos raw.csv` with the
+# release's options reproduces its MOS.
+RAW_COLUMN_DOCS = {
+    "rating_id": "id of the rating in this site (ascending in time of storage)",
+    "stimulus": "stimulus id (stimulus_id in the MOS CSV)",
+    "subject": "subject label (no names are stored)",
+    "session": "id of the subject's rating session",
+    "dimension": "dimension key",
+    "repeat": "0 = first showing, 1 = hidden repeat of the same stimulus",
+    "score": "the rating, in the study's scale units",
+    "trial_index": "position of the trial in the subject's playlist (0-based)",
+    "is_repeat": "1 when this was a repeated showing (same as repeat >= 1)",
+    "response_time_ms": "time from the image appearing to the answer, in milliseconds",
+    "role": "stimulus role when frozen: normal or gold (training ratings are not exported)",
+    "is_gold": "1 for a gold stimulus with a known answer on this dimension",
+    "gold_score": "the known answer of a gold stimulus; empty otherwise",
+    "generator": "model that generated the image",
+    "created_at": "when the rating was stored (ISO 8601, UTC, milliseconds)",
+}
+FILES = {"mos": "mos.csv", "raw": "raw.csv", "sidecar": "release.json"}
+
+
+def release_dir(*, study_id: int, version: int) -> str:
+    """Folder of a release's files in storage (what ``release_upload_to`` produces)."""
+    return f"releases/{study_id}/v{version}"
+
+
+def _float(value) -> object:
+    """Full precision (repr round-trips), empty for NaN so CSV readers see a missing value."""
+    if value is None:
+        return ""
+    value = float(value)
+    return value if math.isfinite(value) else ""
+
+
+# --- raw ratings ---------------------------------------------------------------------------
+
+
+def _raw_formatter(lookups: StudyLookups) -> Callable[[RatingRows], list[tuple]]:
+    roles = {pk: facts.role for pk, facts in lookups.stimuli.items()}
+    generators = {pk: facts.generator for pk, facts in lookups.stimuli.items()}
+    subjects, dimensions = lookups.subjects, lookups.dimensions
+    # Known answers of gold stimuli, looked up per row only when the study has any.
+    gold = {
+        (stim, dim): score
+        for stim in lookups.stimuli
+        for dim in dimensions
+        if (score := lookups.gold_score(stim, dim)) is not None
+    }
+
+    def rows(chunk: RatingRows) -> list[tuple]:
+        out = []
+        for rid, stim, subj, sess, dim, score, is_rep, trial, rt, created in chunk:
+            known = gold.get((stim, dim)) if gold else None
+            rep = int(is_rep)
+            out.append(
+                (
+                    rid,
+                    stim,
+                    subjects.get(subj, ""),
+                    sess,
+                    dimensions.get(dim, ""),
+                    rep,
+                    score,
+                    trial,
+                    rep,
+                    "" if rt is None else rt,
+                    roles.get(stim, ""),
+                    0 if known is None else 1,
+                    "" if known is None else known,
+                    generators.get(stim, ""),
+                    created,
+                )
+            )
+        return out
+
+    return rows
+
+
+def _csv_bytes(rows: list, header: tuple[str, ...] | None = None) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    if header is not None:
+        writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue().encode("utf-8")
+
+
+class RawCsvWriter:
+    """Appends chunks of ratings to a staged file, hashing the bytes as they are written."""
+
+    def __init__(self, path: Path, lookups: StudyLookups) -> None:
+        self.path = path
+        self.format = _raw_formatter(lookups)
+        self.digest = hashlib.sha256()
+        self.handle = path.open("wb")
+        self.rows = 0
+        self._write(_csv_bytes([], RAW_COLUMNS))
+
+    def _write(self, data: bytes) -> None:
+        self.digest.update(data)
+        self.handle.write(data)
+
+    def __call__(self, chunk: RatingRows) -> None:
+        self._write(_csv_bytes(self.format(chunk)))
+        self.rows += len(chunk)
+
+    def close(self) -> str:
+        self.handle.close()
+        return self.digest.hexdigest()
+
+
+def ratings_csv_stream(*, study: Study, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+    """The study's current raw ratings as CSV chunks (live, not frozen): for a streaming
+    response, so even a 1.26 M-rating study never sits in memory."""
+    lookups = study_lookups(study=study)
+    fmt = _raw_formatter(lookups)
+    yield _csv_bytes([], RAW_COLUMNS)
+    chunk: RatingRows = []
+    for row in ratings_long_format(study=study).iterator(chunk_size=chunk_size):
+        chunk.append(row)
+        if len(chunk) >= chunk_size:
+            yield _csv_bytes(fmt(chunk))
+            chunk = []
+    if chunk:
+        yield _csv_bytes(fmt(chunk))
+
+
+def staging_dir() -> Path:
+    """Beside the media files when they are local, so the final save is a rename, not a copy."""
+    try:
+        folder = Path(default_storage.path("releases/.staging"))
+    except NotImplementedError:
+        folder = Path(tempfile.gettempdir())
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+class StagedFile(File):
+    # FileSystemStorage moves a file that has a temporary path instead of copying its bytes.
+    def temporary_file_path(self) -> str:
+        return self.name
+
+
+# --- MOS ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MosTable:
+    columns: list[str]
+    rows: list[dict]  # one per stimulus with a MOS on every dimension
+    incomplete: list[int]  # stimuli that lost a dimension's every rating to screening
+
+
+def mos_table_build(*, study: Study, result: PipelineResult, keys: list[str]) -> MosTable:
+    table = result.mos.table
+    cells: dict[int, dict] = {}
+    for rec in table[["stimulus", "dimension", "n", "mos", "std", "ci_t"]].itertuples(index=False):
+        cell = cells.setdefault(int(rec.stimulus), {})
+        cell[f"mos_{rec.dimension}"] = rec.mos
+        cell[f"std_{rec.dimension}"] = rec.std
+        cell[f"n_{rec.dimension}"] = int(rec.n)
+        cell[f"ci95_{rec.dimension}"] = rec.ci_t
+    facts = {
+        row[0]: row
+        for row in study.stimuli.values_list(
+            "id", "image", "original_name", "generator", "prompt", "prompt_group", "reference_image"
+        )
+    }
+    with_reference = any(facts[pk][6] for pk in cells if pk in facts)
+    columns = [*RELEASE_BASE_COLUMNS, *(["reference"] if with_reference else []), "mos"]
+    for key in keys:
+        columns += [f"mos_{key}", f"std_{key}", f"n_{key}", f"ci95_{key}"]
+    rows, incomplete = [], []
+    for pk in sorted(cells):
+        cell = cells[pk]
+        if pk not in facts or any(not math.isfinite(cell.get(f"mos_{k}", math.nan)) for k in keys):
+            incomplete.append(pk)
+            continue
+        _, image, original, generator, prompt, group, reference = facts[pk]
+        rows.append(
+            {
+                "stimulus_id": pk,
+                "image": image,
+                "original_name": original,
+                "generator": generator,
+                "prompt": prompt,
+                "prompt_group": group,
+                "reference": reference,
+                "mos": cell[f"mos_{keys[0]}"],
+                **cell,
+            }
+        )
+    return MosTable(columns=columns, rows=rows, incomplete=incomplete)
+
+
+def mos_csv(mos: MosTable, folder: str) -> bytes:
+    def value(row: dict, column: str):
+        if column in ("image", "reference"):
+            name = row[column]
+            return release_relative_path(name=name, release_dir=folder) if name else ""
+        if column.startswith(("mos", "std_", "ci95_")):
+            return _float(row.get(column))
+        return row.get(column, "")
+
+    return _csv_bytes([[value(r, c) for c in mos.columns] for r in mos.rows], tuple(mos.columns))
+
+
+# --- sidecar ------------------------------------------------------------------------------
+
+
+def columns_documented(columns: list[str]) -> dict[str, str]:
+    docs = {}
+    for column in columns:
+        prefix, _, key = column.partition("_")
+        pattern = f"{prefix}_<key>"
+        if column in RELEASE_COLUMN_DOCS:
+            docs[column] = RELEASE_COLUMN_DOCS[column]
+        elif key and pattern in RELEASE_COLUMN_DOCS:
+            docs[column] = RELEASE_COLUMN_DOCS[pattern].replace("<key>", key)
+        else:
+            docs[column] = "kept from the imported label file"
+    return docs
+
+
+def _header(name: str) -> list[str]:
+    with default_storage.open(name, "rb") as handle:
+        line = handle.readline().decode("utf-8-sig").strip()
+    return next(csv.reader([line])) if line else []
+
+
+def release_sidecar(*, release: LabelRelease) -> dict:
+    """Everything needed to trace and check a release, derived from its immutable row."""
+    files = {"mos": {"name": release.mos_file.name, "sha256": release.mos_sha256}}
+    if release.raw_file:
+        files["raw"] = {"name": release.raw_file.name, "sha256": release.raw_sha256}
+    columns = {"mos": columns_documented(_header(release.mos_file.name))}
+    if release.raw_file:
+        columns["raw"] = dict(RAW_COLUMN_DOCS)
+    return {
+        "release": {
+            "id": release.pk,
+            "version": release.version,
+            "source": release.source,
+            "created_at": release.created_at.isoformat(),
+            "created_by": release.created_by.get_username() if release.created_by else None,
+        },
+        "study": {"id": release.study_id, "slug": release.study.slug, "name": release.study.name},
+        "files": files,
+        "method_config": release.method_config,
+        "counts": release.counts,
+        "columns": columns,
+    }
+
+
+def sidecar_bytes(release: LabelRelease) -> bytes:
+    text = json.dumps(release_sidecar(release=release), indent=2, sort_keys=True)
+    return (text + "\n").encode("utf-8")
+
+
+def sidecar_name(*, release: LabelRelease) -> str:
+    return f"{Path(release.mos_file.name).parent.as_posix()}/{FILES['sidecar']}"

@@ -1,0 +1,103 @@
+// Analysis page: follows a run's progress, then draws its figures and a sortable,
+// searchable MOS table from the run's result JSON. No framework, no build step.
+(function () {
+  "use strict";
+  var root = document.getElementById("analysis-run");
+  if (!root) return;
+  var MAX_ROWS = 500;
+
+  function field(name) { return root.querySelector('[data-field="' + name + '"]'); }
+
+  function poll() {
+    fetch(root.dataset.statusUrl, { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+      .then(function (run) {
+        if (run.finished) { location.reload(); return; }
+        if (field("step")) field("step").textContent = run.step || "queued";
+        if (field("progress")) field("progress").value = run.progress;
+        setTimeout(poll, 2000);
+      })
+      .catch(function () { setTimeout(poll, 5000); });
+  }
+
+  function cell(tag, text) {
+    var el = document.createElement(tag);
+    el.textContent = text === null || text === undefined ? "–" : text;
+    return el;
+  }
+
+  function mosTable(mos) {
+    var table = document.getElementById("mos-table");
+    var search = document.getElementById("mos-search");
+    var count = document.getElementById("mos-count");
+    var sortBy = 0, descending = false;
+    var head = document.createElement("tr");
+    mos.columns.forEach(function (name, index) {
+      var th = cell("th", name);
+      th.className = "sortable";
+      th.title = "Sort by " + name;
+      th.addEventListener("click", function () {
+        descending = sortBy === index ? !descending : false;
+        sortBy = index;
+        draw();
+      });
+      head.appendChild(th);
+    });
+    table.tHead.replaceChildren(head);
+    // Lower-case search text per row, computed once (id, name, generator).
+    var haystack = mos.rows.map(function (row) { return row.slice(0, 3).join(" ").toLowerCase(); });
+
+    function compare(a, b) {
+      var x = a[sortBy], y = b[sortBy];
+      if (x === null || x === undefined) return 1;  // missing values last, either direction
+      if (y === null || y === undefined) return -1;
+      var order = typeof x === "number" && typeof y === "number" ? x - y : String(x).localeCompare(String(y));
+      return descending ? -order : order;
+    }
+
+    function draw() {
+      var words = search.value.toLowerCase().split(/\s+/).filter(Boolean);
+      var rows = mos.rows.filter(function (row, i) {
+        return words.every(function (w) { return haystack[i].indexOf(w) !== -1; });
+      }).sort(compare);
+      var body = document.createDocumentFragment();
+      rows.slice(0, MAX_ROWS).forEach(function (row) {
+        var tr = document.createElement("tr");
+        row.forEach(function (value) { tr.appendChild(cell("td", value)); });
+        body.appendChild(tr);
+      });
+      table.tBodies[0].replaceChildren(body);
+      Array.prototype.forEach.call(head.children, function (th, i) {
+        th.setAttribute("aria-sort", i === sortBy ? (descending ? "descending" : "ascending") : "none");
+      });
+      count.textContent = rows.length + " of " + mos.rows.length + " stimuli" +
+        (rows.length > MAX_ROWS ? " (first " + MAX_ROWS + " shown)" : "");
+    }
+    search.addEventListener("input", draw);
+    draw();
+  }
+
+  function figures(list) {
+    var holder = document.getElementById("figures");
+    list.forEach(function (item) {
+      var div = document.createElement("div");
+      div.className = "figure";
+      div.dataset.section = item.section;
+      holder.appendChild(div);
+      var layout = Object.assign({}, item.figure.layout, { height: 380 });
+      Plotly.newPlot(div, item.figure.data, layout, { responsive: true });
+    });
+  }
+
+  if (root.dataset.status === "pending" || root.dataset.status === "running") {
+    poll();
+  } else if (root.dataset.status === "done") {
+    fetch(root.dataset.resultUrl, { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+      .then(function (result) {
+        mosTable(result.mos);
+        figures(result.figures);
+      })
+      .catch(function (e) { console.warn("analysis result failed to load", e); });
+  }
+})();
