@@ -14,6 +14,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("studies/", include("annotation.research.urls")),
+    path("benchmark/", include("benchmark.urls")),
+    path("api/benchmark/", include("benchmark.api.urls")),
     path("api/", include("annotation.api.urls")),
     path("", include("annotation.urls")),
 ]

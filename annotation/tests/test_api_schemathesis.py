@@ -18,7 +18,16 @@ from schemathesis.checks import not_a_server_error  # noqa: E402
 from schemathesis.specs.openapi.checks import response_schema_conformance  # noqa: E402
 
 from annotation.models import ImportJob  # noqa: E402
-from annotation.tests.factories import DimensionFactory, StimulusFactory, StudyFactory  # noqa: E402
+from annotation.services.analysis import analysis_run_request  # noqa: E402
+from annotation.services.releases import release_freeze  # noqa: E402
+from annotation.tests.factories import (  # noqa: E402
+    AdminFactory,
+    DimensionFactory,
+    RatingFactory,
+    StimulusFactory,
+    StudyFactory,
+)
+from benchmark.tests.factories import BenchmarkRunFactory  # noqa: E402
 from study_site.wsgi import application  # noqa: E402
 
 CSRF = "a" * 32  # double-submit token: the same value as cookie and header
@@ -43,14 +52,32 @@ def web_schema(db):
 
 @pytest.fixture
 def world(db) -> tuple[dict, dict]:
-    study = StudyFactory()
-    DimensionFactory(study=study, key="quality")
+    # An admin who owns the study reaches every operation: studies, analysis, releases
+    # and the admin-only benchmark API (permissions are tested elsewhere, per endpoint).
+    study = StudyFactory(owner=AdminFactory())
+    dimension = DimensionFactory(study=study, key="quality")
     stimulus = StimulusFactory(study=study)
     job = ImportJob.objects.create(study=study, created_by=study.owner)
+    # Ratings, an analysis run and a release, so the analysis and release operations
+    # have real ids to reach.
+    for _ in range(3):
+        RatingFactory(stimulus=stimulus, dimension=dimension, session__subject__study=study)
+    run = analysis_run_request(study=study, options={"screening": []})
+    release = release_freeze(study=study, options={"screening": []})
+    benchmark_run = BenchmarkRunFactory()
     client = Client()
     client.force_login(study.owner)
     session = client.cookies["sessionid"].value
-    ids = {"id": study.pk, "stimulus_pk": stimulus.pk, "job_pk": job.pk}
+    ids = {
+        "id": study.pk,
+        "stimulus_pk": stimulus.pk,
+        "job_pk": job.pk,
+        "run_pk": run.pk,
+        "version": release.version,
+        # Benchmark paths call their id "id" too; _checker picks these for them.
+        "/api/benchmark/sweeps/": benchmark_run.sweep_id,
+        "/api/benchmark/runs/": benchmark_run.pk,
+    }
     return {"sessionid": session, "csrftoken": CSRF}, ids
 
 
@@ -64,7 +91,10 @@ def _checker(operation, world: tuple[dict, dict], seen: dict):
         case.cookies = dict(cookies)
         # Real ids, so requests reach the views (unknown ids are tested elsewhere: 404).
         for name in case.path_parameters or {}:
-            case.path_parameters[name] = ids[name]
+            prefix = next(
+                (p for p in ids if p.startswith("/") and operation.path.startswith(p)), ""
+            )
+            case.path_parameters[name] = ids[prefix] if prefix and name == "id" else ids[name]
         response = case.call_and_validate(
             headers={"X-CSRFToken": CSRF},
             checks=[not_a_server_error, response_schema_conformance],
@@ -86,3 +116,5 @@ def test_api_never_answers_5xx(web_schema, world):
     succeeded = [label for label, codes in seen.items() if codes & {200, 201, 202}]
     assert len(succeeded) >= 11, seen
     assert not [label for label, codes in seen.items() if codes == {403}], seen
+    benchmark = {label: codes for label, codes in seen.items() if "/api/benchmark/" in label}
+    assert len(benchmark) == 3 and all(200 in codes for codes in benchmark.values()), seen

@@ -193,6 +193,35 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # --- Study platform ----------------------------------------------------------------
 STUDY_MAX_IMAGE_PIXELS = env_int("STUDY_MAX_IMAGE_PIXELS", 40_000_000)
+# Studies with at most this many ratings are analysed in the request (the demo takes about
+# a second); larger ones go to a Celery task whose progress the analysis page polls.
+ANALYSIS_INLINE_MAX_RATINGS = env_int("ANALYSIS_INLINE_MAX_RATINGS", 50_000)
+
+# --- Benchmark retrains (benchmark app; README "Benchmark retrains and GPU workers") -
+# Pretrained ImageNet weights are read from this folder, never downloaded; file names as
+# torchvision / timm publish them (resnet18-f37072fd.pth, ...). Web and GPU workers must
+# both see it (the web checks the file exists before queueing).
+BENCHMARK_WEIGHTS_DIR = Path(env_str("BENCHMARK_WEIGHTS_DIR", str(VAR_DIR / "weights")))
+# Decoded-image cache of the training library; empty: ~/.cache/aigc-quality/images.
+BENCHMARK_CACHE_DIR = env_str("BENCHMARK_CACHE_DIR", "")
+# Per-run hard time limit in seconds; the soft limit (60 s earlier) marks the run failed.
+BENCHMARK_TASK_TIME_LIMIT = env_int("BENCHMARK_TASK_TIME_LIMIT", 12 * 3600)
+# A run whose worker dies this many times is marked failed instead of re-queued again.
+BENCHMARK_MAX_ATTEMPTS = env_int("BENCHMARK_MAX_ATTEMPTS", 3)
+# auto (CUDA when present), cpu, cuda or cuda:N; torch CPU threads (0: torch's default).
+BENCHMARK_DEVICE = env_str("BENCHMARK_DEVICE", "auto")
+BENCHMARK_TORCH_THREADS = env_int("BENCHMARK_TORCH_THREADS", 0)
+# DataLoader processes per run. 0 by default: Celery's prefork children are daemonic
+# and may not start processes of their own; the cache makes loading cheap anyway.
+BENCHMARK_DATALOADER_WORKERS = env_int("BENCHMARK_DATALOADER_WORKERS", 0)
+# Redis re-delivers an unacknowledged task after this many seconds (a worker that died
+# with the machine). It must exceed the longest run, or a live run gets a second copy.
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env_int(
+            "CELERY_BROKER_VISIBILITY_TIMEOUT", BENCHMARK_TASK_TIME_LIMIT + 600
+        ),
+    }
 
 LOGGING = {
     "version": 1,

@@ -48,7 +48,7 @@ def test_a_task_sent_through_redis_is_executed_by_a_worker_process(redis_url, tm
             CELERY_RESULT_BACKEND=redis_url,
         ),
     )
-    client = Celery("test-client", broker=redis_url, backend=redis_url)
+    client = Celery("test-client", broker=redis_url, backend=redis_url, set_as_current=False)
     client.conf.update(task_serializer="json", accept_content=["json"], result_serializer="json")
     try:
         result = client.send_task(

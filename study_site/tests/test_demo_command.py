@@ -5,6 +5,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -28,6 +29,8 @@ def test_demo_setup_twice_neither_fails_nor_duplicates(tmp_path):
     second = run_manage("demo", "--no-serve", VAR_DIR=str(tmp_path))
     assert second.returncode == 0, second.stderr
     assert "Found demo study" in second.stdout
+    assert "Queued benchmark sweep" in first.stdout, first.stdout + first.stderr
+    assert "not launching the demo sweep again" in second.stdout
     credentials = re.compile(r"Sign in as:\s+(\S+) / (\S+)")
     assert credentials.search(first.stdout).groups() == credentials.search(second.stdout).groups()
     count = run_manage(
@@ -35,11 +38,12 @@ def test_demo_setup_twice_neither_fails_nor_duplicates(tmp_path):
         "--no-imports",
         "-c",
         "from annotation.models import Study, Stimulus; "
-        "print(Study.objects.count(), Stimulus.objects.count())",
+        "from benchmark.models import BenchmarkRun; "
+        "print(Study.objects.count(), Stimulus.objects.count(), BenchmarkRun.objects.count())",
         VAR_DIR=str(tmp_path),
         DEBUG="1",
     )
-    assert count.stdout.split() == ["1", "63"]
+    assert count.stdout.split() == ["1", "63", "1"]
 
 
 def test_demo_serves_every_printed_url_and_stops_cleanly_on_ctrl_c(tmp_path):
@@ -53,6 +57,8 @@ def test_demo_serves_every_printed_url_and_stops_cleanly_on_ctrl_c(tmp_path):
         text=True,
     )
     output = []
+    drained: list[str] = []
+    drain = None
     try:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
@@ -64,9 +70,14 @@ def test_demo_serves_every_printed_url_and_stops_cleanly_on_ctrl_c(tmp_path):
                 break
         text = "".join(output)
         assert "press Ctrl-C" in text, text
+        # Keep reading the worker's and server's output so a full pipe never blocks them.
+        drain = threading.Thread(
+            target=lambda: drained.extend(iter(process.stdout.readline, "")), daemon=True
+        )
+        drain.start()
         urls = dict(re.findall(r"^\s+([A-Za-z ]+):\s+(http://\S+)", text, flags=re.M))
         username, password = re.search(r"Sign in as:\s+(\S+) / (\S+)", text).groups()
-        assert set(urls) == {"Dashboard", "Admin", "API docs", "Subject invite"}
+        assert set(urls) == {"Dashboard", "Admin", "API docs", "Benchmarks", "Subject invite"}
 
         browser = requests.Session()
         for _ in range(100):
@@ -88,10 +99,25 @@ def test_demo_serves_every_printed_url_and_stops_cleanly_on_ctrl_c(tmp_path):
         for name, url in urls.items():
             response = browser.get(url, timeout=10)
             assert response.status_code == 200, (name, url, response.status_code)
+        # The demo's worker trains the queued tiny sweep on CPU, end to end.
+        status_url = urls["Benchmarks"] + "sweeps/1/status.json"
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            sweep = browser.get(status_url, timeout=10).json()
+            if sweep["finished"]:
+                break
+            time.sleep(2)
+        assert sweep["finished"] and sweep["counts"] == {"succeeded": 1}, sweep
+        assert sweep["results"]["rows"][0]["cells"]["mos_quality"]["srcc"] is not None
     finally:
         process.send_signal(signal.SIGINT)
         try:
-            rest, _ = process.communicate(timeout=30)
+            if drain is None:
+                rest, _ = process.communicate(timeout=30)
+            else:
+                process.wait(timeout=30)
+                drain.join(timeout=10)
+                rest = "".join(drained)
         except subprocess.TimeoutExpired:
             process.kill()
             raise

@@ -1,7 +1,8 @@
 """`python manage.py demo`: everything a newcomer needs, in one command.
 
-Migrates, creates an admin account, loads the demo study, then runs a Celery worker
-(both queues, so a small retrain runs on CPU) and the web server until Ctrl-C.
+Migrates, creates an admin account, loads the demo study, queues a tiny benchmark sweep
+on its label release, then runs a Celery worker (both queues, so the retrain runs on CPU)
+and the web server until Ctrl-C.
 """
 
 import json
@@ -21,6 +22,7 @@ from fixtures.demo_study import load_demo_study
 from study_site.worker import worker_argv
 
 ADMIN_USERNAME = "admin"
+DEMO_SWEEP_NAME = "Demo: tiny NR retrain on CPU"
 
 
 class Command(BaseCommand):
@@ -44,12 +46,14 @@ class Command(BaseCommand):
             demo.study.owner = admin
             demo.study.save(update_fields=["owner"])
         self.stdout.write(("Loaded" if demo.created else "Found") + f" demo study '{demo.study}'.")
+        self._ensure_demo_sweep(demo.study, admin)
 
         base = f"http://{host}:{port}"
         self.stdout.write(self.style.SUCCESS("\nThe demo is ready:"))
         self.stdout.write(f"  Dashboard:      {base}/")
         self.stdout.write(f"  Admin:          {base}/admin/")
         self.stdout.write(f"  API docs:       {base}/api/docs/")
+        self.stdout.write(f"  Benchmarks:     {base}/benchmark/")
         self.stdout.write(f"  Sign in as:     {ADMIN_USERNAME} / {password}")
         for token in demo.live_tokens[:1]:
             self.stdout.write(f"  Subject invite: {base}/s/{token}/")
@@ -57,6 +61,45 @@ class Command(BaseCommand):
         if no_serve:
             return
         self._serve(host, port)
+
+    def _ensure_demo_sweep(self, study, admin) -> None:
+        """Queue a tiny CPU retrain on the demo's latest label release, once per database.
+
+        It runs on the demo's own worker (which serves the gpu queue too), so a newcomer
+        sees a benchmark go from queued to a results table within a minute or two.
+        """
+        from annotation.models import LabelRelease
+        from benchmark.models import BenchmarkSweep
+        from benchmark.services import LaunchRejected, SweepSpec, sweep_launch
+
+        if BenchmarkSweep.objects.exists():
+            self.stdout.write("Found benchmark sweep(s); not launching the demo sweep again.")
+            return
+        release = LabelRelease.objects.filter(study=study).order_by("-version").first()
+        if release is None:
+            self.stdout.write(
+                "Note: the demo study has no label release yet, so no demo benchmark sweep "
+                "was queued (freeze a release, then launch one from /benchmark/new/)."
+            )
+            return
+        spec = SweepSpec(
+            release=release,
+            name=DEMO_SWEEP_NAME,
+            models=("nr",),
+            backbones=("resnet18",),
+            split={"protocol": "random"},
+            repeats=1,
+            hyper={"epochs": 2, "batch_size": 8, "lr": 1e-3, "image_size": 32, "weights": "none"},
+        )
+        try:
+            sweep = sweep_launch(spec=spec, created_by=admin)
+        except LaunchRejected as exc:
+            self.stderr.write(f"Demo benchmark sweep not queued: {exc}")
+            return
+        self.stdout.write(
+            f"Queued benchmark sweep {sweep.pk} on {release} (NR, resnet18, 32 px, 2 epochs, "
+            "CPU); the demo's worker runs it."
+        )
 
     def _serve(self, host: str, port: int) -> None:
         manage = str(Path(settings.BASE_DIR) / "manage.py")

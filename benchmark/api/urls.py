@@ -1,0 +1,11 @@
+from django.urls import path
+
+from benchmark.api import views
+
+app_name = "benchmark-api"
+
+urlpatterns = [
+    path("sweeps/", views.SweepListApi.as_view(), name="sweep_list"),
+    path("sweeps/<int:pk>/", views.SweepDetailApi.as_view(), name="sweep_detail"),
+    path("runs/<int:pk>/", views.RunDetailApi.as_view(), name="run_detail"),
+]

@@ -1,0 +1,188 @@
+"""Reads of the benchmark app: lists, live status as JSON, results, leaderboard, scatter."""
+
+from typing import Any
+
+import pandas as pd
+from django.db.models import Count, Q, QuerySet
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+
+from annotation.models import LabelRelease
+from benchmark.models import BenchmarkRun, BenchmarkSweep
+from benchmark.services.configs import media_path
+
+SCATTER_MAX_POINTS = 5000
+
+
+def release_list() -> QuerySet[LabelRelease]:
+    return LabelRelease.objects.select_related("study").order_by("study__name", "-version")
+
+
+def release_label(release: LabelRelease) -> str:
+    return f"{release.study.name} v{release.version} ({release.get_source_display().lower()})"
+
+
+def sweep_list() -> QuerySet[BenchmarkSweep]:
+    return (
+        BenchmarkSweep.objects.select_related("release__study", "created_by")
+        .annotate(
+            run_count=Count("runs"),
+            succeeded_count=Count("runs", filter=Q(runs__status="succeeded")),
+            failed_count=Count("runs", filter=Q(runs__status="failed")),
+            active_count=Count("runs", filter=Q(runs__status__in=["queued", "running"])),
+        )
+        .order_by("-created_at", "-id")
+    )
+
+
+def sweep_get(*, pk: int) -> BenchmarkSweep:
+    return get_object_or_404(BenchmarkSweep.objects.select_related("release__study"), pk=pk)
+
+
+def run_get(*, pk: int) -> BenchmarkRun:
+    return get_object_or_404(BenchmarkRun.objects.select_related("sweep", "release__study"), pk=pk)
+
+
+def run_requeued(run: BenchmarkRun) -> bool:
+    return any("worker loss" in e.get("event", "") for e in run.events)
+
+
+def run_summary(run: BenchmarkRun) -> dict[str, Any]:
+    """The fields a status poll needs for one run (a sweep page polls all of them)."""
+    return {
+        "id": run.pk,
+        "url": reverse("benchmark:run_detail", args=[run.pk]),
+        "model": run.model_kind,
+        "backbone": run.backbone,
+        "repeat": run.repeat,
+        "seed": run.seed,
+        "status": run.status,
+        "status_display": run.get_status_display(),
+        "cancel_requested": run.cancel_requested,
+        "progress": run.progress,
+        "attempts": run.attempts,
+        "requeued_after_worker_loss": run_requeued(run),
+        "worker_host": run.worker_host,
+        "device": run.device,
+        "error": run.error,
+        "test_metrics": run.metrics.get("test", {}),
+        "finished": run.is_terminal,
+    }
+
+
+def run_status(*, run: BenchmarkRun) -> dict[str, Any]:
+    """Everything the run page shows and refreshes, including the learning curves."""
+    return {
+        **run_summary(run),
+        "sweep": run.sweep_id,
+        "score_columns": run.score_columns,
+        "history": run.history,
+        "metrics": run.metrics,
+        "splits": [
+            {k: s.get(k) for k in ("name", "best_epoch", "best_val_srcc", "notes")}
+            for s in run.splits
+        ],
+        "events": run.events,
+        "traceback": run.traceback,
+        "started_at": run.started_at.isoformat() if run.started_at else None,
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+    }
+
+
+def sweep_status(*, sweep: BenchmarkSweep) -> dict[str, Any]:
+    runs = list(sweep.runs.all())
+    counts: dict[str, int] = {}
+    for run in runs:
+        counts[run.status] = counts.get(run.status, 0) + 1
+    return {
+        "id": sweep.pk,
+        "status": sweep.status,
+        "finished": sweep.status == BenchmarkSweep.Status.FINISHED,
+        "counts": counts,
+        "runs": [run_summary(run) for run in runs],
+        "results": sweep.results,
+    }
+
+
+def run_metric_rows(run: BenchmarkRun) -> list[dict[str, Any]]:
+    """(part, column) rows of the run's metrics for its page's table."""
+    return [
+        {"part": part, "column": column, **values}
+        for part in ("test", "val")
+        for column, values in run.metrics.get(part, {}).items()
+    ]
+
+
+def results_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The results table with cells in column order, as a template can loop over it."""
+    columns = results.get("columns", [])
+    return [
+        {**row, "cells": [{"column": c, **row.get("cells", {}).get(c, {})} for c in columns]}
+        for row in results.get("rows", [])
+    ]
+
+
+def run_scatter(*, run: BenchmarkRun) -> dict[str, Any]:
+    """Test predictions against MOS per score column, for the run page's scatter plot."""
+    if not run.predictions_path:
+        return {"columns": {}}
+    path = media_path(run.predictions_path)
+    if not path.is_file():
+        return {"columns": {}, "missing": True}
+    frame = pd.read_csv(path, dtype={"stimulus_id": str}).head(SCATTER_MAX_POINTS)
+    columns = {}
+    for column in run.score_columns:
+        if column in frame and f"pred_{column}" in frame:
+            columns[column] = {
+                "mos": frame[column].round(4).tolist(),
+                "pred": frame[f"pred_{column}"].round(4).tolist(),
+                "stimulus": frame["stimulus_id"].astype(str).tolist(),
+                "generator": frame.get("generator", pd.Series(dtype=str)).astype(str).tolist(),
+            }
+    return {"columns": columns}
+
+
+def leaderboard(*, release: LabelRelease, part: str = "test") -> dict[str, Any]:
+    """Best result per (model, backbone, split protocol) across every sweep on ``release``.
+
+    A sweep row's score is its median over repeats (the results table's cell); rows are
+    ranked per score column by that median SRCC.
+    """
+    sweeps = BenchmarkSweep.objects.filter(
+        release=release, status=BenchmarkSweep.Status.FINISHED
+    ).order_by("created_at")
+    best: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    columns: list[str] = []
+    for sweep in sweeps:
+        table = sweep.results or {}
+        protocol = (sweep.parameters.get("split") or {}).get("protocol", "random")
+        for column in table.get("columns", []):
+            if column not in columns:
+                columns.append(column)
+        for row in table.get("rows", []):
+            for column, cell in row.get("cells", {}).items():
+                if cell.get("srcc") is None:
+                    continue
+                key = (column, row["model"], row["backbone"], protocol)
+                entry = {
+                    "column": column,
+                    "model": row["model"],
+                    "backbone": row["backbone"],
+                    "protocol": protocol,
+                    "sweep": sweep.pk,
+                    "sweep_name": str(sweep),
+                    "repeats": cell.get("n", 0),
+                    "epochs": (sweep.parameters.get("hyper") or {}).get("epochs"),
+                    **{m: cell.get(m) for m in ("srcc", "krcc", "plcc", "plcc_logistic", "rmse")},
+                }
+                if key not in best or entry["srcc"] > best[key]["srcc"]:
+                    best[key] = entry
+    by_column = {
+        column: sorted(
+            (e for e in best.values() if e["column"] == column),
+            key=lambda e: e["srcc"],
+            reverse=True,
+        )
+        for column in columns
+    }
+    return {"part": part, "columns": columns, "rows": by_column}

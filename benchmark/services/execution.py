@@ -1,0 +1,290 @@
+"""What a worker does with one run: claim it, train it, record the outcome exactly once.
+
+Delivery is at-least-once (``acks_late``; a dead worker's task is delivered again), so
+the task must be idempotent on the run id:
+
+* a run that already ended is left alone (a succeeded run is never trained again);
+* every start is a new *attempt* (``attempts`` + 1, under a row lock). Only the latest
+  attempt may write progress or results: an older one still alive somewhere (a broker
+  that re-delivered a slow run) sees it was superseded at its next poll and stops;
+* a start that finds the run already ``running`` means the previous attempt's worker was
+  lost; the run says so and trains again from scratch, up to BENCHMARK_MAX_ATTEMPTS;
+* the results, the status and the sweep's aggregation are written in one transaction.
+"""
+
+import logging
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+from django.utils import timezone
+
+from benchmark.models import BenchmarkRun
+from benchmark.services.configs import (
+    json_safe,
+    machine_config,
+    media_path,
+    media_relative,
+    release_manifest_path,
+)
+from benchmark.services.control import run_event
+from benchmark.services.results import sweep_finish_if_done
+
+logger = logging.getLogger(__name__)
+
+CANCEL_POLL_SECONDS = 2.0
+
+
+def _fresh_connection() -> None:
+    """Hours pass between queries of a run: replace a connection past its max age.
+
+    Not inside an atomic block (a test's transaction), where closing would lose it.
+    """
+    if not connection.in_atomic_block:
+        close_old_connections()
+
+
+@dataclass(frozen=True)
+class Attempt:
+    run_id: int
+    number: int
+    config: dict[str, Any]
+    output_dir: Path
+
+
+def _claim(*, run_id: int, hostname: str, device: str, task_id: str | None) -> Attempt | None:
+    with transaction.atomic():
+        run = BenchmarkRun.objects.select_for_update().select_related("release").get(pk=run_id)
+        if run.is_terminal:
+            logger.info("run %s already %s; nothing to do", run_id, run.status)
+            return None
+        if task_id and run.task_id and task_id != run.task_id:
+            # A message from before a retry (the retry queued a task of its own).
+            logger.info("run %s: task %s is stale (current %s)", run_id, task_id, run.task_id)
+            return None
+        if run.cancel_requested:
+            run.status, run.finished_at = BenchmarkRun.Status.CANCELLED, timezone.now()
+            run_event(run, "cancelled before it started; skipped")
+            run.save(update_fields=["status", "finished_at", "events"])
+            sweep_finish_if_done(sweep_id=run.sweep_id)
+            return None
+        if run.status == BenchmarkRun.Status.RUNNING:
+            epoch = run.progress.get("epoch", 0)
+            run_event(
+                run,
+                f"re-queued after worker loss: attempt {run.attempts} on {run.worker_host or '?'} "
+                f"stopped at epoch {epoch} of {run.progress.get('epochs', '?')}",
+            )
+            if run.attempts >= settings.BENCHMARK_MAX_ATTEMPTS:
+                run.status, run.finished_at = BenchmarkRun.Status.FAILED, timezone.now()
+                run.error = (
+                    f"the worker was lost {run.attempts} times (BENCHMARK_MAX_ATTEMPTS); "
+                    "not re-queued again. Check the workers' memory and logs, then retry."
+                )
+                run.save(update_fields=["status", "finished_at", "error", "events"])
+                sweep_finish_if_done(sweep_id=run.sweep_id)
+                return None
+        run.attempts += 1
+        run.status = BenchmarkRun.Status.RUNNING
+        run.worker_host, run.device = hostname[:200], device[:100]
+        run.started_at = run.heartbeat_at = timezone.now()
+        run.progress, run.history = {}, []
+        run.error = run.traceback = ""
+        run.output_dir = f"benchmark/runs/{run.pk}/attempt-{run.attempts}"
+        run.save()
+        output_dir = media_path(run.output_dir)
+        config = machine_config(
+            base=run.config,
+            manifest=release_manifest_path(release=run.release),
+            output_dir=output_dir,
+        )
+        return Attempt(run.pk, run.attempts, config, output_dir)
+
+
+class AttemptReporter:
+    """``on_epoch_end`` / ``should_stop`` for train(): progress to the row, cancel from it."""
+
+    def __init__(self, attempt: Attempt, poll_seconds: float | None = None) -> None:
+        self.attempt = attempt
+        self.poll_seconds = CANCEL_POLL_SECONDS if poll_seconds is None else poll_seconds
+        self.history: list[dict[str, Any]] = []
+        self.superseded = False
+        self.cancelled = False
+        self._polled_at = float("-inf")
+
+    def _mine(self):
+        return BenchmarkRun.objects.filter(
+            pk=self.attempt.run_id,
+            attempts=self.attempt.number,
+            status=BenchmarkRun.Status.RUNNING,
+        )
+
+    def on_epoch_end(self, report) -> None:
+        entry = json_safe(
+            {
+                "split": report.split,
+                "split_index": report.repeat,
+                "epoch": report.epoch,
+                "train_loss": report.train_loss,
+                "val_srcc": report.val_srcc,
+                "val_plcc": report.val_plcc,
+                "lr": report.lr,
+                "seconds": round(report.seconds, 3),
+                "is_best": report.is_best,
+            }
+        )
+        self.history.append(entry)
+        progress = {
+            "split": report.repeat + 1,
+            "splits": report.repeats,
+            "epoch": report.epoch,
+            "epochs": report.epochs,
+            "train_loss": entry["train_loss"],
+            "val_srcc": entry["val_srcc"],
+        }
+        _fresh_connection()
+        updated = self._mine().update(
+            progress=progress, history=self.history, heartbeat_at=timezone.now()
+        )
+        if not updated:
+            self.superseded = True
+
+    def should_stop(self) -> bool:
+        """Polled before every batch; asks the database at most every ``poll_seconds``."""
+        if self.superseded or self.cancelled:
+            return True
+        now = time.monotonic()
+        if now - self._polled_at < self.poll_seconds:
+            return False
+        self._polled_at = now
+        _fresh_connection()
+        row = (
+            BenchmarkRun.objects.filter(pk=self.attempt.run_id)
+            .values("attempts", "status", "cancel_requested")
+            .first()
+        )
+        if row is None or row["attempts"] != self.attempt.number or row["status"] != "running":
+            self.superseded = True
+        elif row["cancel_requested"]:
+            self.cancelled = True
+        return self.superseded or self.cancelled
+
+
+def _finish(*, attempt: Attempt, status: str, **fields: Any) -> bool:
+    """Write the outcome if this attempt still owns the run; False (nothing written) if not."""
+    _fresh_connection()
+    with transaction.atomic():
+        run = BenchmarkRun.objects.select_for_update().get(pk=attempt.run_id)
+        if run.attempts != attempt.number or run.status != BenchmarkRun.Status.RUNNING:
+            logger.warning("run %s attempt %s was superseded", run.pk, attempt.number)
+            return False
+        run.status = status
+        run.finished_at = timezone.now()
+        for name, value in fields.items():
+            setattr(run, name, value)
+        if status == BenchmarkRun.Status.CANCELLED:
+            run_event(run, "cancelled while running; stopped")
+        run.save()
+        sweep_finish_if_done(sweep_id=run.sweep_id)
+    return True
+
+
+def _combined_predictions(result, output_dir: Path) -> Path:
+    """One test-predictions CSV for the run (k-fold runs have one file per fold)."""
+    frames = []
+    for repeat in result.repeats:
+        frame = pd.read_csv(repeat.predictions["test"])
+        frame.insert(0, "split", repeat.split)
+        frames.append(frame)
+    path = output_dir / "predictions_test.csv"
+    pd.concat(frames, ignore_index=True).to_csv(path, index=False, float_format="%.6g")
+    return path
+
+
+def _result_fields(result, reporter: AttemptReporter, output_dir: Path) -> dict[str, Any]:
+    metrics = {
+        part: {
+            column: {name: stats["median"] for name, stats in by_metric.items()}
+            for column, by_metric in by_column.items()
+        }
+        for part, by_column in result.aggregate.items()
+    }
+    splits = [
+        {
+            "name": r.split,
+            "best_epoch": r.best_epoch,
+            "best_val_srcc": r.best_val_srcc,
+            "metrics": r.metrics,
+            "notes": r.notes,
+            "checkpoint": media_relative(r.checkpoint),
+            "predictions": {part: media_relative(p) for part, p in r.predictions.items()},
+        }
+        for r in result.repeats
+    ]
+    return {
+        "metrics": json_safe(metrics),
+        "splits": json_safe(splits),
+        "history": reporter.history,
+        "checkpoint_path": splits[0]["checkpoint"] if splits else "",
+        "predictions_path": media_relative(_combined_predictions(result, output_dir)),
+    }
+
+
+def device_label(name: str) -> str:
+    """What the run trains on, as shown on its page: the CUDA card's name or 'cpu'."""
+    try:
+        import torch
+
+        if name == "cpu" or not torch.cuda.is_available():
+            return "cpu"
+        index = int(name.split(":")[1]) if name.startswith("cuda:") else 0
+        return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
+    except Exception as exc:  # a broken driver: train() then fails the run with the reason
+        return f"{name} (unavailable: {exc})"[:100]
+
+
+def run_execute(*, run_id: int, hostname: str, task_id: str | None = None) -> str:
+    """The task body: claim the run, train it, record the outcome; return its status.
+
+    ``task_id`` (the Celery task's id) lets a message left over from before a retry be
+    told apart from a re-delivery of the current task, which keeps its id.
+    """
+    from benchmark.training import train
+    from benchmark.training.errors import TrainingInputError
+
+    device = device_label(settings.BENCHMARK_DEVICE)
+    attempt = _claim(run_id=run_id, hostname=hostname, device=device, task_id=task_id)
+    if attempt is None:
+        return BenchmarkRun.objects.values_list("status", flat=True).get(pk=run_id)
+    reporter = AttemptReporter(attempt)
+    try:
+        result = train(
+            attempt.config, on_epoch_end=reporter.on_epoch_end, should_stop=reporter.should_stop
+        )
+    except Exception as exc:  # every failure is shown on the run's page, not lost in a log
+        known = isinstance(exc, TrainingInputError | ValueError)
+        message = str(exc) if known else f"{type(exc).__name__}: {exc}"
+        if type(exc).__name__ == "SoftTimeLimitExceeded":
+            message = f"time limit of {settings.BENCHMARK_TASK_TIME_LIMIT} s exceeded"
+        logger.exception("run %s attempt %s failed", run_id, attempt.number)
+        _finish(
+            attempt=attempt,
+            status=BenchmarkRun.Status.FAILED,
+            error=message,
+            traceback=traceback.format_exc(),
+            history=reporter.history,
+        )
+    else:
+        if reporter.superseded:
+            return "superseded"
+        if result.stopped:
+            _finish(attempt=attempt, status=BenchmarkRun.Status.CANCELLED, history=reporter.history)
+        else:
+            fields = _result_fields(result, reporter, attempt.output_dir)
+            _finish(attempt=attempt, status=BenchmarkRun.Status.SUCCEEDED, **fields)
+    return BenchmarkRun.objects.values_list("status", flat=True).get(pk=run_id)

@@ -1,0 +1,126 @@
+"""The pages' scripts in headless Chromium: live status updates and plotly figures."""
+
+import functools
+import os
+from pathlib import Path
+
+import pytest
+from django.db import connections
+from django.test import Client
+
+from annotation.tests.factories import AdminFactory
+from benchmark.models import BenchmarkRun
+from benchmark.services import SweepSpec, run_execute, sweep_launch
+from benchmark.tests.factories import LabelReleaseFactory
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls are synchronous.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "1"
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="/usr/bin/chromium is missing (apt-get install chromium)"
+    ),
+    pytest.mark.django_db(transaction=True),
+]
+
+
+@pytest.fixture
+def page(live_server):
+    from playwright.sync_api import sync_playwright
+
+    client = Client()
+    client.force_login(AdminFactory())
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        context = browser.new_context()
+        context.set_default_timeout(15_000)
+        context.add_cookies(
+            [
+                {
+                    "name": "sessionid",
+                    "value": client.cookies["sessionid"].value,
+                    "url": live_server.url,
+                }
+            ]
+        )
+        page = context.new_page()
+        page.errors = []
+        page.on("pageerror", lambda error: page.errors.append(str(error)))
+        yield page
+        # Stop the polling scripts before the server and the test database go away.
+        page.goto("about:blank")
+        context.close()
+        browser.close()
+
+
+def closes_its_connection(test):
+    """ORM calls made while Playwright's loop runs get a connection of their own (asgiref
+    context), which pytest-django does not close; close it, or the test database cannot
+    be dropped at the end of the session."""
+
+    @functools.wraps(test)
+    def wrapped(*args, **kwargs):
+        try:
+            return test(*args, **kwargs)
+        finally:
+            connections.close_all()
+
+    return wrapped
+
+
+def _sweep(repeats: int = 1):
+    spec = SweepSpec(
+        release=LabelReleaseFactory(),
+        models=("nr",),
+        backbones=("resnet18",),
+        score_columns=("mos_quality",),
+        repeats=repeats,
+        split={"protocol": "random", "val_fraction": 0.2, "test_fraction": 0.25},
+        hyper={"epochs": 2, "batch_size": 4, "lr": 1e-3, "image_size": 32, "weights": "none"},
+    )
+    return sweep_launch(spec=spec, created_by=None)  # no broker here: tasks never sent
+
+
+@closes_its_connection
+def test_the_sweep_page_follows_a_run_and_shows_the_table_when_it_ends(live_server, page):
+    sweep = _sweep()
+    run = sweep.runs.get()
+    page.goto(f"{live_server.url}/benchmark/sweeps/{sweep.pk}/")
+    row = page.locator(f'tr[data-run="{run.pk}"]')
+    assert "Queued" in row.inner_text()
+    BenchmarkRun.objects.filter(pk=run.pk).update(
+        status="running",
+        worker_host="gpu1@node7",
+        progress={"split": 1, "splits": 1, "epoch": 1, "epochs": 2, "train_loss": 0.5},
+    )
+    page.wait_for_function(
+        f"document.querySelector('tr[data-run=\"{run.pk}\"]').textContent.includes('epoch 1 of 2')"
+    )
+    assert "gpu1@node7" in row.inner_text()
+    BenchmarkRun.objects.filter(pk=run.pk).update(status="queued")
+    run_execute(run_id=run.pk, hostname="gpu1@node7")
+    page.wait_for_selector("#results-table")  # the script reloads once the sweep ends
+    assert "(n=1)" in page.inner_text("#results-table")
+    assert page.errors == []
+
+
+@closes_its_connection
+def test_the_run_page_draws_learning_curves_and_the_scatter(live_server, page):
+    sweep = _sweep()
+    run = sweep.runs.get()
+    run_execute(run_id=run.pk, hostname="w")
+    run.refresh_from_db()
+    page.goto(f"{live_server.url}/benchmark/runs/{run.pk}/")
+    page.wait_for_selector("#fig-loss .main-svg")
+    page.wait_for_selector("#fig-val .main-svg")
+    page.wait_for_selector("#fig-scatter .main-svg")
+    points = page.locator("#fig-scatter .scatterlayer .point").count()
+    assert points == run.splits[0]["metrics"]["test"]["mos_quality"]["n"]
+    assert page.errors == []

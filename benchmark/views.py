@@ -1,0 +1,179 @@
+"""Benchmark pages: admins only (superusers). Researchers are refused (403), anonymous
+visitors sent to sign in. Views parse input, call a service or selector, render."""
+
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from annotation.models import LabelRelease
+from benchmark import selectors
+from benchmark.forms import LaunchForm
+from benchmark.services import LaunchRejected, run_cancel, run_retry, sweep_cancel, sweep_launch
+from benchmark.services.configs import media_path
+from study_site.permissions import is_admin
+
+T = "benchmark/"
+
+
+def admin_required(view):
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not is_admin(request.user):
+            raise PermissionDenied("Benchmark retrains are for admins.")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def _plotly_version() -> str:
+    import plotly
+
+    return plotly.__version__
+
+
+@admin_required
+@require_GET
+def sweep_list(request: HttpRequest) -> HttpResponse:
+    context = {"sweeps": selectors.sweep_list(), "releases": selectors.release_list()}
+    return render(request, T + "sweep_list.html", context)
+
+
+@admin_required
+@require_http_methods(["GET", "POST"])
+def sweep_new(request: HttpRequest) -> HttpResponse:
+    form = LaunchForm(request.POST or None, initial={"release": request.GET.get("release")})
+    if request.method == "POST" and form.is_valid():
+        try:
+            sweep = sweep_launch(spec=form.spec(), created_by=request.user)
+        except LaunchRejected as exc:
+            form.add_launch_errors(exc)
+        else:
+            count = sweep.runs.count()
+            messages.success(request, f"Sweep {sweep.pk} queued: {count} run(s).")
+            return redirect("benchmark:sweep_detail", pk=sweep.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(request, T + "sweep_form.html", {"form": form}, status=status)
+
+
+@admin_required
+@require_GET
+def sweep_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    sweep = selectors.sweep_get(pk=pk)
+    context = {
+        "sweep": sweep,
+        "release_label": selectors.release_label(sweep.release),
+        "status": selectors.sweep_status(sweep=sweep),
+        "results_rows": selectors.results_rows(sweep.results),
+    }
+    return render(request, T + "sweep_detail.html", context)
+
+
+@admin_required
+@require_GET
+def sweep_status_json(request: HttpRequest, pk: int) -> JsonResponse:
+    return JsonResponse(selectors.sweep_status(sweep=selectors.sweep_get(pk=pk)))
+
+
+@admin_required
+@require_POST
+def sweep_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
+    sweep = selectors.sweep_get(pk=pk)
+    count = sweep_cancel(sweep=sweep, by=request.user)
+    messages.info(request, f"Cancel requested for {count} run(s).")
+    return redirect("benchmark:sweep_detail", pk=pk)
+
+
+@admin_required
+@require_GET
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    run = selectors.run_get(pk=pk)
+    context = {
+        "run": run,
+        "release_label": selectors.release_label(run.release),
+        "status": selectors.run_status(run=run),
+        "requeued": selectors.run_requeued(run),
+        "metric_rows": selectors.run_metric_rows(run),
+        "plotly_version": _plotly_version(),
+    }
+    return render(request, T + "run_detail.html", context)
+
+
+@admin_required
+@require_GET
+def run_status_json(request: HttpRequest, pk: int) -> JsonResponse:
+    return JsonResponse(selectors.run_status(run=selectors.run_get(pk=pk)))
+
+
+@admin_required
+@require_GET
+def run_scatter_json(request: HttpRequest, pk: int) -> JsonResponse:
+    return JsonResponse(selectors.run_scatter(run=selectors.run_get(pk=pk)))
+
+
+@admin_required
+@require_POST
+def run_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        run_cancel(run=selectors.run_get(pk=pk), by=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.info(request, f"Cancel requested for run {pk}.")
+    return redirect("benchmark:run_detail", pk=pk)
+
+
+@admin_required
+@require_POST
+def run_retry_view(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        run_retry(run=selectors.run_get(pk=pk), by=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Run {pk} queued again.")
+    return redirect("benchmark:run_detail", pk=pk)
+
+
+def _download(relative: str, filename: str) -> FileResponse:
+    if not relative:
+        raise Http404("This run has no such file (yet).")
+    path = media_path(relative)
+    if not path.is_file():
+        raise Http404("The file is missing from storage.")
+    return FileResponse(path.open("rb"), as_attachment=True, filename=filename)
+
+
+@admin_required
+@require_GET
+def run_predictions(request: HttpRequest, pk: int) -> FileResponse:
+    run = selectors.run_get(pk=pk)
+    return _download(run.predictions_path, f"run-{run.pk}-predictions-test.csv")
+
+
+@admin_required
+@require_GET
+def run_checkpoint(request: HttpRequest, pk: int, index: int) -> FileResponse:
+    run = selectors.run_get(pk=pk)
+    if index >= len(run.splits):
+        raise Http404("No such split.")
+    split = run.splits[index]
+    return _download(split.get("checkpoint", ""), f"run-{run.pk}-{split['name']}-best.pt")
+
+
+@admin_required
+@require_GET
+def leaderboard(request: HttpRequest, release_pk: int) -> HttpResponse:
+    release = get_object_or_404(LabelRelease.objects.select_related("study"), pk=release_pk)
+    context = {
+        "release": release,
+        "release_label": selectors.release_label(release),
+        "board": selectors.leaderboard(release=release),
+    }
+    return render(request, T + "leaderboard.html", context)
