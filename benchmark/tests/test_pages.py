@@ -46,6 +46,8 @@ def test_sweep_page_shows_the_results_table_and_its_runs(admin_client, finished_
     srcc = finished_run.metrics["test"]["mos_quality"]["srcc"]
     plcc = finished_run.metrics["test"]["mos_quality"]["plcc"]
     assert f"{srcc:.4f} / {plcc:.4f}" in text
+    # The finished run's own row shows its test SRCC too (the page no longer polls).
+    assert f'<td data-field="srcc">{srcc:.3f}' in text
     assert "gpu-a@node1" in text and "benchmark/sweep.js" in text
 
 

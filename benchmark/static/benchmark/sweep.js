@@ -24,9 +24,12 @@
     return text;
   }
 
-  function firstSrcc(run) {
-    var cols = Object.keys(run.test_metrics || {});
-    return cols.length ? fmt(run.test_metrics[cols[0]].srcc) : "";
+  function testSrcc(run) {
+    var metrics = run.test_metrics || {};
+    return Object.keys(metrics).map(function (col) {
+      var x = metrics[col].srcc;
+      return x === null || x === undefined ? "–" : Number(x).toFixed(3);
+    }).join(" · ");
   }
 
   function render(data) {
@@ -36,7 +39,7 @@
       if (!row) return;
       row.querySelector('[data-field="status"]').textContent = statusText(run);
       row.querySelector('[data-field="progress"]').textContent = progressText(run);
-      row.querySelector('[data-field="srcc"]').textContent = firstSrcc(run);
+      row.querySelector('[data-field="srcc"]').textContent = testSrcc(run);
       row.querySelector('[data-field="worker"]').textContent =
         run.worker_host + (run.device ? " · " + run.device : "");
     });
