@@ -1,7 +1,9 @@
 """Cancel and retry: what an admin can do to a run (or a whole sweep) from its page."""
 
 import uuid
+from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -21,25 +23,48 @@ def _who(user: AbstractBaseUser | None) -> str:
     return user.get_username() if user is not None else "the system"
 
 
+def run_is_orphaned(run: BenchmarkRun) -> bool:
+    """A "running" run whose attempt started longer ago than the task's hard time limit.
+
+    No task can still be running it: the limit kills it, and a lost worker's redelivery
+    starts a new attempt with a new start time. It happens when the attempt's last write
+    failed (the database was unreachable as it ended), so nothing will end it but us.
+    """
+    if run.status != BenchmarkRun.Status.RUNNING or run.started_at is None:
+        return False
+    # The margin covers the soft limit's clean-up and clocks a little apart.
+    limit = timedelta(seconds=settings.BENCHMARK_TASK_TIME_LIMIT + 600)
+    return timezone.now() - run.started_at > limit
+
+
 def run_cancel(*, run: BenchmarkRun, by: AbstractBaseUser | None) -> BenchmarkRun:
     """A queued run ends now (its task will skip it); a running one stops at the next batch.
 
     The running task polls ``cancel_requested`` through ``should_stop``; it marks the run
-    cancelled itself, so the state changes only once the training has really stopped.
+    cancelled itself, so the state changes only once the training has really stopped. An
+    orphaned run (see :func:`run_is_orphaned`) has no task to do that, so it ends now.
     """
     with transaction.atomic():
         run = BenchmarkRun.objects.select_for_update().get(pk=run.pk)
         if run.is_terminal:
             raise ValidationError(f"Run {run.pk} has already {run.status}.")
-        if run.cancel_requested:
+        orphaned = run_is_orphaned(run)
+        if run.cancel_requested and not orphaned:
             return run
         run.cancel_requested = True
         fields = ["cancel_requested", "events"]
-        if run.status == BenchmarkRun.Status.QUEUED:
+        if run.status == BenchmarkRun.Status.QUEUED or orphaned:
             run.status = BenchmarkRun.Status.CANCELLED
             run.finished_at = timezone.now()
             fields += ["status", "finished_at"]
-            run_event(run, f"cancelled by {_who(by)} before it started")
+            if orphaned:
+                run_event(
+                    run,
+                    f"cancelled by {_who(by)}: its attempt started longer ago than the run "
+                    "time limit, so no task is running it any more",
+                )
+            else:
+                run_event(run, f"cancelled by {_who(by)} before it started")
         else:
             run_event(run, f"cancel requested by {_who(by)}; stopping at the next batch")
         run.save(update_fields=fields)

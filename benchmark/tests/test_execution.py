@@ -274,3 +274,27 @@ def test_only_failed_or_cancelled_runs_can_be_retried_and_ended_runs_not_cancell
     BenchmarkRun.objects.filter(pk=run.pk).update(status="succeeded")
     with pytest.raises(ValidationError, match="already succeeded"):
         run_cancel(run=run, by=None)
+
+
+def test_a_running_run_whose_attempt_outlived_the_time_limit_is_cancelled_at_once(settings):
+    """Its task ended without its last write (e.g. the database was down): nothing else
+    would ever end it, so cancel does, and then it can be retried."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.BENCHMARK_TASK_TIME_LIMIT = 3600
+    run = BenchmarkRunFactory(sweep__release=LabelReleaseFactory())
+    started = timezone.now() - timedelta(seconds=3600 + 601)
+    BenchmarkRun.objects.filter(pk=run.pk).update(status="running", started_at=started)
+    recent = BenchmarkRunFactory(sweep=run.sweep)
+    BenchmarkRun.objects.filter(pk=recent.pk).update(status="running", started_at=timezone.now())
+
+    run_cancel(run=BenchmarkRun.objects.get(pk=run.pk), by=None)
+    run.refresh_from_db()
+    assert run.status == "cancelled" and run.finished_at is not None
+    assert "no task is running it" in run.events[-1]["event"]
+    run_cancel(run=BenchmarkRun.objects.get(pk=recent.pk), by=None)
+    recent.refresh_from_db()
+    assert recent.status == "running" and recent.cancel_requested  # its task stops it
+    assert run_retry(run=run, by=None).status == "queued"
