@@ -4,6 +4,7 @@ Views are thin: the token is looked up once, `subject_stage` decides which page 
 subject belongs on, and every write goes through `annotation.services.sessions`.
 """
 
+import functools
 import json
 import mimetypes
 
@@ -77,6 +78,29 @@ def _page_for_stage(request: HttpRequest, subject: Subject, token: str, stage: s
     return redirect("annotation:subject-trial", token=token, trial_index=session.cursor)
 
 
+def _subject_page(*stages: str):
+    """Look up the token and let the view run only at one of `stages`.
+
+    An unknown token gets the invalid-link page; a subject at another stage is sent to
+    where they belong. The view receives the subject and its stage after the token.
+    """
+
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, token: str, *args, **kwargs) -> HttpResponse:
+            subject = subject_for_token(token=token)
+            if subject is None:
+                return _invalid_link(request)
+            stage = subject_stage(subject=subject)
+            if stage not in stages:
+                return _page_for_stage(request, subject, token, stage)
+            return view(request, token, subject, stage, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
 @never_cache
 @require_GET
 def subject_entry(request: HttpRequest, token: str) -> HttpResponse:
@@ -88,13 +112,8 @@ def subject_entry(request: HttpRequest, token: str) -> HttpResponse:
 
 @never_cache
 @require_http_methods(["GET", "POST"])
-def subject_consent(request: HttpRequest, token: str) -> HttpResponse:
-    subject = subject_for_token(token=token)
-    if subject is None:
-        return _invalid_link(request)
-    stage = subject_stage(subject=subject)
-    if stage != STAGE_CONSENT:
-        return _page_for_stage(request, subject, token, stage)
+@_subject_page(STAGE_CONSENT)
+def subject_consent(request: HttpRequest, token: str, subject: Subject, stage: str) -> HttpResponse:
     context = {"study": subject.study, "token": token}
     if request.method == "GET":
         return render(request, TEMPLATES + "consent.html", context)
@@ -115,13 +134,10 @@ def subject_consent(request: HttpRequest, token: str) -> HttpResponse:
 
 @never_cache
 @require_GET
-def subject_instructions(request: HttpRequest, token: str) -> HttpResponse:
-    subject = subject_for_token(token=token)
-    if subject is None:
-        return _invalid_link(request)
-    stage = subject_stage(subject=subject)
-    if stage not in (STAGE_INSTRUCTIONS, STAGE_TRIAL):
-        return _page_for_stage(request, subject, token, stage)
+@_subject_page(STAGE_INSTRUCTIONS, STAGE_TRIAL)
+def subject_instructions(
+    request: HttpRequest, token: str, subject: Subject, stage: str
+) -> HttpResponse:
     study = subject.study
     context = {
         "study": study,
@@ -136,14 +152,18 @@ def subject_instructions(request: HttpRequest, token: str) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def subject_trial(request: HttpRequest, token: str, trial_index: int) -> HttpResponse:
+    # The submission reads its session under a lock itself, so it skips the page lookup.
     if request.method == "POST":
         return _trial_submit(request, token, trial_index)
-    subject = subject_for_token(token=token)
-    if subject is None:
-        return _invalid_link(request)
-    stage = subject_stage(subject=subject)
+    return _trial_page(request, token, trial_index=trial_index)
+
+
+@_subject_page(STAGE_INSTRUCTIONS, STAGE_TRIAL)
+def _trial_page(
+    request: HttpRequest, token: str, subject: Subject, stage: str, *, trial_index: int
+) -> HttpResponse:
     session = subject_session(subject=subject)
-    if stage not in (STAGE_INSTRUCTIONS, STAGE_TRIAL) or trial_index != session.cursor:
+    if trial_index != session.cursor:
         return _page_for_stage(request, subject, token, stage)
     return render(request, TEMPLATES + "trial.html", _trial_context(subject, session, token))
 
@@ -328,14 +348,11 @@ def _trial_submit(request: HttpRequest, token: str, trial_index: int) -> JsonRes
 
 @never_cache
 @require_GET
-def subject_break(request: HttpRequest, token: str) -> HttpResponse:
-    subject = subject_for_token(token=token)
-    if subject is None:
-        return _invalid_link(request)
-    stage = subject_stage(subject=subject)
+@_subject_page(STAGE_TRIAL)
+def subject_break(request: HttpRequest, token: str, subject: Subject, stage: str) -> HttpResponse:
     session = subject_session(subject=subject)
     study = subject.study
-    if stage != STAGE_TRIAL or not is_break_before(
+    if not is_break_before(
         playlist=session.playlist, trial_index=session.cursor, break_interval=study.break_interval
     ):
         return _page_for_stage(request, subject, token, stage)
@@ -346,13 +363,8 @@ def subject_break(request: HttpRequest, token: str) -> HttpResponse:
 
 @never_cache
 @require_GET
-def subject_done(request: HttpRequest, token: str) -> HttpResponse:
-    subject = subject_for_token(token=token)
-    if subject is None:
-        return _invalid_link(request)
-    stage = subject_stage(subject=subject)
-    if stage != STAGE_DONE:
-        return _page_for_stage(request, subject, token, stage)
+@_subject_page(STAGE_DONE)
+def subject_done(request: HttpRequest, token: str, subject: Subject, stage: str) -> HttpResponse:
     session = subject_session(subject=subject)
     return render(request, TEMPLATES + "done.html", {"study": subject.study, "session": session})
 

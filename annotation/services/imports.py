@@ -6,6 +6,7 @@ transaction and every file written so far is deleted, so media is left as it was
 """
 
 import csv
+import hashlib
 import io
 import tempfile
 import uuid
@@ -24,10 +25,9 @@ from django.utils.text import slugify
 from annotation.imports.archives import zip_extract
 from annotation.imports.errors import ImportProblem, ImportRejected
 from annotation.imports.external import layout_get
-from annotation.imports.images import thumbnail_bytes, thumbnail_name
+from annotation.imports.images import sha256_of, thumbnail_bytes, thumbnail_name
 from annotation.imports.manifest import ImportRow, manifest_read, rows_validate
 from annotation.models import ImportJob, LabelRelease, Stimulus, Study
-from annotation.services.stimuli import file_sha256
 from annotation.services.studies import study_create
 
 Progress = Callable[[str, int, int], None]
@@ -250,13 +250,13 @@ def external_import(
                     "database": adapter.title,
                     "layout": adapter.key,
                     "label_file": table.label_file.name,
-                    "label_file_sha256": file_sha256(table.label_file),
+                    "label_file_sha256": sha256_of(table.label_file),
                     "dimensions": keys,
                     "mos_column": f"mos_{keys[0]}",
                     "imported_at": timezone.now().isoformat(),
                 },
                 counts={"stimuli": len(stimuli), "dimensions": len(keys), "ratings": 0},
-                mos_sha256=file_sha256_bytes(data),
+                mos_sha256=hashlib.sha256(data).hexdigest(),
                 created_by=owner,
             )
             release.mos_file.save("mos.csv", ContentFile(data), save=False)
@@ -268,31 +268,24 @@ def external_import(
     return ImportResult(study=study, created=len(stimuli), release=release)
 
 
-def file_sha256_bytes(data: bytes) -> str:
-    import hashlib
-
-    return hashlib.sha256(data).hexdigest()
+def _archive_root(*, archive: Path, dest: Path) -> Path:
+    root = zip_extract(archive=archive, dest=dest)
+    # A zip of one top-level folder is read from inside that folder.
+    entries = [p for p in root.iterdir() if not p.name.startswith(("__MACOSX", "."))]
+    if len(entries) == 1 and entries[0].is_dir():
+        return entries[0]
+    return root
 
 
 def _external_from_options(*, options: dict, owner, progress: Progress) -> ImportResult:
-    if "archive" not in options:
-        source = Path(options["source"])
+    with tempfile.TemporaryDirectory(prefix="study-external-") as scratch:
+        if "archive" in options:
+            source = _archive_root(archive=Path(options["archive"]), dest=Path(scratch))
+        else:
+            source = Path(options["source"])
         return external_import(
             layout=options["layout"],
             source=source,
-            name=options["name"],
-            owner=owner,
-            progress=progress,
-        )
-    with tempfile.TemporaryDirectory(prefix="study-external-") as scratch:
-        root = zip_extract(archive=Path(options["archive"]), dest=Path(scratch))
-        # A zip of one top-level folder is read from inside that folder.
-        entries = [p for p in root.iterdir() if not p.name.startswith(("__MACOSX", "."))]
-        if len(entries) == 1 and entries[0].is_dir():
-            root = entries[0]
-        return external_import(
-            layout=options["layout"],
-            source=root,
             name=options["name"],
             owner=owner,
             progress=progress,

@@ -7,6 +7,7 @@ rating is committed before it is acknowledged and a retry is answered from what
 was stored instead of writing a second row.
 """
 
+import functools
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -327,23 +328,17 @@ def trial_submit(
     that is not this session's raise `SessionRejected`.
     """
     elapsed = _response_time_validate(response_time_ms)
+    submit = functools.partial(
+        _submit_once,
+        token=token,
+        trial_index=trial_index,
+        stimulus_id=stimulus_id,
+        scores=scores,
+        response_time_ms=elapsed,
+    )
     try:
-        return _submit_once(
-            token=token,
-            trial_index=trial_index,
-            stimulus_id=stimulus_id,
-            scores=scores,
-            response_time_ms=elapsed,
-            rows_may_exist=False,
-        )
+        return submit(rows_may_exist=False)
     except IntegrityError:
         # Rows for a trial the cursor had not passed: written outside this service
         # (e.g. `rating_record`). Accept them if they match, as a replay would be.
-        return _submit_once(
-            token=token,
-            trial_index=trial_index,
-            stimulus_id=stimulus_id,
-            scores=scores,
-            response_time_ms=elapsed,
-            rows_may_exist=True,
-        )
+        return submit(rows_may_exist=True)

@@ -1,20 +1,10 @@
-import hashlib
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.core.files import File
 
+from annotation.imports.images import sha256_of
 from annotation.models import Stimulus, Study
-
-_CHUNK = 1 << 20
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def stimulus_create_from_path(
@@ -31,7 +21,7 @@ def stimulus_create_from_path(
     expected_scores: dict | None = None,
 ) -> Stimulus:
     """Copy an already validated image (and its reference) into media as a stimulus."""
-    sha = file_sha256(image_path)
+    sha = sha256_of(image_path)
     if Stimulus.objects.filter(study=study, sha256=sha).exists():
         raise ValidationError(f"{image_path.name}: the same image is already in this study.")
     stimulus = Stimulus(
@@ -50,7 +40,7 @@ def stimulus_create_from_path(
     with image_path.open("rb") as handle:
         stimulus.image.save(f"{sha[:16]}{image_path.suffix.lower()}", File(handle), save=False)
     if reference_path is not None:
-        ref_sha = file_sha256(reference_path)
+        ref_sha = sha256_of(reference_path)
         with reference_path.open("rb") as handle:
             stimulus.reference_image.save(
                 f"{ref_sha[:16]}{reference_path.suffix.lower()}", File(handle), save=False
