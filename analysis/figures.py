@@ -103,34 +103,21 @@ def subject_model_figure(
     fig = make_subplots(rows=1, cols=2, subplot_titles=("bias Δ", "inconsistency υ"))
     for dim, part in subjects.groupby("dimension", observed=True):
         x = part["subject"].astype(str)
-        fig.add_scatter(
-            x=x,
-            y=part["bias"],
-            mode="markers",
-            name=f"{dim} bias",
-            error_y={
-                "type": "data",
-                "symmetric": False,
-                "array": part["bias_ci_high"] - part["bias"],
-                "arrayminus": part["bias"] - part["bias_ci_low"],
-            },
-            row=1,
-            col=1,
-        )
-        fig.add_scatter(
-            x=x,
-            y=part["inconsistency"],
-            mode="markers",
-            name=f"{dim} inconsistency",
-            error_y={
-                "type": "data",
-                "symmetric": False,
-                "array": part["inconsistency_ci_high"] - part["inconsistency"],
-                "arrayminus": part["inconsistency"] - part["inconsistency_ci_low"],
-            },
-            row=1,
-            col=2,
-        )
+        for col, stat in enumerate(("bias", "inconsistency"), start=1):
+            fig.add_scatter(
+                x=x,
+                y=part[stat],
+                mode="markers",
+                name=f"{dim} {stat}",
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": part[f"{stat}_ci_high"] - part[stat],
+                    "arrayminus": part[stat] - part[f"{stat}_ci_low"],
+                },
+                row=1,
+                col=col,
+            )
     fig.add_hline(y=0, line_dash="dot", row=1, col=1)
     fig.update_layout(title=title, template=TEMPLATE)
     fig.update_xaxes(title_text="subject", type="category")

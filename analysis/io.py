@@ -26,7 +26,7 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -307,7 +307,9 @@ def attach_stimuli(
         raise RatingsError("the stimulus table needs a 'stimulus' column")
     missing = [c for c in columns if c not in stimuli.columns]
     if missing:
-        raise RatingsError(f"the stimulus table lacks column(s) {missing}")
+        raise RatingsError(
+            f"the stimulus table lacks column(s) {missing}; available: {list(stimuli.columns)}"
+        )
     if stimuli["stimulus"].duplicated().any():
         raise RatingsError("the stimulus table lists a stimulus more than once")
     keep = ratings.drop(columns=[c for c in columns if c in ratings.columns])
@@ -339,7 +341,7 @@ def collapse_repeats(ratings: pd.DataFrame, policy: RepeatPolicy) -> pd.DataFram
             means.rename("score").reset_index(), on=keys, how="left"
         )
         return merged[list(first.columns)]
-    raise ValueError(f"unknown repeat policy {policy!r}")
+    raise ValueError(f"unknown repeat policy {policy!r}; choose from {get_args(RepeatPolicy)}")
 
 
 _GENERATOR_RE = re.compile(r"^(?P<generator>.+?)(?:_\d+)+$")

@@ -93,7 +93,9 @@ def zscore_ratings(
         width = (zmax - zmin).replace(0.0, np.nan)
         out["score"] = (lo + (out["score"] - zmin) / width * (hi - lo)).fillna((lo + hi) / 2)
     elif options.rescale != "none":
-        raise ValueError(f"unknown rescale rule {options.rescale!r}")
+        raise ValueError(
+            f"unknown rescale rule {options.rescale!r}; choose from 'fixed', 'minmax', 'none'"
+        )
 
     unravel = np.unravel_index(uniques, [c.size for c in coded])
     groups = pd.DataFrame(

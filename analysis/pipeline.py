@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import pandas as pd
 
@@ -215,7 +215,9 @@ def run_pipeline(
         elif method == "gold":
             results.append(screen_gold(validated, sc.gold))
         else:
-            raise ValueError(f"unknown screening method {method!r}")
+            raise ValueError(
+                f"unknown screening method {method!r}; choose from {get_args(ScreeningMethod)}"
+            )
     for r in results:
         _plain(r.subjects)
         if r.stimuli is not None:

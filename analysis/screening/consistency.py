@@ -63,14 +63,16 @@ def _thresholds(
 
 
 def _decide(
+    ratings: pd.DataFrame,
     stats: pd.DataFrame,
-    all_pairs: pd.DataFrame,
-    thresholds: pd.Series,
+    options: RepeatConsistencyOptions | GoldOptions,
     stat: str,
     count: str,
     minimum: int,
 ) -> pd.DataFrame:
-    table = all_pairs.merge(stats, on=["subject", "dimension"], how="left")
+    """One row per (subject, dimension) in ``ratings``: ``stats`` joined, thresholded, explained."""
+    thresholds = _thresholds(ratings, options.threshold, options.relative, options.scale_range)
+    table = _subject_dimension_pairs(ratings).merge(stats, on=["subject", "dimension"], how="left")
     table[count] = table[count].fillna(0).astype(np.int64)
     table["threshold"] = table["dimension"].map(thresholds).astype(float)
     enough = table[count] >= minimum
@@ -110,15 +112,7 @@ def screen_repeat_consistency(
         .agg(n_pairs="size", mean_abs_diff="mean", max_abs_diff="max")
         .reset_index()
     )
-    thresholds = _thresholds(ratings, options.threshold, options.relative, options.scale_range)
-    table = _decide(
-        stats,
-        _subject_dimension_pairs(ratings),
-        thresholds,
-        "mean_abs_diff",
-        "n_pairs",
-        options.min_pairs,
-    )
+    table = _decide(ratings, stats, options, "mean_abs_diff", "n_pairs", options.min_pairs)
     notes = () if len(pairs) else ("no repeated showings: nobody judged",)
     return ScreeningResult(
         provenance=Provenance(REPEAT_METHOD, REPEAT_STANDARD, VERSION, options_dict(options)),
@@ -142,15 +136,7 @@ def screen_gold(ratings: pd.DataFrame, options: GoldOptions | None = None) -> Sc
         .agg(n_gold="size", mean_abs_dev="mean", max_abs_dev="max")
         .reset_index()
     )
-    thresholds = _thresholds(ratings, options.threshold, options.relative, options.scale_range)
-    table = _decide(
-        stats,
-        _subject_dimension_pairs(ratings),
-        thresholds,
-        "mean_abs_dev",
-        "n_gold",
-        options.min_trials,
-    )
+    table = _decide(ratings, stats, options, "mean_abs_dev", "n_gold", options.min_trials)
     notes = () if len(gold) else ("no gold stimuli: nobody judged",)
     return ScreeningResult(
         provenance=Provenance(GOLD_METHOD, GOLD_STANDARD, VERSION, options_dict(options)),

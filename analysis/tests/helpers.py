@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import types
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,6 +24,26 @@ def shared_file(*parts: str) -> Path:
 def real_ratings_raw(name: str) -> pd.DataFrame:
     """The raw real-ratings CSV exactly as on disk (for independent re-computation)."""
     return pd.read_csv(shared_file("real-ratings", f"{name}.csv"))
+
+
+def sureal_dataset(raw: pd.DataFrame) -> tuple[pd.DataFrame, types.SimpleNamespace]:
+    """The stimulus x subject matrix of a raw real-ratings CSV, and the same ratings as the
+    in-memory dataset module sureal's ``RawDatasetReader`` expects (one content, one
+    distorted video per stimulus, in matrix row order)."""
+    matrix = raw.pivot(index="stimulus_id", columns="subject_id", values="score")
+    dataset = types.SimpleNamespace(
+        ref_videos=[{"content_id": 0, "content_name": "c", "path": "ref"}],
+        dis_videos=[
+            {
+                "content_id": 0,
+                "asset_id": k,
+                "path": f"d{k}",
+                "os": {str(s): float(v) for s, v in row.items()},
+            }
+            for k, (_, row) in enumerate(matrix.iterrows())
+        ],
+    )
+    return matrix, dataset
 
 
 def ratings_from_matrix(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import types
 
 import numpy as np
 import pandas as pd
@@ -12,7 +11,7 @@ from scipy import stats
 
 from analysis.io import load_ratings
 from analysis.screening import ALL_DIMENSIONS, BT500Options, apply_rejections, screen_bt500
-from analysis.tests.helpers import ratings_from_matrix, real_ratings_raw
+from analysis.tests.helpers import ratings_from_matrix, real_ratings_raw, sureal_dataset
 
 
 def reference_pq(raw: pd.DataFrame, ddof: int) -> pd.DataFrame:
@@ -105,19 +104,7 @@ def test_cross_check_with_sureal():
 
     for name in ("nflx_public_raw", "vqeghd3_raw"):
         raw = real_ratings_raw(name)
-        matrix = raw.pivot(index="stimulus_id", columns="subject_id", values="score")
-        dataset = types.SimpleNamespace(
-            ref_videos=[{"content_id": 0, "content_name": "c", "path": "ref"}],
-            dis_videos=[
-                {
-                    "content_id": 0,
-                    "asset_id": k,
-                    "path": f"d{k}",
-                    "os": {str(s): float(v) for s, v in row.items()},
-                }
-                for k, (_, row) in enumerate(matrix.iterrows())
-            ],
-        )
+        _, dataset = sureal_dataset(raw)
         res = SubjrejMosModel(RawDatasetReader(dataset)).run_modeling()
         ours = screen_bt500(
             load_ratings(raw), BT500Options(ddof=0, zero_variance="literal")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import types
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,7 +9,7 @@ import pytest
 from analysis.io import load_ratings
 from analysis.subject_model import SubjectModelOptions, fit_subject_model
 from analysis.synthetic import SimulationOptions, simulate_study
-from analysis.tests.helpers import ratings_from_matrix, real_ratings_raw
+from analysis.tests.helpers import ratings_from_matrix, real_ratings_raw, sureal_dataset
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -22,19 +20,7 @@ def test_matches_sureal_mle(name, capsys):
     from sureal.subjective_model import MaximumLikelihoodEstimationModelContentOblivious as Mle
 
     raw = real_ratings_raw(name)
-    matrix = raw.pivot(index="stimulus_id", columns="subject_id", values="score")
-    dataset = types.SimpleNamespace(
-        ref_videos=[{"content_id": 0, "content_name": "c", "path": "ref"}],
-        dis_videos=[
-            {
-                "content_id": 0,
-                "asset_id": k,
-                "path": f"d{k}",
-                "os": {str(s): float(v) for s, v in row.items()},
-            }
-            for k, (_, row) in enumerate(matrix.iterrows())
-        ],
-    )
+    matrix, dataset = sureal_dataset(raw)
     ref = Mle(RawDatasetReader(dataset)).run_modeling()
     capsys.readouterr()  # sureal prints every iteration
     ours = fit_subject_model(load_ratings(raw))

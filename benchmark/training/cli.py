@@ -80,12 +80,15 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def _read_config(path: str) -> dict[str, Any]:
+    with open(path) as fh:
+        data = json.load(fh)
+    data.pop("_run", None)  # a run's config.json can be replayed as is
+    return data
+
+
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    data: dict[str, Any] = {}
-    if args.config:
-        with open(args.config) as fh:
-            data = json.load(fh)
-        data.pop("_run", None)  # a run's config.json can be replayed as is
+    data = _read_config(args.config) if args.config else {}
     flags = {n: getattr(args, n) for n, _ in _fields(TrainConfig) if getattr(args, n) is not None}
     data = _merge(data, _nest(flags))
     if not args.quiet and "progress" not in flags:
@@ -125,10 +128,7 @@ def _run_validate(argv: Sequence[str]) -> int:
     p.add_argument("--config", required=True)
     p.add_argument("--deep", action="store_true", help="also check manifest rows and splits")
     args = p.parse_args(argv)
-    with open(args.config) as fh:
-        data = json.load(fh)
-    data.pop("_run", None)
-    config = TrainConfig.from_dict(data)
+    config = TrainConfig.from_dict(_read_config(args.config))
     if args.deep:
         from benchmark.training.runner import prepare
 

@@ -80,6 +80,19 @@ def _rows_of(groups: np.ndarray, rows: np.ndarray, chosen: np.ndarray, grouped: 
     return _sorted(rows[np.isin(groups[rows], chosen)])
 
 
+def _split_of(
+    name: str,
+    groups: np.ndarray,
+    rows: np.ndarray,
+    grouped: bool,
+    train: np.ndarray,
+    val: np.ndarray,
+    test: np.ndarray,
+) -> Split:
+    """A ``Split`` whose parts are the rows of the chosen units (see ``_rows_of``)."""
+    return Split(name, *(_rows_of(groups, rows, part, grouped) for part in (train, val, test)))
+
+
 def random_splits(groups: np.ndarray, cfg: SplitConfig, repeats: int, seed: int) -> list[Split]:
     rows = np.arange(len(groups))
     units, sizes = _units(groups, rows, cfg.grouped)
@@ -87,14 +100,7 @@ def random_splits(groups: np.ndarray, cfg: SplitConfig, repeats: int, seed: int)
     for r in range(repeats):
         rng = np.random.default_rng([seed, r])
         test, val, train = _carve(units, sizes, [cfg.test_fraction, cfg.val_fraction], rng)
-        out.append(
-            Split(
-                f"random-r{r}",
-                _rows_of(groups, rows, train, cfg.grouped),
-                _rows_of(groups, rows, val, cfg.grouped),
-                _rows_of(groups, rows, test, cfg.grouped),
-            )
-        )
+        out.append(_split_of(f"random-r{r}", groups, rows, cfg.grouped, train, val, test))
     return out
 
 
@@ -174,18 +180,11 @@ def kfold_splits(groups: np.ndarray, cfg: SplitConfig, repeats: int, seed: int) 
     for r in range(repeats):
         rng = np.random.default_rng([seed, r])
         folds = _balanced_folds(units, sizes, cfg.folds, rng)
-        for f, test_units in enumerate(folds):
+        for f, test in enumerate(folds):
             rest = np.concatenate([u for j, u in enumerate(folds) if j != f])
             rest_sizes = sizes[np.searchsorted(units, rest)] if cfg.grouped else np.ones(len(rest))
-            val_units, train_units = _carve(rest, rest_sizes, [cfg.val_fraction], rng)
-            out.append(
-                Split(
-                    f"kfold-r{r}-f{f}",
-                    _rows_of(groups, rows, train_units, cfg.grouped),
-                    _rows_of(groups, rows, val_units, cfg.grouped),
-                    _rows_of(groups, rows, test_units, cfg.grouped),
-                )
-            )
+            val, train = _carve(rest, rest_sizes, [cfg.val_fraction], rng)
+            out.append(_split_of(f"kfold-r{r}-f{f}", groups, rows, cfg.grouped, train, val, test))
     return out
 
 
