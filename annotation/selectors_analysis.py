@@ -94,6 +94,10 @@ class RatingsSnapshot:
     fingerprint: RatingsFingerprint
     lookups: StudyLookups
 
+    def subject_labels(self) -> set[str]:
+        """The subjects who rated (screening may drop some of them later)."""
+        return {str(s) for s in self.frame["subject"].unique()}
+
 
 def _categorical(ids: np.ndarray, labels: dict[int, str]) -> pd.Categorical:
     import numpy as np
@@ -194,12 +198,16 @@ def ratings_snapshot(
 # --- Runs and releases as a researcher sees them ------------------------------------------
 
 
-def analysis_run_get_for_user(*, user, study_pk: int, pk: int) -> AnalysisRun:
-    study = study_get_for_user(user=user, pk=study_pk)
-    run = study.analysis_runs.filter(pk=pk).first()
+def analysis_run_get(*, study: Study, pk: int) -> AnalysisRun:
+    """The run; its payload (MOS table and figures) is read only where it is used."""
+    run = study.analysis_runs.filter(pk=pk).defer("payload").first()
     if run is None:
         raise Http404("No such analysis run.")
     return run
+
+
+def analysis_run_get_for_user(*, user, study_pk: int, pk: int) -> AnalysisRun:
+    return analysis_run_get(study=study_get_for_user(user=user, pk=study_pk), pk=pk)
 
 
 def analysis_run_latest(*, study: Study, options_hash: str) -> AnalysisRun | None:
@@ -227,7 +235,8 @@ def release_list_for_study(*, study: Study) -> QuerySet[LabelRelease]:
 
 def release_get_for_user(*, user, study_pk: int, version: int) -> LabelRelease:
     study = study_get_for_user(user=user, pk=study_pk)
-    release = study.releases.select_related("study", "created_by").filter(version=version).first()
+    # release.study is the study fetched above (the related manager sets it): no join needed.
+    release = study.releases.select_related("created_by").filter(version=version).first()
     if release is None:
         raise Http404("No such release.")
     return release

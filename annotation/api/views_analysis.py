@@ -4,10 +4,9 @@ there is no PUT, PATCH or DELETE anywhere; freezing again makes a new version.""
 
 import json
 
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import FileResponse, Http404, StreamingHttpResponse
+from django.http import FileResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -17,7 +16,7 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from annotation.api.views import _call
-from annotation.downloads import ratings_live_response
+from annotation.downloads import ratings_live_response, release_file_response
 from annotation.models import AnalysisRun, LabelRelease
 from annotation.selectors_analysis import (
     analysis_run_get_for_user,
@@ -34,10 +33,7 @@ from annotation.services.analysis import (
     SCREENING_METHODS,
     analysis_run_request,
 )
-from annotation.services.releases import (
-    release_download_open,
-    release_freeze_request,
-)
+from annotation.services.releases import release_freeze_request
 
 
 class CSVRenderer(BaseRenderer):
@@ -269,51 +265,39 @@ class ReleaseFileApi(APIView):
 
     def get(self, request: Request, pk: int, version: int) -> FileResponse:
         release = release_get_for_user(user=request.user, study_pk=pk, version=version)
-        try:
-            download = release_download_open(release=release, what=self.what)
-        except DjangoValidationError as exc:
-            raise Http404(" ".join(exc.messages)) from None
-        return FileResponse(
-            download.handle,
-            as_attachment=True,
-            filename=download.filename,
-            content_type=download.content_type,
-        )
+        return release_file_response(release=release, what=self.what)
 
 
-class ReleaseMosCsvApi(ReleaseFileApi):
-    what = "mos"
-
-    @extend_schema(
+@extend_schema_view(
+    get=extend_schema(
         responses={(200, "text/csv"): OpenApiTypes.BINARY},
         description="The MOS CSV (columns documented in the sidecar and the README).",
     )
-    def get(self, request: Request, pk: int, version: int) -> FileResponse:
-        return super().get(request, pk, version)
+)
+class ReleaseMosCsvApi(ReleaseFileApi):
+    what = "mos"
 
 
-class ReleaseRawCsvApi(ReleaseFileApi):
-    what = "raw"
-
-    @extend_schema(
+@extend_schema_view(
+    get=extend_schema(
         responses={(200, "text/csv"): OpenApiTypes.BINARY},
         description="The raw ratings CSV: one row per subject, stimulus, dimension and repeat.",
     )
-    def get(self, request: Request, pk: int, version: int) -> FileResponse:
-        return super().get(request, pk, version)
+)
+class ReleaseRawCsvApi(ReleaseFileApi):
+    what = "raw"
 
 
-class ReleaseSidecarApi(ReleaseFileApi):
-    what = "sidecar"
-    renderer_classes = [JSONRenderer]
-
-    @extend_schema(
+@extend_schema_view(
+    get=extend_schema(
         responses={(200, "application/json"): OpenApiTypes.OBJECT},
         description="release.json: ids, sha256 of both CSVs, method configuration, counts and "
         "the meaning of every column.",
     )
-    def get(self, request: Request, pk: int, version: int) -> FileResponse:
-        return super().get(request, pk, version)
+)
+class ReleaseSidecarApi(ReleaseFileApi):
+    what = "sidecar"
+    renderer_classes = [JSONRenderer]
 
 
 class LiveRatingsCsvApi(APIView):

@@ -7,7 +7,6 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import (
     FileResponse,
-    Http404,
     HttpRequest,
     HttpResponse,
     JsonResponse,
@@ -17,10 +16,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from annotation.downloads import ratings_live_response
+from annotation.downloads import ratings_live_response, release_file_response
 from annotation.models import AnalysisRun
 from annotation.research.forms import AnalysisOptionsForm
 from annotation.selectors_analysis import (
+    analysis_run_get,
     analysis_run_get_for_user,
     analysis_run_is_stale,
     analysis_run_latest,
@@ -36,10 +36,7 @@ from annotation.services.analysis import (
     analysis_options_hash,
     analysis_run_request,
 )
-from annotation.services.releases import (
-    release_download_open,
-    release_freeze_request,
-)
+from annotation.services.releases import release_freeze_request
 from study_site.permissions import staff_required
 
 T = "annotation/research/"
@@ -47,12 +44,6 @@ T = "annotation/research/"
 
 def _options_query(options: dict) -> str:
     return urlencode(options, doseq=True)
-
-
-def _plotly_version() -> str:
-    import plotly
-
-    return plotly.__version__
 
 
 def run_status(run: AnalysisRun, *, stale: bool | None = None) -> dict:
@@ -104,7 +95,7 @@ def analysis_page(request: HttpRequest, pk: int) -> HttpResponse:
     fingerprint = ratings_fingerprint(study=study)
     run = None
     if request.GET.get("run", "").isdigit():
-        run = analysis_run_get_for_user(user=request.user, study_pk=pk, pk=int(request.GET["run"]))
+        run = analysis_run_get(study=study, pk=int(request.GET["run"]))
     if run is None or run.kind != AnalysisRun.Kind.ANALYSIS:
         run = analysis_run_latest(study=study, options_hash=analysis_options_hash(options=options))
     stale = run is not None and analysis_run_is_stale(run=run, fingerprint=fingerprint)
@@ -115,7 +106,6 @@ def analysis_page(request: HttpRequest, pk: int) -> HttpResponse:
         "stale": stale,
         "fingerprint": fingerprint,
         "options_query": _options_query(options),
-        "plotly_version": _plotly_version(),
     }
     return render(request, T + "analysis.html", context)
 
@@ -186,16 +176,7 @@ def release_freeze(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def release_download(request: HttpRequest, pk: int, version: int, what: str) -> FileResponse:
     release = release_get_for_user(user=request.user, study_pk=pk, version=version)
-    try:
-        download = release_download_open(release=release, what=what)
-    except ValidationError as exc:
-        raise Http404(" ".join(exc.messages)) from None
-    response = FileResponse(
-        download.handle,
-        as_attachment=True,
-        filename=download.filename,
-        content_type=download.content_type,
-    )
+    response = release_file_response(release=release, what=what)
     response["Cache-Control"] = "private, no-transform"
     return response
 

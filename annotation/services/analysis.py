@@ -32,7 +32,6 @@ from annotation.selectors_analysis import ratings_fingerprint, ratings_snapshot
 
 if TYPE_CHECKING:
     from analysis.pipeline import PipelineOptions, PipelineResult
-    from annotation.selectors_analysis import RatingsSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +168,12 @@ def result_methods(result: PipelineResult) -> list[dict]:
     return [p.to_dict() for p in parts]
 
 
+def result_rejections(result: PipelineResult):
+    """Rows of the screening table with a subject rejected on a dimension (and why)."""
+    table = result.screening_table
+    return table.loc[table["rejected_any"]] if "rejected_any" in table.columns else table[:0]
+
+
 def pipeline_run(
     *, study: Study, options: dict, snapshot_frame, progress: Progress | None = None
 ) -> PipelineResult:
@@ -182,10 +187,6 @@ def pipeline_run(
         )
     except RatingsError as exc:
         raise ValidationError(f"The ratings cannot be analysed: {exc}") from None
-
-
-def snapshot_subjects(snapshot: RatingsSnapshot) -> set[str]:
-    return {str(s) for s in snapshot.frame["subject"].unique()}
 
 
 def inline_max_ratings() -> int:
@@ -322,7 +323,7 @@ def analysis_run_execute(*, run: AnalysisRun) -> AnalysisRun:
                 study=run.study,
                 result=result,
                 lookups=snapshot.lookups,
-                rated_subjects=snapshot_subjects(snapshot),
+                rated_subjects=snapshot.subject_labels(),
             )
             run.ratings_count = snapshot.fingerprint.count
             run.ratings_last_id = snapshot.fingerprint.last_id

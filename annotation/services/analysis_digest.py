@@ -15,7 +15,11 @@ from analysis.pipeline import PipelineResult
 from analysis.provenance import LIBRARY_VERSION, jsonable
 from annotation.models import Study
 from annotation.selectors_analysis import StudyLookups
-from annotation.services.analysis import options_from_pipeline, result_methods
+from annotation.services.analysis import (
+    options_from_pipeline,
+    result_methods,
+    result_rejections,
+)
 
 # Screening columns worth a column on the page, per method (the reason sentence has the rest).
 SCREENING_NUMBERS = {
@@ -170,8 +174,7 @@ def analysis_digest(
     ``rated_subjects`` are the subjects in the input (screening may have dropped some).
     """
     labels = dict(study.dimensions.order_by("order", "id").values_list("key", "label"))
-    table = result.screening_table
-    rejected = table.loc[table["rejected_any"]] if "rejected_any" in table.columns else table[:0]
+    rejected = result_rejections(result)
     rejected_subjects = {str(s) for s in rejected["subject"]}
     summary = {
         "library_version": LIBRARY_VERSION,

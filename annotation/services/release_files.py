@@ -146,7 +146,6 @@ class RawCsvWriter:
         self.format = _raw_formatter(lookups)
         self.digest = hashlib.sha256()
         self.handle = path.open("wb")
-        self.rows = 0
         self._write(_csv_bytes([], RAW_COLUMNS))
 
     def _write(self, data: bytes) -> None:
@@ -155,7 +154,6 @@ class RawCsvWriter:
 
     def __call__(self, chunk: RatingRows) -> None:
         self._write(_csv_bytes(self.format(chunk)))
-        self.rows += len(chunk)
 
     def close(self) -> str:
         self.handle.close()

@@ -39,6 +39,7 @@ from annotation.services.analysis import (
     options_from_pipeline,
     pipeline_run,
     result_methods,
+    result_rejections,
     study_ratings_required,
 )
 from annotation.services.release_files import (
@@ -62,8 +63,7 @@ Progress = Callable[[str, float], None]
 def _method_config(
     *, study: Study, options: dict, result: PipelineResult, keys: list[str], fingerprint
 ) -> dict:
-    table = result.screening_table
-    rejected = table.loc[table["rejected_any"]] if "rejected_any" in table.columns else table[:0]
+    rejected = result_rejections(result)
     return {
         "source": LabelRelease.Source.STUDY,
         "options": options,
@@ -126,7 +126,7 @@ def release_freeze(
             raise ValidationError(
                 "No stimulus has a MOS on every dimension after screening; nothing was frozen."
             )
-        subjects = {str(s) for s in snapshot.frame["subject"].unique()}
+        subjects = snapshot.subject_labels()
         method_config = _method_config(
             study=study, options=clean, result=result, keys=keys, fingerprint=snapshot.fingerprint
         )

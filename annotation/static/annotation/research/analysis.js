@@ -97,6 +97,13 @@
       .then(function (result) {
         mosTable(result.mos);
         figures(result.figures);
+      }, function (e) {
+        // Say so where the table would be, instead of "Loading…" for ever.
+        var row = document.createElement("tr");
+        row.appendChild(cell("td", "The result could not be loaded (" + e +
+          "). Reload the page; if that fails too, press Recompute."));
+        document.getElementById("mos-table").tBodies[0].replaceChildren(row);
+        throw e;
       })
       .catch(function (e) { console.warn("analysis result failed to load", e); });
   }
