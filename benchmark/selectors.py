@@ -1,5 +1,6 @@
 """Reads of the benchmark app: lists, live status as JSON, results, leaderboard, scatter."""
 
+from collections import Counter
 from typing import Any
 
 import pandas as pd
@@ -90,15 +91,14 @@ def run_status(*, run: BenchmarkRun) -> dict[str, Any]:
 
 
 def sweep_status(*, sweep: BenchmarkSweep) -> dict[str, Any]:
-    runs = list(sweep.runs.all())
-    counts: dict[str, int] = {}
-    for run in runs:
-        counts[run.status] = counts.get(run.status, 0) + 1
+    # Polled every 3 s: leave out what run_summary never reads (per-epoch histories,
+    # per-split results, configs and tracebacks of up to MAX_RUNS_PER_SWEEP runs).
+    runs = list(sweep.runs.defer("history", "splits", "config", "traceback"))
     return {
         "id": sweep.pk,
         "status": sweep.status,
         "finished": sweep.status == BenchmarkSweep.Status.FINISHED,
-        "counts": counts,
+        "counts": dict(Counter(run.status for run in runs)),
         "runs": [run_summary(run) for run in runs],
         "results": sweep.results,
     }

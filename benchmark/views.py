@@ -1,11 +1,8 @@
 """Benchmark pages: admins only (superusers). Researchers are refused (403), anonymous
 visitors sent to sign in. Views parse input, call a service or selector, render."""
 
-from functools import wraps
-
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -15,27 +12,12 @@ from benchmark import selectors
 from benchmark.forms import LaunchForm
 from benchmark.services import LaunchRejected, run_cancel, run_retry, sweep_cancel, sweep_launch
 from benchmark.services.configs import media_path
-from study_site.permissions import is_admin
+from study_site import permissions
 
 T = "benchmark/"
 
 
-def admin_required(view):
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
-        if not is_admin(request.user):
-            raise PermissionDenied("Benchmark retrains are for admins.")
-        return view(request, *args, **kwargs)
-
-    return wrapped
-
-
-def _plotly_version() -> str:
-    import plotly
-
-    return plotly.__version__
+admin_required = permissions.admin_required("Benchmark retrains are for admins.")
 
 
 @admin_required
@@ -97,10 +79,8 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "run": run,
         "release_label": selectors.release_label(run.release),
-        "status": selectors.run_status(run=run),
         "requeued": selectors.run_requeued(run),
         "metric_rows": selectors.run_metric_rows(run),
-        "plotly_version": _plotly_version(),
     }
     return render(request, T + "run_detail.html", context)
 
@@ -117,28 +97,27 @@ def run_scatter_json(request: HttpRequest, pk: int) -> JsonResponse:
     return JsonResponse(selectors.run_scatter(run=selectors.run_get(pk=pk)))
 
 
-@admin_required
-@require_POST
-def run_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
+def _run_action(request: HttpRequest, pk: int, service, done: str, level) -> HttpResponse:
+    """Call a run service from its page's button; its refusal is shown, not raised."""
     try:
-        run_cancel(run=selectors.run_get(pk=pk), by=request.user)
+        service(run=selectors.run_get(pk=pk), by=request.user)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.info(request, f"Cancel requested for run {pk}.")
+        level(request, done)
     return redirect("benchmark:run_detail", pk=pk)
+
+
+@admin_required
+@require_POST
+def run_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
+    return _run_action(request, pk, run_cancel, f"Cancel requested for run {pk}.", messages.info)
 
 
 @admin_required
 @require_POST
 def run_retry_view(request: HttpRequest, pk: int) -> HttpResponse:
-    try:
-        run_retry(run=selectors.run_get(pk=pk), by=request.user)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    else:
-        messages.success(request, f"Run {pk} queued again.")
-    return redirect("benchmark:run_detail", pk=pk)
+    return _run_action(request, pk, run_retry, f"Run {pk} queued again.", messages.success)
 
 
 def _download(relative: str, filename: str) -> FileResponse:

@@ -5,6 +5,7 @@ parameters); paths, device and thread counts differ between the web server and e
 worker, so they are filled in from that machine's settings at the moment of use.
 """
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from django.conf import settings
 
 from annotation.models import LabelRelease
 from benchmark.training.catalog import BACKBONES
+from benchmark.training.config import SplitConfig
 
 # Fields a launch may set per sweep; everything else keeps the library's default.
 HYPER_FIELDS = (
@@ -27,15 +29,8 @@ HYPER_FIELDS = (
     "hidden_dim",
     "max_train_images",
 )
-SPLIT_FIELDS = (
-    "protocol",
-    "grouped",
-    "val_fraction",
-    "test_fraction",
-    "folds",
-    "train_generators",
-    "test_generators",
-)
+# Every SplitConfig field but the fixed protocol's split file (a CLI-only protocol).
+SPLIT_FIELDS = tuple(f.name for f in dataclasses.fields(SplitConfig) if f.name != "file")
 
 
 def release_manifest_path(*, release: LabelRelease) -> Path:

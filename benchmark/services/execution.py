@@ -255,7 +255,6 @@ def run_execute(*, run_id: int, hostname: str, task_id: str | None = None) -> st
     told apart from a re-delivery of the current task, which keeps its id.
     """
     from benchmark.training import train
-    from benchmark.training.errors import TrainingInputError
 
     device = device_label(settings.BENCHMARK_DEVICE)
     attempt = _claim(run_id=run_id, hostname=hostname, device=device, task_id=task_id)
@@ -267,7 +266,7 @@ def run_execute(*, run_id: int, hostname: str, task_id: str | None = None) -> st
             attempt.config, on_epoch_end=reporter.on_epoch_end, should_stop=reporter.should_stop
         )
     except Exception as exc:  # every failure is shown on the run's page, not lost in a log
-        known = isinstance(exc, TrainingInputError | ValueError)
+        known = isinstance(exc, ValueError)  # TrainingInputError and ConfigError among them
         message = str(exc) if known else f"{type(exc).__name__}: {exc}"
         if type(exc).__name__ == "SoftTimeLimitExceeded":
             message = f"time limit of {settings.BENCHMARK_TASK_TIME_LIMIT} s exceeded"

@@ -254,7 +254,5 @@ def sweep_launch(*, spec: SweepSpec, created_by: AbstractBaseUser | None) -> Ben
                 for p in plan
             ]
         )
-        if any(r.pk is None for r in runs):  # backends without RETURNING (none we support)
-            runs = list(sweep.runs.all())
         enqueue_on_commit(runs)
     return sweep

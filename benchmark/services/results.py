@@ -5,7 +5,6 @@ same transaction. It locks the sweep row first, so when two runs end at the same
 the second waits, then sees the first one's commit and is the one that aggregates.
 """
 
-import statistics
 from typing import Any
 
 from django.db import transaction
@@ -13,13 +12,7 @@ from django.utils import timezone
 
 from benchmark.models import BenchmarkRun, BenchmarkSweep
 
-TABLE_METRICS = ("srcc", "krcc", "plcc", "plcc_logistic", "rmse", "rmse_logistic")
 TABLE_PART = "test"
-
-
-def _median(values: list[Any]) -> float | None:
-    numbers = [float(v) for v in values if isinstance(v, int | float)]
-    return statistics.median(numbers) if numbers else None
 
 
 def results_table(*, runs: list[BenchmarkRun], columns: list[str]) -> dict[str, Any]:
@@ -28,37 +21,34 @@ def results_table(*, runs: list[BenchmarkRun], columns: list[str]) -> dict[str, 
     A run's own value is the median over its splits (one for random splits, k for k-fold),
     so a cell is the median over repeats of those, as the papers report.
     """
+    # Imported here: scipy (under the metrics module) is for the workers, not every page.
+    from benchmark.training.metrics import METRIC_NAMES, aggregate
+
     rows: dict[tuple[str, str], dict[str, Any]] = {}
+    per_run: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for run in runs:
+        key = (run.model_kind, run.backbone)
         row = rows.setdefault(
-            (run.model_kind, run.backbone),
-            {"model": run.model_kind, "backbone": run.backbone, "runs": 0, "succeeded": 0},
+            key, {"model": run.model_kind, "backbone": run.backbone, "runs": 0, "succeeded": 0}
         )
         row["runs"] += 1
-        row.setdefault("_metrics", [])
+        metrics = per_run.setdefault(key, [])
         if run.status == BenchmarkRun.Status.SUCCEEDED:
             row["succeeded"] += 1
-            row["_metrics"].append(run.metrics.get(TABLE_PART, {}))
-    out_rows = []
-    for row in rows.values():
-        per_run = row.pop("_metrics")
-        row["cells"] = {
-            column: {
-                **{
-                    name: _median([m.get(column, {}).get(name) for m in per_run])
-                    for name in TABLE_METRICS
-                },
-                "n": sum(1 for m in per_run if m.get(column, {}).get("srcc") is not None),
+            metrics.append(run.metrics.get(TABLE_PART, {}))
+    for key, row in rows.items():
+        row["cells"] = {}
+        for column in columns:
+            stats = aggregate(m.get(column, {}) for m in per_run[key])
+            row["cells"][column] = {
+                **{name: stats[name]["median"] for name in METRIC_NAMES},
+                "n": stats["srcc"]["n"],
             }
-            for column in columns
-        }
-        out_rows.append(row)
-    out_rows.sort(key=lambda r: (r["model"], r["backbone"]))
     return {
         "part": TABLE_PART,
         "columns": columns,
-        "metrics": list(TABLE_METRICS),
-        "rows": out_rows,
+        "metrics": list(METRIC_NAMES),
+        "rows": sorted(rows.values(), key=lambda r: (r["model"], r["backbone"])),
     }
 
 

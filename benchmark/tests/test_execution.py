@@ -38,6 +38,18 @@ def _media(relative: str) -> Path:
     return Path(settings.MEDIA_ROOT) / relative
 
 
+def _at_each_epoch(monkeypatch, hook) -> None:
+    """Call ``hook(report, record)`` at each epoch's end, ``record()`` being the real
+    progress write; the cancel / superseded poll then runs before every batch."""
+    monkeypatch.setattr(execution, "CANCEL_POLL_SECONDS", 0)
+    original = execution.AttemptReporter.on_epoch_end
+
+    def on_epoch_end(self, report):
+        hook(report, lambda: original(self, report))
+
+    monkeypatch.setattr(execution.AttemptReporter, "on_epoch_end", on_epoch_end)
+
+
 def test_a_run_trains_and_records_metrics_history_files_worker_and_device(
     django_capture_on_commit_callbacks,
 ):
@@ -167,16 +179,14 @@ def test_cancel_stops_a_running_run_at_the_next_batch(
 ):
     sweep = _launch(django_capture_on_commit_callbacks, hyper={**TINY, "epochs": 6})
     run = sweep.runs.get()
-    monkeypatch.setattr(execution, "CANCEL_POLL_SECONDS", 0)
-    original = execution.AttemptReporter.on_epoch_end
 
-    def cancel_after_first_epoch(self, report):
-        original(self, report)
+    def cancel_after_first_epoch(report, record):
+        record()
         if report.epoch == 1:
             run_cancel(run=BenchmarkRun.objects.get(pk=run.pk), by=None)
             assert BenchmarkRun.objects.get(pk=run.pk).status == "running"  # until it stops
 
-    monkeypatch.setattr(execution.AttemptReporter, "on_epoch_end", cancel_after_first_epoch)
+    _at_each_epoch(monkeypatch, cancel_after_first_epoch)
     assert run_execute(run_id=run.pk, hostname="w") == "cancelled"
     run.refresh_from_db()
     assert [h["epoch"] for h in run.history] == [1]
@@ -192,15 +202,13 @@ def test_an_attempt_superseded_by_a_newer_one_stops_and_writes_nothing(
 ):
     sweep = _launch(django_capture_on_commit_callbacks, hyper={**TINY, "epochs": 4})
     run = sweep.runs.get()
-    monkeypatch.setattr(execution, "CANCEL_POLL_SECONDS", 0)
-    original = execution.AttemptReporter.on_epoch_end
 
-    def another_worker_claims(self, report):
+    def another_worker_claims(report, record):
         if report.epoch == 2:  # a duplicate delivery started the run elsewhere
             BenchmarkRun.objects.filter(pk=run.pk).update(attempts=2, worker_host="other")
-        original(self, report)
+        record()
 
-    monkeypatch.setattr(execution.AttemptReporter, "on_epoch_end", another_worker_claims)
+    _at_each_epoch(monkeypatch, another_worker_claims)
     assert run_execute(run_id=run.pk, hostname="first") == "superseded"
     run.refresh_from_db()
     assert run.status == "running" and run.attempts == 2 and run.worker_host == "other"

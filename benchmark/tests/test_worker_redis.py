@@ -14,30 +14,25 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from django.urls import reverse
 
 from annotation.tests.factories import AdminFactory
 from benchmark.models import BenchmarkRun, BenchmarkSweep
 from benchmark.tests.conftest import tiny_form
 from benchmark.tests.factories import LabelReleaseFactory
-from study_site.tests.helpers import REPO, child_env
+from study_site.tests.helpers import REPO, child_env, server_database_url
 from study_site.worker import worker_argv
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def redis_url() -> str:
-    url = os.environ.get("TEST_REDIS_URL")
-    if not url:
-        pytest.skip("TEST_REDIS_URL is not set (CI sets it to the local Redis)")
-    if connection.vendor != "postgresql":
-        pytest.skip("a worker process cannot share SQLite's in-memory test database")
+def redis_url(redis_url) -> str:
+    server_database_url()  # skips on SQLite before anything is flushed
     import redis
 
-    redis.Redis.from_url(url).flushdb()  # no task left over from an earlier run
-    return url
+    redis.Redis.from_url(redis_url).flushdb()  # no task left over from an earlier run
+    return redis_url
 
 
 @pytest.fixture
@@ -56,12 +51,6 @@ def broker(redis_url):
     yield redis_url
     app.conf.broker_url, app.conf.broker_transport_options = saved
     reset_pools()
-
-
-def _database_url() -> str:
-    s = connection.settings_dict
-    auth = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
-    return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
 class Workers:
@@ -84,7 +73,7 @@ class Workers:
             env=child_env(
                 DEBUG="1",
                 VAR_DIR=str(self.tmp_path / f"var-{name}"),
-                DATABASE_URL=_database_url(),
+                DATABASE_URL=server_database_url(),
                 MEDIA_ROOT=str(settings.MEDIA_ROOT),
                 CELERY_BROKER_URL=self.redis_url,
                 BENCHMARK_DEVICE="cpu",
@@ -137,6 +126,15 @@ def _run(pk: int) -> BenchmarkRun:
     return BenchmarkRun.objects.get(pk=pk)
 
 
+def _wait_for_first_epoch(pk: int, workers: Workers, worker: str) -> None:
+    wait_for(
+        lambda: _run(pk).progress.get("epoch", 0) >= 1,
+        timeout=180,
+        what=f"run {pk} to finish an epoch on worker {worker}",
+        logs=lambda: workers.log(worker)[-5000:],
+    )
+
+
 def test_a_sweep_runs_end_to_end_from_the_launch_form_to_the_results_table(client, workers):
     release = LabelReleaseFactory()
     client.force_login(AdminFactory())
@@ -168,12 +166,7 @@ def test_cancel_stops_the_running_run_and_the_queued_one_is_skipped(client, work
     client.post(reverse("benchmark:sweep_new"), tiny_form(release, repeats=2, epochs=300))
     sweep = BenchmarkSweep.objects.get()
     first, second = sweep.runs.order_by("repeat")
-    wait_for(
-        lambda: _run(first.pk).progress.get("epoch", 0) >= 1,
-        timeout=180,
-        what="the first run to finish an epoch",
-        logs=lambda: workers.log("cancel")[-5000:],
-    )
+    _wait_for_first_epoch(first.pk, workers, "cancel")
     assert _run(second.pk).status == "queued"  # one task at a time per worker
     assert client.post(reverse("benchmark:sweep_cancel", args=[sweep.pk])).status_code == 302
     assert _run(second.pk).status == "cancelled"
@@ -205,12 +198,7 @@ def test_a_worker_killed_mid_run_is_replaced_and_the_result_is_written_once(clie
     lost_host = workers.start("doomed", **fast)
     client.post(reverse("benchmark:sweep_new"), tiny_form(release, epochs=12))
     run = BenchmarkSweep.objects.get().runs.get()
-    wait_for(
-        lambda: _run(run.pk).progress.get("epoch", 0) >= 1,
-        timeout=180,
-        what="the run to finish an epoch on the first worker",
-        logs=lambda: workers.log("doomed")[-5000:],
-    )
+    _wait_for_first_epoch(run.pk, workers, "doomed")
     assert _run(run.pk).worker_host.startswith(lost_host)
     workers.kill("doomed")  # SIGKILL: no shutdown, no acknowledgement, nothing written
     lost_at = _run(run.pk).progress["epoch"]
