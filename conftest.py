@@ -1,5 +1,6 @@
 """Root pytest configuration shared by every test package."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -13,3 +14,12 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data not present at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The real Redis that broker tests use; they skip cleanly where it is not configured."""
+    url = os.environ.get("TEST_REDIS_URL")
+    if not url:
+        pytest.skip("TEST_REDIS_URL is not set (CI sets it to the local Redis)")
+    return url

@@ -248,10 +248,7 @@ def subject_list(request: HttpRequest, pk: int) -> HttpResponse:
 @staff_required
 def study_progress_page(request: HttpRequest, pk: int) -> HttpResponse:
     study = study_get_for_user(user=request.user, pk=pk)
-    import plotly
-
-    context = {"study": study, "plotly_version": plotly.__version__}
-    return render(request, T + "progress.html", context)
+    return render(request, T + "progress.html", {"study": study})
 
 
 @staff_required

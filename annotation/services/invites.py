@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from annotation.models import Study, Subject
-from annotation.services.subjects import subject_invite_create
+from annotation.services.subjects import subject_invite_create, subject_labels_free
 
 MAX_INVITES_PER_REQUEST = 1000
 
@@ -20,18 +20,8 @@ def invites_create(
     """Create `count` subjects with fresh tokens; return (subject, token) pairs."""
     if not 1 <= count <= MAX_INVITES_PER_REQUEST:
         raise ValidationError(f"Create between 1 and {MAX_INVITES_PER_REQUEST} invites at once.")
-    existing = set(study.subjects.values_list("label", flat=True))
-    created = []
-    number = study.subjects.count()
-    for _ in range(count):
-        number += 1
-        label = f"{label_prefix}{number:04d}"
-        while label in existing:
-            number += 1
-            label = f"{label_prefix}{number:04d}"
-        existing.add(label)
-        created.append(subject_invite_create(study=study, label=label))
-    return created
+    labels = subject_labels_free(study=study, count=count, prefix=label_prefix)
+    return [subject_invite_create(study=study, label=label) for label in labels]
 
 
 def invites_csv(*, invites: list[tuple[Subject, str]], link_for: Callable[[str], str]) -> str:

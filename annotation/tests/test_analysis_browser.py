@@ -1,26 +1,12 @@
 """The analysis page in headless Chromium: figures drawn, MOS table sorts and filters."""
 
-import os
-from pathlib import Path
-
 import pytest
 from django.db import connections
 
 from annotation.tests.factories import rated_study_create
+from study_site.tests.browser import BROWSER_MARKS, chromium_launch
 
-# Playwright's sync API runs an event loop in this thread; the live server's database
-# calls happen in another thread, so Django's async-safety check does not apply.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "1"
-
-CHROMIUM = Path("/usr/bin/chromium")
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="/usr/bin/chromium is missing (apt-get install chromium)"
-    ),
-    pytest.mark.django_db(transaction=True),
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
@@ -28,11 +14,7 @@ def page():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        chromium = chromium_launch(playwright)
         context = chromium.new_context(viewport={"width": 1366, "height": 900})
         context.set_default_timeout(15_000)
         yield context.new_page()

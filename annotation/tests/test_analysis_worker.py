@@ -9,12 +9,11 @@ from pathlib import Path
 import pytest
 from celery import Celery
 from django.conf import settings as django_settings
-from django.db import connection
 
 from annotation.models import AnalysisRun
 from annotation.services.analysis import analysis_options_clean, analysis_options_hash
 from annotation.tests.factories import rated_study_create
-from study_site.tests.helpers import REPO, child_env
+from study_site.tests.helpers import REPO, child_env, server_database_url
 from study_site.worker import worker_argv
 
 pytestmark = [
@@ -23,21 +22,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.django_db(transaction=True),
 ]
-
-
-@pytest.fixture
-def redis_url() -> str:
-    url = os.environ.get("TEST_REDIS_URL")
-    if not url:
-        pytest.skip("TEST_REDIS_URL is not set (CI sets it to the local Redis)")
-    if connection.vendor != "postgresql":
-        pytest.skip("the worker needs the test database on a server (TEST_DATABASE_URL)")
-    return url
-
-
-def database_url() -> str:
-    db = connection.settings_dict
-    return f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
 def queued(study, kind: str) -> AnalysisRun:
@@ -58,6 +42,7 @@ def study_ratings(study) -> int:
 
 
 def test_worker_runs_analysis_and_freeze(redis_url, tmp_path, settings):
+    database_url = server_database_url()
     settings.MEDIA_ROOT = tmp_path / "media"
     study = rated_study_create(subjects=6, stimuli=5)
     analysis, freeze = queued(study, "analysis"), queued(study, "freeze")
@@ -71,7 +56,7 @@ def test_worker_runs_analysis_and_freeze(redis_url, tmp_path, settings):
             DEBUG="1",
             VAR_DIR=str(tmp_path / "var"),
             MEDIA_ROOT=str(settings.MEDIA_ROOT),
-            DATABASE_URL=database_url(),
+            DATABASE_URL=database_url,
             DATABASE_CONN_MAX_AGE="0",
             CELERY_BROKER_URL=redis_url,
             CELERY_RESULT_BACKEND=redis_url,

@@ -1,8 +1,6 @@
 """Whole rating sessions in headless Chromium (Debian's /usr/bin/chromium, never downloaded)."""
 
-import os
 import re
-from pathlib import Path
 
 import pytest
 
@@ -10,20 +8,9 @@ from annotation.models import Rating, RatingSession, Stimulus, Study
 from annotation.services.subjects import subject_invite_create, token_hash
 from annotation.tests.factories import DimensionFactory, StimulusFactory, StudyFactory
 from fixtures.demo_study import load_demo_study
+from study_site.tests.browser import BROWSER_MARKS, chromium_launch
 
-# Playwright's sync API runs an event loop in this thread; the live server's database
-# calls happen in another thread, so Django's async-safety check does not apply.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "1"
-
-CHROMIUM = Path("/usr/bin/chromium")
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="/usr/bin/chromium is missing (apt-get install chromium)"
-    ),
-    pytest.mark.django_db(transaction=True),
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture(scope="module")
@@ -31,11 +18,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        chromium = chromium_launch(playwright)
         yield chromium
         chromium.close()
 

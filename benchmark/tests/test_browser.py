@@ -1,8 +1,6 @@
 """The pages' scripts in headless Chromium: live status updates and plotly figures."""
 
 import functools
-import os
-from pathlib import Path
 
 import pytest
 from django.db import connections
@@ -12,19 +10,9 @@ from annotation.tests.factories import AdminFactory
 from benchmark.models import BenchmarkRun
 from benchmark.services import SweepSpec, run_execute, sweep_launch
 from benchmark.tests.factories import LabelReleaseFactory
+from study_site.tests.browser import BROWSER_MARKS, chromium_launch
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls are synchronous.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "1"
-
-CHROMIUM = Path("/usr/bin/chromium")
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="/usr/bin/chromium is missing (apt-get install chromium)"
-    ),
-    pytest.mark.django_db(transaction=True),
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
@@ -34,11 +22,7 @@ def page(live_server):
     client = Client()
     client.force_login(AdminFactory())
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = chromium_launch(playwright)
         context = browser.new_context()
         context.set_default_timeout(15_000)
         context.add_cookies(

@@ -24,14 +24,6 @@ def test_only_json_is_accepted_and_there_is_no_global_time_limit():
     assert app.conf.worker_prefetch_multiplier == 1
 
 
-@pytest.fixture
-def redis_url() -> str:
-    url = os.environ.get("TEST_REDIS_URL")
-    if not url:
-        pytest.skip("TEST_REDIS_URL is not set (CI sets it to the local Redis)")
-    return url
-
-
 @pytest.mark.redis
 @pytest.mark.slow
 def test_a_task_sent_through_redis_is_executed_by_a_worker_process(redis_url, tmp_path):
