@@ -117,6 +117,28 @@ class PipelineResult:
             out["distribution"] = self.distribution
         return out
 
+    def methods(self) -> list[dict[str, Any]]:
+        """Name, standard and version of every routine behind the numbers, for traceability."""
+        parts = [screening.provenance for screening in self.screening]
+        if self.normalisation is not None:
+            parts.append(self.normalisation.provenance)
+        parts.append(self.mos.provenance)
+        for extra in (self.subject_model, self.reliability):
+            if extra is not None:
+                parts.append(extra.provenance)
+        if self.distribution_provenance is not None:
+            parts.append(self.distribution_provenance)
+        return [part.to_dict() for part in parts]
+
+    def rejections(self) -> pd.DataFrame:
+        """Rows of the screening table with a subject rejected on a dimension (and why)."""
+        table = self.screening_table
+        return table.loc[table["rejected_any"]] if "rejected_any" in table.columns else table[:0]
+
+    def options_dict(self) -> dict[str, Any]:
+        """The resolved options as plain JSON (for method configs and summaries)."""
+        return jsonable(dataclasses.asdict(self.options))
+
     def to_summary(self) -> dict[str, Any]:
         """JSON-able digest: counts, rejected subjects, headline numbers, methods + versions."""
         table = self.screening_table

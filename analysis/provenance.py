@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any
 
-import numpy as np
-
 from analysis._version import LIBRARY_VERSION
+from common.jsonable import jsonable
 
 __all__ = ["LIBRARY_VERSION", "Provenance", "jsonable", "options_dict"]
 
@@ -43,27 +41,3 @@ def options_dict(options: Any) -> dict[str, Any]:
     if dataclasses.is_dataclass(options) and not isinstance(options, type):
         return dataclasses.asdict(options)
     raise TypeError(f"expected an options dataclass, got {type(options).__name__}")
-
-
-def jsonable(value: Any) -> Any:
-    """Convert numpy scalars, tuples and non-finite floats so ``json.dumps`` accepts them.
-
-    NaN and infinities become ``None`` because JSON has no spelling for them and a silent
-    ``NaN`` token breaks strict parsers (browsers' ``JSON.parse`` among them).
-    """
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [jsonable(v) for v in value.tolist()]
-    if isinstance(value, np.bool_ | bool):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating | float):
-        f = float(value)
-        return f if math.isfinite(f) else None
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return jsonable(dataclasses.asdict(value))
-    return value
