@@ -3,8 +3,9 @@
 from collections.abc import Callable
 from typing import TypeVar
 
-from django.core.exceptions import ObjectDoesNotExist
 from django.http import Http404
+
+from core.errors import NotFound
 
 Found = TypeVar("Found")
 
@@ -13,5 +14,5 @@ def get_or_404(lookup: Callable[..., Found], /, **kwargs) -> Found:
     """``lookup(**kwargs)``; a missing (or not visible) object becomes a 404 page."""
     try:
         return lookup(**kwargs)
-    except ObjectDoesNotExist as exc:
+    except NotFound as exc:
         raise Http404(str(exc)) from None

@@ -122,7 +122,7 @@ def ratings_snapshot(
     Columns: stimulus (id), subject (label), dimension (key), repeat (0/1), score,
     session (id), response_time (s), generator, and is_gold + gold_score when the study
     has gold stimuli with known answers. ``on_chunk`` receives each chunk of raw row
-    tuples (:data:`annotation.selectors.RATING_ROW_FIELDS`) as it is read.
+    tuples (:data:`annotation.selectors.ratings.RATING_ROW_FIELDS`) as it is read.
     """
     # Imported here: pages and APIs that import this module never load pandas.
     import numpy as np

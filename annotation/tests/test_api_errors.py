@@ -67,3 +67,5 @@ def test_handler_maps_domain_errors(error, status, body):
 
 def test_handler_leaves_unexpected_errors_to_django():
     assert api_exception_handler(RuntimeError("bug"), {}) is None
+    # A bare DoesNotExist is a bug in a service, not a missing object the caller asked for.
+    assert api_exception_handler(Study.DoesNotExist(), {}) is None
