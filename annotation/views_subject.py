@@ -17,7 +17,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from annotation.models import Study, Subject
-from annotation.selectors_subject import (
+from annotation.selectors.subject import (
     STAGE_CONSENT,
     STAGE_DECLINED,
     STAGE_DONE,

@@ -5,12 +5,12 @@ from typing import Any
 
 import pandas as pd
 from django.db.models import Count, Q, QuerySet
-from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
 from annotation.models import LabelRelease
 from benchmark.models import BenchmarkRun, BenchmarkSweep
 from benchmark.services.configs import media_path
+from core.errors import NotFound
 
 SCATTER_MAX_POINTS = 5000
 
@@ -37,11 +37,19 @@ def sweep_list() -> QuerySet[BenchmarkSweep]:
 
 
 def sweep_get(*, pk: int) -> BenchmarkSweep:
-    return get_object_or_404(BenchmarkSweep.objects.select_related("release__study"), pk=pk)
+    """The sweep; raises ``core.errors.NotFound`` (a 404 in the views) when there is none."""
+    sweep = BenchmarkSweep.objects.select_related("release__study").filter(pk=pk).first()
+    if sweep is None:
+        raise NotFound("No BenchmarkSweep matches the given query.")
+    return sweep
 
 
 def run_get(*, pk: int) -> BenchmarkRun:
-    return get_object_or_404(BenchmarkRun.objects.select_related("sweep", "release__study"), pk=pk)
+    """The run; raises ``core.errors.NotFound`` (a 404 in the views) when there is none."""
+    run = BenchmarkRun.objects.select_related("sweep", "release__study").filter(pk=pk).first()
+    if run is None:
+        raise NotFound("No BenchmarkRun matches the given query.")
+    return run
 
 
 def run_requeued(run: BenchmarkRun) -> bool:

@@ -12,7 +12,8 @@ from benchmark import selectors
 from benchmark.forms import LaunchForm
 from benchmark.services import LaunchRejected, run_cancel, run_retry, sweep_cancel, sweep_launch
 from benchmark.services.configs import media_path
-from study_site import permissions
+from core import permissions
+from core.http import get_or_404
 
 T = "benchmark/"
 
@@ -47,7 +48,7 @@ def sweep_new(request: HttpRequest) -> HttpResponse:
 @admin_required
 @require_GET
 def sweep_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    sweep = selectors.sweep_get(pk=pk)
+    sweep = get_or_404(selectors.sweep_get, pk=pk)
     context = {
         "sweep": sweep,
         "release_label": selectors.release_label(sweep.release),
@@ -60,13 +61,13 @@ def sweep_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @admin_required
 @require_GET
 def sweep_status_json(request: HttpRequest, pk: int) -> JsonResponse:
-    return JsonResponse(selectors.sweep_status(sweep=selectors.sweep_get(pk=pk)))
+    return JsonResponse(selectors.sweep_status(sweep=get_or_404(selectors.sweep_get, pk=pk)))
 
 
 @admin_required
 @require_POST
 def sweep_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
-    sweep = selectors.sweep_get(pk=pk)
+    sweep = get_or_404(selectors.sweep_get, pk=pk)
     count = sweep_cancel(sweep=sweep, by=request.user)
     messages.info(request, f"Cancel requested for {count} run(s).")
     return redirect("benchmark:sweep_detail", pk=pk)
@@ -75,7 +76,7 @@ def sweep_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
 @admin_required
 @require_GET
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    run = selectors.run_get(pk=pk)
+    run = get_or_404(selectors.run_get, pk=pk)
     context = {
         "run": run,
         "release_label": selectors.release_label(run.release),
@@ -88,19 +89,19 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @admin_required
 @require_GET
 def run_status_json(request: HttpRequest, pk: int) -> JsonResponse:
-    return JsonResponse(selectors.run_status(run=selectors.run_get(pk=pk)))
+    return JsonResponse(selectors.run_status(run=get_or_404(selectors.run_get, pk=pk)))
 
 
 @admin_required
 @require_GET
 def run_scatter_json(request: HttpRequest, pk: int) -> JsonResponse:
-    return JsonResponse(selectors.run_scatter(run=selectors.run_get(pk=pk)))
+    return JsonResponse(selectors.run_scatter(run=get_or_404(selectors.run_get, pk=pk)))
 
 
 def _run_action(request: HttpRequest, pk: int, service, done: str, level) -> HttpResponse:
     """Call a run service from its page's button; its refusal is shown, not raised."""
     try:
-        service(run=selectors.run_get(pk=pk), by=request.user)
+        service(run=get_or_404(selectors.run_get, pk=pk), by=request.user)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
@@ -132,14 +133,14 @@ def _download(relative: str, filename: str) -> FileResponse:
 @admin_required
 @require_GET
 def run_predictions(request: HttpRequest, pk: int) -> FileResponse:
-    run = selectors.run_get(pk=pk)
+    run = get_or_404(selectors.run_get, pk=pk)
     return _download(run.predictions_path, f"run-{run.pk}-predictions-test.csv")
 
 
 @admin_required
 @require_GET
 def run_checkpoint(request: HttpRequest, pk: int, index: int) -> FileResponse:
-    run = selectors.run_get(pk=pk)
+    run = get_or_404(selectors.run_get, pk=pk)
     if index >= len(run.splits):
         raise Http404("No such split.")
     split = run.splits[index]

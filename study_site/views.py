@@ -1,15 +1,7 @@
+"""Views of the site itself; the apps' pages are wired in by the URL configuration."""
+
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
-
-from annotation.selectors import study_list_for_user
-from study_site.permissions import staff_required
-
-
-@staff_required
-def dashboard_home(request: HttpRequest) -> HttpResponse:
-    studies = study_list_for_user(user=request.user)
-    return render(request, "dashboard/home.html", {"studies": studies})
+from django.http import HttpRequest, JsonResponse
 
 
 def healthz(request: HttpRequest) -> JsonResponse:

@@ -1,11 +1,10 @@
 """Researcher API views. Staff only (DRF's IsAdminUser: 403 otherwise); a study that is
 not the caller's own answers 404. Views parse input, call a service or selector, and
-serialise the output; nothing else."""
+serialise the output; nothing else. Errors the services and selectors raise become 400/404
+JSON in one place, the exception handler `core.api_errors.api_exception_handler`."""
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -13,13 +12,13 @@ from rest_framework.views import APIView
 
 from annotation.imports.external import LAYOUTS
 from annotation.models import ImportJob, Stimulus, Study
-from annotation.selectors import study_list_for_user
-from annotation.selectors_research import (
+from annotation.selectors.research import (
     import_job_get_for_user,
     invite_path,
     stimulus_get_for_user,
     stimulus_list_for_study,
     study_get_for_user,
+    study_list_for_user,
     study_progress,
     subject_statuses,
 )
@@ -33,14 +32,6 @@ from annotation.services.studies import (
     study_set_status,
     study_update,
 )
-
-
-def _call(service, **kwargs):
-    """Run a service; its ValidationError becomes a 400 with the same messages."""
-    try:
-        return service(**kwargs)
-    except DjangoValidationError as exc:
-        raise ValidationError({"detail": exc.messages}) from None
 
 
 class DimensionSerializer(serializers.Serializer):
@@ -113,7 +104,7 @@ class StudyCreateApi(APIView):
         specs = _specs(data)
         if specs is not None:
             data["dimensions"] = specs
-        study = _call(study_create, owner=request.user, **data)
+        study = study_create(owner=request.user, **data)
         return Response(StudyOutputSerializer(study).data, status=status.HTTP_201_CREATED)
 
 
@@ -137,7 +128,7 @@ class StudyUpdateApi(APIView):
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         specs = _specs(data)
-        study = _call(study_update, study=study, dimensions=specs, **data)
+        study = study_update(study=study, dimensions=specs, **data)
         return Response(StudyOutputSerializer(study).data)
 
 
@@ -153,7 +144,7 @@ class StudyStatusApi(APIView):
         study = study_get_for_user(user=request.user, pk=pk)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        study = _call(study_set_status, study=study, status=serializer.validated_data["status"])
+        study = study_set_status(study=study, status=serializer.validated_data["status"])
         return Response(StudyOutputSerializer(study).data)
 
 
@@ -205,7 +196,7 @@ class StimulusRoleApi(APIView):
         stimulus = stimulus_get_for_user(user=request.user, study_pk=pk, pk=stimulus_pk)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        stimulus = _call(stimulus_role_set, stimulus=stimulus, **serializer.validated_data)
+        stimulus = stimulus_role_set(stimulus=stimulus, **serializer.validated_data)
         return Response(StimulusOutputSerializer(stimulus).data)
 
 
@@ -346,7 +337,7 @@ class InviteCreateApi(APIView):
         study = study_get_for_user(user=request.user, pk=pk)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        invites = _call(invites_create, study=study, count=serializer.validated_data["count"])
+        invites = invites_create(study=study, count=serializer.validated_data["count"])
 
         def link(token: str) -> str:
             return request.build_absolute_uri(invite_path(token))

@@ -15,17 +15,16 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from annotation.api.views import _call
 from annotation.downloads import ratings_live_response, release_file_response
 from annotation.models import AnalysisRun, LabelRelease
-from annotation.selectors_analysis import (
+from annotation.selectors.analysis import (
     analysis_run_get_for_user,
     analysis_run_is_stale,
     ratings_fingerprint,
     release_get_for_user,
     release_list_for_study,
 )
-from annotation.selectors_research import study_get_for_user
+from annotation.selectors.research import study_get_for_user
 from annotation.services.analysis import (
     NORMALISATIONS,
     OPTION_HELP,
@@ -150,8 +149,7 @@ class AnalysisRunCreateApi(APIView):
         serializer.is_valid(raise_exception=True)
         options = dict(serializer.validated_data)
         force = options.pop("force", False)
-        run = _call(
-            analysis_run_request,
+        run = analysis_run_request(
             study=study,
             options=options,
             created_by=request.user,
@@ -236,8 +234,7 @@ class ReleaseFreezeApi(APIView):
         study = study_get_for_user(user=request.user, pk=pk)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        outcome = _call(
-            release_freeze_request,
+        outcome = release_freeze_request(
             study=study,
             options=dict(serializer.validated_data),
             created_by=request.user,

@@ -15,13 +15,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from annotation.imports.images import thumbnail_name
 from annotation.models import ImportJob
 from annotation.research import forms
-from annotation.selectors import study_list_for_user
-from annotation.selectors_research import (
+from annotation.selectors.research import (
     import_job_get_for_user,
     invite_path,
     stimulus_get_for_user,
     stimulus_list_for_study,
     study_get_for_user,
+    study_list_for_user,
     study_progress,
     subject_statuses,
 )
@@ -33,7 +33,8 @@ from annotation.services.studies import (
     study_set_status,
     study_update,
 )
-from study_site.permissions import staff_required
+from core.http import get_or_404
+from core.permissions import staff_required
 
 T = "annotation/research/"
 
@@ -41,6 +42,13 @@ T = "annotation/research/"
 def _errors(form, exc: ValidationError) -> None:
     for message in exc.messages:
         form.add_error(None, message)
+
+
+@staff_required
+def dashboard_home(request: HttpRequest) -> HttpResponse:
+    """The site's home page (/): the researcher's studies at a glance."""
+    studies = study_list_for_user(user=request.user)
+    return render(request, "dashboard/home.html", {"studies": studies})
 
 
 @staff_required
@@ -73,7 +81,7 @@ def study_new(request: HttpRequest) -> HttpResponse:
 @staff_required
 @require_http_methods(["GET", "POST"])
 def study_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    study = study_get_for_user(user=request.user, pk=pk)
+    study = get_or_404(study_get_for_user, user=request.user, pk=pk)
     initial = [
         {"key": d.key, "label": d.label, "question": d.question, "anchor_text": d.anchor_text}
         for d in study.dimensions.all()
@@ -93,7 +101,7 @@ def study_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 @staff_required
 def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    study = study_get_for_user(user=request.user, pk=pk)
+    study = get_or_404(study_get_for_user, user=request.user, pk=pk)
     context = {
         "study": study,
         "dimensions": study.dimensions.all(),
@@ -106,7 +114,7 @@ def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @staff_required
 @require_POST
 def study_status(request: HttpRequest, pk: int) -> HttpResponse:
-    study = study_get_for_user(user=request.user, pk=pk)
+    study = get_or_404(study_get_for_user, user=request.user, pk=pk)
     form = forms.StatusForm(request.POST)
     if form.is_valid():
         study_set_status(study=study, status=form.cleaned_data["status"])
@@ -118,7 +126,7 @@ def study_status(request: HttpRequest, pk: int) -> HttpResponse:
 
 @staff_required
 def stimulus_list(request: HttpRequest, pk: int) -> HttpResponse:
-    study = study_get_for_user(user=request.user, pk=pk)
+    study = get_or_404(study_get_for_user, user=request.user, pk=pk)
     stimuli = [
         (s, reverse("research:stimulus_thumbnail", args=[study.pk, s.pk]))
         for s in stimulus_list_for_study(study=study)[:500]
@@ -129,7 +137,7 @@ def stimulus_list(request: HttpRequest, pk: int) -> HttpResponse:
 @staff_required
 @require_http_methods(["GET", "POST"])
 def stimulus_role(request: HttpRequest, pk: int, stimulus_pk: int) -> HttpResponse:
-    stimulus = stimulus_get_for_user(user=request.user, study_pk=pk, pk=stimulus_pk)
+    stimulus = get_or_404(stimulus_get_for_user, user=request.user, study_pk=pk, pk=stimulus_pk)
     dimensions = list(stimulus.study.dimensions.all())
     initial = {"role": stimulus.role, "explanation": stimulus.explanation}
     initial |= {f"expected_{k}": v for k, v in stimulus.expected_scores.items()}
@@ -158,7 +166,7 @@ def stimulus_role(request: HttpRequest, pk: int, stimulus_pk: int) -> HttpRespon
 @require_GET
 def stimulus_thumbnail(request: HttpRequest, pk: int, stimulus_pk: int) -> FileResponse:
     """Dashboard thumbnails go through the permission check, like the stimuli themselves."""
-    stimulus = stimulus_get_for_user(user=request.user, study_pk=pk, pk=stimulus_pk)
+    stimulus = get_or_404(stimulus_get_for_user, user=request.user, study_pk=pk, pk=stimulus_pk)
     name = thumbnail_name(stimulus.sha256)
     if not default_storage.exists(name):
         raise Http404("No thumbnail for this stimulus.")
@@ -170,7 +178,7 @@ def stimulus_thumbnail(request: HttpRequest, pk: int, stimulus_pk: int) -> FileR
 @staff_required
 @require_http_methods(["GET", "POST"])
 def study_import(request: HttpRequest, pk: int) -> HttpResponse:
-    study = study_get_for_user(user=request.user, pk=pk)
+    study = get_or_404(study_get_for_user, user=request.user, pk=pk)
     form = forms.ManifestImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         options = {
@@ -221,7 +229,7 @@ def import_job_data(job: ImportJob) -> dict:
 
 @staff_required
 def import_job(request: HttpRequest, job_pk: int) -> HttpResponse:
-    job = import_job_get_for_user(user=request.user, pk=job_pk)
+    job = get_or_404(import_job_get_for_user, user=request.user, pk=job_pk)
     if request.GET.get("format") == "json":
         return JsonResponse(import_job_data(job))
     return render(request, T + "import_job.html", {"job": job})
@@ -230,7 +238,7 @@ def import_job(request: HttpRequest, job_pk: int) -> HttpResponse:
 @staff_required
 @require_http_methods(["GET", "POST"])
 def subject_list(request: HttpRequest, pk: int) -> HttpResponse:
-    study = study_get_for_user(user=request.user, pk=pk)
+    study = get_or_404(study_get_for_user, user=request.user, pk=pk)
     form = forms.InviteForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         invites = invites_create(study=study, count=form.cleaned_data["count"])
@@ -247,14 +255,14 @@ def subject_list(request: HttpRequest, pk: int) -> HttpResponse:
 
 @staff_required
 def study_progress_page(request: HttpRequest, pk: int) -> HttpResponse:
-    study = study_get_for_user(user=request.user, pk=pk)
+    study = get_or_404(study_get_for_user, user=request.user, pk=pk)
     return render(request, T + "progress.html", {"study": study})
 
 
 @staff_required
 @require_GET
 def study_progress_json(request: HttpRequest, pk: int) -> JsonResponse:
-    study = study_get_for_user(user=request.user, pk=pk)
+    study = get_or_404(study_get_for_user, user=request.user, pk=pk)
     return JsonResponse(study_progress(study=study))
 
 

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from annotation.downloads import ratings_live_response, release_file_response
 from annotation.models import AnalysisRun
 from annotation.research.forms import AnalysisOptionsForm
-from annotation.selectors_analysis import (
+from annotation.selectors.analysis import (
     analysis_run_get,
     analysis_run_get_for_user,
     analysis_run_is_stale,
@@ -29,7 +29,7 @@ from annotation.selectors_analysis import (
     release_get_for_user,
     release_list_for_study,
 )
-from annotation.selectors_research import study_get_for_user
+from annotation.selectors.research import study_get_for_user
 from annotation.services.analysis import (
     DEFAULT_OPTIONS,
     analysis_options_clean,
@@ -37,7 +37,8 @@ from annotation.services.analysis import (
     analysis_run_request,
 )
 from annotation.services.releases import release_freeze_request
-from study_site.permissions import staff_required
+from core.http import get_or_404
+from core.permissions import staff_required
 
 T = "annotation/research/"
 
@@ -64,7 +65,7 @@ def run_status(run: AnalysisRun, *, stale: bool | None = None) -> dict:
 @staff_required
 @require_http_methods(["GET", "POST"])
 def analysis_page(request: HttpRequest, pk: int) -> HttpResponse:
-    study = study_get_for_user(user=request.user, pk=pk)
+    study = get_or_404(study_get_for_user, user=request.user, pk=pk)
     if request.method == "POST":
         form = AnalysisOptionsForm(request.POST)
         if form.is_valid():
@@ -95,7 +96,7 @@ def analysis_page(request: HttpRequest, pk: int) -> HttpResponse:
     fingerprint = ratings_fingerprint(study=study)
     run = None
     if request.GET.get("run", "").isdigit():
-        run = analysis_run_get(study=study, pk=int(request.GET["run"]))
+        run = get_or_404(analysis_run_get, study=study, pk=int(request.GET["run"]))
     if run is None or run.kind != AnalysisRun.Kind.ANALYSIS:
         run = analysis_run_latest(study=study, options_hash=analysis_options_hash(options=options))
     stale = run is not None and analysis_run_is_stale(run=run, fingerprint=fingerprint)
@@ -113,7 +114,7 @@ def analysis_page(request: HttpRequest, pk: int) -> HttpResponse:
 @staff_required
 @require_GET
 def analysis_run_json(request: HttpRequest, pk: int, run_pk: int) -> JsonResponse:
-    run = analysis_run_get_for_user(user=request.user, study_pk=pk, pk=run_pk)
+    run = get_or_404(analysis_run_get_for_user, user=request.user, study_pk=pk, pk=run_pk)
     fingerprint = ratings_fingerprint(study=run.study)
     stale = analysis_run_is_stale(run=run, fingerprint=fingerprint)
     return JsonResponse(run_status(run, stale=stale))
@@ -122,7 +123,7 @@ def analysis_run_json(request: HttpRequest, pk: int, run_pk: int) -> JsonRespons
 @staff_required
 @require_GET
 def analysis_run_result(request: HttpRequest, pk: int, run_pk: int) -> JsonResponse:
-    run = analysis_run_get_for_user(user=request.user, study_pk=pk, pk=run_pk)
+    run = get_or_404(analysis_run_get_for_user, user=request.user, study_pk=pk, pk=run_pk)
     if run.status != AnalysisRun.Status.DONE or run.kind != AnalysisRun.Kind.ANALYSIS:
         return JsonResponse(
             {"error": "This run has no result (yet).", **run_status(run)}, status=409
@@ -133,7 +134,7 @@ def analysis_run_result(request: HttpRequest, pk: int, run_pk: int) -> JsonRespo
 @staff_required
 @require_GET
 def release_list(request: HttpRequest, pk: int) -> HttpResponse:
-    study = study_get_for_user(user=request.user, pk=pk)
+    study = get_or_404(study_get_for_user, user=request.user, pk=pk)
     runs = list(freeze_runs_recent(study=study))
     context = {
         "study": study,
@@ -149,7 +150,7 @@ def release_list(request: HttpRequest, pk: int) -> HttpResponse:
 @staff_required
 @require_POST
 def release_freeze(request: HttpRequest, pk: int) -> HttpResponse:
-    study = study_get_for_user(user=request.user, pk=pk)
+    study = get_or_404(study_get_for_user, user=request.user, pk=pk)
     form = AnalysisOptionsForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Check the analysis options: " + form.errors.as_text())
@@ -175,7 +176,7 @@ def release_freeze(request: HttpRequest, pk: int) -> HttpResponse:
 @staff_required
 @require_GET
 def release_download(request: HttpRequest, pk: int, version: int, what: str) -> FileResponse:
-    release = release_get_for_user(user=request.user, study_pk=pk, version=version)
+    release = get_or_404(release_get_for_user, user=request.user, study_pk=pk, version=version)
     response = release_file_response(release=release, what=what)
     response["Cache-Control"] = "private, no-transform"
     return response
@@ -185,5 +186,5 @@ def release_download(request: HttpRequest, pk: int, version: int, what: str) -> 
 @require_GET
 def ratings_live_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     """The current raw ratings, generated now (not a release: they change as ratings arrive)."""
-    study = study_get_for_user(user=request.user, pk=pk)
+    study = get_or_404(study_get_for_user, user=request.user, pk=pk)
     return ratings_live_response(study=study)

@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from analysis import LIBRARY_VERSION
 from annotation.models import AnalysisRun, Study
-from annotation.selectors_analysis import ratings_fingerprint, ratings_snapshot
+from annotation.selectors.analysis import ratings_fingerprint, ratings_snapshot
 
 if TYPE_CHECKING:
     from analysis.pipeline import PipelineOptions, PipelineResult

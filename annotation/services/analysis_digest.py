@@ -14,7 +14,7 @@ import pandas as pd
 from analysis.pipeline import PipelineResult
 from analysis.provenance import LIBRARY_VERSION, jsonable
 from annotation.models import Study
-from annotation.selectors_analysis import StudyLookups
+from annotation.selectors.analysis import StudyLookups
 from annotation.services.analysis import (
     options_from_pipeline,
     result_methods,

@@ -6,7 +6,7 @@ generator, so a playlist can be rebuilt and tested without a database.
 subjects starting at the same moment see each other's assignments and the balance
 across subjects holds on PostgreSQL too.
 
-Entry shape: {"stimulus": id, "kind": "training" | "rating" | "gold", "repeat": bool}.
+Entry shape: see `annotation.playlist_entries`.
 """
 
 import random
@@ -17,23 +17,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotation.models import RatingSession, Stimulus, Study, Subject
-
-KIND_TRAINING = "training"
-KIND_RATING = "rating"
-KIND_GOLD = "gold"
+from annotation.playlist_entries import (
+    KIND_GOLD,
+    KIND_RATING,
+    KIND_TRAINING,
+    playlist_entry,
+)
 
 
 class PlaylistError(Exception):
     """The study cannot give this subject a playlist; the message is for the subject."""
-
-
-def playlist_entry(stimulus_id: int, kind: str, *, repeat: bool = False) -> dict:
-    return {"stimulus": stimulus_id, "kind": kind, "repeat": repeat}
-
-
-def training_count(*, playlist: Sequence[Mapping]) -> int:
-    """Training trials come first; this is where rating trials start."""
-    return sum(1 for entry in playlist if entry["kind"] == KIND_TRAINING)
 
 
 def playlist_rng(*, study_id: int, subject_id: int) -> random.Random:

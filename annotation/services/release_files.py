@@ -21,8 +21,8 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 
 from annotation.models import LabelRelease, Study
-from annotation.selectors import ratings_long_format
-from annotation.selectors_analysis import CHUNK_SIZE, RatingRows, StudyLookups, study_lookups
+from annotation.selectors.analysis import CHUNK_SIZE, RatingRows, StudyLookups, study_lookups
+from annotation.selectors.ratings import ratings_long_format
 from annotation.services.imports import (
     RELEASE_BASE_COLUMNS,
     RELEASE_COLUMN_DOCS,

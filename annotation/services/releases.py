@@ -29,7 +29,7 @@ from django.db.models import Max
 
 from analysis import LIBRARY_VERSION
 from annotation.models import AnalysisRun, LabelRelease, Study
-from annotation.selectors_analysis import ratings_snapshot, study_lookups
+from annotation.selectors.analysis import ratings_snapshot, study_lookups
 from annotation.services import release_files
 from annotation.services.analysis import (
     analysis_options_clean,

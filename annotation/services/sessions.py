@@ -17,15 +17,11 @@ from django.utils import timezone
 
 from annotation.errors import ScoreOutOfRange
 from annotation.models import Rating, RatingSession, Stimulus, Study, Subject
-from annotation.selectors_subject import DimensionView, study_dimensions
-from annotation.services.playlists import (
-    KIND_TRAINING,
-    PlaylistError,
-    playlist_session_start,
-    training_count,
-)
+from annotation.playlist_entries import KIND_TRAINING, training_count
+from annotation.selectors.subject import DimensionView, study_dimensions
+from annotation.services.playlists import PlaylistError, playlist_session_start
 from annotation.services.scores import score_validate
-from annotation.services.subjects import token_hash
+from annotation.tokens import token_hash
 
 # The columns a submission reads: the playlist and cursor, and the study's scale.
 _SUBMIT_FIELDS = (

@@ -1,18 +1,7 @@
-import hashlib
-import secrets
-
 from django.db import transaction
 
 from annotation.models import Study, Subject
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-def new_invite_token() -> str:
-    # 32 bytes: unguessable, and short enough for a link.
-    return secrets.token_urlsafe(32)
+from annotation.tokens import new_invite_token, token_hash
 
 
 def subject_labels_free(*, study: Study, count: int, prefix: str = "S") -> list[str]:

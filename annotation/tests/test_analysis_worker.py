@@ -36,7 +36,7 @@ def queued(study, kind: str) -> AnalysisRun:
 
 
 def study_ratings(study) -> int:
-    from annotation.selectors_analysis import ratings_fingerprint
+    from annotation.selectors.analysis import ratings_fingerprint
 
     return ratings_fingerprint(study=study).count
 

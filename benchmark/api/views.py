@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 
 from benchmark import selectors
 from benchmark.models import BenchmarkRun, BenchmarkSweep
-from study_site.permissions import is_admin
+from core.permissions import is_admin
 
 
 class IsSiteAdmin(permissions.BasePermission):

@@ -25,7 +25,7 @@ from django.core.management.base import BaseCommand, CommandError
 from annotation.imports.errors import ImportRejected
 from annotation.imports.external import LAYOUTS
 from annotation.models import AnalysisRun, ImportJob, LabelRelease, Study
-from annotation.selectors_research import invite_path, study_progress
+from annotation.selectors.research import invite_path, study_progress
 from annotation.services.analysis import (
     NORMALISATIONS,
     REPEAT_POLICIES,

@@ -5,11 +5,24 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncHour
-from django.http import Http404
 from django.urls import reverse
 
 from annotation.models import ImportJob, Rating, Stimulus, Study, Subject
-from annotation.selectors import study_list_for_user
+from core.errors import NotFound
+
+
+def study_list_for_user(*, user) -> QuerySet[Study]:
+    """Researchers see their own studies; admins (superusers) see all."""
+    studies = Study.objects.all()
+    if not user.is_superuser:
+        studies = studies.filter(owner=user)
+    return studies.annotate(
+        stimulus_count=Count("stimuli", distinct=True),
+        subject_count=Count("subjects", distinct=True),
+        completed_count=Count(
+            "subjects", filter=Q(subjects__session__completed_at__isnull=False), distinct=True
+        ),
+    ).order_by("-created_at")
 
 
 def invite_path(token: str) -> str:
@@ -18,10 +31,10 @@ def invite_path(token: str) -> str:
 
 
 def study_get_for_user(*, user, pk: int) -> Study:
-    """The study if this researcher may see it; 404 otherwise, so ids do not leak."""
+    """The study if this researcher may see it; NotFound otherwise, so ids do not leak."""
     study = study_list_for_user(user=user).filter(pk=pk).first()
     if study is None:
-        raise Http404("No such study.")
+        raise NotFound("No such study.")
     return study
 
 
@@ -29,7 +42,7 @@ def stimulus_get_for_user(*, user, study_pk: int, pk: int) -> Stimulus:
     study = study_get_for_user(user=user, pk=study_pk)
     stimulus = study.stimuli.filter(pk=pk).first()
     if stimulus is None:
-        raise Http404("No such stimulus.")
+        raise NotFound("No such stimulus.")
     return stimulus
 
 
@@ -39,7 +52,7 @@ def import_job_get_for_user(*, user, pk: int) -> ImportJob:
         jobs = jobs.filter(Q(created_by=user) | Q(study__owner=user))
     job = jobs.filter(pk=pk).first()
     if job is None:
-        raise Http404("No such import.")
+        raise NotFound("No such import.")
     return job
 
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from django.db.models import Count, Max, QuerySet
-from django.http import Http404
 
 from annotation.models import AnalysisRun, LabelRelease, Rating, Stimulus, Study
-from annotation.selectors import ratings_long_format
-from annotation.selectors_research import study_get_for_user
+from annotation.selectors.ratings import ratings_long_format
+from annotation.selectors.research import study_get_for_user
+from core.errors import NotFound
 
 if TYPE_CHECKING:
     import numpy as np
@@ -122,7 +122,7 @@ def ratings_snapshot(
     Columns: stimulus (id), subject (label), dimension (key), repeat (0/1), score,
     session (id), response_time (s), generator, and is_gold + gold_score when the study
     has gold stimuli with known answers. ``on_chunk`` receives each chunk of raw row
-    tuples (:data:`annotation.selectors.RATING_ROW_FIELDS`) as it is read.
+    tuples (:data:`annotation.selectors.ratings.RATING_ROW_FIELDS`) as it is read.
     """
     # Imported here: pages and APIs that import this module never load pandas.
     import numpy as np
@@ -202,7 +202,7 @@ def analysis_run_get(*, study: Study, pk: int) -> AnalysisRun:
     """The run; its payload (MOS table and figures) is read only where it is used."""
     run = study.analysis_runs.filter(pk=pk).defer("payload").first()
     if run is None:
-        raise Http404("No such analysis run.")
+        raise NotFound("No such analysis run.")
     return run
 
 
@@ -238,5 +238,5 @@ def release_get_for_user(*, user, study_pk: int, version: int) -> LabelRelease:
     # release.study is the study fetched above (the related manager sets it): no join needed.
     release = study.releases.select_related("created_by").filter(version=version).first()
     if release is None:
-        raise Http404("No such release.")
+        raise NotFound("No such release.")
     return release

@@ -1,22 +1,8 @@
-"""Reads of the annotation domain, shaped for the pages and APIs that need them."""
+"""Reads of a study's ratings, as rows for the analysis and the release exports."""
 
-from django.db.models import CharField, Count, Func, Q, QuerySet
+from django.db.models import CharField, Func, QuerySet
 
 from annotation.models import Rating, Study
-
-
-def study_list_for_user(*, user) -> QuerySet[Study]:
-    """Researchers see their own studies; admins (superusers) see all."""
-    studies = Study.objects.all()
-    if not user.is_superuser:
-        studies = studies.filter(owner=user)
-    return studies.annotate(
-        stimulus_count=Count("stimuli", distinct=True),
-        subject_count=Count("subjects", distinct=True),
-        completed_count=Count(
-            "subjects", filter=Q(subjects__session__completed_at__isnull=False), distinct=True
-        ),
-    ).order_by("-created_at")
 
 
 class IsoMillis(Func):
@@ -52,7 +38,7 @@ def ratings_long_format(*, study: Study) -> QuerySet:
     Rows are tuples of :data:`RATING_ROW_FIELDS`: ids rather than labels, so that a
     1.26 M-rating study streams (``.iterator(chunk_size=...)``) with one join instead of
     four; labels, keys and stimulus facts are looked up once per study
-    (``annotation.selectors_analysis``), which turns these rows into the analysis
+    (``annotation.selectors.analysis``), which turns these rows into the analysis
     library's long-format table and the release's raw ratings CSV.
     """
     return (

@@ -7,8 +7,8 @@ from functools import lru_cache
 from django.core.exceptions import ObjectDoesNotExist
 
 from annotation.models import Dimension, RatingSession, Stimulus, Study, Subject
-from annotation.services.playlists import KIND_TRAINING, training_count
-from annotation.services.subjects import token_hash
+from annotation.playlist_entries import KIND_TRAINING, training_count
+from annotation.tokens import token_hash
 
 STAGE_DECLINED = "declined"
 STAGE_DONE = "done"
