@@ -30,13 +30,12 @@ from annotation.selectors_analysis import (
     release_list_for_study,
 )
 from annotation.selectors_research import study_get_for_user
-from annotation.services.analysis import (
+from annotation.services.analysis_options import (
     DEFAULT_OPTIONS,
     analysis_options_clean,
     analysis_options_hash,
-    analysis_run_request,
 )
-from annotation.services.releases import release_freeze_request
+from annotation.services.analysis_runs import analysis_run_request, release_freeze_request
 from study_site.permissions import staff_required
 
 T = "annotation/research/"

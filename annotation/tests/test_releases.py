@@ -13,10 +13,10 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from annotation.models import AnalysisRun, LabelRelease
-from annotation.services import release_files
-from annotation.services.analysis import analysis_run_request
-from annotation.services.release_files import RAW_COLUMNS
-from annotation.services.releases import release_freeze, release_freeze_request
+from annotation.services import release_formats
+from annotation.services.analysis_runs import analysis_run_request, release_freeze_request
+from annotation.services.release_formats import RAW_COLUMNS
+from annotation.services.releases import release_freeze
 from annotation.tests.factories import (
     AdminFactory,
     DimensionFactory,
@@ -155,7 +155,7 @@ def test_a_failure_while_writing_leaves_no_release_and_no_file(study, media, mon
     def broken(release):
         raise OSError("disk full")
 
-    monkeypatch.setattr(release_files, "sidecar_bytes", broken)
+    monkeypatch.setattr(release_formats, "sidecar_bytes", broken)
     with pytest.raises(OSError, match="disk full"):
         release_freeze(study=study, options=None)
     assert LabelRelease.objects.count() == 0
