@@ -355,7 +355,9 @@ def test_api_has_no_update_path_for_releases(study):
     assert LabelRelease.objects.get().version == 1
 
 
-def test_an_imported_database_release_downloads_with_a_derived_sidecar(client, tmp_path):
+def test_an_imported_database_release_has_a_stored_sidecar_like_a_freeze(client, tmp_path):
+    from django.core.files.storage import default_storage
+
     from annotation.services.imports import external_import
     from annotation.tests.research_support import write_image
 
@@ -366,6 +368,8 @@ def test_an_imported_database_release_downloads_with_a_derived_sidecar(client, t
         write_image(source / name, fmt="PNG", colour=(i * 60, 5, 5))
     owner = AdminFactory()
     release = external_import(layout="aigiqa20k", source=source, name="20k", owner=owner).release
+    # Written by the same release_write as a freeze, so the sidecar is a stored file.
+    assert default_storage.exists(f"releases/{release.study_id}/v1/release.json")
     client.force_login(owner)
     args = [release.study_id, release.version]
     data = content(client.get(reverse("research:release_download", args=[*args, "mos"])))
