@@ -15,9 +15,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.core.exceptions import ValidationError
 
@@ -70,8 +70,8 @@ class AnalysisOptions:
         ("bt500",),
         kind="many",
         label="Screening",
-        help="subject screening methods, any of bt500, correlation, repeat_consistency, gold "
-        "(none: []); rejections of the chosen methods are united",
+        help="subject screening methods, any of bt500, correlation, repeat_consistency, gold; "
+        "rejections of the chosen methods are united (none chosen: no screening)",
         choices=SCREENING_CHOICES,
     )
     repeat_policy: str = option(
@@ -188,7 +188,12 @@ def _number(name: str, spec: OptionSpec, value: Any) -> int | float:
     return int(number) if integer else number
 
 
-_CLEANERS = {"many": _many, "choice": _choice, "integer": _number, "number": _number}
+_CLEANERS: dict[str, Callable[[str, OptionSpec, Any], Any]] = {
+    "many": _many,
+    "choice": _choice,
+    "integer": _number,
+    "number": _number,
+}
 
 
 def analysis_options_parse(*, data: Mapping | None) -> AnalysisOptions:
@@ -201,13 +206,12 @@ def analysis_options_parse(*, data: Mapping | None) -> AnalysisOptions:
             f"Unknown analysis option(s): {', '.join(map(str, unknown))}. "
             f"Known options: {', '.join(specs)}."
         )
-    return AnalysisOptions(
-        **{
-            name: _CLEANERS[spec.kind](name, spec, data[name])
-            for name, spec in specs.items()
-            if name in data
-        }
-    )
+    given: dict[str, Any] = {
+        name: _CLEANERS[spec.kind](name, spec, data[name])
+        for name, spec in specs.items()
+        if name in data
+    }
+    return AnalysisOptions(**given)
 
 
 def analysis_options_clean(*, data: Mapping | None) -> dict:
@@ -235,9 +239,10 @@ def pipeline_options_build(*, study: Study, options: dict) -> PipelineOptions:
     chosen = analysis_options_parse(data=options)
     scale = (float(study.scale_min), float(study.scale_max))
     return PipelineOptions(
-        repeat_policy=chosen.repeat_policy,
+        # The values were checked against the same choices the library's Literals name.
+        repeat_policy=cast(Any, chosen.repeat_policy),
         screening=ScreeningOptions(
-            methods=chosen.screening,
+            methods=cast(Any, chosen.screening),
             bt500=BT500Options(ddof=chosen.bt500_ddof),
             correlation=CorrelationOptions(threshold=chosen.correlation_threshold),
             repeat_consistency=RepeatOptions(threshold=chosen.repeat_threshold, scale_range=scale),
