@@ -381,3 +381,22 @@ def test_an_imported_database_release_has_a_stored_sidecar_like_a_freeze(client,
     assert sidecar["files"]["mos"]["sha256"] == release.mos_sha256
     assert sidecar["columns"]["mos"]["mos_quality"] == "mean opinion score on dimension quality"
     assert client.get(reverse("research:release_download", args=[*args, "raw"])).status_code == 404
+
+
+def test_the_migration_stores_the_sidecar_of_an_external_release_imported_without_one(tmp_path):
+    import importlib
+
+    from django.core.files.storage import default_storage
+
+    from annotation.services.imports import external_import
+    from annotation.tests.research_support import write_image
+
+    (tmp_path / "info_train.csv").write_text("A_1.png,a fox,3.5\n")
+    write_image(tmp_path / "A_1.png", fmt="PNG")
+    release = external_import(layout="aigiqa20k", source=tmp_path, name="old").release
+    name = f"releases/{release.study_id}/v1/release.json"
+    expected = default_storage.open(name).read()
+    default_storage.delete(name)  # as imported before release_write wrote sidecars
+    migration = importlib.import_module("annotation.migrations.0004_external_release_sidecars")
+    migration.sidecars_write(None, None)
+    assert default_storage.open(name).read() == expected
