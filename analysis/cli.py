@@ -11,7 +11,9 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -53,6 +55,86 @@ def _range(text: str) -> tuple[float, float]:
     return lo, hi
 
 
+@dataclass(frozen=True)
+class Flag:
+    """One analysis option of the command line: the one place its flag, default and help
+    are written; :func:`_options` turns the parsed values into :class:`PipelineOptions`."""
+
+    name: str  # the flag without its leading dashes
+    group: str = ""  # argparse group title; "" for the command's own options
+    help: str | None = None
+    default: Any = None
+    type: Callable[[str], Any] | None = None
+    choices: tuple[str, ...] | None = None
+    switch: bool = False  # a flag without a value (store_true)
+
+    def argparse_kwargs(self) -> dict[str, Any]:
+        if self.switch:
+            return {"action": "store_true", "help": self.help}
+        kwargs: dict[str, Any] = {"default": self.default, "help": self.help}
+        if self.type is not None:
+            kwargs["type"] = self.type
+        if self.choices is not None:
+            kwargs["choices"] = self.choices
+        return kwargs
+
+
+BT500 = "BT.500 (ITU-R BT.500-14 Annex 1 §2.3.1)"
+CORRELATION = "correlation screening (ITU-T P.913 / VQEG)"
+CHECKS = "repeat / gold checks (thresholds as a fraction of the scale range)"
+NORMALISATION = "normalisation"
+LATER = "later steps"
+ANALYSIS_FLAGS: tuple[Flag, ...] = (
+    Flag(
+        "screening",
+        default="bt500",
+        help=f"comma list of {','.join(METHODS)} or 'none' (default: bt500)",
+    ),
+    Flag(
+        "repeat-policy",
+        choices=("first", "mean", "all"),
+        default="first",
+        help="which showings enter MOS (default: first)",
+    ),
+    Flag("bt500-ddof", BT500, "std denominator N-ddof (default 1)", 1, int),
+    Flag(
+        "bt500-zero-variance",
+        BT500,
+        "zero-variance stimuli: skip (default) or the literal formula (sureal)",
+        "skip",
+        choices=("skip", "literal"),
+    ),
+    Flag("bt500-pool", BT500, "pool dimensions (reject from all)", switch=True),
+    Flag(
+        "bt500-exclude-skipped",
+        BT500,
+        "leave skipped stimuli out of the denominator J·K·L",
+        switch=True,
+    ),
+    Flag("corr-threshold", CORRELATION, default=0.75, type=float),
+    Flag("corr-coefficient", CORRELATION, default="pearson", choices=("pearson", "spearman")),
+    Flag("corr-reject-undefined", CORRELATION, switch=True),
+    Flag("repeat-threshold", CHECKS, default=0.25, type=float),
+    Flag("gold-threshold", CHECKS, default=0.25, type=float),
+    Flag("scale", CHECKS, "scale range LO,HI, e.g. 1,5", type=_range),
+    Flag("normalise", NORMALISATION, "z-score per subject and dimension", switch=True),
+    Flag("normalise-per-session", NORMALISATION, switch=True),
+    Flag(
+        "normalise-rule",
+        NORMALISATION,
+        "fixed: z=±3 -> range ends (default); minmax: observed z range",
+        "fixed",
+        choices=("fixed", "minmax", "none"),
+    ),
+    Flag("normalise-range", NORMALISATION, default=(0.0, 100.0), type=_range),
+    Flag("no-subject-model", LATER, switch=True),
+    Flag("no-reliability", LATER, switch=True),
+    Flag("splits", LATER, "random split-halves (default 100)", 100, int),
+    Flag("seed", LATER, default=0, type=int),
+    Flag("confidence", LATER, default=0.95, type=float),
+)
+
+
 def _add_ratings_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("ratings", type=Path, help="long-format ratings CSV")
     p.add_argument(
@@ -68,55 +150,12 @@ def _add_ratings_options(p: argparse.ArgumentParser) -> None:
         default=None,
         help="optional per-stimulus CSV with 'stimulus' and 'generator' columns",
     )
-    p.add_argument(
-        "--screening",
-        default="bt500",
-        help=f"comma list of {','.join(METHODS)} or 'none' (default: bt500)",
-    )
-    p.add_argument(
-        "--repeat-policy",
-        choices=("first", "mean", "all"),
-        default="first",
-        help="which showings enter MOS (default: first)",
-    )
-    g = p.add_argument_group("BT.500 (ITU-R BT.500-14 Annex 1 §2.3.1)")
-    g.add_argument("--bt500-ddof", type=int, default=1, help="std denominator N-ddof (default 1)")
-    g.add_argument(
-        "--bt500-zero-variance",
-        choices=("skip", "literal"),
-        default="skip",
-        help="zero-variance stimuli: skip (default) or the literal formula (sureal)",
-    )
-    g.add_argument("--bt500-pool", action="store_true", help="pool dimensions (reject from all)")
-    g.add_argument(
-        "--bt500-exclude-skipped",
-        action="store_true",
-        help="leave skipped stimuli out of the denominator J·K·L",
-    )
-    g = p.add_argument_group("correlation screening (ITU-T P.913 / VQEG)")
-    g.add_argument("--corr-threshold", type=float, default=0.75)
-    g.add_argument("--corr-coefficient", choices=("pearson", "spearman"), default="pearson")
-    g.add_argument("--corr-reject-undefined", action="store_true")
-    g = p.add_argument_group("repeat / gold checks (thresholds as a fraction of the scale range)")
-    g.add_argument("--repeat-threshold", type=float, default=0.25)
-    g.add_argument("--gold-threshold", type=float, default=0.25)
-    g.add_argument("--scale", type=_range, default=None, help="scale range LO,HI, e.g. 1,5")
-    g = p.add_argument_group("normalisation")
-    g.add_argument("--normalise", action="store_true", help="z-score per subject and dimension")
-    g.add_argument("--normalise-per-session", action="store_true")
-    g.add_argument(
-        "--normalise-rule",
-        choices=("fixed", "minmax", "none"),
-        default="fixed",
-        help="fixed: z=±3 -> range ends (default); minmax: observed z range",
-    )
-    g.add_argument("--normalise-range", type=_range, default=(0.0, 100.0))
-    g = p.add_argument_group("later steps")
-    g.add_argument("--no-subject-model", action="store_true")
-    g.add_argument("--no-reliability", action="store_true")
-    g.add_argument("--splits", type=int, default=100, help="random split-halves (default 100)")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--confidence", type=float, default=0.95)
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for flag in ANALYSIS_FLAGS:
+        if flag.group and flag.group not in groups:
+            groups[flag.group] = p.add_argument_group(flag.group)
+        target = groups[flag.group] if flag.group else p
+        target.add_argument(f"--{flag.name}", **flag.argparse_kwargs())
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 

@@ -4,12 +4,12 @@ from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, StreamingHttpResponse
 
 from annotation.models import LabelRelease, Study
-from annotation.services.release_files import ratings_csv_stream
+from annotation.services.release_formats import ratings_csv_stream
 from annotation.services.releases import release_download_open
 
 
 def release_file_response(*, release: LabelRelease, what: str) -> FileResponse:
-    """One stored file of a release, streamed as written at freeze time; a file the release
+    """One stored file of a release, streamed as written with the release; a file the release
     does not have (an unknown name, raw ratings of an imported database) answers 404."""
     try:
         download = release_download_open(release=release, what=what)

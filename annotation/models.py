@@ -211,8 +211,13 @@ class Rating(models.Model):
         return f"{self.stimulus_id}/{self.dimension_id}={self.score}"
 
 
+def release_dir(*, study_id: int, version: int) -> str:
+    """Folder of a release's files in storage: the one spelling of the release path."""
+    return f"releases/{study_id}/v{version}"
+
+
 def release_upload_to(instance: "LabelRelease", filename: str) -> str:
-    return f"releases/{instance.study_id}/v{instance.version}/{filename}"
+    return f"{release_dir(study_id=instance.study_id, version=instance.version)}/{filename}"
 
 
 class LabelRelease(models.Model):
@@ -305,7 +310,7 @@ class AnalysisRun(models.Model):
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="analysis_runs")
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.ANALYSIS)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    # The site's options (annotation.services.analysis.DEFAULT_OPTIONS, cleaned) and their hash.
+    # The site's options (services.analysis_options.AnalysisOptions, as a dict) and their hash.
     options = models.JSONField(default=dict)
     options_hash = models.CharField(max_length=64)
     ratings_count = models.PositiveIntegerField(default=0)

@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from annotation.models import AnalysisRun, ImportJob
-from annotation.services.analysis import analysis_run_execute
+from annotation.services.analysis_runs import analysis_run_execute
 from annotation.services.imports import import_job_execute
 
 

@@ -140,8 +140,8 @@ def step(name: str, slug: str, out_dir: Path, trace: bool) -> dict:
     """One measured step, run in this (fresh) process."""
     # Imported before the clock starts: the step's time and memory are its own work.
     from annotation.models import Study
-    from annotation.services.analysis import analysis_run_request
-    from annotation.services.release_files import ratings_csv_stream
+    from annotation.services.analysis_runs import analysis_run_request
+    from annotation.services.release_formats import ratings_csv_stream
     from annotation.services.releases import release_download_open, release_freeze
 
     study = Study.objects.get(slug=slug)
@@ -151,7 +151,7 @@ def step(name: str, slug: str, out_dir: Path, trace: bool) -> dict:
     phases: dict[str, float] = {}
     started = time.perf_counter()
 
-    def progress(phase: str, fraction: float) -> None:
+    def progress(phase: str, done: float, total: float) -> None:
         phases.setdefault(phase, round(time.perf_counter() - started, 2))
 
     detail = ""

@@ -25,14 +25,8 @@ from annotation.selectors.analysis import (
     release_list_for_study,
 )
 from annotation.selectors.research import study_get_for_user
-from annotation.services.analysis import (
-    NORMALISATIONS,
-    OPTION_HELP,
-    REPEAT_POLICIES,
-    SCREENING_METHODS,
-    analysis_run_request,
-)
-from annotation.services.releases import release_freeze_request
+from annotation.services.analysis_options import OptionSpec, option_specs
+from annotation.services.analysis_runs import analysis_run_request, release_freeze_request
 
 
 class CSVRenderer(BaseRenderer):
@@ -46,38 +40,27 @@ class CSVRenderer(BaseRenderer):
         return data if isinstance(data, bytes) else json.dumps(data).encode()
 
 
+def option_serializer_field(spec: OptionSpec) -> serializers.Field:
+    """The API field of one analysis option, from its one definition; always optional."""
+    common = {"required": False, "help_text": spec.help}
+    if spec.kind == "many":
+        return serializers.ListField(child=serializers.ChoiceField(choices=spec.values), **common)
+    if spec.kind == "choice":
+        return serializers.ChoiceField(choices=spec.values, **common)
+    if spec.kind == "integer":
+        return serializers.IntegerField(min_value=spec.low, max_value=spec.high, **common)
+    return serializers.FloatField(min_value=spec.low, max_value=spec.high, **common)
+
+
 class AnalysisOptionsSerializer(serializers.Serializer):
     """Analysis options; every field is optional (defaults: the analysis library's)."""
 
     class Meta:
         ref_name = "AnalysisOptions"
 
-    screening = serializers.ListField(
-        child=serializers.ChoiceField(choices=SCREENING_METHODS),
-        required=False,
-        help_text=OPTION_HELP["screening"],
-    )
-    repeat_policy = serializers.ChoiceField(
-        choices=REPEAT_POLICIES, required=False, help_text=OPTION_HELP["repeat_policy"]
-    )
-    normalisation = serializers.ChoiceField(
-        choices=NORMALISATIONS, required=False, help_text=OPTION_HELP["normalisation"]
-    )
-    bt500_ddof = serializers.IntegerField(
-        min_value=0, max_value=1, required=False, help_text=OPTION_HELP["bt500_ddof"]
-    )
-    correlation_threshold = serializers.FloatField(
-        min_value=0, max_value=1, required=False, help_text=OPTION_HELP["correlation_threshold"]
-    )
-    repeat_threshold = serializers.FloatField(
-        min_value=0, max_value=1, required=False, help_text=OPTION_HELP["repeat_threshold"]
-    )
-    gold_threshold = serializers.FloatField(
-        min_value=0, max_value=1, required=False, help_text=OPTION_HELP["gold_threshold"]
-    )
-    confidence = serializers.FloatField(
-        min_value=0.5, max_value=0.999, required=False, help_text=OPTION_HELP["confidence"]
-    )
+    def get_fields(self) -> dict[str, serializers.Field]:
+        options = {name: option_serializer_field(spec) for name, spec in option_specs().items()}
+        return {**options, **super().get_fields()}
 
     def validate(self, attrs):
         # A misspelt option must not silently fall back to its default.

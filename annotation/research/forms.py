@@ -3,6 +3,7 @@ from django.core.exceptions import ValidationError
 
 from annotation.imports.external import LAYOUTS
 from annotation.models import Stimulus, Study
+from annotation.services.analysis_options import OptionSpec, option_specs
 from annotation.services.invites import MAX_INVITES_PER_REQUEST
 from annotation.services.studies import STUDY_EDITABLE_FIELDS, DimensionSpec, validate_scale
 
@@ -115,41 +116,31 @@ class InviteForm(forms.Form):
     count = forms.IntegerField(min_value=1, max_value=MAX_INVITES_PER_REQUEST, initial=10)
 
 
-class AnalysisOptionsForm(forms.Form):
-    """The analysis options a researcher chooses on the page; the service checks them again."""
+def option_form_field(spec: OptionSpec) -> forms.Field:
+    """The form field of one analysis option, from its one definition."""
+    common = {"label": spec.label, "help_text": spec.help}
+    if spec.kind == "many":
+        return forms.MultipleChoiceField(
+            choices=spec.choices, required=False, widget=forms.CheckboxSelectMultiple, **common
+        )
+    if spec.kind == "choice":
+        return forms.ChoiceField(choices=spec.choices, **common)
+    if spec.kind == "integer" and spec.choices:
+        return forms.TypedChoiceField(choices=spec.choices, coerce=int, **common)
+    if spec.kind == "integer":
+        return forms.IntegerField(min_value=spec.low, max_value=spec.high, **common)
+    return forms.FloatField(min_value=spec.low, max_value=spec.high, **common)
 
-    screening = forms.MultipleChoiceField(
-        choices=[
-            ("bt500", "ITU-R BT.500 (kurtosis-based)"),
-            ("correlation", "Correlation with the others' MOS (ITU-T P.913)"),
-            ("repeat_consistency", "Repeat consistency (hidden repeats)"),
-            ("gold", "Gold stimuli (known answers)"),
-        ],
-        required=False,
-        widget=forms.CheckboxSelectMultiple,
-        label="Screening",
-        help_text="Rejections of the chosen methods are united; choose none for no screening.",
-    )
-    normalisation = forms.ChoiceField(
-        choices=[("none", "None (MOS in the study's units)"), ("zscore", "z-score per subject")]
-    )
-    repeat_policy = forms.ChoiceField(
-        choices=[("first", "First showing"), ("mean", "Mean of showings"), ("all", "All showings")],
-        label="Repeated stimuli",
-    )
-    bt500_ddof = forms.TypedChoiceField(
-        choices=[(1, "N−1 (the standard)"), (0, "N (population, as sureal)")],
-        coerce=int,
-        label="BT.500 standard deviation",
-    )
-    correlation_threshold = forms.FloatField(min_value=0, max_value=1, label="Correlation below")
-    repeat_threshold = forms.FloatField(
-        min_value=0, max_value=1, label="Repeat |difference| above (fraction of scale)"
-    )
-    gold_threshold = forms.FloatField(
-        min_value=0, max_value=1, label="Gold |error| above (fraction of scale)"
-    )
-    confidence = forms.FloatField(min_value=0.5, max_value=0.999, label="Confidence level")
+
+class AnalysisOptionsForm(forms.Form):
+    """The analysis options a researcher chooses on the page (one field per option of
+    :class:`~annotation.services.analysis_options.AnalysisOptions`); the service checks
+    them again."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for name, spec in option_specs().items():
+            self.fields[name] = option_form_field(spec)
 
     def options(self) -> dict:
         return dict(self.cleaned_data)

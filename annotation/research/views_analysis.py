@@ -30,13 +30,12 @@ from annotation.selectors.analysis import (
     release_list_for_study,
 )
 from annotation.selectors.research import study_get_for_user
-from annotation.services.analysis import (
+from annotation.services.analysis_options import (
     DEFAULT_OPTIONS,
     analysis_options_clean,
     analysis_options_hash,
-    analysis_run_request,
 )
-from annotation.services.releases import release_freeze_request
+from annotation.services.analysis_runs import analysis_run_request, release_freeze_request
 from core.http import get_or_404
 from core.permissions import staff_required
 

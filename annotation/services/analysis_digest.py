@@ -12,14 +12,10 @@ import math
 import pandas as pd
 
 from analysis.pipeline import PipelineResult
-from analysis.provenance import LIBRARY_VERSION, jsonable
+from analysis.provenance import LIBRARY_VERSION
 from annotation.models import Study
 from annotation.selectors.analysis import StudyLookups
-from annotation.services.analysis import (
-    options_from_pipeline,
-    result_methods,
-    result_rejections,
-)
+from common.jsonable import jsonable
 
 # Screening columns worth a column on the page, per method (the reason sentence has the rest).
 SCREENING_NUMBERS = {
@@ -174,11 +170,11 @@ def analysis_digest(
     ``rated_subjects`` are the subjects in the input (screening may have dropped some).
     """
     labels = dict(study.dimensions.order_by("order", "id").values_list("key", "label"))
-    rejected = result_rejections(result)
+    rejected = result.rejections()
     rejected_subjects = {str(s) for s in rejected["subject"]}
     summary = {
         "library_version": LIBRARY_VERSION,
-        "options": options_from_pipeline(result.options),
+        "options": result.options_dict(),
         "n_input_ratings": result.n_input_ratings,
         "n_used_ratings": result.n_used_ratings,
         "n_stimuli": int(result.mos.table["stimulus"].nunique()),
@@ -195,7 +191,7 @@ def analysis_digest(
             result.subject_model.fit if result.subject_model is not None else pd.DataFrame(),
             ["dimension", "n_subjects", "iterations", "converged", "loglik", "n_at_floor"],
         ),
-        "methods": result_methods(result),
+        "methods": result.methods(),
         "notes": list(result.notes),
         "timings_s": result.timings,
     }

@@ -5,12 +5,8 @@ writing (disk full, a constraint, a crash in the release), the rows roll back wi
 transaction and every file written so far is deleted, so media is left as it was.
 """
 
-import csv
-import hashlib
-import io
 import tempfile
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,9 +24,10 @@ from annotation.imports.external import layout_get
 from annotation.imports.images import sha256_of, thumbnail_bytes, thumbnail_name
 from annotation.imports.manifest import ImportRow, manifest_read, rows_validate
 from annotation.models import ImportJob, LabelRelease, Stimulus, Study
+from annotation.services.release_formats import mos_table_external
+from annotation.services.releases import release_write
 from annotation.services.studies import study_create
-
-Progress = Callable[[str, int, int], None]
+from common.progress import Progress, progress_noop
 
 
 @dataclass(frozen=True)
@@ -38,10 +35,6 @@ class ImportResult:
     study: Study
     created: int
     release: LabelRelease | None = None
-
-
-def _noop(phase: str, done: int, total: int) -> None:
-    return None
 
 
 def _save(name: str, data: bytes, written: list[str]) -> str:
@@ -122,7 +115,7 @@ def stimuli_import(
     study: Study,
     manifest: Path,
     images: Path | None = None,
-    progress: Progress = _noop,
+    progress: Progress = progress_noop,
 ) -> ImportResult:
     """Import a manifest CSV and its images (a folder or a zip); all rows or none."""
     with tempfile.TemporaryDirectory(prefix="study-import-") as scratch:
@@ -145,70 +138,6 @@ def stimuli_import(
     return ImportResult(study=study, created=len(created))
 
 
-RELEASE_BASE_COLUMNS = (
-    "stimulus_id",
-    "image",
-    "original_name",
-    "generator",
-    "prompt",
-    "prompt_group",
-)
-# What every column of a release's MOS CSV means (external imports and frozen studies);
-# ``<key>`` stands for a dimension key. The release sidecar JSON carries these texts.
-RELEASE_COLUMN_DOCS = {
-    "stimulus_id": "id of the stimulus in this site (unique)",
-    "image": "the stored image, relative to the folder of this CSV",
-    "original_name": "the image's file name as imported (or as the database published it)",
-    "generator": "model that generated the image",
-    "prompt": "text prompt",
-    "prompt_group": "id shared by images generated from the same prompt",
-    "reference": "prompt image for image-to-image, relative to the folder of this CSV; "
-    "empty for text-to-image stimuli",
-    "mos": "MOS of the first dimension: the headline score for single-score tools",
-    "mos_<key>": "mean opinion score on dimension <key>",
-    "std_<key>": "standard deviation of the ratings behind mos_<key> (N-1)",
-    "n_<key>": "number of ratings behind mos_<key>",
-    "ci95_<key>": "half-width of the confidence interval of mos_<key> (Student t, N-1 degrees "
-    "of freedom; the level is method_config.options.confidence, 0.95 by default)",
-}
-
-
-def release_relative_path(*, name: str, release_dir: str) -> str:
-    """A stored file's path as seen from a release folder, which the training library reads."""
-    return "/".join([".."] * len(Path(release_dir).parts) + [name])
-
-
-def release_mos_csv(
-    *, stimuli: list[Stimulus], rows: list[ImportRow], keys: list[str], release_dir: str
-) -> bytes:
-    """The MOS CSV read by benchmark/training: image paths are relative to the CSV's folder."""
-    has_std = [k for k in keys if any(row.std.get(k) is not None for row in rows)]
-    columns = [
-        *RELEASE_BASE_COLUMNS,
-        "mos",
-        *(f"mos_{k}" for k in keys),
-        *(f"std_{k}" for k in has_std),
-    ]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    for stimulus, row in zip(stimuli, rows, strict=True):
-        writer.writerow(
-            [
-                stimulus.pk,
-                release_relative_path(name=stimulus.image.name, release_dir=release_dir),
-                row.name,
-                stimulus.generator,
-                stimulus.prompt,
-                stimulus.prompt_group,
-                row.mos[keys[0]],
-                *(row.mos[k] for k in keys),
-                *("" if row.std.get(k) is None else row.std[k] for k in has_std),
-            ]
-        )
-    return buffer.getvalue().encode("utf-8")
-
-
 def external_import(
     *,
     layout: str,
@@ -216,7 +145,7 @@ def external_import(
     name: str,
     owner: AbstractBaseUser | None = None,
     slug: str = "",
-    progress: Progress = _noop,
+    progress: Progress = progress_noop,
 ) -> ImportResult:
     """Create a closed study holding a published database's images plus an external release."""
     adapter = layout_get(layout)
@@ -240,12 +169,10 @@ def external_import(
                 _write_stimuli(study=study, rows=rows, written=written, progress=progress),
                 batch_size=500,
             )
-            release_dir = f"releases/{study.pk}/v1"
-            data = release_mos_csv(stimuli=stimuli, rows=rows, keys=keys, release_dir=release_dir)
-            release = LabelRelease(
+            release = release_write(
                 study=study,
-                version=1,
                 source=LabelRelease.Source.EXTERNAL,
+                mos=mos_table_external(stimuli=stimuli, rows=rows, keys=keys),
                 method_config={
                     "database": adapter.title,
                     "layout": adapter.key,
@@ -256,12 +183,9 @@ def external_import(
                     "imported_at": timezone.now().isoformat(),
                 },
                 counts={"stimuli": len(stimuli), "dimensions": len(keys), "ratings": 0},
-                mos_sha256=hashlib.sha256(data).hexdigest(),
                 created_by=owner,
+                written=written,
             )
-            release.mos_file.save("mos.csv", ContentFile(data), save=False)
-            written.append(release.mos_file.name)
-            release.save()
     except BaseException:
         _delete(written)
         raise
@@ -328,13 +252,13 @@ def import_job_create(
 def _job_progress(job: ImportJob) -> Progress:
     step = {"n": 0}
 
-    def report(phase: str, done: int, total: int) -> None:
+    def report(phase: str, done: float, total: float) -> None:
         # Validation and writing each count once; save every 50 rows to spare the database.
-        overall = done + (total if phase == ImportJob.Status.WRITING else 0)
+        overall = int(done + (total if phase == ImportJob.Status.WRITING else 0))
         step["n"] += 1
         if done == total or step["n"] % 50 == 0:
             ImportJob.objects.filter(pk=job.pk).update(
-                status=phase, progress=overall, total=2 * total
+                status=phase, progress=overall, total=int(2 * total)
             )
 
     return report

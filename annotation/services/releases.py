@@ -1,21 +1,21 @@
-"""Frozen label releases: versioned, immutable, sha256-stamped MOS and raw ratings CSVs.
+"""Label releases: versioned, immutable, sha256-stamped MOS (and raw ratings) CSVs.
 
 A freeze reads the study's ratings in one pass: every chunk goes to the raw CSV (hashed as
 it is written, never held in memory) and into the analysis table, so the MOS and the raw
-file describe exactly the same ratings even while new ones arrive. The version is taken
-under a row lock on the study (SQLite serialises writers anyway), the files are written
-once into ``releases/<study>/v<N>/`` and never again: ratings that arrive later cannot
-change a release, and downloads stream the stored files. There is deliberately no update
-function here; freezing again makes the next version. The file formats live in
-:mod:`annotation.services.release_files`.
+file describe exactly the same ratings even while new ones arrive. Every release, frozen
+here or imported from a published database, is written by :func:`release_write`: the
+version is taken under a row lock on the study, the files are written once into the
+release folder with their release.json sidecar and never again, and downloads stream the
+stored files. There is deliberately no update function here; freezing again makes the
+next version. The file formats live in :mod:`annotation.services.release_formats`; queuing
+a large freeze on a worker is :mod:`annotation.services.analysis_runs`' job.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,34 +28,27 @@ from django.db import transaction
 from django.db.models import Max
 
 from analysis import LIBRARY_VERSION
-from annotation.models import AnalysisRun, LabelRelease, Study
+from annotation.models import LabelRelease, Study, release_dir
 from annotation.selectors.analysis import ratings_snapshot, study_lookups
-from annotation.services import release_files
-from annotation.services.analysis import (
+from annotation.services import release_formats
+from annotation.services.analysis_options import (
     analysis_options_clean,
-    analysis_options_hash,
-    analysis_run_dispatch,
-    inline_max_ratings,
-    options_from_pipeline,
     pipeline_run,
-    result_methods,
-    result_rejections,
     study_ratings_required,
 )
-from annotation.services.release_files import (
+from annotation.services.release_formats import (
     FILES,
+    MosTable,
     RawCsvWriter,
     StagedFile,
     mos_table_build,
-    release_dir,
     sidecar_name,
     staging_dir,
 )
+from common.progress import Progress, progress_noop, progress_scaled
 
 if TYPE_CHECKING:
     from analysis.pipeline import PipelineResult
-
-Progress = Callable[[str, float], None]
 
 # --- freeze -------------------------------------------------------------------------------
 
@@ -63,13 +56,13 @@ Progress = Callable[[str, float], None]
 def _method_config(
     *, study: Study, options: dict, result: PipelineResult, keys: list[str], fingerprint
 ) -> dict:
-    rejected = result_rejections(result)
+    rejected = result.rejections()
     return {
         "source": LabelRelease.Source.STUDY,
         "options": options,
-        "pipeline_options": options_from_pipeline(result.options),
+        "pipeline_options": result.options_dict(),
         "library": {"name": "analysis", "version": LIBRARY_VERSION},
-        "methods": result_methods(result),
+        "methods": result.methods(),
         "scale": {
             "type": study.scale_type,
             "min": study.scale_min,
@@ -87,18 +80,28 @@ def _method_config(
     }
 
 
+def _freeze_pipeline_progress(progress: Progress) -> Progress:
+    """The library's steps fill 40..90 % of a freeze; its last step is our writing."""
+    scaled = progress_scaled(progress, start=0.4, end=0.9)
+
+    def report(step: str, done: float, total: float) -> None:
+        scaled(step if step != "done" else "writing", done, total)
+
+    return report
+
+
 def release_freeze(
     *,
     study: Study,
     options: Mapping | None = None,
     created_by: AbstractBaseUser | None = None,
-    progress: Progress | None = None,
+    progress: Progress = progress_noop,
 ) -> LabelRelease:
     """Analyse the study's ratings with ``options`` and write release v<next>; nothing is
     written when the options or the ratings are refused (ValidationError)."""
-    report = progress or (lambda step, fraction: None)
     clean = analysis_options_clean(data=options)
     expected = study_ratings_required(study=study)
+    loading = progress_scaled(progress, start=0.0, end=0.4)
     staged = staging_dir() / f"raw-{uuid.uuid4().hex}.csv"
     try:
         lookups = study_lookups(study=study)
@@ -108,7 +111,7 @@ def release_freeze(
                 study=study,
                 lookups=lookups,
                 on_chunk=writer,
-                progress=lambda n: report("loading ratings", 0.4 * n / max(expected.count, 1)),
+                progress=lambda n: loading("loading ratings", n, max(expected.count, 1)),
             )
         finally:
             raw_sha256 = writer.close()
@@ -118,7 +121,7 @@ def release_freeze(
             study=study,
             options=clean,
             snapshot_frame=snapshot.frame,
-            progress=lambda step, f: report(step if step != "done" else "writing", 0.4 + 0.5 * f),
+            progress=_freeze_pipeline_progress(progress),
         )
         keys = [k for k in lookups.dimension_order if k in set(result.mos.table["dimension"])]
         mos = mos_table_build(study=study, result=result, keys=keys)
@@ -147,11 +150,12 @@ def release_freeze(
             "kept": counts["subjects_kept"],
             "rejected": counts["subjects_rejected"],
         }
-        report("writing", 0.95)
-        return _release_write(
+        progress("writing", 0.95, 1.0)
+        return release_write(
             study=study,
+            source=LabelRelease.Source.STUDY,
             mos=mos,
-            staged=staged,
+            raw=staged,
             raw_sha256=raw_sha256,
             method_config=method_config,
             counts=counts,
@@ -161,70 +165,62 @@ def release_freeze(
         staged.unlink(missing_ok=True)
 
 
-def _release_write(
-    *, study: Study, mos: release_files.MosTable, staged: Path, raw_sha256: str, **fields
+# --- the one writer -----------------------------------------------------------------------
+
+
+def release_write(
+    *,
+    study: Study,
+    source: str,
+    mos: MosTable,
+    method_config: dict,
+    counts: dict,
+    created_by: AbstractBaseUser | None = None,
+    raw: Path | None = None,
+    raw_sha256: str = "",
+    written: list[str] | None = None,
 ) -> LabelRelease:
-    written: list[str] = []
+    """Write release v<next> of ``study``: the MOS CSV, the raw ratings (a staged file,
+    moved into place) when there are any, and the release.json sidecar. On failure every
+    file written is deleted; names written are also appended to ``written``, so a caller
+    whose own transaction fails later can delete them too."""
+    stored: list[str] = []
     try:
         with transaction.atomic():
             # Concurrent freezes of one study queue here; each then sees the other's version.
             list(Study.objects.select_for_update().filter(pk=study.pk).values_list("pk"))
             version = (study.releases.aggregate(top=Max("version"))["top"] or 0) + 1
-            folder = release_dir(study_id=study.pk, version=version)
-            data = release_files.mos_csv(mos, folder)
+            data = release_formats.mos_csv(mos, release_dir(study_id=study.pk, version=version))
             release = LabelRelease(
                 study=study,
                 version=version,
-                source=LabelRelease.Source.STUDY,
+                source=source,
                 mos_sha256=hashlib.sha256(data).hexdigest(),
-                raw_sha256=raw_sha256,
-                **fields,
+                raw_sha256=raw_sha256 if raw is not None else "",
+                method_config=method_config,
+                counts=counts,
+                created_by=created_by,
             )
             release.mos_file.save(FILES["mos"], ContentFile(data), save=False)
-            written.append(release.mos_file.name)
-            with StagedFile(staged.open("rb"), name=str(staged)) as handle:
-                release.raw_file.save(FILES["raw"], handle, save=False)
-            written.append(release.raw_file.name)
+            stored.append(release.mos_file.name)
+            if raw is not None:
+                with StagedFile(raw.open("rb"), name=str(raw)) as handle:
+                    release.raw_file.save(FILES["raw"], handle, save=False)
+                stored.append(release.raw_file.name)
             release.save()
-            # A file left here by a crashed freeze must not pose as this release's sidecar.
+            # A file left here by a crashed write must not pose as this release's sidecar.
             name = sidecar_name(release=release)
             default_storage.delete(name)
-            written.append(
-                default_storage.save(name, ContentFile(release_files.sidecar_bytes(release)))
+            stored.append(
+                default_storage.save(name, ContentFile(release_formats.sidecar_bytes(release)))
             )
     except BaseException:
-        for name in written:
+        for name in stored:
             default_storage.delete(name)
         raise
+    if written is not None:
+        written.extend(stored)
     return release
-
-
-@dataclass(frozen=True)
-class FreezeOutcome:
-    """A small study is frozen at once (``release``); a large one is queued (``run``)."""
-
-    release: LabelRelease | None = None
-    run: AnalysisRun | None = None
-
-
-def release_freeze_request(
-    *, study: Study, options: Mapping | None, created_by: AbstractBaseUser | None = None
-) -> FreezeOutcome:
-    clean = analysis_options_clean(data=options)
-    fingerprint = study_ratings_required(study=study)
-    user = created_by if created_by is not None and created_by.is_authenticated else None
-    if fingerprint.count <= inline_max_ratings():
-        return FreezeOutcome(release=release_freeze(study=study, options=clean, created_by=user))
-    run = AnalysisRun.objects.create(
-        study=study,
-        kind=AnalysisRun.Kind.FREEZE,
-        options=clean,
-        options_hash=analysis_options_hash(options=clean),
-        ratings_count=fingerprint.count,
-        ratings_last_id=fingerprint.last_id,
-        created_by=user,
-    )
-    return FreezeOutcome(run=analysis_run_dispatch(run=run))
 
 
 # --- downloads ----------------------------------------------------------------------------
@@ -238,7 +234,7 @@ class ReleaseDownload:
 
 
 def release_download_open(*, release: LabelRelease, what: str) -> ReleaseDownload:
-    """The stored file, as written at freeze time (never regenerated)."""
+    """The stored file, as written with the release (never regenerated)."""
     prefix = f"{release.study.slug}-v{release.version}"
     if what == "mos":
         return ReleaseDownload(
@@ -251,13 +247,6 @@ def release_download_open(*, release: LabelRelease, what: str) -> ReleaseDownloa
             release.raw_file.open("rb"), f"{prefix}-raw.csv", "text/csv; charset=utf-8"
         )
     if what == "sidecar":
-        name = sidecar_name(release=release)
-        # Releases imported from a published database have no stored sidecar: derive it
-        # from the immutable row instead.
-        handle = (
-            default_storage.open(name, "rb")
-            if default_storage.exists(name)
-            else io.BytesIO(release_files.sidecar_bytes(release))
-        )
+        handle = default_storage.open(sidecar_name(release=release), "rb")
         return ReleaseDownload(handle, f"{prefix}-release.json", "application/json")
     raise ValidationError(f"Unknown release file {what!r}; use one of {', '.join(FILES)}.")

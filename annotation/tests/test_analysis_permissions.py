@@ -5,7 +5,8 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from annotation.models import AnalysisRun, LabelRelease
-from annotation.services.analysis import DEFAULT_OPTIONS, analysis_run_request
+from annotation.services.analysis_options import DEFAULT_OPTIONS
+from annotation.services.analysis_runs import analysis_run_request
 from annotation.services.releases import release_freeze
 from annotation.services.subjects import subject_invite_create
 from annotation.tests.factories import (

@@ -5,12 +5,12 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from annotation.models import AnalysisRun, LabelRelease
-from annotation.services.analysis import (
+from annotation.services.analysis_options import (
     DEFAULT_OPTIONS,
     analysis_options_clean,
     analysis_options_hash,
-    analysis_run_request,
 )
+from annotation.services.analysis_runs import analysis_run_request
 from annotation.tasks import analysis_run_task
 from annotation.tests.factories import (
     DimensionFactory,

@@ -11,7 +11,7 @@ from celery import Celery
 from django.conf import settings as django_settings
 
 from annotation.models import AnalysisRun
-from annotation.services.analysis import analysis_options_clean, analysis_options_hash
+from annotation.services.analysis_options import analysis_options_clean, analysis_options_hash
 from annotation.tests.factories import rated_study_create
 from study_site.tests.helpers import REPO, child_env, server_database_url
 from study_site.worker import worker_argv

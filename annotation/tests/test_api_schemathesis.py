@@ -18,7 +18,7 @@ from schemathesis.checks import not_a_server_error  # noqa: E402
 from schemathesis.specs.openapi.checks import response_schema_conformance  # noqa: E402
 
 from annotation.models import ImportJob  # noqa: E402
-from annotation.services.analysis import analysis_run_request  # noqa: E402
+from annotation.services.analysis_runs import analysis_run_request  # noqa: E402
 from annotation.services.releases import release_freeze  # noqa: E402
 from annotation.tests.factories import (  # noqa: E402
     AdminFactory,

@@ -13,10 +13,10 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from annotation.models import AnalysisRun, LabelRelease
-from annotation.services import release_files
-from annotation.services.analysis import analysis_run_request
-from annotation.services.release_files import RAW_COLUMNS
-from annotation.services.releases import release_freeze, release_freeze_request
+from annotation.services import release_formats
+from annotation.services.analysis_runs import analysis_run_request, release_freeze_request
+from annotation.services.release_formats import RAW_COLUMNS
+from annotation.services.releases import release_freeze
 from annotation.tests.factories import (
     AdminFactory,
     DimensionFactory,
@@ -155,7 +155,7 @@ def test_a_failure_while_writing_leaves_no_release_and_no_file(study, media, mon
     def broken(release):
         raise OSError("disk full")
 
-    monkeypatch.setattr(release_files, "sidecar_bytes", broken)
+    monkeypatch.setattr(release_formats, "sidecar_bytes", broken)
     with pytest.raises(OSError, match="disk full"):
         release_freeze(study=study, options=None)
     assert LabelRelease.objects.count() == 0
@@ -355,7 +355,9 @@ def test_api_has_no_update_path_for_releases(study):
     assert LabelRelease.objects.get().version == 1
 
 
-def test_an_imported_database_release_downloads_with_a_derived_sidecar(client, tmp_path):
+def test_an_imported_database_release_has_a_stored_sidecar_like_a_freeze(client, tmp_path):
+    from django.core.files.storage import default_storage
+
     from annotation.services.imports import external_import
     from annotation.tests.research_support import write_image
 
@@ -366,6 +368,8 @@ def test_an_imported_database_release_downloads_with_a_derived_sidecar(client, t
         write_image(source / name, fmt="PNG", colour=(i * 60, 5, 5))
     owner = AdminFactory()
     release = external_import(layout="aigiqa20k", source=source, name="20k", owner=owner).release
+    # Written by the same release_write as a freeze, so the sidecar is a stored file.
+    assert default_storage.exists(f"releases/{release.study_id}/v1/release.json")
     client.force_login(owner)
     args = [release.study_id, release.version]
     data = content(client.get(reverse("research:release_download", args=[*args, "mos"])))
@@ -377,3 +381,22 @@ def test_an_imported_database_release_downloads_with_a_derived_sidecar(client, t
     assert sidecar["files"]["mos"]["sha256"] == release.mos_sha256
     assert sidecar["columns"]["mos"]["mos_quality"] == "mean opinion score on dimension quality"
     assert client.get(reverse("research:release_download", args=[*args, "raw"])).status_code == 404
+
+
+def test_the_migration_stores_the_sidecar_of_an_external_release_imported_without_one(tmp_path):
+    import importlib
+
+    from django.core.files.storage import default_storage
+
+    from annotation.services.imports import external_import
+    from annotation.tests.research_support import write_image
+
+    (tmp_path / "info_train.csv").write_text("A_1.png,a fox,3.5\n")
+    write_image(tmp_path / "A_1.png", fmt="PNG")
+    release = external_import(layout="aigiqa20k", source=tmp_path, name="old").release
+    name = f"releases/{release.study_id}/v1/release.json"
+    expected = default_storage.open(name).read()
+    default_storage.delete(name)  # as imported before release_write wrote sidecars
+    migration = importlib.import_module("annotation.migrations.0004_external_release_sidecars")
+    migration.sidecars_write(None, None)
+    assert default_storage.open(name).read() == expected

@@ -26,15 +26,11 @@ from annotation.imports.errors import ImportRejected
 from annotation.imports.external import LAYOUTS
 from annotation.models import AnalysisRun, ImportJob, LabelRelease, Study
 from annotation.selectors.research import invite_path, study_progress
-from annotation.services.analysis import (
-    NORMALISATIONS,
-    REPEAT_POLICIES,
-    SCREENING_METHODS,
-    analysis_run_request,
-)
+from annotation.services.analysis_options import option_specs
+from annotation.services.analysis_runs import analysis_run_request
 from annotation.services.imports import external_import, import_job_create, stimuli_import
 from annotation.services.invites import invites_create, invites_csv
-from annotation.services.release_files import ratings_csv_stream
+from annotation.services.release_formats import ratings_csv_stream
 from annotation.services.releases import (
     release_download_open,
     release_freeze,
@@ -304,19 +300,28 @@ def _expected_sha256(release: LabelRelease, what: str) -> str:
     return {"mos": release.mos_sha256, "raw": release.raw_sha256}.get(what, "")
 
 
+def option_flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
 def _analysis_arguments(parser) -> None:
-    parser.add_argument(
-        "--screening",
-        default=None,
-        help=f"Comma-separated, any of {','.join(SCREENING_METHODS)}; 'none' for no screening.",
-    )
-    parser.add_argument("--normalisation", choices=NORMALISATIONS, default=None)
-    parser.add_argument("--repeat-policy", choices=REPEAT_POLICIES, default=None)
-    parser.add_argument("--bt500-ddof", type=int, choices=[0, 1], default=None)
-    parser.add_argument("--correlation-threshold", type=float, default=None)
-    parser.add_argument("--repeat-threshold", type=float, default=None)
-    parser.add_argument("--gold-threshold", type=float, default=None)
-    parser.add_argument("--confidence", type=float, default=None)
+    """One flag per analysis option, from its one definition, plus --options for JSON."""
+    for name, spec in option_specs().items():
+        if spec.kind == "many":
+            parser.add_argument(
+                option_flag(name),
+                default=None,
+                help=f"Comma-separated, any of {','.join(spec.values)}; 'none' for none. "
+                f"{spec.help}.",
+            )
+        elif spec.kind in ("choice", "integer") and spec.choices:
+            kind = int if spec.kind == "integer" else str
+            parser.add_argument(
+                option_flag(name), type=kind, choices=spec.values, default=None, help=spec.help
+            )
+        else:
+            kind = int if spec.kind == "integer" else float
+            parser.add_argument(option_flag(name), type=kind, default=None, help=spec.help)
     parser.add_argument(
         "--options", default=None, help="All options as JSON (flags given override it)."
     )
@@ -329,17 +334,11 @@ def _analysis_options(o: dict) -> dict:
         raise CommandError(f"--options is not valid JSON: {exc}") from None
     if not isinstance(options, dict):
         raise CommandError("--options must be a JSON object.")
-    if o.get("screening") is not None:
-        options["screening"] = [] if o["screening"] == "none" else o["screening"].split(",")
-    for key in (
-        "normalisation",
-        "repeat_policy",
-        "bt500_ddof",
-        "correlation_threshold",
-        "repeat_threshold",
-        "gold_threshold",
-        "confidence",
-    ):
-        if o.get(key) is not None:
-            options[key] = o[key]
+    for name, spec in option_specs().items():
+        value = o.get(name)
+        if value is None:
+            continue
+        if spec.kind == "many":
+            value = [] if value == "none" else value.split(",")
+        options[name] = value
     return options

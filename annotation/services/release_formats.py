@@ -1,7 +1,8 @@
 """The files of a label release: raw ratings CSV, MOS CSV and the release.json sidecar.
 
-Formats only; :mod:`annotation.services.releases` decides when they are written (once,
-at freeze time). The column texts here are what the sidecar and the README document.
+Formats only (columns, their docs, file names, the folder); :mod:`annotation.services.releases`
+decides when they are written (once, by ``release_write``, for a freeze and for an external
+import alike). The column texts here are what the sidecar and the README document.
 """
 
 from __future__ import annotations
@@ -20,14 +21,10 @@ from typing import TYPE_CHECKING
 from django.core.files import File
 from django.core.files.storage import default_storage
 
-from annotation.models import LabelRelease, Study
+from annotation.imports.manifest import ImportRow
+from annotation.models import LabelRelease, Stimulus, Study
 from annotation.selectors.analysis import CHUNK_SIZE, RatingRows, StudyLookups, study_lookups
 from annotation.selectors.ratings import ratings_long_format
-from annotation.services.imports import (
-    RELEASE_BASE_COLUMNS,
-    RELEASE_COLUMN_DOCS,
-    release_relative_path,
-)
 
 if TYPE_CHECKING:
     from analysis.pipeline import PipelineResult
@@ -71,10 +68,37 @@ RAW_COLUMN_DOCS = {
 }
 FILES = {"mos": "mos.csv", "raw": "raw.csv", "sidecar": "release.json"}
 
+RELEASE_BASE_COLUMNS = (
+    "stimulus_id",
+    "image",
+    "original_name",
+    "generator",
+    "prompt",
+    "prompt_group",
+)
+# What every column of a release's MOS CSV means (external imports and frozen studies);
+# ``<key>`` stands for a dimension key. The release sidecar JSON carries these texts.
+RELEASE_COLUMN_DOCS = {
+    "stimulus_id": "id of the stimulus in this site (unique)",
+    "image": "the stored image, relative to the folder of this CSV",
+    "original_name": "the image's file name as imported (or as the database published it)",
+    "generator": "model that generated the image",
+    "prompt": "text prompt",
+    "prompt_group": "id shared by images generated from the same prompt",
+    "reference": "prompt image for image-to-image, relative to the folder of this CSV; "
+    "empty for text-to-image stimuli",
+    "mos": "MOS of the first dimension: the headline score for single-score tools",
+    "mos_<key>": "mean opinion score on dimension <key>",
+    "std_<key>": "standard deviation of the ratings behind mos_<key> (N-1)",
+    "n_<key>": "number of ratings behind mos_<key>",
+    "ci95_<key>": "half-width of the confidence interval of mos_<key> (Student t, N-1 degrees "
+    "of freedom; the level is method_config.options.confidence, 0.95 by default)",
+}
 
-def release_dir(*, study_id: int, version: int) -> str:
-    """Folder of a release's files in storage (what ``release_upload_to`` produces)."""
-    return f"releases/{study_id}/v{version}"
+
+def release_relative_path(*, name: str, release_dir: str) -> str:
+    """A stored file's path as seen from a release folder, which the training library reads."""
+    return "/".join([".."] * len(Path(release_dir).parts) + [name])
 
 
 def _float(value) -> object:
@@ -244,7 +268,37 @@ def mos_table_build(*, study: Study, result: PipelineResult, keys: list[str]) ->
     return MosTable(columns=columns, rows=rows, incomplete=incomplete)
 
 
+def mos_table_external(
+    *, stimuli: list[Stimulus], rows: list[ImportRow], keys: list[str]
+) -> MosTable:
+    """The MOS table of a published database: its own MOS (and std where it has them)."""
+    has_std = [k for k in keys if any(row.std.get(k) is not None for row in rows)]
+    columns = [
+        *RELEASE_BASE_COLUMNS,
+        "mos",
+        *(f"mos_{k}" for k in keys),
+        *(f"std_{k}" for k in has_std),
+    ]
+    table = [
+        {
+            "stimulus_id": stimulus.pk,
+            "image": stimulus.image.name,
+            "original_name": row.name,
+            "generator": stimulus.generator,
+            "prompt": stimulus.prompt,
+            "prompt_group": stimulus.prompt_group,
+            "mos": row.mos[keys[0]],
+            **{f"mos_{k}": row.mos[k] for k in keys},
+            **{f"std_{k}": row.std.get(k) for k in has_std},
+        }
+        for stimulus, row in zip(stimuli, rows, strict=True)
+    ]
+    return MosTable(columns=columns, rows=table, incomplete=[])
+
+
 def mos_csv(mos: MosTable, folder: str) -> bytes:
+    """The MOS CSV read by benchmark/training: image paths are relative to the CSV's folder."""
+
     def value(row: dict, column: str):
         if column in ("image", "reference"):
             name = row[column]
