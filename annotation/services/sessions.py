@@ -39,6 +39,7 @@ _SUBMIT_FIELDS = (
     "subject__study__scale_max",
     "subject__study__scale_step",
     "subject__study__break_interval",
+    "subject__study__too_fast_ms",
     "subject__study__updated_at",
 )
 # A day in milliseconds: anything longer is a broken clock, not a slow subject.
@@ -86,6 +87,11 @@ def is_break_before(*, playlist: list[dict], trial_index: int, break_interval: i
         return False
     done = trial_index - training_count(playlist=playlist)
     return done > 0 and done % break_interval == 0
+
+
+def is_too_fast(*, response_time_ms: int | None, threshold_ms: int) -> bool:
+    """An answer quicker than the study's threshold (0 switches the flag off)."""
+    return threshold_ms > 0 and response_time_ms is not None and response_time_ms < threshold_ms
 
 
 def next_step_after(*, playlist: list[dict], trial_index: int, break_interval: int) -> NextStep:
@@ -146,6 +152,69 @@ def subject_consent_decline(*, subject: Subject) -> Subject:
         pk=subject.pk, consented_at__isnull=True, declined_at__isnull=True
     ).update(declined_at=timezone.now())
     return Subject.objects.get(pk=subject.pk)
+
+
+# The display check's fields: name -> (type, smallest, largest).
+_DISPLAY_CHECK_NUMBERS = {
+    "window_width": (int, 1, 100_000),
+    "window_height": (int, 1, 100_000),
+    "screen_width": (int, 1, 100_000),
+    "screen_height": (int, 1, 100_000),
+    "device_pixel_ratio": (float, 0.1, 16.0),
+}
+_DISPLAY_CHECK_FLAGS = ("fullscreen", "grey_steps_distinguishable")
+
+
+def _display_check_clean(raw: Mapping[str, object]) -> dict:
+    clean: dict = {}
+    for name, (kind, low, high) in _DISPLAY_CHECK_NUMBERS.items():
+        value = raw.get(name)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise SessionRejected(f"{name} must be a number.", code="bad_display_check")
+        if not low <= value <= high:
+            raise SessionRejected(
+                f"{name}={value!r} is outside {low}..{high}.", code="bad_display_check"
+            )
+        clean[name] = kind(round(value) if kind is int else round(float(value), 4))
+    for name in _DISPLAY_CHECK_FLAGS:
+        if not isinstance(raw.get(name), bool):
+            raise SessionRejected(f"{name} must be true or false.", code="bad_display_check")
+        clean[name] = raw[name]
+    if not clean["grey_steps_distinguishable"]:
+        raise SessionRejected(
+            "Please confirm that you can tell every grey step apart.", code="grey_steps"
+        )
+    return clean
+
+
+def display_check_record(*, subject: Subject, check: Mapping[str, object]) -> RatingSession:
+    """Store the display check of a started session, with the viewing text the subject saw.
+
+    It may be repeated before the first trial (a subject who changed the window); once
+    rating has started the stored check stays as it was.
+    """
+    clean = _display_check_clean(check)
+    study = subject.study
+    clean.update(
+        viewing_distance_text=study.viewing_distance_text,
+        surround_grey=study.surround_grey,
+        language=study.language,
+        checked_at=timezone.now().isoformat(),
+    )
+    updated = RatingSession.objects.filter(subject_id=subject.pk, cursor=0).update(
+        display_check=clean
+    )
+    session = RatingSession.objects.filter(subject_id=subject.pk).first()
+    if session is None:
+        raise SessionRejected(
+            "Please read and accept the consent form first.", code="not_consented"
+        )
+    if not updated:
+        raise SessionRejected(
+            "Rating has already started; the display check was kept as it was.",
+            code="display_check_closed",
+        )
+    return session
 
 
 def _response_time_validate(value: object) -> int:
@@ -296,6 +365,9 @@ def _submit_once(
                     is_repeat=bool(entry.get("repeat")),
                     is_training=entry["kind"] == KIND_TRAINING,
                     response_time_ms=response_time_ms,
+                    too_fast=is_too_fast(
+                        response_time_ms=response_time_ms, threshold_ms=study.too_fast_ms
+                    ),
                 )
                 for dimension_id, score in values.items()
             )
