@@ -300,7 +300,7 @@ def test_the_answer_describes_the_next_trial_as_its_page_would(client, setup):
         assert answer["next_trial"] == {
             key: value
             for key, value in from_page.items()
-            if key not in ("scale", "dimensions")  # fixed for the whole session
+            if key not in ("scale", "dimensions", "language", "strings")  # per session
         }
         assert answer["next_trial"]["stimulus"] == session.playlist[following]["stimulus"]
         assert answer["next_trial"]["trialIndex"] == following
