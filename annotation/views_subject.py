@@ -441,19 +441,19 @@ def _trial_submit(request: HttpRequest, token: str, trial_index: int) -> JsonRes
         return _error("'stimulus' must be the id of the image that was shown.", "bad_stimulus")
     if not isinstance(scores, dict):
         return _error("'scores' must be an object of {dimension key: score}.", "dimension_keys")
-    try:
-        ack = trial_submit(
-            token=token,
-            trial_index=trial_index,
-            stimulus_id=stimulus_id,
-            scores=scores,
-            response_time_ms=body.get("response_time_ms"),
-        )
-    except SessionRejected as rejection:
-        status = REJECTION_STATUS.get(rejection.code, 400)
-        return _error(rejection.message, rejection.code, status, **rejection.details)
     # The page says which language it is in, so the answer needs no study lookup.
     with translation.override(_page_language(request)):
+        try:
+            ack = trial_submit(
+                token=token,
+                trial_index=trial_index,
+                stimulus_id=stimulus_id,
+                scores=scores,
+                response_time_ms=body.get("response_time_ms"),
+            )
+        except SessionRejected as rejection:
+            status = REJECTION_STATUS.get(rejection.code, 400)
+            return _error(rejection.message, rejection.code, status, **rejection.details)
         return JsonResponse(_ack_json(token, ack))
 
 

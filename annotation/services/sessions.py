@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from annotation.errors import ScoreOutOfRange
 from annotation.models import Rating, RatingSession, Stimulus, Study, Subject
@@ -112,22 +113,22 @@ def _rejected_for_missing_session(token: str) -> SessionRejected:
     subject = Subject.objects.filter(token_hash=token_hash(token)).first()
     if subject is None:
         return SessionRejected(
-            "This invite link is not valid. Check that you copied the whole link.",
+            _("This invite link is not valid. Check that you copied the whole link."),
             code="unknown_invite",
         )
     if subject.declined_at is not None:
         return SessionRejected(
-            "You declined to take part in this study, so nothing can be rated.", code="declined"
+            _("You declined to take part in this study, so nothing can be rated."), code="declined"
         )
     return SessionRejected(
-        "Please read and accept the consent form before rating.", code="not_consented"
+        _("Please read and accept the consent form before rating."), code="not_consented"
     )
 
 
 def subject_consent_accept(*, subject: Subject) -> RatingSession:
     """Record consent (once) and start the session with its playlist."""
     if subject.study.status != Study.Status.OPEN:
-        raise SessionRejected("This study is not open for ratings.", code="study_not_open")
+        raise SessionRejected(_("This study is not open for ratings."), code="study_not_open")
     with transaction.atomic():
         now = timezone.now()
         # Conditional updates: a decline in another tab can never be overwritten.
@@ -137,7 +138,7 @@ def subject_consent_accept(*, subject: Subject) -> RatingSession:
         current = Subject.objects.get(pk=subject.pk)
         if current.declined_at is not None:
             raise SessionRejected(
-                "You declined to take part in this study, so it cannot be started.",
+                _("You declined to take part in this study, so it cannot be started."),
                 code="declined",
             )
         try:
@@ -182,7 +183,7 @@ def _display_check_clean(raw: Mapping[str, object]) -> dict:
         clean[name] = raw[name]
     if not clean["grey_steps_distinguishable"]:
         raise SessionRejected(
-            "Please confirm that you can tell every grey step apart.", code="grey_steps"
+            _("Please confirm that you can tell every grey step apart."), code="grey_steps"
         )
     return clean
 
@@ -207,11 +208,11 @@ def display_check_record(*, subject: Subject, check: Mapping[str, object]) -> Ra
     session = RatingSession.objects.filter(subject_id=subject.pk).first()
     if session is None:
         raise SessionRejected(
-            "Please read and accept the consent form first.", code="not_consented"
+            _("Please read and accept the consent form first."), code="not_consented"
         )
     if not updated:
         raise SessionRejected(
-            "Rating has already started; the display check was kept as it was.",
+            _("Rating has already started; the display check was kept as it was."),
             code="display_check_closed",
         )
     return session
@@ -353,7 +354,7 @@ def _submit_once(
             if trial_index < session.cursor:
                 return ack
         if study.status != Study.Status.OPEN:
-            raise SessionRejected("This study is not open for ratings.", code="study_not_open")
+            raise SessionRejected(_("This study is not open for ratings."), code="study_not_open")
         if not rows_may_exist:
             Rating.objects.bulk_create(
                 Rating(
@@ -379,7 +380,7 @@ def _submit_once(
         # one step past a trial whose rows were written in this transaction.
         if not RatingSession.objects.filter(pk=session.pk, cursor=trial_index).update(**fields):
             raise SessionRejected(
-                "This trial was answered at the same time elsewhere; reload the page.",
+                _("This trial was answered at the same time elsewhere; reload the page."),
                 code="out_of_order",
             )
         return ack

@@ -40,7 +40,9 @@
   }
 
   function fill(template, values) {
-    return template.replace(/%\((\w+)\)s/g, function (_match, name) { return values[name]; });
+    return template
+      .replace(/%\((\w+)\)s/g, function (_match, name) { return values[name]; })
+      .replace(/%%/g, "%");
   }
 
   function limitHeight() {
