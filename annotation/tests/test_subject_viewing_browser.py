@@ -128,6 +128,7 @@ RECTS = """() => {
           text: document.getElementById('too-small').textContent,
           scale: Number(document.body.dataset.imageScale),
           nw: img.naturalWidth, nh: img.naturalHeight, ratio: devicePixelRatio,
+          rnw: document.getElementById('reference').naturalWidth,
           scrollH: document.documentElement.scrollHeight, innerH: innerHeight,
           scrollW: document.documentElement.scrollWidth, innerW: innerWidth};
 }"""
@@ -163,6 +164,7 @@ def test_the_image_is_shown_pixel_for_pixel(live_server, browser, width, height,
         sizes = page.evaluate(RECTS)
         assert not sizes["warned"] and sizes["scale"] == 1
         assert sizes["image"]["width"] * ratio == pytest.approx(sizes["nw"], abs=0.5)
+        assert sizes["reference"]["width"] * ratio <= sizes["rnw"] + 0.5
         assert sizes["scrollH"] <= sizes["innerH"]
         shown = screen_pixels(page, sizes["image"])
         served = served_pixels(Stimulus.objects.get(pk=session_for(token).playlist[0]["stimulus"]))
@@ -329,6 +331,7 @@ def test_a_phone_is_asked_for_a_larger_screen_unless_the_study_allows_it(live_se
             assert sizes["scrollW"] <= sizes["innerW"]
             # Never upscaled: one image pixel covers at most one device pixel.
             assert sizes["image"]["width"] * sizes["ratio"] <= sizes["nw"] + 0.5
+            assert sizes["reference"]["width"] * sizes["ratio"] <= sizes["rnw"] + 0.5
             assert not sizes["warned"] and sizes["scale"] == 1
             if index == 0:
                 shot(page, "phone-trial")

@@ -111,7 +111,12 @@
 
   whenImageShown();
   window.addEventListener("resize", checkFit);
-  reference.addEventListener("load", checkFit);
+  // The prompt image is never upscaled either (it may give way to the generated one).
+  reference.addEventListener("load", function () {
+    const ratio = window.devicePixelRatio || 1;
+    reference.style.width = reference.naturalWidth / ratio + "px";
+    checkFit();
+  });
 
   // --- controls ----------------------------------------------------------------------
   function format(value) {
