@@ -6,50 +6,69 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('annotation', '0003_analysisrun'),
+        ("annotation", "0003_analysisrun"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='rating',
-            name='too_fast',
+            model_name="rating",
+            name="too_fast",
             field=models.BooleanField(default=False),
         ),
         migrations.AddField(
-            model_name='ratingsession',
-            name='display_check',
+            model_name="ratingsession",
+            name="display_check",
             field=models.JSONField(blank=True, default=dict),
         ),
         migrations.AddField(
-            model_name='study',
-            name='allow_small_screens',
-            field=models.BooleanField(default=False, help_text='Let phones and tablets take part (stacked layout); off asks for a larger screen before consent.'),
+            model_name="study",
+            name="allow_small_screens",
+            field=models.BooleanField(
+                default=False,
+                help_text="Let phones and tablets take part (stacked layout); off asks for a larger screen before consent.",
+            ),
         ),
         migrations.AddField(
-            model_name='study',
-            name='language',
-            field=models.CharField(choices=[('en', 'English'), ('zh-hans', '简体中文 (Simplified Chinese)')], default='en', help_text='Language of the subject pages; the consent and instructions text is shown as written.', max_length=10),
+            model_name="study",
+            name="language",
+            field=models.CharField(
+                choices=[("en", "English"), ("zh-hans", "简体中文 (Simplified Chinese)")],
+                default="en",
+                help_text="Language of the subject pages; the consent and instructions text is shown as written.",
+                max_length=10,
+            ),
         ),
         migrations.AddField(
-            model_name='study',
-            name='surround_grey',
-            field=models.PositiveSmallIntegerField(default=128, help_text='Grey level 0-255 of the field around the images and the question panel (128 = mid-grey, as ITU-R BT.500 recommends).', validators=[django.core.validators.MaxValueValidator(255)]),
+            model_name="study",
+            name="surround_grey",
+            field=models.PositiveSmallIntegerField(
+                default=128,
+                help_text="Grey level 0-255 of the field around the images and the question panel (128 = mid-grey, as ITU-R BT.500 recommends).",
+                validators=[django.core.validators.MaxValueValidator(255)],
+            ),
         ),
         migrations.AddField(
-            model_name='study',
-            name='too_fast_ms',
-            field=models.PositiveIntegerField(default=1000, help_text='Answers given faster than this (milliseconds after the image appeared) are flagged as too fast; 0 = never.'),
+            model_name="study",
+            name="too_fast_ms",
+            field=models.PositiveIntegerField(
+                default=1000,
+                help_text="Answers given faster than this (milliseconds after the image appeared) are flagged as too fast; 0 = never.",
+            ),
         ),
         migrations.AddField(
-            model_name='study',
-            name='viewing_distance_text',
-            field=models.TextField(blank=True, help_text="Shown on the display check, e.g. 'Sit about 60 cm (an arm's length) from the screen.'"),
+            model_name="study",
+            name="viewing_distance_text",
+            field=models.TextField(
+                blank=True,
+                help_text="Shown on the display check, e.g. 'Sit about 60 cm (an arm's length) from the screen.'",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='study',
-            constraint=models.CheckConstraint(condition=models.Q(('surround_grey__lte', 255)), name='study_surround_grey_8bit'),
+            model_name="study",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("surround_grey__lte", 255)), name="study_surround_grey_8bit"
+            ),
         ),
     ]
