@@ -34,17 +34,19 @@ from analysis.screening import (
     CorrelationOptions,
     GoldOptions,
     RepeatConsistencyOptions,
+    ResponseTimeOptions,
     ScreeningResult,
     apply_rejections,
     screen_bt500,
     screen_correlation,
     screen_gold,
     screen_repeat_consistency,
+    screen_response_time,
     screening_summary,
 )
 from analysis.subject_model import SubjectModelOptions, SubjectModelResult, fit_subject_model
 
-ScreeningMethod = Literal["bt500", "correlation", "repeat_consistency", "gold"]
+ScreeningMethod = Literal["bt500", "correlation", "repeat_consistency", "gold", "response_time"]
 Progress = Callable[[str, float], None]
 
 
@@ -57,6 +59,8 @@ class ScreeningOptions:
     correlation: CorrelationOptions = CorrelationOptions()
     repeat_consistency: RepeatConsistencyOptions = RepeatConsistencyOptions()
     gold: GoldOptions = GoldOptions()
+    # Too-fast answers (analysis.screening.response_time); off unless in ``methods``.
+    response_time: ResponseTimeOptions = ResponseTimeOptions()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -236,6 +240,8 @@ def run_pipeline(
             results.append(screen_repeat_consistency(main, sc.repeat_consistency))
         elif method == "gold":
             results.append(screen_gold(validated, sc.gold))
+        elif method == "response_time":
+            results.append(screen_response_time(main, sc.response_time))
         else:
             raise ValueError(
                 f"unknown screening method {method!r}; choose from {get_args(ScreeningMethod)}"

@@ -32,7 +32,7 @@ class StudyAdmin(admin.ModelAdmin):
         "owner",
         "created_at",
     )
-    list_filter = ("status", "scale_type")
+    list_filter = ("status", "scale_type", "language", "allow_small_screens")
     search_fields = ("name", "slug", "description")
     prepopulated_fields = {"slug": ("name",)}
     inlines = [DimensionInline]
@@ -89,7 +89,7 @@ class RatingSessionAdmin(admin.ModelAdmin):
     list_display = ("subject", "cursor", "started_at", "last_activity_at", "completed_at")
     list_filter = ("subject__study",)
     search_fields = ("subject__label",)
-    readonly_fields = ("playlist", "completion_code")
+    readonly_fields = ("playlist", "completion_code", "display_check")
 
 
 @admin.register(Rating)
@@ -104,9 +104,16 @@ class RatingAdmin(admin.ModelAdmin):
         "is_repeat",
         "is_training",
         "response_time_ms",
+        "too_fast",
         "created_at",
     )
-    list_filter = ("session__subject__study", "dimension__key", "is_repeat", "is_training")
+    list_filter = (
+        "session__subject__study",
+        "dimension__key",
+        "is_repeat",
+        "is_training",
+        "too_fast",
+    )
     search_fields = ("session__subject__label", "stimulus__original_name")
     list_select_related = ("session__subject", "stimulus", "dimension")
 

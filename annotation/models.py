@@ -5,6 +5,7 @@ constraints only, so every rule lives in one place.
 """
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -55,6 +56,40 @@ class Study(models.Model):
         default=0, help_text="Stimuli shown twice per session, for consistency checks."
     )
     gold_per_session = models.PositiveIntegerField(default=0)
+
+    # Viewing conditions and the subject pages (see docs: subjects' flow).
+    class Language(models.TextChoices):
+        ENGLISH = "en", "English"
+        CHINESE_SIMPLIFIED = "zh-hans", "简体中文 (Simplified Chinese)"
+
+    language = models.CharField(
+        max_length=10,
+        choices=Language.choices,
+        default=Language.ENGLISH,
+        help_text="Language of the subject pages; the consent and instructions text is "
+        "shown as written.",
+    )
+    surround_grey = models.PositiveSmallIntegerField(
+        default=128,
+        validators=[MaxValueValidator(255)],
+        help_text="Grey level 0-255 of the field around the images and the question panel "
+        "(128 = mid-grey, as ITU-R BT.500 recommends).",
+    )
+    allow_small_screens = models.BooleanField(
+        default=False,
+        help_text="Let phones and tablets take part (stacked layout); off asks for a larger "
+        "screen before consent.",
+    )
+    viewing_distance_text = models.TextField(
+        blank=True,
+        help_text="Shown on the display check, e.g. 'Sit about 60 cm (an arm's length) from "
+        "the screen.'",
+    )
+    too_fast_ms = models.PositiveIntegerField(
+        default=1000,
+        help_text="Answers given faster than this (milliseconds after the image appeared) "
+        "are flagged as too fast; 0 = never.",
+    )
     # Provenance for imported databases and, in the demo, the simulation's ground truth.
     metadata = models.JSONField(default=dict, blank=True)
 
@@ -69,6 +104,9 @@ class Study(models.Model):
                 condition=Q(scale_max__gt=models.F("scale_min")), name="study_scale_max_above_min"
             ),
             models.CheckConstraint(condition=Q(scale_step__gte=0), name="study_scale_step_nonneg"),
+            models.CheckConstraint(
+                condition=Q(surround_grey__lte=255), name="study_surround_grey_8bit"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -174,6 +212,9 @@ class RatingSession(models.Model):
     last_activity_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     completion_code = models.CharField(max_length=32, blank=True)
+    # The display check before training: window and screen size, device pixel ratio,
+    # fullscreen, grey steps confirmed, the viewing-distance text shown, and when.
+    display_check = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-started_at"]
@@ -195,6 +236,8 @@ class Rating(models.Model):
     is_repeat = models.BooleanField(default=False)
     is_training = models.BooleanField(default=False)
     response_time_ms = models.PositiveIntegerField(null=True, blank=True)
+    # Answered faster than the study's too_fast_ms when it was stored.
+    too_fast = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -14,6 +14,11 @@ urlpatterns = [
         name="subject-instructions",
     ),
     path(
+        "s/<str:token>/display-check/",
+        views_subject.subject_display_check,
+        name="subject-display-check",
+    ),
+    path(
         "s/<str:token>/trials/<int:trial_index>/",
         views_subject.subject_trial,
         name="subject-trial",

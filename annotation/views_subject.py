@@ -8,11 +8,14 @@ import functools
 import json
 import mimetypes
 
+from django.conf import settings
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import translation
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -26,6 +29,7 @@ from annotation.selectors.subject import (
     STAGE_TRIAL,
     TrialPage,
     break_info,
+    display_check_needed,
     session_stimulus_for_image,
     study_dimensions,
     subject_for_token,
@@ -33,10 +37,12 @@ from annotation.selectors.subject import (
     subject_stage,
     trial_page_get,
 )
+from annotation.services.playlists import training_count
 from annotation.services.sessions import (
     NextStep,
     SessionRejected,
     TrialAck,
+    display_check_record,
     is_break_before,
     subject_consent_accept,
     subject_consent_decline,
@@ -92,9 +98,11 @@ def _subject_page(*stages: str):
             if subject is None:
                 return _invalid_link(request)
             stage = subject_stage(subject=subject)
-            if stage not in stages:
-                return _page_for_stage(request, subject, token, stage)
-            return view(request, token, subject, stage, *args, **kwargs)
+            # Every subject page speaks the study's language, whatever the browser says.
+            with translation.override(subject.study.language or settings.LANGUAGE_CODE):
+                if stage not in stages:
+                    return _page_for_stage(request, subject, token, stage)
+                return view(request, token, subject, stage, *args, **kwargs)
 
         return wrapper
 
@@ -107,7 +115,8 @@ def subject_entry(request: HttpRequest, token: str) -> HttpResponse:
     subject = subject_for_token(token=token)
     if subject is None:
         return _invalid_link(request)
-    return _page_for_stage(request, subject, token, subject_stage(subject=subject))
+    with translation.override(subject.study.language or settings.LANGUAGE_CODE):
+        return _page_for_stage(request, subject, token, subject_stage(subject=subject))
 
 
 @never_cache
@@ -119,10 +128,14 @@ def subject_consent(request: HttpRequest, token: str, subject: Subject, stage: s
         return render(request, TEMPLATES + "consent.html", context)
     decision = request.POST.get("decision")
     if decision == "decline":
+        # Declining ends the invite for good, so it is asked once more.
+        context["confirm_decline"] = True
+        return render(request, TEMPLATES + "consent.html", context)
+    if decision == "decline_confirmed":
         subject_consent_decline(subject=subject)
         return redirect("annotation:subject-entry", token=token)
     if decision != "accept":
-        context["error"] = "Please choose whether you agree to take part."
+        context["error"] = _("Please choose whether you agree to take part.")
         return render(request, TEMPLATES + "consent.html", context, status=400)
     try:
         subject_consent_accept(subject=subject)
@@ -139,14 +152,63 @@ def subject_instructions(
     request: HttpRequest, token: str, subject: Subject, stage: str
 ) -> HttpResponse:
     study = subject.study
+    session = subject_session(subject=subject)
+    acr = study.scale_type == Study.ScaleType.ACR
     context = {
         "study": study,
         "token": token,
         "dimensions": study_dimensions(study=study),
-        "cursor": subject_session(subject=subject).cursor,
+        "cursor": session.cursor,
         "scale_labels": _labels_spread(study),
+        "acr": acr,
+        "acr_choices": _acr_choices(study) if acr else [],
+        "has_practice": training_count(playlist=session.playlist) > 0,
+        "needs_display_check": display_check_needed(session=session),
+        "grey_steps": GREY_STEPS,
+        "surround": _surround_style(study),
+        "display_check_url": reverse("annotation:subject-display-check", kwargs={"token": token}),
+        "display_strings": {
+            "facts": _(
+                "Recorded with your session: window %(width)s × %(height)s, screen "
+                "%(screen_width)s × %(screen_height)s, device pixel ratio %(ratio)s."
+            ),
+            "failed": _("The display check could not be saved. Please try again."),
+        },
     }
     return render(request, TEMPLATES + "instructions.html", context)
+
+
+# The display check's grey-step chart: near black and near white, where a badly set
+# display first loses steps.
+GREY_STEPS = ((0, 8, 16, 24, 32, 40), (215, 223, 231, 239, 247, 255))
+
+
+def _surround_style(study: Study) -> str:
+    """CSS custom properties for the study's surround grey and a readable text colour."""
+    grey = study.surround_grey
+    text = "#111" if grey >= 110 else "#f2f2f2"
+    return f"--surround: rgb({grey}, {grey}, {grey}); --on-surround: {text};"
+
+
+@never_cache
+@require_http_methods(["POST"])
+@_subject_page(STAGE_INSTRUCTIONS)
+def subject_display_check(
+    request: HttpRequest, token: str, subject: Subject, stage: str
+) -> JsonResponse:
+    """POST JSON: window/screen size, device_pixel_ratio, fullscreen, grey steps confirmed."""
+    try:
+        body = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        return _error(_("The request body must be JSON."), "bad_json")
+    if not isinstance(body, dict):
+        return _error(_("The request body must be a JSON object."), "bad_json")
+    try:
+        session = display_check_record(subject=subject, check=body)
+    except SessionRejected as rejection:
+        status = 409 if rejection.code == "display_check_closed" else 400
+        return _error(rejection.message, rejection.code, status)
+    return JsonResponse({"ok": True, "next_url": _trial_url(token, session.cursor)})
 
 
 @never_cache
@@ -165,6 +227,9 @@ def _trial_page(
     session = subject_session(subject=subject)
     if trial_index != session.cursor:
         return _page_for_stage(request, subject, token, stage)
+    if display_check_needed(session=session):
+        url = reverse("annotation:subject-instructions", kwargs={"token": token})
+        return redirect(url + "#display-check")
     return render(request, TEMPLATES + "trial.html", _trial_context(subject, session, token))
 
 
@@ -183,7 +248,11 @@ def _trial_payload(token: str, trial: TrialPage) -> dict:
         preload.append(_image_url(token, trial.next_stimulus))
         if trial.next_stimulus.reference_image:
             preload.append(_image_url(token, trial.next_stimulus, reference=True))
-    part = "Practice" if trial.is_training else "Image"
+    progress = (
+        _("Practice %(number)s of %(total)s")
+        if trial.is_training
+        else _("Image %(number)s of %(total)s")
+    )
     return {
         "submitUrl": _trial_url(token, trial.index),
         "stimulus": stimulus.pk,
@@ -196,7 +265,7 @@ def _trial_payload(token: str, trial: TrialPage) -> dict:
         if stimulus.reference_image
         else "",
         "prompt": stimulus.prompt,
-        "progressLabel": f"{part} {trial.number} of {trial.part_total}",
+        "progressLabel": progress % {"number": trial.number, "total": trial.part_total},
         "progressPercent": round(100 * trial.index / trial.total),
         "preload": preload,
     }
@@ -207,10 +276,15 @@ def _trial_context(subject: Subject, session, token: str) -> dict:
     trial = trial_page_get(playlist=session.playlist, trial_index=session.cursor)
     dimensions = study_dimensions(study=study)
     payload = _trial_payload(token, trial)
+    acr = study.scale_type == Study.ScaleType.ACR
+    acr_choices = _acr_choices(study) if acr else []
     # Numbers go to the template as strings: localising each costs more than the view.
     return {
         "study": study,
         "trial": trial,
+        "acr": acr,
+        "acr_keys": [choice["key"] for choice in acr_choices if choice["key"]],
+        "surround": _surround_style(study),
         "controls": _controls_html(study, dimensions),
         "dimension_count": str(len(dimensions)),
         "progress_label": payload["progressLabel"],
@@ -226,19 +300,42 @@ def _trial_context(subject: Subject, session, token: str) -> dict:
                 "min": study.scale_min,
                 "max": study.scale_max,
                 "step": study.scale_step,
+                "labels": list(study.scale_labels or []),
+                "choices": acr_choices,
             },
             "dimensions": [{"key": d.key, "label": d.label} for d in dimensions],
+            "language": translation.get_language(),
+            "strings": _js_strings(),
         },
     }
 
 
-# Rendered answer controls per (study, version): identical for every trial of a study,
-# and the largest part of the page to render. Bounded; a stale version just ages out.
-_CONTROLS_CACHE: dict[tuple[int, object], str] = {}
+def _js_strings() -> dict[str, str]:
+    """The trial script's words in the page's language (no catalogue request needed)."""
+    return {
+        "notSet": _("not set"),
+        "tooSmall": _(
+            "Your window is too small to show the image at full size (%(width)s × %(height)s "
+            "pixels): it is shown at %(percent)s%%. Please maximise the window or zoom out "
+            "(Ctrl and −)."
+        ),
+        "noPrompt": _("(no text prompt)"),
+        "notAccepted": _("The answer was not accepted (%(status)s)."),
+        "unreachable": _(
+            "The server cannot be reached. Check your connection and press Next again."
+        ),
+        "between": _("between “%(low)s” and “%(high)s”"),
+        "fullscreenResume": _("Press any key or click to continue in full screen."),
+    }
+
+
+# Rendered answer controls per (study, version, language): identical for every trial of a
+# study, and the largest part of the page to render. Bounded; a stale version ages out.
+_CONTROLS_CACHE: dict[tuple[int, object, str], str] = {}
 
 
 def _controls_html(study: Study, dimensions) -> str:
-    key = (study.pk, study.updated_at)
+    key = (study.pk, study.updated_at, translation.get_language())
     html = _CONTROLS_CACHE.get(key)
     if html is None:
         acr = study.scale_type == Study.ScaleType.ACR
@@ -269,10 +366,22 @@ def _acr_choices(study: Study) -> list[dict]:
     labels = list(study.scale_labels or [])
     # One label per button when the researcher gave exactly one per category.
     per_button = labels if len(labels) == len(values) else [""] * len(values)
+    keys = _acr_keys(values)
     return [
-        {"value": f"{value:g}", "label": label}
-        for value, label in zip(values, per_button, strict=True)
+        {"value": f"{value:g}", "label": label, "key": key}
+        for value, label, key in zip(values, per_button, keys, strict=True)
     ]
+
+
+def _acr_keys(values: list[float]) -> list[str]:
+    """The number key that gives each category: its own value when every value is a digit
+    (1-5 keys for a 1-5 scale), else its position (1 for the lowest); none past nine.
+    """
+    if all(float(value).is_integer() and 0 <= value <= 9 for value in values):
+        return [str(int(value)) for value in values]
+    if len(values) <= 9:
+        return [str(position) for position in range(1, len(values) + 1)]
+    return [""] * len(values)
 
 
 def _labels_spread(study: Study) -> list[dict]:
@@ -332,18 +441,26 @@ def _trial_submit(request: HttpRequest, token: str, trial_index: int) -> JsonRes
         return _error("'stimulus' must be the id of the image that was shown.", "bad_stimulus")
     if not isinstance(scores, dict):
         return _error("'scores' must be an object of {dimension key: score}.", "dimension_keys")
-    try:
-        ack = trial_submit(
-            token=token,
-            trial_index=trial_index,
-            stimulus_id=stimulus_id,
-            scores=scores,
-            response_time_ms=body.get("response_time_ms"),
-        )
-    except SessionRejected as rejection:
-        status = REJECTION_STATUS.get(rejection.code, 400)
-        return _error(rejection.message, rejection.code, status, **rejection.details)
-    return JsonResponse(_ack_json(token, ack))
+    # The page says which language it is in, so the answer needs no study lookup.
+    with translation.override(_page_language(request)):
+        try:
+            ack = trial_submit(
+                token=token,
+                trial_index=trial_index,
+                stimulus_id=stimulus_id,
+                scores=scores,
+                response_time_ms=body.get("response_time_ms"),
+            )
+        except SessionRejected as rejection:
+            status = REJECTION_STATUS.get(rejection.code, 400)
+            return _error(rejection.message, rejection.code, status, **rejection.details)
+        return JsonResponse(_ack_json(token, ack))
+
+
+def _page_language(request: HttpRequest) -> str:
+    wanted = request.headers.get("X-Study-Language", "")
+    known = {code for code, _name in settings.LANGUAGES}
+    return wanted if wanted in known else settings.LANGUAGE_CODE
 
 
 @never_cache
@@ -358,6 +475,7 @@ def subject_break(request: HttpRequest, token: str, subject: Subject, stage: str
         return _page_for_stage(request, subject, token, stage)
     context = {"study": study, "token": token, "cursor": session.cursor}
     context["progress"] = break_info(session=session)
+    context["surround"] = _surround_style(study)
     return render(request, TEMPLATES + "break.html", context)
 
 

@@ -255,6 +255,30 @@ class Driver:
         if status != 302:
             self.errors[f"consent {status}"] += 1
             return None
+        # The display check every subject passes before the first trial page.
+        check = {
+            "window_width": 1366,
+            "window_height": 768,
+            "screen_width": 1366,
+            "screen_height": 768,
+            "device_pixel_ratio": 1,
+            "fullscreen": False,
+            "grey_steps_distinguishable": True,
+        }
+        try:
+            status, _, _ = await self.call(
+                "display check",
+                "POST",
+                f"{base}/display-check/",
+                {"Cookie": cookie, "X-CSRFToken": csrf, "Content-Type": "application/json"},
+                json.dumps(check).encode(),
+            )
+        except Exception as error:  # a broken subject is counted, not fatal
+            self.errors[f"display check {type(error).__name__}"] += 1
+            return None
+        if status != 200:
+            self.errors[f"display check {status}"] += 1
+            return None
         return cookie
 
     async def rate(self, token: str, cookie: str, rng: random.Random, think: float) -> None:

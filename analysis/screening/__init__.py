@@ -1,4 +1,5 @@
-"""Subject (observer) screening: BT.500, correlation, repeat consistency and gold checks.
+"""Subject (observer) screening: BT.500, correlation, repeat consistency, gold and
+too-fast (response time) checks.
 
 Every method returns a :class:`ScreeningResult` with one row per decision and the numbers
 behind it; :func:`apply_rejections` removes the union of rejections from a ratings table.
@@ -19,6 +20,7 @@ from analysis.screening.consistency import (
     screen_repeat_consistency,
 )
 from analysis.screening.correlation import CorrelationOptions, screen_correlation
+from analysis.screening.response_time import ResponseTimeOptions, screen_response_time
 
 __all__ = [
     "ALL_DIMENSIONS",
@@ -26,6 +28,7 @@ __all__ = [
     "CorrelationOptions",
     "GoldOptions",
     "RepeatConsistencyOptions",
+    "ResponseTimeOptions",
     "ScreeningResult",
     "apply_rejections",
     "rejection_mask",
@@ -33,5 +36,6 @@ __all__ = [
     "screen_correlation",
     "screen_gold",
     "screen_repeat_consistency",
+    "screen_response_time",
     "screening_summary",
 ]

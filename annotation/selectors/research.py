@@ -62,6 +62,27 @@ class SubjectStatus:
     state: str  # not_started | in_progress | completed | declined
     done: int
     total: int
+    # Rating trials (training not counted) answered faster than the too-fast threshold.
+    too_fast: int = 0
+
+    @property
+    def display_check(self) -> dict:
+        session = getattr(self.subject, "session", None)
+        return session.display_check if session is not None else {}
+
+    @property
+    def display_text(self) -> str:
+        """The display check in one line: window, pixel ratio, fullscreen, grey steps."""
+        check = self.display_check
+        if not check:
+            return "–"
+        parts = [
+            f"{check['window_width']}×{check['window_height']} @{check['device_pixel_ratio']:g}x",
+            "fullscreen" if check.get("fullscreen") else "windowed",
+        ]
+        if check.get("grey_steps_distinguishable"):
+            parts.append("grey steps seen")
+        return ", ".join(parts)
 
     @property
     def text(self) -> str:
@@ -72,7 +93,13 @@ class SubjectStatus:
 
 def subject_statuses(*, study: Study) -> list[SubjectStatus]:
     statuses = []
-    for subject in study.subjects.select_related("session").order_by("id"):
+    too_fast_trials = Count(
+        "session__ratings__trial_index",
+        filter=Q(session__ratings__too_fast=True, session__ratings__is_training=False),
+        distinct=True,
+    )
+    subjects = study.subjects.select_related("session").annotate(too_fast_trials=too_fast_trials)
+    for subject in subjects.order_by("id"):
         session = getattr(subject, "session", None)
         total = len(session.playlist) if session else 0
         done = min(session.cursor, total) if session else 0
@@ -84,7 +111,15 @@ def subject_statuses(*, study: Study) -> list[SubjectStatus]:
             state, done = "completed", total
         else:
             state = "in_progress"
-        statuses.append(SubjectStatus(subject=subject, state=state, done=done, total=total))
+        statuses.append(
+            SubjectStatus(
+                subject=subject,
+                state=state,
+                done=done,
+                total=total,
+                too_fast=subject.too_fast_trials,
+            )
+        )
     return statuses
 
 

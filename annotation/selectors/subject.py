@@ -36,12 +36,17 @@ _SUBJECT_PAGE_FIELDS = (
     "study__scale_step",
     "study__scale_labels",
     "study__break_interval",
+    "study__language",
+    "study__surround_grey",
+    "study__allow_small_screens",
+    "study__viewing_distance_text",
     "study__updated_at",
     "session__id",
     "session__playlist",
     "session__cursor",
     "session__completed_at",
     "session__completion_code",
+    "session__display_check",
 )
 
 
@@ -170,6 +175,11 @@ def trial_page_get(*, playlist: list[dict], trial_index: int) -> TrialPage:
         next_stimulus=stimuli.get(following) if following is not None else None,
         training_total=training_count(playlist=playlist),
     )
+
+
+def display_check_needed(*, session: RatingSession) -> bool:
+    """The display check comes before the first trial; sessions already under way skip it."""
+    return session.cursor == 0 and not session.display_check
 
 
 def session_stimulus_for_image(*, session: RatingSession, stimulus_id: int) -> Stimulus | None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from annotation.errors import ScoreOutOfRange
 from annotation.models import Rating, RatingSession, Stimulus, Study, Subject
@@ -35,6 +36,7 @@ _SUBMIT_FIELDS = (
     "subject__study__scale_max",
     "subject__study__scale_step",
     "subject__study__break_interval",
+    "subject__study__too_fast_ms",
     "subject__study__updated_at",
 )
 # A day in milliseconds: anything longer is a broken clock, not a slow subject.
@@ -84,6 +86,11 @@ def is_break_before(*, playlist: list[dict], trial_index: int, break_interval: i
     return done > 0 and done % break_interval == 0
 
 
+def is_too_fast(*, response_time_ms: int | None, threshold_ms: int) -> bool:
+    """An answer quicker than the study's threshold (0 switches the flag off)."""
+    return threshold_ms > 0 and response_time_ms is not None and response_time_ms < threshold_ms
+
+
 def next_step_after(*, playlist: list[dict], trial_index: int, break_interval: int) -> NextStep:
     following = trial_index + 1
     if following >= len(playlist):
@@ -102,22 +109,22 @@ def _rejected_for_missing_session(token: str) -> SessionRejected:
     subject = Subject.objects.filter(token_hash=token_hash(token)).first()
     if subject is None:
         return SessionRejected(
-            "This invite link is not valid. Check that you copied the whole link.",
+            _("This invite link is not valid. Check that you copied the whole link."),
             code="unknown_invite",
         )
     if subject.declined_at is not None:
         return SessionRejected(
-            "You declined to take part in this study, so nothing can be rated.", code="declined"
+            _("You declined to take part in this study, so nothing can be rated."), code="declined"
         )
     return SessionRejected(
-        "Please read and accept the consent form before rating.", code="not_consented"
+        _("Please read and accept the consent form before rating."), code="not_consented"
     )
 
 
 def subject_consent_accept(*, subject: Subject) -> RatingSession:
     """Record consent (once) and start the session with its playlist."""
     if subject.study.status != Study.Status.OPEN:
-        raise SessionRejected("This study is not open for ratings.", code="study_not_open")
+        raise SessionRejected(_("This study is not open for ratings."), code="study_not_open")
     with transaction.atomic():
         now = timezone.now()
         # Conditional updates: a decline in another tab can never be overwritten.
@@ -127,7 +134,7 @@ def subject_consent_accept(*, subject: Subject) -> RatingSession:
         current = Subject.objects.get(pk=subject.pk)
         if current.declined_at is not None:
             raise SessionRejected(
-                "You declined to take part in this study, so it cannot be started.",
+                _("You declined to take part in this study, so it cannot be started."),
                 code="declined",
             )
         try:
@@ -142,6 +149,69 @@ def subject_consent_decline(*, subject: Subject) -> Subject:
         pk=subject.pk, consented_at__isnull=True, declined_at__isnull=True
     ).update(declined_at=timezone.now())
     return Subject.objects.get(pk=subject.pk)
+
+
+# The display check's fields: name -> (type, smallest, largest).
+_DISPLAY_CHECK_NUMBERS = {
+    "window_width": (int, 1, 100_000),
+    "window_height": (int, 1, 100_000),
+    "screen_width": (int, 1, 100_000),
+    "screen_height": (int, 1, 100_000),
+    "device_pixel_ratio": (float, 0.1, 16.0),
+}
+_DISPLAY_CHECK_FLAGS = ("fullscreen", "grey_steps_distinguishable")
+
+
+def _display_check_clean(raw: Mapping[str, object]) -> dict:
+    clean: dict = {}
+    for name, (kind, low, high) in _DISPLAY_CHECK_NUMBERS.items():
+        value = raw.get(name)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise SessionRejected(f"{name} must be a number.", code="bad_display_check")
+        if not low <= value <= high:
+            raise SessionRejected(
+                f"{name}={value!r} is outside {low}..{high}.", code="bad_display_check"
+            )
+        clean[name] = kind(round(value) if kind is int else round(float(value), 4))
+    for name in _DISPLAY_CHECK_FLAGS:
+        if not isinstance(raw.get(name), bool):
+            raise SessionRejected(f"{name} must be true or false.", code="bad_display_check")
+        clean[name] = raw[name]
+    if not clean["grey_steps_distinguishable"]:
+        raise SessionRejected(
+            _("Please confirm that you can tell every grey step apart."), code="grey_steps"
+        )
+    return clean
+
+
+def display_check_record(*, subject: Subject, check: Mapping[str, object]) -> RatingSession:
+    """Store the display check of a started session, with the viewing text the subject saw.
+
+    It may be repeated before the first trial (a subject who changed the window); once
+    rating has started the stored check stays as it was.
+    """
+    clean = _display_check_clean(check)
+    study = subject.study
+    clean.update(
+        viewing_distance_text=study.viewing_distance_text,
+        surround_grey=study.surround_grey,
+        language=study.language,
+        checked_at=timezone.now().isoformat(),
+    )
+    updated = RatingSession.objects.filter(subject_id=subject.pk, cursor=0).update(
+        display_check=clean
+    )
+    session = RatingSession.objects.filter(subject_id=subject.pk).first()
+    if session is None:
+        raise SessionRejected(
+            _("Please read and accept the consent form first."), code="not_consented"
+        )
+    if not updated:
+        raise SessionRejected(
+            _("Rating has already started; the display check was kept as it was."),
+            code="display_check_closed",
+        )
+    return session
 
 
 def _response_time_validate(value: object) -> int:
@@ -280,7 +350,7 @@ def _submit_once(
             if trial_index < session.cursor:
                 return ack
         if study.status != Study.Status.OPEN:
-            raise SessionRejected("This study is not open for ratings.", code="study_not_open")
+            raise SessionRejected(_("This study is not open for ratings."), code="study_not_open")
         if not rows_may_exist:
             Rating.objects.bulk_create(
                 Rating(
@@ -292,6 +362,9 @@ def _submit_once(
                     is_repeat=bool(entry.get("repeat")),
                     is_training=entry["kind"] == KIND_TRAINING,
                     response_time_ms=response_time_ms,
+                    too_fast=is_too_fast(
+                        response_time_ms=response_time_ms, threshold_ms=study.too_fast_ms
+                    ),
                 )
                 for dimension_id, score in values.items()
             )
@@ -303,7 +376,7 @@ def _submit_once(
         # one step past a trial whose rows were written in this transaction.
         if not RatingSession.objects.filter(pk=session.pk, cursor=trial_index).update(**fields):
             raise SessionRejected(
-                "This trial was answered at the same time elsewhere; reload the page.",
+                _("This trial was answered at the same time elsewhere; reload the page."),
                 code="out_of_order",
             )
         return ack

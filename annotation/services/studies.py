@@ -137,6 +137,11 @@ STUDY_EDITABLE_FIELDS = (
     "break_interval",
     "repeats_per_session",
     "gold_per_session",
+    "language",
+    "surround_grey",
+    "allow_small_screens",
+    "viewing_distance_text",
+    "too_fast_ms",
 )
 
 

@@ -10,6 +10,7 @@ from annotation.models import Rating, RatingSession, Stimulus, Study, Subject
 from annotation.services.ratings import rating_record
 from annotation.services.subjects import subject_invite_create, token_hash
 from annotation.tests.factories import DimensionFactory, StimulusFactory, StudyFactory
+from annotation.tests.subject_support import display_check_pass
 
 pytestmark = pytest.mark.django_db
 
@@ -48,6 +49,7 @@ def setup() -> Setup:
 def consent(client: Client, token: str) -> RatingSession:
     response = client.post(f"/s/{token}/consent/", {"decision": "accept"})
     assert response.status_code == 302, response.content
+    display_check_pass(client, token)
     return RatingSession.objects.get(subject__token_hash=token_hash(token))
 
 
@@ -104,6 +106,11 @@ def test_consent_then_instructions_then_first_trial(client, setup):
     session = session_of(setup)
     assert session.playlist[0]["stimulus"] == setup.training.pk
     assert len(session.playlist) == 1 + 4 + 1
+    # The display check comes first: the first trial sends the subject back to it.
+    early = client.get(f"/s/{setup.token}/trials/0/")
+    assert early.headers["Location"] == f"/s/{setup.token}/instructions/#display-check"
+    answer = display_check_pass(client, setup.token)
+    assert answer["next_url"] == f"/s/{setup.token}/trials/0/"
     page = client.get(f"/s/{setup.token}/trials/0/")
     assert page.status_code == 200
     assert b'id="trial-data"' in page.content
@@ -111,7 +118,14 @@ def test_consent_then_instructions_then_first_trial(client, setup):
 
 
 def test_declining_ends_cleanly_and_the_link_cannot_be_used_again(client, setup):
-    response = client.post(f"/s/{setup.token}/consent/", {"decision": "decline"}, follow=True)
+    # "I do not agree" asks once more; going back leaves the invite as it was.
+    asked = client.post(f"/s/{setup.token}/consent/", {"decision": "decline"})
+    assert asked.status_code == 200 and b'id="decline-confirm"' in asked.content
+    setup.subject.refresh_from_db()
+    assert setup.subject.declined_at is None
+    response = client.post(
+        f"/s/{setup.token}/consent/", {"decision": "decline_confirmed"}, follow=True
+    )
     assert b"You chose not to take part" in response.content
     setup.subject.refresh_from_db()
     assert setup.subject.declined_at is not None
@@ -286,7 +300,7 @@ def test_the_answer_describes_the_next_trial_as_its_page_would(client, setup):
         assert answer["next_trial"] == {
             key: value
             for key, value in from_page.items()
-            if key not in ("scale", "dimensions")  # fixed for the whole session
+            if key not in ("scale", "dimensions", "language", "strings")  # per session
         }
         assert answer["next_trial"]["stimulus"] == session.playlist[following]["stimulus"]
         assert answer["next_trial"]["trialIndex"] == following

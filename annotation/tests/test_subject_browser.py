@@ -44,6 +44,16 @@ def answer_with_keys(page, presses: list[int]) -> None:
             page.keyboard.press("ArrowRight" if extra > 0 else "ArrowLeft")
 
 
+def begin_after_consent(page, *, fullscreen: bool = False) -> None:
+    """Instructions, then the display check, then the first trial."""
+    page.wait_for_url(re.compile("/instructions/$"))
+    if not fullscreen:
+        page.uncheck("#fullscreen-choice")
+    page.click("#start")
+    page.check("#grey-confirm")
+    page.click("#display-continue")
+
+
 def wait_for_trial(page, index: int) -> None:
     page.wait_for_url(re.compile(rf"/trials/{index}/$"))
     # Trials follow each other in place: wait until this one's image is on screen.
@@ -59,7 +69,7 @@ def test_demo_study_consent_training_trials_and_resume(live_server, page):
     page.click("#accept")
     page.wait_for_url(re.compile("/instructions/$"))
     assert page.locator("text=go to the next image").is_visible()
-    page.click("#start")
+    begin_after_consent(page)
     documents: list[str] = []
     page.on(
         "request",
@@ -173,7 +183,7 @@ def test_small_acr_study_through_a_break_a_reload_and_completion(live_server, pa
 
     page.goto(f"{live_server.url}/s/{token}/")
     page.click("#accept")
-    page.click("#start")
+    begin_after_consent(page)
     chosen = {}
     for index in range(6):
         wait_for_trial(page, index)
@@ -181,11 +191,11 @@ def test_small_acr_study_through_a_break_a_reload_and_completion(live_server, pa
             page.reload()
             wait_for_trial(page, 4)
         quality = 1 + index % 5
-        # Mouse for the first question, keyboard for the second (middle, then one up).
+        # Mouse for the first question, keyboard for the second (Tab to it, middle, one up).
         page.click(f".dim[data-key=quality] button[data-value='{quality}']")
-        page.keyboard.press("2")
-        page.keyboard.press("ArrowUp")
-        page.keyboard.press("ArrowUp")
+        page.keyboard.press("Tab")
+        page.keyboard.press("ArrowRight")
+        page.keyboard.press("ArrowRight")
         chosen[index] = {"quality": quality, "correspondence": 4}
         page.click("#next")
         if index == 0:

@@ -7,6 +7,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from annotation.services.subjects import subject_invite_create
 from annotation.tests.factories import DimensionFactory, StimulusFactory, StudyFactory
+from annotation.tests.subject_support import display_check_pass
 
 pytestmark = pytest.mark.django_db
 
@@ -42,6 +43,7 @@ def subject_client(client):
     StimulusFactory.create_batch(2, study=study)
     _, token = subject_invite_create(study=study)
     client.post(f"/s/{token}/consent/", {"decision": "accept"})
+    display_check_pass(client, token)
     assert client.get(f"/s/{token}/trials/0/").status_code == 200
     return client, token, study
 

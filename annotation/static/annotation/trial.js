@@ -18,7 +18,11 @@
   const tooSmall = document.getElementById("too-small");
   const csrfToken = form.querySelector("input[name=csrfmiddlewaretoken]").value;
   const scale = data.scale;
+  const strings = data.strings;
+  const acr = scale.type === "acr";
   const span = scale.max - scale.min;
+  const stage = document.getElementById("stage");
+  const imagesBox = document.getElementById("images");
   const dims = Array.from(form.querySelectorAll(".dim")).map(setUpDimension);
   const values = {};
   let active = 0;
@@ -35,22 +39,48 @@
     checkFit();
   }
 
+  function fill(template, values) {
+    return template
+      .replace(/%\((\w+)\)s/g, function (_match, name) { return values[name]; })
+      .replace(/%%/g, "%");
+  }
+
+  function limitHeight() {
+    // The images get the height left below the message (if any), less their captions.
+    const caption = image.parentElement.querySelector("figcaption");
+    const room = imagesBox.clientHeight - (caption ? caption.offsetHeight : 0);
+    stage.style.setProperty("--image-max-h", Math.max(room, 16) + "px");
+  }
+
+  function shownScale() {
+    // Device pixels per image pixel; any loss of even one pixel counts as shrunk.
+    const ratio = window.devicePixelRatio || 1;
+    const box = image.getBoundingClientRect();
+    const lostX = image.naturalWidth - box.width * ratio;
+    const lostY = image.naturalHeight - box.height * ratio;
+    if (lostX <= 0.5 && lostY <= 0.5) return 1;
+    return Math.min(box.width * ratio / image.naturalWidth, box.height * ratio / image.naturalHeight);
+  }
+
   function checkFit() {
     if (!image.naturalWidth) return;
-    const ratio = window.devicePixelRatio || 1;
-    const shown = Math.min(
-      image.clientWidth / image.naturalWidth,
-      image.clientHeight / image.naturalHeight
-    ) * ratio;
-    if (shown < 0.995) {
-      tooSmall.textContent =
-        "Your window is too small to show the image at full size (" +
-        image.naturalWidth + " × " + image.naturalHeight + " pixels). " +
-        "Please maximise the window or zoom out (Ctrl and −).";
+    tooSmall.hidden = true;
+    limitHeight();
+    let shown = shownScale();
+    if (shown < 1) {
+      // The message takes its own row, which leaves the images less room: measure again.
       tooSmall.hidden = false;
-    } else {
-      tooSmall.hidden = true;
+      tooSmall.textContent = fill(strings.tooSmall, {
+        width: image.naturalWidth, height: image.naturalHeight, percent: Math.floor(shown * 100),
+      });
+      limitHeight();
+      shown = shownScale();
+      tooSmall.textContent = fill(strings.tooSmall, {
+        width: image.naturalWidth, height: image.naturalHeight, percent: Math.floor(shown * 100),
+      });
     }
+    // Tests and tools read the scale the subject actually saw.
+    document.body.dataset.imageScale = shown.toFixed(4);
   }
 
   function imageShown() {
@@ -81,6 +111,12 @@
 
   whenImageShown();
   window.addEventListener("resize", checkFit);
+  // The prompt image is never upscaled either (it may give way to the generated one).
+  reference.addEventListener("load", function () {
+    const ratio = window.devicePixelRatio || 1;
+    reference.style.width = reference.naturalWidth / ratio + "px";
+    checkFit();
+  });
 
   // --- controls ----------------------------------------------------------------------
   function format(value) {
@@ -92,8 +128,8 @@
     dim.output = element.querySelector(".dim-value");
     dim.slider = element.querySelector("input[type=range]");
     dim.buttons = Array.from(element.querySelectorAll(".acr button"));
-    element.addEventListener("pointerdown", function () { activate(index); });
-    element.addEventListener("focusin", function () { activate(index); });
+    element.addEventListener("pointerdown", function () { activate(index, false); });
+    element.addEventListener("focusin", function () { activate(index, false); });
     if (dim.slider) {
       const fromSlider = function () { setValue(dim, Number(dim.slider.value)); };
       dim.slider.addEventListener("input", fromSlider);
@@ -112,10 +148,10 @@
   function clearAnswers() {
     for (const key of Object.keys(values)) delete values[key];
     for (const dim of dims) {
-      dim.output.textContent = "not set";
+      dim.output.textContent = strings.notSet;
       if (dim.slider) {
         dim.slider.value = String(scale.min);
-        dim.slider.setAttribute("aria-valuetext", "not set");
+        dim.slider.setAttribute("aria-valuetext", strings.notSet);
         dim.slider.parentElement.classList.add("unset");
       }
       for (const button of dim.buttons) {
@@ -124,7 +160,7 @@
       }
       dim.element.classList.remove("answered");
     }
-    activate(0);
+    activate(0, true);
     nextButton.disabled = true;
   }
 
@@ -137,7 +173,7 @@
       value = Math.round(value * 10) / 10;
     }
     values[dim.key] = value;
-    dim.output.textContent = format(value);
+    dim.output.textContent = describe(value);
     if (dim.slider) {
       dim.slider.value = String(value);
       dim.slider.setAttribute("aria-valuetext", format(value));
@@ -152,9 +188,51 @@
     nextButton.disabled = !ready();
   }
 
-  function activate(index) {
+  function activate(index, focus) {
     active = index;
     dims.forEach(function (dim, i) { dim.element.classList.toggle("active", i === index); });
+    if (!focus) return;
+    const dim = dims[index];
+    if (!dim) return;
+    const chosen = dim.buttons.find(function (b) { return b.classList.contains("chosen"); });
+    const target = dim.slider || chosen || dim.buttons[0];
+    if (target && document.activeElement !== target) target.focus({ preventScroll: true });
+  }
+
+  function switchQuestion(direction) {
+    if (!dims.length) return;
+    activate((active + direction + dims.length) % dims.length, true);
+  }
+
+  // A value in the scale's own terms: its label where the scale has one per category,
+  // else the value with the nearest labels of a continuous scale.
+  function describe(value) {
+    const text = format(value);
+    const choice = (scale.choices || []).find(function (c) {
+      return Math.abs(Number(c.value) - value) < 1e-9;
+    });
+    if (choice) return choice.label ? text + " · " + choice.label : text;
+    const labels = scale.labels || [];
+    if (!labels.length) return text;
+    if (labels.length === 1) return text + " · " + labels[0];
+    const position = (value - scale.min) / span * (labels.length - 1);
+    const low = Math.floor(position + 1e-9), high = Math.ceil(position - 1e-9);
+    if (low === high || high >= labels.length) return text + " · " + labels[Math.min(low, labels.length - 1)];
+    if (position - low < 0.15) return text + " · " + labels[low];
+    if (high - position < 0.15) return text + " · " + labels[high];
+    return text + " · " + fill(strings.between, { low: labels[low], high: labels[high] });
+  }
+
+  function scoreByKey(key) {
+    const dim = dims[active];
+    const button = dim && dim.buttons.find(function (b) { return b.dataset.shortcut === key; });
+    if (!button) return false;
+    setValue(dim, Number(button.dataset.value));
+    // Straight on to the next unanswered question, so a trial needs only digits and Enter.
+    const next = dims.findIndex(function (d, i) { return i > active && !(d.key in values); });
+    if (next >= 0) activate(next, true);
+    else activate(active, true);
+    return true;
   }
 
   function ready() {
@@ -177,6 +255,7 @@
   // --- keyboard ----------------------------------------------------------------------
   document.addEventListener("keydown", function (event) {
     if (event.altKey || event.ctrlKey || event.metaKey) return;
+    if (!document.getElementById("fullscreen-resume").hidden) return;  // see fullscreen below
     if (feedbackNext) {
       if (event.key === "Enter") {
         event.preventDefault();
@@ -184,15 +263,30 @@
       }
       return;
     }
-    const number = Number(event.key);
-    if (Number.isInteger(number) && number >= 1 && number <= dims.length) {
+    if (event.key === "Tab") {
       event.preventDefault();
-      activate(number - 1);
-      const target = dims[number - 1].slider || dims[number - 1].buttons[0];
-      if (target) target.focus({ preventScroll: true });
+      switchQuestion(event.shiftKey ? -1 : 1);
       return;
     }
-    const directions = { ArrowLeft: -1, ArrowDown: -1, ArrowRight: 1, ArrowUp: 1 };
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      event.preventDefault();
+      switchQuestion(event.key === "ArrowDown" ? 1 : -1);
+      return;
+    }
+    if (/^[0-9]$/.test(event.key)) {
+      // ACR: the key is the score of the highlighted question. Sliders: it picks a question.
+      if (acr) {
+        if (scoreByKey(event.key)) event.preventDefault();
+        return;
+      }
+      const number = Number(event.key);
+      if (number >= 1 && number <= dims.length) {
+        event.preventDefault();
+        activate(number - 1, true);
+      }
+      return;
+    }
+    const directions = { ArrowLeft: -1, ArrowRight: 1 };
     if (event.key in directions) {
       // Ours, not the browser's: the native slider would start from its hidden value.
       event.preventDefault();
@@ -238,7 +332,11 @@
         response = await fetch(trial.submitUrl, {
           method: "POST",
           credentials: "same-origin",
-          headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken },
+          headers: {
+            "Content-Type": "application/json",
+            "X-CSRFToken": csrfToken,
+            "X-Study-Language": data.language,
+          },
           body: body,
         });
       } catch (networkError) {
@@ -254,7 +352,7 @@
         acknowledged(answer);
         return;
       }
-      showError(answer.error || "The answer was not accepted (" + response.status + ").");
+      showError(answer.error || fill(strings.notAccepted, { status: response.status }));
       if (response.status !== 400) {
         // The session moved on elsewhere (another tab) or ended: reloading shows the
         // page the server has for it now.
@@ -265,7 +363,7 @@
       nextButton.disabled = !ready();
       return;
     }
-    showError("The server cannot be reached. Check your connection and press Next again.");
+    showError(strings.unreachable);
     busy = false;
     nextButton.disabled = !ready();
   }
@@ -297,7 +395,7 @@
     document.getElementById("progress-bar").style.width = next.progressPercent + "%";
     document.title = next.progressLabel + document.title.slice(document.title.indexOf(" · "));
     document.getElementById("practice-badge").hidden = !next.training;
-    document.getElementById("prompt-text").textContent = next.prompt || "(no text prompt)";
+    document.getElementById("prompt-text").textContent = next.prompt || strings.noPrompt;
     const figure = document.getElementById("reference-figure");
     figure.hidden = !next.reference;
     document.getElementById("stage").classList.toggle("with-reference", Boolean(next.reference));
@@ -331,8 +429,8 @@
     for (const dim of data.dimensions) {
       const row = document.createElement("tr");
       const expected = feedback.expected[dim.key];
-      for (const text of [dim.label, format(values[dim.key]),
-        expected === undefined ? "–" : format(expected)]) {
+      for (const text of [dim.label, describe(values[dim.key]),
+        expected === undefined ? "–" : describe(expected)]) {
         const cell = document.createElement("td");
         cell.textContent = text;
         row.appendChild(cell);
@@ -347,5 +445,42 @@
     feedbackNext = goOn;
     button.onclick = goOn;
     button.focus({ preventScroll: true });
+  }
+
+  // --- fullscreen: chosen on the instructions page, restored after every page load ----
+  // A page load (the first trial, after a break) leaves fullscreen, and only a key press
+  // or a click may enter it again: the first one goes to that, not to the answers.
+  const resume = document.getElementById("fullscreen-resume");
+  const toggle = document.getElementById("fullscreen-toggle");
+  const canFullscreen = Boolean(document.fullscreenEnabled && document.documentElement.requestFullscreen);
+  function wantsFullscreen() {
+    try { return sessionStorage.getItem("subject-fullscreen") === "1"; } catch (e) { return false; }
+  }
+  function enterFullscreen() {
+    resume.hidden = true;
+    document.removeEventListener("keydown", resumeOnKey, true);
+    shownAt = performance.now();  // the time to answer starts when the image can be seen
+    const asked = document.documentElement.requestFullscreen();
+    if (asked && asked.catch) asked.catch(function () {});
+  }
+  function resumeOnKey(event) {
+    if (event.key === "Escape") return;
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    enterFullscreen();
+  }
+  if (canFullscreen) {
+    toggle.hidden = false;
+    toggle.addEventListener("click", function () {
+      if (document.fullscreenElement) document.exitFullscreen();
+      else enterFullscreen();
+      toggle.blur();
+    });
+    if (wantsFullscreen() && !document.fullscreenElement) {
+      resume.querySelector("p").textContent = strings.fullscreenResume;
+      resume.hidden = false;
+      resume.addEventListener("click", enterFullscreen, { once: true });
+      document.addEventListener("keydown", resumeOnKey, true);
+    }
   }
 })();

@@ -1,0 +1,27 @@
+"""Steps of the subject flow that many subject tests pass through."""
+
+import json
+
+from django.test import Client
+
+# What a 1366x768 laptop browser sends from the display check.
+DISPLAY_CHECK = {
+    "window_width": 1366,
+    "window_height": 768,
+    "screen_width": 1366,
+    "screen_height": 768,
+    "device_pixel_ratio": 1,
+    "fullscreen": False,
+    "grey_steps_distinguishable": True,
+}
+
+
+def display_check_pass(client: Client, token: str, **changes) -> dict:
+    """Post the display check that comes before the first trial; returns the answer."""
+    response = client.post(
+        f"/s/{token}/display-check/",
+        json.dumps({**DISPLAY_CHECK, **changes}),
+        content_type="application/json",
+    )
+    assert response.status_code == 200, response.content
+    return response.json()
