@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("annotation", "0003_analysisrun"),
+        ("annotation", "0004_external_release_sidecars"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
