@@ -20,6 +20,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from annotation.models import Study, Subject
+from annotation.playlist_entries import training_count
 from annotation.selectors.subject import (
     STAGE_CONSENT,
     STAGE_DECLINED,
@@ -37,7 +38,6 @@ from annotation.selectors.subject import (
     subject_stage,
     trial_page_get,
 )
-from annotation.services.playlists import training_count
 from annotation.services.sessions import (
     NextStep,
     SessionRejected,
