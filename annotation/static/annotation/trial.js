@@ -112,11 +112,14 @@
   whenImageShown();
   window.addEventListener("resize", checkFit);
   // The prompt image is never upscaled either (it may give way to the generated one).
-  reference.addEventListener("load", function () {
+  function sizeReference() {
     const ratio = window.devicePixelRatio || 1;
     reference.style.width = reference.naturalWidth / ratio + "px";
     checkFit();
-  });
+  }
+  reference.addEventListener("load", sizeReference);
+  // A prompt image that loaded before this script ran fires no load event for it.
+  if (reference.complete && reference.naturalWidth) sizeReference();
 
   // --- controls ----------------------------------------------------------------------
   function format(value) {
