@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from common.jsonable import jsonable
 
 SUMMARY_FIELDS = [
     "repeat",
@@ -31,24 +32,9 @@ SUMMARY_FIELDS = [
 ]
 
 
-def _clean(obj: Any) -> Any:
-    """JSON has no NaN; write null so every JSON reader accepts the file."""
-    if isinstance(obj, float):
-        return None if math.isnan(obj) or math.isinf(obj) else obj
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return _clean(obj.item())
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
 def write_json(path: Path, data: Any) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(_clean(data), indent=2, sort_keys=False) + "\n")
+    tmp.write_text(json.dumps(jsonable(data), indent=2, sort_keys=False) + "\n")
     tmp.replace(path)
 
 
