@@ -29,7 +29,8 @@ import pandas as pd
 from scipy import stats
 
 from analysis.errors import RatingsError
-from analysis.provenance import Provenance, jsonable, options_dict
+from analysis.provenance import Provenance, options_dict
+from common.jsonable import jsonable
 
 METHOD = "gaussian_fit"
 STANDARD = "MLE normal fit; Shapiro-Wilk (AS R94); D'Agostino-Pearson K2; Lilliefors 1967"

@@ -27,7 +27,8 @@ from scipy import stats
 from scipy.integrate import IntegrationWarning
 
 from analysis.errors import RatingsError
-from analysis.provenance import Provenance, jsonable
+from analysis.provenance import Provenance
+from common.jsonable import jsonable
 
 VERSION = "1.0"
 OLS_STANDARD = "OLS + ANOVA (statsmodels formula API, type II SS)"

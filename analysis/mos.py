@@ -19,7 +19,8 @@ import pandas as pd
 from scipy import stats
 
 from analysis._groups import combine, dense_codes, encode, group_mean_std
-from analysis.provenance import Provenance, jsonable, options_dict
+from analysis.provenance import Provenance, options_dict
+from common.jsonable import jsonable
 
 METHOD = "mos"
 STANDARD = "ITU-R BT.500-14 Annex 1 §2.2; ITU-T P.1401 (07/2020)"

@@ -31,7 +31,8 @@ from scipy import sparse, stats
 
 from analysis._groups import encode, group_sum, rank_rows
 from analysis.io import collapse_repeats
-from analysis.provenance import Provenance, jsonable, options_dict
+from analysis.provenance import Provenance, options_dict
+from common.jsonable import jsonable
 
 METHOD = "reliability"
 STANDARD = (

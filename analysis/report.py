@@ -13,7 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.pipeline import PipelineResult
-from analysis.provenance import LIBRARY_VERSION, jsonable
+from analysis.provenance import LIBRARY_VERSION
+from common.jsonable import jsonable
 
 MAX_QQ_POINTS = 3000
 MAX_TABLE_ROWS = 60

@@ -52,7 +52,8 @@ from scipy import sparse, stats
 from scipy.sparse.csgraph import connected_components
 
 from analysis._groups import encode, group_sum
-from analysis.provenance import Provenance, jsonable, options_dict
+from analysis.provenance import Provenance, options_dict
+from common.jsonable import jsonable
 
 METHOD = "p913_subject_model"
 STANDARD = "ITU-T P.910 (10/2023) Annex E; ITU-T P.913 (06/2021) §12.6 (MLE, Li & Bampis 2017)"

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from analysis._groups import encode
-from analysis.provenance import Provenance, jsonable
+from analysis.provenance import Provenance
+from common.jsonable import jsonable
 
 # Dimension label of a decision that applies to every dimension (pooled screening).
 ALL_DIMENSIONS = "*"
