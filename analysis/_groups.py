@@ -145,6 +145,7 @@ def rank_rows(matrix: np.ndarray) -> np.ndarray:
     boundaries[:, 0] = True
     ordinal = np.tile(np.arange(1.0, n + 1), m)
     averaged = _average_ties(sorted_vals.ravel(), boundaries.ravel(), ordinal)
+    assert averaged is not None  # some row has ties (checked above)
     np.put_along_axis(ranks, order, averaged.reshape(m, n), axis=1)
     return ranks
 

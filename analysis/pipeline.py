@@ -227,8 +227,10 @@ def _validate(ratings: pd.DataFrame, options: PipelineOptions) -> _Validated:
     gold_mask = (
         validated["is_gold"].to_numpy(dtype=bool) if "is_gold" in validated.columns else None
     )
-    exclude = options.exclude_gold and gold_mask is not None
-    main = validated.loc[~gold_mask] if exclude else validated
+    if options.exclude_gold and gold_mask is not None:
+        main = validated.loc[~gold_mask]
+    else:
+        main = validated
     if len(main) == 0:
         raise RatingsError("every rating is a gold rating; nothing left to analyse")
     return _Validated(validated, main, collapse_repeats(main, options.repeat_policy))

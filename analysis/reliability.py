@@ -112,6 +112,61 @@ def _half_sums(
     )
 
 
+def _half_scores(
+    part: pd.DataFrame, n_splits: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """MOS of half A and of half B per split (splits x stimuli), and where both exist."""
+    stimuli, subjects = encode(part["stimulus"]), encode(part["subject"])
+    n_subjects = subjects.size
+    scores = part["score"].to_numpy(dtype=float)
+    member = np.zeros((n_subjects, n_splits))
+    for split_index in range(n_splits):
+        member[rng.permutation(n_subjects)[: n_subjects // 2], split_index] = 1.0
+    sum_a, count_a, total, count = _half_sums(
+        stimuli.codes, subjects.codes, scores, stimuli.size, n_subjects, member
+    )
+    sum_b, count_b = total - sum_a, count - count_a
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mos_a, mos_b = sum_a / count_a, sum_b / count_b
+    return mos_a, mos_b, (count_a > 0) & (count_b > 0)
+
+
+def _half_correlations(
+    mos_a: np.ndarray, mos_b: np.ndarray, valid: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """SRCC, PLCC and the number of stimuli both halves rated, per split."""
+    n_splits = len(mos_a)
+    if valid.all():
+        plcc = _rowwise_pearson(mos_a, mos_b)
+        srcc = _rowwise_pearson(rank_rows(mos_a), rank_rows(mos_b))
+        return srcc, plcc, np.full(n_splits, mos_a.shape[1])
+    plcc, srcc = np.full(n_splits, np.nan), np.full(n_splits, np.nan)
+    for split_index in range(n_splits):
+        both = valid[split_index]
+        if both.sum() >= 3:
+            half_a = mos_a[split_index, both][None, :]
+            half_b = mos_b[split_index, both][None, :]
+            plcc[split_index] = _rowwise_pearson(half_a, half_b)[0]
+            srcc[split_index] = _rowwise_pearson(rank_rows(half_a), rank_rows(half_b))[0]
+    return srcc, plcc, valid.sum(axis=1)
+
+
+def _split_half_row(frame: pd.DataFrame, confidence: float) -> dict[str, float]:
+    """Mean, sample std and the central ``confidence`` interval of each statistic."""
+    row: dict[str, float] = {}
+    low, high = 50 * (1 - confidence), 50 * (1 + confidence)
+    for column in ("srcc", "plcc", "srcc_sb", "plcc_sb"):
+        values = frame[column].to_numpy()
+        finite = np.isfinite(values)
+        row[f"{column}_mean"] = float(np.nanmean(values)) if finite.any() else np.nan
+        row[f"{column}_std"] = float(np.nanstd(values, ddof=1)) if finite.sum() > 1 else np.nan
+        row[f"{column}_p{low:g}"] = float(np.nanpercentile(values, low)) if finite.any() else np.nan
+        row[f"{column}_p{high:g}"] = (
+            float(np.nanpercentile(values, high)) if finite.any() else np.nan
+        )
+    return row
+
+
 def split_half(
     ratings: pd.DataFrame, options: ReliabilityOptions | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -120,43 +175,23 @@ def split_half(
     Vectorised over splits: with V the subject x stimulus score matrix and M the subject x
     split membership matrix, Mᵀ V gives every half's score sums at once.
     """
-    o = options or ReliabilityOptions()
+    options = options or ReliabilityOptions()
+    n_splits = options.n_splits
     data = collapse_repeats(ratings, "mean")
-    rng = np.random.default_rng(o.seed)
-    summary, per_split = [], []
-    cols = ["stimulus", "subject", "score"]
-    for dimension, part in data.groupby("dimension", sort=True, observed=True)[cols]:
-        stim, subj = encode(part["stimulus"]), encode(part["subject"])
-        k = subj.size
-        if k < 2:
-            summary.append({"dimension": dimension, "n_subjects": k, "n_splits": 0})
+    rng = np.random.default_rng(options.seed)
+    summary: list[dict[str, Any]] = []
+    per_split: list[pd.DataFrame] = []
+    columns = ["stimulus", "subject", "score"]
+    for dimension, part in data.groupby("dimension", sort=True, observed=True)[columns]:
+        n_subjects = part["subject"].nunique()
+        if n_subjects < 2:
+            summary.append({"dimension": dimension, "n_subjects": n_subjects, "n_splits": 0})
             continue
-        x = part["score"].to_numpy(dtype=float)
-        member = np.zeros((k, o.n_splits))
-        for col in range(o.n_splits):
-            member[rng.permutation(k)[: k // 2], col] = 1.0
-        sum_a, cnt_a, total, count = _half_sums(stim.codes, subj.codes, x, stim.size, k, member)
-        sum_b, cnt_b = total - sum_a, count - cnt_a
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mos_a, mos_b = sum_a / cnt_a, sum_b / cnt_b
-        valid = (cnt_a > 0) & (cnt_b > 0)
-        if valid.all():
-            plcc = _rowwise_pearson(mos_a, mos_b)
-            srcc = _rowwise_pearson(rank_rows(mos_a), rank_rows(mos_b))
-            n_common = np.full(o.n_splits, stim.size)
-        else:
-            plcc, srcc = np.full(o.n_splits, np.nan), np.full(o.n_splits, np.nan)
-            n_common = valid.sum(axis=1)
-            for row in range(o.n_splits):
-                m = valid[row]
-                if m.sum() >= 3:
-                    a, b = mos_a[row, m][None, :], mos_b[row, m][None, :]
-                    plcc[row] = _rowwise_pearson(a, b)[0]
-                    srcc[row] = _rowwise_pearson(rank_rows(a), rank_rows(b))[0]
+        srcc, plcc, n_common = _half_correlations(*_half_scores(part, n_splits, rng))
         frame = pd.DataFrame(
             {
                 "dimension": dimension,
-                "split": np.arange(o.n_splits),
+                "split": np.arange(n_splits),
                 "n_stimuli": n_common,
                 "srcc": srcc,
                 "plcc": plcc,
@@ -165,19 +200,8 @@ def split_half(
             }
         )
         per_split.append(frame)
-        row: dict[str, Any] = {"dimension": dimension, "n_subjects": k, "n_splits": o.n_splits}
-        lo, hi = 50 * (1 - o.confidence), 50 * (1 + o.confidence)
-        for col in ("srcc", "plcc", "srcc_sb", "plcc_sb"):
-            v = frame[col].to_numpy()
-            row[f"{col}_mean"] = float(np.nanmean(v)) if np.isfinite(v).any() else np.nan
-            row[f"{col}_std"] = float(np.nanstd(v, ddof=1)) if np.isfinite(v).sum() > 1 else np.nan
-            row[f"{col}_p{lo:g}"] = (
-                float(np.nanpercentile(v, lo)) if np.isfinite(v).any() else np.nan
-            )
-            row[f"{col}_p{hi:g}"] = (
-                float(np.nanpercentile(v, hi)) if np.isfinite(v).any() else np.nan
-            )
-        summary.append(row)
+        head = {"dimension": dimension, "n_subjects": n_subjects, "n_splits": n_splits}
+        summary.append({**head, **_split_half_row(frame, options.confidence)})
     splits = pd.concat(per_split, ignore_index=True) if per_split else pd.DataFrame()
     return pd.DataFrame(summary), splits
 

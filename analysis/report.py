@@ -9,6 +9,7 @@ import html
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -170,7 +171,7 @@ def write_report(
     out_dir: str | Path,
     title: str = "Subjective study analysis",
     progress: Callable[[str], None] | None = None,
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """CSV tables + ``summary.json`` + ``report.html`` in ``out_dir``; returns the summary."""
     out = Path(out_dir)
     if progress:

@@ -51,7 +51,8 @@ class _VGGFeatures(nn.Module):
             if isinstance(m, nn.Conv2d):
                 # torchvision's VGG initialisation; PyTorch's default trains VGG poorly.
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.flatten(self.pool(self.features(x)), 1)

@@ -35,7 +35,7 @@ def _fields(cls: type, prefix: str = "") -> list[tuple[str, Any]]:
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         hint = hints[f.name]
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             out += _fields(hint, f"{prefix}{f.name}.")
         else:
             out.append((f"{prefix}{f.name}", hint))

@@ -179,7 +179,7 @@ def _from_dict(cls: type, data: Any, prefix: str) -> Any:
     for key, raw in data.items():
         hint = hints[key]
         name = f"{prefix}{key}"
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             values[key] = _from_dict(hint, raw, prefix=f"{name}.")
         else:
             values[key] = _coerce(raw, hint, name)

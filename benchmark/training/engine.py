@@ -7,8 +7,9 @@ rate suits MOS on 0..5 and on 0..100); callers map predictions back.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sized
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -16,6 +17,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from benchmark.training.data import DeviceAugment
+from benchmark.training.models import PSCRModel
 
 
 @dataclass
@@ -66,11 +68,12 @@ def train_one_epoch(
     """Return (mean training loss, whether ``should_stop`` interrupted the epoch)."""
     ctx.model.train()
     total, count, stopped = 0.0, 0, False
-    batches = loader
+    batches: Iterable[Any] = loader
+    bar = None
     if progress:
         from tqdm import tqdm
 
-        batches = tqdm(loader, desc=progress, unit="batch", leave=False)
+        batches = bar = tqdm(loader, desc=progress, unit="batch", leave=False)
     for batch in batches:
         if should_stop is not None and should_stop():
             stopped = True
@@ -84,8 +87,8 @@ def train_one_epoch(
         n = target.shape[0]
         total += loss.item() * n
         count += n
-        if progress:
-            batches.set_postfix(loss=f"{total / count:.4f}")
+        if bar is not None:
+            bar.set_postfix(loss=f"{total / count:.4f}")
     return (total / count if count else float("nan")), stopped
 
 
@@ -96,7 +99,7 @@ def encode_exemplars(ctx: StepContext, chunk: int = 8) -> torch.Tensor:
     for start in range(0, ctx.exemplar_patches.shape[0], chunk):
         (ex,) = ctx.augment([ctx.exemplar_patches[start : start + chunk]], train=False)
         with ctx.autocast():
-            feats.append(ctx.model.encode(ex).float())
+            feats.append(cast(PSCRModel, ctx.model).encode(ex).float())
     return torch.cat(feats)
 
 
@@ -104,7 +107,7 @@ def encode_exemplars(ctx: StepContext, chunk: int = 8) -> torch.Tensor:
 def predict(ctx: StepContext, loader: DataLoader) -> np.ndarray:
     """Standardised predictions ``(n, n_out)`` in dataset order."""
     ctx.model.eval()
-    n = len(loader.dataset)
+    n = len(cast(Sized, loader.dataset))
     out: np.ndarray | None = None
     exemplar_feats = encode_exemplars(ctx) if ctx.kind == "pscr" else None
     for batch in loader:
@@ -117,7 +120,9 @@ def predict(ctx: StepContext, loader: DataLoader) -> np.ndarray:
                 pred = ctx.model(x, ref)
             else:
                 (x,) = ctx.augment([batch["image"]], train=False)
-                pred = ctx.model.predict(x, exemplar_feats, ctx.exemplar_targets)
+                assert exemplar_feats is not None and ctx.exemplar_targets is not None
+                pscr = cast(PSCRModel, ctx.model)
+                pred = pscr.predict(x, exemplar_feats, ctx.exemplar_targets)
         pred = pred.float().cpu().numpy()
         if out is None:
             out = np.zeros((n, pred.shape[1]), dtype=np.float64)

@@ -130,7 +130,11 @@ def aggregate(runs: Iterable[Mapping[str, float | None]]) -> dict[str, dict[str,
     out: dict[str, dict[str, float | None]] = {}
     for name in METRIC_NAMES:
         vals = np.array(
-            [r[name] for r in runs if r.get(name) is not None and not math.isnan(r[name])],
+            [
+                value
+                for run in runs
+                if (value := run.get(name)) is not None and not math.isnan(value)
+            ],
             dtype=np.float64,
         )
         if len(vals) == 0:

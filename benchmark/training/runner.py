@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -21,6 +21,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from benchmark.training import engine
+from benchmark.training.backbones import Backbone
 from benchmark.training.cache import CacheSpec, ImageCache, load_cached
 from benchmark.training.catalog import BACKBONES
 from benchmark.training.config import ConfigError, TrainConfig
@@ -173,7 +174,7 @@ class _Run:
 
     def loader(self, dataset: Dataset, *, train: bool, seed: int) -> DataLoader:
         config = self.config
-        size = len(dataset)  # type: ignore[arg-type]  # every dataset here is sized
+        size = len(cast(Sized, dataset))
         if train:
             batch = min(config.batch_size, size)
         else:
@@ -260,7 +261,7 @@ def _build_model(run: _Run, seed: int) -> tuple[nn.Module, engine.StepContext]:
     config = run.config
     model: nn.Module = create_model(config).to(run.device)
     if run.cuda and config.channels_last:
-        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        model = model.to(memory_format=torch.channels_last)
     augment = DeviceAugment(
         run.info.mean,
         run.info.std,
@@ -349,7 +350,7 @@ def _checkpoint_payload(
         "score_columns": manifest.score_columns,
         "target_mean": training.targets.mean.tolist(),
         "target_std": training.targets.std.tolist(),
-        "backbone_weights_sha256": training.model.backbone.weights_sha256,
+        "backbone_weights_sha256": cast(Backbone, training.model.backbone).weights_sha256,
         "exemplars": {
             "stimulus_id": manifest.stimulus_ids[exemplar_rows].tolist(),
             "scores": manifest.scores[exemplar_rows].tolist(),

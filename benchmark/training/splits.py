@@ -90,7 +90,12 @@ def _split_of(
     test: np.ndarray,
 ) -> Split:
     """A ``Split`` whose parts are the rows of the chosen units (see ``_rows_of``)."""
-    return Split(name, *(_rows_of(groups, rows, part, grouped) for part in (train, val, test)))
+    return Split(
+        name,
+        _rows_of(groups, rows, train, grouped),
+        _rows_of(groups, rows, val, grouped),
+        _rows_of(groups, rows, test, grouped),
+    )
 
 
 def random_splits(groups: np.ndarray, cfg: SplitConfig, repeats: int, seed: int) -> list[Split]:
