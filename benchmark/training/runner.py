@@ -548,30 +548,12 @@ def train(
     """
     started = time.perf_counter()
     config, manifest, splits = prepare(config)
-    device = resolve_device(config.device)
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    if device.type == "cuda":
-        # Input sizes are fixed per run, so cuDNN's autotuner pays off after one batch.
-        torch.backends.cudnn.benchmark = True
+    device = _set_up_torch(config)
     run = _Run(config, manifest, device)
     run.out.mkdir(parents=True, exist_ok=True)
+    _write_run_config(run, splits)
     used = np.unique(
         np.concatenate([np.concatenate(list(split.parts().values())) for split in splits])
-    )
-    write_json(
-        run.out / "config.json",
-        {
-            **config.to_dict(),
-            "_run": {
-                "device": str(device),
-                "torch": torch.__version__,
-                "python": platform.python_version(),
-                "manifest_rows": len(manifest),
-                "splits": [s.name for s in splits],
-                "format_version": FORMAT_VERSION,
-            },
-        },
     )
     run.fill_cache(used)
     summary = SummaryWriter(run.out / "summary.csv")
@@ -602,6 +584,34 @@ def train(
         aggregate=aggregated,
         stopped=stopped,
         seconds=time.perf_counter() - started,
+    )
+
+
+def _set_up_torch(config: TrainConfig) -> torch.device:
+    device = resolve_device(config.device)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    if device.type == "cuda":
+        # Input sizes are fixed per run, so cuDNN's autotuner pays off after one batch.
+        torch.backends.cudnn.benchmark = True
+    return device
+
+
+def _write_run_config(run: _Run, splits: list[Split]) -> None:
+    """``config.json``: the resolved configuration plus the facts of this machine and run."""
+    write_json(
+        run.out / "config.json",
+        {
+            **run.config.to_dict(),
+            "_run": {
+                "device": str(run.device),
+                "torch": torch.__version__,
+                "python": platform.python_version(),
+                "manifest_rows": len(run.manifest),
+                "splits": [split.name for split in splits],
+                "format_version": FORMAT_VERSION,
+            },
+        },
     )
 
 
