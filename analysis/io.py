@@ -291,11 +291,13 @@ def load_ratings(
         _gold_columns(out)
     if "generator" in present:
         out["generator"] = src[present["generator"]].astype(str)
-    coded = {k: encode(out[k]) for k in ("stimulus", "subject", "dimension")}
+    coded = {column: encode(out[column]) for column in ("stimulus", "subject", "dimension")}
     _check_duplicates(out, coded)
     if categorical:
-        for k, c in coded.items():
-            out[k] = pd.Categorical.from_codes(c.codes, categories=c.labels)
+        for column, coded_column in coded.items():
+            out[column] = pd.Categorical.from_codes(
+                coded_column.codes, categories=coded_column.labels
+            )
     return out
 
 

@@ -48,9 +48,9 @@ def _figures(result: PipelineResult) -> list[tuple[str, object]]:
     figs: list[tuple[str, object]] = [
         ("Screening", figures.screening_figure(result.screening_table))
     ]
-    for r in result.screening:
-        if r.method == "bt500":
-            figs.append(("Screening", figures.bt500_ratio_figure(r.subjects)))
+    for screening in result.screening:
+        if screening.method == "bt500":
+            figs.append(("Screening", figures.bt500_ratio_figure(screening.subjects)))
     mos = result.mos.table
     figs.append(("MOS", figures.ci_width_figure(mos)))
     for dim, part in mos.groupby("dimension", observed=True):

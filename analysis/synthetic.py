@@ -43,51 +43,61 @@ class SimulatedStudy:
 
 def simulate_study(options: SimulationOptions | None = None) -> SimulatedStudy:
     """Draw a study; vectorised, so 20 000 stimuli x 21 subjects x 3 dimensions takes ~1 s."""
-    o = options or SimulationOptions()
-    rng = np.random.default_rng(o.seed)
-    lo, hi = o.scale
-    n_s, n_j, n_d = o.n_stimuli, o.n_subjects, len(o.dimensions)
+    options = options or SimulationOptions()
+    rng = np.random.default_rng(options.seed)
+    lo, hi = options.scale
+    n_s, n_j, n_d = options.n_stimuli, options.n_subjects, len(options.dimensions)
     margin = 0.15 * (hi - lo)
     psi = rng.uniform(lo + margin, hi - margin, size=(n_d, n_s))
-    bias = rng.normal(0.0, o.bias_sd, size=(n_d, n_j))
+    bias = rng.normal(0.0, options.bias_sd, size=(n_d, n_j))
     bias -= bias.mean(axis=1, keepdims=True)
-    inconsistency = rng.uniform(*o.inconsistency_range, size=(n_d, n_j))
+    inconsistency = rng.uniform(*options.inconsistency_range, size=(n_d, n_j))
     careless = np.zeros(n_j, dtype=bool)
-    careless[n_j - o.n_careless :] = o.n_careless > 0
+    careless[n_j - options.n_careless :] = options.n_careless > 0
 
     # Each subject rates the same subset of stimuli in every dimension (one trial, k questions).
-    rated = rng.random((n_j, n_s)) < o.coverage
+    rated = rng.random((n_j, n_s)) < options.coverage
     subj_idx, stim_idx = np.nonzero(rated)
     frames = []
-    for d in range(n_d):
+    for dimension_index in range(n_d):
         noise = rng.standard_normal(len(subj_idx))
-        score = psi[d, stim_idx] + bias[d, subj_idx] + inconsistency[d, subj_idx] * noise
+        score = (
+            psi[dimension_index, stim_idx]
+            + bias[dimension_index, subj_idx]
+            + inconsistency[dimension_index, subj_idx] * noise
+        )
         uniform = rng.uniform(lo, hi, size=len(subj_idx))
         score = np.where(careless[subj_idx], uniform, score)
-        frames.append((d, subj_idx, stim_idx, np.zeros(len(subj_idx), np.int64), score))
-        if o.n_repeats:
+        frames.append(
+            (dimension_index, subj_idx, stim_idx, np.zeros(len(subj_idx), np.int64), score)
+        )
+        if options.n_repeats:
             # Re-show the first n_repeats rated stimuli of each subject once more.
             order = np.argsort(subj_idx, kind="stable")
             first_pos = np.searchsorted(subj_idx[order], np.arange(n_j))
             pick = (
-                np.concatenate([order[p : p + o.n_repeats] for p in first_pos if p < len(order)])
+                np.concatenate(
+                    [order[p : p + options.n_repeats] for p in first_pos if p < len(order)]
+                )
                 if len(order)
                 else np.empty(0, np.intp)
             )
             rs, rt = subj_idx[pick], stim_idx[pick]
             again = (
-                psi[d, rt]
-                + bias[d, rs]
-                + o.repeat_noise_scale * inconsistency[d, rs] * rng.standard_normal(len(pick))
+                psi[dimension_index, rt]
+                + bias[dimension_index, rs]
+                + options.repeat_noise_scale
+                * inconsistency[dimension_index, rs]
+                * rng.standard_normal(len(pick))
             )
             again = np.where(careless[rs], rng.uniform(lo, hi, size=len(pick)), again)
-            frames.append((d, rs, rt, np.ones(len(pick), np.int64), again))
+            frames.append((dimension_index, rs, rt, np.ones(len(pick), np.int64), again))
     dim_codes = np.concatenate([np.full(len(f[1]), f[0]) for f in frames])
     scores = np.concatenate([f[4] for f in frames])
-    if o.discretise:
+    if options.discretise:
         scores = np.clip(np.rint(scores), lo, hi)
     subject_names = np.array([f"s{j:03d}" for j in range(n_j)], dtype=object)
-    dims = np.array(o.dimensions, dtype=object)
+    dims = np.array(options.dimensions, dtype=object)
     ratings = pd.DataFrame(
         {
             "stimulus": np.concatenate([f[2] for f in frames]).astype(np.int64),
@@ -97,10 +107,10 @@ def simulate_study(options: SimulationOptions | None = None) -> SimulatedStudy:
             "score": scores,
         }
     )
-    if o.n_generators:
-        gen = np.array([f"G{g}" for g in range(o.n_generators)], dtype=object)
+    if options.n_generators:
+        gen = np.array([f"G{g}" for g in range(options.n_generators)], dtype=object)
         ratings["generator"] = pd.array(
-            gen[ratings["stimulus"].to_numpy() % o.n_generators], dtype="str"
+            gen[ratings["stimulus"].to_numpy() % options.n_generators], dtype="str"
         )
     true_scores = pd.DataFrame(
         {

@@ -133,10 +133,10 @@ def screening_summary(results: Sequence[ScreeningResult]) -> pd.DataFrame:
     if not results:
         return pd.DataFrame(columns=["subject", "dimension", "rejected_any"])
     frames = []
-    for r in results:
-        t = r.subjects[["subject", "dimension", "rejected", "reason"]].copy()
-        t["method"] = r.method
-        frames.append(t)
+    for result in results:
+        table = result.subjects[["subject", "dimension", "rejected", "reason"]].copy()
+        table["method"] = result.method
+        frames.append(table)
     long = pd.concat(frames, ignore_index=True)
     dims = sorted({d for d in long["dimension"].astype(str) if d != ALL_DIMENSIONS})
     if dims:

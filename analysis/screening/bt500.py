@@ -124,16 +124,16 @@ def screen_bt500(ratings: pd.DataFrame, options: BT500Options | None = None) -> 
         dec_codes, n_dec = subj.codes, subj.size
     else:
         dec_codes, n_dec = combine([subj.codes, dim.codes], [subj.size, dim.size])
-    p = group_sum(dec_codes, p_hit.astype(float), n_dec)
-    q = group_sum(dec_codes, q_hit.astype(float), n_dec)
+    above = group_sum(dec_codes, p_hit.astype(float), n_dec)
+    below = group_sum(dec_codes, q_hit.astype(float), n_dec)
     n_rated = group_sum(dec_codes, None, n_dec)
     n_tested = group_sum(dec_codes, tested.astype(float), n_dec)
     denom = n_rated if options.count_skipped_in_denominator else n_tested
     present = n_rated > 0
 
     with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = (p + q) / denom
-        asym = np.abs(p - q) / (p + q)
+        ratio = (above + below) / denom
+        asym = np.abs(above - below) / (above + below)
     rejected = (ratio > options.ratio_threshold) & (asym < options.asymmetry_threshold)
 
     subj_labels, dim_labels = decision_labels(subj, dim, pooled=options.pool_dimensions)
@@ -144,8 +144,8 @@ def screen_bt500(ratings: pd.DataFrame, options: BT500Options | None = None) -> 
             "n_ratings": n_rated.astype(np.int64),
             "n_tested": n_tested.astype(np.int64),
             "denominator": denom.astype(np.int64),
-            "P": p.astype(np.int64),
-            "Q": q.astype(np.int64),
+            "P": above.astype(np.int64),
+            "Q": below.astype(np.int64),
             "ratio": ratio,
             "asymmetry": asym,
             "rejected": rejected,
@@ -190,15 +190,21 @@ def screen_bt500(ratings: pd.DataFrame, options: BT500Options | None = None) -> 
 
 
 def _reason(
-    p: int, q: int, denom: int, ratio: float, asym: float, rejected: bool, o: BT500Options
+    above: int,
+    below: int,
+    denom: int,
+    ratio: float,
+    asym: float,
+    rejected: bool,
+    options: BT500Options,
 ) -> str:
-    head = f"P={p}, Q={q}, N={denom}: (P+Q)/N={ratio:.4f}"
-    if p + q == 0:
+    head = f"P={above}, Q={below}, N={denom}: (P+Q)/N={ratio:.4f}"
+    if above + below == 0:
         return f"{head}; no outlying ratings"
-    cmp1 = ">" if ratio > o.ratio_threshold else "<="
-    cmp2 = "<" if asym < o.asymmetry_threshold else ">="
+    cmp1 = ">" if ratio > options.ratio_threshold else "<="
+    cmp2 = "<" if asym < options.asymmetry_threshold else ">="
     verdict = "rejected" if rejected else "kept"
     return (
-        f"{head} {cmp1} {o.ratio_threshold}, |P-Q|/(P+Q)={asym:.4f} {cmp2} "
-        f"{o.asymmetry_threshold}: {verdict}"
+        f"{head} {cmp1} {options.ratio_threshold}, |P-Q|/(P+Q)={asym:.4f} {cmp2} "
+        f"{options.asymmetry_threshold}: {verdict}"
     )

@@ -52,22 +52,22 @@ def screen_correlation(
     stim = encode(data["stimulus"])
     subj = encode(data["subject"])
     dim = encode(data["dimension"])
-    x = data["score"].to_numpy(dtype=float)
+    scores = data["score"].to_numpy(dtype=float)
 
     cell, n_cell = combine([dim.codes, stim.codes], [dim.size, stim.size])
-    cell_sum = group_sum(cell, x, n_cell)
+    cell_sum = group_sum(cell, scores, n_cell)
     cell_n = group_sum(cell, None, n_cell)
     others = cell_n[cell] - 1
     usable = others >= 1
     with np.errstate(invalid="ignore", divide="ignore"):
-        loo = (cell_sum[cell] - x) / others
+        loo = (cell_sum[cell] - scores) / others
 
     if options.pool_dimensions:
         dec_all, n_dec = subj.codes, subj.size
     else:
         dec_all, n_dec = combine([subj.codes, dim.codes], [subj.size, dim.size])
     dec = dec_all[usable]
-    xu, yu = x[usable], loo[usable]
+    xu, yu = scores[usable], loo[usable]
     pearson, n_common = group_pearson(dec, xu, yu, n_dec)
     spearman, _ = group_pearson(dec, group_rank(dec, xu), group_rank(dec, yu), n_dec)
     too_few = n_common < options.min_stimuli
