@@ -198,10 +198,11 @@ def dimension_correlations(frame: pd.DataFrame, columns: Sequence[str]) -> Corre
         raise RatingsError("need at least 3 complete rows to correlate dimensions")
     cols = list(columns)
     mats = {
-        k: pd.DataFrame(np.eye(len(cols)), index=cols, columns=cols) for k in ("r", "rp", "s", "sp")
+        key: pd.DataFrame(np.eye(len(cols)), index=cols, columns=cols)
+        for key in ("r", "rp", "s", "sp")
     }
-    for k in ("rp", "sp"):
-        mats[k].loc[:, :] = 0.0
+    for key in ("rp", "sp"):
+        mats[key].loc[:, :] = 0.0
     for first_index, first in enumerate(cols):
         for second in cols[first_index + 1 :]:
             pearson = stats.pearsonr(data[first], data[second])
