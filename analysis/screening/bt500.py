@@ -43,7 +43,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from analysis._groups import combine, dense_codes, encode, group_sum
+from analysis._groups import Coded, combine, dense_codes, encode, group_sum
 from analysis.provenance import Provenance, options_dict
 from analysis.screening.base import ScreeningResult, decision_labels
 
@@ -156,12 +156,26 @@ def screen_bt500(ratings: pd.DataFrame, options: BT500Options | None = None) -> 
         for r in table.itertuples(index=False)
     ]
 
-    d_idx, s_idx, r_idx = np.unravel_index(pres_uniques, (dim.size, stim.size, rep.size))
-    stimuli = pd.DataFrame(
+    stimuli = _presentation_table(pres_uniques, st, stim, dim, rep)
+    return ScreeningResult(
+        provenance=Provenance(METHOD, STANDARD, VERSION, options_dict(options)),
+        subjects=table,
+        stimuli=stimuli,
+        notes=_notes(stimuli, options),
+    )
+
+
+def _presentation_table(
+    uniques: np.ndarray, presentation: dict[str, np.ndarray], stim: Coded, dim: Coded, rep: Coded
+) -> pd.DataFrame:
+    """One row per presentation (stimulus, dimension, repeat): its statistics and status."""
+    st = presentation
+    dim_index, stim_index, rep_index = np.unravel_index(uniques, (dim.size, stim.size, rep.size))
+    return pd.DataFrame(
         {
-            "stimulus": stim.labels.to_numpy()[s_idx],
-            "dimension": dim.labels.to_numpy()[d_idx],
-            "repeat": rep.labels.to_numpy()[r_idx],
+            "stimulus": stim.labels.to_numpy()[stim_index],
+            "dimension": dim.labels.to_numpy()[dim_index],
+            "repeat": rep.labels.to_numpy()[rep_index],
             "n": st["n"].astype(np.int64),
             "mean": st["mean"],
             "std": st["std"],
@@ -170,6 +184,9 @@ def screen_bt500(ratings: pd.DataFrame, options: BT500Options | None = None) -> 
             "status": st["status"],
         }
     )
+
+
+def _notes(stimuli: pd.DataFrame, options: BT500Options) -> tuple[str, ...]:
     n_zero = int((stimuli["status"] == "skipped_zero_variance").sum())
     n_few = int((stimuli["status"] == "skipped_too_few").sum())
     notes = []
@@ -181,12 +198,7 @@ def screen_bt500(ratings: pd.DataFrame, options: BT500Options | None = None) -> 
         )
     if options.zero_variance == "literal" and (stimuli["std"] == 0).any():
         notes.append("zero-variance presentations counted literally: one P and one Q per rating")
-    return ScreeningResult(
-        provenance=Provenance(METHOD, STANDARD, VERSION, options_dict(options)),
-        subjects=table,
-        stimuli=stimuli,
-        notes=tuple(notes),
-    )
+    return tuple(notes)
 
 
 def _reason(
