@@ -58,7 +58,7 @@ def simulate_study(options: SimulationOptions | None = None) -> SimulatedStudy:
     # Each subject rates the same subset of stimuli in every dimension (one trial, k questions).
     rated = rng.random((n_j, n_s)) < options.coverage
     subj_idx, stim_idx = np.nonzero(rated)
-    frames = []
+    frames: list[_Block] = []
     for dimension_index in range(n_d):
         noise = rng.standard_normal(len(subj_idx))
         score = (
@@ -72,16 +72,7 @@ def simulate_study(options: SimulationOptions | None = None) -> SimulatedStudy:
             (dimension_index, subj_idx, stim_idx, np.zeros(len(subj_idx), np.int64), score)
         )
         if options.n_repeats:
-            # Re-show the first n_repeats rated stimuli of each subject once more.
-            order = np.argsort(subj_idx, kind="stable")
-            first_pos = np.searchsorted(subj_idx[order], np.arange(n_j))
-            pick = (
-                np.concatenate(
-                    [order[p : p + options.n_repeats] for p in first_pos if p < len(order)]
-                )
-                if len(order)
-                else np.empty(0, np.intp)
-            )
+            pick = _first_rated(subj_idx, n_j, options.n_repeats)
             rs, rt = subj_idx[pick], stim_idx[pick]
             again = (
                 psi[dimension_index, rt]
@@ -92,26 +83,9 @@ def simulate_study(options: SimulationOptions | None = None) -> SimulatedStudy:
             )
             again = np.where(careless[rs], rng.uniform(lo, hi, size=len(pick)), again)
             frames.append((dimension_index, rs, rt, np.ones(len(pick), np.int64), again))
-    dim_codes = np.concatenate([np.full(len(f[1]), f[0]) for f in frames])
-    scores = np.concatenate([f[4] for f in frames])
-    if options.discretise:
-        scores = np.clip(np.rint(scores), lo, hi)
     subject_names = np.array([f"s{j:03d}" for j in range(n_j)], dtype=object)
     dims = np.array(options.dimensions, dtype=object)
-    ratings = pd.DataFrame(
-        {
-            "stimulus": np.concatenate([f[2] for f in frames]).astype(np.int64),
-            "subject": pd.array(subject_names[np.concatenate([f[1] for f in frames])], dtype="str"),
-            "dimension": pd.array(dims[dim_codes], dtype="str"),
-            "repeat": np.concatenate([f[3] for f in frames]),
-            "score": scores,
-        }
-    )
-    if options.n_generators:
-        gen = np.array([f"G{g}" for g in range(options.n_generators)], dtype=object)
-        ratings["generator"] = pd.array(
-            gen[ratings["stimulus"].to_numpy() % options.n_generators], dtype="str"
-        )
+    ratings = _ratings_frame(frames, subject_names, dims, options)
     true_scores = pd.DataFrame(
         {
             "stimulus": np.tile(np.arange(n_s), n_d),
@@ -129,3 +103,44 @@ def simulate_study(options: SimulationOptions | None = None) -> SimulatedStudy:
         }
     )
     return SimulatedStudy(ratings, true_scores, subjects)
+
+
+def _first_rated(subject_rows: np.ndarray, n_subjects: int, count: int) -> np.ndarray:
+    """Positions of the first ``count`` ratings of each subject (the ones shown again)."""
+    order = np.argsort(subject_rows, kind="stable")
+    first_positions = np.searchsorted(subject_rows[order], np.arange(n_subjects))
+    if not len(order):
+        return np.empty(0, np.intp)
+    return np.concatenate(
+        [order[start : start + count] for start in first_positions if start < len(order)]
+    )
+
+
+# One block of ratings: (dimension index, subject rows, stimulus rows, repeat, scores).
+_Block = tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _ratings_frame(
+    blocks: list[_Block], subject_names: np.ndarray, dims: np.ndarray, options: SimulationOptions
+) -> pd.DataFrame:
+    low, high = options.scale
+    dim_codes = np.concatenate([np.full(len(block[1]), block[0]) for block in blocks])
+    scores = np.concatenate([block[4] for block in blocks])
+    if options.discretise:
+        scores = np.clip(np.rint(scores), low, high)
+    subject_rows = np.concatenate([block[1] for block in blocks])
+    ratings = pd.DataFrame(
+        {
+            "stimulus": np.concatenate([block[2] for block in blocks]).astype(np.int64),
+            "subject": pd.array(subject_names[subject_rows], dtype="str"),
+            "dimension": pd.array(dims[dim_codes], dtype="str"),
+            "repeat": np.concatenate([block[3] for block in blocks]),
+            "score": scores,
+        }
+    )
+    if options.n_generators:
+        gen = np.array([f"G{g}" for g in range(options.n_generators)], dtype=object)
+        ratings["generator"] = pd.array(
+            gen[ratings["stimulus"].to_numpy() % options.n_generators], dtype="str"
+        )
+    return ratings
