@@ -378,7 +378,9 @@ def load_mos_table(
         path = Path(source)
         if not path.exists():
             raise FileNotFoundError(f"MOS file not found: {path}")
-        frame = pd.read_csv(path, header=None if names else "infer", names=names)
+        frame = pd.read_csv(
+            path, header=None if names else "infer", names=list(names) if names else None
+        )
     if frame.empty:
         raise RatingsError("MOS table is empty (no rows)")
     missing = [c for c in value_columns if c not in frame.columns]

@@ -109,77 +109,129 @@ def _components(
     return labels, n_comp
 
 
+@dataclasses.dataclass(frozen=True)
+class _Design:
+    """Who rated what, and the constants the alternating estimates share."""
+
+    stimulus_codes: np.ndarray
+    subject_codes: np.ndarray
+    scores: np.ndarray
+    n_stimuli: int
+    n_subjects: int
+    per_subject: np.ndarray  # ratings per subject
+    per_stimulus: np.ndarray
+    component_of_stimulus: np.ndarray
+    component_of_subject: np.ndarray
+    n_components: int
+    floor: float  # the smallest inconsistency an estimate may take
+
+    def centre(self, psi: np.ndarray, bias: np.ndarray) -> None:
+        """Make the biases sum to zero within each connected component (in place)."""
+        components = self.component_of_subject
+        size = np.bincount(components, minlength=self.n_components).astype(float)
+        total = np.bincount(components, weights=bias, minlength=self.n_components)
+        shift = total / np.maximum(size, 1)
+        bias -= shift[components]
+        psi += shift[self.component_of_stimulus]
+
+    def residuals(self, psi: np.ndarray, bias: np.ndarray) -> np.ndarray:
+        return self.scores - psi[self.stimulus_codes] - bias[self.subject_codes]
+
+    def inconsistency(self, psi: np.ndarray, bias: np.ndarray) -> np.ndarray:
+        resid = self.residuals(psi, bias)
+        spread = group_sum(self.subject_codes, resid * resid, self.n_subjects) / self.per_subject
+        return np.maximum(np.sqrt(spread), self.floor)
+
+    def information(self, inconsistency: np.ndarray) -> np.ndarray:
+        """Per stimulus, the sum of its raters' weights 1/v² (the inverse variance of psi)."""
+        weights = 1.0 / (inconsistency * inconsistency)
+        return group_sum(self.stimulus_codes, weights[self.subject_codes], self.n_stimuli)
+
+    def update(
+        self, bias: np.ndarray, inconsistency: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One round of the alternating estimates: weighted psi, then bias, then v."""
+        weights = (1.0 / (inconsistency * inconsistency))[self.subject_codes]
+        info_psi = group_sum(self.stimulus_codes, weights, self.n_stimuli)
+        debiased = weights * (self.scores - bias[self.subject_codes])
+        psi = group_sum(self.stimulus_codes, debiased, self.n_stimuli) / info_psi
+        residual = self.scores - psi[self.stimulus_codes]
+        new_bias = group_sum(self.subject_codes, residual, self.n_subjects) / self.per_subject
+        self.centre(psi, new_bias)
+        return psi, new_bias, self.inconsistency(psi, new_bias)
+
+    def loglik(self, psi: np.ndarray, bias: np.ndarray, inconsistency: np.ndarray) -> float:
+        resid = self.residuals(psi, bias)
+        weights = (1.0 / (inconsistency * inconsistency))[self.subject_codes]
+        log_v = np.log(inconsistency[self.subject_codes])
+        return float(np.sum(-0.5 * np.log(2 * np.pi) - log_v - resid * resid * weights / 2.0))
+
+
+def _design(
+    stimulus_codes: np.ndarray,
+    subject_codes: np.ndarray,
+    scores: np.ndarray,
+    n_stimuli: int,
+    n_subjects: int,
+    options: SubjectModelOptions,
+) -> _Design:
+    labels, n_components = _components(stimulus_codes, subject_codes, n_stimuli, n_subjects)
+    return _Design(
+        stimulus_codes=stimulus_codes,
+        subject_codes=subject_codes,
+        scores=scores,
+        n_stimuli=n_stimuli,
+        n_subjects=n_subjects,
+        per_subject=group_sum(subject_codes, None, n_subjects),
+        per_stimulus=group_sum(stimulus_codes, None, n_stimuli),
+        component_of_stimulus=labels[:n_stimuli],
+        component_of_subject=labels[n_stimuli:],
+        n_components=n_components,
+        floor=options.inconsistency_floor * max(float(np.std(scores)), 1e-12),
+    )
+
+
 def fit_arrays(
     stimulus_codes: np.ndarray,
     subject_codes: np.ndarray,
     scores: np.ndarray,
-    n_s: int,
-    n_j: int,
+    n_stimuli: int,
+    n_subjects: int,
     options: SubjectModelOptions | None = None,
 ) -> _Fit:
-    """Fit the model on integer-coded arrays (stimulus codes ``s``, subject codes ``j``)."""
+    """Fit the model on integer-coded arrays (codes 0..n-1 of stimuli and subjects)."""
     options = options or SubjectModelOptions()
-    n_sub = group_sum(subject_codes, None, n_j)
-    n_stim = group_sum(stimulus_codes, None, n_s)
-    labels, n_comp = _components(stimulus_codes, subject_codes, n_s, n_j)
-    comp_s, comp_j = labels[:n_s], labels[n_s:]
-    comp_count = np.bincount(comp_j, minlength=n_comp).astype(float)
-    floor = options.inconsistency_floor * max(float(np.std(scores)), 1e-12)
-
-    def centre(psi: np.ndarray, bias: np.ndarray) -> None:
-        shift = np.bincount(comp_j, weights=bias, minlength=n_comp) / np.maximum(comp_count, 1)
-        bias -= shift[comp_j]
-        psi += shift[comp_s]
-
-    psi = group_sum(stimulus_codes, scores, n_s) / n_stim
-    bias = group_sum(subject_codes, scores - psi[stimulus_codes], n_j) / n_sub
-    centre(psi, bias)
-    resid = scores - psi[stimulus_codes] - bias[subject_codes]
-    inconsistency = np.maximum(np.sqrt(group_sum(subject_codes, resid * resid, n_j) / n_sub), floor)
+    design = _design(stimulus_codes, subject_codes, scores, n_stimuli, n_subjects, options)
+    psi = group_sum(stimulus_codes, scores, n_stimuli) / design.per_stimulus
+    bias = group_sum(subject_codes, scores - psi[stimulus_codes], n_subjects) / design.per_subject
+    design.centre(psi, bias)
+    inconsistency = design.inconsistency(psi, bias)
     converged = False
     iterations = 0
     while iterations < options.max_iterations:
         iterations += 1
-        weights = 1.0 / (inconsistency * inconsistency)
-        wj = weights[subject_codes]
-        info_psi = group_sum(stimulus_codes, wj, n_s)
-        new_psi = group_sum(stimulus_codes, wj * (scores - bias[subject_codes]), n_s) / info_psi
-        new_bias = group_sum(subject_codes, scores - new_psi[stimulus_codes], n_j) / n_sub
-        centre(new_psi, new_bias)
-        resid = scores - new_psi[stimulus_codes] - new_bias[subject_codes]
-        new_v = np.maximum(np.sqrt(group_sum(subject_codes, resid * resid, n_j) / n_sub), floor)
+        new_psi, new_bias, new_inconsistency = design.update(bias, inconsistency)
         change = max(
             float(np.max(np.abs(new_psi - psi))),
             float(np.max(np.abs(new_bias - bias))),
-            float(np.max(np.abs(new_v - inconsistency))),
+            float(np.max(np.abs(new_inconsistency - inconsistency))),
         )
-        psi, bias, inconsistency = new_psi, new_bias, new_v
+        psi, bias, inconsistency = new_psi, new_bias, new_inconsistency
         if change < options.tolerance:
             converged = True
             break
-    weights = 1.0 / (inconsistency * inconsistency)
-    info_psi = group_sum(stimulus_codes, weights[subject_codes], n_s)
-    resid = scores - psi[stimulus_codes] - bias[subject_codes]
-    loglik = float(
-        np.sum(
-            -0.5 * np.log(2 * np.pi)
-            - np.log(inconsistency[subject_codes])
-            - resid * resid * weights[subject_codes] / 2.0
-        )
-    )
-    at_floor = inconsistency <= floor * (1 + 1e-9)
     return _Fit(
         psi,
         bias,
         inconsistency,
-        n_sub,
-        n_stim,
-        info_psi,
+        design.per_subject,
+        design.per_stimulus,
+        design.information(inconsistency),
         iterations,
         converged,
-        loglik,
-        n_comp,
-        at_floor,
+        design.loglik(psi, bias, inconsistency),
+        design.n_components,
+        inconsistency <= design.floor * (1 + 1e-9),
     )
 
 

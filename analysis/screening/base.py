@@ -106,9 +106,9 @@ def rejection_mask(ratings: pd.DataFrame, results: Sequence[ScreeningResult]) ->
         rej = result.rejected
         if rej.empty:
             continue
-        rows = subj.labels.get_indexer(rej["subject"])
+        rows = subj.labels.get_indexer(pd.Index(rej["subject"]))
         pooled = (rej["dimension"] == ALL_DIMENSIONS).to_numpy()
-        cols = dim.labels.get_indexer(rej["dimension"])
+        cols = dim.labels.get_indexer(pd.Index(rej["dimension"]))
         known = rows >= 0
         table[rows[known & pooled], :] = True
         pair = known & ~pooled & (cols >= 0)

@@ -151,9 +151,12 @@ def screen_bt500(ratings: pd.DataFrame, options: BT500Options | None = None) -> 
             "rejected": rejected,
         }
     )[present].reset_index(drop=True)
+    columns = ["P", "Q", "denominator", "ratio", "asymmetry", "rejected"]
     table["reason"] = [
-        _reason(r.P, r.Q, r.denominator, r.ratio, r.asymmetry, r.rejected, options)
-        for r in table.itertuples(index=False)
+        _reason(above_n, below_n, denominator, ratio_value, asymmetry, is_rejected, options)
+        for above_n, below_n, denominator, ratio_value, asymmetry, is_rejected in table[
+            columns
+        ].itertuples(index=False, name=None)
     ]
 
     stimuli = _presentation_table(pres_uniques, st, stim, dim, rep)
