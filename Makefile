@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: setup demo test test-sqlite lint format browser-deps clean
+.PHONY: setup demo test test-sqlite lint typecheck format browser-deps clean
 
 setup: $(STAMP) browser-deps
 
@@ -30,12 +30,16 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
+# mypy over the Django-free libraries and common/ (files and settings: pyproject.toml).
+typecheck: $(STAMP)
+	$(PY) -m mypy
+
 format: $(STAMP)
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
 
 # The whole suite, on whatever TEST_DATABASE_URL / TEST_REDIS_URL name (SQLite otherwise).
-test: setup lint
+test: setup lint typecheck
 	DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest
 
@@ -44,4 +48,4 @@ test-sqlite: setup
 	env -u TEST_DATABASE_URL $(PY) -m pytest -m "not slow" annotation study_site benchmark --ignore=benchmark/training
 
 clean:
-	rm -rf var .pytest_cache .ruff_cache
+	rm -rf var .pytest_cache .ruff_cache .mypy_cache

@@ -57,25 +57,25 @@ def combine(codes: Sequence[np.ndarray], sizes: Sequence[int]) -> tuple[np.ndarr
     """Mixed-radix combination of several code arrays into one (dense, may have gaps)."""
     key = np.zeros(len(codes[0]), dtype=np.int64)
     total = 1
-    for c, n in zip(codes, sizes, strict=True):
-        key = key * n + c
-        total *= n
+    for column_codes, size in zip(codes, sizes, strict=True):
+        key = key * size + column_codes
+        total *= size
     return key, total
 
 
-def group_sum(codes: np.ndarray, values: np.ndarray | None, n: int) -> np.ndarray:
-    return np.bincount(codes, weights=values, minlength=n).astype(float)
+def group_sum(codes: np.ndarray, values: np.ndarray | None, n_groups: int) -> np.ndarray:
+    return np.bincount(codes, weights=values, minlength=n_groups).astype(float)
 
 
 def group_mean_std(
-    codes: np.ndarray, values: np.ndarray, n: int, ddof: int = 1
+    codes: np.ndarray, values: np.ndarray, n_groups: int, ddof: int = 1
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Count, mean and std per group, two-pass (centred) for numerical stability."""
-    count = group_sum(codes, None, n)
+    count = group_sum(codes, None, n_groups)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = group_sum(codes, values, n) / count
+        mean = group_sum(codes, values, n_groups) / count
         dev = values - mean[codes]
-        ss = group_sum(codes, dev * dev, n)
+        ss = group_sum(codes, dev * dev, n_groups)
         std = np.sqrt(ss / (count - ddof))
     std[count - ddof <= 0] = np.nan
     return count, mean, std
@@ -90,7 +90,7 @@ def _average_ties(
     gets the mean of its first and last ordinal, which equals the average rank. Returns
     None when there are no ties (the ordinal *is* the rank), sparing the caller a copy.
     """
-    n = len(sorted_values)
+    n_values = len(sorted_values)
     new_run = boundaries.copy()
     new_run[1:] |= sorted_values[1:] != sorted_values[:-1]
     if new_run.all():
@@ -98,15 +98,15 @@ def _average_ties(
     starts = np.flatnonzero(new_run)
     ends = np.empty_like(starts)
     ends[:-1] = starts[1:] - 1
-    ends[-1] = n - 1
+    ends[-1] = n_values - 1
     avg = (ordinal[starts] + ordinal[ends]) / 2.0
     return np.repeat(avg, ends - starts + 1)
 
 
 def group_rank(codes: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Average ranks (1-based, ties averaged) of ``values`` within each group."""
-    n = len(values)
-    if n == 0:
+    n_values = len(values)
+    if n_values == 0:
         return np.empty(0)
     if codes.max(initial=0) < 2**16:
         # A stable radix sort on 16-bit group codes after one value sort is ~2x faster than
@@ -115,14 +115,14 @@ def group_rank(codes: np.ndarray, values: np.ndarray) -> np.ndarray:
         order = by_value[np.argsort(codes[by_value].astype(np.uint16), kind="stable")]
     else:
         order = np.lexsort((values, codes))
-    g = codes[order]
-    boundaries = np.empty(n, dtype=bool)
+    sorted_codes = codes[order]
+    boundaries = np.empty(n_values, dtype=bool)
     boundaries[0] = True
-    boundaries[1:] = g[1:] != g[:-1]
-    idx = np.arange(n)
+    boundaries[1:] = sorted_codes[1:] != sorted_codes[:-1]
+    idx = np.arange(n_values)
     ordinal = (idx - np.maximum.accumulate(np.where(boundaries, idx, 0)) + 1).astype(float)
     averaged = _average_ties(values[order], boundaries, ordinal)
-    ranks = np.empty(n)
+    ranks = np.empty(n_values)
     ranks[order] = ordinal if averaged is None else averaged
     return ranks
 
@@ -133,39 +133,45 @@ def rank_rows(matrix: np.ndarray) -> np.ndarray:
     Sorting contiguous rows is ~3x faster than ``scipy.stats.rankdata(axis=0)`` on the
     split x stimulus matrices of the split-half reliability.
     """
-    m, n = matrix.shape
-    a = np.ascontiguousarray(matrix)
-    order = np.argsort(a, axis=1)
-    sorted_vals = np.take_along_axis(a, order, axis=1)
-    ranks = np.empty((m, n))
+    n_rows, n_columns = matrix.shape
+    values = np.ascontiguousarray(matrix)
+    order = np.argsort(values, axis=1)
+    sorted_vals = np.take_along_axis(values, order, axis=1)
+    ranks = np.empty((n_rows, n_columns))
     if not (sorted_vals[:, 1:] == sorted_vals[:, :-1]).any():
-        np.put_along_axis(ranks, order, np.broadcast_to(np.arange(1.0, n + 1), (m, n)), axis=1)
+        np.put_along_axis(
+            ranks,
+            order,
+            np.broadcast_to(np.arange(1.0, n_columns + 1), (n_rows, n_columns)),
+            axis=1,
+        )
         return ranks
-    boundaries = np.zeros((m, n), dtype=bool)
+    boundaries = np.zeros((n_rows, n_columns), dtype=bool)
     boundaries[:, 0] = True
-    ordinal = np.tile(np.arange(1.0, n + 1), m)
+    ordinal = np.tile(np.arange(1.0, n_columns + 1), n_rows)
     averaged = _average_ties(sorted_vals.ravel(), boundaries.ravel(), ordinal)
-    np.put_along_axis(ranks, order, averaged.reshape(m, n), axis=1)
+    assert averaged is not None  # some row has ties (checked above)
+    np.put_along_axis(ranks, order, averaged.reshape(n_rows, n_columns), axis=1)
     return ranks
 
 
 def group_pearson(
-    codes: np.ndarray, x: np.ndarray, y: np.ndarray, n: int
+    codes: np.ndarray, first: np.ndarray, second: np.ndarray, n_groups: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pearson r between x and y within each group, and the group sizes. NaN if undefined."""
-    count = group_sum(codes, None, n)
+    count = group_sum(codes, None, n_groups)
     with np.errstate(invalid="ignore", divide="ignore"):
-        dx = x - (group_sum(codes, x, n) / count)[codes]
-        dy = y - (group_sum(codes, y, n) / count)[codes]
-        sxy = group_sum(codes, dx * dy, n)
-        sxx = group_sum(codes, dx * dx, n)
-        syy = group_sum(codes, dy * dy, n)
-        r = sxy / np.sqrt(sxx * syy)
+        dx = first - (group_sum(codes, first, n_groups) / count)[codes]
+        dy = second - (group_sum(codes, second, n_groups) / count)[codes]
+        sxy = group_sum(codes, dx * dy, n_groups)
+        sxx = group_sum(codes, dx * dx, n_groups)
+        syy = group_sum(codes, dy * dy, n_groups)
+        correlation = sxy / np.sqrt(sxx * syy)
     # Sums of squares that are pure rounding noise mean a constant series: r is undefined.
-    scale_x = group_sum(codes, x * x, n)
-    scale_y = group_sum(codes, y * y, n)
+    scale_x = group_sum(codes, first * first, n_groups)
+    scale_y = group_sum(codes, second * second, n_groups)
     tiny = (sxx <= 1e-12 * np.maximum(scale_x, 1e-300)) | (
         syy <= 1e-12 * np.maximum(scale_y, 1e-300)
     )
-    r[tiny | (count < 2)] = np.nan
-    return np.clip(r, -1.0, 1.0), count
+    correlation[tiny | (count < 2)] = np.nan
+    return np.clip(correlation, -1.0, 1.0), count

@@ -29,7 +29,8 @@ import pandas as pd
 from scipy import stats
 
 from analysis.errors import RatingsError
-from analysis.provenance import Provenance, jsonable, options_dict
+from analysis.provenance import Provenance, options_dict
+from common.jsonable import jsonable
 
 METHOD = "gaussian_fit"
 STANDARD = "MLE normal fit; Shapiro-Wilk (AS R94); D'Agostino-Pearson K2; Lilliefors 1967"
@@ -66,21 +67,21 @@ class GaussianFit:
 
 
 def _finite(values: Sequence[float] | np.ndarray | pd.Series) -> np.ndarray:
-    x = np.asarray(values, dtype=float)
-    x = x[np.isfinite(x)]
-    if x.size == 0:
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if finite.size == 0:
         raise RatingsError("no finite values to fit a distribution to")
-    return x
+    return finite
 
 
 def fit_gaussian(
     values: Sequence[float] | np.ndarray | pd.Series, options: DistributionOptions | None = None
 ) -> GaussianFit:
     """Gaussian fit, shape statistics and normality tests of one sample (see module doc)."""
-    o = options or DistributionOptions()
-    x = _finite(values)
-    n = x.size
-    mean, sigma = float(x.mean()), float(x.std(ddof=0))
+    options = options or DistributionOptions()
+    finite = _finite(values)
+    n_values = finite.size
+    mean, sigma = float(finite.mean()), float(finite.std(ddof=0))
     nan = float("nan")
     shape = dict(
         skewness=nan,
@@ -93,37 +94,37 @@ def fit_gaussian(
         lilliefors_p=nan,
     )
     shapiro_n = 0
-    if sigma > 1e-12 * max(abs(mean), 1.0) and n >= 3:
+    if sigma > 1e-12 * max(abs(mean), 1.0) and n_values >= 3:
         with warnings.catch_warnings():
             # scipy warns about small-sample accuracy; the n limits are documented above.
             warnings.simplefilter("ignore")
-            shape["skewness"] = float(stats.skew(x, bias=False))
+            shape["skewness"] = float(stats.skew(finite, bias=False))
             shape["excess_kurtosis"] = (
-                float(stats.kurtosis(x, fisher=True, bias=False)) if n >= 4 else nan
+                float(stats.kurtosis(finite, fisher=True, bias=False)) if n_values >= 4 else nan
             )
-            sample = x
-            if n > o.shapiro_max_n:
-                rng = np.random.default_rng(o.seed)
-                sample = rng.choice(x, size=o.shapiro_max_n, replace=False)
-            w = stats.shapiro(sample)
-            shape["shapiro_w"], shape["shapiro_p"] = float(w.statistic), float(w.pvalue)
+            sample = finite
+            if n_values > options.shapiro_max_n:
+                rng = np.random.default_rng(options.seed)
+                sample = rng.choice(finite, size=options.shapiro_max_n, replace=False)
+            shapiro = stats.shapiro(sample)
+            shape["shapiro_w"], shape["shapiro_p"] = float(shapiro.statistic), float(shapiro.pvalue)
             shapiro_n = int(sample.size)
-            if n >= 8:
-                k2 = stats.normaltest(x)
+            if n_values >= 8:
+                k2 = stats.normaltest(finite)
                 shape["dagostino_k2"], shape["dagostino_p"] = float(k2.statistic), float(k2.pvalue)
-            if o.lilliefors and n >= 4:
+            if options.lilliefors and n_values >= 4:
                 from statsmodels.stats.diagnostic import lilliefors
 
-                d, p = lilliefors(x, dist="norm", pvalmethod="table")
-                shape["lilliefors_d"], shape["lilliefors_p"] = float(d), float(p)
+                statistic, p_value = lilliefors(finite, dist="norm", pvalmethod="table")
+                shape["lilliefors_d"], shape["lilliefors_p"] = float(statistic), float(p_value)
     return GaussianFit(
-        n=int(n),
+        n=int(n_values),
         mean=mean,
         sigma=sigma,
         shapiro_n=shapiro_n,
-        minimum=float(x.min()),
-        maximum=float(x.max()),
-        median=float(np.median(x)),
+        minimum=float(finite.min()),
+        maximum=float(finite.max()),
+        median=float(np.median(finite)),
         **shape,
     )
 
@@ -156,9 +157,9 @@ def distribution_result(
     by: str | None = None,
     options: DistributionOptions | None = None,
 ) -> tuple[Provenance, pd.DataFrame]:
-    o = options or DistributionOptions()
-    return Provenance(METHOD, STANDARD, VERSION, options_dict(o)), distribution_table(
-        frame, value_columns, by, o
+    options = options or DistributionOptions()
+    return Provenance(METHOD, STANDARD, VERSION, options_dict(options)), distribution_table(
+        frame, value_columns, by, options
     )
 
 
@@ -167,8 +168,8 @@ def qq_data(values: Sequence[float] | np.ndarray | pd.Series) -> pd.DataFrame:
 
     Plotting positions are Filliben's (``scipy.stats.probplot``).
     """
-    x = _finite(values)
-    (theoretical, ordered), (slope, intercept, _r) = stats.probplot(x, dist="norm")
+    finite = _finite(values)
+    (theoretical, ordered), (slope, intercept, _r) = stats.probplot(finite, dist="norm")
     return pd.DataFrame(
         {"theoretical": theoretical, "sample": ordered, "line": intercept + slope * theoretical}
     )
@@ -178,10 +179,10 @@ def histogram_data(
     values: Sequence[float] | np.ndarray | pd.Series, bins: int | str = "auto"
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Histogram (density-normalised) and the fitted Gaussian pdf on a fine grid."""
-    x = _finite(values)
-    density, edges = np.histogram(x, bins=bins, density=True)
+    finite = _finite(values)
+    density, edges = np.histogram(finite, bins=bins, density=True)
     hist = pd.DataFrame({"left": edges[:-1], "right": edges[1:], "density": density})
-    mean, sigma = float(x.mean()), float(x.std(ddof=0))
+    mean, sigma = float(finite.mean()), float(finite.std(ddof=0))
     grid = np.linspace(edges[0], edges[-1], 200)
     pdf = stats.norm.pdf(grid, mean, sigma) if sigma > 0 else np.zeros_like(grid)
     return hist, pd.DataFrame({"x": grid, "pdf": pdf})

@@ -27,7 +27,8 @@ from scipy import stats
 from scipy.integrate import IntegrationWarning
 
 from analysis.errors import RatingsError
-from analysis.provenance import Provenance, jsonable
+from analysis.provenance import Provenance
+from common.jsonable import jsonable
 
 VERSION = "1.0"
 OLS_STANDARD = "OLS + ANOVA (statsmodels formula API, type II SS)"
@@ -101,9 +102,9 @@ def generator_summary(
     """n, mean, std, median, quartiles, min, max and Student-t CI of ``value`` per group."""
     if by not in frame.columns or value not in frame.columns:
         raise RatingsError(f"need columns {value!r} and {by!r}; have {list(frame.columns)}")
-    g = frame.groupby(by, sort=True, observed=True)[value]
-    out = g.agg(["size", "mean", "std", "median", "min", "max"]).rename(columns={"size": "n"})
-    out["q25"], out["q75"] = g.quantile(0.25), g.quantile(0.75)
+    grouped = frame.groupby(by, sort=True, observed=True)[value]
+    out = grouped.agg(["size", "mean", "std", "median", "min", "max"]).rename(columns={"size": "n"})
+    out["q25"], out["q75"] = grouped.quantile(0.25), grouped.quantile(0.75)
     t_q = stats.t.ppf(0.5 + confidence / 2, np.maximum(out["n"] - 1, 1))
     out["ci_t"] = np.where(out["n"] > 1, t_q * out["std"] / np.sqrt(out["n"]), np.nan)
     return out.sort_values("mean", ascending=False).reset_index()
@@ -197,19 +198,20 @@ def dimension_correlations(frame: pd.DataFrame, columns: Sequence[str]) -> Corre
         raise RatingsError("need at least 3 complete rows to correlate dimensions")
     cols = list(columns)
     mats = {
-        k: pd.DataFrame(np.eye(len(cols)), index=cols, columns=cols) for k in ("r", "rp", "s", "sp")
+        key: pd.DataFrame(np.eye(len(cols)), index=cols, columns=cols)
+        for key in ("r", "rp", "s", "sp")
     }
-    for k in ("rp", "sp"):
-        mats[k].loc[:, :] = 0.0
-    for i, a in enumerate(cols):
-        for b in cols[i + 1 :]:
-            r = stats.pearsonr(data[a], data[b])
-            s = stats.spearmanr(data[a], data[b])
+    for key in ("rp", "sp"):
+        mats[key].loc[:, :] = 0.0
+    for first_index, first in enumerate(cols):
+        for second in cols[first_index + 1 :]:
+            pearson = stats.pearsonr(data[first], data[second])
+            spearman = stats.spearmanr(data[first], data[second])
             for key, val in (
-                ("r", r.statistic),
-                ("rp", r.pvalue),
-                ("s", s.statistic),
-                ("sp", s.pvalue),
+                ("r", pearson.statistic),
+                ("rp", pearson.pvalue),
+                ("s", spearman.statistic),
+                ("sp", spearman.pvalue),
             ):
-                mats[key].loc[a, b] = mats[key].loc[b, a] = float(val)
+                mats[key].loc[first, second] = mats[key].loc[second, first] = float(val)
     return CorrelationMatrices(mats["r"], mats["rp"], mats["s"], mats["sp"], len(data))

@@ -102,10 +102,10 @@ def subject_model_figure(
     stacked as separate traces)."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("bias Δ", "inconsistency υ"))
     for dim, part in subjects.groupby("dimension", observed=True):
-        x = part["subject"].astype(str)
+        subject_labels = part["subject"].astype(str)
         for col, stat in enumerate(("bias", "inconsistency"), start=1):
             fig.add_scatter(
-                x=x,
+                x=subject_labels,
                 y=part[stat],
                 mode="markers",
                 name=f"{dim} {stat}",

@@ -291,11 +291,13 @@ def load_ratings(
         _gold_columns(out)
     if "generator" in present:
         out["generator"] = src[present["generator"]].astype(str)
-    coded = {k: encode(out[k]) for k in ("stimulus", "subject", "dimension")}
+    coded = {column: encode(out[column]) for column in ("stimulus", "subject", "dimension")}
     _check_duplicates(out, coded)
     if categorical:
-        for k, c in coded.items():
-            out[k] = pd.Categorical.from_codes(c.codes, categories=c.labels)
+        for column, coded_column in coded.items():
+            out[column] = pd.Categorical.from_codes(
+                coded_column.codes, categories=coded_column.labels
+            )
     return out
 
 
@@ -376,7 +378,9 @@ def load_mos_table(
         path = Path(source)
         if not path.exists():
             raise FileNotFoundError(f"MOS file not found: {path}")
-        frame = pd.read_csv(path, header=None if names else "infer", names=names)
+        frame = pd.read_csv(
+            path, header=None if names else "infer", names=list(names) if names else None
+        )
     if frame.empty:
         raise RatingsError("MOS table is empty (no rows)")
     missing = [c for c in value_columns if c not in frame.columns]

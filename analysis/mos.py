@@ -19,7 +19,8 @@ import pandas as pd
 from scipy import stats
 
 from analysis._groups import combine, dense_codes, encode, group_mean_std
-from analysis.provenance import Provenance, jsonable, options_dict
+from analysis.provenance import Provenance, options_dict
+from common.jsonable import jsonable
 
 METHOD = "mos"
 STANDARD = "ITU-R BT.500-14 Annex 1 §2.2; ITU-T P.1401 (07/2020)"
@@ -38,7 +39,7 @@ class MOSResult:
     table: pd.DataFrame
 
     def to_summary(self) -> dict[str, Any]:
-        t = self.table
+        table = self.table
         per_dim = {
             str(d): {
                 "n_stimuli": int(len(g)),
@@ -47,7 +48,7 @@ class MOSResult:
                 "ci_t_halfwidth_mean": float(g["ci_t"].mean()),
                 "n_single_rating": int(g["single_rating"].sum()),
             }
-            for d, g in t.groupby("dimension", observed=True)
+            for d, g in table.groupby("dimension", observed=True)
         }
         return jsonable({**self.provenance.to_dict(), "dimensions": per_dim})
 
@@ -64,14 +65,14 @@ def compute_mos(ratings: pd.DataFrame, options: MOSOptions | None = None) -> MOS
     dim = encode(ratings["dimension"])
     cell, total = combine([stim.codes, dim.codes], [stim.size, dim.size])
     codes, uniques = dense_codes(cell, total)
-    x = ratings["score"].to_numpy(dtype=float)
-    n, mean, std = group_mean_std(codes, x, len(uniques), options.ddof)
+    scores = ratings["score"].to_numpy(dtype=float)
+    counts, mean, std = group_mean_std(codes, scores, len(uniques), options.ddof)
     alpha = 1.0 - options.confidence
     # t quantiles per distinct panel size: scipy's ppf costs ~µs per element and a study has
     # only a handful of distinct n.
-    sizes, which = np.unique(n, return_inverse=True)
+    sizes, which = np.unique(counts, return_inverse=True)
     with np.errstate(invalid="ignore", divide="ignore"):
-        se = std / np.sqrt(n)
+        se = std / np.sqrt(counts)
         t_q = stats.t.ppf(1.0 - alpha / 2.0, np.where(sizes > 1, sizes - 1, np.nan))[which]
     z_q = stats.norm.ppf(1.0 - alpha / 2.0)
     s_idx, d_idx = np.unravel_index(uniques, (stim.size, dim.size))
@@ -79,7 +80,7 @@ def compute_mos(ratings: pd.DataFrame, options: MOSOptions | None = None) -> MOS
         {
             "stimulus": stim.labels.to_numpy()[s_idx],
             "dimension": dim.labels.to_numpy()[d_idx],
-            "n": n.astype(np.int64),
+            "n": counts.astype(np.int64),
             "mos": mean,
             "std": std,
             "se": se,
@@ -95,7 +96,7 @@ def compute_mos(ratings: pd.DataFrame, options: MOSOptions | None = None) -> MOS
     if "generator" in ratings.columns:
         # Row of each stimulus' first rating: scatter in reverse so the first one wins.
         first = np.empty(stim.size, dtype=np.intp)
-        first[stim.codes[::-1]] = np.arange(len(x))[::-1]
+        first[stim.codes[::-1]] = np.arange(len(scores))[::-1]
         gen = ratings["generator"].to_numpy()[first]
         table.insert(2, "generator", gen[s_idx])
     return MOSResult(Provenance(METHOD, STANDARD, VERSION, options_dict(options)), table)

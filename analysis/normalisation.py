@@ -68,18 +68,18 @@ def zscore_ratings(
     coded = [encode(ratings[k]) for k in keys]
     group, n_groups = combine([c.codes for c in coded], [c.size for c in coded])
     group_codes, uniques = dense_codes(group, n_groups)
-    x = ratings["score"].to_numpy(dtype=float)
-    count, mean, std = group_mean_std(group_codes, x, len(uniques), options.ddof)
+    scores = ratings["score"].to_numpy(dtype=float)
+    count, mean, std = group_mean_std(group_codes, scores, len(uniques), options.ddof)
     scale = np.maximum(np.abs(mean), 1.0)
     degenerate = np.isnan(std) | (std <= 1e-12 * scale)
     with np.errstate(invalid="ignore", divide="ignore"):
-        z = (x - mean[group_codes]) / std[group_codes]
+        zscores = (scores - mean[group_codes]) / std[group_codes]
     bad_rows = degenerate[group_codes]
-    z[bad_rows] = 0.0
+    zscores[bad_rows] = 0.0
 
     out = ratings.copy()
-    out["score_raw"] = x
-    out["score"] = z
+    out["score_raw"] = scores
+    out["score"] = zscores
     if options.degenerate == "drop":
         out = out.loc[~bad_rows].reset_index(drop=True)
 

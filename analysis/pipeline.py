@@ -16,18 +16,20 @@ Order of steps, each traced in the result:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Literal, get_args
 
 import pandas as pd
 
 from analysis.distribution import DistributionOptions, distribution_result
+from analysis.errors import RatingsError
 from analysis.io import RepeatPolicy, collapse_repeats, load_ratings
 from analysis.mos import MOSOptions, MOSResult, compute_mos
 from analysis.normalisation import NormalisationOptions, NormalisationResult, zscore_ratings
-from analysis.provenance import LIBRARY_VERSION, Provenance, jsonable
+from analysis.provenance import LIBRARY_VERSION, Provenance
 from analysis.reliability import ReliabilityOptions, ReliabilityResult, reliability
 from analysis.screening import (
     BT500Options,
@@ -45,6 +47,7 @@ from analysis.screening import (
     screening_summary,
 )
 from analysis.subject_model import SubjectModelOptions, SubjectModelResult, fit_subject_model
+from common.jsonable import jsonable
 
 ScreeningMethod = Literal["bt500", "correlation", "repeat_consistency", "gold", "response_time"]
 Progress = Callable[[str, float], None]
@@ -102,10 +105,10 @@ class PipelineResult:
             "mos_unscreened": self.mos_unscreened.table,
             "screening": self.screening_table,
         }
-        for r in self.screening:
-            out[f"screening_{r.method}"] = r.subjects
-            if r.stimuli is not None:
-                out[f"screening_{r.method}_stimuli"] = r.stimuli
+        for screening in self.screening:
+            out[f"screening_{screening.method}"] = screening.subjects
+            if screening.stimuli is not None:
+                out[f"screening_{screening.method}_stimuli"] = screening.stimuli
         if self.normalisation is not None:
             out["normalisation_groups"] = self.normalisation.groups
         if self.subject_model is not None:
@@ -158,7 +161,7 @@ class PipelineResult:
             "n_used_ratings": self.n_used_ratings,
             "n_stimuli": int(self.mos.table["stimulus"].nunique()),
             "dimensions": sorted(self.mos.table["dimension"].astype(str).unique().tolist()),
-            "screening": [r.to_summary() for r in self.screening],
+            "screening": [screening.to_summary() for screening in self.screening],
             "rejected": rejected,
             "mos_unscreened": self.mos_unscreened.to_summary(),
             "mos": self.mos.to_summary(),
@@ -180,10 +183,156 @@ class PipelineResult:
 
 
 def _plain(table: pd.DataFrame) -> pd.DataFrame:
-    for col in ("stimulus", "subject", "dimension", "generator"):
-        if col in table.columns and isinstance(table[col].dtype, pd.CategoricalDtype):
-            table[col] = table[col].astype(table[col].cat.categories.dtype)
+    for column in ("stimulus", "subject", "dimension", "generator"):
+        if column in table.columns and isinstance(table[column].dtype, pd.CategoricalDtype):
+            table[column] = table[column].astype(table[column].cat.categories.dtype)
     return table
+
+
+STEPS = ("validate", "screening", "mos", "subject_model", "reliability", "distribution")
+
+
+class _StepClock:
+    """Announces each step to ``progress`` and records how long it took."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self.progress = progress
+        self.timings: dict[str, float] = {}
+        self.started = time.perf_counter()
+
+    @contextlib.contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        if self.progress is not None:
+            self.progress(name, STEPS.index(name) / len(STEPS))
+        yield
+        self.timings[name] = round(time.perf_counter() - started, 4)
+
+    def finish(self) -> dict[str, float]:
+        self.timings["total"] = round(time.perf_counter() - self.started, 4)
+        if self.progress is not None:
+            self.progress("done", 1.0)
+        return self.timings
+
+
+@dataclasses.dataclass(frozen=True)
+class _Validated:
+    """The validated ratings, those analysed (gold set aside) and those with repeats collapsed."""
+
+    all: pd.DataFrame
+    main: pd.DataFrame
+    collapsed: pd.DataFrame
+
+
+def _validate(ratings: pd.DataFrame, options: PipelineOptions) -> _Validated:
+    # Categorical ids make every later grouping reuse integer codes instead of hashing
+    # strings again; at 1.3 M ratings this saves seconds.
+    validated = load_ratings(ratings, categorical=True)
+    gold_mask = (
+        validated["is_gold"].to_numpy(dtype=bool) if "is_gold" in validated.columns else None
+    )
+    if options.exclude_gold and gold_mask is not None:
+        main = validated.loc[~gold_mask]
+    else:
+        main = validated
+    if len(main) == 0:
+        raise RatingsError("every rating is a gold rating; nothing left to analyse")
+    return _Validated(validated, main, collapse_repeats(main, options.repeat_policy))
+
+
+def _screen_with(
+    method: ScreeningMethod, data: _Validated, options: ScreeningOptions
+) -> ScreeningResult:
+    """One screening method on the ratings it needs (repeats and gold rows see more)."""
+    if method == "bt500":
+        return screen_bt500(data.collapsed, options.bt500)
+    if method == "correlation":
+        return screen_correlation(data.collapsed, options.correlation)
+    if method == "repeat_consistency":
+        return screen_repeat_consistency(data.main, options.repeat_consistency)
+    if method == "gold":
+        return screen_gold(data.all, options.gold)
+    if method == "response_time":
+        return screen_response_time(data.main, options.response_time)
+    raise ValueError(
+        f"unknown screening method {method!r}; choose from {get_args(ScreeningMethod)}"
+    )
+
+
+def _screen(
+    data: _Validated, options: ScreeningOptions, notes: list[str]
+) -> tuple[list[ScreeningResult], pd.DataFrame, pd.DataFrame]:
+    """Every chosen method's result, the ratings they all keep, and the summary table."""
+    results = [_screen_with(method, data, options) for method in options.methods]
+    for result in results:
+        _plain(result.subjects)
+        if result.stimuli is not None:
+            _plain(result.stimuli)
+        notes += [f"{result.method}: {note}" for note in result.notes]
+    return results, apply_rejections(data.collapsed, results), screening_summary(results)
+
+
+@dataclasses.dataclass(frozen=True)
+class _MOSStep:
+    before: MOSResult  # from every collapsed rating, before screening
+    after: MOSResult
+    normalisation: NormalisationResult | None
+    ratings: pd.DataFrame  # the ratings behind ``after``
+
+
+def _mos(
+    collapsed: pd.DataFrame, kept: pd.DataFrame, options: PipelineOptions, notes: list[str]
+) -> _MOSStep:
+    """MOS before screening, then on the kept ratings (z-scored first when asked)."""
+    before = compute_mos(collapsed, options.mos)
+    normalised = None
+    ratings = kept
+    if options.normalisation is not None:
+        normalised = zscore_ratings(kept, options.normalisation)
+        _plain(normalised.groups)
+        _plain(normalised.dropped)
+        ratings = normalised.ratings
+        if len(normalised.dropped):
+            notes.append(f"normalisation: {len(normalised.dropped)} degenerate group(s) dropped")
+    after = compute_mos(ratings, options.mos)
+    _plain(before.table)
+    _plain(after.table)
+    missing = before.table["stimulus"].nunique() - after.table["stimulus"].nunique()
+    if missing:
+        notes.append(f"{missing} stimulus/stimuli lost every rating to screening")
+    return _MOSStep(before, after, normalised, ratings)
+
+
+def _subject_model(
+    kept: pd.DataFrame, options: SubjectModelOptions | None, notes: list[str]
+) -> SubjectModelResult | None:
+    if options is None:
+        return None
+    model = fit_subject_model(kept, options)
+    _plain(model.stimuli)
+    _plain(model.subjects)
+    if not model.fit.get("converged", pd.Series([True])).all():
+        notes.append("subject model: not converged in some dimension (see fit table)")
+    if model.fit.get("n_at_floor", pd.Series([0])).sum():
+        notes.append("subject model: some inconsistencies at the floor (degenerate fit)")
+    return model
+
+
+def _distribution(
+    mos_table: pd.DataFrame, options: DistributionOptions | None
+) -> tuple[Provenance | None, pd.DataFrame | None]:
+    """Gaussian fits of the MOS per dimension, and per generator when the table has one."""
+    if options is None:
+        return None, None
+    wide = mos_table.pivot(index="stimulus", columns="dimension", values="mos")
+    wide.columns = [str(column) for column in wide.columns]
+    by = None
+    if "generator" in mos_table.columns:
+        generators = mos_table.drop_duplicates("stimulus").set_index("stimulus")["generator"]
+        wide["generator"] = generators.reindex(wide.index).to_numpy()
+        by = "generator"
+    dimensions = [column for column in wide.columns if column != "generator"]
+    return distribution_result(wide.reset_index(), dimensions, by, options)
 
 
 def run_pipeline(
@@ -198,133 +347,39 @@ def run_pipeline(
     is called before each step with the fraction of steps already done, and with
     ``("done", 1.0)`` at the end.
     """
-    o = options or PipelineOptions()
-    timings: dict[str, float] = {}
+    options = options or PipelineOptions()
+    clock = _StepClock(progress)
     notes: list[str] = []
-    steps = ["validate", "screening", "mos", "subject_model", "reliability", "distribution"]
-
-    def step(name: str) -> None:
-        if progress is not None:
-            progress(name, steps.index(name) / len(steps))
-
-    def timed(name: str, started: float) -> None:
-        timings[name] = round(time.perf_counter() - started, 4)
-
-    t0 = time.perf_counter()
-    step("validate")
-    # Categorical ids make every later grouping reuse integer codes instead of hashing
-    # strings again; at 1.3 M ratings this saves seconds.
-    validated = load_ratings(ratings, categorical=True)
-    n_input = len(validated)
-    gold_mask = (
-        validated["is_gold"].to_numpy(dtype=bool) if "is_gold" in validated.columns else None
-    )
-    main = validated.loc[~gold_mask] if (o.exclude_gold and gold_mask is not None) else validated
-    if len(main) == 0:
-        from analysis.errors import RatingsError
-
-        raise RatingsError("every rating is a gold rating; nothing left to analyse")
-    collapsed = collapse_repeats(main, o.repeat_policy)
-    timed("validate", t0)
-
-    t = time.perf_counter()
-    step("screening")
-    sc = o.screening
-    results: list[ScreeningResult] = []
-    for method in sc.methods:
-        if method == "bt500":
-            results.append(screen_bt500(collapsed, sc.bt500))
-        elif method == "correlation":
-            results.append(screen_correlation(collapsed, sc.correlation))
-        elif method == "repeat_consistency":
-            results.append(screen_repeat_consistency(main, sc.repeat_consistency))
-        elif method == "gold":
-            results.append(screen_gold(validated, sc.gold))
-        elif method == "response_time":
-            results.append(screen_response_time(main, sc.response_time))
-        else:
-            raise ValueError(
-                f"unknown screening method {method!r}; choose from {get_args(ScreeningMethod)}"
-            )
-    for r in results:
-        _plain(r.subjects)
-        if r.stimuli is not None:
-            _plain(r.stimuli)
-        notes += [f"{r.method}: {n}" for n in r.notes]
-    kept = apply_rejections(collapsed, results)
-    table = screening_summary(results)
-    timed("screening", t)
-
-    t = time.perf_counter()
-    step("mos")
-    mos_before = compute_mos(collapsed, o.mos)
-    normalised = None
-    mos_input = kept
-    if o.normalisation is not None:
-        normalised = zscore_ratings(kept, o.normalisation)
-        _plain(normalised.groups)
-        _plain(normalised.dropped)
-        mos_input = normalised.ratings
-        if len(normalised.dropped):
-            notes.append(f"normalisation: {len(normalised.dropped)} degenerate group(s) dropped")
-    mos_after = compute_mos(mos_input, o.mos)
-    _plain(mos_before.table)
-    _plain(mos_after.table)
-    missing = mos_before.table["stimulus"].nunique() - mos_after.table["stimulus"].nunique()
-    if missing:
-        notes.append(f"{missing} stimulus/stimuli lost every rating to screening")
-    timed("mos", t)
-
-    t = time.perf_counter()
-    step("subject_model")
-    model = None
-    if o.subject_model is not None:
-        model = fit_subject_model(kept, o.subject_model)
-        _plain(model.stimuli)
-        _plain(model.subjects)
-        if not model.fit.get("converged", pd.Series([True])).all():
-            notes.append("subject model: not converged in some dimension (see fit table)")
-        if model.fit.get("n_at_floor", pd.Series([0])).sum():
-            notes.append("subject model: some inconsistencies at the floor (degenerate fit)")
-    timed("subject_model", t)
-
-    t = time.perf_counter()
-    step("reliability")
-    rel = reliability(mos_input, o.reliability) if o.reliability is not None else None
-    timed("reliability", t)
-
-    t = time.perf_counter()
-    step("distribution")
-    dist = prov = None
-    if o.distribution is not None:
-        wide = mos_after.table.pivot(index="stimulus", columns="dimension", values="mos")
-        wide.columns = [str(c) for c in wide.columns]
-        by = None
-        if "generator" in mos_after.table.columns:
-            gen = mos_after.table.drop_duplicates("stimulus").set_index("stimulus")["generator"]
-            wide["generator"] = gen.reindex(wide.index).to_numpy()
-            by = "generator"
-        dims = [c for c in wide.columns if c != "generator"]
-        prov, dist = distribution_result(wide.reset_index(), dims, by, o.distribution)
-    timed("distribution", t)
-    timings["total"] = round(time.perf_counter() - t0, 4)
-    if progress is not None:
-        progress("done", 1.0)
-
+    with clock.step("validate"):
+        data = _validate(ratings, options)
+    with clock.step("screening"):
+        screening, kept, screening_table = _screen(data, options.screening, notes)
+    with clock.step("mos"):
+        mos = _mos(data.collapsed, kept, options, notes)
+    with clock.step("subject_model"):
+        model = _subject_model(kept, options.subject_model, notes)
+    with clock.step("reliability"):
+        rel = (
+            reliability(mos.ratings, options.reliability)
+            if options.reliability is not None
+            else None
+        )
+    with clock.step("distribution"):
+        distribution_provenance, distribution = _distribution(mos.after.table, options.distribution)
     return PipelineResult(
-        options=o,
-        n_input_ratings=n_input,
-        n_used_ratings=len(mos_input),
-        ratings_used=_plain(mos_input.copy()),
-        screening=tuple(results),
-        screening_table=table,
-        mos_unscreened=mos_before,
-        mos=mos_after,
-        normalisation=normalised,
+        options=options,
+        n_input_ratings=len(data.all),
+        n_used_ratings=len(mos.ratings),
+        ratings_used=_plain(mos.ratings.copy()),
+        screening=tuple(screening),
+        screening_table=screening_table,
+        mos_unscreened=mos.before,
+        mos=mos.after,
+        normalisation=mos.normalisation,
         subject_model=model,
         reliability=rel,
-        distribution=dist,
-        distribution_provenance=prov,
-        timings=timings,
+        distribution=distribution,
+        distribution_provenance=distribution_provenance,
+        timings=clock.finish(),
         notes=tuple(notes),
     )

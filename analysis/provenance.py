@@ -8,6 +8,8 @@ from typing import Any
 from analysis._version import LIBRARY_VERSION
 from common.jsonable import jsonable
 
+# ``jsonable`` stays importable from here for the site's older imports (annotation.services);
+# it lives in ``common.jsonable``, which new code imports directly.
 __all__ = ["LIBRARY_VERSION", "Provenance", "jsonable", "options_dict"]
 
 

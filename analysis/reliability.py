@@ -29,9 +29,10 @@ import numpy as np
 import pandas as pd
 from scipy import sparse, stats
 
-from analysis._groups import encode, group_sum, rank_rows
+from analysis._groups import Coded, encode, group_sum, rank_rows
 from analysis.io import collapse_repeats
-from analysis.provenance import Provenance, jsonable, options_dict
+from analysis.provenance import Provenance, options_dict
+from common.jsonable import jsonable
 
 METHOD = "reliability"
 STANDARD = (
@@ -72,17 +73,17 @@ class ReliabilityResult:
         )
 
 
-def spearman_brown(r: np.ndarray | float, factor: float = 2.0) -> np.ndarray | float:
+def spearman_brown(coefficient: np.ndarray | float, factor: float = 2.0) -> np.ndarray | float:
     """Reliability of a test ``factor`` times as long as one with reliability ``r``."""
-    return factor * np.asarray(r) / (1.0 + (factor - 1.0) * np.asarray(r))
+    return factor * np.asarray(coefficient) / (1.0 + (factor - 1.0) * np.asarray(coefficient))
 
 
-def _rowwise_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = a - a.mean(axis=1, keepdims=True)
-    b = b - b.mean(axis=1, keepdims=True)
+def _rowwise_pearson(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    first = first - first.mean(axis=1, keepdims=True)
+    second = second - second.mean(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.einsum("ij,ij->i", a, b) / np.sqrt(
-            np.einsum("ij,ij->i", a, a) * np.einsum("ij,ij->i", b, b)
+        return np.einsum("ij,ij->i", first, second) / np.sqrt(
+            np.einsum("ij,ij->i", first, first) * np.einsum("ij,ij->i", second, second)
         )
 
 
@@ -92,23 +93,83 @@ DENSE_CELLS = 20_000_000
 
 
 def _half_sums(
-    stim: np.ndarray, subj: np.ndarray, x: np.ndarray, n_s: int, k: int, member: np.ndarray
+    stim: np.ndarray,
+    subj: np.ndarray,
+    scores: np.ndarray,
+    n_s: int,
+    n_subjects: int,
+    member: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Score sums and counts of half A per split (splits x stimuli), and the totals."""
-    if n_s * k <= DENSE_CELLS:
-        values = np.zeros((k, n_s))
-        values[subj, stim] = x
-        present = np.zeros((k, n_s))
+    if n_s * n_subjects <= DENSE_CELLS:
+        values = np.zeros((n_subjects, n_s))
+        values[subj, stim] = scores
+        present = np.zeros((n_subjects, n_s))
         present[subj, stim] = 1.0
         return member.T @ values, member.T @ present, values.sum(axis=0), present.sum(axis=0)
-    values = sparse.csr_matrix((x, (stim, subj)), shape=(n_s, k))
-    present = sparse.csr_matrix((np.ones_like(x), (stim, subj)), shape=(n_s, k))
+    values = sparse.csr_matrix((scores, (stim, subj)), shape=(n_s, n_subjects))
+    present = sparse.csr_matrix((np.ones_like(scores), (stim, subj)), shape=(n_s, n_subjects))
     return (
         np.ascontiguousarray((values @ member).T),
         np.ascontiguousarray((present @ member).T),
         np.asarray(values.sum(axis=1)).ravel(),
         np.asarray(present.sum(axis=1)).ravel(),
     )
+
+
+def _half_scores(
+    part: pd.DataFrame, n_splits: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """MOS of half A and of half B per split (splits x stimuli), and where both exist."""
+    stimuli, subjects = encode(part["stimulus"]), encode(part["subject"])
+    n_subjects = subjects.size
+    scores = part["score"].to_numpy(dtype=float)
+    member = np.zeros((n_subjects, n_splits))
+    for split_index in range(n_splits):
+        member[rng.permutation(n_subjects)[: n_subjects // 2], split_index] = 1.0
+    sum_a, count_a, total, count = _half_sums(
+        stimuli.codes, subjects.codes, scores, stimuli.size, n_subjects, member
+    )
+    sum_b, count_b = total - sum_a, count - count_a
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mos_a, mos_b = sum_a / count_a, sum_b / count_b
+    return mos_a, mos_b, (count_a > 0) & (count_b > 0)
+
+
+def _half_correlations(
+    mos_a: np.ndarray, mos_b: np.ndarray, valid: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """SRCC, PLCC and the number of stimuli both halves rated, per split."""
+    n_splits = len(mos_a)
+    if valid.all():
+        plcc = _rowwise_pearson(mos_a, mos_b)
+        srcc = _rowwise_pearson(rank_rows(mos_a), rank_rows(mos_b))
+        return srcc, plcc, np.full(n_splits, mos_a.shape[1])
+    plcc, srcc = np.full(n_splits, np.nan), np.full(n_splits, np.nan)
+    for split_index in range(n_splits):
+        both = valid[split_index]
+        if both.sum() >= 3:
+            half_a = mos_a[split_index, both][None, :]
+            half_b = mos_b[split_index, both][None, :]
+            plcc[split_index] = _rowwise_pearson(half_a, half_b)[0]
+            srcc[split_index] = _rowwise_pearson(rank_rows(half_a), rank_rows(half_b))[0]
+    return srcc, plcc, valid.sum(axis=1)
+
+
+def _split_half_row(frame: pd.DataFrame, confidence: float) -> dict[str, float]:
+    """Mean, sample std and the central ``confidence`` interval of each statistic."""
+    row: dict[str, float] = {}
+    low, high = 50 * (1 - confidence), 50 * (1 + confidence)
+    for column in ("srcc", "plcc", "srcc_sb", "plcc_sb"):
+        values = frame[column].to_numpy()
+        finite = np.isfinite(values)
+        row[f"{column}_mean"] = float(np.nanmean(values)) if finite.any() else np.nan
+        row[f"{column}_std"] = float(np.nanstd(values, ddof=1)) if finite.sum() > 1 else np.nan
+        row[f"{column}_p{low:g}"] = float(np.nanpercentile(values, low)) if finite.any() else np.nan
+        row[f"{column}_p{high:g}"] = (
+            float(np.nanpercentile(values, high)) if finite.any() else np.nan
+        )
+    return row
 
 
 def split_half(
@@ -119,43 +180,23 @@ def split_half(
     Vectorised over splits: with V the subject x stimulus score matrix and M the subject x
     split membership matrix, Mᵀ V gives every half's score sums at once.
     """
-    o = options or ReliabilityOptions()
+    options = options or ReliabilityOptions()
+    n_splits = options.n_splits
     data = collapse_repeats(ratings, "mean")
-    rng = np.random.default_rng(o.seed)
-    summary, per_split = [], []
-    cols = ["stimulus", "subject", "score"]
-    for dimension, part in data.groupby("dimension", sort=True, observed=True)[cols]:
-        stim, subj = encode(part["stimulus"]), encode(part["subject"])
-        k = subj.size
-        if k < 2:
-            summary.append({"dimension": dimension, "n_subjects": k, "n_splits": 0})
+    rng = np.random.default_rng(options.seed)
+    summary: list[dict[str, Any]] = []
+    per_split: list[pd.DataFrame] = []
+    columns = ["stimulus", "subject", "score"]
+    for dimension, part in data.groupby("dimension", sort=True, observed=True)[columns]:
+        n_subjects = part["subject"].nunique()
+        if n_subjects < 2:
+            summary.append({"dimension": dimension, "n_subjects": n_subjects, "n_splits": 0})
             continue
-        x = part["score"].to_numpy(dtype=float)
-        member = np.zeros((k, o.n_splits))
-        for col in range(o.n_splits):
-            member[rng.permutation(k)[: k // 2], col] = 1.0
-        sum_a, cnt_a, total, count = _half_sums(stim.codes, subj.codes, x, stim.size, k, member)
-        sum_b, cnt_b = total - sum_a, count - cnt_a
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mos_a, mos_b = sum_a / cnt_a, sum_b / cnt_b
-        valid = (cnt_a > 0) & (cnt_b > 0)
-        if valid.all():
-            plcc = _rowwise_pearson(mos_a, mos_b)
-            srcc = _rowwise_pearson(rank_rows(mos_a), rank_rows(mos_b))
-            n_common = np.full(o.n_splits, stim.size)
-        else:
-            plcc, srcc = np.full(o.n_splits, np.nan), np.full(o.n_splits, np.nan)
-            n_common = valid.sum(axis=1)
-            for row in range(o.n_splits):
-                m = valid[row]
-                if m.sum() >= 3:
-                    a, b = mos_a[row, m][None, :], mos_b[row, m][None, :]
-                    plcc[row] = _rowwise_pearson(a, b)[0]
-                    srcc[row] = _rowwise_pearson(rank_rows(a), rank_rows(b))[0]
+        srcc, plcc, n_common = _half_correlations(*_half_scores(part, n_splits, rng))
         frame = pd.DataFrame(
             {
                 "dimension": dimension,
-                "split": np.arange(o.n_splits),
+                "split": np.arange(n_splits),
                 "n_stimuli": n_common,
                 "srcc": srcc,
                 "plcc": plcc,
@@ -164,120 +205,177 @@ def split_half(
             }
         )
         per_split.append(frame)
-        row: dict[str, Any] = {"dimension": dimension, "n_subjects": k, "n_splits": o.n_splits}
-        lo, hi = 50 * (1 - o.confidence), 50 * (1 + o.confidence)
-        for col in ("srcc", "plcc", "srcc_sb", "plcc_sb"):
-            v = frame[col].to_numpy()
-            row[f"{col}_mean"] = float(np.nanmean(v)) if np.isfinite(v).any() else np.nan
-            row[f"{col}_std"] = float(np.nanstd(v, ddof=1)) if np.isfinite(v).sum() > 1 else np.nan
-            row[f"{col}_p{lo:g}"] = (
-                float(np.nanpercentile(v, lo)) if np.isfinite(v).any() else np.nan
-            )
-            row[f"{col}_p{hi:g}"] = (
-                float(np.nanpercentile(v, hi)) if np.isfinite(v).any() else np.nan
-            )
-        summary.append(row)
+        head = {"dimension": dimension, "n_subjects": n_subjects, "n_splits": n_splits}
+        summary.append({**head, **_split_half_row(frame, options.confidence)})
     splits = pd.concat(per_split, ignore_index=True) if per_split else pd.DataFrame()
     return pd.DataFrame(summary), splits
 
 
-def _icc_dimension(part: pd.DataFrame, confidence: float) -> list[dict[str, Any]]:
-    stim, subj = encode(part["stimulus"]), encode(part["subject"])
-    x = part["score"].to_numpy(dtype=float)
-    n, k, total = stim.size, subj.size, len(x)
+@dataclasses.dataclass(frozen=True)
+class _OneWayAnova:
+    """One-way ANOVA of the scores by stimulus: what every ICC form is computed from."""
+
+    n_stimuli: int
+    n_subjects: int
+    total: int  # ratings
+    grand_mean: float
+    ss_within: float
+    msr: float  # mean square between stimuli (rows)
+    msw: float  # mean square within stimuli
+    k0: float  # effective ratings per stimulus (unbalanced designs)
+    balanced: bool
+
+
+def _one_way_anova(stimuli: Coded, n_subjects: int, scores: np.ndarray) -> _OneWayAnova | None:
+    n_stimuli, total = stimuli.size, len(scores)
+    if n_stimuli < 2 or total <= n_stimuli:
+        return None
+    grand = float(scores.mean())
+    per_stimulus = group_sum(stimuli.codes, None, n_stimuli)
+    stimulus_means = group_sum(stimuli.codes, scores, n_stimuli) / per_stimulus
+    ss_between = float(np.sum(per_stimulus * (stimulus_means - grand) ** 2))
+    ss_within = float(np.sum((scores - stimulus_means[stimuli.codes]) ** 2))
+    return _OneWayAnova(
+        n_stimuli=n_stimuli,
+        n_subjects=n_subjects,
+        total=total,
+        grand_mean=grand,
+        ss_within=ss_within,
+        msr=ss_between / (n_stimuli - 1),
+        msw=ss_within / (total - n_stimuli),
+        k0=float((total - np.sum(per_stimulus**2) / total) / (n_stimuli - 1)),
+        balanced=bool(np.all(per_stimulus == per_stimulus[0])),
+    )
+
+
+def _one_way_rows(anova: _OneWayAnova, alpha: float) -> list[dict[str, Any]]:
+    """ICC(1,1) and ICC(1,k), with their F-based CI for balanced designs."""
+    msr, msw, k0 = anova.msr, anova.msw, anova.k0
+    df1, df2 = anova.n_stimuli - 1, anova.total - anova.n_stimuli
+    f_ratio = msr / msw if msw > 0 else np.inf
     rows: list[dict[str, Any]] = []
-    if n < 2 or total <= n:
-        return rows
-    grand = x.mean()
-    n_j = group_sum(stim.codes, None, n)
-    mean_j = group_sum(stim.codes, x, n) / n_j
-    ss_between = float(np.sum(n_j * (mean_j - grand) ** 2))
-    ss_within = float(np.sum((x - mean_j[stim.codes]) ** 2))
-    msr, msw = ss_between / (n - 1), ss_within / (total - n)
-    k0 = (total - np.sum(n_j**2) / total) / (n - 1)
-    balanced = bool(np.all(n_j == n_j[0]))
-    alpha = 1.0 - confidence
-    f1 = msr / msw if msw > 0 else np.inf
     for form, value in (
         ("ICC(1,1)", (msr - msw) / (msr + (k0 - 1) * msw)),
         ("ICC(1,k)", (msr - msw) / msr),
     ):
         low = high = np.nan
-        if balanced and np.isfinite(f1):
-            fl = f1 / stats.f.ppf(1 - alpha / 2, n - 1, total - n)
-            fu = f1 * stats.f.ppf(1 - alpha / 2, total - n, n - 1)
+        if anova.balanced and np.isfinite(f_ratio):
+            f_low = f_ratio / stats.f.ppf(1 - alpha / 2, df1, df2)
+            f_up = f_ratio * stats.f.ppf(1 - alpha / 2, df2, df1)
             if form == "ICC(1,1)":
-                low, high = (fl - 1) / (fl + k0 - 1), (fu - 1) / (fu + k0 - 1)
+                low, high = (f_low - 1) / (f_low + k0 - 1), (f_up - 1) / (f_up + k0 - 1)
             else:
-                low, high = 1 - 1 / fl, 1 - 1 / fu
+                low, high = 1 - 1 / f_low, 1 - 1 / f_up
         rows.append(
             {
                 "form": form,
                 "icc": value,
                 "ci_low": low,
                 "ci_high": high,
-                "F": f1,
-                "df1": n - 1,
-                "df2": total - n,
+                "F": f_ratio,
+                "df1": df1,
+                "df2": df2,
                 "k": k0,
-                "p": float(stats.f.sf(f1, n - 1, total - n)),
+                "p": float(stats.f.sf(f_ratio, df1, df2)),
             }
         )
-    complete = balanced and total == n * k
-    if complete:
-        mean_i = group_sum(subj.codes, x, k) / n
-        ss_cols = float(n * np.sum((mean_i - grand) ** 2))
-        ss_err = ss_within - ss_cols
-        msc, mse = ss_cols / (k - 1), ss_err / ((n - 1) * (k - 1))
-        f2 = msr / mse if mse > 0 else np.inf
-        icc21 = (msr - mse) / (msr + (k - 1) * mse + k * (msc - mse) / n)
-        icc2k = (msr - mse) / (msr + (msc - mse) / n)
-        low1, high1, lowk, highk = _mcgraw_wong_ci(icc21, msr, msc, mse, n, k, alpha)
-        for form, value, lo, hi in (
+    return rows
+
+
+def _two_way_rows(
+    anova: _OneWayAnova, subjects: Coded, scores: np.ndarray, alpha: float
+) -> list[dict[str, Any]]:
+    """ICC(2,1) and ICC(2,k) (absolute agreement), for complete designs only."""
+    n_stimuli, n_subjects, msr = anova.n_stimuli, anova.n_subjects, anova.msr
+    subject_means = group_sum(subjects.codes, scores, n_subjects) / n_stimuli
+    ss_cols = float(n_stimuli * np.sum((subject_means - anova.grand_mean) ** 2))
+    ss_err = anova.ss_within - ss_cols
+    df1, df2 = n_stimuli - 1, (n_stimuli - 1) * (n_subjects - 1)
+    msc, mse = ss_cols / (n_subjects - 1), ss_err / df2
+    f_ratio = msr / mse if mse > 0 else np.inf
+    icc21 = (msr - mse) / (msr + (n_subjects - 1) * mse + n_subjects * (msc - mse) / n_stimuli)
+    icc2k = (msr - mse) / (msr + (msc - mse) / n_stimuli)
+    low1, high1, lowk, highk = _mcgraw_wong_ci(icc21, msr, msc, mse, n_stimuli, n_subjects, alpha)
+    return [
+        {
+            "form": form,
+            "icc": value,
+            "ci_low": low,
+            "ci_high": high,
+            "F": f_ratio,
+            "df1": df1,
+            "df2": df2,
+            "k": float(n_subjects),
+            "p": float(stats.f.sf(f_ratio, df1, df2)),
+        }
+        for form, value, low, high in (
             ("ICC(2,1)", icc21, low1, high1),
             ("ICC(2,k)", icc2k, lowk, highk),
-        ):
-            rows.append(
-                {
-                    "form": form,
-                    "icc": value,
-                    "ci_low": lo,
-                    "ci_high": hi,
-                    "F": f2,
-                    "df1": n - 1,
-                    "df2": (n - 1) * (k - 1),
-                    "k": float(k),
-                    "p": float(stats.f.sf(f2, n - 1, (n - 1) * (k - 1))),
-                }
-            )
+        )
+    ]
+
+
+def _icc_dimension(part: pd.DataFrame, confidence: float) -> list[dict[str, Any]]:
+    stimuli, subjects = encode(part["stimulus"]), encode(part["subject"])
+    scores = part["score"].to_numpy(dtype=float)
+    anova = _one_way_anova(stimuli, subjects.size, scores)
+    if anova is None:
+        return []
+    alpha = 1.0 - confidence
+    rows = _one_way_rows(anova, alpha)
+    if anova.balanced and anova.total == anova.n_stimuli * anova.n_subjects:
+        rows += _two_way_rows(anova, subjects, scores, alpha)
     return rows
 
 
 def _mcgraw_wong_ci(
-    icc: float, msr: float, msc: float, mse: float, n: int, k: int, alpha: float
+    icc: float, msr: float, msc: float, mse: float, n_stimuli: int, n_subjects: int, alpha: float
 ) -> tuple[float, float, float, float]:
     """CI of ICC(A,1) and ICC(A,k), McGraw & Wong (1996) Table 7, case 2A (Satterthwaite df)."""
     if not np.isfinite(icc) or icc >= 1 or mse <= 0:
         return (np.nan,) * 4
-    a = k * icc / (n * (1 - icc))
-    b = 1 + k * icc * (n - 1) / (n * (1 - icc))
-    v = (a * msc + b * mse) ** 2 / ((a * msc) ** 2 / (k - 1) + (b * mse) ** 2 / ((n - 1) * (k - 1)))
-    f_up = stats.f.ppf(1 - alpha / 2, n - 1, v)
-    f_lo = stats.f.ppf(1 - alpha / 2, v, n - 1)
-    low = n * (msr - f_up * mse) / (f_up * (k * msc + (k * n - k - n) * mse) + n * msr)
-    high = n * (f_lo * msr - mse) / (k * msc + (k * n - k - n) * mse + n * f_lo * msr)
-    return low, high, low * k / (1 + low * (k - 1)), high * k / (1 + high * (k - 1))
+    coef_a = n_subjects * icc / (n_stimuli * (1 - icc))
+    coef_b = 1 + n_subjects * icc * (n_stimuli - 1) / (n_stimuli * (1 - icc))
+    dof = (coef_a * msc + coef_b * mse) ** 2 / (
+        (coef_a * msc) ** 2 / (n_subjects - 1)
+        + (coef_b * mse) ** 2 / ((n_stimuli - 1) * (n_subjects - 1))
+    )
+    f_up = stats.f.ppf(1 - alpha / 2, n_stimuli - 1, dof)
+    f_lo = stats.f.ppf(1 - alpha / 2, dof, n_stimuli - 1)
+    low = (
+        n_stimuli
+        * (msr - f_up * mse)
+        / (
+            f_up * (n_subjects * msc + (n_subjects * n_stimuli - n_subjects - n_stimuli) * mse)
+            + n_stimuli * msr
+        )
+    )
+    high = (
+        n_stimuli
+        * (f_lo * msr - mse)
+        / (
+            n_subjects * msc
+            + (n_subjects * n_stimuli - n_subjects - n_stimuli) * mse
+            + n_stimuli * f_lo * msr
+        )
+    )
+    return (
+        low,
+        high,
+        low * n_subjects / (1 + low * (n_subjects - 1)),
+        high * n_subjects / (1 + high * (n_subjects - 1)),
+    )
 
 
 def icc(ratings: pd.DataFrame, options: ReliabilityOptions | None = None) -> pd.DataFrame:
     """ICC forms per dimension (see module doc for which form applies to which design)."""
-    o = options or ReliabilityOptions()
+    options = options or ReliabilityOptions()
     data = collapse_repeats(ratings, "mean")
     rows = []
     for dimension, part in data.groupby("dimension", sort=True, observed=True)[
         ["stimulus", "subject", "score"]
     ]:
-        rows += [{"dimension": dimension, **r} for r in _icc_dimension(part, o.confidence)]
+        rows += [{"dimension": dimension, **r} for r in _icc_dimension(part, options.confidence)]
     return pd.DataFrame(rows)
 
 
@@ -294,24 +392,34 @@ def krippendorff_alpha_interval(ratings: pd.DataFrame) -> pd.DataFrame:
         ["stimulus", "score"]
     ]:
         stim = encode(part["stimulus"])
-        x = part["score"].to_numpy(dtype=float)
-        m = group_sum(stim.codes, None, stim.size)
-        pairable = (m >= 2)[stim.codes]
-        xs, codes = x[pairable], stim.codes[pairable]
-        m_u = m[m >= 2]
-        n = float(m_u.sum())
-        if n < 2:
-            rows.append({"dimension": dimension, "alpha": np.nan, "n_pairable": int(n)})
+        scores = part["score"].to_numpy(dtype=float)
+        values_per_unit = group_sum(stim.codes, None, stim.size)
+        pairable = (values_per_unit >= 2)[stim.codes]
+        xs, codes = scores[pairable], stim.codes[pairable]
+        m_u = values_per_unit[values_per_unit >= 2]
+        n_pairable = float(m_u.sum())
+        if n_pairable < 2:
+            rows.append({"dimension": dimension, "alpha": np.nan, "n_pairable": int(n_pairable)})
             continue
         # Centring first keeps the sums of squares exact for scores far from zero.
         xs = xs - xs.mean()
-        s1 = group_sum(codes, xs, stim.size)[m >= 2]
-        s2 = group_sum(codes, xs * xs, stim.size)[m >= 2]
-        d_o = float(np.sum(2 * (m_u * s2 - s1 * s1) / (m_u - 1))) / n
-        d_e = 2 * (n * float(np.sum(xs * xs)) - float(np.sum(xs)) ** 2) / (n * (n - 1))
+        s1 = group_sum(codes, xs, stim.size)[values_per_unit >= 2]
+        s2 = group_sum(codes, xs * xs, stim.size)[values_per_unit >= 2]
+        d_o = float(np.sum(2 * (m_u * s2 - s1 * s1) / (m_u - 1))) / n_pairable
+        d_e = (
+            2
+            * (n_pairable * float(np.sum(xs * xs)) - float(np.sum(xs)) ** 2)
+            / (n_pairable * (n_pairable - 1))
+        )
         alpha = 1 - d_o / d_e if d_e > 0 else np.nan
         rows.append(
-            {"dimension": dimension, "alpha": alpha, "n_pairable": int(n), "D_o": d_o, "D_e": d_e}
+            {
+                "dimension": dimension,
+                "alpha": alpha,
+                "n_pairable": int(n_pairable),
+                "D_o": d_o,
+                "D_e": d_e,
+            }
         )
     return pd.DataFrame(rows)
 
@@ -320,12 +428,14 @@ def reliability(
     ratings: pd.DataFrame, options: ReliabilityOptions | None = None
 ) -> ReliabilityResult:
     """Split-half, ICC and Krippendorff's alpha per dimension."""
-    o = options or ReliabilityOptions()
-    summary, splits = split_half(ratings, o)
+    options = options or ReliabilityOptions()
+    summary, splits = split_half(ratings, options)
     return ReliabilityResult(
-        provenance=Provenance(METHOD, STANDARD, VERSION, options_dict(o)),
+        provenance=Provenance(METHOD, STANDARD, VERSION, options_dict(options)),
         split_half=summary,
         splits=splits,
-        icc=icc(ratings, o) if o.icc else pd.DataFrame(),
-        krippendorff=krippendorff_alpha_interval(ratings) if o.krippendorff else pd.DataFrame(),
+        icc=icc(ratings, options) if options.icc else pd.DataFrame(),
+        krippendorff=krippendorff_alpha_interval(ratings)
+        if options.krippendorff
+        else pd.DataFrame(),
     )

@@ -9,11 +9,13 @@ import html
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from analysis.pipeline import PipelineResult
-from analysis.provenance import LIBRARY_VERSION, jsonable
+from analysis.provenance import LIBRARY_VERSION
+from common.jsonable import jsonable
 
 MAX_QQ_POINTS = 3000
 MAX_TABLE_ROWS = 60
@@ -46,9 +48,9 @@ def _figures(result: PipelineResult) -> list[tuple[str, object]]:
     figs: list[tuple[str, object]] = [
         ("Screening", figures.screening_figure(result.screening_table))
     ]
-    for r in result.screening:
-        if r.method == "bt500":
-            figs.append(("Screening", figures.bt500_ratio_figure(r.subjects)))
+    for screening in result.screening:
+        if screening.method == "bt500":
+            figs.append(("Screening", figures.bt500_ratio_figure(screening.subjects)))
     mos = result.mos.table
     figs.append(("MOS", figures.ci_width_figure(mos)))
     for dim, part in mos.groupby("dimension", observed=True):
@@ -80,9 +82,10 @@ def _figures(result: PipelineResult) -> list[tuple[str, object]]:
     return figs
 
 
-def write_html(
-    result: PipelineResult, path: Path, title: str, progress: Callable[[str], None] | None = None
-) -> None:
+def _figure_sections(
+    result: PipelineResult, progress: Callable[[str], None] | None
+) -> dict[str, list[str]]:
+    """Each section's figures as HTML; the first carries plotly.js, inline, once."""
     sections: dict[str, list[str]] = {}
     first = True
     for section, fig in _figures(result):
@@ -91,36 +94,25 @@ def write_html(
         div = fig.to_html(full_html=False, include_plotlyjs=first, config={"responsive": True})  # type: ignore[attr-defined]
         first = False
         sections.setdefault(section, []).append(div)
+    return sections
 
-    summary = result.to_summary()
-    parts = [f"<h1>{html.escape(title)}</h1>"]
-    parts.append(
-        f"<p>analysis library {LIBRARY_VERSION}: {summary['n_input_ratings']} ratings in, "
-        f"{summary['n_used_ratings']} used, {summary['n_stimuli']} stimuli, dimensions "
-        f"{html.escape(', '.join(summary['dimensions']))}.</p>"
-    )
-    rejected = result.screening_table
-    if "rejected_any" in rejected.columns:
-        rej = rejected.loc[rejected["rejected_any"]]
-        parts.append(
-            f"<h2>Screening</h2><p>{len(rej)} (subject, dimension) decision(s) rejected.</p>"
-        )
-        if len(rej):
-            parts.append(_table_html(rej))
-    parts += sections.pop("Screening", [])
-    if result.notes:
-        items = "".join(f"<li>{html.escape(n)}</li>" for n in result.notes)
-        parts.append(f"<h2>Notes</h2><ul>{items}</ul>")
-    parts.append("<h2>MOS</h2>")
-    parts.append(
-        _table_html(
-            result.mos.table.groupby("dimension", observed=True)[
-                ["n", "mos", "std", "ci_t", "ci_z"]
-            ]
-            .mean()
-            .reset_index()
-        )
-    )
+
+def _screening_html(result: PipelineResult) -> list[str]:
+    table = result.screening_table
+    if "rejected_any" not in table.columns:
+        return []
+    rejected = table.loc[table["rejected_any"]]
+    parts = [f"<h2>Screening</h2><p>{len(rejected)} (subject, dimension) decision(s) rejected.</p>"]
+    if len(rejected):
+        parts.append(_table_html(rejected))
+    return parts
+
+
+def _results_html(result: PipelineResult, sections: dict[str, list[str]]) -> list[str]:
+    """MOS, distributions, generators, dimensions and the subject model: figures and tables."""
+    mos_columns = ["n", "mos", "std", "ci_t", "ci_z"]
+    mos_means = result.mos.table.groupby("dimension", observed=True)[mos_columns].mean()
+    parts = ["<h2>MOS</h2>", _table_html(mos_means.reset_index())]
     for name in ("MOS", "Distributions", "Generators", "Dimensions", "Subject model"):
         divs = sections.pop(name, [])
         if name != "MOS" and divs:
@@ -130,36 +122,65 @@ def write_html(
             parts.append(_table_html(result.distribution))
         if name == "Subject model" and result.subject_model is not None:
             parts.append(_table_html(result.subject_model.fit))
-    if result.reliability is not None:
-        parts.append("<h2>Reliability</h2>")
-        for table in (
-            result.reliability.split_half,
-            result.reliability.icc,
-            result.reliability.krippendorff,
-        ):
-            if not table.empty:
-                parts.append(_table_html(table))
-    methods = [result.mos.provenance.to_dict()] + [r.provenance.to_dict() for r in result.screening]
+    return parts
+
+
+def _reliability_html(result: PipelineResult) -> list[str]:
+    if result.reliability is None:
+        return []
+    tables = (
+        result.reliability.split_half,
+        result.reliability.icc,
+        result.reliability.krippendorff,
+    )
+    return ["<h2>Reliability</h2>", *(_table_html(table) for table in tables if not table.empty)]
+
+
+def _methods_html(result: PipelineResult) -> str:
+    methods = [result.mos.provenance.to_dict()]
+    methods += [screening.provenance.to_dict() for screening in result.screening]
     for extra in (result.subject_model, result.reliability, result.normalisation):
         if extra is not None:
             methods.append(extra.provenance.to_dict())
     rows = "".join(
-        f"<tr><td>{html.escape(m['method'])}</td><td>{html.escape(m['version'])}</td>"
-        f"<td>{html.escape(m['standard'])}</td></tr>"
-        for m in methods
+        f"<tr><td>{html.escape(method['method'])}</td><td>{html.escape(method['version'])}</td>"
+        f"<td>{html.escape(method['standard'])}</td></tr>"
+        for method in methods
     )
+    head = "<tr><th>method</th><th>version</th><th>standard</th></tr>"
+    return f"<h2>Methods</h2><table class='t'>{head}{rows}</table>"
+
+
+STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;color:#222}"
+    "table.t{border-collapse:collapse;font-size:12px;margin:1em 0}"
+    ".t td,.t th{border-bottom:1px solid #ddd;padding:2px 6px;text-align:right}"
+    ".note{color:#666;font-size:12px}"
+)
+
+
+def write_html(
+    result: PipelineResult, path: Path, title: str, progress: Callable[[str], None] | None = None
+) -> None:
+    sections = _figure_sections(result, progress)
+    summary = result.to_summary()
+    parts = [f"<h1>{html.escape(title)}</h1>"]
     parts.append(
-        f"<h2>Methods</h2><table class='t'><tr><th>method</th><th>version</th><th>standard</th></tr>{rows}</table>"
+        f"<p>analysis library {LIBRARY_VERSION}: {summary['n_input_ratings']} ratings in, "
+        f"{summary['n_used_ratings']} used, {summary['n_stimuli']} stimuli, dimensions "
+        f"{html.escape(', '.join(summary['dimensions']))}.</p>"
     )
-    style = (
-        "body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;color:#222}"
-        "table.t{border-collapse:collapse;font-size:12px;margin:1em 0}"
-        ".t td,.t th{border-bottom:1px solid #ddd;padding:2px 6px;text-align:right}"
-        ".note{color:#666;font-size:12px}"
-    )
+    parts += _screening_html(result)
+    parts += sections.pop("Screening", [])
+    if result.notes:
+        items = "".join(f"<li>{html.escape(note)}</li>" for note in result.notes)
+        parts.append(f"<h2>Notes</h2><ul>{items}</ul>")
+    parts += _results_html(result, sections)
+    parts += _reliability_html(result)
+    parts.append(_methods_html(result))
     document = (
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<style>{style}</style></head><body>{''.join(parts)}</body></html>"
+        f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>"
     )
     path.write_text(document, encoding="utf-8")
 
@@ -169,7 +190,7 @@ def write_report(
     out_dir: str | Path,
     title: str = "Subjective study analysis",
     progress: Callable[[str], None] | None = None,
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """CSV tables + ``summary.json`` + ``report.html`` in ``out_dir``; returns the summary."""
     out = Path(out_dir)
     if progress:

@@ -51,8 +51,9 @@ import pandas as pd
 from scipy import sparse, stats
 from scipy.sparse.csgraph import connected_components
 
-from analysis._groups import encode, group_sum
-from analysis.provenance import Provenance, jsonable, options_dict
+from analysis._groups import Coded, encode, group_sum
+from analysis.provenance import Provenance, options_dict
+from common.jsonable import jsonable
 
 METHOD = "p913_subject_model"
 STANDARD = "ITU-T P.910 (10/2023) Annex E; ITU-T P.913 (06/2021) §12.6 (MLE, Li & Bampis 2017)"
@@ -97,85 +98,199 @@ class _Fit:
     at_floor: np.ndarray
 
 
-def _components(s: np.ndarray, j: np.ndarray, n_s: int, n_j: int) -> tuple[np.ndarray, int]:
-    graph = sparse.coo_matrix((np.ones(len(s)), (s, n_s + j)), shape=(n_s + n_j, n_s + n_j)).tocsr()
+def _components(
+    stimulus_codes: np.ndarray, subject_codes: np.ndarray, n_s: int, n_j: int
+) -> tuple[np.ndarray, int]:
+    graph = sparse.coo_matrix(
+        (np.ones(len(stimulus_codes)), (stimulus_codes, n_s + subject_codes)),
+        shape=(n_s + n_j, n_s + n_j),
+    ).tocsr()
     n_comp, labels = connected_components(graph, directed=False)
     return labels, n_comp
 
 
+@dataclasses.dataclass(frozen=True)
+class _Design:
+    """Who rated what, and the constants the alternating estimates share."""
+
+    stimulus_codes: np.ndarray
+    subject_codes: np.ndarray
+    scores: np.ndarray
+    n_stimuli: int
+    n_subjects: int
+    per_subject: np.ndarray  # ratings per subject
+    per_stimulus: np.ndarray
+    component_of_stimulus: np.ndarray
+    component_of_subject: np.ndarray
+    n_components: int
+    floor: float  # the smallest inconsistency an estimate may take
+
+    def centre(self, psi: np.ndarray, bias: np.ndarray) -> None:
+        """Make the biases sum to zero within each connected component (in place)."""
+        components = self.component_of_subject
+        size = np.bincount(components, minlength=self.n_components).astype(float)
+        total = np.bincount(components, weights=bias, minlength=self.n_components)
+        shift = total / np.maximum(size, 1)
+        bias -= shift[components]
+        psi += shift[self.component_of_stimulus]
+
+    def residuals(self, psi: np.ndarray, bias: np.ndarray) -> np.ndarray:
+        return self.scores - psi[self.stimulus_codes] - bias[self.subject_codes]
+
+    def inconsistency(self, psi: np.ndarray, bias: np.ndarray) -> np.ndarray:
+        resid = self.residuals(psi, bias)
+        spread = group_sum(self.subject_codes, resid * resid, self.n_subjects) / self.per_subject
+        return np.maximum(np.sqrt(spread), self.floor)
+
+    def information(self, inconsistency: np.ndarray) -> np.ndarray:
+        """Per stimulus, the sum of its raters' weights 1/v² (the inverse variance of psi)."""
+        weights = 1.0 / (inconsistency * inconsistency)
+        return group_sum(self.stimulus_codes, weights[self.subject_codes], self.n_stimuli)
+
+    def update(
+        self, bias: np.ndarray, inconsistency: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One round of the alternating estimates: weighted psi, then bias, then v."""
+        weights = (1.0 / (inconsistency * inconsistency))[self.subject_codes]
+        info_psi = group_sum(self.stimulus_codes, weights, self.n_stimuli)
+        debiased = weights * (self.scores - bias[self.subject_codes])
+        psi = group_sum(self.stimulus_codes, debiased, self.n_stimuli) / info_psi
+        residual = self.scores - psi[self.stimulus_codes]
+        new_bias = group_sum(self.subject_codes, residual, self.n_subjects) / self.per_subject
+        self.centre(psi, new_bias)
+        return psi, new_bias, self.inconsistency(psi, new_bias)
+
+    def loglik(self, psi: np.ndarray, bias: np.ndarray, inconsistency: np.ndarray) -> float:
+        resid = self.residuals(psi, bias)
+        weights = (1.0 / (inconsistency * inconsistency))[self.subject_codes]
+        log_v = np.log(inconsistency[self.subject_codes])
+        return float(np.sum(-0.5 * np.log(2 * np.pi) - log_v - resid * resid * weights / 2.0))
+
+
+def _design(
+    stimulus_codes: np.ndarray,
+    subject_codes: np.ndarray,
+    scores: np.ndarray,
+    n_stimuli: int,
+    n_subjects: int,
+    options: SubjectModelOptions,
+) -> _Design:
+    labels, n_components = _components(stimulus_codes, subject_codes, n_stimuli, n_subjects)
+    return _Design(
+        stimulus_codes=stimulus_codes,
+        subject_codes=subject_codes,
+        scores=scores,
+        n_stimuli=n_stimuli,
+        n_subjects=n_subjects,
+        per_subject=group_sum(subject_codes, None, n_subjects),
+        per_stimulus=group_sum(stimulus_codes, None, n_stimuli),
+        component_of_stimulus=labels[:n_stimuli],
+        component_of_subject=labels[n_stimuli:],
+        n_components=n_components,
+        floor=options.inconsistency_floor * max(float(np.std(scores)), 1e-12),
+    )
+
+
 def fit_arrays(
-    s: np.ndarray,
-    j: np.ndarray,
-    u: np.ndarray,
-    n_s: int,
-    n_j: int,
+    stimulus_codes: np.ndarray,
+    subject_codes: np.ndarray,
+    scores: np.ndarray,
+    n_stimuli: int,
+    n_subjects: int,
     options: SubjectModelOptions | None = None,
 ) -> _Fit:
-    """Fit the model on integer-coded arrays (stimulus codes ``s``, subject codes ``j``)."""
-    o = options or SubjectModelOptions()
-    n_sub = group_sum(j, None, n_j)
-    n_stim = group_sum(s, None, n_s)
-    labels, n_comp = _components(s, j, n_s, n_j)
-    comp_s, comp_j = labels[:n_s], labels[n_s:]
-    comp_count = np.bincount(comp_j, minlength=n_comp).astype(float)
-    floor = o.inconsistency_floor * max(float(np.std(u)), 1e-12)
-
-    def centre(psi: np.ndarray, bias: np.ndarray) -> None:
-        shift = np.bincount(comp_j, weights=bias, minlength=n_comp) / np.maximum(comp_count, 1)
-        bias -= shift[comp_j]
-        psi += shift[comp_s]
-
-    psi = group_sum(s, u, n_s) / n_stim
-    bias = group_sum(j, u - psi[s], n_j) / n_sub
-    centre(psi, bias)
-    resid = u - psi[s] - bias[j]
-    v = np.maximum(np.sqrt(group_sum(j, resid * resid, n_j) / n_sub), floor)
+    """Fit the model on integer-coded arrays (codes 0..n-1 of stimuli and subjects)."""
+    options = options or SubjectModelOptions()
+    design = _design(stimulus_codes, subject_codes, scores, n_stimuli, n_subjects, options)
+    psi = group_sum(stimulus_codes, scores, n_stimuli) / design.per_stimulus
+    bias = group_sum(subject_codes, scores - psi[stimulus_codes], n_subjects) / design.per_subject
+    design.centre(psi, bias)
+    inconsistency = design.inconsistency(psi, bias)
     converged = False
     iterations = 0
-    while iterations < o.max_iterations:
+    while iterations < options.max_iterations:
         iterations += 1
-        w = 1.0 / (v * v)
-        wj = w[j]
-        info_psi = group_sum(s, wj, n_s)
-        new_psi = group_sum(s, wj * (u - bias[j]), n_s) / info_psi
-        new_bias = group_sum(j, u - new_psi[s], n_j) / n_sub
-        centre(new_psi, new_bias)
-        resid = u - new_psi[s] - new_bias[j]
-        new_v = np.maximum(np.sqrt(group_sum(j, resid * resid, n_j) / n_sub), floor)
+        new_psi, new_bias, new_inconsistency = design.update(bias, inconsistency)
         change = max(
             float(np.max(np.abs(new_psi - psi))),
             float(np.max(np.abs(new_bias - bias))),
-            float(np.max(np.abs(new_v - v))),
+            float(np.max(np.abs(new_inconsistency - inconsistency))),
         )
-        psi, bias, v = new_psi, new_bias, new_v
-        if change < o.tolerance:
+        psi, bias, inconsistency = new_psi, new_bias, new_inconsistency
+        if change < options.tolerance:
             converged = True
             break
-    w = 1.0 / (v * v)
-    info_psi = group_sum(s, w[j], n_s)
-    resid = u - psi[s] - bias[j]
-    loglik = float(np.sum(-0.5 * np.log(2 * np.pi) - np.log(v[j]) - resid * resid * w[j] / 2.0))
-    at_floor = v <= floor * (1 + 1e-9)
     return _Fit(
-        psi, bias, v, n_sub, n_stim, info_psi, iterations, converged, loglik, n_comp, at_floor
+        psi,
+        bias,
+        inconsistency,
+        design.per_subject,
+        design.per_stimulus,
+        design.information(inconsistency),
+        iterations,
+        converged,
+        design.loglik(psi, bias, inconsistency),
+        design.n_components,
+        inconsistency <= design.floor * (1 + 1e-9),
     )
+
+
+def _stimulus_frame(fit: _Fit, stimuli: Coded, dimension: Any, z_crit: float) -> pd.DataFrame:
+    standard_error = 1.0 / np.sqrt(fit.info_psi)
+    return pd.DataFrame(
+        {
+            "stimulus": stimuli.labels.to_numpy(),
+            "dimension": dimension,
+            "n": fit.n_stimulus.astype(np.int64),
+            "true_score": fit.psi,
+            "se": standard_error,
+            "ci_low": fit.psi - z_crit * standard_error,
+            "ci_high": fit.psi + z_crit * standard_error,
+        }
+    )
+
+
+def _subject_frame(fit: _Fit, subjects: Coded, dimension: Any, z_crit: float) -> pd.DataFrame:
+    bias_se = fit.inconsistency / np.sqrt(fit.n_subject)
+    inconsistency_se = fit.inconsistency / np.sqrt(2.0 * fit.n_subject)
+    return pd.DataFrame(
+        {
+            "subject": subjects.labels.to_numpy(),
+            "dimension": dimension,
+            "n": fit.n_subject.astype(np.int64),
+            "bias": fit.bias,
+            "bias_se": bias_se,
+            "bias_ci_low": fit.bias - z_crit * bias_se,
+            "bias_ci_high": fit.bias + z_crit * bias_se,
+            "inconsistency": fit.inconsistency,
+            "inconsistency_se": inconsistency_se,
+            "inconsistency_ci_low": np.maximum(fit.inconsistency - z_crit * inconsistency_se, 0.0),
+            "inconsistency_ci_high": fit.inconsistency + z_crit * inconsistency_se,
+            "at_floor": fit.at_floor,
+        }
+    )
+
+
+def _split_by_rating_count(part: pd.DataFrame, minimum: int) -> tuple[pd.DataFrame, list]:
+    """The ratings of subjects with at least ``minimum`` ratings, and the other subjects."""
+    per_subject = part.groupby("subject", observed=True)["score"].transform("size")
+    excluded = sorted(
+        pd.unique(part.loc[per_subject < minimum, "subject"]).tolist(),
+        key=str,
+    )
+    return part.loc[per_subject >= minimum], excluded
 
 
 def fit_subject_model(
     ratings: pd.DataFrame, options: SubjectModelOptions | None = None
 ) -> SubjectModelResult:
     """Fit the P.910 Annex E / P.913 §12.6 model per dimension (see module docstring)."""
-    o = options or SubjectModelOptions()
-    z = stats.norm.ppf(0.5 + o.confidence / 2.0)
+    options = options or SubjectModelOptions()
+    z_crit = stats.norm.ppf(0.5 + options.confidence / 2.0)
     stim_frames, subj_frames, fit_rows = [], [], []
-    cols = ["stimulus", "subject", "score"]
-    for dimension, part in ratings.groupby("dimension", sort=True, observed=True)[cols]:
-        per_subject = part.groupby("subject", observed=True)["score"].transform("size")
-        excluded = sorted(
-            pd.unique(part.loc[per_subject < o.min_ratings_per_subject, "subject"]).tolist(),
-            key=str,
-        )
-        used = part.loc[per_subject >= o.min_ratings_per_subject]
+    columns = ["stimulus", "subject", "score"]
+    for dimension, part in ratings.groupby("dimension", sort=True, observed=True)[columns]:
+        used, excluded = _split_by_rating_count(part, options.min_ratings_per_subject)
         if used.empty:
             fit_rows.append(
                 {
@@ -186,61 +301,31 @@ def fit_subject_model(
                 }
             )
             continue
-        stim = encode(used["stimulus"])
-        subj = encode(used["subject"])
-        u = used["score"].to_numpy(dtype=float)
-        f = fit_arrays(stim.codes, subj.codes, u, stim.size, subj.size, o)
-        se_psi = 1.0 / np.sqrt(f.info_psi)
-        stim_frames.append(
-            pd.DataFrame(
-                {
-                    "stimulus": stim.labels.to_numpy(),
-                    "dimension": dimension,
-                    "n": f.n_stimulus.astype(np.int64),
-                    "true_score": f.psi,
-                    "se": se_psi,
-                    "ci_low": f.psi - z * se_psi,
-                    "ci_high": f.psi + z * se_psi,
-                }
-            )
+        stimuli = encode(used["stimulus"])
+        subjects = encode(used["subject"])
+        scores = used["score"].to_numpy(dtype=float)
+        fit = fit_arrays(
+            stimuli.codes, subjects.codes, scores, stimuli.size, subjects.size, options
         )
-        se_b = f.inconsistency / np.sqrt(f.n_subject)
-        se_v = f.inconsistency / np.sqrt(2.0 * f.n_subject)
-        subj_frames.append(
-            pd.DataFrame(
-                {
-                    "subject": subj.labels.to_numpy(),
-                    "dimension": dimension,
-                    "n": f.n_subject.astype(np.int64),
-                    "bias": f.bias,
-                    "bias_se": se_b,
-                    "bias_ci_low": f.bias - z * se_b,
-                    "bias_ci_high": f.bias + z * se_b,
-                    "inconsistency": f.inconsistency,
-                    "inconsistency_se": se_v,
-                    "inconsistency_ci_low": np.maximum(f.inconsistency - z * se_v, 0.0),
-                    "inconsistency_ci_high": f.inconsistency + z * se_v,
-                    "at_floor": f.at_floor,
-                }
-            )
-        )
+        stim_frames.append(_stimulus_frame(fit, stimuli, dimension, z_crit))
+        subj_frames.append(_subject_frame(fit, subjects, dimension, z_crit))
         fit_rows.append(
             {
                 "dimension": dimension,
-                "n_ratings": int(len(u)),
-                "n_stimuli": stim.size,
-                "n_subjects": subj.size,
-                "iterations": f.iterations,
-                "converged": f.converged,
-                "loglik": f.loglik,
-                "n_components": f.n_components,
-                "n_at_floor": int(f.at_floor.sum()),
+                "n_ratings": int(len(scores)),
+                "n_stimuli": stimuli.size,
+                "n_subjects": subjects.size,
+                "iterations": fit.iterations,
+                "converged": fit.converged,
+                "loglik": fit.loglik,
+                "n_components": fit.n_components,
+                "n_at_floor": int(fit.at_floor.sum()),
                 "excluded_subjects": excluded,
             }
         )
     stim_cols = ["stimulus", "dimension", "n", "true_score", "se", "ci_low", "ci_high"]
     return SubjectModelResult(
-        provenance=Provenance(METHOD, STANDARD, VERSION, options_dict(o)),
+        provenance=Provenance(METHOD, STANDARD, VERSION, options_dict(options)),
         stimuli=pd.concat(stim_frames, ignore_index=True)
         if stim_frames
         else pd.DataFrame(columns=stim_cols),

@@ -43,65 +43,49 @@ class SimulatedStudy:
 
 def simulate_study(options: SimulationOptions | None = None) -> SimulatedStudy:
     """Draw a study; vectorised, so 20 000 stimuli x 21 subjects x 3 dimensions takes ~1 s."""
-    o = options or SimulationOptions()
-    rng = np.random.default_rng(o.seed)
-    lo, hi = o.scale
-    n_s, n_j, n_d = o.n_stimuli, o.n_subjects, len(o.dimensions)
+    options = options or SimulationOptions()
+    rng = np.random.default_rng(options.seed)
+    lo, hi = options.scale
+    n_s, n_j, n_d = options.n_stimuli, options.n_subjects, len(options.dimensions)
     margin = 0.15 * (hi - lo)
     psi = rng.uniform(lo + margin, hi - margin, size=(n_d, n_s))
-    bias = rng.normal(0.0, o.bias_sd, size=(n_d, n_j))
+    bias = rng.normal(0.0, options.bias_sd, size=(n_d, n_j))
     bias -= bias.mean(axis=1, keepdims=True)
-    inconsistency = rng.uniform(*o.inconsistency_range, size=(n_d, n_j))
+    inconsistency = rng.uniform(*options.inconsistency_range, size=(n_d, n_j))
     careless = np.zeros(n_j, dtype=bool)
-    careless[n_j - o.n_careless :] = o.n_careless > 0
+    careless[n_j - options.n_careless :] = options.n_careless > 0
 
     # Each subject rates the same subset of stimuli in every dimension (one trial, k questions).
-    rated = rng.random((n_j, n_s)) < o.coverage
+    rated = rng.random((n_j, n_s)) < options.coverage
     subj_idx, stim_idx = np.nonzero(rated)
-    frames = []
-    for d in range(n_d):
+    frames: list[_Block] = []
+    for dimension_index in range(n_d):
         noise = rng.standard_normal(len(subj_idx))
-        score = psi[d, stim_idx] + bias[d, subj_idx] + inconsistency[d, subj_idx] * noise
+        score = (
+            psi[dimension_index, stim_idx]
+            + bias[dimension_index, subj_idx]
+            + inconsistency[dimension_index, subj_idx] * noise
+        )
         uniform = rng.uniform(lo, hi, size=len(subj_idx))
         score = np.where(careless[subj_idx], uniform, score)
-        frames.append((d, subj_idx, stim_idx, np.zeros(len(subj_idx), np.int64), score))
-        if o.n_repeats:
-            # Re-show the first n_repeats rated stimuli of each subject once more.
-            order = np.argsort(subj_idx, kind="stable")
-            first_pos = np.searchsorted(subj_idx[order], np.arange(n_j))
-            pick = (
-                np.concatenate([order[p : p + o.n_repeats] for p in first_pos if p < len(order)])
-                if len(order)
-                else np.empty(0, np.intp)
-            )
+        frames.append(
+            (dimension_index, subj_idx, stim_idx, np.zeros(len(subj_idx), np.int64), score)
+        )
+        if options.n_repeats:
+            pick = _first_rated(subj_idx, n_j, options.n_repeats)
             rs, rt = subj_idx[pick], stim_idx[pick]
             again = (
-                psi[d, rt]
-                + bias[d, rs]
-                + o.repeat_noise_scale * inconsistency[d, rs] * rng.standard_normal(len(pick))
+                psi[dimension_index, rt]
+                + bias[dimension_index, rs]
+                + options.repeat_noise_scale
+                * inconsistency[dimension_index, rs]
+                * rng.standard_normal(len(pick))
             )
             again = np.where(careless[rs], rng.uniform(lo, hi, size=len(pick)), again)
-            frames.append((d, rs, rt, np.ones(len(pick), np.int64), again))
-    dim_codes = np.concatenate([np.full(len(f[1]), f[0]) for f in frames])
-    scores = np.concatenate([f[4] for f in frames])
-    if o.discretise:
-        scores = np.clip(np.rint(scores), lo, hi)
+            frames.append((dimension_index, rs, rt, np.ones(len(pick), np.int64), again))
     subject_names = np.array([f"s{j:03d}" for j in range(n_j)], dtype=object)
-    dims = np.array(o.dimensions, dtype=object)
-    ratings = pd.DataFrame(
-        {
-            "stimulus": np.concatenate([f[2] for f in frames]).astype(np.int64),
-            "subject": pd.array(subject_names[np.concatenate([f[1] for f in frames])], dtype="str"),
-            "dimension": pd.array(dims[dim_codes], dtype="str"),
-            "repeat": np.concatenate([f[3] for f in frames]),
-            "score": scores,
-        }
-    )
-    if o.n_generators:
-        gen = np.array([f"G{g}" for g in range(o.n_generators)], dtype=object)
-        ratings["generator"] = pd.array(
-            gen[ratings["stimulus"].to_numpy() % o.n_generators], dtype="str"
-        )
+    dims = np.array(options.dimensions, dtype=object)
+    ratings = _ratings_frame(frames, subject_names, dims, options)
     true_scores = pd.DataFrame(
         {
             "stimulus": np.tile(np.arange(n_s), n_d),
@@ -119,3 +103,44 @@ def simulate_study(options: SimulationOptions | None = None) -> SimulatedStudy:
         }
     )
     return SimulatedStudy(ratings, true_scores, subjects)
+
+
+def _first_rated(subject_rows: np.ndarray, n_subjects: int, count: int) -> np.ndarray:
+    """Positions of the first ``count`` ratings of each subject (the ones shown again)."""
+    order = np.argsort(subject_rows, kind="stable")
+    first_positions = np.searchsorted(subject_rows[order], np.arange(n_subjects))
+    if not len(order):
+        return np.empty(0, np.intp)
+    return np.concatenate(
+        [order[start : start + count] for start in first_positions if start < len(order)]
+    )
+
+
+# One block of ratings: (dimension index, subject rows, stimulus rows, repeat, scores).
+_Block = tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _ratings_frame(
+    blocks: list[_Block], subject_names: np.ndarray, dims: np.ndarray, options: SimulationOptions
+) -> pd.DataFrame:
+    low, high = options.scale
+    dim_codes = np.concatenate([np.full(len(block[1]), block[0]) for block in blocks])
+    scores = np.concatenate([block[4] for block in blocks])
+    if options.discretise:
+        scores = np.clip(np.rint(scores), low, high)
+    subject_rows = np.concatenate([block[1] for block in blocks])
+    ratings = pd.DataFrame(
+        {
+            "stimulus": np.concatenate([block[2] for block in blocks]).astype(np.int64),
+            "subject": pd.array(subject_names[subject_rows], dtype="str"),
+            "dimension": pd.array(dims[dim_codes], dtype="str"),
+            "repeat": np.concatenate([block[3] for block in blocks]),
+            "score": scores,
+        }
+    )
+    if options.n_generators:
+        gen = np.array([f"G{g}" for g in range(options.n_generators)], dtype=object)
+        ratings["generator"] = pd.array(
+            gen[ratings["stimulus"].to_numpy() % options.n_generators], dtype="str"
+        )
+    return ratings

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from analysis._groups import encode
-from analysis.provenance import Provenance, jsonable
+from analysis.provenance import Provenance
+from common.jsonable import jsonable
 
 # Dimension label of a decision that applies to every dimension (pooled screening).
 ALL_DIMENSIONS = "*"
@@ -105,9 +106,9 @@ def rejection_mask(ratings: pd.DataFrame, results: Sequence[ScreeningResult]) ->
         rej = result.rejected
         if rej.empty:
             continue
-        rows = subj.labels.get_indexer(rej["subject"])
+        rows = subj.labels.get_indexer(pd.Index(rej["subject"]))
         pooled = (rej["dimension"] == ALL_DIMENSIONS).to_numpy()
-        cols = dim.labels.get_indexer(rej["dimension"])
+        cols = dim.labels.get_indexer(pd.Index(rej["dimension"]))
         known = rows >= 0
         table[rows[known & pooled], :] = True
         pair = known & ~pooled & (cols >= 0)
@@ -132,10 +133,10 @@ def screening_summary(results: Sequence[ScreeningResult]) -> pd.DataFrame:
     if not results:
         return pd.DataFrame(columns=["subject", "dimension", "rejected_any"])
     frames = []
-    for r in results:
-        t = r.subjects[["subject", "dimension", "rejected", "reason"]].copy()
-        t["method"] = r.method
-        frames.append(t)
+    for result in results:
+        table = result.subjects[["subject", "dimension", "rejected", "reason"]].copy()
+        table["method"] = result.method
+        frames.append(table)
     long = pd.concat(frames, ignore_index=True)
     dims = sorted({d for d in long["dimension"].astype(str) if d != ALL_DIMENSIONS})
     if dims:

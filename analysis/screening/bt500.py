@@ -43,7 +43,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from analysis._groups import combine, dense_codes, encode, group_sum
+from analysis._groups import Coded, combine, dense_codes, encode, group_sum
 from analysis.provenance import Provenance, options_dict
 from analysis.screening.base import ScreeningResult, decision_labels
 
@@ -124,16 +124,16 @@ def screen_bt500(ratings: pd.DataFrame, options: BT500Options | None = None) -> 
         dec_codes, n_dec = subj.codes, subj.size
     else:
         dec_codes, n_dec = combine([subj.codes, dim.codes], [subj.size, dim.size])
-    p = group_sum(dec_codes, p_hit.astype(float), n_dec)
-    q = group_sum(dec_codes, q_hit.astype(float), n_dec)
+    above = group_sum(dec_codes, p_hit.astype(float), n_dec)
+    below = group_sum(dec_codes, q_hit.astype(float), n_dec)
     n_rated = group_sum(dec_codes, None, n_dec)
     n_tested = group_sum(dec_codes, tested.astype(float), n_dec)
     denom = n_rated if options.count_skipped_in_denominator else n_tested
     present = n_rated > 0
 
     with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = (p + q) / denom
-        asym = np.abs(p - q) / (p + q)
+        ratio = (above + below) / denom
+        asym = np.abs(above - below) / (above + below)
     rejected = (ratio > options.ratio_threshold) & (asym < options.asymmetry_threshold)
 
     subj_labels, dim_labels = decision_labels(subj, dim, pooled=options.pool_dimensions)
@@ -144,24 +144,41 @@ def screen_bt500(ratings: pd.DataFrame, options: BT500Options | None = None) -> 
             "n_ratings": n_rated.astype(np.int64),
             "n_tested": n_tested.astype(np.int64),
             "denominator": denom.astype(np.int64),
-            "P": p.astype(np.int64),
-            "Q": q.astype(np.int64),
+            "P": above.astype(np.int64),
+            "Q": below.astype(np.int64),
             "ratio": ratio,
             "asymmetry": asym,
             "rejected": rejected,
         }
     )[present].reset_index(drop=True)
+    columns = ["P", "Q", "denominator", "ratio", "asymmetry", "rejected"]
     table["reason"] = [
-        _reason(r.P, r.Q, r.denominator, r.ratio, r.asymmetry, r.rejected, options)
-        for r in table.itertuples(index=False)
+        _reason(above_n, below_n, denominator, ratio_value, asymmetry, is_rejected, options)
+        for above_n, below_n, denominator, ratio_value, asymmetry, is_rejected in table[
+            columns
+        ].itertuples(index=False, name=None)
     ]
 
-    d_idx, s_idx, r_idx = np.unravel_index(pres_uniques, (dim.size, stim.size, rep.size))
-    stimuli = pd.DataFrame(
+    stimuli = _presentation_table(pres_uniques, st, stim, dim, rep)
+    return ScreeningResult(
+        provenance=Provenance(METHOD, STANDARD, VERSION, options_dict(options)),
+        subjects=table,
+        stimuli=stimuli,
+        notes=_notes(stimuli, options),
+    )
+
+
+def _presentation_table(
+    uniques: np.ndarray, presentation: dict[str, np.ndarray], stim: Coded, dim: Coded, rep: Coded
+) -> pd.DataFrame:
+    """One row per presentation (stimulus, dimension, repeat): its statistics and status."""
+    st = presentation
+    dim_index, stim_index, rep_index = np.unravel_index(uniques, (dim.size, stim.size, rep.size))
+    return pd.DataFrame(
         {
-            "stimulus": stim.labels.to_numpy()[s_idx],
-            "dimension": dim.labels.to_numpy()[d_idx],
-            "repeat": rep.labels.to_numpy()[r_idx],
+            "stimulus": stim.labels.to_numpy()[stim_index],
+            "dimension": dim.labels.to_numpy()[dim_index],
+            "repeat": rep.labels.to_numpy()[rep_index],
             "n": st["n"].astype(np.int64),
             "mean": st["mean"],
             "std": st["std"],
@@ -170,6 +187,9 @@ def screen_bt500(ratings: pd.DataFrame, options: BT500Options | None = None) -> 
             "status": st["status"],
         }
     )
+
+
+def _notes(stimuli: pd.DataFrame, options: BT500Options) -> tuple[str, ...]:
     n_zero = int((stimuli["status"] == "skipped_zero_variance").sum())
     n_few = int((stimuli["status"] == "skipped_too_few").sum())
     notes = []
@@ -181,24 +201,25 @@ def screen_bt500(ratings: pd.DataFrame, options: BT500Options | None = None) -> 
         )
     if options.zero_variance == "literal" and (stimuli["std"] == 0).any():
         notes.append("zero-variance presentations counted literally: one P and one Q per rating")
-    return ScreeningResult(
-        provenance=Provenance(METHOD, STANDARD, VERSION, options_dict(options)),
-        subjects=table,
-        stimuli=stimuli,
-        notes=tuple(notes),
-    )
+    return tuple(notes)
 
 
 def _reason(
-    p: int, q: int, denom: int, ratio: float, asym: float, rejected: bool, o: BT500Options
+    above: int,
+    below: int,
+    denom: int,
+    ratio: float,
+    asym: float,
+    rejected: bool,
+    options: BT500Options,
 ) -> str:
-    head = f"P={p}, Q={q}, N={denom}: (P+Q)/N={ratio:.4f}"
-    if p + q == 0:
+    head = f"P={above}, Q={below}, N={denom}: (P+Q)/N={ratio:.4f}"
+    if above + below == 0:
         return f"{head}; no outlying ratings"
-    cmp1 = ">" if ratio > o.ratio_threshold else "<="
-    cmp2 = "<" if asym < o.asymmetry_threshold else ">="
+    cmp1 = ">" if ratio > options.ratio_threshold else "<="
+    cmp2 = "<" if asym < options.asymmetry_threshold else ">="
     verdict = "rejected" if rejected else "kept"
     return (
-        f"{head} {cmp1} {o.ratio_threshold}, |P-Q|/(P+Q)={asym:.4f} {cmp2} "
-        f"{o.asymmetry_threshold}: {verdict}"
+        f"{head} {cmp1} {options.ratio_threshold}, |P-Q|/(P+Q)={asym:.4f} {cmp2} "
+        f"{options.asymmetry_threshold}: {verdict}"
     )

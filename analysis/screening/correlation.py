@@ -24,7 +24,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from analysis._groups import combine, encode, group_pearson, group_rank, group_sum
+from analysis._groups import Coded, combine, encode, group_pearson, group_rank, group_sum
 from analysis.io import collapse_repeats
 from analysis.provenance import Provenance, options_dict
 from analysis.screening.base import ScreeningResult, decision_labels
@@ -52,22 +52,15 @@ def screen_correlation(
     stim = encode(data["stimulus"])
     subj = encode(data["subject"])
     dim = encode(data["dimension"])
-    x = data["score"].to_numpy(dtype=float)
+    scores = data["score"].to_numpy(dtype=float)
 
-    cell, n_cell = combine([dim.codes, stim.codes], [dim.size, stim.size])
-    cell_sum = group_sum(cell, x, n_cell)
-    cell_n = group_sum(cell, None, n_cell)
-    others = cell_n[cell] - 1
-    usable = others >= 1
-    with np.errstate(invalid="ignore", divide="ignore"):
-        loo = (cell_sum[cell] - x) / others
-
+    loo, usable = _leave_one_out_mos(stim, dim, scores)
     if options.pool_dimensions:
         dec_all, n_dec = subj.codes, subj.size
     else:
         dec_all, n_dec = combine([subj.codes, dim.codes], [subj.size, dim.size])
     dec = dec_all[usable]
-    xu, yu = x[usable], loo[usable]
+    xu, yu = scores[usable], loo[usable]
     pearson, n_common = group_pearson(dec, xu, yu, n_dec)
     spearman, _ = group_pearson(dec, group_rank(dec, xu), group_rank(dec, yu), n_dec)
     too_few = n_common < options.min_stimuli
@@ -92,14 +85,7 @@ def screen_correlation(
         }
     )[n_rated > 0].reset_index(drop=True)
     name = options.coefficient
-    table["reason"] = [
-        (
-            f"{name} r undefined (constant ratings or < {options.min_stimuli} common stimuli)"
-            if np.isnan(r)
-            else f"{name} r={r:.4f} {'<' if r < options.threshold else '>='} {options.threshold}"
-        )
-        for r in table[name].to_numpy()
-    ]
+    table["reason"] = [_reason(value, options) for value in table[name].to_numpy()]
     notes = []
     n_undef = int(np.isnan(table[name]).sum())
     if n_undef:
@@ -110,3 +96,25 @@ def screen_correlation(
         subjects=table,
         notes=tuple(notes),
     )
+
+
+def _leave_one_out_mos(
+    stim: Coded, dim: Coded, scores: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per rating, the mean of the other subjects' ratings of that stimulus and dimension,
+    and whether there is at least one other rating to take it from."""
+    cell, n_cell = combine([dim.codes, stim.codes], [dim.size, stim.size])
+    cell_sum = group_sum(cell, scores, n_cell)
+    cell_count = group_sum(cell, None, n_cell)
+    others = cell_count[cell] - 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        loo = (cell_sum[cell] - scores) / others
+    return loo, others >= 1
+
+
+def _reason(correlation: float, options: CorrelationOptions) -> str:
+    name = options.coefficient
+    if np.isnan(correlation):
+        return f"{name} r undefined (constant ratings or < {options.min_stimuli} common stimuli)"
+    comparison = "<" if correlation < options.threshold else ">="
+    return f"{name} r={correlation:.4f} {comparison} {options.threshold}"

@@ -6,7 +6,6 @@ worker, so they are filled in from that machine's settings at the moment of use.
 """
 
 import dataclasses
-import math
 from pathlib import Path
 from typing import Any
 
@@ -61,19 +60,6 @@ def machine_config(*, base: dict[str, Any], manifest: Path, output_dir: Path) ->
         path = weights_path(backbone=str(config.get("backbone", "")))
         config["weights_path"] = str(path) if path else None
     return config
-
-
-def json_safe(value: Any) -> Any:
-    """JSON without NaN/inf (PostgreSQL's jsonb refuses them): they become null."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # numpy scalars
-        return json_safe(value.item())
-    return value
 
 
 def media_relative(path: str | Path | None) -> str:

@@ -10,13 +10,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from benchmark.models import BenchmarkRun, BenchmarkSweep
-from benchmark.services.launch import enqueue_on_commit
+from benchmark.services.events import run_event
+from benchmark.services.queueing import enqueue_on_commit
 from benchmark.services.results import sweep_finish_if_done, sweep_reopen
-
-
-def run_event(run: BenchmarkRun, text: str) -> None:
-    """Append to the run's event log (the caller saves ``events``)."""
-    run.events = [*run.events, {"at": timezone.now().isoformat(), "event": text}]
 
 
 def _who(user: AbstractBaseUser | None) -> str:

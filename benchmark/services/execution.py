@@ -26,14 +26,15 @@ from django.utils import timezone
 
 from benchmark.models import BenchmarkRun
 from benchmark.services.configs import (
-    json_safe,
     machine_config,
     media_path,
     media_relative,
     release_manifest_path,
 )
-from benchmark.services.control import run_event
+from benchmark.services.events import run_event
 from benchmark.services.results import sweep_finish_if_done
+from common.jsonable import jsonable
+from common.progress import progress_fraction
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +108,13 @@ def _claim(*, run_id: int, hostname: str, device: str, task_id: str | None) -> A
 
 
 class AttemptReporter:
-    """``on_epoch_end`` / ``should_stop`` for train(): progress to the row, cancel from it."""
+    """``progress`` / ``on_epoch_end`` / ``should_stop`` for train(): progress and history
+    to the row, cancel from it.
+
+    ``progress`` (the one progress type, :data:`common.progress.Progress`) only notes the
+    phase and fraction done; ``on_epoch_end``, which train() calls right after it, writes
+    them with the epoch's figures in one update, so the row is written once per epoch.
+    """
 
     def __init__(self, attempt: Attempt, poll_seconds: float | None = None) -> None:
         self.attempt = attempt
@@ -116,6 +123,7 @@ class AttemptReporter:
         self.superseded = False
         self.cancelled = False
         self._polled_at = float("-inf")
+        self._phase: dict[str, Any] = {}
 
     def _mine(self):
         return BenchmarkRun.objects.filter(
@@ -124,8 +132,11 @@ class AttemptReporter:
             status=BenchmarkRun.Status.RUNNING,
         )
 
+    def progress(self, phase: str, done: float, total: float) -> None:
+        self._phase = {"phase": phase, "fraction": round(progress_fraction(done, total), 4)}
+
     def on_epoch_end(self, report) -> None:
-        entry = json_safe(
+        entry = jsonable(
             {
                 "split": report.split,
                 "split_index": report.repeat,
@@ -146,6 +157,7 @@ class AttemptReporter:
             "epochs": report.epochs,
             "train_loss": entry["train_loss"],
             "val_srcc": entry["val_srcc"],
+            **self._phase,
         }
         _fresh_connection()
         updated = self._mine().update(
@@ -227,8 +239,8 @@ def _result_fields(result, reporter: AttemptReporter, output_dir: Path) -> dict[
         for r in result.repeats
     ]
     return {
-        "metrics": json_safe(metrics),
-        "splits": json_safe(splits),
+        "metrics": jsonable(metrics),
+        "splits": jsonable(splits),
         "history": reporter.history,
         "checkpoint_path": splits[0]["checkpoint"] if splits else "",
         "predictions_path": media_relative(_combined_predictions(result, output_dir)),
@@ -263,7 +275,10 @@ def run_execute(*, run_id: int, hostname: str, task_id: str | None = None) -> st
     reporter = AttemptReporter(attempt)
     try:
         result = train(
-            attempt.config, on_epoch_end=reporter.on_epoch_end, should_stop=reporter.should_stop
+            attempt.config,
+            on_epoch_end=reporter.on_epoch_end,
+            should_stop=reporter.should_stop,
+            progress=reporter.progress,
         )
     except Exception as exc:  # every failure is shown on the run's page, not lost in a log
         known = isinstance(exc, ValueError)  # TrainingInputError and ConfigError among them

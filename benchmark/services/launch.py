@@ -9,7 +9,6 @@ bad launch therefore costs seconds on the page, not a failed run an hour later.
 import csv
 import uuid
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -25,6 +24,7 @@ from benchmark.services.configs import (
     release_manifest_path,
     weights_path,
 )
+from benchmark.services.queueing import enqueue_on_commit
 from benchmark.training.config import ConfigError, SplitConfig, TrainConfig
 from benchmark.training.errors import TrainingInputError
 
@@ -208,17 +208,6 @@ def sweep_plan(*, spec: SweepSpec) -> list[PlannedRun]:
         for backbone in spec.backbones
         for repeat in range(spec.repeats)
     ]
-
-
-def run_enqueue(*, run_id: int, task_id: str) -> None:
-    from benchmark.tasks import run_benchmark
-
-    run_benchmark.apply_async(args=[run_id], task_id=task_id)
-
-
-def enqueue_on_commit(runs: list[BenchmarkRun]) -> None:
-    for run in runs:
-        transaction.on_commit(partial(run_enqueue, run_id=run.pk, task_id=run.task_id))
 
 
 def sweep_launch(*, spec: SweepSpec, created_by: AbstractBaseUser | None) -> BenchmarkSweep:

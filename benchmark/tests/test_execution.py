@@ -60,6 +60,7 @@ def test_a_run_trains_and_records_metrics_history_files_worker_and_device(
     assert run.status == BenchmarkRun.Status.SUCCEEDED and run.attempts == 1
     assert [h["epoch"] for h in run.history] == [1, 2]
     assert run.progress["epoch"] == 2 and run.progress["epochs"] == 2
+    assert run.progress["fraction"] == 1.0 and run.progress["phase"].endswith("epoch 2 of 2")
     test = run.metrics["test"]["mos_quality"]
     assert set(test) >= {"srcc", "krcc", "plcc", "plcc_logistic", "rmse", "rmse_logistic"}
     assert -1 <= test["srcc"] <= 1 and test["rmse"] > 0

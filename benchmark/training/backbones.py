@@ -47,14 +47,15 @@ class _VGGFeatures(nn.Module):
         super().__init__()
         self.features = layers
         self.pool = nn.AdaptiveAvgPool2d(1)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
                 # torchvision's VGG initialisation; PyTorch's default trains VGG poorly.
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.zeros_(m.bias)
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.flatten(self.pool(self.features(x)), 1)
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.flatten(self.pool(self.features(images)), 1)
 
 
 def _vgg(cfg_key: str) -> Builder:
@@ -104,8 +105,8 @@ class Backbone(nn.Module):
         self.feature_dim = info.feature_dim
         self.weights_sha256 = weights_sha256
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.body(images)
 
 
 def create_backbone(

@@ -39,15 +39,16 @@ class CacheSpec:
 
 def decode_image(path: str, spec: CacheSpec) -> np.ndarray:
     """Decode ``path`` to a ``(3, H, W)`` uint8 array as ``spec`` asks."""
-    with Image.open(path) as img:
+    with Image.open(path) as opened:
+        img: Image.Image = opened
         if spec.mode == "resize":
             # JPEG draft mode decodes at 1/2..1/8 scale directly: much faster downscaling.
-            img.draft("RGB", (spec.size, spec.size))
-            img = img.convert("RGB").resize(
+            opened.draft("RGB", (spec.size, spec.size))
+            img = opened.convert("RGB").resize(
                 (spec.size, spec.size), Image.Resampling.BICUBIC, reducing_gap=3.0
             )
         elif spec.mode == "native":
-            img = img.convert("RGB")
+            img = opened.convert("RGB")
             short = min(img.size)
             if short < spec.size:
                 scale = spec.size / short

@@ -33,24 +33,26 @@ HELP = {
 def _fields(cls: type, prefix: str = "") -> list[tuple[str, Any]]:
     out = []
     hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        hint = hints[f.name]
-        if dataclasses.is_dataclass(hint):
-            out += _fields(hint, f"{prefix}{f.name}.")
+    for field in dataclasses.fields(cls):
+        hint = hints[field.name]
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+            out += _fields(hint, f"{prefix}{field.name}.")
         else:
-            out.append((f"{prefix}{f.name}", hint))
+            out.append((f"{prefix}{field.name}", hint))
     return out
 
 
 def _train_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    parser = argparse.ArgumentParser(
         prog="python -m benchmark.training",
         description="Train and evaluate an AIGC image-quality model on a manifest CSV.",
         epilog="Other commands: 'validate --config cfg.json', 'make-manifest agiqa3k ...'.",
     )
-    p.add_argument("--config", help="JSON file with TrainConfig fields; flags override it")
-    p.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
-    p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    parser.add_argument("--config", help="JSON file with TrainConfig fields; flags override it")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
+    parser.add_argument(
+        "--print-config", action="store_true", help="print the resolved config and exit"
+    )
     for name, hint in _fields(TrainConfig):
         flags = ["--" + name.replace(".", "-").replace("_", "-"), *ALIASES.get(name, [])]
         kwargs: dict[str, Any] = {"dest": name, "default": None, "help": HELP.get(name)}
@@ -58,8 +60,8 @@ def _train_parser() -> argparse.ArgumentParser:
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
             kwargs["metavar"] = name.split(".")[-1].upper()
-        p.add_argument(*flags, **kwargs)
-    return p
+        parser.add_argument(*flags, **kwargs)
+    return parser
 
 
 def _nest(flat: dict[str, Any]) -> dict[str, Any]:
@@ -75,8 +77,8 @@ def _nest(flat: dict[str, Any]) -> dict[str, Any]:
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
-    for k, v in over.items():
-        merged[k] = _merge(merged.get(k, {}), v) if isinstance(v, dict) else v
+    for key, value in over.items():
+        merged[key] = _merge(merged.get(key, {}), value) if isinstance(value, dict) else value
     return merged
 
 
@@ -107,14 +109,14 @@ def _run_train(argv: Sequence[str]) -> int:
     from benchmark.training.outputs import format_table
     from benchmark.training.runner import EpochReport, train
 
-    def report(r: EpochReport) -> None:
+    def report(report: EpochReport) -> None:
         if args.quiet:
             return
-        mark = " *" if r.is_best else ""
+        mark = " *" if report.is_best else ""
         tqdm.write(
-            f"[{r.split}] epoch {r.epoch}/{r.epochs} loss {r.train_loss:.4f} "
-            f"val SRCC {r.val_srcc:.4f} PLCC {r.val_plcc:.4f} lr {r.lr:.2e} "
-            f"{r.seconds:.1f}s{mark}"
+            f"[{report.split}] epoch {report.epoch}/{report.epochs} loss {report.train_loss:.4f} "
+            f"val SRCC {report.val_srcc:.4f} PLCC {report.val_plcc:.4f} lr {report.lr:.2e} "
+            f"{report.seconds:.1f}s{mark}"
         )
 
     result = train(config, on_epoch_end=report)
@@ -124,10 +126,10 @@ def _run_train(argv: Sequence[str]) -> int:
 
 
 def _run_validate(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmark.training validate")
-    p.add_argument("--config", required=True)
-    p.add_argument("--deep", action="store_true", help="also check manifest rows and splits")
-    args = p.parse_args(argv)
+    parser = argparse.ArgumentParser(prog="python -m benchmark.training validate")
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--deep", action="store_true", help="also check manifest rows and splits")
+    args = parser.parse_args(argv)
     config = TrainConfig.from_dict(_read_config(args.config))
     if args.deep:
         from benchmark.training.runner import prepare
@@ -141,11 +143,11 @@ def _run_validate(argv: Sequence[str]) -> int:
 def _run_make_manifest(argv: Sequence[str]) -> int:
     from benchmark.training.importers import IMPORTERS
 
-    p = argparse.ArgumentParser(prog="python -m benchmark.training make-manifest")
-    p.add_argument("layout", choices=sorted(IMPORTERS))
-    p.add_argument("--data-dir", required=True, help="the database folder (data.csv, images/)")
-    p.add_argument("--out", required=True, help="manifest CSV to write")
-    args = p.parse_args(argv)
+    parser = argparse.ArgumentParser(prog="python -m benchmark.training make-manifest")
+    parser.add_argument("layout", choices=sorted(IMPORTERS))
+    parser.add_argument("--data-dir", required=True, help="the database folder (data.csv, images/)")
+    parser.add_argument("--out", required=True, help="manifest CSV to write")
+    args = parser.parse_args(argv)
     frame = IMPORTERS[args.layout](args.data_dir, args.out)
     print(
         f"wrote {args.out}: {len(frame)} rows, {frame['generator'].nunique()} generators, "

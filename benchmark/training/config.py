@@ -179,7 +179,7 @@ def _from_dict(cls: type, data: Any, prefix: str) -> Any:
     for key, raw in data.items():
         hint = hints[key]
         name = f"{prefix}{key}"
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             values[key] = _from_dict(hint, raw, prefix=f"{name}.")
         else:
             values[key] = _coerce(raw, hint, name)
@@ -240,91 +240,95 @@ def _at_least(name: str, value: float | None, low: float) -> None:
         raise ConfigError(name, f"must be >= {low}; got {value!r}")
 
 
-def _validate(c: TrainConfig, check_files: bool) -> None:
-    if not c.manifest:
+def _validate(config: TrainConfig, check_files: bool) -> None:
+    if not config.manifest:
         raise ConfigError("manifest", "is required (path to the manifest CSV)")
-    if not c.output_dir:
+    if not config.output_dir:
         raise ConfigError("output_dir", "is required")
-    _choice("model", c.model, MODEL_KINDS)
-    _choice("backbone", c.backbone, BACKBONES)
-    _choice("weights", c.weights, WEIGHTS_CHOICES)
-    if c.weights_sha256 is not None and not re.fullmatch(r"[0-9a-fA-F]{8,64}", c.weights_sha256):
+    _choice("model", config.model, MODEL_KINDS)
+    _choice("backbone", config.backbone, BACKBONES)
+    _choice("weights", config.weights, WEIGHTS_CHOICES)
+    if config.weights_sha256 is not None and not re.fullmatch(
+        r"[0-9a-fA-F]{8,64}", config.weights_sha256
+    ):
         raise ConfigError("weights_sha256", "must be 8 to 64 hex digits of the file's sha256")
-    if not c.score_columns:
+    if not config.score_columns:
         raise ConfigError("score_columns", "needs at least one MOS column")
-    if len(set(c.score_columns)) != len(c.score_columns):
+    if len(set(config.score_columns)) != len(config.score_columns):
         raise ConfigError("score_columns", "lists a column twice")
-    _validate_split(c, check_files)
-    _at_least("repeats", c.repeats, 1)
-    _at_least("seed", c.seed, 0)
-    _at_least("epochs", c.epochs, 1)
+    _validate_split(config, check_files)
+    _at_least("repeats", config.repeats, 1)
+    _at_least("seed", config.seed, 0)
+    _at_least("epochs", config.epochs, 1)
     # BatchNorm cannot normalise a batch of one, so training batches need two.
-    _at_least("batch_size", c.batch_size, 2)
-    _at_least("eval_batch_size", c.eval_batch_size, 1)
-    if not c.lr > 0:
-        raise ConfigError("lr", f"must be > 0; got {c.lr!r}")
-    _at_least("weight_decay", c.weight_decay, 0)
-    _choice("loss", c.loss, LOSSES)
-    _choice("scheduler", c.scheduler, SCHEDULERS)
-    info = BACKBONES[c.backbone]
-    _at_least("image_size", c.image_size, info.min_input_size)
-    image_size = c.image_size or info.input_size
-    _at_least("resize_size", c.resize_size, image_size)
-    _at_least("hidden_dim", c.hidden_dim, 1)
-    if not 0 <= c.dropout < 1:
-        raise ConfigError("dropout", f"must be in [0, 1); got {c.dropout!r}")
-    _choice("fr_fusion", c.fr_fusion, FR_FUSIONS)
-    if c.model == "pscr":
-        _at_least("pscr.patch_size", c.pscr.patch_size, info.min_input_size)
-    _at_least("pscr.grid", c.pscr.grid, 1)
-    _at_least("pscr.exemplars", c.pscr.exemplars, 1)
-    _choice("pscr.fusion", c.pscr.fusion, FR_FUSIONS)
-    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", c.device):
-        raise ConfigError("device", f"must be auto, cpu, cuda or cuda:N; got {c.device!r}")
-    _at_least("workers", c.workers, 0)
-    _at_least("threads", c.threads, 1)
-    _at_least("max_train_images", c.max_train_images, c.batch_size)
+    _at_least("batch_size", config.batch_size, 2)
+    _at_least("eval_batch_size", config.eval_batch_size, 1)
+    if not config.lr > 0:
+        raise ConfigError("lr", f"must be > 0; got {config.lr!r}")
+    _at_least("weight_decay", config.weight_decay, 0)
+    _choice("loss", config.loss, LOSSES)
+    _choice("scheduler", config.scheduler, SCHEDULERS)
+    info = BACKBONES[config.backbone]
+    _at_least("image_size", config.image_size, info.min_input_size)
+    image_size = config.image_size or info.input_size
+    _at_least("resize_size", config.resize_size, image_size)
+    _at_least("hidden_dim", config.hidden_dim, 1)
+    if not 0 <= config.dropout < 1:
+        raise ConfigError("dropout", f"must be in [0, 1); got {config.dropout!r}")
+    _choice("fr_fusion", config.fr_fusion, FR_FUSIONS)
+    if config.model == "pscr":
+        _at_least("pscr.patch_size", config.pscr.patch_size, info.min_input_size)
+    _at_least("pscr.grid", config.pscr.grid, 1)
+    _at_least("pscr.exemplars", config.pscr.exemplars, 1)
+    _choice("pscr.fusion", config.pscr.fusion, FR_FUSIONS)
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", config.device):
+        raise ConfigError("device", f"must be auto, cpu, cuda or cuda:N; got {config.device!r}")
+    _at_least("workers", config.workers, 0)
+    _at_least("threads", config.threads, 1)
+    _at_least("max_train_images", config.max_train_images, config.batch_size)
     if check_files:
-        _check_files(c)
+        _check_files(config)
 
 
-def _validate_split(c: TrainConfig, check_files: bool) -> None:
-    s = c.split
-    _choice("split.protocol", s.protocol, SPLIT_PROTOCOLS)
-    if not 0 < s.val_fraction < 1:
-        raise ConfigError("split.val_fraction", f"must be in (0, 1); got {s.val_fraction!r}")
-    if not 0 < s.test_fraction < 1:
-        raise ConfigError("split.test_fraction", f"must be in (0, 1); got {s.test_fraction!r}")
-    if s.protocol == "random" and s.val_fraction + s.test_fraction >= 1:
+def _validate_split(config: TrainConfig, check_files: bool) -> None:
+    split = config.split
+    _choice("split.protocol", split.protocol, SPLIT_PROTOCOLS)
+    if not 0 < split.val_fraction < 1:
+        raise ConfigError("split.val_fraction", f"must be in (0, 1); got {split.val_fraction!r}")
+    if not 0 < split.test_fraction < 1:
+        raise ConfigError("split.test_fraction", f"must be in (0, 1); got {split.test_fraction!r}")
+    if split.protocol == "random" and split.val_fraction + split.test_fraction >= 1:
         raise ConfigError("split.test_fraction", "val_fraction + test_fraction must be < 1")
-    _at_least("split.folds", s.folds, 2)
-    if s.protocol == "cross_generator":
-        if not s.train_generators:
+    _at_least("split.folds", split.folds, 2)
+    if split.protocol == "cross_generator":
+        if not split.train_generators:
             raise ConfigError("split.train_generators", "is required for cross_generator")
-        if not s.test_generators:
+        if not split.test_generators:
             raise ConfigError("split.test_generators", "is required for cross_generator")
-        both = set(s.train_generators) & set(s.test_generators)
+        both = set(split.train_generators) & set(split.test_generators)
         if both:
             raise ConfigError("split.test_generators", f"also in train_generators: {sorted(both)}")
-    if s.protocol == "fixed":
-        if not s.file:
+    if split.protocol == "fixed":
+        if not split.file:
             raise ConfigError("split.file", "is required for the fixed protocol")
-        if check_files and not Path(s.file).is_file():
-            raise ConfigError("split.file", f"no such file: {s.file}")
+        if check_files and not Path(split.file).is_file():
+            raise ConfigError("split.file", f"no such file: {split.file}")
 
 
-def _check_files(c: TrainConfig) -> None:
-    path = Path(c.manifest)
+def _check_files(config: TrainConfig) -> None:
+    path = Path(config.manifest)
     if not path.is_file():
-        raise ConfigError("manifest", f"no such file: {c.manifest}")
+        raise ConfigError("manifest", f"no such file: {config.manifest}")
     with path.open(newline="", encoding="utf-8-sig") as fh:
         header = next(csv.reader(fh), [])
-    needed = ["image", "generator", "prompt_group", *c.score_columns]
-    if c.model == "fr":
+    needed = ["image", "generator", "prompt_group", *config.score_columns]
+    if config.model == "fr":
         needed.append("reference")
     missing = [col for col in needed if col not in header]
     if missing:
-        name = "score_columns" if set(missing) <= set(c.score_columns) else "manifest"
-        raise ConfigError(name, f"manifest {c.manifest} lacks column(s) {missing}; it has {header}")
-    if c.weights_path is not None and not Path(c.weights_path).is_file():
-        raise ConfigError("weights_path", f"no such file: {c.weights_path}")
+        name = "score_columns" if set(missing) <= set(config.score_columns) else "manifest"
+        raise ConfigError(
+            name, f"manifest {config.manifest} lacks column(s) {missing}; it has {header}"
+        )
+    if config.weights_path is not None and not Path(config.weights_path).is_file():
+        raise ConfigError("weights_path", f"no such file: {config.weights_path}")

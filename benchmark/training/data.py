@@ -26,8 +26,8 @@ class EpochSampler(Sampler[Item]):
     even with persistent worker processes that hold stale dataset copies.
     """
 
-    def __init__(self, n: int, *, shuffle: bool, seed: int) -> None:
-        self.n = n
+    def __init__(self, size: int, *, shuffle: bool, seed: int) -> None:
+        self.n = size
         self.shuffle = shuffle
         self.seed = seed
         self.epoch = 0
@@ -65,14 +65,14 @@ class CachedImageDataset(Dataset):
         return len(self.files)
 
     def __getitem__(self, item: Item) -> dict[str, torch.Tensor]:
-        i, _ = item
+        row, _ = item
         out = {
-            "image": torch.from_numpy(np.array(load_cached(self.files[i]))),
-            "target": self.targets[i],
-            "index": torch.tensor(i),
+            "image": torch.from_numpy(np.array(load_cached(self.files[row]))),
+            "target": self.targets[row],
+            "index": torch.tensor(row),
         }
         if self.references is not None:
-            out["reference"] = torch.from_numpy(np.array(load_cached(self.references[i])))
+            out["reference"] = torch.from_numpy(np.array(load_cached(self.references[row])))
         return out
 
 
@@ -94,10 +94,10 @@ def sample_patches(
     arr: np.ndarray, patch: int, grid: int, rng: np.random.Generator | None = None
 ) -> np.ndarray:
     """``grid`` x ``grid`` patches of a ``(3, H, W)`` image at native resolution."""
-    _, h, w = arr.shape
-    ys, xs = grid_positions(h, patch, grid), grid_positions(w, patch, grid)
+    _, height, width = arr.shape
+    ys, xs = grid_positions(height, patch, grid), grid_positions(width, patch, grid)
     if rng is not None:
-        ys, xs = jittered(ys, h, patch, rng), jittered(xs, w, patch, rng)
+        ys, xs = jittered(ys, height, patch, rng), jittered(xs, width, patch, rng)
     return np.stack([arr[:, y : y + patch, x : x + patch] for y in ys for x in xs])
 
 
@@ -114,13 +114,13 @@ class PatchDataset(Dataset):
         return len(self.files)
 
     def __getitem__(self, item: Item) -> dict[str, torch.Tensor]:
-        i, seed = item
+        row, seed = item
         rng = np.random.default_rng(seed) if seed is not None else None
-        patches = sample_patches(load_cached(self.files[i]), self.patch, self.grid, rng)
+        patches = sample_patches(load_cached(self.files[row]), self.patch, self.grid, rng)
         return {
             "image": torch.from_numpy(patches),
-            "target": self.targets[i],
-            "index": torch.tensor(i),
+            "target": self.targets[row],
+            "index": torch.tensor(row),
         }
 
 
@@ -148,27 +148,28 @@ class DeviceAugment:
         self.channels_last = channels_last
         self.gen = torch.Generator().manual_seed(seed)
 
-    def _finish(self, x: torch.Tensor) -> torch.Tensor:
-        x = (x.float() - self.mean) / self.std
-        if self.channels_last and x.dim() == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
-        elif self.channels_last and x.dim() == 5:
+    def _finish(self, batch: torch.Tensor) -> torch.Tensor:
+        normalised = (batch.float() - self.mean) / self.std
+        if self.channels_last and normalised.dim() == 4:
+            return normalised.contiguous(memory_format=torch.channels_last)
+        if self.channels_last and normalised.dim() == 5:
             # Patches are flattened to (B*P, 3, h, w) in the model; lay them out so
             # that flattening yields a channels-last view without another copy.
-            b, p = x.shape[:2]
-            x = x.flatten(0, 1).contiguous(memory_format=torch.channels_last).unflatten(0, (b, p))
-        return x
+            shape = normalised.shape[:2]
+            flat = normalised.flatten(0, 1).contiguous(memory_format=torch.channels_last)
+            return flat.unflatten(0, shape)
+        return normalised
 
     def __call__(self, tensors: Sequence[torch.Tensor], *, train: bool) -> list[torch.Tensor]:
         """Each tensor is ``(B, 3, H, W)`` or ``(B, P, 3, h, w)`` uint8, on any device."""
         xs = [t.to(self.device, non_blocking=True) for t in tensors]
-        b = xs[0].shape[0]
+        batch = xs[0].shape[0]
         if self.crop is not None:
-            h, w = xs[0].shape[-2:]
+            height, width = xs[0].shape[-2:]
             size = self.crop
             if train:
-                oy = torch.randint(0, h - size + 1, (b,), generator=self.gen).tolist()
-                ox = torch.randint(0, w - size + 1, (b,), generator=self.gen).tolist()
+                oy = torch.randint(0, height - size + 1, (batch,), generator=self.gen).tolist()
+                ox = torch.randint(0, width - size + 1, (batch,), generator=self.gen).tolist()
                 # Per-sample slices are views; stack makes one copy of the crops.
                 xs = [
                     torch.stack(
@@ -180,10 +181,10 @@ class DeviceAugment:
                     for x in xs
                 ]
             else:
-                top, left = (h - size) // 2, (w - size) // 2
+                top, left = (height - size) // 2, (width - size) // 2
                 xs = [x[..., top : top + size, left : left + size] for x in xs]
         if train:
-            flip = (torch.rand(b, generator=self.gen) < 0.5).to(self.device)
-            shape = (b,) + (1,) * (xs[0].dim() - 1)
+            flip = (torch.rand(batch, generator=self.gen) < 0.5).to(self.device)
+            shape = (batch,) + (1,) * (xs[0].dim() - 1)
             xs = [torch.where(flip.view(shape), x.flip(-1), x) for x in xs]
         return [self._finish(x) for x in xs]

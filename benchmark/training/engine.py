@@ -7,8 +7,9 @@ rate suits MOS on 0..5 and on 0..100); callers map predictions back.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sized
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -16,6 +17,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from benchmark.training.data import DeviceAugment
+from benchmark.training.models import PSCRModel
 
 
 @dataclass
@@ -41,17 +43,19 @@ def train_outputs(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     target = batch["target"].to(ctx.device, non_blocking=True)
     if ctx.kind == "nr":
-        (x,) = ctx.augment([batch["image"]], train=True)
-        return ctx.model(x), target
+        (images,) = ctx.augment([batch["image"]], train=True)
+        return ctx.model(images), target
     if ctx.kind == "fr":
-        x, ref = ctx.augment([batch["image"], batch["reference"]], train=True)
-        return ctx.model(x, ref), target
+        images, ref = ctx.augment([batch["image"], batch["reference"]], train=True)
+        return ctx.model(images, ref), target
     assert ctx.exemplar_patches is not None and ctx.exemplar_targets is not None
-    k = ctx.exemplar_patches.shape[0]
-    pick = torch.randint(0, k, (target.shape[0],), generator=ctx.augment.gen).to(ctx.device)
-    (x,) = ctx.augment([batch["image"]], train=True)
+    n_exemplars = ctx.exemplar_patches.shape[0]
+    pick = torch.randint(0, n_exemplars, (target.shape[0],), generator=ctx.augment.gen).to(
+        ctx.device
+    )
+    (images,) = ctx.augment([batch["image"]], train=True)
     (ex,) = ctx.augment([ctx.exemplar_patches[pick]], train=True)
-    return ctx.model(x, ex), target - ctx.exemplar_targets[pick]
+    return ctx.model(images, ex), target - ctx.exemplar_targets[pick]
 
 
 def train_one_epoch(
@@ -66,11 +70,12 @@ def train_one_epoch(
     """Return (mean training loss, whether ``should_stop`` interrupted the epoch)."""
     ctx.model.train()
     total, count, stopped = 0.0, 0, False
-    batches = loader
+    batches: Iterable[Any] = loader
+    bar = None
     if progress:
         from tqdm import tqdm
 
-        batches = tqdm(loader, desc=progress, unit="batch", leave=False)
+        batches = bar = tqdm(loader, desc=progress, unit="batch", leave=False)
     for batch in batches:
         if should_stop is not None and should_stop():
             stopped = True
@@ -81,11 +86,11 @@ def train_one_epoch(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        n = target.shape[0]
-        total += loss.item() * n
-        count += n
-        if progress:
-            batches.set_postfix(loss=f"{total / count:.4f}")
+        batch_size = target.shape[0]
+        total += loss.item() * batch_size
+        count += batch_size
+        if bar is not None:
+            bar.set_postfix(loss=f"{total / count:.4f}")
     return (total / count if count else float("nan")), stopped
 
 
@@ -96,7 +101,7 @@ def encode_exemplars(ctx: StepContext, chunk: int = 8) -> torch.Tensor:
     for start in range(0, ctx.exemplar_patches.shape[0], chunk):
         (ex,) = ctx.augment([ctx.exemplar_patches[start : start + chunk]], train=False)
         with ctx.autocast():
-            feats.append(ctx.model.encode(ex).float())
+            feats.append(cast(PSCRModel, ctx.model).encode(ex).float())
     return torch.cat(feats)
 
 
@@ -104,23 +109,25 @@ def encode_exemplars(ctx: StepContext, chunk: int = 8) -> torch.Tensor:
 def predict(ctx: StepContext, loader: DataLoader) -> np.ndarray:
     """Standardised predictions ``(n, n_out)`` in dataset order."""
     ctx.model.eval()
-    n = len(loader.dataset)
+    n_rows = len(cast(Sized, loader.dataset))
     out: np.ndarray | None = None
     exemplar_feats = encode_exemplars(ctx) if ctx.kind == "pscr" else None
     for batch in loader:
         with ctx.autocast():
             if ctx.kind == "nr":
-                (x,) = ctx.augment([batch["image"]], train=False)
-                pred = ctx.model(x)
+                (images,) = ctx.augment([batch["image"]], train=False)
+                pred = ctx.model(images)
             elif ctx.kind == "fr":
-                x, ref = ctx.augment([batch["image"], batch["reference"]], train=False)
-                pred = ctx.model(x, ref)
+                images, ref = ctx.augment([batch["image"], batch["reference"]], train=False)
+                pred = ctx.model(images, ref)
             else:
-                (x,) = ctx.augment([batch["image"]], train=False)
-                pred = ctx.model.predict(x, exemplar_feats, ctx.exemplar_targets)
+                (images,) = ctx.augment([batch["image"]], train=False)
+                assert exemplar_feats is not None and ctx.exemplar_targets is not None
+                pscr = cast(PSCRModel, ctx.model)
+                pred = pscr.predict(images, exemplar_feats, ctx.exemplar_targets)
         pred = pred.float().cpu().numpy()
         if out is None:
-            out = np.zeros((n, pred.shape[1]), dtype=np.float64)
+            out = np.zeros((n_rows, pred.shape[1]), dtype=np.float64)
         out[batch["index"].numpy()] = pred
     assert out is not None
     return out

@@ -36,7 +36,7 @@ def agiqa3k_manifest(data_dir: str | Path, out: str | Path) -> pd.DataFrame:
             "stimulus_id": [Path(n).stem for n in names],
             "generator": [n.split("_")[0] for n in names],
             "subset": [TRAILING_NUMBER.sub("", n) for n in names],
-            "prompt_group": [TRAILING_NUMBER.search(n).group(1) for n in names],
+            "prompt_group": [_prompt_number(name) for name in names],
             "prompt": table["prompt"],
         }
     )
@@ -46,6 +46,14 @@ def agiqa3k_manifest(data_dir: str | Path, out: str | Path) -> pd.DataFrame:
     out.parent.mkdir(parents=True, exist_ok=True)
     manifest.to_csv(out, index=False)
     return manifest
+
+
+def _prompt_number(name: str) -> str:
+    """The prompt number that ends an image's file name (``..._12.jpg`` -> ``12``)."""
+    match = TRAILING_NUMBER.search(name)
+    if match is None:  # the caller checked every name; this keeps the check visible
+        raise ValueError(f"{name}: no trailing prompt number")
+    return match.group(1)
 
 
 IMPORTERS = {"agiqa3k": agiqa3k_manifest}

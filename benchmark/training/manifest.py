@@ -66,8 +66,8 @@ def _rows(mask: pd.Series | np.ndarray, frame: pd.DataFrame, column: str) -> str
 
 
 def _resolve(base: Path, value: str) -> str:
-    p = Path(value).expanduser()
-    return str(p if p.is_absolute() else (base / p))
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else (base / path))
 
 
 def load_manifest(

@@ -27,19 +27,21 @@ from scipy import optimize, stats
 METRIC_NAMES = ("srcc", "krcc", "plcc", "plcc_logistic", "rmse", "rmse_logistic")
 
 
-def logistic4(x: np.ndarray, b1: float, b2: float, b3: float, b4: float) -> np.ndarray:
-    z = np.clip(-(x - b3) / abs(b4), -500.0, 500.0)
-    return (b1 - b2) / (1.0 + np.exp(z)) + b2
+def logistic4(values: np.ndarray, b1: float, b2: float, b3: float, b4: float) -> np.ndarray:
+    exponent = np.clip(-(values - b3) / abs(b4), -500.0, 500.0)
+    return (b1 - b2) / (1.0 + np.exp(exponent)) + b2
 
 
-def _logistic4_jac(x: np.ndarray, b1: float, b2: float, b3: float, b4: float) -> np.ndarray:
+def _logistic4_jac(values: np.ndarray, b1: float, b2: float, b3: float, b4: float) -> np.ndarray:
     # Analytic derivatives: MINPACK's finite differences use a step relative to each
     # parameter, which is zero when b3 = mean(pred) starts at 0 (centred predictions),
     # and the fit then never moves b3.
     scale = abs(b4)
-    s = 1.0 / (1.0 + np.exp(np.clip(-(x - b3) / scale, -500.0, 500.0)))
-    ds = (b1 - b2) * s * (1.0 - s)
-    return np.stack([s, 1.0 - s, -ds / scale, -ds * (x - b3) / scale**2 * np.sign(b4)], axis=1)
+    sigmoid = 1.0 / (1.0 + np.exp(np.clip(-(values - b3) / scale, -500.0, 500.0)))
+    ds = (b1 - b2) * sigmoid * (1.0 - sigmoid)
+    return np.stack(
+        [sigmoid, 1.0 - sigmoid, -ds / scale, -ds * (values - b3) / scale**2 * np.sign(b4)], axis=1
+    )
 
 
 @dataclass(frozen=True)
@@ -47,44 +49,51 @@ class LogisticFit:
     params: tuple[float, ...]
     mapping: str  # "logistic", "linear" or "constant"
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float64)
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        values = np.asarray(values, dtype=np.float64)
         if self.mapping == "logistic":
-            return logistic4(x, *self.params)
+            return logistic4(values, *self.params)
         if self.mapping == "linear":
-            return self.params[0] * x + self.params[1]
-        return np.full_like(x, self.params[0])
+            return self.params[0] * values + self.params[1]
+        return np.full_like(values, self.params[0])
 
 
 def fit_logistic(pred: np.ndarray, mos: np.ndarray) -> LogisticFit:
     """Fit the VQEG 4-parameter logistic from ``pred`` to ``mos``."""
-    x = np.asarray(pred, dtype=np.float64)
-    y = np.asarray(mos, dtype=np.float64)
-    if np.std(x) == 0:
-        return LogisticFit((float(np.mean(y)),), "constant")
-    if len(x) <= 4:
+    predicted = np.asarray(pred, dtype=np.float64)
+    observed = np.asarray(mos, dtype=np.float64)
+    if np.std(predicted) == 0:
+        return LogisticFit((float(np.mean(observed)),), "constant")
+    if len(predicted) <= 4:
         # Four parameters would interpolate four points: no fit, just a line.
-        slope, intercept = np.polyfit(x, y, 1)
+        slope, intercept = np.polyfit(predicted, observed, 1)
         return LogisticFit((float(slope), float(intercept)), "linear")
-    p0 = [float(np.max(y)), float(np.min(y)), float(np.mean(x)), float(np.std(x)) / 4.0]
+    p0 = [
+        float(np.max(observed)),
+        float(np.min(observed)),
+        float(np.mean(predicted)),
+        float(np.std(predicted)) / 4.0,
+    ]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            params, _ = optimize.curve_fit(logistic4, x, y, p0=p0, jac=_logistic4_jac, maxfev=20000)
+            params, _ = optimize.curve_fit(
+                logistic4, predicted, observed, p0=p0, jac=_logistic4_jac, maxfev=20000
+            )
         if np.all(np.isfinite(params)) and params[3] != 0:
-            fitted = logistic4(x, *params)
+            fitted = logistic4(predicted, *params)
             if np.all(np.isfinite(fitted)):
                 return LogisticFit(tuple(float(p) for p in params), "logistic")
     except (RuntimeError, ValueError, TypeError, optimize.OptimizeWarning):
         pass
-    slope, intercept = np.polyfit(x, y, 1)
+    slope, intercept = np.polyfit(predicted, observed, 1)
     return LogisticFit((float(slope), float(intercept)), "linear")
 
 
-def _corr(fn, x: np.ndarray, y: np.ndarray) -> float:
-    if len(x) < 2 or np.std(x) == 0 or np.std(y) == 0:
+def _corr(fn, first: np.ndarray, second: np.ndarray) -> float:
+    if len(first) < 2 or np.std(first) == 0 or np.std(second) == 0:
         return float("nan")
-    return float(fn(x, y)[0])
+    return float(fn(first, second)[0])
 
 
 @dataclass(frozen=True)
@@ -106,20 +115,26 @@ class Metrics:
 
 
 def compute_metrics(pred: Iterable[float], mos: Iterable[float]) -> Metrics:
-    x = np.asarray(list(pred) if not isinstance(pred, np.ndarray) else pred, dtype=np.float64)
-    y = np.asarray(list(mos) if not isinstance(mos, np.ndarray) else mos, dtype=np.float64)
-    if x.shape != y.shape:
-        raise ValueError(f"pred and mos differ in shape: {x.shape} vs {y.shape}")
-    fit = fit_logistic(x, y) if len(x) >= 2 else LogisticFit((float(np.mean(y)),), "constant")
-    mapped = fit(x)
+    predicted = np.asarray(
+        list(pred) if not isinstance(pred, np.ndarray) else pred, dtype=np.float64
+    )
+    observed = np.asarray(list(mos) if not isinstance(mos, np.ndarray) else mos, dtype=np.float64)
+    if predicted.shape != observed.shape:
+        raise ValueError(f"pred and mos differ in shape: {predicted.shape} vs {observed.shape}")
+    fit = (
+        fit_logistic(predicted, observed)
+        if len(predicted) >= 2
+        else LogisticFit((float(np.mean(observed)),), "constant")
+    )
+    mapped = fit(predicted)
     return Metrics(
-        srcc=_corr(stats.spearmanr, x, y),
-        krcc=_corr(stats.kendalltau, x, y),
-        plcc=_corr(stats.pearsonr, x, y),
-        plcc_logistic=_corr(stats.pearsonr, mapped, y),
-        rmse=float(np.sqrt(np.mean((x - y) ** 2))),
-        rmse_logistic=float(np.sqrt(np.mean((mapped - y) ** 2))),
-        n=int(len(x)),
+        srcc=_corr(stats.spearmanr, predicted, observed),
+        krcc=_corr(stats.kendalltau, predicted, observed),
+        plcc=_corr(stats.pearsonr, predicted, observed),
+        plcc_logistic=_corr(stats.pearsonr, mapped, observed),
+        rmse=float(np.sqrt(np.mean((predicted - observed) ** 2))),
+        rmse_logistic=float(np.sqrt(np.mean((mapped - observed) ** 2))),
+        n=int(len(predicted)),
         mapping=fit.mapping,
     )
 
@@ -130,7 +145,11 @@ def aggregate(runs: Iterable[Mapping[str, float | None]]) -> dict[str, dict[str,
     out: dict[str, dict[str, float | None]] = {}
     for name in METRIC_NAMES:
         vals = np.array(
-            [r[name] for r in runs if r.get(name) is not None and not math.isnan(r[name])],
+            [
+                value
+                for run in runs
+                if (value := run.get(name)) is not None and not math.isnan(value)
+            ],
             dtype=np.float64,
         )
         if len(vals) == 0:

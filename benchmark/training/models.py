@@ -34,14 +34,14 @@ class MLPHead(nn.Module):
             nn.Linear(hidden, out_dim),
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.net(features)
 
 
-def fuse(a: torch.Tensor, b: torch.Tensor, mode: str) -> torch.Tensor:
+def fuse(first: torch.Tensor, second: torch.Tensor, mode: str) -> torch.Tensor:
     if mode == "concat":
-        return torch.cat([a, b], dim=1)
-    return torch.cat([a, b, (a - b).abs()], dim=1)
+        return torch.cat([first, second], dim=1)
+    return torch.cat([first, second, (first - second).abs()], dim=1)
 
 
 def fused_dim(dim: int, mode: str) -> int:
@@ -87,9 +87,9 @@ class PSCRModel(_FusedHeadModel):
 
     def encode(self, patches: torch.Tensor) -> torch.Tensor:
         """``(B, P, 3, h, w)`` patches -> ``(B, D)`` mean patch feature."""
-        b, p = patches.shape[:2]
+        batch, n_patches = patches.shape[:2]
         feats = self.backbone(patches.flatten(0, 1))
-        return feats.view(b, p, -1).mean(dim=1)
+        return feats.view(batch, n_patches, -1).mean(dim=1)
 
     def compare(self, feat: torch.Tensor, exemplar_feat: torch.Tensor) -> torch.Tensor:
         """Predicted score of the input minus that of the exemplar."""
@@ -97,8 +97,8 @@ class PSCRModel(_FusedHeadModel):
 
     def forward(self, patches: torch.Tensor, exemplar_patches: torch.Tensor) -> torch.Tensor:
         feats = self.encode(torch.cat([patches, exemplar_patches], dim=0))
-        x, e = feats.chunk(2, dim=0)
-        return self.compare(x, e)
+        own, exemplar = feats.chunk(2, dim=0)
+        return self.compare(own, exemplar)
 
     def predict(
         self, patches: torch.Tensor, exemplar_feats: torch.Tensor, exemplar_scores: torch.Tensor
@@ -108,11 +108,11 @@ class PSCRModel(_FusedHeadModel):
         ``exemplar_feats`` is ``(K, D)`` (encoded once per evaluation), and
         ``exemplar_scores`` is ``(K, n_out)``.
         """
-        x = self.encode(patches)
-        b, k = x.shape[0], exemplar_feats.shape[0]
-        diffs = self.compare(x.repeat_interleave(k, dim=0), exemplar_feats.repeat(b, 1)).view(
-            b, k, -1
-        )
+        feats = self.encode(patches)
+        batch, n_exemplars = feats.shape[0], exemplar_feats.shape[0]
+        diffs = self.compare(
+            feats.repeat_interleave(n_exemplars, dim=0), exemplar_feats.repeat(batch, 1)
+        ).view(batch, n_exemplars, -1)
         return (diffs + exemplar_scores.unsqueeze(0)).mean(dim=1)
 
 

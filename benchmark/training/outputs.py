@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from common.jsonable import jsonable
 
 SUMMARY_FIELDS = [
     "repeat",
@@ -31,24 +32,9 @@ SUMMARY_FIELDS = [
 ]
 
 
-def _clean(obj: Any) -> Any:
-    """JSON has no NaN; write null so every JSON reader accepts the file."""
-    if isinstance(obj, float):
-        return None if math.isnan(obj) or math.isinf(obj) else obj
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return _clean(obj.item())
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
 def write_json(path: Path, data: Any) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(_clean(data), indent=2, sort_keys=False) + "\n")
+    tmp.write_text(json.dumps(jsonable(data), indent=2, sort_keys=False) + "\n")
     tmp.replace(path)
 
 
@@ -83,14 +69,14 @@ def write_predictions(
             "prompt_group": sub["prompt_group"].to_numpy(),
         }
     )
-    for j, col in enumerate(score_columns):
+    for column_index, col in enumerate(score_columns):
         out[col] = sub[col].to_numpy()
-        out[f"pred_{col}"] = preds[:, j]
+        out[f"pred_{col}"] = preds[:, column_index]
     out.to_csv(path, index=False, float_format="%.6g")
 
 
-def _fmt(x: float | None) -> str:
-    return "  n/a" if x is None else f"{x:.4f}"
+def _fmt(value: float | None) -> str:
+    return "  n/a" if value is None else f"{value:.4f}"
 
 
 def format_table(aggregate: dict[str, dict[str, dict[str, dict[str, Any]]]]) -> str:
@@ -107,11 +93,13 @@ def format_table(aggregate: dict[str, dict[str, dict[str, dict[str, Any]]]]) -> 
     for split, by_col in aggregate.items():
         for col, by_metric in by_col.items():
             cells = []
-            n = 0
+            count = 0
             for key, _ in metrics:
-                s = by_metric[key]
-                n = max(n, s["n"])
-                cells.append(f"{_fmt(s['median'])} ({_fmt(s['mean'])}±{_fmt(s['std']).strip()})")
-            lines.append(f"{split:<6} {col:<20} {n:>3} " + " ".join(f"{c:>22}" for c in cells))
+                stats = by_metric[key]
+                count = max(count, stats["n"])
+                cells.append(
+                    f"{_fmt(stats['median'])} ({_fmt(stats['mean'])}±{_fmt(stats['std']).strip()})"
+                )
+            lines.append(f"{split:<6} {col:<20} {count:>3} " + " ".join(f"{c:>22}" for c in cells))
     lines.append("cells: median over repeats (mean±std)")
     return "\n".join(lines)

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from benchmark.training import engine
+from benchmark.training.backbones import Backbone
 from benchmark.training.cache import CacheSpec, ImageCache, load_cached
 from benchmark.training.catalog import BACKBONES
 from benchmark.training.config import ConfigError, TrainConfig
@@ -37,6 +38,7 @@ from benchmark.training.models import create_model
 from benchmark.training.outputs import SummaryWriter, write_json, write_predictions
 from benchmark.training.splits import Split, make_splits, split_table
 from benchmark.training.weights import locate
+from common.progress import Progress
 
 FORMAT_VERSION = 1
 
@@ -98,25 +100,27 @@ def _metrics_by_column(preds: np.ndarray, scores: np.ndarray, columns: list[str]
     return {c: compute_metrics(preds[:, j], scores[:, j]).to_dict() for j, c in enumerate(columns)}
 
 
-def pick_exemplars(scores: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
+def pick_exemplars(scores: np.ndarray, rows: np.ndarray, count: int) -> np.ndarray:
     """One training row per score quantile bin: the one nearest the bin's median.
 
     Exemplars spread over the score range give the contrastive head differences of
     both signs and all magnitudes.
     """
     primary = scores[rows, 0]
-    k = min(k, len(rows))
-    edges = np.quantile(primary, np.linspace(0, 1, k + 1))
+    bins = min(count, len(rows))
+    edges = np.quantile(primary, np.linspace(0, 1, bins + 1))
     chosen: list[int] = []
-    for b in range(k):
-        lo, hi = edges[b], edges[b + 1]
-        in_bin = (primary >= lo) & ((primary <= hi) if b == k - 1 else (primary < hi))
-        cand = np.flatnonzero(in_bin)
-        cand = cand[~np.isin(rows[cand], chosen)]
-        if len(cand) == 0:
+    for bin_index in range(bins):
+        low, high = edges[bin_index], edges[bin_index + 1]
+        last = bin_index == bins - 1
+        in_bin = (primary >= low) & ((primary <= high) if last else (primary < high))
+        candidates = np.flatnonzero(in_bin)
+        candidates = candidates[~np.isin(rows[candidates], chosen)]
+        if len(candidates) == 0:
             continue
-        target = np.median(primary[cand])
-        chosen.append(int(rows[cand[np.argmin(np.abs(primary[cand] - target))]]))
+        target = np.median(primary[candidates])
+        nearest = candidates[np.argmin(np.abs(primary[candidates] - target))]
+        chosen.append(int(rows[nearest]))
     return np.asarray(chosen, dtype=np.int64)
 
 
@@ -124,8 +128,8 @@ class _Run:
     """State shared by the splits of one run."""
 
     def __init__(self, config: TrainConfig, manifest: Manifest, device: torch.device) -> None:
-        self.c = config
-        self.m = manifest
+        self.config = config
+        self.manifest = manifest
         self.device = device
         self.info = BACKBONES[config.backbone]
         self.cuda = device.type == "cuda"
@@ -135,47 +139,55 @@ class _Run:
 
     def fill_cache(self, rows: np.ndarray) -> ImageCache:
         """Decode every image the splits use (once per cache) before the first epoch."""
-        c = self.c
-        cache = ImageCache(str(c.cache_dir))
-        if c.model == "pscr":
-            spec = CacheSpec("native", int(c.pscr.patch_size or 0))
+        config = self.config
+        cache = ImageCache(str(config.cache_dir))
+        if config.model == "pscr":
+            spec = CacheSpec("native", int(config.pscr.patch_size or 0))
         else:
-            spec = CacheSpec("resize", int(c.resize_size or 0))
+            spec = CacheSpec("resize", int(config.resize_size or 0))
 
         def cached(paths: list[str]) -> list[Path]:
             files = cache.ensure(
-                [paths[i] for i in rows], spec, threads=max(1, c.workers), progress=c.progress
+                [paths[i] for i in rows],
+                spec,
+                threads=max(1, config.workers),
+                progress=config.progress,
             )
             by_row = [Path()] * len(paths)
-            for i, f in zip(rows, files, strict=True):
-                by_row[i] = f
+            for row, file in zip(rows, files, strict=True):
+                by_row[row] = file
             return by_row
 
-        self.files = cached(self.m.images)
-        refs = self.m.references
-        if c.model == "fr" and refs is not None:
+        self.files = cached(self.manifest.images)
+        refs = self.manifest.references
+        if config.model == "fr" and refs is not None:
             self.ref_files = cached(refs)
         return cache
 
-    def dataset(self, rows: np.ndarray, targets: np.ndarray):
+    def dataset(self, rows: np.ndarray, targets: np.ndarray) -> Dataset:
         files = [self.files[i] for i in rows]
-        if self.c.model == "pscr":
-            return PatchDataset(files, targets, int(self.c.pscr.patch_size or 0), self.c.pscr.grid)
+        pscr = self.config.pscr
+        if self.config.model == "pscr":
+            return PatchDataset(files, targets, int(pscr.patch_size or 0), pscr.grid)
         refs = [self.ref_files[i] for i in rows] if self.ref_files is not None else None
         return CachedImageDataset(files, targets, refs)
 
-    def loader(self, dataset, *, train: bool, seed: int) -> DataLoader:
-        c = self.c
-        batch = min(c.batch_size, len(dataset)) if train else int(c.eval_batch_size or c.batch_size)
+    def loader(self, dataset: Dataset, *, train: bool, seed: int) -> DataLoader:
+        config = self.config
+        size = len(cast(Sized, dataset))
+        if train:
+            batch = min(config.batch_size, size)
+        else:
+            batch = int(config.eval_batch_size or config.batch_size)
         return DataLoader(
             dataset,
             batch_size=batch,
-            sampler=EpochSampler(len(dataset), shuffle=train, seed=seed),
+            sampler=EpochSampler(size, shuffle=train, seed=seed),
             # A last batch of one would break BatchNorm in training mode.
             drop_last=train,
-            num_workers=c.workers,
+            num_workers=config.workers,
             pin_memory=self.cuda,
-            persistent_workers=c.workers > 0,
+            persistent_workers=config.workers > 0,
         )
 
 
@@ -185,165 +197,312 @@ def _save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-def _train_split(
-    run: _Run,
-    r: int,
-    split: Split,
-    n_splits: int,
-    summary: SummaryWriter,
-    on_epoch_end: Callable[[EpochReport], None] | None,
-    should_stop: Callable[[], bool] | None,
-) -> tuple[RepeatResult | None, bool]:
-    c, m = run.c, run.m
-    seed = c.seed * 100_003 + r
-    torch.manual_seed(seed)
-    split_dir = run.out / split.name
-    split_dir.mkdir(parents=True, exist_ok=True)
-    split_table(split, m.frame).to_csv(split_dir / "split.csv", index=False)
+@dataclass
+class _Targets:
+    """Scores standardised with the training rows' mean and spread (per score column)."""
 
-    train_rows = split.train
-    if c.max_train_images is not None and len(train_rows) > c.max_train_images:
-        rng = np.random.default_rng([c.seed, r, 1])
-        train_rows = np.sort(rng.choice(train_rows, c.max_train_images, replace=False))
-    scores = m.scores
-    mean = scores[train_rows].mean(axis=0)
-    std = scores[train_rows].std(axis=0)
-    std = np.where(std > 0, std, 1.0)
-    standard = (scores - mean) / std
+    mean: np.ndarray
+    std: np.ndarray
+    standard: np.ndarray
 
-    model: nn.Module = create_model(c).to(run.device)
-    if run.cuda and c.channels_last:
+    @classmethod
+    def from_training_rows(cls, scores: np.ndarray, rows: np.ndarray) -> _Targets:
+        mean = scores[rows].mean(axis=0)
+        std = scores[rows].std(axis=0)
+        std = np.where(std > 0, std, 1.0)
+        return cls(mean, std, (scores - mean) / std)
+
+    def unstandardise(self, predictions: np.ndarray) -> np.ndarray:
+        return predictions * self.std + self.mean
+
+
+@dataclass
+class _SplitTraining:
+    """Everything one split's training needs, built once before its first epoch."""
+
+    index: int
+    split: Split
+    split_dir: Path
+    seed: int
+    targets: _Targets
+    model: nn.Module
+    context: engine.StepContext
+    exemplar_rows: np.ndarray
+    train_loader: DataLoader
+    val_loader: DataLoader
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None
+    loss_fn: nn.Module
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.split_dir / "best.pt"
+
+
+@dataclass
+class _Best:
+    """The best-on-validation epoch so far and its weights (on the CPU)."""
+
+    score: float = float("-inf")
+    epoch: int = 0
+    state: dict[str, torch.Tensor] | None = None
+
+
+def _training_rows(config: TrainConfig, split: Split, index: int) -> np.ndarray:
+    """The split's training rows, subsampled (reproducibly) to ``max_train_images``."""
+    rows = split.train
+    if config.max_train_images is not None and len(rows) > config.max_train_images:
+        rng = np.random.default_rng([config.seed, index, 1])
+        rows = np.sort(rng.choice(rows, config.max_train_images, replace=False))
+    return rows
+
+
+def _build_model(run: _Run, seed: int) -> tuple[nn.Module, engine.StepContext]:
+    config = run.config
+    model: nn.Module = create_model(config).to(run.device)
+    if run.cuda and config.channels_last:
         model = model.to(memory_format=torch.channels_last)
     augment = DeviceAugment(
         run.info.mean,
         run.info.std,
         run.device,
-        crop=None if c.model == "pscr" else c.image_size,
-        channels_last=run.cuda and c.channels_last,
+        crop=None if config.model == "pscr" else config.image_size,
+        channels_last=run.cuda and config.channels_last,
         seed=seed,
     )
-    ctx = engine.StepContext(model, c.model, augment, run.device, amp=c.amp)
-    exemplar_rows = np.zeros(0, dtype=np.int64)
-    if c.model == "pscr":
-        exemplar_rows = pick_exemplars(scores, train_rows, c.pscr.exemplars)
-        patches = [
-            sample_patches(load_cached(run.files[i]), int(c.pscr.patch_size or 0), c.pscr.grid)
-            for i in exemplar_rows
-        ]
-        ctx.exemplar_patches = torch.from_numpy(np.stack(patches)).to(run.device)
-        ctx.exemplar_targets = torch.as_tensor(
-            standard[exemplar_rows], dtype=torch.float32, device=run.device
-        )
+    context = engine.StepContext(model, config.model, augment, run.device, amp=config.amp)
+    return model, context
 
-    train_loader = run.loader(run.dataset(train_rows, standard[train_rows]), train=True, seed=seed)
-    val_loader = run.loader(run.dataset(split.val, standard[split.val]), train=False, seed=seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
+
+def _attach_exemplars(
+    run: _Run, context: engine.StepContext, train_rows: np.ndarray, targets: _Targets
+) -> np.ndarray:
+    """PSCR compares against exemplar images; give the step context their patches."""
+    config = run.config
+    if config.model != "pscr":
+        return np.zeros(0, dtype=np.int64)
+    exemplar_rows = pick_exemplars(run.manifest.scores, train_rows, config.pscr.exemplars)
+    patch_size = int(config.pscr.patch_size or 0)
+    patches = [
+        sample_patches(load_cached(run.files[i]), patch_size, config.pscr.grid)
+        for i in exemplar_rows
+    ]
+    context.exemplar_patches = torch.from_numpy(np.stack(patches)).to(run.device)
+    context.exemplar_targets = torch.as_tensor(
+        targets.standard[exemplar_rows], dtype=torch.float32, device=run.device
+    )
+    return exemplar_rows
+
+
+def _build_split(run: _Run, index: int, split: Split) -> _SplitTraining:
+    """Seed, write the split's table, and build its model, loaders and optimiser."""
+    config = run.config
+    seed = config.seed * 100_003 + index
+    torch.manual_seed(seed)
+    split_dir = run.out / split.name
+    split_dir.mkdir(parents=True, exist_ok=True)
+    split_table(split, run.manifest.frame).to_csv(split_dir / "split.csv", index=False)
+
+    train_rows = _training_rows(config, split, index)
+    targets = _Targets.from_training_rows(run.manifest.scores, train_rows)
+    model, context = _build_model(run, seed)
+    exemplar_rows = _attach_exemplars(run, context, train_rows, targets)
+    standard = targets.standard
+    train_set = run.dataset(train_rows, standard[train_rows])
+    val_set = run.dataset(split.val, standard[split.val])
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
     scheduler = (
-        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=c.epochs)
-        if c.scheduler == "cosine"
+        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+        if config.scheduler == "cosine"
         else None
     )
-    loss_fn = nn.MSELoss() if c.loss == "mse" else nn.L1Loss()
+    return _SplitTraining(
+        index=index,
+        split=split,
+        split_dir=split_dir,
+        seed=seed,
+        targets=targets,
+        model=model,
+        context=context,
+        exemplar_rows=exemplar_rows,
+        train_loader=run.loader(train_set, train=True, seed=seed),
+        val_loader=run.loader(val_set, train=False, seed=seed),
+        optimizer=optimizer,
+        scheduler=scheduler,
+        loss_fn=nn.MSELoss() if config.loss == "mse" else nn.L1Loss(),
+    )
 
-    def unstandardise(p: np.ndarray) -> np.ndarray:
-        return p * std + mean
 
-    best_score, best_epoch, best_state = float("-inf"), 0, None
-    ckpt_path = split_dir / "best.pt"
-    for epoch in range(1, c.epochs + 1):
-        t0 = time.perf_counter()
-        train_loader.sampler.set_epoch(epoch)
-        lr = optimizer.param_groups[0]["lr"]
-        progress = f"{split.name} epoch {epoch}/{c.epochs}" if c.progress else None
-        loss, stopped = engine.train_one_epoch(
-            ctx, train_loader, optimizer, loss_fn, should_stop=should_stop, progress=progress
-        )
-        if stopped:
-            return None, True
-        if scheduler is not None:
-            scheduler.step()
-        val_pred = unstandardise(engine.predict(ctx, val_loader))
-        val = _metrics_by_column(val_pred, scores[split.val], m.score_columns)
-        score = _selection_score(val)
-        is_best = best_state is None or score > best_score
-        if is_best:
-            best_score, best_epoch = score, epoch
-            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-            if c.save_checkpoint:
-                _save_checkpoint(
-                    ckpt_path,
-                    {
-                        "format_version": FORMAT_VERSION,
-                        "config": c.to_dict(),
-                        "split": split.name,
-                        "epoch": epoch,
-                        "val_srcc": score,
-                        "score_columns": m.score_columns,
-                        "target_mean": mean.tolist(),
-                        "target_std": std.tolist(),
-                        "backbone_weights_sha256": model.backbone.weights_sha256,
-                        "exemplars": {
-                            "stimulus_id": m.stimulus_ids[exemplar_rows].tolist(),
-                            "scores": scores[exemplar_rows].tolist(),
-                            "patches": ctx.exemplar_patches.cpu() if c.model == "pscr" else None,
-                        },
-                        "model_state": best_state,
-                    },
-                )
-        seconds = time.perf_counter() - t0
-        plccs = [v["plcc"] for v in val.values() if v["plcc"] is not None]
-        report = EpochReport(
-            repeat=r,
-            repeats=n_splits,
-            split=split.name,
-            epoch=epoch,
-            epochs=c.epochs,
-            train_loss=loss,
-            val_srcc=score if np.isfinite(score) else float("nan"),
-            val_plcc=float(np.mean(plccs)) if plccs else float("nan"),
-            val=val,
-            lr=lr,
-            seconds=seconds,
-            is_best=is_best,
-            best_epoch=best_epoch,
-            best_val_srcc=best_score,
-        )
-        summary.write(
-            {
-                "repeat": r,
-                "split": split.name,
-                "epoch": epoch,
-                "train_loss": f"{loss:.6g}",
-                "val_srcc": f"{report.val_srcc:.6g}",
-                "val_plcc": f"{report.val_plcc:.6g}",
-                "lr": f"{lr:.6g}",
-                "seconds": f"{seconds:.3f}",
-            }
-        )
-        if on_epoch_end is not None:
-            on_epoch_end(report)
+def _checkpoint_payload(
+    run: _Run, training: _SplitTraining, epoch: int, score: float, state: dict[str, Any]
+) -> dict[str, Any]:
+    config, manifest = run.config, run.manifest
+    exemplar_rows = training.exemplar_rows
+    patches = training.context.exemplar_patches
+    return {
+        "format_version": FORMAT_VERSION,
+        "config": config.to_dict(),
+        "split": training.split.name,
+        "epoch": epoch,
+        "val_srcc": score,
+        "score_columns": manifest.score_columns,
+        "target_mean": training.targets.mean.tolist(),
+        "target_std": training.targets.std.tolist(),
+        "backbone_weights_sha256": cast(Backbone, training.model.backbone).weights_sha256,
+        "exemplars": {
+            "stimulus_id": manifest.stimulus_ids[exemplar_rows].tolist(),
+            "scores": manifest.scores[exemplar_rows].tolist(),
+            "patches": patches.cpu() if config.model == "pscr" and patches is not None else None,
+        },
+        "model_state": state,
+    }
 
-    assert best_state is not None
-    model.load_state_dict(best_state)
-    test_loader = run.loader(run.dataset(split.test, standard[split.test]), train=False, seed=seed)
+
+def _keep_if_best(
+    run: _Run, training: _SplitTraining, best: _Best, epoch: int, score: float
+) -> bool:
+    """Remember (and checkpoint) this epoch's weights if they beat the best so far."""
+    if best.state is not None and not score > best.score:  # NaN never beats a kept epoch
+        return False
+    best.score, best.epoch = score, epoch
+    state = training.model.state_dict().items()
+    best.state = {name: value.detach().to("cpu", copy=True) for name, value in state}
+    if run.config.save_checkpoint:
+        payload = _checkpoint_payload(run, training, epoch, score, best.state)
+        _save_checkpoint(training.checkpoint_path, payload)
+    return True
+
+
+def _write_summary_row(summary: SummaryWriter, index: int, report: EpochReport) -> None:
+    summary.write(
+        {
+            "repeat": index,
+            "split": report.split,
+            "epoch": report.epoch,
+            "train_loss": f"{report.train_loss:.6g}",
+            "val_srcc": f"{report.val_srcc:.6g}",
+            "val_plcc": f"{report.val_plcc:.6g}",
+            "lr": f"{report.lr:.6g}",
+            "seconds": f"{report.seconds:.3f}",
+        }
+    )
+
+
+def _train_epoch(
+    run: _Run,
+    training: _SplitTraining,
+    best: _Best,
+    epoch: int,
+    n_splits: int,
+    should_stop: Callable[[], bool] | None,
+) -> EpochReport | None:
+    """One epoch of training and validation; None if ``should_stop`` stopped it."""
+    config, manifest, split = run.config, run.manifest, training.split
+    started = time.perf_counter()
+    training.train_loader.sampler.set_epoch(epoch)  # type: ignore[attr-defined]
+    lr = training.optimizer.param_groups[0]["lr"]
+    bar = f"{split.name} epoch {epoch}/{config.epochs}" if config.progress else None
+    loss, stopped = engine.train_one_epoch(
+        training.context,
+        training.train_loader,
+        training.optimizer,
+        training.loss_fn,
+        should_stop=should_stop,
+        progress=bar,
+    )
+    if stopped:
+        return None
+    if training.scheduler is not None:
+        training.scheduler.step()
+    val_predictions = training.targets.unstandardise(
+        engine.predict(training.context, training.val_loader)
+    )
+    val = _metrics_by_column(val_predictions, manifest.scores[split.val], manifest.score_columns)
+    score = _selection_score(val)
+    is_best = _keep_if_best(run, training, best, epoch, score)
+    plccs = [metrics["plcc"] for metrics in val.values() if metrics["plcc"] is not None]
+    return EpochReport(
+        repeat=training.index,
+        repeats=n_splits,
+        split=split.name,
+        epoch=epoch,
+        epochs=config.epochs,
+        train_loss=loss,
+        val_srcc=score if np.isfinite(score) else float("nan"),
+        val_plcc=float(np.mean(plccs)) if plccs else float("nan"),
+        val=val,
+        lr=lr,
+        seconds=time.perf_counter() - started,
+        is_best=is_best,
+        best_epoch=best.epoch,
+        best_val_srcc=best.score,
+    )
+
+
+def _evaluate_best(run: _Run, training: _SplitTraining, best: _Best) -> RepeatResult:
+    """Load the best epoch's weights; predict and score validation and test; write both."""
+    manifest, split = run.manifest, training.split
+    assert best.state is not None
+    training.model.load_state_dict(best.state)
+    test_set = run.dataset(split.test, training.targets.standard[split.test])
+    test_loader = run.loader(test_set, train=False, seed=training.seed)
     metrics: dict[str, dict[str, dict[str, Any]]] = {}
     predictions: dict[str, str] = {}
-    for part, loader, rows in (("val", val_loader, split.val), ("test", test_loader, split.test)):
-        preds = unstandardise(engine.predict(ctx, loader))
-        metrics[part] = _metrics_by_column(preds, scores[rows], m.score_columns)
-        path = split_dir / f"predictions_{part}.csv"
-        write_predictions(path, m.frame, rows, preds, m.score_columns)
+    parts = (("val", training.val_loader, split.val), ("test", test_loader, split.test))
+    for part, loader, rows in parts:
+        predicted = training.targets.unstandardise(engine.predict(training.context, loader))
+        metrics[part] = _metrics_by_column(predicted, manifest.scores[rows], manifest.score_columns)
+        path = training.split_dir / f"predictions_{part}.csv"
+        write_predictions(path, manifest.frame, rows, predicted, manifest.score_columns)
         predictions[part] = str(path)
-    result = RepeatResult(
+    return RepeatResult(
         split=split.name,
-        best_epoch=best_epoch,
-        best_val_srcc=best_score,
+        best_epoch=best.epoch,
+        best_val_srcc=best.score,
         metrics=metrics,
-        checkpoint=str(ckpt_path) if c.save_checkpoint else None,
+        checkpoint=str(training.checkpoint_path) if run.config.save_checkpoint else None,
         predictions=predictions,
         notes=list(split.notes),
     )
-    return result, False
+
+
+@dataclass
+class _Listeners:
+    """Who hears about a run as it trains (every one optional)."""
+
+    on_epoch_end: Callable[[EpochReport], None] | None = None
+    should_stop: Callable[[], bool] | None = None
+    progress: Progress | None = None
+
+    def epoch_ended(self, report: EpochReport) -> None:
+        if self.progress is not None:
+            done = report.repeat * report.epochs + report.epoch
+            phase = f"{report.split} epoch {report.epoch} of {report.epochs}"
+            self.progress(phase, done, report.repeats * report.epochs)
+        if self.on_epoch_end is not None:
+            self.on_epoch_end(report)
+
+
+def _train_split(
+    run: _Run,
+    index: int,
+    split: Split,
+    n_splits: int,
+    summary: SummaryWriter,
+    listeners: _Listeners,
+) -> tuple[RepeatResult | None, bool]:
+    """Train one split from scratch; evaluate its best epoch. ``(None, True)`` if stopped."""
+    training = _build_split(run, index, split)
+    best = _Best()
+    for epoch in range(1, run.config.epochs + 1):
+        report = _train_epoch(run, training, best, epoch, n_splits, listeners.should_stop)
+        if report is None:
+            return None, True
+        _write_summary_row(summary, index, report)
+        listeners.epoch_ended(report)
+    return _evaluate_best(run, training, best), False
 
 
 def _aggregate(results: list[RepeatResult], columns: list[str]) -> dict:
@@ -377,59 +536,44 @@ def train(
     config: TrainConfig | dict[str, Any],
     on_epoch_end: Callable[[EpochReport], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    progress: Progress | None = None,
 ) -> TrainResult:
     """Train and evaluate the configured model on every split; write the run's files.
 
-    ``on_epoch_end`` receives an :class:`EpochReport` after each epoch (progress for a
-    task or a progress bar); ``should_stop`` is polled before each batch and, once it
-    returns true, the run ends early with ``stopped=True`` and the repeats completed
-    so far.
+    ``progress(phase, done, total)`` hears after each epoch how many of all splits'
+    epochs are done, just before ``on_epoch_end`` receives that epoch's
+    :class:`EpochReport` (its losses and validation metrics). ``should_stop`` is polled
+    before each batch and, once it returns true, the run ends early with
+    ``stopped=True`` and the repeats completed so far.
     """
     started = time.perf_counter()
     config, manifest, splits = prepare(config)
-    device = resolve_device(config.device)
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    if device.type == "cuda":
-        # Input sizes are fixed per run, so cuDNN's autotuner pays off after one batch.
-        torch.backends.cudnn.benchmark = True
+    device = _set_up_torch(config)
     run = _Run(config, manifest, device)
     run.out.mkdir(parents=True, exist_ok=True)
-    used = np.unique(np.concatenate([np.concatenate(list(s.parts().values())) for s in splits]))
-    write_json(
-        run.out / "config.json",
-        {
-            **config.to_dict(),
-            "_run": {
-                "device": str(device),
-                "torch": torch.__version__,
-                "python": platform.python_version(),
-                "manifest_rows": len(manifest),
-                "splits": [s.name for s in splits],
-                "format_version": FORMAT_VERSION,
-            },
-        },
+    _write_run_config(run, splits)
+    used = np.unique(
+        np.concatenate([np.concatenate(list(split.parts().values())) for split in splits])
     )
     run.fill_cache(used)
     summary = SummaryWriter(run.out / "summary.csv")
     results: list[RepeatResult] = []
     stopped = False
-    for r, split in enumerate(splits):
-        result, stopped = _train_split(
-            run, r, split, len(splits), summary, on_epoch_end, should_stop
-        )
+    listeners = _Listeners(on_epoch_end, should_stop, progress)
+    for index, split in enumerate(splits):
+        result, stopped = _train_split(run, index, split, len(splits), summary, listeners)
         if result is not None:
             results.append(result)
         if stopped:
             break
-    agg = _aggregate(results, manifest.score_columns) if results else {}
+    aggregated = _aggregate(results, manifest.score_columns) if results else {}
     write_json(
         run.out / "metrics.json",
         {
             "score_columns": manifest.score_columns,
             "stopped": stopped,
-            "repeats": [r.__dict__ for r in results],
-            "aggregate": agg,
+            "repeats": [result.__dict__ for result in results],
+            "aggregate": aggregated,
         },
     )
     return TrainResult(
@@ -437,9 +581,37 @@ def train(
         config=config.to_dict(),
         device=str(device),
         repeats=results,
-        aggregate=agg,
+        aggregate=aggregated,
         stopped=stopped,
         seconds=time.perf_counter() - started,
+    )
+
+
+def _set_up_torch(config: TrainConfig) -> torch.device:
+    device = resolve_device(config.device)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    if device.type == "cuda":
+        # Input sizes are fixed per run, so cuDNN's autotuner pays off after one batch.
+        torch.backends.cudnn.benchmark = True
+    return device
+
+
+def _write_run_config(run: _Run, splits: list[Split]) -> None:
+    """``config.json``: the resolved configuration plus the facts of this machine and run."""
+    write_json(
+        run.out / "config.json",
+        {
+            **run.config.to_dict(),
+            "_run": {
+                "device": str(run.device),
+                "torch": torch.__version__,
+                "python": platform.python_version(),
+                "manifest_rows": len(run.manifest),
+                "splits": [split.name for split in splits],
+                "format_version": FORMAT_VERSION,
+            },
+        },
     )
 
 

@@ -32,8 +32,8 @@ class Split:
         return {"train": self.train, "val": self.val, "test": self.test}
 
 
-def _sorted(a: np.ndarray | list[int]) -> np.ndarray:
-    return np.sort(np.asarray(a, dtype=np.int64))
+def _sorted(values: np.ndarray | list[int]) -> np.ndarray:
+    return np.sort(np.asarray(values, dtype=np.int64))
 
 
 def _carve(
@@ -45,25 +45,25 @@ def _carve(
     Cutting on unit boundaries keeps each unit (a prompt group) whole; every part
     gets at least one unit so that no metric is computed on an empty part.
     """
-    n = len(units)
-    if n < len(fractions) + 1:
+    n_units = len(units)
+    if n_units < len(fractions) + 1:
         raise SplitError(
-            f"need at least {len(fractions) + 1} prompt groups (or rows) to split, found {n}"
+            f"need at least {len(fractions) + 1} prompt groups (or rows) to split, found {n_units}"
         )
-    order = rng.permutation(n)
+    order = rng.permutation(n_units)
     cum = np.cumsum(sizes[order])
     total = cum[-1]
     cuts: list[int] = []
     start = 0
     acc = 0.0
-    for i, frac in enumerate(fractions):
+    for part_index, frac in enumerate(fractions):
         acc += frac
         cut = int(np.searchsorted(cum, acc * total * (1 - 1e-9), side="left")) + 1
-        remaining_parts = len(fractions) - i
-        cut = min(max(cut, start + 1), n - remaining_parts)
+        remaining_parts = len(fractions) - part_index
+        cut = min(max(cut, start + 1), n_units - remaining_parts)
         cuts.append(cut)
         start = cut
-    bounds = [0, *cuts, n]
+    bounds = [0, *cuts, n_units]
     return [units[order[a:b]] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
@@ -90,17 +90,22 @@ def _split_of(
     test: np.ndarray,
 ) -> Split:
     """A ``Split`` whose parts are the rows of the chosen units (see ``_rows_of``)."""
-    return Split(name, *(_rows_of(groups, rows, part, grouped) for part in (train, val, test)))
+    return Split(
+        name,
+        _rows_of(groups, rows, train, grouped),
+        _rows_of(groups, rows, val, grouped),
+        _rows_of(groups, rows, test, grouped),
+    )
 
 
 def random_splits(groups: np.ndarray, cfg: SplitConfig, repeats: int, seed: int) -> list[Split]:
     rows = np.arange(len(groups))
     units, sizes = _units(groups, rows, cfg.grouped)
     out = []
-    for r in range(repeats):
-        rng = np.random.default_rng([seed, r])
+    for repeat in range(repeats):
+        rng = np.random.default_rng([seed, repeat])
         test, val, train = _carve(units, sizes, [cfg.test_fraction, cfg.val_fraction], rng)
-        out.append(_split_of(f"random-r{r}", groups, rows, cfg.grouped, train, val, test))
+        out.append(_split_of(f"random-r{repeat}", groups, rows, cfg.grouped, train, val, test))
     return out
 
 
@@ -124,8 +129,8 @@ def cross_generator_splits(
     train_side = np.flatnonzero(np.isin(generators, cfg.train_generators))
     test_side = np.flatnonzero(np.isin(generators, cfg.test_generators))
     out = []
-    for r in range(repeats):
-        rng = np.random.default_rng([seed, r])
+    for repeat in range(repeats):
+        rng = np.random.default_rng([seed, repeat])
         if cfg.grouped:
             both = np.concatenate([train_side, test_side])
             units, sizes = _units(groups, both, True)
@@ -139,7 +144,7 @@ def cross_generator_splits(
         val_groups, train_groups = _carve(units, sizes, [cfg.val_fraction], rng)
         out.append(
             Split(
-                f"cross_generator-r{r}",
+                f"cross_generator-r{repeat}",
                 _rows_of(groups, pool, train_groups, True),
                 _rows_of(groups, pool, val_groups, True),
                 test,
@@ -149,26 +154,26 @@ def cross_generator_splits(
 
 
 def _balanced_folds(
-    units: np.ndarray, sizes: np.ndarray, k: int, rng: np.random.Generator
+    units: np.ndarray, sizes: np.ndarray, n_folds: int, rng: np.random.Generator
 ) -> list[np.ndarray]:
-    n = len(units)
-    cap = -(-n // k)  # ceil(n / k) units per fold at most
-    if n < k or n - cap < 2:
+    n_units = len(units)
+    cap = -(-n_units // n_folds)  # ceil(n / k) units per fold at most
+    if n_units < n_folds or n_units - cap < 2:
         raise SplitError(
-            f"{k}-fold needs at least {4 if k == 2 else k} prompt groups (or rows), "
-            f"so that each fold is tested and train and val stay non-empty; found {n}"
+            f"{n_folds}-fold needs at least {4 if n_folds == 2 else n_folds} prompt groups (or rows), "
+            f"so that each fold is tested and train and val stay non-empty; found {n_units}"
         )
-    order = rng.permutation(n)
+    order = rng.permutation(n_units)
     # Largest units first, each into the lightest fold that is not full: folds of
     # similar size in images and in units (so every fold leaves room for val).
     order = order[np.argsort(-sizes[order], kind="stable")]
-    loads = np.zeros(k)
-    members: list[list[int]] = [[] for _ in range(k)]
-    for i in order:
-        open_folds = [f for f in range(k) if len(members[f]) < cap]
-        f = min(open_folds, key=lambda j: loads[j])
-        members[f].append(i)
-        loads[f] += sizes[i]
+    loads = np.zeros(n_folds)
+    members: list[list[int]] = [[] for _ in range(n_folds)]
+    for unit in order:
+        open_folds = [fold for fold in range(n_folds) if len(members[fold]) < cap]
+        fold = min(open_folds, key=lambda j: loads[j])
+        members[fold].append(unit)
+        loads[fold] += sizes[unit]
     return [units[np.asarray(m, dtype=np.int64)] for m in members]
 
 
@@ -177,14 +182,18 @@ def kfold_splits(groups: np.ndarray, cfg: SplitConfig, repeats: int, seed: int) 
     rows = np.arange(len(groups))
     units, sizes = _units(groups, rows, cfg.grouped)
     out = []
-    for r in range(repeats):
-        rng = np.random.default_rng([seed, r])
+    for repeat in range(repeats):
+        rng = np.random.default_rng([seed, repeat])
         folds = _balanced_folds(units, sizes, cfg.folds, rng)
-        for f, test in enumerate(folds):
-            rest = np.concatenate([u for j, u in enumerate(folds) if j != f])
+        for fold_index, test in enumerate(folds):
+            rest = np.concatenate([u for j, u in enumerate(folds) if j != fold_index])
             rest_sizes = sizes[np.searchsorted(units, rest)] if cfg.grouped else np.ones(len(rest))
             val, train = _carve(rest, rest_sizes, [cfg.val_fraction], rng)
-            out.append(_split_of(f"kfold-r{r}-f{f}", groups, rows, cfg.grouped, train, val, test))
+            out.append(
+                _split_of(
+                    f"kfold-r{repeat}-f{fold_index}", groups, rows, cfg.grouped, train, val, test
+                )
+            )
     return out
 
 
@@ -209,10 +218,10 @@ def fixed_splits(
         table["repeat"] = "0"
     lookup: dict[str, int] = {}
     for key_col in ("stimulus_id", "image"):
-        for i, v in enumerate(frame[key_col]):
-            lookup.setdefault(str(v), i)
-    for i, v in enumerate(frame["image"]):
-        lookup.setdefault(Path(str(v)).name, i)
+        for row, value in enumerate(frame[key_col]):
+            lookup.setdefault(str(value), row)
+    for row, value in enumerate(frame["image"]):
+        lookup.setdefault(Path(str(value)).name, row)
     unknown = [s for s in table["stimulus"] if s not in lookup]
     if unknown:
         raise SplitError(
@@ -222,7 +231,7 @@ def fixed_splits(
     if bad_parts:
         raise SplitError(f"{path}: unknown part(s) {bad_parts}; use train, val or test")
     out = []
-    for r, (rep, sub) in enumerate(table.groupby("repeat", sort=True)):
+    for repeat, (rep, sub) in enumerate(table.groupby("repeat", sort=True)):
         idx = sub["stimulus"].map(lookup).to_numpy()
         parts = sub["part"].str.lower().map(PART_NAMES).to_numpy()
         if len(set(idx.tolist())) != len(idx):
@@ -230,7 +239,7 @@ def fixed_splits(
         train, val, test = (_sorted(idx[parts == p]) for p in ("train", "val", "test"))
         notes: list[str] = []
         if len(val) == 0:
-            rng = np.random.default_rng([seed, r])
+            rng = np.random.default_rng([seed, repeat])
             units, sizes = _units(groups, train, True)
             val_groups, train_groups = _carve(units, sizes, [cfg.val_fraction], rng)
             val = _rows_of(groups, train, val_groups, True)
@@ -255,8 +264,8 @@ def check_split(split: Split, groups: np.ndarray, *, grouped: bool) -> None:
     for name, idx in split.parts().items():
         if len(idx) == 0:
             raise SplitError(f"{split.name}: the {name} part is empty")
-    a, b, c = (set(x.tolist()) for x in split.parts().values())
-    if a & b or a & c or b & c:
+    train, val, test = (set(rows.tolist()) for rows in split.parts().values())
+    if train & val or train & test or val & test:
         raise SplitError(f"{split.name}: a row is in two parts")
     if grouped and leaked_groups(split, groups):
         raise SplitError(f"{split.name}: prompt groups leak across parts")
@@ -276,9 +285,9 @@ def make_splits(frame: pd.DataFrame, cfg: SplitConfig, *, repeats: int, seed: in
         splits = fixed_splits(frame, groups, cfg, seed)
     else:
         raise SplitError(f"unknown split protocol {cfg.protocol!r}")
-    for s in splits:
+    for split in splits:
         # Published splits are reproduced as given; their leaks are reported in notes.
-        check_split(s, groups, grouped=cfg.grouped and cfg.protocol != "fixed")
+        check_split(split, groups, grouped=cfg.grouped and cfg.protocol != "fixed")
     return splits
 
 

@@ -35,9 +35,9 @@ def make_synthetic_database(
     (root / "references").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     rows = []
-    for g in range(groups):
+    for group in range(groups):
         ref = rng.integers(0, 256, size=(size, size, 3), dtype=np.uint8)
-        ref_name = f"references/prompt_{g:03d}.{fmt}"
+        ref_name = f"references/prompt_{group:03d}.{fmt}"
         Image.fromarray(ref).save(root / ref_name)
         for gen in generators:
             mos = float(rng.uniform(1.0, 5.0))
@@ -45,15 +45,15 @@ def make_synthetic_database(
             level = 30.0 + 45.0 * mos  # 75..255 over MOS 1..5
             noise = rng.normal(0.0, contrast, size=(size, size, 3))
             img = np.clip(level + noise, 0, 255).astype(np.uint8)
-            name = f"images/{gen}_{g:03d}.{fmt}"
+            name = f"images/{gen}_{group:03d}.{fmt}"
             Image.fromarray(img).save(root / name)
             rows.append(
                 {
                     "image": name,
                     "reference": ref_name,
-                    "stimulus_id": f"{gen}_{g:03d}",
+                    "stimulus_id": f"{gen}_{group:03d}",
                     "generator": gen,
-                    "prompt_group": f"p{g:03d}",
+                    "prompt_group": f"p{group:03d}",
                     "mos": round(mos, 4),
                     "mos_quality": round(mos, 4),
                     "mos_authenticity": round(contrast / 12.0, 4),

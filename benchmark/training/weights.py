@@ -37,9 +37,9 @@ def expected_digest(path: Path, configured: str | None = None) -> str | None:
     """The digest (or digest prefix) ``path`` should have, if any source states one."""
     if configured:
         return configured.lower()
-    m = HASH_IN_NAME.search(path.name)
-    if m:
-        return m.group(1)
+    match = HASH_IN_NAME.search(path.name)
+    if match:
+        return match.group(1)
     # Hugging Face snapshots are symlinks to blobs named by their full sha256.
     blob = Path(os.path.realpath(path)).name
     return blob if SHA256_HEX.fullmatch(blob) else None

@@ -18,7 +18,15 @@ from benchmark.training.models import create_model
 
 def test_nr_learns_and_beats_a_constant(tiny_config: dict[str, Any]) -> None:
     reports: list[EpochReport] = []
-    result = train({**tiny_config, "epochs": 4}, on_epoch_end=reports.append)
+    phases: list[tuple[str, float, float]] = []
+    result = train(
+        {**tiny_config, "epochs": 4},
+        on_epoch_end=reports.append,
+        progress=lambda phase, done, total: phases.append((phase, done, total)),
+    )
+    # The one progress type: epochs done of all splits' epochs, with a label for people.
+    split = reports[0].split
+    assert phases == [(f"{split} epoch {epoch} of 4", epoch, 4) for epoch in range(1, 5)]
     test = result.repeats[0].metrics["test"]["mos"]
     assert test["srcc"] > 0.8, test
     # A constant predictor has no rank correlation and RMSE = std of the MOS.
