@@ -19,6 +19,10 @@ class Study(models.Model):
         CONTINUOUS = "continuous", "Continuous slider"
         ACR = "acr", "ACR buttons (absolute category rating)"
 
+    class Allocation(models.TextChoices):
+        BALANCED = "balanced", "Balanced: the same number of ratings for every stimulus"
+        ADAPTIVE = "adaptive", "Adaptive: rate until each MOS is precise enough"
+
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
     owner = models.ForeignKey(
@@ -55,6 +59,28 @@ class Study(models.Model):
         default=0, help_text="Stimuli shown twice per session, for consistency checks."
     )
     gold_per_session = models.PositiveIntegerField(default=0)
+
+    # Which stimuli a new session gets: the least-rated ones (balanced, a fixed number of
+    # ratings each), or those whose MOS is still least precise (adaptive; see
+    # annotation.services.allocation and analysis.allocation).
+    allocation = models.CharField(
+        max_length=10, choices=Allocation.choices, default=Allocation.BALANCED
+    )
+    allocation_targets = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Adaptive: the CI half-width each dimension's MOS should reach, on the "
+        'study\'s scale, e.g. {"quality": 5, "authenticity": 5}.',
+    )
+    allocation_min_ratings = models.PositiveIntegerField(
+        default=5, help_text="Adaptive: every stimulus gets at least this many ratings."
+    )
+    allocation_max_ratings = models.PositiveIntegerField(
+        default=40, help_text="Adaptive: no stimulus gets more ratings than this."
+    )
+    allocation_confidence = models.FloatField(
+        default=0.95, help_text="Adaptive: confidence level of the target intervals."
+    )
     # Provenance for imported databases and, in the demo, the simulation's ground truth.
     metadata = models.JSONField(default=dict, blank=True)
 

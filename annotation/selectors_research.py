@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from annotation.models import ImportJob, Rating, Stimulus, Study, Subject
 from annotation.selectors import study_list_for_user
+from annotation.selectors_allocation import allocation_progress
 
 
 def invite_path(token: str) -> str:
@@ -130,4 +131,6 @@ def study_progress(*, study: Study) -> dict:
             for s in statuses
         ],
         "subjects_by_state": by_state,
+        # Adaptive studies stop by precision, not by count: the numbers that matter there.
+        "allocation": allocation_progress(study=study),
     }

@@ -22,6 +22,7 @@ class StudyForm(forms.ModelForm):
             "description": forms.Textarea(attrs={"rows": 3}),
             "consent_text": forms.Textarea(attrs={"rows": 4}),
             "instructions": forms.Textarea(attrs={"rows": 4}),
+            "allocation_targets": forms.Textarea(attrs={"rows": 2}),
         }
 
     def __init__(self, *args, **kwargs):
