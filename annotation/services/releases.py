@@ -31,6 +31,7 @@ from analysis import LIBRARY_VERSION
 from annotation.models import AnalysisRun, LabelRelease, Study
 from annotation.selectors_analysis import ratings_snapshot, study_lookups
 from annotation.services import release_files
+from annotation.services.allocation import allocation_config
 from annotation.services.analysis import (
     analysis_options_clean,
     analysis_options_hash,
@@ -84,6 +85,7 @@ def _method_config(
             for r in rejected.itertuples(index=False)
         ],
         "notes": list(result.notes),
+        "allocation": allocation_config(study=study),
     }
 
 

@@ -1,5 +1,8 @@
 """Adaptive allocation on the platform: settings, playlists from real rating states, progress."""
 
+import csv
+import io
+import json
 import random
 from collections import Counter
 from datetime import timedelta
@@ -13,8 +16,10 @@ from rest_framework.test import APIClient
 from annotation.models import AnalysisRun, Rating, Stimulus, Study
 from annotation.selectors_allocation import allocation_snapshot
 from annotation.selectors_research import study_progress
+from annotation.services import release_files
 from annotation.services.allocation import allocation_config
 from annotation.services.playlists import KIND_RATING, PlaylistError, playlist_session_start
+from annotation.services.releases import release_freeze
 from annotation.services.studies import DimensionSpec, study_create, study_update
 from annotation.tests.factories import (
     DimensionFactory,
@@ -261,4 +266,25 @@ def test_a_release_records_the_allocation_settings():
     assert allocation_config(study=StudyFactory()) == {
         "mode": "balanced",
         "target_ratings_per_stimulus": 15,
+    }
+
+
+def test_a_release_of_an_adaptive_study_records_its_settings_and_the_unequal_counts(
+    settings, tmp_path
+):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    study, (few, many) = adaptive_study(stimuli=2, session_size=2)
+    rated(study, {few: [40.0, 45.0, 50.0], many: [10.0, 90.0, 20.0, 80.0, 30.0, 70.0]})
+    release = release_freeze(study=study, options={"screening": []})
+    sidecar = json.loads(
+        (settings.MEDIA_ROOT / release_files.sidecar_name(release=release)).read_bytes()
+    )
+    allocation = sidecar["method_config"]["allocation"]
+    assert allocation["mode"] == "adaptive"
+    assert allocation["targets_ci_half_width"] == {"quality": 8.0}
+    assert allocation["confidence"] == 0.95
+    mos = list(csv.DictReader(io.StringIO(release.mos_file.read().decode())))
+    assert {row["stimulus_id"]: row["n_quality"] for row in mos} == {
+        str(few.pk): "3",
+        str(many.pk): "6",
     }
