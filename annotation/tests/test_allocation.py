@@ -288,3 +288,39 @@ def test_a_release_of_an_adaptive_study_records_its_settings_and_the_unequal_cou
         str(few.pk): "3",
         str(many.pk): "6",
     }
+
+
+def test_the_study_form_switches_a_study_to_adaptive_and_explains_a_refusal(client):
+    study = study_create(name="Fox", dimensions=SPECS, owner=ResearcherFactory())
+    client.force_login(study.owner)
+    data = {
+        "name": "Fox",
+        "scale_type": "continuous",
+        "scale_min": 0,
+        "scale_max": 100,
+        "scale_step": 0,
+        "target_ratings_per_stimulus": 15,
+        "session_size": 60,
+        "break_interval": 30,
+        "repeats_per_session": 0,
+        "gold_per_session": 0,
+        "allocation": "adaptive",
+        "allocation_targets": "",
+        "allocation_min_ratings": 4,
+        "allocation_max_ratings": 25,
+        "allocation_confidence": 0.95,
+        "dim-TOTAL_FORMS": 1,
+        "dim-INITIAL_FORMS": 1,
+        "dim-0-key": "quality",
+        "dim-0-label": "Quality",
+        "dim-0-question": "How good?",
+    }
+    url = reverse("research:study_edit", args=[study.pk])
+    refused = client.post(url, data)
+    assert refused.status_code == 200
+    assert "needs a precision target for every dimension" in refused.content.decode()
+    saved = client.post(url, data | {"allocation_targets": '{"quality": 5}'})
+    assert saved.status_code == 302
+    study.refresh_from_db()
+    assert study.allocation == "adaptive" and study.allocation_targets == {"quality": 5.0}
+    assert (study.allocation_min_ratings, study.allocation_max_ratings) == (4, 25)
