@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import numpy as np
+from django.core.cache import cache
 from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
@@ -24,6 +25,10 @@ from analysis.allocation import (
 )
 from annotation.models import AnalysisRun, Rating, RatingSession, Stimulus, Study
 
+# Ratings older than this are surely committed; their sums are kept between session starts
+# (see _settled_sums) for SETTLED_REFRESH_SECONDS, then read again in full.
+SETTLED_AFTER = timedelta(minutes=5)
+SETTLED_REFRESH_SECONDS = 600
 # A session silent for this long is taken as abandoned: its trials still ahead stop holding
 # stimuli back (balanced allocation counts them forever, which starves nothing there).
 PENDING_EXPIRES_AFTER = timedelta(hours=24)
@@ -53,15 +58,18 @@ def allocation_policy(*, study: Study, dimension_keys: list[str]) -> AllocationP
     )
 
 
-def screening_rejections(*, study: Study) -> dict[int, list[int]]:
-    """Subject ids rejected per dimension id by the study's latest finished analysis: the
-    screening the researcher last looked at, applied to the live ratings."""
-    run = (
+def latest_screening_run(*, study: Study) -> AnalysisRun | None:
+    """The study's latest finished analysis: the screening the researcher last looked at."""
+    return (
         study.analysis_runs.filter(kind=AnalysisRun.Kind.ANALYSIS, status=AnalysisRun.Status.DONE)
         .order_by("-finished_at", "-id")
-        .only("summary")
+        .only("id", "summary")
         .first()
     )
+
+
+def screening_rejections(*, study: Study, run: AnalysisRun | None) -> dict[int, list[int]]:
+    """Subject ids that `run` rejected, per dimension id, to apply to the live ratings."""
     if run is None:
         return {}
     records = run.summary.get("rejections") or []
@@ -106,26 +114,15 @@ def pending_counts(*, study: Study) -> dict[int, int]:
     return counts
 
 
-def allocation_snapshot(*, study: Study) -> AllocationSnapshot:
-    """Tallies of the study's normal stimuli as of now."""
-    dims = list(study.dimensions.order_by("order", "id").values_list("id", "key"))
-    dimension_ids = [pk for pk, _ in dims]
-    stimulus_ids = sorted(
-        study.stimuli.filter(role=Stimulus.Role.NORMAL).values_list("id", flat=True)
-    )
-    row_of = {pk: row for row, pk in enumerate(stimulus_ids)}
-    column_of = {pk: column for column, pk in enumerate(dimension_ids)}
-    tallies = Tallies.empty(len(stimulus_ids), len(dimension_ids))
-    kept = _kept_filter(screening_rejections(study=study))
+def _counted_ratings(*, study: Study):
     # Repeats add no new rater, and the analysis counts the first showing by default.
+    return Rating.objects.filter(stimulus__study=study, is_training=False, is_repeat=False)
+
+
+def _sums(ratings, kept: Q | None) -> np.ndarray:
+    """Rows of (stimulus, dimension, given, kept n, kept sum, kept sum of squares)."""
     rows = (
-        Rating.objects.filter(
-            stimulus__study=study,
-            stimulus__role=Stimulus.Role.NORMAL,
-            is_training=False,
-            is_repeat=False,
-        )
-        .order_by()
+        ratings.order_by()
         .values("stimulus_id", "dimension_id")
         .annotate(
             given=Count("id"),
@@ -133,15 +130,74 @@ def allocation_snapshot(*, study: Study) -> AllocationSnapshot:
             total=Sum("score", filter=kept),
             total_sq=Sum(F("score") * F("score"), filter=kept),
         )
+        .values_list("stimulus_id", "dimension_id", "given", "n", "total", "total_sq")
     )
-    for row in rows:
-        at, column = row_of.get(row["stimulus_id"]), column_of.get(row["dimension_id"])
-        if at is None or column is None:
-            continue
-        tallies.kept_n[at, column] = row["n"]
-        tallies.kept_sum[at, column] = row["total"] or 0.0
-        tallies.kept_sumsq[at, column] = row["total_sq"] or 0.0
-        tallies.given[at] = max(tallies.given[at], row["given"])
+    return np.array([[value or 0 for value in row] for row in rows], dtype=float).reshape(-1, 6)
+
+
+def _settled_sums(
+    *, study: Study, run: AnalysisRun | None, kept: Q | None
+) -> tuple[int, np.ndarray]:
+    """Sums of the ratings up to a settled id, kept per process for a few minutes.
+
+    Ratings are never edited, and one created more than SETTLED_AFTER ago was committed
+    long since (a submit's transaction lasts milliseconds), as was every rating with a
+    smaller id; so these sums stay right and a session start reads only newer ratings.
+    The screening run is part of the key: a new analysis changes which ratings are kept.
+    """
+    key = f"allocation-settled:{study.pk}:{study.created_at.timestamp()}"
+    screening = run.pk if run is not None else 0
+    cached = cache.get(key)
+    if cached is not None and cached[0] == screening:
+        return cached[1], cached[2]
+    settled_before = timezone.now() - SETTLED_AFTER
+    boundary = (
+        _counted_ratings(study=study)
+        .filter(created_at__lt=settled_before)
+        .order_by("-id")
+        .values_list("id", flat=True)
+        .first()
+    ) or 0
+    sums = _sums(_counted_ratings(study=study).filter(id__lte=boundary), kept)
+    cache.set(key, (screening, boundary, sums), SETTLED_REFRESH_SECONDS)
+    return boundary, sums
+
+
+def _rows_of(ids: np.ndarray, wanted: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of `ids` in the sorted list `wanted`, and which of them are in it."""
+    order = np.asarray(wanted, dtype=float)
+    at = np.clip(np.searchsorted(order, ids), 0, max(len(order) - 1, 0))
+    found = order[at] == ids if len(order) else np.zeros(len(ids), dtype=bool)
+    return at, found
+
+
+def allocation_snapshot(*, study: Study) -> AllocationSnapshot:
+    """Tallies of the study's normal stimuli as of now."""
+    dims = list(study.dimensions.order_by("order", "id").values_list("id", "key"))
+    dimension_ids = [pk for pk, _ in dims]
+    stimulus_ids = sorted(
+        study.stimuli.filter(role=Stimulus.Role.NORMAL).values_list("id", flat=True)
+    )
+    tallies = Tallies.empty(len(stimulus_ids), len(dimension_ids))
+    run = latest_screening_run(study=study)
+    kept = _kept_filter(screening_rejections(study=study, run=run))
+    boundary, settled = _settled_sums(study=study, run=run, kept=kept)
+    recent = _sums(_counted_ratings(study=study).filter(id__gt=boundary), kept)
+    sums = np.concatenate([settled, recent])
+    # Gold and training stimuli, and dimensions no longer in the study, fall out here.
+    rows, stimulus_found = _rows_of(sums[:, 0], stimulus_ids)
+    column_of = {pk: column for column, pk in enumerate(dimension_ids)}
+    columns = np.array([column_of.get(int(pk), -1) for pk in sums[:, 1]], dtype=int)
+    use = stimulus_found & (columns >= 0)
+    rows, columns, sums = rows[use], columns[use], sums[use]
+    given = np.zeros((len(stimulus_ids), len(dimension_ids)))
+    np.add.at(given, (rows, columns), sums[:, 2])
+    np.add.at(tallies.kept_n, (rows, columns), sums[:, 3])
+    np.add.at(tallies.kept_sum, (rows, columns), sums[:, 4])
+    np.add.at(tallies.kept_sumsq, (rows, columns), sums[:, 5])
+    if len(dimension_ids):
+        tallies.given[:] = given.max(axis=1)
+    row_of = {pk: row for row, pk in enumerate(stimulus_ids)}
     for stimulus_id, count in pending_counts(study=study).items():
         if (at := row_of.get(stimulus_id)) is not None:
             tallies.pending[at] = count

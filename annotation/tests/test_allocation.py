@@ -8,6 +8,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
@@ -324,3 +325,25 @@ def test_the_study_form_switches_a_study_to_adaptive_and_explains_a_refusal(clie
     study.refresh_from_db()
     assert study.allocation == "adaptive" and study.allocation_targets == {"quality": 5.0}
     assert (study.allocation_min_ratings, study.allocation_max_ratings) == (4, 25)
+
+
+def test_settled_sums_are_reused_and_newer_ratings_and_new_screening_still_count():
+    cache.clear()
+    study, (stimulus,) = adaptive_study(stimuli=1, session_size=1)
+    rated(study, {stimulus: [50.0, 52.0, 0.0]}, label="S")
+    Rating.objects.filter(stimulus=stimulus).update(
+        created_at=timezone.now() - timedelta(minutes=10)
+    )
+    assert allocation_snapshot(study=study).tallies.kept_n[0, 0] == 3  # now cached
+    rated(study, {stimulus: [70.0]}, label="T")  # arrives after the settled sums were kept
+    tallies = allocation_snapshot(study=study).tallies
+    assert (tallies.kept_n[0, 0], tallies.kept_sum[0, 0], tallies.given[0]) == (4, 172.0, 4)
+    AnalysisRun.objects.create(
+        study=study,
+        status=AnalysisRun.Status.DONE,
+        options_hash="x",
+        finished_at=timezone.now(),
+        summary={"rejections": [{"subject": "S2", "dimension": "quality", "reasons": "bt500"}]},
+    )
+    tallies = allocation_snapshot(study=study).tallies
+    assert (tallies.kept_n[0, 0], tallies.kept_sum[0, 0], tallies.given[0]) == (3, 172.0, 4)
