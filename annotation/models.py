@@ -67,19 +67,26 @@ class Study(models.Model):
         max_length=10, choices=Allocation.choices, default=Allocation.BALANCED
     )
     allocation_targets = models.JSONField(
+        "precision targets",
         default=dict,
         blank=True,
         help_text="Adaptive: the CI half-width each dimension's MOS should reach, on the "
         'study\'s scale, e.g. {"quality": 5, "authenticity": 5}.',
     )
     allocation_min_ratings = models.PositiveIntegerField(
-        default=5, help_text="Adaptive: every stimulus gets at least this many ratings."
+        "minimum ratings per stimulus",
+        default=5,
+        help_text="Adaptive: every stimulus gets at least this many ratings.",
     )
     allocation_max_ratings = models.PositiveIntegerField(
-        default=40, help_text="Adaptive: no stimulus gets more ratings than this."
+        "maximum ratings per stimulus",
+        default=40,
+        help_text="Adaptive: no stimulus gets more ratings than this.",
     )
     allocation_confidence = models.FloatField(
-        default=0.95, help_text="Adaptive: confidence level of the target intervals."
+        "confidence level",
+        default=0.95,
+        help_text="Adaptive: confidence level of the target intervals.",
     )
     # Provenance for imported databases and, in the demo, the simulation's ground truth.
     metadata = models.JSONField(default=dict, blank=True)
