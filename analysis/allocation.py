@@ -164,7 +164,7 @@ def allocation_state(tallies: Tallies, policy: AllocationPolicy) -> AllocationSt
         below_min=assigned < policy.min_ratings,
         at_max=assigned >= policy.max_ratings,
         at_target=(ratio <= 1.0).all(axis=1),
-        priority=ratio.max(axis=1),
+        priority=ratio.max(axis=1, initial=0.0),
     )
 
 
