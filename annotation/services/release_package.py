@@ -680,6 +680,20 @@ def _package_sidecar(
         for csv_file in described
     }
     sidecar["licence"], sidecar["citation"] = release.licence, release.citation
+    # What the import of this package (annotation.imports.package_layout) recreates.
+    study = release.study
+    sidecar["study"]["scale"] = {
+        "type": study.scale_type,
+        "min": study.scale_min,
+        "max": study.scale_max,
+        "step": study.scale_step,
+        "labels": study.scale_labels,
+    }
+    sidecar["study"]["dimensions"] = [
+        {"key": d.key, "label": d.label, "question": d.question, "anchor_text": d.anchor_text}
+        for d in study.dimensions.order_by("order", "id")
+        if d.key in config.get("dimensions", [])
+    ]
     return sidecar
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from benchmark.training.package_reader import package_manifest
+
 TRAILING_NUMBER = re.compile(r"_(\d+)\.[A-Za-z0-9]+$")
 
 
@@ -49,3 +51,4 @@ def agiqa3k_manifest(data_dir: str | Path, out: str | Path) -> pd.DataFrame:
 
 
 IMPORTERS = {"agiqa3k": agiqa3k_manifest}
+IMPORTERS["dataset-package"] = package_manifest
