@@ -246,7 +246,14 @@ def release_download_open(*, release: LabelRelease, what: str) -> ReleaseDownloa
         return ReleaseDownload(
             release.raw_file.open("rb"), f"{prefix}-raw.csv", "text/csv; charset=utf-8"
         )
+    if what == "package":
+        if release.package_status != LabelRelease.PackageStatus.DONE or not release.package_file:
+            raise ValidationError("This release has no dataset package yet; package it first.")
+        return ReleaseDownload(
+            release.package_file.open("rb"), f"{prefix}-dataset.zip", "application/zip"
+        )
     if what == "sidecar":
         handle = default_storage.open(sidecar_name(release=release), "rb")
         return ReleaseDownload(handle, f"{prefix}-release.json", "application/json")
-    raise ValidationError(f"Unknown release file {what!r}; use one of {', '.join(FILES)}.")
+    known = ", ".join([*FILES, "package"])
+    raise ValidationError(f"Unknown release file {what!r}; use one of {known}.")
