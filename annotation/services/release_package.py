@@ -274,6 +274,7 @@ class PackedStimulus:
 def _stimuli(*, release: LabelRelease, ids: list[int]) -> dict[int, PackedStimulus]:
     wanted = set(ids)
     found = {}
+    names: set[str] = set()
     rows = Stimulus.objects.filter(study_id=release.study_id).values_list(
         "id",
         "image",
@@ -305,9 +306,14 @@ def _stimuli(*, release: LabelRelease, ids: list[int]) -> dict[int, PackedStimul
         if pk not in wanted and role != Stimulus.Role.TRAINING:
             continue
         suffix = PurePosixPath(image).suffix.lower()
+        # Named by content: stable across packages; the full hash if a prefix is shared.
+        name = f"{sha[:16]}{suffix}"
+        if name in names:
+            name = f"{sha}-{pk}{suffix}"
+        names.add(name)
         found[pk] = PackedStimulus(
             pk=pk,
-            name=f"{sha[:16]}{suffix}",
+            name=name,
             image=image,
             reference=reference or "",
             sha256=sha,
