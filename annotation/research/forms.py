@@ -169,3 +169,5 @@ class ReleasePackageForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["version"].choices = [(v, f"v{v}") for v in versions]
         self.fields["demographics"].choices = [(f, f) for f in demographics]
+        if not demographics:
+            self.fields["demographics"].help_text = "The subjects have no demographic fields."

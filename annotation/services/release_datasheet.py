@@ -118,7 +118,7 @@ def histogram_png(hist: Histogram) -> bytes:
     for x, label in _ticks(hist):
         draw.text((x, base + 6), label, fill="black", anchor="mt")
     draw.text((width / 2, height - 16), hist.axis, fill="black", anchor="mt")
-    draw.text((8, MARGIN["top"]), f"max {max(hist.counts)}", fill="black")
+    draw.text((8, MARGIN["top"]), f"images (max {max(hist.counts)})", fill="black")
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
