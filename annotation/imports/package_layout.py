@@ -1,8 +1,8 @@
 """The platform's own dataset package as an external-database layout: the round trip.
 
 A package (``services.release_package``) holds mos.csv (rated images with role, settings
-and MOS), training.csv (anchors with their expected scores), release.json (dimensions and
-scale) and images/ and prompt_images/. Importing it makes a closed study whose release has
+and MOS), anchors.csv (training and gold images without a MOS, with expected scores),
+release.json (dimensions and scale) and images/ and prompt_images/. Importing it makes a closed study whose release has
 the same MOS, whose stimuli have the same images (same sha256) and roles.
 """
 
@@ -51,7 +51,7 @@ def _number(text: str | None) -> float | None:
 
 
 class DatasetPackage:
-    """This platform's dataset package, unzipped: mos.csv, training.csv, release.json,
+    """This platform's dataset package, unzipped: mos.csv, anchors.csv, release.json,
     images/ and prompt_images/ (a zip is unpacked by the import job first)."""
 
     key = "dataset-package"
@@ -94,11 +94,12 @@ class DatasetPackage:
         keys = [d.key for d in specs]
         problems: list[ImportProblem] = []
         rows = [self._rated(r, n, keys, problems) for n, r in enumerate(_records(label), start=1)]
-        training = folder / "training.csv"
-        if training.is_file():
+        anchors = folder / "anchors.csv"
+        if anchors.is_file():
             start = len(rows) + 1
             rows += [
-                self._training(r, n, keys) for n, r in enumerate(_records(training), start=start)
+                self._anchor(r, n, keys, problems)
+                for n, r in enumerate(_records(anchors), start=start)
             ]
         if problems:
             raise ImportRejected(problems)
@@ -152,10 +153,16 @@ class DatasetPackage:
         row.stimulus_fields.update(role=role, expected_scores=expected)
         return row
 
-    def _training(self, record: dict, number: int, keys: list[str]) -> RawRow:
+    def _anchor(self, record: dict, number: int, keys: list[str], problems: list) -> RawRow:
+        """A training or gold image without a MOS: it joins the study, not the release."""
         row = self._common(record, number)
+        role = (record.get("role") or "").strip()
+        if role not in ROLES[1:]:
+            problems.append(
+                ImportProblem(number, row.image, f"role {role!r} is not training or gold")
+            )
         expected = {k: v for k in keys if (v := _number(record.get(f"expected_{k}"))) is not None}
         row.stimulus_fields.update(
-            role="training", expected_scores=expected, explanation=record.get("explanation") or ""
+            role=role, expected_scores=expected, explanation=record.get("explanation") or ""
         )
         return row

@@ -209,8 +209,9 @@ def datasheet_markdown(facts: DatasheetFacts) -> str:
         f"- {facts.stimuli} rated images (`mos.csv`, one row each) from {len(facts.generators)} "
         f"generator(s); {facts.image_to_image} made from a prompt image (image-to-image).",
         f"- {facts.prompts} distinct prompts in {facts.prompt_groups} prompt group(s).",
-        f"- {facts.training} training (anchor) image(s) shown before rating (`training.csv`), "
-        f"{facts.gold} gold image(s) with a known answer (role `gold`).",
+        f"- {facts.training} training (anchor) image(s) shown before rating and "
+        f"{facts.gold} gold image(s) with a known answer (role `gold`); those without a MOS "
+        "are listed in `anchors.csv` with their expected scores.",
         "- Generation settings per image are in the `settings` column (JSON)"
         + (f": {', '.join(facts.settings_keys)}." if facts.settings_keys else "."),
         "",

@@ -3,7 +3,7 @@
 The package holds the images (``images/``, ``prompt_images/`` for image-to-image) under
 names derived from their content, ``mos.csv`` with relative paths and the columns of the
 published databases, ``ratings.csv`` and ``subjects.csv`` under random pseudonyms,
-``training.csv`` (the anchors), the datasheet ``README.md`` with its figures,
+``anchors.csv`` (training and gold images without a MOS), the datasheet ``README.md`` with its figures,
 ``croissant.json``, a sanitised ``release.json`` and ``SHA256SUMS``. It is built from the
 release's stored files (never from live ratings), by a Celery task that reports progress
 on the release row; every file is copied into the zip in chunks, so a 20,000-image
@@ -303,7 +303,7 @@ def _stimuli(*, release: LabelRelease, ids: list[int]) -> dict[int, PackedStimul
         exp,
         why,
     ) in rows.iterator(chunk_size=2000):
-        if pk not in wanted and role != Stimulus.Role.TRAINING:
+        if pk not in wanted and role == Stimulus.Role.NORMAL:
             continue
         suffix = PurePosixPath(image).suffix.lower()
         # Named by content: stable across packages; the full hash if a prefix is shared.
@@ -412,9 +412,9 @@ def release_package_build(*, release: LabelRelease, progress: Progress = progres
     if missing:
         raise ValidationError(f"Stimuli {missing[:5]} of the release are gone from the study.")
     rated = [stimuli[pk] for pk in ids]
-    training = [
-        s for s in stimuli.values() if s.role == Stimulus.Role.TRAINING and s.pk not in set(ids)
-    ]
+    in_mos = set(ids)
+    # Training images never have a MOS; gold ones have none when the analysis left them out.
+    anchors = [s for s in stimuli.values() if s.role != Stimulus.Role.NORMAL and s.pk not in in_mos]
     has_gold = any(s.role == Stimulus.Role.GOLD for s in rated)
     has_reference = any(s.reference for s in rated)
     reliability = _reliability(
@@ -427,7 +427,7 @@ def release_package_build(*, release: LabelRelease, progress: Progress = progres
     try:
         files: list[tuple[str, str]] = []
         images = progress_scaled(progress, start=0.1, end=0.75)
-        everything = [*rated, *training]
+        everything = [*rated, *anchors]
         references: dict[str, str] = {}
         for index, stimulus in enumerate(everything, start=1):
             package.copy_stored(f"images/{stimulus.name}", stimulus.image)
@@ -460,37 +460,27 @@ def release_package_build(*, release: LabelRelease, progress: Progress = progres
                 _described(columns, keys=keys),
             )
         ]
-        if training:
-            training_columns = [
-                "name", "image", "sha256", "generator", "prompt", "prompt_group",
-                "explanation", *(f"expected_{k}" for k in keys),
-            ]  # fmt: skip
+        if anchors:
+            anchor_columns = _anchor_columns(anchors, keys)
             package.write_bytes(
-                "training.csv",
+                "anchors.csv",
                 _csv_bytes(
-                    training_columns,
-                    (
-                        [
-                            s.name,
-                            f"images/{s.name}",
-                            s.sha256,
-                            s.generator,
-                            s.prompt,
-                            s.prompt_group,
-                            s.explanation,
-                            *(s.expected.get(k, "") for k in keys),
-                        ]  # fmt: skip
-                        for s in training
-                    ),
+                    anchor_columns,
+                    ([_anchor_value(c, s) for c in anchor_columns] for s in anchors),
                 ),
             )
-            files.append(("training.csv", "training (anchor) images with their expected scores"))
+            files.append(
+                (
+                    "anchors.csv",
+                    "training and gold images without a MOS, with their expected scores",
+                )
+            )
             described.append(
                 CsvDescription(
-                    "training.csv",
-                    package.checksums["training.csv"],
-                    "Training (anchor) images shown before rating",
-                    _described(training_columns, keys=keys),
+                    "anchors.csv",
+                    package.checksums["anchors.csv"],
+                    "Training (anchor) and gold images that have no MOS row",
+                    _described(anchor_columns, keys=keys),
                 )
             )
 
@@ -568,7 +558,7 @@ def release_package_build(*, release: LabelRelease, progress: Progress = progres
         facts = _datasheet_facts(
             release=release,
             rated=rated,
-            training=training,
+            anchors=anchors,
             keys=keys,
             demographics=demographics,
             reliability=reliability,
@@ -584,7 +574,7 @@ def release_package_build(*, release: LabelRelease, progress: Progress = progres
             citation=release.citation,
             date_published=release.created_at.date().isoformat(),
             csv_files=described,
-            image_folders=_image_folders(rated, training, has_reference),
+            image_folders=_image_folders(rated, anchors, has_reference),
         )
         package.write_bytes("croissant.json", (json.dumps(croissant, indent=2) + "\n").encode())
         sums = "".join(f"{sha}  {name}\n" for name, sha in sorted(package.checksums.items()))
@@ -598,8 +588,33 @@ def release_package_build(*, release: LabelRelease, progress: Progress = progres
     progress("done", 1.0, 1.0)
 
 
-def _image_folders(rated, training, has_reference: bool) -> dict[str, str]:
-    types = {mimetypes.guess_type(s.name)[0] or "image/jpeg" for s in [*rated, *training]}
+def _anchor_columns(anchors: list[PackedStimulus], keys: list[str]) -> list[str]:
+    return [
+        "name",
+        "image",
+        *(["prompt_image"] if any(s.reference for s in anchors) else []),
+        "stimulus_id",
+        "sha256",
+        "role",
+        "generator",
+        "prompt",
+        "prompt_group",
+        "settings",
+        "explanation",
+        *(f"expected_{k}" for k in keys),
+    ]
+
+
+def _anchor_value(column: str, stimulus: PackedStimulus):
+    if column == "stimulus_id":
+        return stimulus.pk
+    if column == "explanation":
+        return stimulus.explanation
+    return _mos_value(column, {}, stimulus, [])
+
+
+def _image_folders(rated, anchors, has_reference: bool) -> dict[str, str]:
+    types = {mimetypes.guess_type(s.name)[0] or "image/jpeg" for s in [*rated, *anchors]}
     folders = {"images": sorted(types)[0] if len(types) == 1 else "image/*"}
     if has_reference:
         folders["prompt_images"] = "image/*"
@@ -725,7 +740,7 @@ def _reliability(*, release: LabelRelease, progress: Progress) -> dict:
 
 
 def _datasheet_facts(
-    *, release, rated, training, keys, demographics, reliability, figures, files
+    *, release, rated, anchors, keys, demographics, reliability, figures, files
 ) -> DatasheetFacts:
     study = release.study
     generators: dict[str, int] = {}
@@ -762,8 +777,8 @@ def _datasheet_facts(
         prompt_groups=len({s.prompt_group for s in rated}),
         stimuli=len(rated),
         image_to_image=sum(1 for s in rated if s.reference),
-        training=len(training),
-        gold=sum(1 for s in rated if s.role == Stimulus.Role.GOLD),
+        training=sum(1 for s in anchors if s.role == Stimulus.Role.TRAINING),
+        gold=sum(1 for s in [*rated, *anchors] if s.role == Stimulus.Role.GOLD),
         session_size=study.session_size,
         break_interval=study.break_interval,
         repeats_per_session=study.repeats_per_session,

@@ -19,11 +19,11 @@ from django.urls import reverse
 from PIL import Image
 from rest_framework.test import APIClient
 
-from annotation.models import LabelRelease, Stimulus, Subject
-from annotation.services.imports import external_import
+from annotation.models import ImportJob, LabelRelease, Stimulus, Subject
+from annotation.services.imports import external_import, import_job_execute
 from annotation.services.release_package import RATING_COLUMNS, release_package_request
 from annotation.services.releases import release_freeze
-from annotation.tests.factories import AdminFactory, rated_study_create
+from annotation.tests.factories import AdminFactory, jpeg_bytes, rated_study_create
 from benchmark.training.importers import IMPORTERS
 from benchmark.training.manifest import load_manifest
 from fixtures.demo_study import load_demo_study
@@ -103,9 +103,10 @@ def test_demo_package_file_by_file(demo_release, tmp_path):
     i2i = mos[mos["prompt_image"].fillna("") != ""]
     assert len(i2i) == 30 and all((folder / p).is_file() for p in i2i["prompt_image"])
 
-    training = pd.read_csv(folder / "training.csv")
-    assert len(training) == 3 and training["explanation"].str.len().min() > 0
-    assert {"expected_quality", "expected_authenticity"} <= set(training.columns)
+    anchors = pd.read_csv(folder / "anchors.csv")
+    assert len(anchors) == 3 and set(anchors["role"]) == {"training"}
+    assert anchors["explanation"].str.len().min() > 0
+    assert {"expected_quality", "expected_authenticity"} <= set(anchors.columns)
     assert len([f for f in files if f.startswith("images/")]) == 63
 
     ratings = pd.read_csv(folder / "ratings.csv")
@@ -328,3 +329,33 @@ def test_unbuilt_package_answers_404(client):
     url = reverse("research:release_download", args=[study.pk, 1, "package"])
     assert client.get(url).status_code == 404
     assert Subject.objects.filter(study=study).count() == 4
+
+
+def test_import_job_takes_the_package_zip_as_uploaded(tmp_path):
+    study = rated_study_create(subjects=5, stimuli=4)
+    for index, stimulus in enumerate(study.stimuli.order_by("id")):
+        # Distinct pictures, as a real import requires (the factory's may encode alike).
+        data = jpeg_bytes(colour=(40 + 50 * index, 200 - 40 * index, 90))
+        Path(stimulus.image.path).write_bytes(data)
+        Stimulus.objects.filter(pk=stimulus.pk).update(sha256=sha(data))
+    Stimulus.objects.filter(pk=study.stimuli.order_by("id").first().pk).update(
+        role=Stimulus.Role.GOLD, expected_scores={"quality": 70.0, "authenticity": 60.0}
+    )
+    release = package_of(release_freeze(study=study, options={"screening": []}))
+    job = ImportJob.objects.create(
+        kind=ImportJob.Kind.EXTERNAL,
+        options={
+            "layout": "dataset-package",
+            "archive": release.package_file.path,
+            "name": "Round trip",
+        },
+    )
+    job = import_job_execute(job=job)
+    assert job.status == ImportJob.Status.DONE, job.error_report
+    again = LabelRelease.objects.get(pk=job.result["release"])
+    before = pd.read_csv(release.mos_file.path)
+    after = pd.read_csv(again.mos_file.path)
+    assert list(after["mos_quality"]) == list(before["mos_quality"])
+    gold = again.study.stimuli.get(role=Stimulus.Role.GOLD)
+    assert gold.expected_scores == {"quality": 70.0, "authenticity": 60.0}
+    assert Path(release.package_file.path).is_file()  # the import leaves the package alone
