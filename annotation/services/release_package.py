@@ -627,19 +627,29 @@ def _ratings_chunks(
     """The stored raw CSV, row by row, under pseudonyms and without identifying columns."""
     names = _pseudonyms()
     yield _csv_line(RATING_COLUMNS)
-    buffer: list[list] = []
-    for row in _stored_csv(release.raw_file.name):
-        label = row["subject"]
-        if label not in pseudonym_of:
-            pseudonym_of[label] = next(names)
-        subject = pseudonym_of[label]
-        rating_counts[subject] = rating_counts.get(subject, 0) + 1
-        buffer.append([subject if c == "subject" else row.get(c, "") for c in RATING_COLUMNS])
-        if len(buffer) >= RATING_ROWS_PER_WRITE:
-            yield _csv_bytes(list(RATING_COLUMNS), buffer).split(b"\n", 1)[1]
-            buffer = []
-    if buffer:
-        yield _csv_bytes(list(RATING_COLUMNS), buffer).split(b"\n", 1)[1]
+    with default_storage.open(release.raw_file.name, "rb") as handle:
+        reader = csv.reader(io.TextIOWrapper(handle, encoding="utf-8-sig", newline=""))
+        header = next(reader, [])
+        missing = [c for c in RATING_COLUMNS if c not in header]
+        if missing:
+            raise ValidationError(f"The release's raw CSV lacks column(s) {', '.join(missing)}.")
+        positions = [header.index(c) for c in RATING_COLUMNS]
+        subject_at = RATING_COLUMNS.index("subject")
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        for count, row in enumerate(reader, start=1):
+            values = [row[i] for i in positions]
+            label = values[subject_at]
+            if label not in pseudonym_of:
+                pseudonym_of[label] = next(names)
+            values[subject_at] = subject = pseudonym_of[label]
+            rating_counts[subject] = rating_counts.get(subject, 0) + 1
+            writer.writerow(values)
+            if count % RATING_ROWS_PER_WRITE == 0:
+                yield buffer.getvalue().encode("utf-8")
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue().encode("utf-8")
 
 
 def _subjects_table(
@@ -719,8 +729,11 @@ def _package_sidecar(
 
 
 def _reliability(*, release: LabelRelease, progress: Progress) -> dict:
-    """Reliability of the release's ratings (split-half, ICC, alpha): the analysis re-run on
-    the stored raw CSV with the release's options, which reproduces its MOS."""
+    """Reliability of the release's ratings (split-half, ICC, alpha): recorded by the freeze;
+    for a release frozen before that, the analysis re-run on the stored raw CSV with the
+    release's options (which reproduces its MOS)."""
+    if "reliability" in release.method_config:  # frozen with it (every release since issue 20)
+        return release.method_config["reliability"]
     options = release.method_config.get("options")
     if not release.raw_file or not options:
         return {}

@@ -99,6 +99,8 @@ def release_freeze(
 ) -> LabelRelease:
     """Analyse the study's ratings with ``options`` and write release v<next>; nothing is
     written when the options or the ratings are refused (ValidationError)."""
+    from annotation.services.analysis_digest import _reliability as reliability_table
+
     clean = analysis_options_clean(data=options)
     expected = study_ratings_required(study=study)
     loading = progress_scaled(progress, start=0.0, end=0.4)
@@ -150,6 +152,8 @@ def release_freeze(
             "kept": counts["subjects_kept"],
             "rejected": counts["subjects_rejected"],
         }
+        # Reliability of the ratings behind this MOS, for the dataset package's datasheet.
+        method_config["reliability"] = reliability_table(result)
         progress("writing", 0.95, 1.0)
         return release_write(
             study=study,

@@ -359,3 +359,17 @@ def test_import_job_takes_the_package_zip_as_uploaded(tmp_path):
     gold = again.study.stimuli.get(role=Stimulus.Role.GOLD)
     assert gold.expected_scores == {"quality": 70.0, "authenticity": 60.0}
     assert Path(release.package_file.path).is_file()  # the import leaves the package alone
+
+
+def test_release_frozen_without_reliability_gets_it_from_its_raw_ratings(tmp_path):
+    study = rated_study_create(subjects=6, stimuli=5)
+    release = release_freeze(study=study, options={"screening": []})
+    recorded = release.method_config.pop("reliability")
+    assert recorded["rows"] and "split-half SRCC (SB)" in recorded["columns"]
+    LabelRelease.objects.filter(pk=release.pk).update(method_config=release.method_config)
+    folder = unpack(package_of(LabelRelease.objects.get(pk=release.pk)), tmp_path)
+    readme = (folder / "README.md").read_text()
+    assert "### Reliability" in readme
+    # The same figures the freeze recorded, from re-running the analysis on ratings.csv's source.
+    first = recorded["rows"][0]
+    assert "| " + " | ".join(str(v) for v in first) + " |" in readme
