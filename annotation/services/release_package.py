@@ -396,176 +396,181 @@ def _described(columns: list[str], *, keys: list[str]) -> dict[str, tuple[str, s
 # --- the build -----------------------------------------------------------------------------
 
 
-def release_package_build(*, release: LabelRelease, progress: Progress = progress_noop) -> None:
-    """Write the package zip into the release folder and record its sha256 and size."""
-    study = release.study
+@dataclass
+class _Contents:
+    """What the release holds, read before the zip is opened."""
+
+    keys: list[str]
+    stored_rows: list[dict]  # the frozen mos.csv
+    stimuli: dict[int, PackedStimulus]
+    rated: list[PackedStimulus]  # in mos.csv order
+    anchors: list[PackedStimulus]  # training and gold images without a MOS
+
+    @property
+    def has_reference(self) -> bool:
+        return any(s.reference for s in self.rated)
+
+
+def _contents_read(release: LabelRelease) -> _Contents:
     keys = list(release.method_config.get("dimensions") or [])
     if not keys:
         raise ValidationError("The release names no dimensions; it cannot be packaged.")
-    demographics = list(release.package_options.get("demographics") or [])
-    progress("reading the release", 0, 1)
     stored_rows = list(_stored_csv(release.mos_file.name))
-    stored_columns = list(stored_rows[0]) if stored_rows else []
     ids = [int(row["stimulus_id"]) for row in stored_rows]
     stimuli = _stimuli(release=release, ids=ids)
     missing = [pk for pk in ids if pk not in stimuli]
     if missing:
         raise ValidationError(f"Stimuli {missing[:5]} of the release are gone from the study.")
-    rated = [stimuli[pk] for pk in ids]
     in_mos = set(ids)
     # Training images never have a MOS; gold ones have none when the analysis left them out.
     anchors = [s for s in stimuli.values() if s.role != Stimulus.Role.NORMAL and s.pk not in in_mos]
-    has_gold = any(s.role == Stimulus.Role.GOLD for s in rated)
-    has_reference = any(s.reference for s in rated)
-    reliability = _reliability(
-        release=release, progress=progress_scaled(progress, start=0.0, end=0.1)
-    )
+    return _Contents(keys, stored_rows, stimuli, [stimuli[pk] for pk in ids], anchors)
 
-    staged = staging_dir() / f"package-{uuid.uuid4().hex}.zip"
-    top = f"{study.slug}-v{release.version}"
-    package = PackageZip(staged, top=top, date_time=release.created_at.timetuple()[:6])
-    try:
-        files: list[tuple[str, str]] = []
-        images = progress_scaled(progress, start=0.1, end=0.75)
-        everything = [*rated, *anchors]
-        references: dict[str, str] = {}
+
+class _PackageBuild:
+    """Writes the package's parts in order; remembers what each file holds for the README,
+    release.json and croissant.json, which come last."""
+
+    def __init__(self, *, release: LabelRelease, contents: _Contents, package: PackageZip):
+        self.release, self.contents, self.package = release, contents, package
+        self.files: list[tuple[str, str]] = []  # (name, what it holds) for the README
+        self.described: list[CsvDescription] = []  # for croissant.json and release.json
+        self.pseudonym_of: dict[str, str] = {}
+        self.figures: list[tuple[str, str]] = []
+
+    def _csv(self, name: str, header: list[str], rows, *, what: str, docs: dict) -> None:
+        self.package.write_bytes(name, _csv_bytes(header, rows))
+        self.files.append((name, what))
+        self.described.append(CsvDescription(name, self.package.checksums[name], what, docs))
+
+    def images(self, progress: Progress) -> None:
+        everything = [*self.contents.rated, *self.contents.anchors]
+        references: set[str] = set()
         for index, stimulus in enumerate(everything, start=1):
-            package.copy_stored(f"images/{stimulus.name}", stimulus.image)
+            self.package.copy_stored(f"images/{stimulus.name}", stimulus.image)
             if stimulus.reference and stimulus.prompt_image not in references:
-                references[stimulus.prompt_image] = package.copy_stored(
-                    stimulus.prompt_image, stimulus.reference
-                )
-            images("copying images", index, len(everything))
-        files.append(("images/", f"{len(everything)} generated images, named by content"))
+                references.add(stimulus.prompt_image)
+                self.package.copy_stored(stimulus.prompt_image, stimulus.reference)
+            progress("copying images", index, len(everything))
+        self.files.append(("images/", f"{len(everything)} generated images, named by content"))
         if references:
-            files.append(("prompt_images/", f"{len(references)} prompt images (image-to-image)"))
+            self.files.append(
+                ("prompt_images/", f"{len(references)} prompt images (image-to-image)")
+            )
 
-        columns = _mos_columns(stored_columns, keys, has_reference=has_reference, has_gold=has_gold)
-        mos_bytes = _csv_bytes(
+    def mos(self) -> None:
+        contents, keys = self.contents, self.contents.keys
+        stored = list(contents.stored_rows[0]) if contents.stored_rows else []
+        has_gold = any(s.role == Stimulus.Role.GOLD for s in contents.rated)
+        columns = _mos_columns(
+            stored, keys, has_reference=contents.has_reference, has_gold=has_gold
+        )
+        rows = (
+            [_mos_value(c, row, contents.stimuli[int(row["stimulus_id"])], keys) for c in columns]
+            for row in contents.stored_rows
+        )
+        self._csv(
+            "mos.csv",
             columns,
-            (
-                [_mos_value(c, row, stimuli[int(row["stimulus_id"])], keys) for c in columns]
-                for row in stored_rows
-            ),
+            rows,
+            what="one row per rated image: paths, prompt, generator, settings, MOS",
+            docs=_described(columns, keys=keys),
         )
-        package.write_bytes("mos.csv", mos_bytes)
-        files.append(
-            ("mos.csv", "one row per rated image: paths, prompt, generator, settings, MOS")
-        )
-        described = [
-            CsvDescription(
-                "mos.csv",
-                package.checksums["mos.csv"],
-                "MOS per image",
-                _described(columns, keys=keys),
-            )
-        ]
+        anchors = contents.anchors
         if anchors:
-            anchor_columns = _anchor_columns(anchors, keys)
-            package.write_bytes(
+            columns = _anchor_columns(anchors, keys)
+            self._csv(
                 "anchors.csv",
-                _csv_bytes(
-                    anchor_columns,
-                    ([_anchor_value(c, s) for c in anchor_columns] for s in anchors),
-                ),
-            )
-            files.append(
-                (
-                    "anchors.csv",
-                    "training and gold images without a MOS, with their expected scores",
-                )
-            )
-            described.append(
-                CsvDescription(
-                    "anchors.csv",
-                    package.checksums["anchors.csv"],
-                    "Training (anchor) and gold images that have no MOS row",
-                    _described(anchor_columns, keys=keys),
-                )
+                columns,
+                ([_anchor_value(c, s) for c in columns] for s in anchors),
+                what="training and gold images without a MOS, with their expected scores",
+                docs=_described(columns, keys=keys),
             )
 
-        pseudonym_of: dict[str, str] = {}
-        rating_counts: dict[str, int] = {}
-        if release.raw_file:
-            progress("pseudonymising ratings", 0.75, 1.0)
-            package.write_chunks(
-                "ratings.csv", _ratings_chunks(release, pseudonym_of, rating_counts)
+    def ratings(self) -> None:
+        """ratings.csv streamed under pseudonyms, then subjects.csv for the same pseudonyms."""
+        if not self.release.raw_file:
+            return  # an imported database: no ratings, no subjects
+        counts: dict[str, int] = {}
+        self.package.write_chunks(
+            "ratings.csv", _ratings_chunks(self.release, self.pseudonym_of, counts)
+        )
+        what = "every rating (no training ratings), pseudonymous subjects"
+        self.files.append(("ratings.csv", what))
+        self.described.append(
+            CsvDescription(
+                "ratings.csv",
+                self.package.checksums["ratings.csv"],
+                what,
+                _described(list(RATING_COLUMNS), keys=self.contents.keys),
             )
-            files.append(
-                ("ratings.csv", "every rating (no training ratings), pseudonymous subjects")
-            )
-            described.append(
-                CsvDescription(
-                    "ratings.csv",
-                    package.checksums["ratings.csv"],
-                    "Raw ratings: one row per subject, image, dimension and showing",
-                    _described(list(RATING_COLUMNS), keys=keys),
-                )
-            )
-            subject_columns, subject_rows = _subjects_table(
-                release=release,
-                pseudonym_of=pseudonym_of,
-                rating_counts=rating_counts,
-                demographics=demographics,
-            )
-            package.write_bytes("subjects.csv", _csv_bytes(subject_columns, subject_rows))
-            files.append(("subjects.csv", "one row per subject: pseudonym, screening outcome"))
-            described.append(
-                CsvDescription(
-                    "subjects.csv",
-                    package.checksums["subjects.csv"],
-                    "Subjects under pseudonyms, with their screening outcome",
-                    {
-                        c: (
-                            column_type(c),
-                            PACKAGE_COLUMN_DOCS.get(c, "demographic field, as given"),
-                        )
-                        for c in subject_columns
-                    },
-                )
-            )
+        )
+        columns, rows = _subjects_table(
+            release=self.release,
+            pseudonym_of=self.pseudonym_of,
+            rating_counts=counts,
+            demographics=list(self.release.package_options.get("demographics") or []),
+        )
+        docs = {
+            c: (column_type(c), PACKAGE_COLUMN_DOCS.get(c, "demographic field")) for c in columns
+        }
+        self._csv(
+            "subjects.csv",
+            columns,
+            rows,
+            what="one row per subject: pseudonym, screening outcome",
+            docs=docs,
+        )
 
-        progress("datasheet", 0.95, 1.0)
-        figures = []
-        scale = {"min": study.scale_min, "max": study.scale_max}
-        for key in keys:
-            values = [float(r[f"mos_{key}"]) for r in stored_rows if r.get(f"mos_{key}")]
+    def figures_draw(self) -> None:
+        scale = self.release.method_config.get("scale") or {}
+        study = self.release.study
+        low, high = (
+            float(scale.get("min", study.scale_min)),
+            float(scale.get("max", study.scale_max)),
+        )
+        for key in self.contents.keys:
+            column = f"mos_{key}"
+            values = [float(r[column]) for r in self.contents.stored_rows if r.get(column)]
             hist = histogram_build(
                 values,
-                low=float(release.method_config.get("scale", scale).get("min", study.scale_min)),
-                high=float(release.method_config.get("scale", scale).get("max", study.scale_max)),
+                low=low,
+                high=high,
                 title=f"MOS distribution: {key} ({len(values)} images)",
-                axis=f"mos_{key}",
+                axis=column,
             )
-            package.write_bytes(f"figures/mos_{key}.svg", histogram_svg(hist))
-            package.write_bytes(f"figures/mos_{key}.png", histogram_png(hist), compress=False)
-            figures.append((key, f"mos_{key}"))
-        files.append(("figures/", "MOS histograms per dimension (PNG and SVG)"))
-        files += [
+            self.package.write_bytes(f"figures/{column}.svg", histogram_svg(hist))
+            self.package.write_bytes(f"figures/{column}.png", histogram_png(hist), compress=False)
+            self.figures.append((key, column))
+        self.files.append(("figures/", "MOS histograms per dimension (PNG and SVG)"))
+
+    def metadata(self, reliability: dict) -> None:
+        """release.json, README.md, croissant.json and, last, SHA256SUMS of all the others."""
+        release, contents, package = self.release, self.contents, self.package
+        self.files += [
             ("release.json", "method configuration, counts and column meanings"),
             ("croissant.json", "MLCommons Croissant 1.0 metadata"),
             ("SHA256SUMS", "sha256 of every other file"),
         ]
         sidecar = _package_sidecar(
             release=release,
-            pseudonym_of=pseudonym_of,
+            pseudonym_of=self.pseudonym_of,
             files=package.checksums,
-            described=described,
+            described=self.described,
         )
-        package.write_bytes(
-            "release.json", (json.dumps(sidecar, indent=2, sort_keys=True) + "\n").encode()
-        )
+        package.write_bytes("release.json", _json_bytes(sidecar, sort_keys=True))
         facts = _datasheet_facts(
             release=release,
-            rated=rated,
-            anchors=anchors,
-            keys=keys,
-            demographics=demographics,
+            rated=contents.rated,
+            anchors=contents.anchors,
+            keys=contents.keys,
+            demographics=list(release.package_options.get("demographics") or []),
             reliability=reliability,
-            figures=figures,
-            files=files,
+            figures=self.figures,
+            files=self.files,
         )
         package.write_bytes("README.md", datasheet_markdown(facts).encode("utf-8"))
+        study = release.study
         croissant = croissant_document(
             name=f"{study.slug}-v{release.version}",
             description=f"{study.name}: human quality ratings (MOS) of AI-generated images.",
@@ -573,17 +578,42 @@ def release_package_build(*, release: LabelRelease, progress: Progress = progres
             licence=release.licence,
             citation=release.citation,
             date_published=release.created_at.date().isoformat(),
-            csv_files=described,
-            image_folders=_image_folders(rated, anchors, has_reference),
+            csv_files=self.described,
+            image_folders=_image_folders(contents.rated, contents.anchors, contents.has_reference),
         )
-        package.write_bytes("croissant.json", (json.dumps(croissant, indent=2) + "\n").encode())
+        package.write_bytes("croissant.json", _json_bytes(croissant))
         sums = "".join(f"{sha}  {name}\n" for name, sha in sorted(package.checksums.items()))
         package.write_bytes("SHA256SUMS", sums.encode())
+
+
+def _json_bytes(data: dict, *, sort_keys: bool = False) -> bytes:
+    return (json.dumps(data, indent=2, sort_keys=sort_keys) + "\n").encode("utf-8")
+
+
+def release_package_build(*, release: LabelRelease, progress: Progress = progress_noop) -> None:
+    """Write the package zip into the release folder and record its sha256 and size."""
+    progress("reading the release", 0, 1)
+    contents = _contents_read(release)
+    reliability = _reliability(
+        release=release, progress=progress_scaled(progress, start=0, end=0.1)
+    )
+    staged = staging_dir() / f"package-{uuid.uuid4().hex}.zip"
+    top = f"{release.study.slug}-v{release.version}"
+    package = PackageZip(staged, top=top, date_time=release.created_at.timetuple()[:6])
+    try:
+        build = _PackageBuild(release=release, contents=contents, package=package)
+        build.images(progress_scaled(progress, start=0.1, end=0.75))
+        build.mos()
+        progress("pseudonymising ratings", 0.75, 1.0)
+        build.ratings()
+        progress("datasheet", 0.95, 1.0)
+        build.figures_draw()
+        build.metadata(reliability)
         package.close()
         progress("recording", 0.99, 1.0)
         _package_store(release=release, staged=staged)
     finally:
-        package.zip.close()
+        package.close()
         staged.unlink(missing_ok=True)
     progress("done", 1.0, 1.0)
 
