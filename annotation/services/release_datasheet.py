@@ -183,8 +183,26 @@ def _options_text(options: dict) -> list[str]:
     ]
 
 
-def datasheet_markdown(facts: DatasheetFacts) -> str:
+def _subjects_text(facts: DatasheetFacts) -> list[str]:
     counts = facts.counts
+    if not counts.get("ratings"):
+        return [
+            "- The MOS were imported from a published database: this site holds no individual "
+            "ratings and no subjects for it (see that database's own documentation)."
+        ]
+    return [
+        f"- {counts.get('subjects', 0)} subjects gave {counts.get('ratings', 0)} ratings; "
+        f"{counts.get('subjects_rejected', 0)} were rejected by screening, "
+        f"{counts.get('subjects_kept', 0)} kept ({counts.get('ratings_used', 0)} ratings used).",
+        "- Subjects appear under random pseudonyms made for this package (`subjects.csv`); no "
+        "names, e-mail addresses, IP addresses, invite tokens or timestamps are included.",
+        "- Demographic fields included: "
+        + (", ".join(facts.demographics) if facts.demographics else "none")
+        + ".",
+    ]
+
+
+def datasheet_markdown(facts: DatasheetFacts) -> str:
     lines = [
         f"# {facts.title}: dataset v{facts.version}",
         "",
@@ -260,14 +278,7 @@ def datasheet_markdown(facts: DatasheetFacts) -> str:
         "",
         "## Subjects",
         "",
-        f"- {counts.get('subjects', 0)} subjects gave {counts.get('ratings', 0)} ratings; "
-        f"{counts.get('subjects_rejected', 0)} were rejected by screening, "
-        f"{counts.get('subjects_kept', 0)} kept ({counts.get('ratings_used', 0)} ratings used).",
-        "- Subjects appear under random pseudonyms made for this package (`subjects.csv`); no "
-        "names, e-mail addresses, IP addresses, invite tokens or timestamps are included.",
-        "- Demographic fields included: "
-        + (", ".join(facts.demographics) if facts.demographics else "none")
-        + ".",
+        *_subjects_text(facts),
         "",
         "## Preprocessing and labelling: the MOS",
         "",

@@ -360,6 +360,13 @@ def test_import_job_takes_the_package_zip_as_uploaded(tmp_path):
     assert gold.expected_scores == {"quality": 70.0, "authenticity": 60.0}
     assert Path(release.package_file.path).is_file()  # the import leaves the package alone
 
+    # The imported (external) release packages too: MOS and images, no ratings or subjects.
+    again = package_of(again)
+    folder = unpack(again, tmp_path / "again")
+    assert not (folder / "ratings.csv").exists() and not (folder / "subjects.csv").exists()
+    assert list(pd.read_csv(folder / "mos.csv")["mos_quality"]) == list(before["mos_quality"])
+    assert "holds no individual ratings" in (folder / "README.md").read_text()
+
 
 def test_release_frozen_without_reliability_gets_it_from_its_raw_ratings(tmp_path):
     study = rated_study_create(subjects=6, stimuli=5)
