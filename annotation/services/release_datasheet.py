@@ -202,8 +202,8 @@ def _subjects_text(facts: DatasheetFacts) -> list[str]:
     ]
 
 
-def datasheet_markdown(facts: DatasheetFacts) -> str:
-    lines = [
+def _heading_and_motivation(facts: DatasheetFacts) -> list[str]:
+    return [
         f"# {facts.title}: dataset v{facts.version}",
         "",
         f"Package of label release v{facts.version} of study `{facts.slug}`, frozen "
@@ -221,7 +221,11 @@ def datasheet_markdown(facts: DatasheetFacts) -> str:
         "",
         "The images are AI-generated; human subjects rated their quality so that image-quality "
         "models can be trained and evaluated on mean opinion scores (MOS).",
-        "",
+    ]
+
+
+def _composition(facts: DatasheetFacts) -> list[str]:
+    return [
         "## Composition",
         "",
         f"- {facts.stimuli} rated images (`mos.csv`, one row each) from {len(facts.generators)} "
@@ -240,18 +244,23 @@ def datasheet_markdown(facts: DatasheetFacts) -> str:
         *_table(["File", "Contents"], [[f"`{name}`", what] for name, what in facts.files]),
         "",
         "Every file's sha256 is listed in `SHA256SUMS` (check with `sha256sum -c SHA256SUMS`).",
-        "",
+    ]
+
+
+def _scale_text(scale: dict) -> str:
+    text = f"- Scale: {scale.get('type', '')} from {scale.get('min')} to {scale.get('max')}"
+    if scale.get("step"):
+        text += f" in steps of {scale['step']}"
+    if scale.get("labels"):
+        text += f"; labels {', '.join(scale['labels'])}"
+    return text + "."
+
+
+def _collection(facts: DatasheetFacts) -> list[str]:
+    return [
         "## Collection process",
         "",
-        f"- Scale: {facts.scale.get('type', '')} from {facts.scale.get('min')} to "
-        f"{facts.scale.get('max')}"
-        + (f" in steps of {facts.scale.get('step')}" if facts.scale.get("step") else "")
-        + (
-            f"; labels {', '.join(facts.scale.get('labels') or [])}"
-            if facts.scale.get("labels")
-            else ""
-        )
-        + ".",
+        _scale_text(facts.scale),
         f"- Sessions of {facts.session_size} trials, a break every {facts.break_interval} "
         f"trials (0 = none), {facts.repeats_per_session} hidden repeat(s) and "
         f"{facts.gold_per_session} gold trial(s) per session; target "
@@ -275,11 +284,11 @@ def datasheet_markdown(facts: DatasheetFacts) -> str:
         "Instructions shown to subjects:",
         "",
         "> " + (facts.instructions or "(none)").replace("\n", "\n> "),
-        "",
-        "## Subjects",
-        "",
-        *_subjects_text(facts),
-        "",
+    ]
+
+
+def _labelling(facts: DatasheetFacts) -> list[str]:
+    lines = [
         "## Preprocessing and labelling: the MOS",
         "",
         *_options_text(facts.options),
@@ -292,43 +301,54 @@ def datasheet_markdown(facts: DatasheetFacts) -> str:
             + (f", {m['version']}" if m.get("version") else "")
             for m in facts.methods
         ),
-        "",
     ]
     if facts.reliability.get("rows"):
         lines += [
+            "",
             "### Reliability",
             "",
             *_table(["Dimension", *facts.reliability["columns"]], facts.reliability["rows"]),
-            "",
         ]
     if facts.figures:
-        lines += ["### Score distributions", ""]
+        lines += ["", "### Score distributions", ""]
         lines += [
             f"![MOS of {dim}](figures/{stem}.png) ([SVG](figures/{stem}.svg))"
             for dim, stem in facts.figures
         ]
-        lines.append("")
-    lines += [
-        "## Uses",
-        "",
-        "Training and evaluating no-reference quality and text-image alignment models for "
-        "AI-generated images. Split by `prompt_group` so one prompt's images stay on one side.",
-        "",
-        "```python",
-        "import pandas as pd",
-        "from PIL import Image",
-        'mos = pd.read_csv("mos.csv")',
-        'image = Image.open(mos.loc[0, "image"])  # paths are relative to this folder',
-        "```",
-        "",
-        "## Distribution",
-        "",
-        "One archive with this README, `croissant.json` (MLCommons Croissant 1.0 metadata), "
-        "`release.json` (method configuration and column meanings) and `SHA256SUMS`.",
-        "",
-        "## Maintenance",
-        "",
-        "Releases are immutable: corrections make a new version with a new package.",
-        "",
+    return lines
+
+
+USES_DISTRIBUTION_MAINTENANCE = [
+    "## Uses",
+    "",
+    "Training and evaluating no-reference quality and text-image alignment models for "
+    "AI-generated images. Split by `prompt_group` so one prompt's images stay on one side.",
+    "",
+    "```python",
+    "import pandas as pd",
+    "from PIL import Image",
+    'mos = pd.read_csv("mos.csv")',
+    'image = Image.open(mos.loc[0, "image"])  # paths are relative to this folder',
+    "```",
+    "",
+    "## Distribution",
+    "",
+    "One archive with this README, `croissant.json` (MLCommons Croissant 1.0 metadata), "
+    "`release.json` (method configuration and column meanings) and `SHA256SUMS`.",
+    "",
+    "## Maintenance",
+    "",
+    "Releases are immutable: corrections make a new version with a new package.",
+]
+
+
+def datasheet_markdown(facts: DatasheetFacts) -> str:
+    sections = [
+        _heading_and_motivation(facts),
+        _composition(facts),
+        _collection(facts),
+        ["## Subjects", "", *_subjects_text(facts)],
+        _labelling(facts),
+        USES_DISTRIBUTION_MAINTENANCE,
     ]
-    return "\n".join(lines)
+    return "\n\n".join("\n".join(section) for section in sections) + "\n"
