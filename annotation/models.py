@@ -314,6 +314,31 @@ class LabelRelease(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    # The dataset package (services.release_package): the frozen files above never change;
+    # the package is built from them later, by a worker, with the researcher's licence,
+    # citation and chosen demographic fields, and may be rebuilt with other choices.
+    class PackageStatus(models.TextChoices):
+        NONE = "", "Not packaged"
+        PENDING = "pending", "Waiting for a worker"
+        RUNNING = "running", "Packaging"
+        DONE = "done", "Packaged"
+        FAILED = "failed", "Failed"
+
+    licence = models.CharField(max_length=200, blank=True)
+    citation = models.TextField(blank=True)
+    package_status = models.CharField(
+        max_length=10, choices=PackageStatus.choices, default=PackageStatus.NONE, blank=True
+    )
+    package_step = models.CharField(max_length=40, blank=True)
+    package_progress = models.FloatField(default=0)
+    package_error = models.TextField(blank=True)
+    # {"demographics": [field, ...]}: what the researcher chose to include.
+    package_options = models.JSONField(default=dict, blank=True)
+    package_file = models.FileField(upload_to=release_upload_to, max_length=300, blank=True)
+    package_sha256 = models.CharField(max_length=64, blank=True)
+    package_size = models.PositiveBigIntegerField(default=0)
+    packaged_at = models.DateTimeField(null=True, blank=True)
+
     class Meta:
         ordering = ["study", "-version"]
         constraints = [

@@ -2,9 +2,10 @@
 
 from celery import shared_task
 
-from annotation.models import AnalysisRun, ImportJob
+from annotation.models import AnalysisRun, ImportJob, LabelRelease
 from annotation.services.analysis_runs import analysis_run_execute
 from annotation.services.imports import import_job_execute
+from annotation.services.release_package import release_package_execute
 
 
 @shared_task(name="annotation.import_job_run", time_limit=6 * 3600, acks_late=True)
@@ -18,3 +19,10 @@ def import_job_run(job_id: int) -> str:
 def analysis_run_task(run_id: int) -> str:
     run = AnalysisRun.objects.select_related("study", "created_by").get(pk=run_id)
     return analysis_run_execute(run=run).status
+
+
+# A 20,000-image package is a few minutes of copying; the limit only stops a runaway.
+@shared_task(name="annotation.release_package", time_limit=6 * 3600, acks_late=True)
+def release_package_task(release_id: int) -> str:
+    release = LabelRelease.objects.select_related("study").get(pk=release_id)
+    return release_package_execute(release=release).package_status

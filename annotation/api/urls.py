@@ -68,6 +68,16 @@ urlpatterns = [
         name="release_sidecar",
     ),
     path(
+        "studies/<int:pk>/releases/<int:version>/package/",
+        views_analysis.ReleasePackageApi.as_view(),
+        name="release_package",
+    ),
+    path(
+        "studies/<int:pk>/releases/<int:version>/package.zip",
+        views_analysis.ReleasePackageZipApi.as_view(),
+        name="release_package_zip",
+    ),
+    path(
         "studies/<int:pk>/ratings.csv",
         views_analysis.LiveRatingsCsvApi.as_view(),
         name="ratings_live_csv",

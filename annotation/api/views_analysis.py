@@ -27,6 +27,7 @@ from annotation.selectors.analysis import (
 from annotation.selectors.research import study_get_for_user
 from annotation.services.analysis_options import OptionSpec, option_specs
 from annotation.services.analysis_runs import analysis_run_request, release_freeze_request
+from annotation.services.release_package import release_package_request
 
 
 class CSVRenderer(BaseRenderer):
@@ -180,6 +181,15 @@ class ReleaseOutputSerializer(serializers.ModelSerializer):
             "created_by",
             "created_at",
             "files",
+            "licence",
+            "citation",
+            "package_status",
+            "package_step",
+            "package_progress",
+            "package_error",
+            "package_sha256",
+            "package_size",
+            "packaged_at",
         ]
 
     def get_created_by(self, release: LabelRelease) -> str | None:
@@ -189,6 +199,8 @@ class ReleaseOutputSerializer(serializers.ModelSerializer):
         request = self.context.get("request")
         args = [release.study_id, release.version]
         names = ["mos", "sidecar"] + (["raw"] if release.raw_file else [])
+        if release.package_status == LabelRelease.PackageStatus.DONE:
+            names.append("package_zip")
         return {name: reverse(f"api:release_{name}", args=args, request=request) for name in names}
 
 
@@ -278,6 +290,50 @@ class ReleaseRawCsvApi(ReleaseFileApi):
 class ReleaseSidecarApi(ReleaseFileApi):
     what = "sidecar"
     renderer_classes = [JSONRenderer]
+
+
+class ReleasePackageApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        licence = serializers.CharField(required=False, allow_blank=True, max_length=200)
+        citation = serializers.CharField(required=False, allow_blank=True)
+        demographics = serializers.ListField(
+            child=serializers.CharField(),
+            required=False,
+            help_text="Subject demographic fields to include; none unless listed.",
+        )
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={202: ReleaseOutputSerializer},
+        description="Build the release's dataset package on a worker (202; poll the release "
+        "until package_status is done, then download files.package_zip).",
+    )
+    def post(self, request: Request, pk: int, version: int) -> Response:
+        release = release_get_for_user(user=request.user, study_pk=pk, version=version)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        release = release_package_request(release=release, **serializer.validated_data)
+        data = ReleaseOutputSerializer(release, context={"request": request}).data
+        return Response(data, status=status.HTTP_202_ACCEPTED)
+
+
+class ZipRenderer(BaseRenderer):
+    media_type = "application/zip"
+    format = "zip"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data if isinstance(data, bytes) else json.dumps(data).encode()
+
+
+@extend_schema_view(
+    get=extend_schema(
+        responses={(200, "application/zip"): OpenApiTypes.BINARY},
+        description="The dataset package (zip); 404 until it has been built.",
+    )
+)
+class ReleasePackageZipApi(ReleaseFileApi):
+    what = "package"
+    renderer_classes = [JSONRenderer, ZipRenderer]
 
 
 class LiveRatingsCsvApi(APIView):

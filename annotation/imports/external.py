@@ -13,6 +13,7 @@ from pathlib import Path, PurePosixPath
 
 from annotation.imports.errors import ImportProblem, ImportRejected
 from annotation.imports.manifest import RawRow, read_csv_text
+from annotation.imports.package_layout import DatasetPackage
 from annotation.services.studies import DimensionSpec
 
 TRAILING_NUMBER = re.compile(r"_(\d+)\.[A-Za-z0-9]+$")
@@ -230,6 +231,7 @@ class Aigciqa2023(ExternalLayout):
 LAYOUTS: dict[str, ExternalLayout] = {
     layout.key: layout for layout in (Agiqa3k(), PkuI2iqa(), Aigiqa20k(), Aigciqa2023())
 }
+LAYOUTS[DatasetPackage.key] = DatasetPackage()  # type: ignore[assignment]
 
 
 def layout_get(key: str) -> ExternalLayout:

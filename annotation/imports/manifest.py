@@ -28,6 +28,8 @@ class ImportRow:
     # External databases only: published scores per dimension key.
     mos: dict = field(default_factory=dict)
     std: dict = field(default_factory=dict)
+    # Stimulus model fields a layout sets itself (a dataset package: role, expected_scores).
+    stimulus_fields: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -43,6 +45,8 @@ class RawRow:
     metadata: dict = field(default_factory=dict)
     mos: dict = field(default_factory=dict)
     std: dict = field(default_factory=dict)
+    # Stimulus model fields a layout sets itself (a dataset package: role, expected_scores).
+    stimulus_fields: dict = field(default_factory=dict)
 
 
 def _number_or_text(value: str):
@@ -183,6 +187,7 @@ def rows_validate(
                     metadata=raw.metadata,
                     mos=raw.mos,
                     std=raw.std,
+                    stimulus_fields=raw.stimulus_fields,
                 )
             )
         if progress is not None:

@@ -155,3 +155,30 @@ class AnalysisOptionsForm(forms.Form):
 
     def options(self) -> dict:
         return dict(self.cleaned_data)
+
+
+class ReleasePackageForm(forms.Form):
+    """Licence, citation and the demographic fields to include in a release's package."""
+
+    version = forms.TypedChoiceField(coerce=int, label="Release")
+    licence = forms.CharField(
+        max_length=200, required=False, help_text="For example CC BY 4.0; goes into the README."
+    )
+    citation = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+        help_text="How users should cite the database (README and croissant.json).",
+    )
+    demographics = forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Include demographic fields",
+        help_text="None leaves the server unless ticked; subjects are always pseudonymous.",
+    )
+
+    def __init__(self, *args, versions: list[int], demographics: list[str], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["version"].choices = [(v, f"v{v}") for v in versions]
+        self.fields["demographics"].choices = [(f, f) for f in demographics]
+        if not demographics:
+            self.fields["demographics"].help_text = "The subjects have no demographic fields."

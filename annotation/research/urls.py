@@ -37,6 +37,7 @@ urlpatterns = [
     ),
     path("<int:pk>/releases/", views_analysis.release_list, name="release_list"),
     path("<int:pk>/releases/freeze/", views_analysis.release_freeze, name="release_freeze"),
+    path("<int:pk>/releases/package/", views_analysis.release_package, name="release_package"),
     path(
         "<int:pk>/releases/v<int:version>/<str:what>/",
         views_analysis.release_download,

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from annotation.downloads import ratings_live_response, release_file_response
 from annotation.models import AnalysisRun
-from annotation.research.forms import AnalysisOptionsForm
+from annotation.research.forms import AnalysisOptionsForm, ReleasePackageForm
 from annotation.selectors.analysis import (
     analysis_run_get,
     analysis_run_get_for_user,
@@ -36,6 +36,7 @@ from annotation.services.analysis_options import (
     analysis_options_hash,
 )
 from annotation.services.analysis_runs import analysis_run_request, release_freeze_request
+from annotation.services.release_package import demographic_fields, release_package_request
 from core.http import get_or_404
 from core.permissions import staff_required
 
@@ -143,7 +144,47 @@ def release_list(request: HttpRequest, pk: int) -> HttpResponse:
         "in_flight": any(r.finished_at is None for r in runs),
         "fingerprint": ratings_fingerprint(study=study),
     }
+    context["package_form"] = _package_form(study=study, releases=context["releases"])
+    context["packaging"] = any(
+        r.package_status in ("pending", "running") for r in context["releases"]
+    )
     return render(request, T + "releases.html", context)
+
+
+def _package_form(*, study, releases, data=None) -> ReleasePackageForm:
+    versions = [r.version for r in releases]
+    latest = releases[0] if versions else None
+    fields = demographic_fields(release=latest) if latest is not None else []
+    initial = {"licence": latest.licence, "citation": latest.citation} if latest else {}
+    return ReleasePackageForm(data, versions=versions, demographics=fields, initial=initial)
+
+
+@staff_required
+@require_POST
+def release_package(request: HttpRequest, pk: int) -> HttpResponse:
+    study = get_or_404(study_get_for_user, user=request.user, pk=pk)
+    form = _package_form(
+        study=study, releases=list(release_list_for_study(study=study)), data=request.POST
+    )
+    if not form.is_valid():
+        messages.error(request, "Check the package form: " + form.errors.as_text())
+        return redirect("research:release_list", pk=study.pk)
+    data = form.cleaned_data
+    release = get_or_404(
+        release_get_for_user, user=request.user, study_pk=pk, version=data["version"]
+    )
+    try:
+        release_package_request(
+            release=release,
+            licence=data["licence"],
+            citation=data["citation"],
+            demographics=data["demographics"],
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.info(request, f"Release v{release.version} is being packaged on a worker.")
+    return redirect("research:release_list", pk=study.pk)
 
 
 @staff_required

@@ -88,6 +88,7 @@ def _write_stimuli(
                 prompt=row.prompt,
                 prompt_group=row.prompt_group[:100],
                 metadata=row.metadata,
+                **row.stimulus_fields,
             )
         )
         progress(ImportJob.Status.WRITING, index, len(rows))
@@ -151,7 +152,11 @@ def external_import(
     adapter = layout_get(layout)
     table = adapter.read(source)
     rows = _validate(study=None, rows=table.rows, root=table.image_root, progress=progress)
-    keys = [d.key for d in adapter.dimensions]
+    # A layout whose files name their own dimensions and scale (a dataset package) says so
+    # in its table; training rows of a package have no MOS and stay out of the release.
+    dimensions = getattr(table, "dimensions", None) or adapter.dimensions
+    scale = getattr(table, "scale", None) or adapter.scale
+    keys = [d.key for d in dimensions]
     written: list[str] = []
     try:
         with transaction.atomic():
@@ -159,20 +164,24 @@ def external_import(
                 name=name,
                 owner=owner,
                 slug=slug or slugify(name)[:80],
-                dimensions=adapter.dimensions,
-                scale_min=adapter.scale[0],
-                scale_max=adapter.scale[1],
+                dimensions=dimensions,
+                scale_min=scale[0],
+                scale_max=scale[1],
                 status=Study.Status.CLOSED,
                 metadata={"external": {"layout": adapter.key, "title": adapter.title}},
+                **getattr(table, "study_fields", {}),
             )
             stimuli = Stimulus.objects.bulk_create(
                 _write_stimuli(study=study, rows=rows, written=written, progress=progress),
                 batch_size=500,
             )
+            scored = [(s, r) for s, r in zip(stimuli, rows, strict=True) if r.mos]
             release = release_write(
                 study=study,
                 source=LabelRelease.Source.EXTERNAL,
-                mos=mos_table_external(stimuli=stimuli, rows=rows, keys=keys),
+                mos=mos_table_external(
+                    stimuli=[s for s, _ in scored], rows=[r for _, r in scored], keys=keys
+                ),
                 method_config={
                     "database": adapter.title,
                     "layout": adapter.key,
@@ -182,7 +191,7 @@ def external_import(
                     "mos_column": f"mos_{keys[0]}",
                     "imported_at": timezone.now().isoformat(),
                 },
-                counts={"stimuli": len(stimuli), "dimensions": len(keys), "ratings": 0},
+                counts={"stimuli": len(scored), "dimensions": len(keys), "ratings": 0},
                 created_by=owner,
                 written=written,
             )

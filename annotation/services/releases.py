@@ -101,6 +101,8 @@ def release_freeze(
 ) -> LabelRelease:
     """Analyse the study's ratings with ``options`` and write release v<next>; nothing is
     written when the options or the ratings are refused (ValidationError)."""
+    from annotation.services.analysis_digest import _reliability as reliability_table
+
     clean = analysis_options_clean(data=options)
     expected = study_ratings_required(study=study)
     loading = progress_scaled(progress, start=0.0, end=0.4)
@@ -152,6 +154,8 @@ def release_freeze(
             "kept": counts["subjects_kept"],
             "rejected": counts["subjects_rejected"],
         }
+        # Reliability of the ratings behind this MOS, for the dataset package's datasheet.
+        method_config["reliability"] = reliability_table(result)
         progress("writing", 0.95, 1.0)
         return release_write(
             study=study,
@@ -248,7 +252,14 @@ def release_download_open(*, release: LabelRelease, what: str) -> ReleaseDownloa
         return ReleaseDownload(
             release.raw_file.open("rb"), f"{prefix}-raw.csv", "text/csv; charset=utf-8"
         )
+    if what == "package":
+        if release.package_status != LabelRelease.PackageStatus.DONE or not release.package_file:
+            raise ValidationError("This release has no dataset package yet; package it first.")
+        return ReleaseDownload(
+            release.package_file.open("rb"), f"{prefix}-dataset.zip", "application/zip"
+        )
     if what == "sidecar":
         handle = default_storage.open(sidecar_name(release=release), "rb")
         return ReleaseDownload(handle, f"{prefix}-release.json", "application/json")
-    raise ValidationError(f"Unknown release file {what!r}; use one of {', '.join(FILES)}.")
+    known = ", ".join([*FILES, "package"])
+    raise ValidationError(f"Unknown release file {what!r}; use one of {known}.")

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from benchmark.training.package_reader import package_manifest
+
 TRAILING_NUMBER = re.compile(r"_(\d+)\.[A-Za-z0-9]+$")
 
 
@@ -57,3 +59,4 @@ def _prompt_number(name: str) -> str:
 
 
 IMPORTERS = {"agiqa3k": agiqa3k_manifest}
+IMPORTERS["dataset-package"] = package_manifest

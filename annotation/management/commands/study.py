@@ -10,6 +10,7 @@ manage.py study freeze my-study --screening bt500 --by alice
 manage.py study releases my-study
 manage.py study export my-study --release 2 --what mos --out labels.csv
 manage.py study export my-study --live --out ratings-now.csv
+manage.py study package my-study --release 2 --licence "CC BY 4.0" --out my-study-v2.zip
 """
 
 import contextlib
@@ -31,6 +32,7 @@ from annotation.services.analysis_runs import analysis_run_request
 from annotation.services.imports import external_import, import_job_create, stimuli_import
 from annotation.services.invites import invites_create, invites_csv
 from annotation.services.release_formats import ratings_csv_stream
+from annotation.services.release_package import release_package_request
 from annotation.services.releases import (
     release_download_open,
     release_freeze,
@@ -119,6 +121,16 @@ class Command(BaseCommand):
             "--live", action="store_true", help="The current raw ratings, not a frozen release."
         )
         exp.add_argument("--out", required=True, help="File to write; '-' for standard output.")
+
+        pkg = sub.add_parser("package", help="Build a release's dataset package (zip).")
+        pkg.add_argument("slug")
+        pkg.add_argument("--release", type=int, default=None, help="Version; default: latest.")
+        pkg.add_argument("--licence", default="", help="Licence for the README, e.g. CC BY 4.0.")
+        pkg.add_argument("--citation", default="", help="How users should cite the database.")
+        pkg.add_argument(
+            "--demographics", default="", help="Comma-separated subject fields to include."
+        )
+        pkg.add_argument("--out", default="", help="Also copy the zip here ('-': stdout).")
 
     def handle(self, *args, action: str, **options):
         handler = getattr(self, "do_" + action.replace("-", "_"))
@@ -278,6 +290,34 @@ class Command(BaseCommand):
             raise CommandError(
                 f"{download.filename}: sha256 {digest} does not match the release's {expected}."
             )
+
+    def do_package(self, **o):
+        study = self._study(o["slug"])
+        releases = study.releases.order_by("-version")
+        if o["release"] is not None:
+            releases = releases.filter(version=o["release"])
+        release = releases.first()
+        if release is None:
+            raise CommandError(f"{study.slug} has no release {o['release'] or ''}".strip() + ".")
+        release = release_package_request(
+            release=release,
+            licence=o["licence"],
+            citation=o["citation"],
+            demographics=[f for f in o["demographics"].split(",") if f.strip()],
+            inline=True,
+        )
+        if release.package_status != LabelRelease.PackageStatus.DONE:
+            raise CommandError(f"Packaging v{release.version} failed: {release.package_error}")
+        self.stderr.write(
+            f"Packaged {study.slug} v{release.version}: {release.package_file.name} "
+            f"({release.package_size} bytes) sha256 {release.package_sha256}"
+        )
+        if o["out"]:
+            download = release_download_open(release=release, what="package")
+            with download.handle as handle:
+                digest = self._write(o["out"], iter(lambda: handle.read(1 << 20), b""))
+            if digest != release.package_sha256:
+                raise CommandError(f"{download.filename}: sha256 {digest} does not match.")
 
     def _write(self, out: str, chunks) -> str:
         digest = hashlib.sha256()
