@@ -72,7 +72,7 @@ def _screening(result: PipelineResult) -> list[dict]:
     return methods
 
 
-def _reliability(result: PipelineResult) -> dict:
+def reliability_table(result: PipelineResult) -> dict:
     """Headline reliability per dimension: split-half SRCC (Spearman-Brown), ICCs, alpha."""
     rel = result.reliability
     if rel is None:
@@ -186,7 +186,7 @@ def analysis_digest(
         },
         "rejections": _records(rejected, ["subject", "dimension", "reasons"]),
         "screening": _screening(result),
-        "reliability": _reliability(result),
+        "reliability": reliability_table(result),
         "subject_model_fit": _records(
             result.subject_model.fit if result.subject_model is not None else pd.DataFrame(),
             ["dimension", "n_subjects", "iterations", "converged", "loglik", "n_at_floor"],

@@ -35,7 +35,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from annotation.models import LabelRelease, Stimulus, Subject
+from annotation.models import LabelRelease, RatingSession, Stimulus, Study, Subject
 from annotation.services.release_croissant import CsvDescription, column_type, croissant_document
 from annotation.services.release_datasheet import (
     DatasheetFacts,
@@ -768,7 +768,7 @@ def _reliability(*, release: LabelRelease, progress: Progress) -> dict:
     if not release.raw_file or not options:
         return {}
     from analysis.io import load_ratings
-    from annotation.services.analysis_digest import _reliability as reliability_table
+    from annotation.services.analysis_digest import reliability_table
     from annotation.services.analysis_options import pipeline_run
 
     progress("reliability", 0, 1)
@@ -835,7 +835,33 @@ def _datasheet_facts(
         reliability=reliability,
         figures=figures,
         files=files,
+        display=_display_conditions(study),
     )
+
+
+def _display_conditions(study: Study) -> list[str]:
+    """What the sessions' display checks recorded, summarised without any one subject."""
+    checks = [
+        check
+        for check in RatingSession.objects.filter(subject__study=study).values_list(
+            "display_check", flat=True
+        )
+        if check
+    ]
+    if not checks:
+        return []
+    by_area = sorted(checks, key=lambda check: check["window_width"] * check["window_height"])
+    windows = [f"{check['window_width']}x{check['window_height']}" for check in by_area]
+    ratios = sorted({float(c["device_pixel_ratio"]) for c in checks})
+    fullscreen = sum(1 for c in checks if c.get("fullscreen"))
+    return [
+        f"{len(checks)} sessions checked",
+        f"window sizes {windows[0]} to {windows[-1]} CSS px",
+        "device pixel ratios " + ", ".join(f"{ratio:g}" for ratio in ratios),
+        f"{fullscreen} of {len(checks)} in full screen",
+        "every subject confirmed the grey steps were distinguishable",
+        f"surround grey level {study.surround_grey} of 255",
+    ]
 
 
 def _package_store(*, release: LabelRelease, staged: Path) -> None:

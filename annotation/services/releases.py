@@ -101,7 +101,7 @@ def release_freeze(
 ) -> LabelRelease:
     """Analyse the study's ratings with ``options`` and write release v<next>; nothing is
     written when the options or the ratings are refused (ValidationError)."""
-    from annotation.services.analysis_digest import _reliability as reliability_table
+    from annotation.services.analysis_digest import reliability_table
 
     clean = analysis_options_clean(data=options)
     expected = study_ratings_required(study=study)

@@ -7,7 +7,7 @@ import annotation.models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("annotation", "0004_external_release_sidecars"),
+        ("annotation", "0006_study_adaptive_allocation"),
     ]
 
     operations = [
