@@ -121,9 +121,7 @@ class SubjectModelOptions:
         check_int_at_least("subject_model.max_iterations", self.max_iterations, 1)
         check_number("subject_model.tolerance", self.tolerance, minimum=0.0, inclusive=False)
         check_probability("subject_model.confidence", self.confidence)
-        check_int_at_least(
-            "subject_model.min_ratings_per_subject", self.min_ratings_per_subject, 1
-        )
+        check_int_at_least("subject_model.min_ratings_per_subject", self.min_ratings_per_subject, 1)
         check_number("subject_model.inconsistency_floor", self.inconsistency_floor, minimum=0.0)
         check_number("subject_model.variance_epsilon", self.variance_epsilon, minimum=0.0)
         if self.inconsistency_floor == 0 and self.variance_epsilon == 0:
@@ -248,9 +246,7 @@ def fit_arrays(
         w = 1.0 / (v * v)
         info_psi = group_sum(s, w[j], n_s)
         resid = u - psi[s] - bias[j]
-        loglik = float(
-            np.sum(-0.5 * np.log(2 * np.pi) - np.log(v[j]) - resid * resid * w[j] / 2.0)
-        )
+        loglik = float(np.sum(-0.5 * np.log(2 * np.pi) - np.log(v[j]) - resid * resid * w[j] / 2.0))
     at_floor = v <= floor * (1 + 1e-9)
     return _Fit(
         psi=psi,

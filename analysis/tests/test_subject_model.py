@@ -23,7 +23,8 @@ def test_matches_sureal_mle(name, capsys):
     matrix, dataset = sureal_dataset(raw)
     ref = Mle(RawDatasetReader(dataset)).run_modeling()
     capsys.readouterr()  # sureal prints every iteration
-    ours = fit_subject_model(load_ratings(raw))
+    # MLE_CO reports the Fisher-information standard errors.
+    ours = fit_subject_model(load_ratings(raw), SubjectModelOptions(true_score_se="fisher"))
     observers = [int(o) for o in ref["observers"]]
     bias_ref = np.asarray(ref["observer_bias"])
     shift = bias_ref.mean()  # sureal leaves the mean bias free; we fix it to 0
@@ -44,13 +45,19 @@ def test_matches_sureal_mle(name, capsys):
 
 
 def test_netflix_fit_converges_with_known_numbers():
-    fit = fit_subject_model(load_ratings(real_ratings_raw("nflx_public_raw")))
+    ratings = load_ratings(real_ratings_raw("nflx_public_raw"))
+    fit = fit_subject_model(ratings)
     row = fit.fit.iloc[0]
     assert row["converged"] and row["iterations"] < 100
     assert row["loglik"] == pytest.approx(-1841.9028, abs=1e-3)
     assert fit.subjects["bias"].mean() == pytest.approx(0, abs=1e-12)
-    # Full design: every stimulus has the same information, hence the same se.
-    assert fit.stimuli["se"].nunique() == 1
+    # Full design: every stimulus has the same Fisher information, hence the same se ...
+    fisher = fit_subject_model(ratings, SubjectModelOptions(true_score_se="fisher"))
+    assert fisher.stimuli["se"].nunique() == 1
+    # ... while P.910's se follows each stimulus's own residual spread (eq. 5).
+    stim = fit.stimuli
+    np.testing.assert_allclose(stim["se"], stim["residual_sd"] / np.sqrt(stim["n"]), rtol=1e-12)
+    assert stim["se"].max() / stim["se"].min() > 3
 
 
 @pytest.mark.parametrize(("coverage", "n_subjects"), [(1.0, 30), (0.5, 60)])
