@@ -20,11 +20,13 @@ SUBJECT_REJECTED = "subject_rejected"
 STIMULUS_EMPTIED = "stimulus_emptied"
 SUBJECT_EXCLUDED_FROM_MODEL = "subject_excluded_from_model"
 ALL_SUBJECTS_REJECTED_KEPT = "all_subjects_rejected_kept_unscreened"
+NORMALISATION_GROUP_DROPPED = "normalisation_group_dropped"
 CODES: tuple[str, ...] = (
     SUBJECT_REJECTED,
     STIMULUS_EMPTIED,
     SUBJECT_EXCLUDED_FROM_MODEL,
     ALL_SUBJECTS_REJECTED_KEPT,
+    NORMALISATION_GROUP_DROPPED,
 )
 
 
@@ -106,6 +108,21 @@ def model_exclusion_warnings(
             subject=subject,
         )
         for dimension, subject in model.excluded_subjects()
+    ]
+
+
+def normalisation_warnings(dropped: pd.DataFrame) -> list[AnalysisWarning]:
+    """A warning per degenerate (subject, dimension[, session]) group z-scoring dropped."""
+    return [
+        AnalysisWarning(
+            NORMALISATION_GROUP_DROPPED,
+            f"subject {row.subject}'s {row.n} rating(s) on dimension {row.dimension}"
+            + (f" in session {row.session}" if "session" in dropped.columns else "")
+            + f" dropped by z-score normalisation ({row.status}: no spread to divide by)",
+            dimension=row.dimension,
+            subject=row.subject,
+        )
+        for row in dropped.itertuples(index=False)
     ]
 
 

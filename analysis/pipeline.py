@@ -253,14 +253,16 @@ def _apply_screening(
 def _loss_warnings(
     collapsed: pd.DataFrame,
     kept: pd.DataFrame,
-    mos_input: pd.DataFrame,
+    normalised: NormalisationResult | None,
     model: SubjectModelResult | None,
     options: PipelineOptions,
 ) -> list[notices.AnalysisWarning]:
-    """Stimuli emptied by screening or normalisation and subjects left out of the model."""
+    """Stimuli emptied by screening or normalisation, groups normalisation dropped and
+    subjects left out of the model."""
     warnings = notices.emptied_stimulus_warnings(collapsed, kept, "screening")
-    if mos_input is not kept:
-        warnings += notices.emptied_stimulus_warnings(kept, mos_input, "normalisation")
+    if normalised is not None:
+        warnings += notices.normalisation_warnings(normalised.dropped)
+        warnings += notices.emptied_stimulus_warnings(kept, normalised.ratings, "normalisation")
     min_ratings = options.subject_model.min_ratings_per_subject if options.subject_model else 0
     return warnings + notices.model_exclusion_warnings(model, min_ratings)
 
@@ -411,5 +413,5 @@ def run_pipeline(
         distribution_provenance=prov,
         timings=timings,
         notes=tuple(notes),
-        warnings=tuple(warnings + _loss_warnings(collapsed, kept, mos_input, model, o)),
+        warnings=tuple(warnings + _loss_warnings(collapsed, kept, normalised, model, o)),
     )

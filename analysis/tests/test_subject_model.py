@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from analysis.io import load_ratings
 from analysis.subject_model import SubjectModelOptions, fit_subject_model
@@ -152,3 +153,51 @@ def test_constant_ratings_everyone_agrees():
     assert np.allclose(fit.stimuli["true_score"], 3.0)
     assert np.allclose(fit.subjects["bias"], 0.0)
     assert fit.fit.loc[0, "converged"]
+
+
+def test_p910_se_is_each_stimulus_residual_spread_and_fisher_is_shared():
+    """Eq. 5 by hand on the fitted residuals: σ_j = population std of e_ij over stimulus j,
+    se = σ_j/√n_j; the Fisher se is (Σ_i 1/υ_i²)^(-1/2), the same for every stimulus here."""
+    rng = np.random.default_rng(5)
+    m = np.linspace(1, 5, 15)[:, None] + rng.normal(0, 0.4, (15, 22))
+    m[3] = np.r_[np.full(11, 1.0), np.full(11, 5.0)]  # a stimulus the panel splits on
+    ratings = ratings_from_matrix(m)
+    fit = fit_subject_model(ratings)
+    stim = fit.stimuli.set_index("stimulus")
+    subj = fit.subjects.set_index("subject")
+    resid = m - stim["true_score"].to_numpy()[:, None] - subj["bias"].to_numpy()[None, :]
+    np.testing.assert_allclose(stim["se"], resid.std(axis=1) / np.sqrt(22), rtol=1e-10)
+    assert stim["se"].idxmax() == 3
+    z = 1.959963984540054
+    np.testing.assert_allclose(stim["ci_high"] - stim["true_score"], z * stim["se"], rtol=1e-12)
+    fisher = fit_subject_model(ratings, SubjectModelOptions(true_score_se="fisher")).stimuli
+    expected = (1.0 / subj["inconsistency"] ** 2).sum() ** -0.5
+    np.testing.assert_allclose(fisher["se"], expected, rtol=1e-8)
+
+
+def test_inconsistency_interval_is_the_chi_square_interval_of_a_std():
+    rng = np.random.default_rng(6)
+    m = np.linspace(1, 5, 30)[:, None] + rng.normal(0, 0.5, (30, 20))
+    subj = fit_subject_model(ratings_from_matrix(m)).subjects
+    v, n = subj["inconsistency"], subj["n"]
+    np.testing.assert_allclose(
+        subj["inconsistency_ci_low"], v * np.sqrt(n / stats.chi2.ppf(0.975, n))
+    )
+    np.testing.assert_allclose(
+        subj["inconsistency_ci_high"], v * np.sqrt(n / stats.chi2.ppf(0.025, n))
+    )
+    # asymmetric, longer above, and never below 0
+    assert ((subj["inconsistency_ci_high"] - v) > (v - subj["inconsistency_ci_low"])).all()
+    assert (subj["inconsistency_ci_low"] > 0).all()
+
+
+def test_sureal_z_constant_and_single_rating_stimulus():
+    m = np.linspace(1, 5, 10)[:, None] + np.random.default_rng(7).normal(0, 0.4, (10, 20))
+    ratings = ratings_from_matrix(m)
+    ratings = pd.concat(
+        [ratings, ratings.iloc[[0]].assign(stimulus=99, score=3.0)], ignore_index=True
+    )
+    fit = fit_subject_model(ratings, SubjectModelOptions(z_constant="sureal"))
+    stim = fit.stimuli.set_index("stimulus")
+    np.testing.assert_allclose(stim["ci_high"] - stim["true_score"], 1.95996 * stim["se"])
+    assert np.isnan(stim.loc[99, "se"])  # one rating: no spread to estimate (SUREAL: 0)
