@@ -108,6 +108,12 @@ def write_html(
         if len(rej):
             parts.append(_table_html(rej))
     parts += sections.pop("Screening", [])
+    if result.warnings:
+        items = "".join(
+            f"<li><code>{html.escape(w.code)}</code> {html.escape(w.message)}</li>"
+            for w in result.warnings
+        )
+        parts.append(f"<h2>Warnings: data left out</h2><ul class='warnings'>{items}</ul>")
     if result.notes:
         items = "".join(f"<li>{html.escape(n)}</li>" for n in result.notes)
         parts.append(f"<h2>Notes</h2><ul>{items}</ul>")

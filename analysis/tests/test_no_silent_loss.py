@@ -12,6 +12,7 @@ from analysis import notices
 from analysis.errors import AllSubjectsRejectedError, RatingsError
 from analysis.normalisation import NormalisationOptions
 from analysis.pipeline import PipelineOptions, ScreeningOptions, run_pipeline
+from analysis.report import write_report
 from analysis.screening import BT500Options
 from analysis.synthetic import SimulationOptions, simulate_study
 from analysis.tests.helpers import ratings_from_matrix
@@ -141,3 +142,17 @@ def test_only_the_emptied_dimension_is_kept_unscreened():
     assert set(result.ratings_used.loc[result.ratings_used["dimension"] == "q", "subject"]) == set(
         range(6)
     )
+
+
+def test_report_lists_the_warnings_in_html_and_summary_json(tmp_path):
+    ratings, careless = _panel_with_outlier()
+    both = ScreeningOptions(methods=("bt500", "correlation"))
+    result = run_pipeline(ratings, PipelineOptions(**LEAN, screening=both))
+    summary = write_report(result, tmp_path, title="loss")
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "Warnings: data left out" in page
+    assert f"subject {careless} rejected on dimension" in page
+    assert "stimulus lonely lost every rating" in page
+    on_disk = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    assert on_disk["warnings"] == summary["warnings"] == result.to_summary()["warnings"]
+    assert len(on_disk["warnings"]) == len(result.warnings) >= 2
