@@ -76,6 +76,8 @@ def emptied_stimulus_warnings(
     before: pd.DataFrame, after: pd.DataFrame, cause: str
 ) -> list[AnalysisWarning]:
     """A warning per (stimulus, dimension) that had ratings ``before`` and has none ``after``."""
+    if after is before:
+        return []
     keys = ["stimulus", "dimension"]
     had = before[keys].drop_duplicates().astype(object)
     kept = after[keys].drop_duplicates().astype(object)
