@@ -12,6 +12,7 @@ manage.py study export my-study --release 2 --what mos --out labels.csv
 manage.py study export my-study --live --out ratings-now.csv
 """
 
+import argparse
 import contextlib
 import hashlib
 import json
@@ -313,6 +314,13 @@ def _analysis_arguments(parser) -> None:
                 default=None,
                 help=f"Comma-separated, any of {','.join(spec.values)}; 'none' for none. "
                 f"{spec.help}.",
+            )
+        elif spec.kind == "switch":
+            parser.add_argument(
+                option_flag(name),
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=spec.help,
             )
         elif spec.kind in ("choice", "integer") and spec.choices:
             kind = int if spec.kind == "integer" else str
