@@ -81,12 +81,20 @@ class Flag:
         # Parsed default None: "not given", so the preset's value stands.
         if self.switch:
             return {"action": "store_true", "default": None, "help": self.help}
-        kwargs: dict[str, Any] = {"default": None, "help": self.help}
+        kwargs: dict[str, Any] = {"default": None, "help": self._help_with_default()}
         if self.type is not None:
             kwargs["type"] = self.type
         if self.choices is not None:
             kwargs["choices"] = self.choices
         return kwargs
+
+    def _help_with_default(self) -> str | None:
+        if self.default is None or (self.help and "default" in self.help):
+            return self.help
+        shown = (
+            ",".join(map(str, self.default)) if isinstance(self.default, tuple) else self.default
+        )
+        return f"{self.help + ' ' if self.help else ''}(standard preset: {shown})"
 
 
 PRESET = "preset (flags given override it)"
