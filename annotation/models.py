@@ -20,6 +20,10 @@ class Study(models.Model):
         CONTINUOUS = "continuous", "Continuous slider"
         ACR = "acr", "ACR buttons (absolute category rating)"
 
+    class Allocation(models.TextChoices):
+        BALANCED = "balanced", "Balanced: the same number of ratings for every stimulus"
+        ADAPTIVE = "adaptive", "Adaptive: rate until each MOS is precise enough"
+
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
     owner = models.ForeignKey(
@@ -89,6 +93,34 @@ class Study(models.Model):
         default=1000,
         help_text="Answers given faster than this (milliseconds after the image appeared) "
         "are flagged as too fast; 0 = never.",
+    )
+    # Which stimuli a new session gets: the least-rated ones (balanced, a fixed number of
+    # ratings each), or those whose MOS is still least precise (adaptive; see
+    # annotation.services.allocation and analysis.allocation).
+    allocation = models.CharField(
+        max_length=10, choices=Allocation.choices, default=Allocation.BALANCED
+    )
+    allocation_targets = models.JSONField(
+        "precision targets",
+        default=dict,
+        blank=True,
+        help_text="Adaptive: the CI half-width each dimension's MOS should reach, on the "
+        'study\'s scale, e.g. {"quality": 5, "authenticity": 5}.',
+    )
+    allocation_min_ratings = models.PositiveIntegerField(
+        "minimum ratings per stimulus",
+        default=5,
+        help_text="Adaptive: every stimulus gets at least this many ratings.",
+    )
+    allocation_max_ratings = models.PositiveIntegerField(
+        "maximum ratings per stimulus",
+        default=40,
+        help_text="Adaptive: no stimulus gets more ratings than this.",
+    )
+    allocation_confidence = models.FloatField(
+        "confidence level",
+        default=0.95,
+        help_text="Adaptive: confidence level of the target intervals.",
     )
     # Provenance for imported databases and, in the demo, the simulation's ground truth.
     metadata = models.JSONField(default=dict, blank=True)

@@ -70,6 +70,15 @@ class StudyDesignInputSerializer(serializers.Serializer):
     break_interval = serializers.IntegerField(required=False, min_value=0, max_value=10_000)
     repeats_per_session = serializers.IntegerField(required=False, min_value=0, max_value=10_000)
     gold_per_session = serializers.IntegerField(required=False, min_value=0, max_value=10_000)
+    allocation = serializers.ChoiceField(choices=Study.Allocation.choices, required=False)
+    allocation_targets = serializers.DictField(
+        child=serializers.FloatField(min_value=0, max_value=1e6),
+        required=False,
+        help_text="Adaptive: CI half-width to reach per dimension key, on the study's scale.",
+    )
+    allocation_min_ratings = serializers.IntegerField(required=False, min_value=1, max_value=10_000)
+    allocation_max_ratings = serializers.IntegerField(required=False, min_value=1, max_value=10_000)
+    allocation_confidence = serializers.FloatField(required=False, min_value=0.5, max_value=0.999)
     dimensions = DimensionSerializer(many=True, required=False, max_length=20)
 
 
@@ -370,6 +379,11 @@ class StudyProgressApi(APIView):
         )
         subjects = SubjectStatusSerializer(many=True)
         subjects_by_state = serializers.DictField(child=serializers.IntegerField())
+        allocation = serializers.JSONField(
+            allow_null=True,
+            help_text="Adaptive studies: per dimension the stimuli at the precision target "
+            "and their CI half-widths, and the sessions still needed; null when balanced.",
+        )
 
     @extend_schema(responses=OutputSerializer)
     def get(self, request: Request, pk: int) -> Response:

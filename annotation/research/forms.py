@@ -3,6 +3,7 @@ from django.core.exceptions import ValidationError
 
 from annotation.imports.external import LAYOUTS
 from annotation.models import Stimulus, Study
+from annotation.services.allocation import ALLOCATION_FIELDS
 from annotation.services.analysis_options import (
     DEFAULT_OPTIONS,
     OptionSpec,
@@ -28,12 +29,17 @@ class StudyForm(forms.ModelForm):
             "description": forms.Textarea(attrs={"rows": 3}),
             "consent_text": forms.Textarea(attrs={"rows": 4}),
             "instructions": forms.Textarea(attrs={"rows": 4}),
+            "allocation_targets": forms.Textarea(attrs={"rows": 2}),
         }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             self.initial["scale_labels_text"] = "\n".join(self.instance.scale_labels)
+        # Left out, they keep the study's values (or the defaults): a balanced study's form
+        # need not mention adaptive settings.
+        for name in ALLOCATION_FIELDS:
+            self.fields[name].required = False
 
     def clean(self):
         data = super().clean()
@@ -55,6 +61,11 @@ class StudyForm(forms.ModelForm):
 
     def study_fields(self) -> dict:
         data = {k: v for k, v in self.cleaned_data.items() if k in STUDY_EDITABLE_FIELDS}
+        for name in ALLOCATION_FIELDS:
+            if data.get(name) in (None, ""):
+                data.pop(name, None)
+        if "allocation_targets" in self.data and "allocation_targets" not in data:
+            data["allocation_targets"] = {}  # the researcher emptied the box
         text = self.cleaned_data.get("scale_labels_text", "")
         data["scale_labels"] = [line.strip() for line in text.splitlines() if line.strip()]
         return data

@@ -8,6 +8,7 @@ from django.db.models.functions import TruncHour
 from django.urls import reverse
 
 from annotation.models import ImportJob, Rating, Stimulus, Study, Subject
+from annotation.selectors.allocation import allocation_progress
 from core.errors import NotFound
 
 
@@ -178,4 +179,6 @@ def study_progress(*, study: Study) -> dict:
             for s in statuses
         ],
         "subjects_by_state": by_state,
+        # Adaptive studies stop by precision, not by count: the numbers that matter there.
+        "allocation": allocation_progress(study=study),
     }

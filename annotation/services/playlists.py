@@ -4,7 +4,9 @@ The pure functions build a playlist from assignment counts and a seeded random
 generator, so a playlist can be rebuilt and tested without a database.
 `playlist_session_start` stores one under a lock on the study row, so that two
 subjects starting at the same moment see each other's assignments and the balance
-across subjects holds on PostgreSQL too.
+across subjects holds on PostgreSQL too. In an adaptive study the rating trials are the
+stimuli whose MOS is least precise (`annotation.services.allocation`), chosen under the
+same lock from the ratings and the trials still ahead in unfinished sessions.
 
 Entry shape: see `annotation.playlist_entries`.
 """
@@ -23,6 +25,7 @@ from annotation.playlist_entries import (
     KIND_TRAINING,
     playlist_entry,
 )
+from annotation.services.allocation import adaptive_rating_ids
 
 
 class PlaylistError(Exception):
@@ -122,19 +125,22 @@ def playlist_for_study(
     stimuli: Sequence[tuple[int, str]],
     playlists: Iterable[Sequence[Mapping]],
     rng: random.Random,
+    rating_ids: Sequence[int] | None = None,
 ) -> list[dict]:
     """The playlist a new subject gets, from the study's (id, role) pairs and the
-    playlists already handed out."""
+    playlists already handed out; `rating_ids`, when given, are the rating trials already
+    chosen (adaptive allocation), else the least-assigned stimuli are taken."""
     playlists = list(playlists)
     by_role: dict[str, list[int]] = defaultdict(list)
     for stimulus_id, role in sorted(stimuli):
         by_role[role].append(stimulus_id)
-    rating_ids = stimuli_pick_least_assigned(
-        stimulus_ids=by_role[Stimulus.Role.NORMAL],
-        counts=assignment_counts(playlists=playlists, kind=KIND_RATING),
-        n=study.session_size,
-        rng=rng,
-    )
+    if rating_ids is None:
+        rating_ids = stimuli_pick_least_assigned(
+            stimulus_ids=by_role[Stimulus.Role.NORMAL],
+            counts=assignment_counts(playlists=playlists, kind=KIND_RATING),
+            n=study.session_size,
+            rng=rng,
+        )
     gold_ids = stimuli_pick_least_assigned(
         stimulus_ids=by_role[Stimulus.Role.GOLD],
         counts=assignment_counts(playlists=playlists, kind=KIND_GOLD),
@@ -165,6 +171,15 @@ def playlist_session_start(*, subject: Subject) -> RatingSession:
                 "This study has no images to rate yet. Please contact the researcher "
                 "who sent you the link."
             )
+        rng = playlist_rng(study_id=study.pk, subject_id=subject.pk)
+        rating_ids = None
+        if study.allocation == Study.Allocation.ADAPTIVE:
+            rating_ids = adaptive_rating_ids(study=study, count=study.session_size, rng=rng)
+            if not rating_ids:
+                raise PlaylistError(
+                    "Every image of this study already has all the ratings it needs. "
+                    "Thank you for your interest; there is nothing left to rate."
+                )
         playlists = (
             RatingSession.objects.filter(subject__study=study, subject__declined_at__isnull=True)
             .order_by()
@@ -174,7 +189,8 @@ def playlist_session_start(*, subject: Subject) -> RatingSession:
             study=study,
             stimuli=stimuli,
             playlists=playlists.iterator(chunk_size=500),
-            rng=playlist_rng(study_id=study.pk, subject_id=subject.pk),
+            rng=rng,
+            rating_ids=rating_ids,
         )
         return RatingSession.objects.create(
             subject=subject, playlist=playlist, last_activity_at=timezone.now()

@@ -31,6 +31,7 @@ from analysis import LIBRARY_VERSION
 from annotation.models import LabelRelease, Study, release_dir
 from annotation.selectors.analysis import ratings_snapshot, study_lookups
 from annotation.services import release_formats
+from annotation.services.allocation import allocation_config
 from annotation.services.analysis_options import (
     analysis_options_clean,
     pipeline_run,
@@ -77,6 +78,7 @@ def _method_config(
             for r in rejected.itertuples(index=False)
         ],
         "notes": list(result.notes),
+        "allocation": allocation_config(study=study),
     }
 
 

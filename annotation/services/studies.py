@@ -6,6 +6,7 @@ from django.db import transaction
 from django.utils.text import slugify
 
 from annotation.models import Dimension, Stimulus, Study
+from annotation.services.allocation import ALLOCATION_FIELDS, study_allocation_validate
 from annotation.services.scores import score_validate
 
 
@@ -89,9 +90,8 @@ def study_create(
     )
     if not dimensions:
         raise ValidationError("A study needs at least one dimension to rate.")
-    study = Study.objects.create(
+    study = Study(
         name=name,
-        slug=_slug_for(name=name, slug=slug),
         owner=owner,
         scale_type=scale_type,
         scale_min=scale_min,
@@ -100,6 +100,9 @@ def study_create(
         scale_labels=scale_labels if scale_labels is not None else [],
         **fields,
     )
+    study_allocation_validate(study=study, dimension_keys=[spec.key for spec in dimensions])
+    study.slug = _slug_for(name=name, slug=slug)
+    study.save()
     Dimension.objects.bulk_create(
         Dimension(
             study=study,
@@ -142,6 +145,7 @@ STUDY_EDITABLE_FIELDS = (
     "allow_small_screens",
     "viewing_distance_text",
     "too_fast_ms",
+    *ALLOCATION_FIELDS,
 )
 
 
@@ -161,6 +165,13 @@ def study_update(
         scale_max=study.scale_max,
         scale_step=study.scale_step,
     )
+    # Targets must name the dimensions the study will have once this update is saved.
+    keys = (
+        [spec.key for spec in dimensions]
+        if dimensions is not None
+        else list(study.dimensions.values_list("key", flat=True))
+    )
+    study_allocation_validate(study=study, dimension_keys=keys)
     study.save()
     if dimensions is not None:
         study_dimensions_set(study=study, dimensions=dimensions)
