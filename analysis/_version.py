@@ -1,3 +1,3 @@
 """Library version, importable without numpy so ``import analysis`` stays cheap."""
 
-LIBRARY_VERSION = "0.1.0"
+LIBRARY_VERSION = "0.2.0"

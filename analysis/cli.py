@@ -1,6 +1,14 @@
 """Command line: ``python -m analysis {report,mos,screen,subject-model,distribution,factors}``.
 
 Progress goes to stderr, tables to stdout or to files under ``--out``.
+
+The analysis options start from ``--preset`` (``standard``: the library's defaults, the
+standards' choices; ``sureal``: every choice Netflix SUREAL 0.9.0 makes, see
+:mod:`analysis.presets`); every analysis flag given on the command line overrides the
+preset's value, flags not given leave it. Each warning of the run (data the choices left
+out) is one stderr line ``warning: <code>: <message>``; ``--strict`` turns any warning into
+exit status 2 before anything is written. Bad options and a screening that would reject
+every subject give one ``error:`` line and exit status 2.
 """
 
 from __future__ import annotations
@@ -11,27 +19,28 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from analysis.distribution import DistributionOptions
-from analysis.errors import RatingsError
+from analysis.errors import OptionsError, RatingsError
 from analysis.io import ColumnMap, attach_stimuli, load_mos_table, load_ratings
+from analysis.mos import MOSOptions
 from analysis.normalisation import NormalisationOptions
 from analysis.pipeline import PipelineOptions, PipelineResult, ScreeningOptions, run_pipeline
+from analysis.presets import PRESETS, preset_options
 from analysis.reliability import ReliabilityOptions
-from analysis.screening import (
-    BT500Options,
-    CorrelationOptions,
-    GoldOptions,
-    RepeatConsistencyOptions,
-)
 from analysis.subject_model import SubjectModelOptions
 
-METHODS = ("bt500", "correlation", "repeat_consistency", "gold")
+METHODS = ("bt500", "correlation", "repeat_consistency", "gold", "response_time")
+TOO_FAST_MAX_SECONDS = 60.0
+
+
+class StrictWarningsError(Exception):
+    """``--strict`` and the run left data out (its warnings are already on stderr)."""
 
 
 def _progress(quiet: bool) -> Callable[..., None]:
@@ -63,28 +72,55 @@ class Flag:
     name: str  # the flag without its leading dashes
     group: str = ""  # argparse group title; "" for the command's own options
     help: str | None = None
-    default: Any = None
+    default: Any = None  # the standard preset's value, shown in the help
     type: Callable[[str], Any] | None = None
     choices: tuple[str, ...] | None = None
     switch: bool = False  # a flag without a value (store_true)
 
     def argparse_kwargs(self) -> dict[str, Any]:
+        # Parsed default None: "not given", so the preset's value stands.
         if self.switch:
-            return {"action": "store_true", "help": self.help}
-        kwargs: dict[str, Any] = {"default": self.default, "help": self.help}
+            return {"action": "store_true", "default": None, "help": self.help}
+        kwargs: dict[str, Any] = {"default": None, "help": self._help_with_default()}
         if self.type is not None:
             kwargs["type"] = self.type
         if self.choices is not None:
             kwargs["choices"] = self.choices
         return kwargs
 
+    def _help_with_default(self) -> str | None:
+        if self.default is None or (self.help and "default" in self.help):
+            return self.help
+        shown = (
+            ",".join(map(str, self.default)) if isinstance(self.default, tuple) else self.default
+        )
+        return f"{self.help + ' ' if self.help else ''}(standard preset: {shown})"
 
+
+PRESET = "preset (flags given override it)"
 BT500 = "BT.500 (ITU-R BT.500-14 Annex 1 §2.3.1)"
 CORRELATION = "correlation screening (ITU-T P.913 / VQEG)"
 CHECKS = "repeat / gold checks (thresholds as a fraction of the scale range)"
+RESPONSE_TIME = "response-time screening (too-fast answers)"
+MODEL = "subject model (ITU-T P.910 Annex E)"
 NORMALISATION = "normalisation"
 LATER = "later steps"
 ANALYSIS_FLAGS: tuple[Flag, ...] = (
+    Flag(
+        "preset",
+        PRESET,
+        "standard (default: the standards' choices) or sureal (every choice SUREAL 0.9.0 "
+        "makes); the other flags override the preset's values",
+        "standard",
+        choices=tuple(PRESETS),
+    ),
+    Flag(
+        "keep-unscreened",
+        PRESET,
+        "when screening would reject every subject of a dimension, keep that dimension "
+        "unscreened (with a warning) instead of stopping with an error",
+        switch=True,
+    ),
     Flag(
         "screening",
         default="bt500",
@@ -106,6 +142,20 @@ ANALYSIS_FLAGS: tuple[Flag, ...] = (
     ),
     Flag("bt500-pool", BT500, "pool dimensions (reject from all)", switch=True),
     Flag(
+        "bt500-denominator",
+        BT500,
+        "J·K·L of a partial design: rated (default: the presentations the subject rated) or "
+        "presentations (all of the dimension, as SUREAL)",
+        "rated",
+        choices=("rated", "presentations"),
+    ),
+    Flag(
+        "bt500-pool-repeats",
+        BT500,
+        "one presentation per stimulus with all its showings (SUREAL) instead of one per repeat",
+        switch=True,
+    ),
+    Flag(
         "bt500-exclude-skipped",
         BT500,
         "leave skipped stimuli out of the denominator J·K·L",
@@ -117,6 +167,30 @@ ANALYSIS_FLAGS: tuple[Flag, ...] = (
     Flag("repeat-threshold", CHECKS, default=0.25, type=float),
     Flag("gold-threshold", CHECKS, default=0.25, type=float),
     Flag("scale", CHECKS, "scale range LO,HI, e.g. 1,5", type=_range),
+    Flag(
+        "too-fast-seconds",
+        RESPONSE_TIME,
+        f"answers quicker than this many seconds are too fast (>0..{TOO_FAST_MAX_SECONDS:g}, "
+        "default 1.0)",
+        1.0,
+        float,
+    ),
+    Flag(
+        "too-fast-max-fraction",
+        RESPONSE_TIME,
+        "share of a subject's answers that may be too fast before rejection (0 <= x < 1, "
+        "default 0.1)",
+        0.1,
+        float,
+    ),
+    Flag(
+        "true-score-se",
+        MODEL,
+        "standard error of the true scores: p910 (default, P.910 Annex E, each stimulus's own "
+        "residual spread) or fisher (Fisher information)",
+        "p910",
+        choices=("p910", "fisher"),
+    ),
     Flag("normalise", NORMALISATION, "z-score per subject and dimension", switch=True),
     Flag("normalise-per-session", NORMALISATION, switch=True),
     Flag(
@@ -157,51 +231,144 @@ def _add_ratings_options(p: argparse.ArgumentParser) -> None:
         target = groups[flag.group] if flag.group else p
         target.add_argument(f"--{flag.name}", **flag.argparse_kwargs())
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit with status 2 (writing nothing) when the run has any warning, i.e. when "
+        "screening or a later step left data out",
+    )
+
+
+def _given(a: argparse.Namespace, fields: dict[str, str]) -> dict[str, Any]:
+    """``{library field: value}`` for each flag (by dest) given on the command line."""
+    return {field: getattr(a, dest) for field, dest in fields.items() if getattr(a, dest)}
+
+
+def _given_values(a: argparse.Namespace, fields: dict[str, str]) -> dict[str, Any]:
+    """Like :func:`_given` for flags whose value may be falsy (0, 0.0): given = not None."""
+    return {
+        field: getattr(a, dest) for field, dest in fields.items() if getattr(a, dest) is not None
+    }
+
+
+def _switch(given: Any, field: str, value: Any) -> dict[str, Any]:
+    """``{field: value}`` when a switch (or a flag) was given, else nothing to change."""
+    return {field: value} if given else {}
+
+
+def _methods(text: str) -> tuple[str, ...]:
+    methods = tuple(m for m in _csv_list(text) if m != "none")
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise OptionsError(
+            "--screening", f"unknown method(s) {', '.join(unknown)}; choose from {METHODS}"
+        )
+    return methods
+
+
+def _check_too_fast_seconds(value: float | None) -> None:
+    if value is not None and not 0 < value <= TOO_FAST_MAX_SECONDS:
+        raise OptionsError(
+            "--too-fast-seconds", f"must lie in (0, {TOO_FAST_MAX_SECONDS:g}], got {value!r}"
+        )
+
+
+def _screening_options(a: argparse.Namespace, base: ScreeningOptions) -> ScreeningOptions:
+    bt500 = replace(
+        base.bt500,
+        **_given_values(
+            a,
+            {
+                "ddof": "bt500_ddof",
+                "zero_variance": "bt500_zero_variance",
+                "denominator": "bt500_denominator",
+            },
+        ),
+        **_switch(a.bt500_pool, "pool_dimensions", True),
+        **_switch(a.bt500_pool_repeats, "pool_repeats", True),
+        **_switch(a.bt500_exclude_skipped, "count_skipped_in_denominator", False),
+    )
+    correlation = replace(
+        base.correlation,
+        **_given_values(a, {"threshold": "corr_threshold", "coefficient": "corr_coefficient"}),
+        **_switch(a.corr_reject_undefined, "reject_undefined", True),
+    )
+    scale = _given_values(a, {"scale_range": "scale"})
+    repeat = replace(
+        base.repeat_consistency, **_given_values(a, {"threshold": "repeat_threshold"}), **scale
+    )
+    gold = replace(base.gold, **_given_values(a, {"threshold": "gold_threshold"}), **scale)
+    _check_too_fast_seconds(a.too_fast_seconds)
+    response_time = replace(
+        base.response_time,
+        **_given_values(
+            a, {"min_seconds": "too_fast_seconds", "max_fraction": "too_fast_max_fraction"}
+        ),
+    )
+    return replace(
+        base,
+        **_switch(a.screening is not None, "methods", _methods(a.screening or "")),
+        bt500=bt500,
+        correlation=correlation,
+        repeat_consistency=repeat,
+        gold=gold,
+        response_time=response_time,
+        **_switch(a.keep_unscreened, "if_all_rejected", "keep_unscreened"),
+    )
+
+
+def _normalisation_options(
+    a: argparse.Namespace, base: NormalisationOptions | None
+) -> NormalisationOptions | None:
+    if not a.normalise:
+        return base
+    return replace(
+        base or NormalisationOptions(),
+        **_given_values(a, {"rescale": "normalise_rule", "target_range": "normalise_range"}),
+        **_switch(a.normalise_per_session, "per_session", True),
+    )
 
 
 def _options(a: argparse.Namespace) -> PipelineOptions:
-    from analysis.mos import MOSOptions
-
-    methods = tuple(m for m in _csv_list(a.screening) if m != "none")
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise SystemExit(f"unknown screening method(s): {unknown}; choose from {METHODS}")
-    screening = ScreeningOptions(
-        methods=methods,  # type: ignore[arg-type]
-        bt500=BT500Options(
-            ddof=a.bt500_ddof,
-            zero_variance=a.bt500_zero_variance,
-            pool_dimensions=a.bt500_pool,
-            count_skipped_in_denominator=not a.bt500_exclude_skipped,
-        ),
-        correlation=CorrelationOptions(
-            threshold=a.corr_threshold,
-            coefficient=a.corr_coefficient,
-            reject_undefined=a.corr_reject_undefined,
-        ),
-        repeat_consistency=RepeatConsistencyOptions(
-            threshold=a.repeat_threshold, scale_range=a.scale
-        ),
-        gold=GoldOptions(threshold=a.gold_threshold, scale_range=a.scale),
-    )
-    norm = None
-    if a.normalise:
-        norm = NormalisationOptions(
-            per_session=a.normalise_per_session,
-            rescale=a.normalise_rule,
-            target_range=a.normalise_range,
+    """The preset's options with every flag given on the command line applied over them."""
+    base = preset_options(a.preset or "standard")
+    confidence = _given_values(a, {"confidence": "confidence"})
+    subject_model = None
+    if not a.no_subject_model:
+        subject_model = replace(
+            base.subject_model or SubjectModelOptions(),
+            **confidence,
+            **_given(a, {"true_score_se": "true_score_se"}),
         )
-    return PipelineOptions(
-        repeat_policy=a.repeat_policy,
-        screening=screening,
-        normalisation=norm,
-        mos=MOSOptions(confidence=a.confidence),
-        subject_model=None if a.no_subject_model else SubjectModelOptions(confidence=a.confidence),
-        reliability=None
-        if a.no_reliability
-        else ReliabilityOptions(n_splits=a.splits, seed=a.seed, confidence=a.confidence),
-        distribution=DistributionOptions(seed=a.seed),
+    reliability_options = None
+    if not a.no_reliability:
+        reliability_options = replace(
+            base.reliability or ReliabilityOptions(),
+            **_given_values(a, {"n_splits": "splits", "seed": "seed"}),
+            **confidence,
+        )
+    return replace(
+        base,
+        **_given(a, {"repeat_policy": "repeat_policy"}),
+        screening=_screening_options(a, base.screening),
+        normalisation=_normalisation_options(a, base.normalisation),
+        mos=replace(base.mos or MOSOptions(), **confidence),
+        subject_model=subject_model,
+        reliability=reliability_options,
+        distribution=replace(
+            base.distribution or DistributionOptions(), **_given_values(a, {"seed": "seed"})
+        ),
     )
+
+
+def _report_warnings(result: PipelineResult, strict: bool) -> None:
+    """One stderr line per warning; with ``strict`` any warning stops the command."""
+    for warning in result.warnings:
+        print(f"warning: {warning.code}: {warning.message}", file=sys.stderr, flush=True)
+    if strict and result.warnings:
+        raise StrictWarningsError(
+            f"--strict: {len(result.warnings)} warning(s) above; nothing written"
+        )
 
 
 def _run(a: argparse.Namespace, progress: Callable[..., None]) -> PipelineResult:
@@ -210,7 +377,9 @@ def _run(a: argparse.Namespace, progress: Callable[..., None]) -> PipelineResult
     ratings = load_ratings(a.ratings, columns)
     if a.stimuli is not None:
         ratings = attach_stimuli(ratings, pd.read_csv(a.stimuli))
-    return run_pipeline(ratings, _options(a), progress)
+    result = run_pipeline(ratings, _options(a), progress)
+    _report_warnings(result, a.strict)
+    return result
 
 
 def _emit(table: pd.DataFrame, out: Path | None) -> None:
@@ -416,7 +585,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (RatingsError, FileNotFoundError) as exc:
+    except (RatingsError, OptionsError, StrictWarningsError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis._checks import check_int_at_least
 from analysis.errors import RatingsError
 from analysis.provenance import Provenance, options_dict
 from common.jsonable import jsonable
@@ -42,6 +43,11 @@ class DistributionOptions:
     shapiro_max_n: int = 5000
     seed: int = 0
     lilliefors: bool = True
+
+    def __post_init__(self) -> None:
+        # Shapiro-Wilk needs at least 3 values.
+        check_int_at_least("distribution.shapiro_max_n", self.shapiro_max_n, 3)
+        check_int_at_least("distribution.seed", self.seed, 0)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,6 +4,7 @@ Standard: ITU-R BT.500-14 Annex 1 §2.2 (mean score and 95 % confidence interval
 δ = 1.96·S/√N) and ITU-T P.1401 (07/2020), which uses Student's t with N − 1 degrees of
 freedom because panels are small. Both intervals are
 reported: ``ci_t`` = t(1 − α/2, N − 1)·S/√N and ``ci_z`` = z(1 − α/2)·S/√N, S with ``ddof``.
+``z_constant="sureal"`` uses SUREAL's rounded 1.95996 for z (its ``quality_scores_ci95``).
 
 A stimulus with a single rating has a MOS but no spread: std, se and both CIs are NaN and
 ``single_rating`` is True. Constant ratings give std = 0 and a zero-width CI.
@@ -18,7 +19,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis._checks import check_choice, check_ddof, check_probability
 from analysis._groups import combine, dense_codes, encode, group_mean_std
+from analysis.confidence import Z_CONSTANTS, ZConstant, z_critical
+from analysis.errors import OptionsError
 from analysis.provenance import Provenance, options_dict
 from common.jsonable import jsonable
 
@@ -31,6 +35,17 @@ VERSION = "1.0"
 class MOSOptions:
     confidence: float = 0.95
     ddof: int = 1
+    z_constant: ZConstant = "exact"
+
+    def __post_init__(self) -> None:
+        check_probability("mos.confidence", self.confidence)
+        check_ddof("mos.ddof", self.ddof)
+        check_choice("mos.z_constant", self.z_constant, Z_CONSTANTS)
+        if self.z_constant == "sureal" and self.confidence != 0.95:
+            raise OptionsError(
+                "mos.z_constant",
+                f"'sureal' (1.95996) is the 95 % constant; confidence is {self.confidence}",
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,7 +89,7 @@ def compute_mos(ratings: pd.DataFrame, options: MOSOptions | None = None) -> MOS
     with np.errstate(invalid="ignore", divide="ignore"):
         se = std / np.sqrt(counts)
         t_q = stats.t.ppf(1.0 - alpha / 2.0, np.where(sizes > 1, sizes - 1, np.nan))[which]
-    z_q = stats.norm.ppf(1.0 - alpha / 2.0)
+    z_q = z_critical(options.confidence, options.z_constant)
     s_idx, d_idx = np.unravel_index(uniques, (stim.size, dim.size))
     table = pd.DataFrame(
         {

@@ -28,6 +28,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from analysis._checks import check_choice, check_ddof, check_number, check_range
 from analysis._groups import combine, dense_codes, encode, group_mean_std
 from analysis.errors import RatingsError
 from analysis.provenance import Provenance, options_dict
@@ -45,6 +46,13 @@ class NormalisationOptions:
     target_range: tuple[float, float] = (0.0, 100.0)
     z_span: float = 3.0
     degenerate: Literal["drop", "zero"] = "drop"
+
+    def __post_init__(self) -> None:
+        check_ddof("normalisation.ddof", self.ddof)
+        check_choice("normalisation.rescale", self.rescale, ("fixed", "minmax", "none"))
+        check_range("normalisation.target_range", self.target_range)
+        check_number("normalisation.z_span", self.z_span, minimum=0.0, inclusive=False)
+        check_choice("normalisation.degenerate", self.degenerate, ("drop", "zero"))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,9 +9,17 @@ Order of steps, each traced in the result:
 4. drop rejected (subject, dimension) ratings; optional z-score normalisation;
 5. MOS + CI per stimulus and dimension;
 6. P.913 subject model on the screened ratings in their original units (it estimates bias
-   and inconsistency itself, so it is fitted before normalisation would remove them);
+   and inconsistency itself, so it is fitted before normalisation would remove them;
+   ``subject_model_input="unscreened"`` fits it on the ratings before screening, as SUREAL);
 7. reliability (split-half, ICC, Krippendorff's alpha) of the ratings behind the MOS;
 8. Gaussian fits of the MOS per dimension (and per generator when known).
+
+Nothing is left out silently: every subject rejected, every stimulus emptied by screening
+or normalisation and every subject left out of the subject model is a structured warning
+(:mod:`analysis.notices`) in ``PipelineResult.warnings`` and its summary. When screening
+would reject every subject of a dimension the pipeline raises
+:class:`~analysis.errors.AllSubjectsRejectedError`, unless
+``ScreeningOptions.if_all_rejected="keep_unscreened"`` keeps that dimension unscreened.
 """
 
 from __future__ import annotations
@@ -24,21 +32,24 @@ from typing import Any, Literal, get_args
 
 import pandas as pd
 
+from analysis import notices
+from analysis._checks import check_choice
 from analysis.distribution import DistributionOptions, distribution_result
-from analysis.errors import RatingsError
+from analysis.errors import AllSubjectsRejectedError, RatingsError
 from analysis.io import RepeatPolicy, collapse_repeats, load_ratings
 from analysis.mos import MOSOptions, MOSResult, compute_mos
 from analysis.normalisation import NormalisationOptions, NormalisationResult, zscore_ratings
 from analysis.provenance import LIBRARY_VERSION, Provenance
 from analysis.reliability import ReliabilityOptions, ReliabilityResult, reliability
 from analysis.screening import (
+    ALL_DIMENSIONS,
     BT500Options,
     CorrelationOptions,
     GoldOptions,
     RepeatConsistencyOptions,
     ResponseTimeOptions,
     ScreeningResult,
-    apply_rejections,
+    rejection_mask,
     screen_bt500,
     screen_correlation,
     screen_gold,
@@ -50,12 +61,20 @@ from analysis.subject_model import SubjectModelOptions, SubjectModelResult, fit_
 from common.jsonable import jsonable
 
 ScreeningMethod = Literal["bt500", "correlation", "repeat_consistency", "gold", "response_time"]
+IfAllRejected = Literal["error", "keep_unscreened"]
+SubjectModelInput = Literal["screened", "unscreened"]
 Progress = Callable[[str, float], None]
 
 
 @dataclasses.dataclass(frozen=True)
 class ScreeningOptions:
-    """Which screening methods run (their rejections are united) and their options."""
+    """Which screening methods run (their rejections are united) and their options.
+
+    ``if_all_rejected``: what to do when the united rejections would remove every subject of
+    a dimension - ``"error"`` (default) raises :class:`AllSubjectsRejectedError`;
+    ``"keep_unscreened"`` keeps that dimension's ratings and records a warning (SUREAL:
+    "if all of the subjects would be rejected, none will").
+    """
 
     methods: tuple[ScreeningMethod, ...] = ("bt500",)
     bt500: BT500Options = BT500Options()
@@ -64,6 +83,12 @@ class ScreeningOptions:
     gold: GoldOptions = GoldOptions()
     # Too-fast answers (analysis.screening.response_time); off unless in ``methods``.
     response_time: ResponseTimeOptions = ResponseTimeOptions()
+    if_all_rejected: IfAllRejected = "error"
+
+    def __post_init__(self) -> None:
+        for method in self.methods:
+            check_choice("screening.methods", method, get_args(ScreeningMethod))
+        check_choice("screening.if_all_rejected", self.if_all_rejected, get_args(IfAllRejected))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +103,11 @@ class PipelineOptions:
     subject_model: SubjectModelOptions | None = SubjectModelOptions()
     reliability: ReliabilityOptions | None = ReliabilityOptions()
     distribution: DistributionOptions | None = DistributionOptions()
+    subject_model_input: SubjectModelInput = "screened"
+
+    def __post_init__(self) -> None:
+        check_choice("repeat_policy", self.repeat_policy, get_args(RepeatPolicy))
+        check_choice("subject_model_input", self.subject_model_input, get_args(SubjectModelInput))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +127,7 @@ class PipelineResult:
     distribution_provenance: Provenance | None
     timings: dict[str, float]
     notes: tuple[str, ...]
+    warnings: tuple[notices.AnalysisWarning, ...] = ()
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """Every exported table by file stem (``mos`` -> ``mos.csv``)."""
@@ -178,8 +209,68 @@ class PipelineResult:
             else None,
             "timings_s": self.timings,
             "notes": list(self.notes),
+            "warnings": [warning.to_dict() for warning in self.warnings],
         }
         return jsonable(summary)
+
+
+def _apply_screening(
+    ratings: pd.DataFrame, results: list[ScreeningResult], if_all_rejected: IfAllRejected
+) -> tuple[pd.DataFrame, pd.DataFrame, list[notices.AnalysisWarning]]:
+    """Ratings kept, the screening table and the warnings, guarding against emptied dimensions.
+
+    A dimension where the united rejections would remove every rating raises, or with
+    ``"keep_unscreened"`` keeps all its ratings; its table rows then read ``rejected_any``
+    False with the methods' reasons marked as not applied.
+    """
+    mask = rejection_mask(ratings, results)
+    table = screening_summary(results)
+    emptied = (
+        pd.DataFrame({"dimension": ratings["dimension"].to_numpy(), "rejected": mask})
+        .groupby("dimension", observed=True)["rejected"]
+        .all()
+    )
+    emptied_dims = sorted(emptied.index[emptied.to_numpy()].tolist(), key=str)
+    if emptied_dims and if_all_rejected == "error":
+        listed = ", ".join(str(dimension) for dimension in emptied_dims)
+        raise AllSubjectsRejectedError(
+            f"screening rejects every subject of dimension(s) {listed}, leaving nothing to "
+            "analyse; loosen the screening options or keep such data unscreened "
+            "(if_all_rejected='keep_unscreened')"
+        )
+    warnings: list[notices.AnalysisWarning] = []
+    if emptied_dims:
+        unscreened = ratings["dimension"].isin(emptied_dims).to_numpy()
+        mask = mask & ~unscreened
+        names = {str(dimension) for dimension in emptied_dims}
+        if len(emptied_dims) == emptied.size:
+            names.add(ALL_DIMENSIONS)  # pooled decisions, not expanded to dimensions
+        rows = table["dimension"].astype(str).isin(names) & table["rejected_any"]
+        table.loc[rows, "reasons"] = (
+            "not applied (every subject of this dimension would be rejected): "
+            + table.loc[rows, "reasons"]
+        )
+        table.loc[rows, "rejected_any"] = False
+        warnings += notices.all_rejected_warnings(emptied_dims)
+    kept = ratings.loc[~mask].reset_index(drop=True) if mask.any() else ratings
+    return kept, table, warnings + notices.rejection_warnings(table)
+
+
+def _loss_warnings(
+    collapsed: pd.DataFrame,
+    kept: pd.DataFrame,
+    normalised: NormalisationResult | None,
+    model: SubjectModelResult | None,
+    options: PipelineOptions,
+) -> list[notices.AnalysisWarning]:
+    """Stimuli emptied by screening or normalisation, groups normalisation dropped and
+    subjects left out of the model."""
+    warnings = notices.emptied_stimulus_warnings(collapsed, kept, "screening")
+    if normalised is not None:
+        warnings += notices.normalisation_warnings(normalised.dropped)
+        warnings += notices.emptied_stimulus_warnings(kept, normalised.ratings, "normalisation")
+    min_ratings = options.subject_model.min_ratings_per_subject if options.subject_model else 0
+    return warnings + notices.model_exclusion_warnings(model, min_ratings)
 
 
 def _plain(table: pd.DataFrame) -> pd.DataFrame:
@@ -260,16 +351,24 @@ def _screen_with(
 
 
 def _screen(
-    data: _Validated, options: ScreeningOptions, notes: list[str]
+    data: _Validated,
+    options: ScreeningOptions,
+    notes: list[str],
+    warnings: list[notices.AnalysisWarning],
 ) -> tuple[list[ScreeningResult], pd.DataFrame, pd.DataFrame]:
-    """Every chosen method's result, the ratings they all keep, and the summary table."""
+    """Every chosen method's result, the ratings they all keep, and the summary table;
+    the subjects rejected (or kept unscreened) go to ``warnings``."""
     results = [_screen_with(method, data, options) for method in options.methods]
     for result in results:
         _plain(result.subjects)
         if result.stimuli is not None:
             _plain(result.stimuli)
         notes += [f"{result.method}: {note}" for note in result.notes]
-    return results, apply_rejections(data.collapsed, results), screening_summary(results)
+    kept, table, screening_warnings = _apply_screening(
+        data.collapsed, results, options.if_all_rejected
+    )
+    warnings += screening_warnings
+    return results, kept, table
 
 
 @dataclasses.dataclass(frozen=True)
@@ -304,11 +403,11 @@ def _mos(
 
 
 def _subject_model(
-    kept: pd.DataFrame, options: SubjectModelOptions | None, notes: list[str]
+    ratings: pd.DataFrame, options: SubjectModelOptions | None, notes: list[str]
 ) -> SubjectModelResult | None:
     if options is None:
         return None
-    model = fit_subject_model(kept, options)
+    model = fit_subject_model(ratings, options)
     _plain(model.stimuli)
     _plain(model.subjects)
     if not model.fit.get("converged", pd.Series([True])).all():
@@ -350,14 +449,16 @@ def run_pipeline(
     options = options or PipelineOptions()
     clock = _StepClock(progress)
     notes: list[str] = []
+    warnings: list[notices.AnalysisWarning] = []
     with clock.step("validate"):
         data = _validate(ratings, options)
     with clock.step("screening"):
-        screening, kept, screening_table = _screen(data, options.screening, notes)
+        screening, kept, screening_table = _screen(data, options.screening, notes, warnings)
     with clock.step("mos"):
         mos = _mos(data.collapsed, kept, options, notes)
     with clock.step("subject_model"):
-        model = _subject_model(kept, options.subject_model, notes)
+        model_input = data.collapsed if options.subject_model_input == "unscreened" else kept
+        model = _subject_model(model_input, options.subject_model, notes)
     with clock.step("reliability"):
         rel = (
             reliability(mos.ratings, options.reliability)
@@ -382,4 +483,7 @@ def run_pipeline(
         distribution_provenance=distribution_provenance,
         timings=clock.finish(),
         notes=tuple(notes),
+        warnings=tuple(
+            warnings + _loss_warnings(data.collapsed, kept, mos.normalisation, model, options)
+        ),
     )

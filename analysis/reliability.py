@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse, stats
 
+from analysis._checks import check_int_at_least, check_probability
 from analysis._groups import Coded, encode, group_sum, rank_rows
 from analysis.io import collapse_repeats
 from analysis.provenance import Provenance, options_dict
@@ -49,6 +50,11 @@ class ReliabilityOptions:
     confidence: float = 0.95
     icc: bool = True
     krippendorff: bool = True
+
+    def __post_init__(self) -> None:
+        check_int_at_least("reliability.n_splits", self.n_splits, 1)
+        check_int_at_least("reliability.seed", self.seed, 0)
+        check_probability("reliability.confidence", self.confidence)
 
 
 @dataclasses.dataclass(frozen=True)

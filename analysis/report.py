@@ -108,6 +108,17 @@ def _screening_html(result: PipelineResult) -> list[str]:
     return parts
 
 
+def _warnings_html(result: PipelineResult) -> list[str]:
+    """Every structured warning: the data a choice left out, so nothing is lost silently."""
+    if not result.warnings:
+        return []
+    items = "".join(
+        f"<li><code>{html.escape(warning.code)}</code> {html.escape(warning.message)}</li>"
+        for warning in result.warnings
+    )
+    return [f"<h2>Warnings: data left out</h2><ul class='warnings'>{items}</ul>"]
+
+
 def _results_html(result: PipelineResult, sections: dict[str, list[str]]) -> list[str]:
     """MOS, distributions, generators, dimensions and the subject model: figures and tables."""
     mos_columns = ["n", "mos", "std", "ci_t", "ci_z"]
@@ -172,6 +183,7 @@ def write_html(
     )
     parts += _screening_html(result)
     parts += sections.pop("Screening", [])
+    parts += _warnings_html(result)
     if result.notes:
         items = "".join(f"<li>{html.escape(note)}</li>" for note in result.notes)
         parts.append(f"<h2>Notes</h2><ul>{items}</ul>")

@@ -11,14 +11,24 @@ subject is rejected when
 
     (P + Q) / (J·K·L) > 0.05   and   |(P − Q) / (P + Q)| < 0.3
 
-where J·K·L is the number of presentations the subject scored.
+where J·K·L is the number of presentations (J test conditions x K sequences x L
+repetitions; see ``denominator`` below for partial designs).
 
 Choices the standard leaves open, all options of :class:`BT500Options`:
 
 * ``ddof`` (default 1): S uses N − 1 as in the standard's formula; 0 reproduces tools
-  (Netflix sureal) that use the population standard deviation.
-* Partial designs: J·K·L is the number of ratings *the subject actually gave*; a subject
-  who rated 100 of 10 000 stimuli is judged on those 100.
+  (Netflix SUREAL) that use the population standard deviation.
+* ``denominator`` - J·K·L in a partial design, where the standard (written for full
+  designs) does not say. ``"rated"`` (default): the presentations *the subject actually
+  rated*; a subject who rated 100 of 10 000 stimuli is judged on those 100.
+  ``"presentations"``: every presentation of the dimension, rated by the subject or not, as
+  SUREAL 0.9.0 divides by E·R (stimuli x maximum repetitions; ``subjective_model.py``,
+  ``reject_1st_stat = (p + q) / (E * R)``). With ``pool_repeats`` the count is stimuli x
+  repetition levels of the dimension, exactly SUREAL's E·R; otherwise the distinct
+  (stimulus, repeat) presentations. In a full design both choices are the same number.
+* ``pool_repeats`` (default False): ratings with different ``repeat`` values are separate
+  presentations, as the standard's index r prescribes; True pools a stimulus's repetitions
+  into one presentation (its mean, S and β2 over all subjects and showings), as SUREAL does.
 * Zero-variance presentations (all subjects agree, β2 = 0/0 undefined). ``"skip"``
   (default): the presentation yields no P or Q; ``count_skipped_in_denominator`` (default
   True) keeps it in J·K·L, because agreeing with everyone is evidence of *not* being an
@@ -30,8 +40,11 @@ Choices the standard leaves open, all options of :class:`BT500Options`:
 * Dimensions: by default each dimension is screened on its own and a subject is rejected
   from that dimension only; ``pool_dimensions=True`` sums P, Q and J·K·L over dimensions
   and rejects the subject from the whole study.
-* Repetitions: ratings with different ``repeat`` values are separate presentations, as the
-  standard's index r prescribes. The pipeline screens after collapsing repeats.
+* Repetitions: the pipeline screens after applying its repeat policy (``"all"`` keeps every
+  showing, then ``pool_repeats`` decides how they form presentations).
+
+SUREAL's ``BT500Model`` is reproduced by ``ddof=0, zero_variance="literal", min_ratings=1,
+denominator="presentations", pool_repeats=True`` (see :mod:`analysis.presets`).
 """
 
 from __future__ import annotations
@@ -43,6 +56,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from analysis._checks import check_choice, check_ddof, check_int_at_least, check_number
 from analysis._groups import Coded, combine, dense_codes, encode, group_sum
 from analysis.provenance import Provenance, options_dict
 from analysis.screening.base import ScreeningResult, decision_labels
@@ -51,6 +65,9 @@ METHOD = "bt500"
 STANDARD = "ITU-R BT.500-14 Annex 1 §2.3.1"
 VERSION = "1.0"
 WIDE_BAND = math.sqrt(20.0)
+ZERO_VARIANCE: tuple[str, ...] = ("skip", "literal")
+DENOMINATORS: tuple[str, ...] = ("rated", "presentations")
+POOLED_REPEATS = "*"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +79,18 @@ class BT500Options:
     pool_dimensions: bool = False
     ratio_threshold: float = 0.05
     asymmetry_threshold: float = 0.3
+    denominator: Literal["rated", "presentations"] = "rated"
+    pool_repeats: bool = False
+
+    def __post_init__(self) -> None:
+        check_ddof("bt500.ddof", self.ddof)
+        check_choice("bt500.zero_variance", self.zero_variance, ZERO_VARIANCE)
+        check_int_at_least("bt500.min_ratings", self.min_ratings, 1)
+        check_number("bt500.ratio_threshold", self.ratio_threshold, minimum=0.0, maximum=1.0)
+        check_number(
+            "bt500.asymmetry_threshold", self.asymmetry_threshold, minimum=0.0, maximum=1.0
+        )
+        check_choice("bt500.denominator", self.denominator, DENOMINATORS)
 
 
 def _presentation_stats(
@@ -108,7 +137,10 @@ def screen_bt500(ratings: pd.DataFrame, options: BT500Options | None = None) -> 
     rep = encode(ratings["repeat"])
     scores = ratings["score"].to_numpy(dtype=float)
 
-    pres_key, total = combine([dim.codes, stim.codes, rep.codes], [dim.size, stim.size, rep.size])
+    # A pooled presentation is one (dimension, stimulus) with every showing in it.
+    rep_codes = np.zeros_like(rep.codes) if options.pool_repeats else rep.codes
+    rep_size = 1 if options.pool_repeats else rep.size
+    pres_key, total = combine([dim.codes, stim.codes, rep_codes], [dim.size, stim.size, rep_size])
     pres_codes, pres_uniques = dense_codes(pres_key, total)
     n_pres = len(pres_uniques)
     st = _presentation_stats(pres_codes, scores, n_pres, options)
@@ -128,7 +160,14 @@ def screen_bt500(ratings: pd.DataFrame, options: BT500Options | None = None) -> 
     below = group_sum(dec_codes, q_hit.astype(float), n_dec)
     n_rated = group_sum(dec_codes, None, n_dec)
     n_tested = group_sum(dec_codes, tested.astype(float), n_dec)
-    denom = n_rated if options.count_skipped_in_denominator else n_tested
+    if options.denominator == "presentations":
+        dim_of_presentation = np.unravel_index(pres_uniques, (dim.size, stim.size, rep_size))[0]
+        per_dimension = _presentations_per_dimension(
+            dim_of_presentation, st["skipped"], dim, rep, options
+        )
+        denom = _sum_over_rated_dimensions(per_dimension, subj, dim, pooled=options.pool_dimensions)
+    else:
+        denom = n_rated if options.count_skipped_in_denominator else n_tested
     present = n_rated > 0
 
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -159,7 +198,7 @@ def screen_bt500(ratings: pd.DataFrame, options: BT500Options | None = None) -> 
         ].itertuples(index=False, name=None)
     ]
 
-    stimuli = _presentation_table(pres_uniques, st, stim, dim, rep)
+    stimuli = _presentation_table(pres_uniques, st, stim, dim, rep, options)
     return ScreeningResult(
         provenance=Provenance(METHOD, STANDARD, VERSION, options_dict(options)),
         subjects=table,
@@ -169,16 +208,30 @@ def screen_bt500(ratings: pd.DataFrame, options: BT500Options | None = None) -> 
 
 
 def _presentation_table(
-    uniques: np.ndarray, presentation: dict[str, np.ndarray], stim: Coded, dim: Coded, rep: Coded
+    uniques: np.ndarray,
+    presentation: dict[str, np.ndarray],
+    stim: Coded,
+    dim: Coded,
+    rep: Coded,
+    options: BT500Options,
 ) -> pd.DataFrame:
-    """One row per presentation (stimulus, dimension, repeat): its statistics and status."""
+    """One row per presentation (stimulus, dimension, repeat): its statistics and status.
+
+    Pooled repeats make one presentation of all showings; its ``repeat`` reads ``"*"``.
+    """
     st = presentation
-    dim_index, stim_index, rep_index = np.unravel_index(uniques, (dim.size, stim.size, rep.size))
+    rep_size = 1 if options.pool_repeats else rep.size
+    dim_index, stim_index, rep_index = np.unravel_index(uniques, (dim.size, stim.size, rep_size))
+    repeat_labels = (
+        np.full(len(rep_index), POOLED_REPEATS, dtype=object)
+        if options.pool_repeats
+        else rep.labels.to_numpy()[rep_index]
+    )
     return pd.DataFrame(
         {
             "stimulus": stim.labels.to_numpy()[stim_index],
             "dimension": dim.labels.to_numpy()[dim_index],
-            "repeat": rep.labels.to_numpy()[rep_index],
+            "repeat": repeat_labels,
             "n": st["n"].astype(np.int64),
             "mean": st["mean"],
             "std": st["std"],
@@ -187,6 +240,50 @@ def _presentation_table(
             "status": st["status"],
         }
     )
+
+
+def _presentations_per_dimension(
+    dim_of_presentation: np.ndarray,
+    skipped: np.ndarray,
+    dim: Coded,
+    rep: Coded,
+    options: BT500Options,
+) -> np.ndarray:
+    """J·K·L of each dimension's design, for the ``"presentations"`` denominator.
+
+    Pooled repeats: stimuli x repetition levels of the dimension (SUREAL's E·R); otherwise
+    the distinct (stimulus, repeat) presentations. Skipped presentations are left out unless
+    ``count_skipped_in_denominator``.
+    """
+    counted = (
+        np.ones(len(dim_of_presentation)) if options.count_skipped_in_denominator else ~skipped
+    )
+    per_dimension = np.bincount(
+        dim_of_presentation, weights=counted.astype(float), minlength=dim.size
+    )
+    if options.pool_repeats:
+        pairs = np.unique(dim.codes * rep.size + rep.codes)
+        per_dimension = per_dimension * np.bincount(pairs // rep.size, minlength=dim.size)
+    return per_dimension
+
+
+def _sum_over_rated_dimensions(
+    per_dimension: np.ndarray, subj: Coded, dim: Coded, *, pooled: bool
+) -> np.ndarray:
+    """Denominator per decision: its dimension's count, or (pooled) the sum over the
+    dimensions the subject rated; indexed like the decision codes."""
+    pair_key, pair_total = combine([subj.codes, dim.codes], [subj.size, dim.size])
+    present = np.zeros(pair_total, dtype=bool)
+    present[pair_key] = True
+    pairs = np.flatnonzero(present)
+    subject_of_pair, dimension_of_pair = np.unravel_index(pairs, (subj.size, dim.size))
+    if pooled:
+        return np.bincount(
+            subject_of_pair, weights=per_dimension[dimension_of_pair], minlength=subj.size
+        )
+    denom = np.zeros(pair_total)
+    denom[pairs] = per_dimension[dimension_of_pair]
+    return denom
 
 
 def _notes(stimuli: pd.DataFrame, options: BT500Options) -> tuple[str, ...]:

@@ -24,6 +24,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
+from analysis._checks import check_int_at_least, check_number, check_range
 from analysis.provenance import Provenance, options_dict
 from analysis.screening.base import ScreeningResult
 
@@ -41,6 +42,11 @@ class RepeatConsistencyOptions:
     scale_range: tuple[float, float] | None = None
     min_pairs: int = 1
 
+    def __post_init__(self) -> None:
+        check_number("repeat_consistency.threshold", self.threshold, minimum=0.0)
+        check_range("repeat_consistency.scale_range", self.scale_range)
+        check_int_at_least("repeat_consistency.min_pairs", self.min_pairs, 1)
+
 
 @dataclasses.dataclass(frozen=True)
 class GoldOptions:
@@ -48,6 +54,11 @@ class GoldOptions:
     relative: bool = True
     scale_range: tuple[float, float] | None = None
     min_trials: int = 1
+
+    def __post_init__(self) -> None:
+        check_number("gold.threshold", self.threshold, minimum=0.0)
+        check_range("gold.scale_range", self.scale_range)
+        check_int_at_least("gold.min_trials", self.min_trials, 1)
 
 
 def _thresholds(

@@ -24,6 +24,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from analysis._checks import check_choice, check_int_at_least, check_number
 from analysis._groups import Coded, combine, encode, group_pearson, group_rank, group_sum
 from analysis.io import collapse_repeats
 from analysis.provenance import Provenance, options_dict
@@ -41,6 +42,11 @@ class CorrelationOptions:
     min_stimuli: int = 5
     reject_undefined: bool = False
     pool_dimensions: bool = False
+
+    def __post_init__(self) -> None:
+        check_number("correlation.threshold", self.threshold, minimum=-1.0, maximum=1.0)
+        check_choice("correlation.coefficient", self.coefficient, ("pearson", "spearman"))
+        check_int_at_least("correlation.min_stimuli", self.min_stimuli, 2)
 
 
 def screen_correlation(

@@ -21,6 +21,8 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
+from analysis._checks import check_int_at_least, check_number
+from analysis.errors import OptionsError
 from analysis.provenance import Provenance, options_dict
 from analysis.screening.base import ALL_DIMENSIONS, ScreeningResult
 
@@ -39,12 +41,12 @@ class ResponseTimeOptions:
     min_trials: int = 1
 
     def __post_init__(self) -> None:
-        if not self.min_seconds > 0:
-            raise ValueError(f"min_seconds must be above 0, got {self.min_seconds!r}")
-        if not 0 <= self.max_fraction < 1:
-            raise ValueError(f"max_fraction must be in [0, 1), got {self.max_fraction!r}")
-        if self.min_trials < 1:
-            raise ValueError(f"min_trials must be at least 1, got {self.min_trials!r}")
+        check_number("response_time.min_seconds", self.min_seconds, minimum=0.0, inclusive=False)
+        if not (isinstance(self.max_fraction, int | float) and 0 <= self.max_fraction < 1):
+            raise OptionsError(
+                "response_time.max_fraction", f"must lie in [0, 1), got {self.max_fraction!r}"
+            )
+        check_int_at_least("response_time.min_trials", self.min_trials, 1)
 
 
 def screen_response_time(

@@ -199,3 +199,32 @@ def test_summary_is_traceable():
     assert summary["method"] == "bt500"
     assert summary["standard"].startswith("ITU-R BT.500-14")
     assert summary["version"] and summary["options"]["ddof"] == 1
+
+
+def test_partial_design_can_divide_by_every_presentation():
+    """``denominator="presentations"`` divides by all 40 stimuli, as SUREAL does, even for a
+    subject who rated 20 of them."""
+    rng = np.random.default_rng(1)
+    m = rng.integers(1, 6, size=(40, 8)).astype(float)
+    m[:20, 0] = np.nan
+    rated = screen_bt500(ratings_from_matrix(m)).subjects.set_index("subject")
+    every = screen_bt500(
+        ratings_from_matrix(m), BT500Options(denominator="presentations")
+    ).subjects.set_index("subject")
+    assert every.loc[0, "denominator"] == 40 and rated.loc[0, "denominator"] == 20
+    assert every.loc[0, "ratio"] == pytest.approx(rated.loc[0, "ratio"] / 2)
+    assert (every.loc[1:, "denominator"] == rated.loc[1:, "denominator"]).all()
+
+
+def test_pooled_repeats_form_one_presentation_per_stimulus():
+    rng = np.random.default_rng(2)
+    first = ratings_from_matrix(rng.integers(1, 6, size=(10, 6)).astype(float))
+    second = first.assign(repeat=1, score=np.clip(first["score"] + 1, 1, 5))
+    both = pd.concat([first, second], ignore_index=True)
+    separate = screen_bt500(both, BT500Options(denominator="presentations"))
+    pooled = screen_bt500(both, BT500Options(denominator="presentations", pool_repeats=True))
+    assert len(separate.stimuli) == 20 and len(pooled.stimuli) == 10
+    assert (pooled.stimuli["n"] == 12).all() and (pooled.stimuli["repeat"] == "*").all()
+    # stimuli x repetition levels = SUREAL's E·R, as without pooling in a full design
+    assert (pooled.subjects["denominator"] == 20).all()
+    assert (separate.subjects["denominator"] == 20).all()

@@ -7,10 +7,15 @@ import pytest
 
 from analysis.cli import ANALYSIS_FLAGS, _options, build_parser
 
-INPUT_FLAGS = {"help", "ratings", "columns", "stimuli", "quiet", "out", "title"}
+INPUT_FLAGS = {"help", "ratings", "columns", "stimuli", "quiet", "strict", "out", "title"}
 # A value other than the default for every flag that takes one.
 OTHER_VALUES = {
+    "preset": "sureal",
     "screening": "correlation",
+    "bt500-denominator": "presentations",
+    "too-fast-seconds": "2.5",
+    "too-fast-max-fraction": "0.2",
+    "true-score-se": "fisher",
     "repeat-policy": "mean",
     "bt500-ddof": "0",
     "bt500-zero-variance": "literal",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from analysis.io import load_ratings
 from analysis.subject_model import SubjectModelOptions, fit_subject_model
@@ -23,7 +24,8 @@ def test_matches_sureal_mle(name, capsys):
     matrix, dataset = sureal_dataset(raw)
     ref = Mle(RawDatasetReader(dataset)).run_modeling()
     capsys.readouterr()  # sureal prints every iteration
-    ours = fit_subject_model(load_ratings(raw))
+    # MLE_CO reports the Fisher-information standard errors.
+    ours = fit_subject_model(load_ratings(raw), SubjectModelOptions(true_score_se="fisher"))
     observers = [int(o) for o in ref["observers"]]
     bias_ref = np.asarray(ref["observer_bias"])
     shift = bias_ref.mean()  # sureal leaves the mean bias free; we fix it to 0
@@ -44,13 +46,19 @@ def test_matches_sureal_mle(name, capsys):
 
 
 def test_netflix_fit_converges_with_known_numbers():
-    fit = fit_subject_model(load_ratings(real_ratings_raw("nflx_public_raw")))
+    ratings = load_ratings(real_ratings_raw("nflx_public_raw"))
+    fit = fit_subject_model(ratings)
     row = fit.fit.iloc[0]
     assert row["converged"] and row["iterations"] < 100
     assert row["loglik"] == pytest.approx(-1841.9028, abs=1e-3)
     assert fit.subjects["bias"].mean() == pytest.approx(0, abs=1e-12)
-    # Full design: every stimulus has the same information, hence the same se.
-    assert fit.stimuli["se"].nunique() == 1
+    # Full design: every stimulus has the same Fisher information, hence the same se ...
+    fisher = fit_subject_model(ratings, SubjectModelOptions(true_score_se="fisher"))
+    assert fisher.stimuli["se"].nunique() == 1
+    # ... while P.910's se follows each stimulus's own residual spread (eq. 5).
+    stim = fit.stimuli
+    np.testing.assert_allclose(stim["se"], stim["residual_sd"] / np.sqrt(stim["n"]), rtol=1e-12)
+    assert stim["se"].max() / stim["se"].min() > 3
 
 
 @pytest.mark.parametrize(("coverage", "n_subjects"), [(1.0, 30), (0.5, 60)])
@@ -145,3 +153,51 @@ def test_constant_ratings_everyone_agrees():
     assert np.allclose(fit.stimuli["true_score"], 3.0)
     assert np.allclose(fit.subjects["bias"], 0.0)
     assert fit.fit.loc[0, "converged"]
+
+
+def test_p910_se_is_each_stimulus_residual_spread_and_fisher_is_shared():
+    """Eq. 5 by hand on the fitted residuals: σ_j = population std of e_ij over stimulus j,
+    se = σ_j/√n_j; the Fisher se is (Σ_i 1/υ_i²)^(-1/2), the same for every stimulus here."""
+    rng = np.random.default_rng(5)
+    m = np.linspace(1, 5, 15)[:, None] + rng.normal(0, 0.4, (15, 22))
+    m[3] = np.r_[np.full(11, 1.0), np.full(11, 5.0)]  # a stimulus the panel splits on
+    ratings = ratings_from_matrix(m)
+    fit = fit_subject_model(ratings)
+    stim = fit.stimuli.set_index("stimulus")
+    subj = fit.subjects.set_index("subject")
+    resid = m - stim["true_score"].to_numpy()[:, None] - subj["bias"].to_numpy()[None, :]
+    np.testing.assert_allclose(stim["se"], resid.std(axis=1) / np.sqrt(22), rtol=1e-10)
+    assert stim["se"].idxmax() == 3
+    z = 1.959963984540054
+    np.testing.assert_allclose(stim["ci_high"] - stim["true_score"], z * stim["se"], rtol=1e-12)
+    fisher = fit_subject_model(ratings, SubjectModelOptions(true_score_se="fisher")).stimuli
+    expected = (1.0 / subj["inconsistency"] ** 2).sum() ** -0.5
+    np.testing.assert_allclose(fisher["se"], expected, rtol=1e-8)
+
+
+def test_inconsistency_interval_is_the_chi_square_interval_of_a_std():
+    rng = np.random.default_rng(6)
+    m = np.linspace(1, 5, 30)[:, None] + rng.normal(0, 0.5, (30, 20))
+    subj = fit_subject_model(ratings_from_matrix(m)).subjects
+    v, n = subj["inconsistency"], subj["n"]
+    np.testing.assert_allclose(
+        subj["inconsistency_ci_low"], v * np.sqrt(n / stats.chi2.ppf(0.975, n))
+    )
+    np.testing.assert_allclose(
+        subj["inconsistency_ci_high"], v * np.sqrt(n / stats.chi2.ppf(0.025, n))
+    )
+    # asymmetric, longer above, and never below 0
+    assert ((subj["inconsistency_ci_high"] - v) > (v - subj["inconsistency_ci_low"])).all()
+    assert (subj["inconsistency_ci_low"] > 0).all()
+
+
+def test_sureal_z_constant_and_single_rating_stimulus():
+    m = np.linspace(1, 5, 10)[:, None] + np.random.default_rng(7).normal(0, 0.4, (10, 20))
+    ratings = ratings_from_matrix(m)
+    ratings = pd.concat(
+        [ratings, ratings.iloc[[0]].assign(stimulus=99, score=3.0)], ignore_index=True
+    )
+    fit = fit_subject_model(ratings, SubjectModelOptions(z_constant="sureal"))
+    stim = fit.stimuli.set_index("stimulus")
+    np.testing.assert_allclose(stim["ci_high"] - stim["true_score"], 1.95996 * stim["se"])
+    assert np.isnan(stim.loc[99, "se"])  # one rating: no spread to estimate (SUREAL: 0)

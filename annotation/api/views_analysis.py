@@ -4,6 +4,7 @@ there is no PUT, PATCH or DELETE anywhere; freezing again makes a new version.""
 
 import json
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import FileResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_view
@@ -25,7 +26,7 @@ from annotation.selectors.analysis import (
     release_list_for_study,
 )
 from annotation.selectors.research import study_get_for_user
-from annotation.services.analysis_options import OptionSpec, option_specs
+from annotation.services.analysis_options import OptionSpec, analysis_options_parse, option_specs
 from annotation.services.analysis_runs import analysis_run_request, release_freeze_request
 from annotation.services.release_package import release_package_request
 
@@ -48,6 +49,8 @@ def option_serializer_field(spec: OptionSpec) -> serializers.Field:
         return serializers.ListField(child=serializers.ChoiceField(choices=spec.values), **common)
     if spec.kind == "choice":
         return serializers.ChoiceField(choices=spec.values, **common)
+    if spec.kind == "switch":
+        return serializers.BooleanField(**common)
     if spec.kind == "integer":
         return serializers.IntegerField(min_value=spec.low, max_value=spec.high, **common)
     return serializers.FloatField(min_value=spec.low, max_value=spec.high, **common)
@@ -70,6 +73,14 @@ class AnalysisOptionsSerializer(serializers.Serializer):
             raise ValidationError(
                 {"detail": [f"Unknown option(s): {', '.join(sorted(map(str, extra)))}."]}
             )
+        # The analysis library's own checks, reported on the option they concern.
+        specs = option_specs()
+        try:
+            analysis_options_parse(data={k: v for k, v in attrs.items() if k in specs})
+        except DjangoValidationError as exc:
+            if hasattr(exc, "error_dict"):
+                raise ValidationError(exc.message_dict) from None
+            raise ValidationError({"detail": exc.messages}) from None
         return attrs
 
 

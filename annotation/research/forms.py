@@ -4,7 +4,12 @@ from django.core.exceptions import ValidationError
 from annotation.imports.external import LAYOUTS
 from annotation.models import Stimulus, Study
 from annotation.services.allocation import ALLOCATION_FIELDS
-from annotation.services.analysis_options import OptionSpec, option_specs
+from annotation.services.analysis_options import (
+    DEFAULT_OPTIONS,
+    OptionSpec,
+    analysis_options_parse,
+    option_specs,
+)
 from annotation.services.invites import MAX_INVITES_PER_REQUEST
 from annotation.services.studies import STUDY_EDITABLE_FIELDS, DimensionSpec, validate_scale
 
@@ -136,6 +141,8 @@ def option_form_field(spec: OptionSpec) -> forms.Field:
         )
     if spec.kind == "choice":
         return forms.ChoiceField(choices=spec.choices, **common)
+    if spec.kind == "switch":
+        return forms.BooleanField(required=False, **common)
     if spec.kind == "integer" and spec.choices:
         return forms.TypedChoiceField(choices=spec.choices, coerce=int, **common)
     if spec.kind == "integer":
@@ -152,6 +159,27 @@ class AnalysisOptionsForm(forms.Form):
         super().__init__(*args, **kwargs)
         for name, spec in option_specs().items():
             self.fields[name] = option_form_field(spec)
+            # An option missing from the request (an older link or script) is its default.
+            self.fields[name].required = False
+
+    def clean(self) -> dict:
+        """Missing options at their default, then the service's (and the analysis library's)
+        checks, as errors on the fields."""
+        cleaned = super().clean() or {}
+        if self.errors:
+            return cleaned
+        for name, spec in option_specs().items():
+            if spec.kind not in ("many", "switch") and cleaned.get(name) in (None, ""):
+                cleaned[name] = DEFAULT_OPTIONS[name]
+        try:
+            analysis_options_parse(data=cleaned)
+        except ValidationError as exc:
+            if hasattr(exc, "error_dict"):
+                for name, errors in exc.error_dict.items():
+                    self.add_error(name if name in self.fields else None, errors)
+            else:
+                self.add_error(None, exc)
+        return cleaned
 
     def options(self) -> dict:
         return dict(self.cleaned_data)

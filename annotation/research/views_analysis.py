@@ -31,9 +31,9 @@ from annotation.selectors.analysis import (
 )
 from annotation.selectors.research import study_get_for_user
 from annotation.services.analysis_options import (
-    DEFAULT_OPTIONS,
     analysis_options_clean,
     analysis_options_hash,
+    analysis_options_initial,
 )
 from annotation.services.analysis_runs import analysis_run_request, release_freeze_request
 from annotation.services.release_package import demographic_fields, release_package_request
@@ -87,11 +87,11 @@ def analysis_page(request: HttpRequest, pk: int) -> HttpResponse:
     elif "repeat_policy" in request.GET:  # options chosen before (the form was submitted)
         form = AnalysisOptionsForm(request.GET)
     else:
-        form = AnalysisOptionsForm(initial=DEFAULT_OPTIONS)
+        form = AnalysisOptionsForm(initial=analysis_options_initial(study=study))
     options = (
         analysis_options_clean(data=form.options())
         if form.is_bound and form.is_valid()
-        else dict(DEFAULT_OPTIONS)
+        else analysis_options_clean(data=analysis_options_initial(study=study))
     )
     fingerprint = ratings_fingerprint(study=study)
     run = None
@@ -139,7 +139,7 @@ def release_list(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "study": study,
         "releases": release_list_for_study(study=study),
-        "form": AnalysisOptionsForm(initial=DEFAULT_OPTIONS),
+        "form": AnalysisOptionsForm(initial=analysis_options_initial(study=study)),
         "runs": runs,
         "in_flight": any(r.finished_at is None for r in runs),
         "fingerprint": ratings_fingerprint(study=study),

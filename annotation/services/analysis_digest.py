@@ -23,6 +23,7 @@ SCREENING_NUMBERS = {
     "correlation": ["n_common", "pearson", "spearman"],
     "repeat_consistency": ["n_pairs", "mean_abs_diff", "max_abs_diff", "threshold"],
     "gold": ["n_gold", "mean_abs_dev", "max_abs_dev", "threshold"],
+    "response_time": ["n_timed", "n_too_fast", "fraction_too_fast", "threshold"],
 }
 MAX_BOX_POINTS = 20_000
 
@@ -193,6 +194,8 @@ def analysis_digest(
         ),
         "methods": result.methods(),
         "notes": list(result.notes),
+        # Every rating the chosen options left out (code + message), never dropped silently.
+        "warnings": [warning.to_dict() for warning in result.warnings],
         "timings_s": result.timings,
     }
     names = dict(study.stimuli.values_list("id", "original_name"))

@@ -6,6 +6,13 @@ form, the API serializer and the ``study analyse``/``study freeze`` flags are bu
 iterating its fields, so a new option is one field here (plus its use in
 :func:`pipeline_options_build`).
 
+``preset`` chooses the base (``standard``: the standards' choices, ``sureal``: every choice
+Netflix SUREAL 0.9.0 makes, :mod:`analysis.presets`); every other option left at its default
+keeps the preset's value, one changed from its default overrides it (as flags do in the
+analysis command line). The library checks the combined options; its complaint
+(:class:`~analysis.errors.OptionsError`) becomes a ``ValidationError`` on the site field
+behind the library option.
+
 The analysis library (pandas, scipy) is imported inside the functions that run it, so web
 processes that only serve pages and ratings never load it.
 """
@@ -17,7 +24,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 
@@ -29,13 +36,13 @@ from common.progress import Progress
 if TYPE_CHECKING:
     from analysis.pipeline import PipelineOptions, PipelineResult
 
-OPTION_KINDS = ("many", "choice", "integer", "number")
+OPTION_KINDS = ("many", "choice", "integer", "number", "switch")
 
 
 @dataclass(frozen=True)
 class OptionSpec:
     """How one option is checked and shown. ``kind``: many (a subset of ``choices``),
-    choice (one of ``choices``), integer or number (in ``low..high``)."""
+    choice (one of ``choices``), integer or number (in ``low..high``), switch (on/off)."""
 
     kind: str
     label: str
@@ -59,6 +66,7 @@ SCREENING_CHOICES = (
     ("correlation", "Correlation with the others' MOS (ITU-T P.913)"),
     ("repeat_consistency", "Repeat consistency (hidden repeats)"),
     ("gold", "Gold stimuli (known answers)"),
+    ("response_time", "Too-fast answers (response time)"),
 )
 
 
@@ -66,12 +74,20 @@ SCREENING_CHOICES = (
 class AnalysisOptions:
     """The options a researcher chooses; the defaults are the analysis library's."""
 
+    preset: str = option(
+        "standard",
+        kind="choice",
+        label="Preset",
+        help="standard (the standards' choices) or sureal (every choice Netflix SUREAL 0.9.0 "
+        "makes); options changed from their default override the preset",
+        choices=(("standard", "Standard (ITU-R BT.500 / ITU-T P.910)"), ("sureal", "SUREAL")),
+    )
     screening: tuple[str, ...] = option(
         ("bt500",),
         kind="many",
         label="Screening",
-        help="subject screening methods, any of bt500, correlation, repeat_consistency, gold; "
-        "rejections of the chosen methods are united (none chosen: no screening)",
+        help="subject screening methods, any of bt500, correlation, repeat_consistency, gold, "
+        "response_time; rejections of the chosen methods are united (none chosen: no screening)",
         choices=SCREENING_CHOICES,
     )
     repeat_policy: str = option(
@@ -96,6 +112,28 @@ class AnalysisOptions:
         choices=((1, "N−1 (the standard)"), (0, "N (population, as sureal)")),
         low=0,
         high=1,
+    )
+    bt500_denominator: str = option(
+        "rated",
+        kind="choice",
+        label="BT.500 denominator",
+        help="J·K·L of a partial design: rated (the presentations the subject rated) or "
+        "presentations (all of the dimension, as SUREAL)",
+        choices=(("rated", "Presentations the subject rated"), ("presentations", "All (SUREAL)")),
+    )
+    bt500_pool_repeats: bool = option(
+        False,
+        kind="switch",
+        label="BT.500 pools repeats",
+        help="one BT.500 presentation per stimulus with all its showings (SUREAL) instead of "
+        "one per repeat",
+    )
+    keep_unscreened: bool = option(
+        False,
+        kind="switch",
+        label="Keep unscreened if all rejected",
+        help="when screening would reject every subject of a dimension, keep that dimension "
+        "unscreened (with a warning) instead of failing the run",
     )
     correlation_threshold: float = option(
         0.75,
@@ -122,6 +160,32 @@ class AnalysisOptions:
         low=0,
         high=1,
     )
+    too_fast_seconds: float = option(
+        1.0,
+        kind="number",
+        label="Too fast below (seconds)",
+        help="response-time screening: answers quicker than this many seconds are too fast "
+        "(above 0, at most 60)",
+        low=0,
+        high=60,
+    )
+    too_fast_max_fraction: float = option(
+        0.1,
+        kind="number",
+        label="Too-fast share above",
+        help="response-time screening rejects a subject whose share of too-fast answers is "
+        "above this (0 <= x < 1)",
+        low=0,
+        high=1,
+    )
+    true_score_se: str = option(
+        "p910",
+        kind="choice",
+        label="True-score standard error",
+        help="subject model: p910 (P.910 Annex E, each stimulus's own residual spread) or "
+        "fisher (Fisher information, the same for every stimulus in a full design)",
+        choices=(("p910", "P.910 Annex E"), ("fisher", "Fisher information")),
+    )
     confidence: float = option(
         0.95,
         kind="number",
@@ -144,8 +208,20 @@ def option_specs() -> dict[str, OptionSpec]:
     return {f.name: f.metadata["option"] for f in dataclasses.fields(AnalysisOptions)}
 
 
-DEFAULT_OPTIONS: dict = AnalysisOptions().as_dict()
+DEFAULT_ANALYSIS_OPTIONS = AnalysisOptions()
+DEFAULT_OPTIONS: dict = DEFAULT_ANALYSIS_OPTIONS.as_dict()
 SCREENING_METHODS: tuple[str, ...] = option_specs()["screening"].values
+
+
+def analysis_options_initial(*, study: Study) -> dict:
+    """The defaults a study's analysis page starts from: the library's, except the too-fast
+    threshold, which is the study's own (``too_fast_ms``) when it has one in range."""
+    initial = dict(DEFAULT_OPTIONS)
+    seconds = study.too_fast_ms / 1000
+    high = option_specs()["too_fast_seconds"].high
+    if 0 < seconds <= (high or 0):
+        initial["too_fast_seconds"] = seconds
+    return initial
 
 
 def _names(values) -> str:
@@ -188,11 +264,37 @@ def _number(name: str, spec: OptionSpec, value: Any) -> int | float:
     return int(number) if integer else number
 
 
+def _switch(name: str, spec: OptionSpec, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise ValidationError(f"Option {name} must be true or false; got {value!r}.")
+
+
 _CLEANERS: dict[str, Callable[[str, OptionSpec, Any], Any]] = {
     "many": _many,
     "choice": _choice,
     "integer": _number,
     "number": _number,
+    "switch": _switch,
+}
+
+# The library option (OptionsError.option) -> the site field a researcher changes to fix it.
+LIBRARY_FIELDS = {
+    "mos.confidence": "confidence",
+    "mos.z_constant": "confidence",
+    "bt500.ddof": "bt500_ddof",
+    "bt500.denominator": "bt500_denominator",
+    "correlation.threshold": "correlation_threshold",
+    "repeat_consistency.threshold": "repeat_threshold",
+    "gold.threshold": "gold_threshold",
+    "response_time.min_seconds": "too_fast_seconds",
+    "response_time.max_fraction": "too_fast_max_fraction",
+    "subject_model.true_score_se": "true_score_se",
+    "screening.methods": "screening",
+    "repeat_policy": "repeat_policy",
+    "preset": "preset",
 }
 
 
@@ -211,7 +313,9 @@ def analysis_options_parse(*, data: Mapping | None) -> AnalysisOptions:
         for name, spec in specs.items()
         if name in data
     }
-    return AnalysisOptions(**given)
+    chosen = AnalysisOptions(**given)
+    _library_options(chosen, scale=None)  # the library's own checks, on the site's fields
+    return chosen
 
 
 def analysis_options_clean(*, data: Mapping | None) -> dict:
@@ -228,32 +332,104 @@ def analysis_options_hash(*, options: dict) -> str:
 # --- the bridge to the analysis library ----------------------------------------------------
 
 
+def _changed(chosen: AnalysisOptions, name: str) -> bool:
+    """Whether the researcher moved ``name`` off its default (then it overrides the preset)."""
+    return bool(getattr(chosen, name) != getattr(DEFAULT_ANALYSIS_OPTIONS, name))
+
+
+def _overrides(chosen: AnalysisOptions, fields: dict[str, str]) -> dict[str, Any]:
+    """``{library field: value}`` for the site options (by name) moved off their default."""
+    return {
+        library: getattr(chosen, site) for library, site in fields.items() if _changed(chosen, site)
+    }
+
+
+def _library_options(chosen: AnalysisOptions, scale: tuple[float, float] | None) -> PipelineOptions:
+    """The preset's options with the changed site options over them, checked by the library.
+
+    ``scale`` is the study's scale (None when only checking options without a study).
+    """
+    from analysis.errors import OptionsError
+
+    try:
+        return _library_options_unchecked(chosen, scale)
+    except OptionsError as exc:
+        field_name = LIBRARY_FIELDS.get(exc.option)
+        message = f"Option {field_name or exc.option}: {exc.problem}."
+        raise ValidationError({field_name: [message]} if field_name else message) from None
+
+
+def _library_options_unchecked(
+    chosen: AnalysisOptions, scale: tuple[float, float] | None
+) -> PipelineOptions:
+    from analysis.normalisation import NormalisationOptions
+    from analysis.presets import preset_options
+
+    base = preset_options(chosen.preset)
+    screening = base.screening
+    bt500 = dataclasses.replace(
+        screening.bt500,
+        **_overrides(
+            chosen,
+            {
+                "ddof": "bt500_ddof",
+                "denominator": "bt500_denominator",
+                "pool_repeats": "bt500_pool_repeats",
+            },
+        ),
+    )
+    scale_range = {"scale_range": scale} if scale is not None else {}
+    screening = dataclasses.replace(
+        screening,
+        **_overrides(chosen, {"methods": "screening"}),
+        bt500=bt500,
+        correlation=dataclasses.replace(
+            screening.correlation, **_overrides(chosen, {"threshold": "correlation_threshold"})
+        ),
+        repeat_consistency=dataclasses.replace(
+            screening.repeat_consistency,
+            **_overrides(chosen, {"threshold": "repeat_threshold"}),
+            **scale_range,
+        ),
+        gold=dataclasses.replace(
+            screening.gold, **_overrides(chosen, {"threshold": "gold_threshold"}), **scale_range
+        ),
+        response_time=dataclasses.replace(
+            screening.response_time,
+            **_overrides(
+                chosen,
+                {"min_seconds": "too_fast_seconds", "max_fraction": "too_fast_max_fraction"},
+            ),
+        ),
+        **{"if_all_rejected": "keep_unscreened"} if chosen.keep_unscreened else {},
+    )
+    normalisation = base.normalisation
+    if _changed(chosen, "normalisation"):
+        # z-scores are rescaled onto the study's own scale so MOS stay comparable to it.
+        normalisation = (
+            NormalisationOptions(**({"target_range": scale} if scale is not None else {}))
+            if chosen.normalisation == "zscore"
+            else None
+        )
+    subject_model = base.subject_model
+    if subject_model is not None:
+        subject_model = dataclasses.replace(
+            subject_model, **_overrides(chosen, {"true_score_se": "true_score_se"})
+        )
+    return dataclasses.replace(
+        base,
+        **_overrides(chosen, {"repeat_policy": "repeat_policy"}),
+        screening=screening,
+        normalisation=normalisation,
+        mos=dataclasses.replace(base.mos, **_overrides(chosen, {"confidence": "confidence"})),
+        subject_model=subject_model,
+    )
+
+
 def pipeline_options_build(*, study: Study, options: dict) -> PipelineOptions:
     """The library's typed options for cleaned site options on this study's scale."""
-    from analysis.mos import MOSOptions
-    from analysis.normalisation import NormalisationOptions
-    from analysis.pipeline import PipelineOptions, ScreeningOptions
-    from analysis.screening import BT500Options, CorrelationOptions, GoldOptions
-    from analysis.screening import RepeatConsistencyOptions as RepeatOptions
-
     chosen = analysis_options_parse(data=options)
-    scale = (float(study.scale_min), float(study.scale_max))
-    return PipelineOptions(
-        # The values were checked against the same choices the library's Literals name.
-        repeat_policy=cast(Any, chosen.repeat_policy),
-        screening=ScreeningOptions(
-            methods=cast(Any, chosen.screening),
-            bt500=BT500Options(ddof=chosen.bt500_ddof),
-            correlation=CorrelationOptions(threshold=chosen.correlation_threshold),
-            repeat_consistency=RepeatOptions(threshold=chosen.repeat_threshold, scale_range=scale),
-            gold=GoldOptions(threshold=chosen.gold_threshold, scale_range=scale),
-        ),
-        # z-scores are rescaled onto the study's own scale so MOS stay comparable to it.
-        normalisation=NormalisationOptions(target_range=scale)
-        if chosen.normalisation == "zscore"
-        else None,
-        mos=MOSOptions(confidence=chosen.confidence),
-    )
+    return _library_options(chosen, scale=(float(study.scale_min), float(study.scale_max)))
 
 
 def pipeline_run(
@@ -261,7 +437,7 @@ def pipeline_run(
 ) -> PipelineResult:
     """run_pipeline with the library's complaints about the data turned into ValidationError;
     ``progress`` hears each library step as ``(step, fraction, 1.0)``."""
-    from analysis.errors import RatingsError
+    from analysis.errors import AllSubjectsRejectedError, RatingsError
     from analysis.pipeline import run_pipeline
 
     def library_progress(step: str, fraction: float) -> None:
@@ -272,6 +448,11 @@ def pipeline_run(
         return run_pipeline(
             snapshot_frame, pipeline_options_build(study=study, options=options), library_progress
         )
+    except AllSubjectsRejectedError as exc:
+        raise ValidationError(
+            f"Screening leaves nothing to analyse: {exc}. Choose other screening options, or "
+            "'Keep unscreened if all rejected' to analyse such a dimension unscreened."
+        ) from None
     except RatingsError as exc:
         raise ValidationError(f"The ratings cannot be analysed: {exc}") from None
 

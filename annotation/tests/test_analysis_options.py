@@ -72,3 +72,87 @@ def test_cleaned_options_are_plain_json_with_the_stored_types():
     assert clean["screening"] == ["bt500", "correlation"]
     assert clean["bt500_ddof"] == 0 and isinstance(clean["bt500_ddof"], int)
     assert isinstance(clean["confidence"], float)
+
+
+def _field_errors(data: dict) -> dict:
+    with pytest.raises(ValidationError) as caught:
+        analysis_options_clean(data=data)
+    return caught.value.message_dict
+
+
+def test_the_librarys_option_checks_become_errors_on_the_site_field():
+    # The site's bounds let these through; the analysis library refuses them.
+    assert "too_fast_max_fraction" in _field_errors({"too_fast_max_fraction": 1})
+    assert "too_fast_seconds" in _field_errors({"too_fast_seconds": 0})
+    # SUREAL's z constant 1.95996 is for 95 % intervals only.
+    errors = _field_errors({"preset": "sureal", "confidence": 0.9})
+    assert list(errors) == ["confidence"] and "1.95996" in errors["confidence"][0]
+
+
+def test_confidence_outside_its_range_is_a_field_error_in_form_and_api():
+    form = AnalysisOptionsForm(data={**DEFAULT_OPTIONS, "confidence": 1.5})
+    assert not form.is_valid() and list(form.errors) == ["confidence"]
+    serializer = AnalysisOptionsSerializer(data={"confidence": 1.5})
+    assert not serializer.is_valid() and list(serializer.errors) == ["confidence"]
+    form = AnalysisOptionsForm(data={**DEFAULT_OPTIONS, "too_fast_max_fraction": 1})
+    assert not form.is_valid() and list(form.errors) == ["too_fast_max_fraction"]
+    serializer = AnalysisOptionsSerializer(data={"preset": "sureal", "confidence": 0.9})
+    assert not serializer.is_valid() and list(serializer.errors) == ["confidence"]
+
+
+def test_switches_are_booleans_in_form_api_and_flags():
+    form = AnalysisOptionsForm(data={**DEFAULT_OPTIONS, "keep_unscreened": "on"})
+    assert form.is_valid(), form.errors
+    assert analysis_options_clean(data=form.options())["keep_unscreened"] is True
+    assert AnalysisOptionsSerializer(data={"bt500_pool_repeats": True}).is_valid()
+    parser = Command().create_parser("manage.py", "study")
+    args = parser.parse_args(["analyse", "s", "--bt500-pool-repeats", "--no-keep-unscreened"])
+    assert (args.bt500_pool_repeats, args.keep_unscreened) == (True, False)
+    with pytest.raises(ValidationError, match="must be true or false"):
+        analysis_options_clean(data={"keep_unscreened": "maybe"})
+
+
+@pytest.mark.django_db
+def test_site_options_map_onto_the_librarys_options_over_the_preset():
+    from analysis.presets import sureal_options
+    from annotation.services.analysis_options import pipeline_options_build
+    from annotation.tests.factories import StudyFactory
+
+    study = StudyFactory()
+    scale = (float(study.scale_min), float(study.scale_max))
+    sureal = pipeline_options_build(study=study, options={"preset": "sureal"})
+    expected = sureal_options()
+    assert sureal.screening.bt500 == expected.screening.bt500
+    assert sureal.subject_model == expected.subject_model and sureal.mos == expected.mos
+    assert (sureal.repeat_policy, sureal.subject_model_input) == ("all", "unscreened")
+    assert sureal.screening.gold.scale_range == scale
+    chosen = pipeline_options_build(
+        study=study,
+        options={
+            "screening": ["bt500", "response_time"],
+            "bt500_denominator": "presentations",
+            "bt500_pool_repeats": True,
+            "true_score_se": "fisher",
+            "keep_unscreened": True,
+            "too_fast_seconds": 0.5,
+            "too_fast_max_fraction": 0.2,
+        },
+    )
+    screening = chosen.screening
+    assert screening.methods == ("bt500", "response_time")
+    assert (screening.bt500.denominator, screening.bt500.pool_repeats) == ("presentations", True)
+    assert screening.if_all_rejected == "keep_unscreened"
+    assert (screening.response_time.min_seconds, screening.response_time.max_fraction) == (
+        0.5,
+        0.2,
+    )
+    assert chosen.subject_model is not None and chosen.subject_model.true_score_se == "fisher"
+
+
+@pytest.mark.django_db
+def test_the_page_starts_from_the_studys_too_fast_threshold():
+    from annotation.services.analysis_options import analysis_options_initial
+    from annotation.tests.factories import StudyFactory
+
+    assert analysis_options_initial(study=StudyFactory(too_fast_ms=2500))["too_fast_seconds"] == 2.5
+    assert analysis_options_initial(study=StudyFactory(too_fast_ms=0))["too_fast_seconds"] == 1.0

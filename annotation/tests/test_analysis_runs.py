@@ -204,3 +204,42 @@ def test_analysis_page_refuses_a_study_without_ratings_clearly(client):
     page = client.post(url, data, follow=True).content.decode()
     assert "has no ratings yet" in page
     assert AnalysisRun.objects.count() == 0 and LabelRelease.objects.count() == 0
+
+
+def test_warnings_are_listed_on_the_analysis_page_and_stored_in_the_summary(client):
+    from django.utils.html import escape
+
+    from annotation.models import Rating
+
+    study = rated_study_create(subjects=8, stimuli=6)
+    hasty = Rating.objects.filter(session__subject__study=study).order_by("id").first()
+    hasty_subject = hasty.session.subject
+    Rating.objects.filter(session__subject=hasty_subject).update(response_time_ms=300)
+    client.force_login(study.owner)
+    url = reverse("research:analysis", args=[study.pk])
+    response = client.post(url, {**DEFAULT_OPTIONS, "screening": ["response_time"]})
+    assert response.status_code == 302
+    run = AnalysisRun.objects.get()
+    assert run.status == AnalysisRun.Status.DONE, run.error
+    rejected = [w for w in run.summary["warnings"] if w["code"] == "subject_rejected"]
+    assert rejected and all(w["message"] for w in rejected)
+    assert "12 of 12 rating(s) under 1 s" in " ".join(w["message"] for w in rejected)
+    page = client.get(response.url).content.decode()
+    assert "Warnings: data left out" in page
+    for warning in run.summary["warnings"]:
+        assert f"<code>{warning['code']}</code> {escape(warning['message'])}" in page
+
+
+def test_screening_that_rejects_everyone_is_a_run_error_unless_kept_unscreened(study):
+    from annotation.models import Rating
+
+    Rating.objects.filter(session__subject__study=study).update(response_time_ms=300)
+    options = {"screening": ["response_time"]}
+    failed = analysis_run_request(study=study, options=options)
+    assert failed.status == AnalysisRun.Status.FAILED
+    assert "Screening leaves nothing to analyse" in failed.error
+    assert "Keep unscreened if all rejected" in failed.error
+    kept = analysis_run_request(study=study, options={**options, "keep_unscreened": True})
+    assert kept.status == AnalysisRun.Status.DONE, kept.error
+    codes = {w["code"] for w in kept.summary["warnings"]}
+    assert codes == {"all_subjects_rejected_kept_unscreened"}

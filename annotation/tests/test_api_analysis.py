@@ -75,6 +75,8 @@ def test_freeze_returns_the_release_with_download_links(api, study):
         ({"screening": ["kurtosis"]}, "is not a valid choice"),
         ({"confidence": 3}, "less than or equal"),
         ({"normalisation": "minmax"}, "is not a valid choice"),
+        ({"preset": "sureal", "confidence": 0.9}, '"confidence":["Option confidence: '),
+        ({"too_fast_max_fraction": 1}, '"too_fast_max_fraction":["Option too_fast_max_fraction'),
     ],
 )
 def test_bad_options_are_400_and_nothing_is_written(api, study, body, message):

@@ -13,6 +13,7 @@ manage.py study export my-study --live --out ratings-now.csv
 manage.py study package my-study --release 2 --licence "CC BY 4.0" --out my-study-v2.zip
 """
 
+import argparse
 import contextlib
 import hashlib
 import json
@@ -353,6 +354,13 @@ def _analysis_arguments(parser) -> None:
                 default=None,
                 help=f"Comma-separated, any of {','.join(spec.values)}; 'none' for none. "
                 f"{spec.help}.",
+            )
+        elif spec.kind == "switch":
+            parser.add_argument(
+                option_flag(name),
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=spec.help,
             )
         elif spec.kind in ("choice", "integer") and spec.choices:
             kind = int if spec.kind == "integer" else str
