@@ -42,3 +42,9 @@ def sort_header(context, key: str, label: str, default: str = "") -> str:
 def get_param(params, key: str) -> str:
     """``request.GET|get_param:"q"``: one request parameter, by a name held in a variable."""
     return params.get(key, "")
+
+
+@register.filter
+def words(value: str) -> str:
+    """``"not_started"|words`` gives ``not started``."""
+    return str(value).replace("_", " ")
