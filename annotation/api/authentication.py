@@ -32,7 +32,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         return record.user, record
 
     def authenticate_header(self, request) -> str:
-        # Makes a missing or bad token a 401 (with this challenge) rather than a 403.
+        # Used only if this class is listed first (then failures answer 401, not 403).
         return 'Token realm="api"'
 
 

@@ -47,5 +47,5 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
 def api_token_revoke_view(request: HttpRequest, token_pk: int) -> HttpResponse:
     token = get_or_404(api_token_get_for_user, user=request.user, pk=token_pk)
     api_token_revoke(token=token)
-    messages.success(request, f"Token “{token.name}” revoked; requests using it now get 401.")
+    messages.success(request, f"Token “{token.name}” revoked; requests using it are now refused.")
     return redirect("api_tokens")

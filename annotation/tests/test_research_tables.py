@@ -179,7 +179,9 @@ def test_api_lists_are_paged_searchable_and_documented(study):
     assert body["count"] == 30 and len(body["results"]) == 10 and body["next"] and body["previous"]
     assert [r["id"] for r in body["results"]] == [s.pk for s in stimuli[10:20]]
     first = api.get(url, {"q": "fox number 0", "sort": "id"}).json()["results"][0]
-    assert first["id"] == stimuli[0].pk and first["rating_count"] == 2 and first["rated_trials"] == 2
+    assert (
+        first["id"] == stimuli[0].pk and first["rating_count"] == 2 and first["rated_trials"] == 2
+    )
     assert api.get(url, {"page": 99}).status_code == 404
 
     schema = api.get(reverse("api-schema"), {"format": "json"}).json()

@@ -73,10 +73,18 @@ def study():
                     {
                         "method": "bt500",
                         "rows": [
-                            {"subject": "A", "dimension": "quality", "rejected": rejected,
-                             "reason": reason},
-                            {"subject": "A", "dimension": "colour", "rejected": False,
-                             "reason": "ok"},
+                            {
+                                "subject": "A",
+                                "dimension": "quality",
+                                "rejected": rejected,
+                                "reason": reason,
+                            },
+                            {
+                                "subject": "A",
+                                "dimension": "colour",
+                                "rejected": False,
+                                "reason": "ok",
+                            },
                         ],
                     }
                 ]
