@@ -13,7 +13,6 @@ from annotation.services.playlists import playlist_session_start
 from annotation.tests.factories import (
     DimensionFactory,
     RatingSessionFactory,
-    StimulusFactory,
     StudyFactory,
     SubjectFactory,
 )
