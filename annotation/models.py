@@ -216,6 +216,14 @@ class Rating(models.Model):
             models.Index(
                 fields=["stimulus"], condition=Q(is_training=False), name="rating_stimulus_rated"
             ),
+            # The per-subject report (times per trial, read on the study's first dimension)
+            # and trials per hour: index-only scans of a third of the rows.
+            models.Index(
+                fields=["session", "dimension", "response_time_ms"],
+                include=["created_at"],
+                condition=Q(is_training=False),
+                name="rating_session_trial_times",
+            ),
         ]
 
     def __str__(self) -> str:

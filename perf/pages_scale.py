@@ -156,7 +156,9 @@ def _ratings_copy(study, sessions: list, stimulus_ids: list[int]) -> None:
                         )
                     )
                     copy.write(lines.encode())
-        cursor.execute("VACUUM ANALYZE annotation_rating")
+        # Fresh statistics and visibility map, as autovacuum would leave them after a while.
+        for table in ("annotation_rating", "annotation_stimulus", "annotation_ratingsession"):
+            cursor.execute(f"VACUUM ANALYZE {table}")
 
 
 def build(stimuli: int, subjects: int) -> dict:
@@ -269,7 +271,6 @@ def measure(repeats: int) -> list[dict]:
     from django.core.management import call_command
     from django.db import connection
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext
 
     from annotation.models import Study
     from annotation.services.api_tokens import api_token_create
@@ -289,8 +290,13 @@ def measure(repeats: int) -> list[dict]:
         client = admin if extra.get("admin") else (Client() if headers else owner)
         response = client.get(url, **headers)  # warm-up: caches, connection
         _body_size(response)
-        times, size = [], 0
-        with CaptureQueriesContext(connection) as queries:
+        times, size, queries = [], 0, []
+
+        def counted(execute, sql, params, many, context):
+            queries.append(sql)
+            return execute(sql, params, many, context)
+
+        with connection.execute_wrapper(counted):
             response = client.get(url, **headers)
             size = _body_size(response)
         for _ in range(repeats):

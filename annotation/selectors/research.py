@@ -4,12 +4,12 @@ import math
 from dataclasses import dataclass
 
 from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce, TruncHour
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 
-from annotation.models import ImportJob, Rating, RatingSession, Stimulus, Study, Subject
+from annotation.models import ImportJob, RatingSession, Stimulus, Study, Subject
 from annotation.selectors.stimuli import stimulus_trial_counts
-from annotation.selectors.subject_reports import subject_rows
+from annotation.selectors.subject_reports import subject_rows, trials_per_hour
 from core.errors import NotFound
 
 
@@ -131,7 +131,6 @@ def study_progress(*, study: Study) -> dict:
     """Numbers for the progress dashboard; plain data so the JSON endpoint can return it."""
     dimensions = max(study.dimensions.count(), 1)
     target = study.target_ratings_per_stimulus
-    ratings = Rating.objects.filter(session__subject__study=study, is_training=False)
     counts = stimulus_trial_counts(study=study, dimensions=dimensions)
     missing = sum(max(target - c, 0) for c in counts)
     session_rating_trials = max(study.session_size - study.repeats_per_session, 1)
@@ -139,12 +138,7 @@ def study_progress(*, study: Study) -> dict:
     # Sessions under way will still deliver their remaining trials.
     under_way = sum(s.total - s.done for s in statuses if s.state == "in_progress")
     still_needed = max(missing - under_way, 0)
-    hourly = (
-        ratings.annotate(hour=TruncHour("created_at"))
-        .values("hour")
-        .annotate(n=Count("id"))
-        .order_by("hour")
-    )
+    hourly = trials_per_hour(study=study)
     by_state: dict[str, int] = {}
     for status in statuses:
         by_state[status.state] = by_state.get(status.state, 0) + 1
@@ -157,7 +151,7 @@ def study_progress(*, study: Study) -> dict:
         "ratings_missing": missing,
         "sessions_needed": math.ceil(still_needed / session_rating_trials),
         "ratings_per_hour": [
-            {"hour": row["hour"].isoformat(), "count": row["n"] // dimensions} for row in hourly
+            {"hour": row["hour"].isoformat(), "count": row["n"]} for row in hourly
         ],
         "subjects": [
             {

@@ -27,9 +27,9 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce, Least
+from django.db.models.functions import Coalesce, Least, TruncHour
 
-from annotation.models import AnalysisRun, Rating, Stimulus, Study, Subject
+from annotation.models import AnalysisRun, Rating, RatingSession, Stimulus, Study, Subject
 
 DEFAULT_PAGE_SIZE = 50
 PAGE_SIZES = (25, 50, 100, 200)
@@ -199,18 +199,36 @@ def _session_ids(subjects: list[Subject]) -> list[int]:
     return [s.session.pk for s in subjects if getattr(s, "session", None) is not None]
 
 
+def trial_ratings(*, study: Study) -> QuerySet[Rating]:
+    """One rating row per non-training trial of the study: those on its first dimension
+    (every dimension of a trial is stored with the same time and response time)."""
+    first = study.dimensions.order_by("order", "id").values_list("id", flat=True).first()
+    # A literal id, not a subquery, so that the planner uses the trial-times index.
+    return Rating.objects.filter(dimension_id=first or 0, is_training=False).order_by()
+
+
+def trials_per_hour(*, study: Study) -> list[dict]:
+    """Rated trials per hour, counted by the database: [{"hour": datetime, "n": count}]."""
+    sessions = RatingSession.objects.filter(subject__study=study).values("pk")
+    return list(
+        trial_ratings(study=study)
+        .filter(session_id__in=sessions)
+        .annotate(hour=TruncHour("created_at"))
+        .values("hour")
+        .annotate(n=Count("*"))
+        .order_by("hour")
+    )
+
+
 def _timing_rows(*, study: Study, session_ids: list[int], too_fast_ms: int) -> dict[int, dict]:
     """Per session: trials, median and fastest response time, share under ``too_fast_ms``."""
-    first_dimension = study.dimensions.order_by("order", "id").values_list("id", flat=True)[:1]
-    trials = Rating.objects.filter(
-        session_id__in=session_ids, is_training=False, dimension_id__in=first_dimension
-    ).order_by()
+    trials = trial_ratings(study=study).filter(session_id__in=session_ids)
     timed = Q(response_time_ms__isnull=False)
     aggregates = {
-        "trials": Count("id"),
-        "timed": Count("id", filter=timed),
+        "trials": Count("*"),
+        "timed": Count("response_time_ms"),
         "fastest": Min("response_time_ms"),
-        "too_fast": Count("id", filter=timed & Q(response_time_ms__lt=too_fast_ms)),
+        "too_fast": Count("response_time_ms", filter=Q(response_time_ms__lt=too_fast_ms)),
     }
     if connection.vendor == "postgresql":
         aggregates["median"] = Median("response_time_ms")
