@@ -6,3 +6,11 @@ document.querySelectorAll("[data-tick-all]").forEach((all) => {
     });
   });
 });
+
+// Stimuli without a thumbnail (e.g. loaded by a script rather than imported) show a blank
+// cell instead of a broken-image icon.
+document.querySelectorAll("img[data-thumb]").forEach((img) => {
+  const hide = () => { img.style.visibility = "hidden"; };
+  if (img.complete && img.naturalWidth === 0) hide();
+  img.addEventListener("error", hide);
+});
