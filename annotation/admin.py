@@ -88,7 +88,7 @@ class SubjectAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         # The progress column needs the playlist's length, not the playlist (1 MB each at
         # AIGIQA-20K scale): the database computes it.
-        return subject_progress_annotate(super().get_queryset(request))
+        return subject_progress_annotate(super().get_queryset(request)).select_related("study")
 
     @admin.display(description="progress")
     def progress(self, obj: Subject) -> str:
