@@ -266,6 +266,16 @@ def _body_size(response) -> int:
     return len(response.content)
 
 
+def _query_counter(queries: list):
+    """A database execute wrapper that appends each SQL statement run to ``queries``."""
+
+    def counted(execute, sql, params, many, context):
+        queries.append(sql)
+        return execute(sql, params, many, context)
+
+    return counted
+
+
 def measure(repeats: int) -> list[dict]:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
@@ -291,12 +301,7 @@ def measure(repeats: int) -> list[dict]:
         response = client.get(url, **headers)  # warm-up: caches, connection
         _body_size(response)
         times, size, queries = [], 0, []
-
-        def counted(execute, sql, params, many, context):
-            queries.append(sql)
-            return execute(sql, params, many, context)
-
-        with connection.execute_wrapper(counted):
+        with connection.execute_wrapper(_query_counter(queries)):
             response = client.get(url, **headers)
             size = _body_size(response)
         for _ in range(repeats):
