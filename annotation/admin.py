@@ -116,7 +116,7 @@ class RatingSessionAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         # The list never shows the playlist: leave its megabytes in the database.
-        return super().get_queryset(request).defer("playlist")
+        return super().get_queryset(request).defer("playlist", "subject__study__metadata")
 
 
 @admin.register(Rating)
@@ -142,9 +142,20 @@ class RatingAdmin(admin.ModelAdmin):
     paginator = EstimatedCountPaginator
     raw_id_fields = ("session", "stimulus", "dimension")
     ordering = ("-id",)
+    list_per_page = 50
 
     def get_queryset(self, request):
-        return super().get_queryset(request).defer("session__playlist")
+        # Rows show labels only: leave each session's playlist and each study's metadata
+        # (the demo keeps its whole simulation there) in the database.
+        return (
+            super()
+            .get_queryset(request)
+            .defer(
+                "session__playlist",
+                "session__subject__study__metadata",
+                "dimension__study__metadata",
+            )
+        )
 
     # Ratings are evidence: they are never edited by hand.
     def has_change_permission(self, request, obj=None) -> bool:
