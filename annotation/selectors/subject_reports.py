@@ -244,7 +244,7 @@ def _timing_rows(*, study: Study, session_ids: list[int], too_fast_ms: int) -> d
         for session, ms in trials.filter(timed).values_list("session", "response_time_ms"):
             times.setdefault(session, []).append(ms)
         for session, row in rows.items():
-            row["median"] = statistics.median(times[session]) if session in times else None
+            row["median"] = float(statistics.median(times[session])) if session in times else None
     return rows
 
 
