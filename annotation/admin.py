@@ -2,6 +2,7 @@ from django.contrib import admin
 
 from annotation.models import (
     AnalysisRun,
+    ApiToken,
     Dimension,
     ImportJob,
     LabelRelease,
@@ -11,6 +12,8 @@ from annotation.models import (
     Study,
     Subject,
 )
+from annotation.selectors.subject_reports import subject_progress_annotate
+from core.admin_paging import EstimatedCountPaginator
 
 
 class DimensionInline(admin.TabularInline):
@@ -58,9 +61,14 @@ class StimulusAdmin(admin.ModelAdmin):
         "height",
         "is_i2i",
     )
-    list_filter = ("study", "role", "generator")
+    list_filter = ("study", "role", "excluded_from_playlists")
     search_fields = ("original_name", "prompt", "sha256", "prompt_group")
     readonly_fields = ("sha256", "width", "height", "file_size", "created_at")
+    # Fast at AIGIQA-20K scale: one join for the study, no exact count of every row.
+    list_select_related = ("study",)
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    raw_id_fields = ("study",)
 
     @admin.display(boolean=True, description="image-to-image")
     def is_i2i(self, obj: Stimulus) -> bool:
@@ -71,25 +79,44 @@ class StimulusAdmin(admin.ModelAdmin):
 class SubjectAdmin(admin.ModelAdmin):
     list_display = ("label", "study", "consented_at", "declined_at", "simulated", "progress")
     list_filter = ("study", "simulated")
-    search_fields = ("label",)
+    search_fields = ("label", "session__completion_code")
     readonly_fields = ("token_hash", "created_at")
+    list_select_related = ("study",)
+    show_full_result_count = False
+    raw_id_fields = ("study",)
+
+    def get_queryset(self, request):
+        # The progress column needs the playlist's length, not the playlist (1 MB each at
+        # AIGIQA-20K scale): the database computes it.
+        return subject_progress_annotate(super().get_queryset(request)).select_related("study")
 
     @admin.display(description="progress")
     def progress(self, obj: Subject) -> str:
-        session = getattr(obj, "session", None)
-        if session is None:
-            return "not started"
-        if session.is_complete:
-            return "completed"
-        return f"{session.cursor} of {len(session.playlist)}"
+        if obj.state == "in_progress":
+            return f"{obj.trials_done} of {obj.trials_total}"
+        return obj.state.replace("_", " ")
 
 
 @admin.register(RatingSession)
 class RatingSessionAdmin(admin.ModelAdmin):
-    list_display = ("subject", "cursor", "started_at", "last_activity_at", "completed_at")
+    list_display = (
+        "subject",
+        "cursor",
+        "started_at",
+        "last_activity_at",
+        "completed_at",
+        "completion_code",
+    )
     list_filter = ("subject__study",)
-    search_fields = ("subject__label",)
+    search_fields = ("subject__label", "=completion_code")
     readonly_fields = ("playlist", "completion_code", "display_check")
+    list_select_related = ("subject__study",)
+    show_full_result_count = False
+    raw_id_fields = ("subject",)
+
+    def get_queryset(self, request):
+        # The list never shows the playlist: leave its megabytes in the database.
+        return super().get_queryset(request).defer("playlist", "subject__study__metadata")
 
 
 @admin.register(Rating)
@@ -115,7 +142,27 @@ class RatingAdmin(admin.ModelAdmin):
         "too_fast",
     )
     search_fields = ("session__subject__label", "stimulus__original_name")
-    list_select_related = ("session__subject", "stimulus", "dimension")
+    list_select_related = ("session__subject__study", "stimulus", "dimension__study")
+    # 1.26 M rows per AIGIQA-20K-sized study: no exact counts, no date hierarchy, ids
+    # instead of select boxes listing every session and stimulus.
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    raw_id_fields = ("session", "stimulus", "dimension")
+    ordering = ("-id",)
+    list_per_page = 50
+
+    def get_queryset(self, request):
+        # Rows show labels only: leave each session's playlist and each study's metadata
+        # (the demo keeps its whole simulation there) in the database.
+        return (
+            super()
+            .get_queryset(request)
+            .defer(
+                "session__playlist",
+                "session__subject__study__metadata",
+                "dimension__study__metadata",
+            )
+        )
 
     # Ratings are evidence: they are never edited by hand.
     def has_change_permission(self, request, obj=None) -> bool:
@@ -181,3 +228,18 @@ class ImportJobAdmin(admin.ModelAdmin):
     list_filter = ("kind", "status")
     search_fields = ("study__name",)
     readonly_fields = ("options", "error_report", "result")
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Admins may see and revoke tokens (delete); tokens are created by their owners only."""
+
+    list_display = ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("revoked_at",)
+    search_fields = ("name", "user__username", "prefix")
+    list_select_related = ("user",)
+    exclude = ("token_hash",)
+    readonly_fields = ("user", "name", "prefix", "created_at", "last_used_at")
+
+    def has_add_permission(self, request) -> bool:
+        return False

@@ -1,9 +1,13 @@
 """HTTP downloads shared by the researcher pages and the API, so both answer alike."""
 
+import csv
+import io
+
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, StreamingHttpResponse
 
 from annotation.models import LabelRelease, Study
+from annotation.selectors.subject_reports import SubjectReport, too_fast_threshold_ms
 from annotation.services.release_formats import ratings_csv_stream
 from annotation.services.releases import release_download_open
 
@@ -30,5 +34,72 @@ def ratings_live_response(*, study: Study) -> StreamingHttpResponse:
     )
     response["Content-Disposition"] = f'attachment; filename="{study.slug}-ratings-live.csv"'
     # Never cached: the next request may hold ratings that arrived since.
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+SUBJECT_REPORT_COLUMNS = (
+    "subject",
+    "state",
+    "completion_code",
+    "started_at",
+    "finished_at",
+    "trials",
+    "median_ms_per_trial",
+    "fastest_ms",
+    "too_fast_share",
+    "too_fast_threshold_ms",
+    "repeat_pairs",
+    "repeat_mean_abs_diff",
+    "gold_answers",
+    "gold_mean_abs_error",
+    "gold_accuracy",
+    "screening",
+    "screening_reason",
+)
+
+
+def _csv_line(values) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(values)
+    return buffer.getvalue()
+
+
+def subject_report_csv_response(
+    *, study: Study, reports: list[SubjectReport]
+) -> StreamingHttpResponse:
+    """The per-subject report as CSV: one row per subject, columns as on the page."""
+    threshold = too_fast_threshold_ms(study=study)
+
+    def blank(value) -> object:
+        return "" if value is None else value
+
+    def rows():
+        yield _csv_line(SUBJECT_REPORT_COLUMNS)
+        for r in reports:
+            yield _csv_line(
+                [
+                    r.subject.label,
+                    r.state,
+                    r.completion_code,
+                    r.started_at.isoformat() if r.started_at else "",
+                    r.finished_at.isoformat() if r.finished_at else "",
+                    r.trials,
+                    blank(r.median_ms),
+                    blank(r.fastest_ms),
+                    "" if r.too_fast_share is None else round(r.too_fast_share, 4),
+                    threshold,
+                    r.repeat_pairs,
+                    "" if r.repeat_mean_abs_diff is None else round(r.repeat_mean_abs_diff, 3),
+                    r.gold_answers,
+                    "" if r.gold_mean_abs_error is None else round(r.gold_mean_abs_error, 3),
+                    "" if r.gold_accuracy is None else round(r.gold_accuracy, 4),
+                    r.screening,
+                    r.screening_reason,
+                ]
+            )
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{study.slug}-subjects.csv"'
     response["Cache-Control"] = "no-store"
     return response

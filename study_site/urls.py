@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from annotation.research.views import dashboard_home
+from annotation.research.views_tokens import api_token_revoke_view, api_tokens
 from study_site import views
 
 urlpatterns = [
@@ -11,6 +12,10 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("account/api-tokens/", api_tokens, name="api_tokens"),
+    path(
+        "account/api-tokens/<int:token_pk>/revoke/", api_token_revoke_view, name="api_token_revoke"
+    ),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotation.api import views, views_analysis
+from annotation.api import views, views_analysis, views_reports
 
 app_name = "api"
 
@@ -20,6 +20,16 @@ urlpatterns = [
     ),
     path("studies/<int:pk>/import/", views.StudyImportApi.as_view(), name="study_import"),
     path("studies/<int:pk>/subjects/", views.SubjectListApi.as_view(), name="subject_list"),
+    path(
+        "studies/<int:pk>/subjects/report/",
+        views_reports.SubjectReportApi.as_view(),
+        name="subject_report",
+    ),
+    path(
+        "completion-codes/<str:code>/",
+        views_reports.CompletionCodeApi.as_view(),
+        name="completion_code",
+    ),
     path(
         "studies/<int:pk>/subjects/invite/", views.InviteCreateApi.as_view(), name="invite_create"
     ),

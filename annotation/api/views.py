@@ -3,8 +3,13 @@ not the caller's own answers 404. Views parse input, call a service or selector,
 serialise the output; nothing else. Errors the services and selectors raise become 400/404
 JSON in one place, the exception handler `core.api_errors.api_exception_handler`."""
 
-from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers, status
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
+from rest_framework import generics, serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -16,11 +21,21 @@ from annotation.selectors.research import (
     import_job_get_for_user,
     invite_path,
     stimulus_get_for_user,
-    stimulus_list_for_study,
     study_get_for_user,
     study_list_for_user,
     study_progress,
-    subject_statuses,
+)
+from annotation.selectors.stimuli import (
+    STIMULUS_SORTS,
+    rating_counts_for,
+    stimulus_list_filtered,
+    stimulus_query_from,
+)
+from annotation.selectors.subject_reports import (
+    SUBJECT_SORTS,
+    SUBJECT_STATES,
+    subject_list_filtered,
+    subject_query_from,
 )
 from annotation.services.imports import import_job_create, upload_stash
 from annotation.services.invites import MAX_INVITES_PER_REQUEST, invites_create, invites_csv
@@ -32,6 +47,7 @@ from annotation.services.studies import (
     study_set_status,
     study_update,
 )
+from core.pagination import ApiPagination
 
 
 class DimensionSerializer(serializers.Serializer):
@@ -91,11 +107,14 @@ def _specs(data: dict) -> tuple[DimensionSpec, ...] | None:
     )
 
 
-class StudyListApi(APIView):
-    @extend_schema(responses=StudyOutputSerializer(many=True))
-    def get(self, request: Request) -> Response:
-        studies = study_list_for_user(user=request.user).prefetch_related("dimensions")
-        return Response(StudyOutputSerializer(studies, many=True).data)
+class StudyListApi(generics.ListAPIView):
+    """The caller's studies (all of them for an admin), newest first, paged."""
+
+    serializer_class = StudyOutputSerializer
+    pagination_class = ApiPagination
+
+    def get_queryset(self):
+        return study_list_for_user(user=self.request.user).prefetch_related("dimensions")
 
 
 class StudyCreateApi(APIView):
@@ -158,7 +177,12 @@ class StudyStatusApi(APIView):
 
 
 class StimulusOutputSerializer(serializers.ModelSerializer):
-    rating_count = serializers.IntegerField(read_only=True, default=0)
+    rating_count = serializers.IntegerField(
+        read_only=True, default=0, help_text="Non-training ratings (one per dimension per trial)."
+    )
+    rated_trials = serializers.IntegerField(
+        read_only=True, default=0, help_text="Trials that rated it: rating_count / dimensions."
+    )
 
     class Meta:
         model = Stimulus
@@ -176,17 +200,51 @@ class StimulusOutputSerializer(serializers.ModelSerializer):
             "role",
             "explanation",
             "expected_scores",
+            "excluded_from_playlists",
             "rating_count",
+            "rated_trials",
         ]
 
 
-class StimulusListApi(APIView):
-    @extend_schema(responses=StimulusOutputSerializer(many=True))
-    def get(self, request: Request, pk: int) -> Response:
-        study = study_get_for_user(user=request.user, pk=pk)
-        return Response(
-            StimulusOutputSerializer(stimulus_list_for_study(study=study), many=True).data
-        )
+STIMULUS_LIST_PARAMETERS = [
+    OpenApiParameter("q", str, description="Search file name, prompt, generator, id or sha256."),
+    OpenApiParameter("generator", str, description="Only this generator (exact name)."),
+    OpenApiParameter("role", str, enum=Stimulus.Role.values, description="Only this role."),
+    OpenApiParameter(
+        "below_target", bool, description="Only stimuli with fewer rated trials than the target."
+    ),
+    OpenApiParameter(
+        "excluded", str, enum=["yes", "no"], description="Excluded from new playlists or not."
+    ),
+    OpenApiParameter(
+        "sort",
+        str,
+        enum=[f"{sign}{key}" for key in STIMULUS_SORTS for sign in ("", "-")],
+        description="Order (default id); a leading - sorts descending.",
+    ),
+]
+
+
+@extend_schema_view(get=extend_schema(parameters=STIMULUS_LIST_PARAMETERS))
+class StimulusListApi(generics.ListAPIView):
+    """The study's stimuli, searched, filtered and sorted as on the stimuli page, paged."""
+
+    serializer_class = StimulusOutputSerializer
+    pagination_class = ApiPagination
+
+    def get_queryset(self):
+        study = study_get_for_user(user=self.request.user, pk=self.kwargs["pk"])
+        self.study = study
+        return stimulus_list_filtered(study=study, query=stimulus_query_from(self.request.GET))
+
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        counts = rating_counts_for(stimulus_ids=[s.pk for s in page])
+        dimensions = max(self.study.dimensions.count(), 1)
+        for stimulus in page:
+            stimulus.rating_count = counts.get(stimulus.pk, 0)
+            stimulus.rated_trials = stimulus.rating_count // dimensions
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 
 class StimulusRoleApi(APIView):
@@ -307,20 +365,47 @@ class ImportJobDetailApi(APIView):
 
 class SubjectStatusSerializer(serializers.Serializer):
     label = serializers.CharField()
-    state = serializers.ChoiceField(choices=["not_started", "in_progress", "completed", "declined"])
+    state = serializers.ChoiceField(choices=SUBJECT_STATES)
     done = serializers.IntegerField()
     total = serializers.IntegerField()
 
 
-class SubjectListApi(APIView):
-    @extend_schema(responses=SubjectStatusSerializer(many=True))
-    def get(self, request: Request, pk: int) -> Response:
-        study = study_get_for_user(user=request.user, pk=pk)
-        rows = [
-            {"label": s.subject.label, "state": s.state, "done": s.done, "total": s.total}
-            for s in subject_statuses(study=study)
-        ]
-        return Response(SubjectStatusSerializer(rows, many=True).data)
+class SubjectRowSerializer(serializers.Serializer):
+    """A subject as the subjects page lists it (state and progress computed by the database)."""
+
+    class Meta:
+        ref_name = "SubjectRow"
+
+    label = serializers.CharField()
+    state = serializers.ChoiceField(choices=SUBJECT_STATES)
+    done = serializers.IntegerField(source="trials_done")
+    total = serializers.IntegerField(source="trials_total")
+    consented_at = serializers.DateTimeField(allow_null=True)
+    started_at = serializers.DateTimeField(source="session.started_at", allow_null=True)
+    finished_at = serializers.DateTimeField(source="session.completed_at", allow_null=True)
+    completion_code = serializers.CharField(source="session.completion_code", allow_blank=True)
+
+
+SUBJECT_LIST_PARAMETERS = [
+    OpenApiParameter("q", str, description="Search a subject label or an exact completion code."),
+    OpenApiParameter("state", str, enum=list(SUBJECT_STATES), description="Only this state."),
+    OpenApiParameter(
+        "sort",
+        str,
+        enum=[f"{sign}{key}" for key in SUBJECT_SORTS for sign in ("", "-")],
+        description="Order (default label); a leading - sorts descending.",
+    ),
+]
+
+
+@extend_schema_view(get=extend_schema(parameters=SUBJECT_LIST_PARAMETERS))
+class SubjectListApi(generics.ListAPIView):
+    serializer_class = SubjectRowSerializer
+    pagination_class = ApiPagination
+
+    def get_queryset(self):
+        study = study_get_for_user(user=self.request.user, pk=self.kwargs["pk"])
+        return subject_list_filtered(study=study, query=subject_query_from(self.request.GET))
 
 
 class InviteCreateApi(APIView):

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import FileResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import serializers, status
+from rest_framework import generics, serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -29,6 +29,7 @@ from annotation.selectors.research import study_get_for_user
 from annotation.services.analysis_options import OptionSpec, analysis_options_parse, option_specs
 from annotation.services.analysis_runs import analysis_run_request, release_freeze_request
 from annotation.services.release_package import release_package_request
+from core.pagination import ApiPagination
 
 
 class CSVRenderer(BaseRenderer):
@@ -215,14 +216,15 @@ class ReleaseOutputSerializer(serializers.ModelSerializer):
         return {name: reverse(f"api:release_{name}", args=args, request=request) for name in names}
 
 
-class ReleaseListApi(APIView):
-    @extend_schema(responses=ReleaseOutputSerializer(many=True))
-    def get(self, request: Request, pk: int) -> Response:
-        study = study_get_for_user(user=request.user, pk=pk)
-        releases = release_list_for_study(study=study)
-        return Response(
-            ReleaseOutputSerializer(releases, many=True, context={"request": request}).data
-        )
+class ReleaseListApi(generics.ListAPIView):
+    """The study's label releases, newest version first, paged."""
+
+    serializer_class = ReleaseOutputSerializer
+    pagination_class = ApiPagination
+
+    def get_queryset(self):
+        study = study_get_for_user(user=self.request.user, pk=self.kwargs["pk"])
+        return release_list_for_study(study=study)
 
 
 class ReleaseFreezeApi(APIView):

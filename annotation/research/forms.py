@@ -11,6 +11,7 @@ from annotation.services.analysis_options import (
     option_specs,
 )
 from annotation.services.invites import MAX_INVITES_PER_REQUEST
+from annotation.services.stimulus_bulk import BULK_ACTIONS
 from annotation.services.studies import STUDY_EDITABLE_FIELDS, DimensionSpec, validate_scale
 
 
@@ -210,3 +211,33 @@ class ReleasePackageForm(forms.Form):
         self.fields["demographics"].choices = [(f, f) for f in demographics]
         if not demographics:
             self.fields["demographics"].help_text = "The subjects have no demographic fields."
+
+
+class StimulusBulkForm(forms.Form):
+    """A bulk action on the stimuli table: the ticked rows, or every row the filters match."""
+
+    action = forms.ChoiceField(choices=[("", "Choose an action")] + list(BULK_ACTIONS.items()))
+    scope = forms.ChoiceField(
+        choices=[("selected", "The ticked stimuli"), ("filtered", "Every stimulus that matches")],
+        initial="selected",
+    )
+    ids = forms.CharField(required=False)
+
+    def __init__(self, data=None, **kwargs):
+        super().__init__(data, **kwargs)
+        self.ticked = data.getlist("ids") if data is not None and hasattr(data, "getlist") else []
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        ids = [int(v) for v in self.ticked if str(v).isdigit()]
+        if cleaned.get("scope") == "selected" and not ids:
+            raise forms.ValidationError("Tick at least one stimulus, or choose every match.")
+        cleaned["ids"] = ids
+        return cleaned
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(
+        max_length=100,
+        help_text="What uses it, e.g. 'analysis notebook on lab-pc-3'.",
+    )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotation.research import views, views_analysis
+from annotation.research import views, views_analysis, views_lists
 
 app_name = "research"
 
@@ -13,7 +13,8 @@ urlpatterns = [
     path("<int:pk>/", views.study_detail, name="study_detail"),
     path("<int:pk>/edit/", views.study_edit, name="study_edit"),
     path("<int:pk>/status/", views.study_status, name="study_status"),
-    path("<int:pk>/stimuli/", views.stimulus_list, name="stimulus_list"),
+    path("<int:pk>/stimuli/", views_lists.stimulus_list, name="stimulus_list"),
+    path("<int:pk>/stimuli/bulk/", views_lists.stimulus_bulk, name="stimulus_bulk"),
     path("<int:pk>/stimuli/<int:stimulus_pk>/role/", views.stimulus_role, name="stimulus_role"),
     path(
         "<int:pk>/stimuli/<int:stimulus_pk>/thumbnail.jpg",
@@ -21,7 +22,9 @@ urlpatterns = [
         name="stimulus_thumbnail",
     ),
     path("<int:pk>/import/", views.study_import, name="study_import"),
-    path("<int:pk>/subjects/", views.subject_list, name="subject_list"),
+    path("<int:pk>/subjects/", views_lists.subject_list, name="subject_list"),
+    path("<int:pk>/subjects/report/", views_lists.subject_report, name="subject_report"),
+    path("<int:pk>/subjects/report.csv", views_lists.subject_report_csv, name="subject_report_csv"),
     path("<int:pk>/progress/", views.study_progress_page, name="study_progress"),
     path("<int:pk>/progress.json", views.study_progress_json, name="study_progress_json"),
     path("<int:pk>/analysis/", views_analysis.analysis_page, name="analysis"),

@@ -8,7 +8,6 @@ from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -17,16 +16,12 @@ from annotation.models import ImportJob
 from annotation.research import forms
 from annotation.selectors.research import (
     import_job_get_for_user,
-    invite_path,
     stimulus_get_for_user,
-    stimulus_list_for_study,
     study_get_for_user,
     study_list_for_user,
     study_progress,
-    subject_statuses,
 )
 from annotation.services.imports import import_job_create, upload_stash
-from annotation.services.invites import invites_create, invites_csv
 from annotation.services.studies import (
     stimulus_role_set,
     study_create,
@@ -122,16 +117,6 @@ def study_status(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.error(request, "Unknown status.")
     return redirect("research:study_detail", pk=study.pk)
-
-
-@staff_required
-def stimulus_list(request: HttpRequest, pk: int) -> HttpResponse:
-    study = get_or_404(study_get_for_user, user=request.user, pk=pk)
-    stimuli = [
-        (s, reverse("research:stimulus_thumbnail", args=[study.pk, s.pk]))
-        for s in stimulus_list_for_study(study=study)[:500]
-    ]
-    return render(request, T + "stimulus_list.html", {"study": study, "stimuli": stimuli})
 
 
 @staff_required
@@ -233,24 +218,6 @@ def import_job(request: HttpRequest, job_pk: int) -> HttpResponse:
     if request.GET.get("format") == "json":
         return JsonResponse(import_job_data(job))
     return render(request, T + "import_job.html", {"job": job})
-
-
-@staff_required
-@require_http_methods(["GET", "POST"])
-def subject_list(request: HttpRequest, pk: int) -> HttpResponse:
-    study = get_or_404(study_get_for_user, user=request.user, pk=pk)
-    form = forms.InviteForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        invites = invites_create(study=study, count=form.cleaned_data["count"])
-        body = invites_csv(
-            invites=invites, link_for=lambda t: request.build_absolute_uri(invite_path(t))
-        )
-        response = HttpResponse(body, content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{study.slug}-invites.csv"'
-        response["Cache-Control"] = "no-store"
-        return response
-    context = {"study": study, "form": form, "statuses": subject_statuses(study=study)}
-    return render(request, T + "subject_list.html", context)
 
 
 @staff_required

@@ -3,27 +3,48 @@
 import math
 from dataclasses import dataclass
 
-from django.db.models import Count, Q, QuerySet
-from django.db.models.functions import TruncHour
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 
-from annotation.models import ImportJob, Rating, Stimulus, Study, Subject
+from annotation.models import ImportJob, Rating, RatingSession, Stimulus, Study, Subject
 from annotation.selectors.allocation import allocation_progress
+from annotation.selectors.stimuli import stimulus_trial_counts
+from annotation.selectors.subject_reports import subject_rows, trials_per_hour
 from core.errors import NotFound
 
 
-def study_list_for_user(*, user) -> QuerySet[Study]:
-    """Researchers see their own studies; admins (superusers) see all."""
+def studies_visible_to(*, user) -> QuerySet[Study]:
+    """Researchers see their own studies; admins (superusers) see all. No annotations."""
     studies = Study.objects.all()
     if not user.is_superuser:
         studies = studies.filter(owner=user)
-    return studies.annotate(
-        stimulus_count=Count("stimuli", distinct=True),
-        subject_count=Count("subjects", distinct=True),
-        completed_count=Count(
-            "subjects", filter=Q(subjects__session__completed_at__isnull=False), distinct=True
-        ),
-    ).order_by("-created_at")
+    return studies
+
+
+def _count_of(queryset: QuerySet) -> Subquery:
+    """COUNT(*) of a correlated queryset, as a scalar subquery (no join fans out rows)."""
+    counted = queryset.order_by().values(group=Value(1)).annotate(n=Count("*")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+
+
+def study_list_for_user(*, user) -> QuerySet[Study]:
+    """The studies ``user`` may see, with their stimulus, subject and completed counts.
+
+    Each count is its own subquery: joining stimuli and subjects at once would multiply a
+    20,000-stimulus study's rows by its subjects before counting them.
+    """
+    return (
+        studies_visible_to(user=user)
+        .annotate(
+            stimulus_count=_count_of(Stimulus.objects.filter(study=OuterRef("pk"))),
+            subject_count=_count_of(Subject.objects.filter(study=OuterRef("pk"))),
+            completed_count=_count_of(
+                Subject.objects.filter(study=OuterRef("pk"), session__completed_at__isnull=False)
+            ),
+        )
+        .order_by("-created_at")
+    )
 
 
 def invite_path(token: str) -> str:
@@ -33,7 +54,7 @@ def invite_path(token: str) -> str:
 
 def study_get_for_user(*, user, pk: int) -> Study:
     """The study if this researcher may see it; NotFound otherwise, so ids do not leak."""
-    study = study_list_for_user(user=user).filter(pk=pk).first()
+    study = studies_visible_to(user=user).filter(pk=pk).first()
     if study is None:
         raise NotFound("No such study.")
     return study
@@ -73,17 +94,7 @@ class SubjectStatus:
 
     @property
     def display_text(self) -> str:
-        """The display check in one line: window, pixel ratio, fullscreen, grey steps."""
-        check = self.display_check
-        if not check:
-            return "–"
-        parts = [
-            f"{check['window_width']}×{check['window_height']} @{check['device_pixel_ratio']:g}x",
-            "fullscreen" if check.get("fullscreen") else "windowed",
-        ]
-        if check.get("grey_steps_distinguishable"):
-            parts.append("grey steps seen")
-        return ", ".join(parts)
+        return display_check_text(self.display_check)
 
     @property
     def text(self) -> str:
@@ -92,36 +103,57 @@ class SubjectStatus:
         return self.state.replace("_", " ")
 
 
-def subject_statuses(*, study: Study) -> list[SubjectStatus]:
-    statuses = []
-    too_fast_trials = Count(
-        "session__ratings__trial_index",
-        filter=Q(session__ratings__too_fast=True, session__ratings__is_training=False),
-        distinct=True,
+def display_check_text(check: dict) -> str:
+    """A session's display check in one line: window, pixel ratio, fullscreen, grey steps."""
+    if not check:
+        return "–"
+    parts = [
+        f"{check['window_width']}×{check['window_height']} @{check['device_pixel_ratio']:g}x",
+        "fullscreen" if check.get("fullscreen") else "windowed",
+    ]
+    if check.get("grey_steps_distinguishable"):
+        parts.append("grey steps seen")
+    return ", ".join(parts)
+
+
+def too_fast_trials_by_subject(*, subject_ids: list[int]) -> dict[int, int]:
+    """Rating trials (training not counted) answered too fast, per subject of one page."""
+    rows = (
+        Rating.objects.filter(session__subject_id__in=subject_ids, too_fast=True, is_training=False)
+        .values("session__subject_id")
+        .annotate(trials=Count("trial_index", distinct=True))
     )
-    subjects = study.subjects.select_related("session").annotate(too_fast_trials=too_fast_trials)
-    for subject in subjects.order_by("id"):
-        session = getattr(subject, "session", None)
-        total = len(session.playlist) if session else 0
-        done = min(session.cursor, total) if session else 0
-        if subject.declined_at:
-            state = "declined"
-        elif session is None:
-            state = "not_started"
-        elif session.completed_at:
-            state, done = "completed", total
-        else:
-            state = "in_progress"
-        statuses.append(
-            SubjectStatus(
-                subject=subject,
-                state=state,
-                done=done,
-                total=total,
-                too_fast=subject.too_fast_trials,
-            )
+    return {row["session__subject_id"]: row["trials"] for row in rows}
+
+
+def subject_statuses(*, study: Study) -> list[SubjectStatus]:
+    """Every subject's state and progress, computed by the database (playlists stay there)."""
+    return [
+        SubjectStatus(
+            subject=subject,
+            state=subject.state,
+            done=subject.trials_done,
+            total=subject.trials_total,
         )
-    return statuses
+        for subject in subject_rows(study=study).order_by("id")
+    ]
+
+
+def subject_by_completion_code(*, user, code: str) -> Subject:
+    """The subject who finished with ``code`` in a study ``user`` may see (annotated as
+    :func:`annotation.selectors.subject_reports.subject_rows`); NotFound otherwise."""
+    session = (
+        RatingSession.objects.filter(
+            completion_code=code.strip(),
+            subject__study__in=studies_visible_to(user=user).values("pk"),
+        )
+        .exclude(completion_code="")
+        .select_related("subject__study")
+        .first()
+    )
+    if session is None:
+        raise NotFound("No subject finished with this completion code in your studies.")
+    return subject_rows(study=session.subject.study).get(pk=session.subject_id)
 
 
 def stimulus_list_for_study(*, study: Study) -> QuerySet[Stimulus]:
@@ -134,27 +166,14 @@ def study_progress(*, study: Study) -> dict:
     """Numbers for the progress dashboard; plain data so the JSON endpoint can return it."""
     dimensions = max(study.dimensions.count(), 1)
     target = study.target_ratings_per_stimulus
-    ratings = Rating.objects.filter(session__subject__study=study, is_training=False)
-    # A stimulus is "rated once" per trial, which stores one row per dimension.
-    per_stimulus = dict(
-        ratings.values("stimulus").annotate(n=Count("id")).values_list("stimulus", "n")
-    )
-    stimulus_ids = list(
-        study.stimuli.filter(role=Stimulus.Role.NORMAL).values_list("id", flat=True)
-    )
-    counts = [per_stimulus.get(pk, 0) // dimensions for pk in stimulus_ids]
+    counts = stimulus_trial_counts(study=study, dimensions=dimensions)
     missing = sum(max(target - c, 0) for c in counts)
     session_rating_trials = max(study.session_size - study.repeats_per_session, 1)
     statuses = subject_statuses(study=study)
     # Sessions under way will still deliver their remaining trials.
     under_way = sum(s.total - s.done for s in statuses if s.state == "in_progress")
     still_needed = max(missing - under_way, 0)
-    hourly = (
-        ratings.annotate(hour=TruncHour("created_at"))
-        .values("hour")
-        .annotate(n=Count("id"))
-        .order_by("hour")
-    )
+    hourly = trials_per_hour(study=study)
     by_state: dict[str, int] = {}
     for status in statuses:
         by_state[status.state] = by_state.get(status.state, 0) + 1
@@ -167,7 +186,7 @@ def study_progress(*, study: Study) -> dict:
         "ratings_missing": missing,
         "sessions_needed": math.ceil(still_needed / session_rating_trials),
         "ratings_per_hour": [
-            {"hour": row["hour"].isoformat(), "count": row["n"] // dimensions} for row in hourly
+            {"hour": row["hour"].isoformat(), "count": row["n"]} for row in hourly
         ],
         "subjects": [
             {

@@ -165,7 +165,11 @@ def playlist_session_start(*, subject: Subject) -> RatingSession:
         existing = RatingSession.objects.filter(subject=subject).first()
         if existing is not None:
             return existing
-        stimuli = list(Stimulus.objects.filter(study=study).order_by().values_list("id", "role"))
+        stimuli = list(
+            Stimulus.objects.filter(study=study, excluded_from_playlists=False)
+            .order_by()
+            .values_list("id", "role")
+        )
         if not any(role == Stimulus.Role.NORMAL for _, role in stimuli):
             raise PlaylistError(
                 "This study has no images to rate yet. Please contact the researcher "

@@ -17,7 +17,7 @@ from drf_spectacular.generators import SchemaGenerator  # noqa: E402
 from schemathesis.checks import not_a_server_error  # noqa: E402
 from schemathesis.specs.openapi.checks import response_schema_conformance  # noqa: E402
 
-from annotation.models import ImportJob  # noqa: E402
+from annotation.models import ImportJob, RatingSession  # noqa: E402
 from annotation.services.analysis_runs import analysis_run_request  # noqa: E402
 from annotation.services.releases import release_freeze  # noqa: E402
 from annotation.tests.factories import (  # noqa: E402
@@ -62,6 +62,8 @@ def world(db) -> tuple[dict, dict]:
     # have real ids to reach.
     for _ in range(3):
         RatingFactory(stimulus=stimulus, dimension=dimension, session__subject__study=study)
+    # A completion code the lookup finds (each session gets one; the lookup takes the first).
+    RatingSession.objects.filter(subject__study=study).update(completion_code="WORLD-CODE")
     run = analysis_run_request(study=study, options={"screening": []})
     release = release_freeze(study=study, options={"screening": []})
     benchmark_run = BenchmarkRunFactory()
@@ -74,6 +76,7 @@ def world(db) -> tuple[dict, dict]:
         "job_pk": job.pk,
         "run_pk": run.pk,
         "version": release.version,
+        "code": "WORLD-CODE",
         # Benchmark paths call their id "id" too; _checker picks these for them.
         "/api/benchmark/sweeps/": benchmark_run.sweep_id,
         "/api/benchmark/runs/": benchmark_run.pk,

@@ -82,14 +82,14 @@ def test_another_researcher_gets_404(api, study):
     for method, url, data in study_endpoints(study, stimulus):
         assert call(api, method, url, data).status_code == 404, url
     assert api.get(reverse("api:import_job", args=[job.pk])).status_code == 404
-    assert api.get(reverse("api:study_list")).json() == []
+    assert api.get(reverse("api:study_list")).json()["results"] == []
     study.refresh_from_db()
     assert study.status == Study.Status.OPEN and Subject.objects.count() == 0
 
 
 def test_admin_sees_every_study(api, study):
     api.force_login(AdminFactory())
-    assert [s["id"] for s in api.get(reverse("api:study_list")).json()] == [study.pk]
+    assert [s["id"] for s in api.get(reverse("api:study_list")).json()["results"]] == [study.pk]
     assert api.get(reverse("api:study_progress", args=[study.pk])).status_code == 200
 
 
@@ -154,7 +154,7 @@ def test_invites_return_links_once(api, study):
     assert response.status_code == 201 and response["Cache-Control"] == "no-store"
     body = response.json()
     assert body["csv"].splitlines()[0] == "label,link" and len(body["invites"]) == 2
-    statuses = api.get(reverse("api:subject_list", args=[study.pk])).json()
+    statuses = api.get(reverse("api:subject_list", args=[study.pk])).json()["results"]
     assert [s["state"] for s in statuses] == ["not_started", "not_started"]
     assert (
         api.post(

@@ -189,7 +189,7 @@ def test_downloads_from_page_api_and_command_match_the_stored_sha256(study, tmp_
         assert sha(content(response)) == digest, what
     api_sidecar = json.loads(content(api.get(detail["files"]["sidecar"])))
     assert api_sidecar == sidecar
-    listed = api.get(reverse("api:release_list", args=[study.pk])).json()
+    listed = api.get(reverse("api:release_list", args=[study.pk])).json()["results"]
     assert [r["version"] for r in listed] == [1]
 
     # Command exports: the stored file, checked against the recorded sha256.

@@ -2,13 +2,14 @@
 Views call a selector and serialise; nothing else."""
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import permissions, serializers
+from rest_framework import generics, permissions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from benchmark import selectors
 from benchmark.models import BenchmarkRun, BenchmarkSweep
+from core.pagination import ApiPagination
 from core.permissions import is_admin
 
 
@@ -78,12 +79,13 @@ class SweepDetailOutputSerializer(SweepOutputSerializer):
         fields = [*SweepOutputSerializer.Meta.fields, "results", "runs"]
 
 
-class SweepListApi(APIView):
+class SweepListApi(generics.ListAPIView):
     permission_classes = [IsSiteAdmin]
+    serializer_class = SweepOutputSerializer
+    pagination_class = ApiPagination
 
-    @extend_schema(responses=SweepOutputSerializer(many=True))
-    def get(self, request: Request) -> Response:
-        return Response(SweepOutputSerializer(selectors.sweep_list(), many=True).data)
+    def get_queryset(self):
+        return selectors.sweep_list()
 
 
 class SweepDetailApi(APIView):

@@ -171,7 +171,7 @@ def test_api_reads_sweeps_and_runs_for_admins(finished_run):
     api.force_authenticate(ResearcherFactory())
     assert api.get("/api/benchmark/sweeps/").status_code == 403
     api.force_authenticate(AdminFactory())
-    sweeps = api.get("/api/benchmark/sweeps/").json()
+    sweeps = api.get("/api/benchmark/sweeps/").json()["results"]
     assert [s["id"] for s in sweeps] == [finished_run.sweep_id]
     detail = api.get(f"/api/benchmark/sweeps/{finished_run.sweep_id}/").json()
     assert detail["status"] == "finished" and detail["runs"][0]["status"] == "succeeded"

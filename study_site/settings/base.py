@@ -146,6 +146,9 @@ X_FRAME_OPTIONS = "DENY"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
+        # Second: unauthenticated requests keep answering 403 (a bad token too, with the
+        # message "Invalid or revoked token."), as before tokens existed.
+        "annotation.api.authentication.ApiTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -158,6 +161,8 @@ SPECTACULAR_SETTINGS = {
     # The schema reveals the API's shape; only staff need it.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAdminUser"],
 }
+# Every API list is paged (?page=, ?page_size=); the schema documents it.
+API_PAGE_SIZE = env_int("API_PAGE_SIZE", 100)
 
 # --- Celery (https://docs.celeryq.dev/en/stable/userguide/configuration.html) -------
 # Default broker: kombu's filesystem transport under var/, which needs no server.

@@ -1,0 +1,189 @@
+"""Reads for a study's stimuli table at AIGIQA-20K scale: search, filters, sorting, pages.
+
+A page costs a fixed number of queries whatever its size: the count, the page's rows and
+the page's rating counts (one aggregate over the rows shown). Only sorting or filtering
+by the number of ratings aggregates every rating of the study, and then in the database.
+"""
+
+from dataclasses import dataclass
+
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+
+from annotation.models import Rating, Stimulus, Study
+
+DEFAULT_PAGE_SIZE = 50
+PAGE_SIZES = (25, 50, 100, 200)
+# Sort keys a request may ask for (``-key`` for descending) and the columns behind them.
+STIMULUS_SORTS = {
+    "id": ("id",),
+    "name": ("original_name", "id"),
+    "generator": ("generator", "id"),
+    "role": ("role", "id"),
+    "ratings": ("rating_trials", "id"),
+}
+
+
+@dataclass(frozen=True)
+class StimulusQuery:
+    """What the researcher asked the table for; unknown values fall back to the defaults."""
+
+    search: str = ""
+    generator: str = ""
+    role: str = ""
+    below_target: bool = False
+    excluded: str = ""  # "" any, "yes" excluded from new playlists, "no" included
+    sort: str = "id"
+
+    @property
+    def needs_counts(self) -> bool:
+        return self.below_target or self.sort.lstrip("-") == "ratings"
+
+
+def stimulus_query_from(params) -> StimulusQuery:
+    """A :class:`StimulusQuery` from request parameters (a QueryDict or a dict)."""
+    sort = params.get("sort", "id") or "id"
+    role = params.get("role", "")
+    excluded = params.get("excluded", "")
+    return StimulusQuery(
+        search=(params.get("q") or "").strip()[:200],
+        generator=(params.get("generator") or "").strip()[:100],
+        role=role if role in Stimulus.Role.values else "",
+        below_target=params.get("below_target") in ("1", "true", "on", "yes"),
+        excluded=excluded if excluded in ("yes", "no") else "",
+        sort=sort if sort.lstrip("-") in STIMULUS_SORTS else "id",
+    )
+
+
+def _dimension_count(study: Study) -> int:
+    return max(study.dimensions.count(), 1)
+
+
+def stimulus_search(*, stimuli: QuerySet[Stimulus], search: str) -> QuerySet[Stimulus]:
+    """File name, prompt or generator containing the words; an id or a sha256 prefix."""
+    if not search:
+        return stimuli
+    match = (
+        Q(original_name__icontains=search)
+        | Q(prompt__icontains=search)
+        | Q(generator__icontains=search)
+        | Q(prompt_group__iexact=search)
+    )
+    if search.isdigit():
+        match |= Q(pk=int(search))
+    if len(search) >= 8 and all(c in "0123456789abcdef" for c in search.lower()):
+        match |= Q(sha256__startswith=search.lower())
+    return stimuli.filter(match)
+
+
+def rating_trials_subquery(*, dimensions: int) -> Subquery:
+    """Rated trials of the outer stimulus: its non-training ratings / dimensions (one per
+    dimension per trial), computed by the database."""
+    per_stimulus = (
+        Rating.objects.filter(stimulus=OuterRef("pk"), is_training=False)
+        .order_by()
+        .values("stimulus")
+        .annotate(n=Count("*") / dimensions)
+        .values("n")
+    )
+    return Coalesce(Subquery(per_stimulus, output_field=IntegerField()), Value(0))
+
+
+def stimulus_list_filtered(*, study: Study, query: StimulusQuery) -> QuerySet[Stimulus]:
+    """The study's stimuli that match ``query``, in its order (the count is not annotated
+    unless the query sorts or filters by it)."""
+    stimuli = stimulus_search(stimuli=study.stimuli.all(), search=query.search)
+    if query.generator:
+        stimuli = stimuli.filter(generator=query.generator)
+    if query.role:
+        stimuli = stimuli.filter(role=query.role)
+    if query.excluded:
+        stimuli = stimuli.filter(excluded_from_playlists=query.excluded == "yes")
+    if query.needs_counts:
+        stimuli = stimuli.annotate(
+            rating_trials=rating_trials_subquery(dimensions=_dimension_count(study))
+        )
+    if query.below_target:
+        stimuli = stimuli.filter(rating_trials__lt=study.target_ratings_per_stimulus)
+    order = STIMULUS_SORTS[query.sort.lstrip("-")]
+    if query.sort.startswith("-"):
+        order = tuple(f"-{column}" for column in order)
+    return stimuli.order_by(*order)
+
+
+def rating_counts_for(*, stimulus_ids: list[int]) -> dict[int, int]:
+    """Non-training ratings per stimulus for the ids given, in one aggregate query."""
+    if not stimulus_ids:
+        return {}
+    rows = (
+        Rating.objects.filter(stimulus_id__in=stimulus_ids, is_training=False)
+        .order_by()
+        .values("stimulus")
+        .annotate(n=Count("*"))
+        .values_list("stimulus", "n")
+    )
+    return dict(rows)
+
+
+def rating_trials_for(*, stimulus_ids: list[int], dimensions: int) -> dict[int, int]:
+    """Rated trials per stimulus (one rating per dimension per trial) for the ids given."""
+    counts = rating_counts_for(stimulus_ids=stimulus_ids)
+    return {pk: n // dimensions for pk, n in counts.items()}
+
+
+def stimulus_page(
+    *, study: Study, query: StimulusQuery, page: str | int | None, page_size: int
+) -> Page:
+    """One page of the table; each stimulus on it carries ``rating_trials``."""
+    page_size = page_size if page_size in PAGE_SIZES else DEFAULT_PAGE_SIZE
+    stimuli = stimulus_list_filtered(study=study, query=query).only(
+        "id",
+        "study_id",
+        "image",
+        "sha256",
+        "width",
+        "height",
+        "original_name",
+        "generator",
+        "prompt",
+        "role",
+        "excluded_from_playlists",
+    )
+    found = Paginator(stimuli, page_size).get_page(page)
+    rows = list(found.object_list)
+    if not query.needs_counts:
+        counts = rating_trials_for(
+            stimulus_ids=[s.pk for s in rows], dimensions=_dimension_count(study)
+        )
+        for stimulus in rows:
+            stimulus.rating_trials = counts.get(stimulus.pk, 0)
+    found.object_list = rows
+    return found
+
+
+def stimulus_generators(*, study: Study) -> list[str]:
+    """The generators in the study, for the filter's choices."""
+    return list(
+        study.stimuli.exclude(generator="")
+        .order_by("generator")
+        .values_list("generator", flat=True)
+        .distinct()
+    )
+
+
+def stimulus_trial_counts(*, study: Study, dimensions: int) -> list[int]:
+    """Rated trials of each normal stimulus, in id order, zeros included: one GROUP BY in the
+    database (on the partial index of non-training ratings by stimulus)."""
+    normal = study.stimuli.filter(role=Stimulus.Role.NORMAL)
+    per_stimulus = dict(
+        Rating.objects.filter(stimulus__in=normal.values("pk"), is_training=False)
+        .order_by()
+        .values("stimulus")
+        .annotate(n=Count("*"))  # COUNT(*): answered from the partial index alone
+        .values_list("stimulus", "n")
+    )
+    return [
+        per_stimulus.get(pk, 0) // dimensions
+        for pk in normal.order_by("id").values_list("id", flat=True)
+    ]
