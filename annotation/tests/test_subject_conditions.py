@@ -116,8 +116,8 @@ def test_answers_under_the_threshold_are_flagged_too_fast_and_counted_per_subjec
     assert flags == {0: True, 1: True, 2: False}
     client.force_login(study.owner)
     page = client.get(reverse("research:subject_list", args=[study.pk])).content.decode()
-    row = re.search(r"<tr><td>S0001</td>.*?</tr>", page).group(0)
-    assert '<td class="too-fast">2</td>' in row
+    row = re.search(r"<tr><td>S0001</td>.*?</tr>", page, re.S).group(0)
+    assert '<td class="too-fast num">2</td>' in row
     assert "1366×768 @1x, windowed, grey steps seen" in row
 
 
