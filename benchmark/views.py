@@ -18,7 +18,10 @@ from core.http import get_or_404
 T = "benchmark/"
 
 
-admin_required = permissions.admin_required("Benchmark retrains are for admins.")
+admin_required = permissions.admin_required(
+    "Benchmark retrains (training models on a label release) are for admins; "
+    "your account is a researcher account."
+)
 
 
 @admin_required

@@ -19,6 +19,7 @@ from annotation.playlist_entries import KIND_RATING, KIND_TRAINING
 from annotation.research import forms
 from annotation.selectors.research import (
     import_job_get_for_user,
+    import_job_summary,
     invite_path,
     stimulus_get_for_user,
     stimulus_list_for_study,
@@ -306,6 +307,7 @@ def import_job_data(job: ImportJob) -> dict:
         "id": job.pk,
         "kind": job.kind,
         "status": job.status,
+        "status_display": job.get_status_display(),
         "progress": job.progress,
         "total": job.total,
         "study": job.study_id,
@@ -320,7 +322,8 @@ def import_job(request: HttpRequest, job_pk: int) -> HttpResponse:
     job = get_or_404(import_job_get_for_user, user=request.user, pk=job_pk)
     if request.GET.get("format") == "json":
         return JsonResponse(import_job_data(job))
-    return render(request, T + "import_job.html", {"job": job})
+    context = {"job": job, "summary": import_job_summary(job=job)}
+    return render(request, T + "import_job.html", context)
 
 
 @staff_required

@@ -56,6 +56,28 @@ def import_job_get_for_user(*, user, pk: int) -> ImportJob:
     return job
 
 
+def import_job_summary(*, job: ImportJob) -> str:
+    """What a finished import made, in one sentence ('' while it runs or when it failed)."""
+    if job.status != ImportJob.Status.DONE or not job.result:
+        return ""
+    created = job.result.get("created", 0)
+    study = job.study
+    where = f" into {study.name}" if study is not None else ""
+    text = f"Imported {created} image{'s' if created != 1 else ''}{where}"
+    if study is not None:
+        with_reference = study.stimuli.exclude(reference_image="").count()
+        if with_reference:
+            text += f" ({with_reference} of the study's stimuli have a prompt image)"
+    release_pk = job.result.get("release")
+    release = study.releases.filter(pk=release_pk).first() if release_pk and study else None
+    if release is not None:
+        counts = release.counts or {}
+        text += f", with label release v{release.version}"
+        if counts.get("stimuli"):
+            text += f" (MOS of {counts['stimuli']} stimuli)"
+    return text + "."
+
+
 @dataclass(frozen=True)
 class SubjectStatus:
     subject: Subject
@@ -94,19 +116,42 @@ def stimulus_list_for_study(*, study: Study) -> QuerySet[Stimulus]:
     ).order_by("id")
 
 
+def trials_per_stimulus(*, study: Study) -> list[int]:
+    """Rated trials of each normal stimulus (a trial stores one rating per dimension)."""
+    dimensions = max(study.dimensions.count(), 1)
+    ratings = Rating.objects.filter(session__subject__study=study, is_training=False)
+    per_stimulus = dict(
+        ratings.values("stimulus").annotate(n=Count("id")).values_list("stimulus", "n")
+    )
+    stimulus_ids = study.stimuli.filter(role=Stimulus.Role.NORMAL).values_list("id", flat=True)
+    return [per_stimulus.get(pk, 0) // dimensions for pk in stimulus_ids]
+
+
+@dataclass(frozen=True)
+class TargetShortfall:
+    """Stimuli rated in fewer trials than the study's target (what freezing warns about)."""
+
+    target: int
+    stimuli: int
+    below: int
+    fewest: int
+
+
+def target_shortfall(*, study: Study) -> TargetShortfall | None:
+    counts = trials_per_stimulus(study=study)
+    target = study.target_ratings_per_stimulus
+    below = [count for count in counts if count < target]
+    if not below:
+        return None
+    return TargetShortfall(target=target, stimuli=len(counts), below=len(below), fewest=min(below))
+
+
 def study_progress(*, study: Study) -> dict:
     """Numbers for the progress dashboard; plain data so the JSON endpoint can return it."""
     dimensions = max(study.dimensions.count(), 1)
     target = study.target_ratings_per_stimulus
     ratings = Rating.objects.filter(session__subject__study=study, is_training=False)
-    # A stimulus is "rated once" per trial, which stores one row per dimension.
-    per_stimulus = dict(
-        ratings.values("stimulus").annotate(n=Count("id")).values_list("stimulus", "n")
-    )
-    stimulus_ids = list(
-        study.stimuli.filter(role=Stimulus.Role.NORMAL).values_list("id", flat=True)
-    )
-    counts = [per_stimulus.get(pk, 0) // dimensions for pk in stimulus_ids]
+    counts = trials_per_stimulus(study=study)
     missing = sum(max(target - c, 0) for c in counts)
     session_rating_trials = max(study.session_size - study.repeats_per_session, 1)
     statuses = subject_statuses(study=study)
