@@ -145,7 +145,7 @@ def study_status(request: HttpRequest, pk: int) -> HttpResponse:
     form = forms.StatusForm(request.POST)
     if form.is_valid():
         study_set_status(study=study, status=form.cleaned_data["status"])
-        messages.success(request, f"Study is now {study.get_status_display().lower()}.")
+        messages.success(request, f"Study status: {study.get_status_display()}.")
     else:
         messages.error(request, "Unknown status.")
     return redirect("research:study_detail", pk=study.pk)
@@ -180,7 +180,7 @@ def stimulus_role(request: HttpRequest, pk: int, stimulus_pk: int) -> HttpRespon
         except ValidationError as exc:
             _errors(form, exc)
         else:
-            messages.success(request, f"{stimulus} is now {stimulus.get_role_display().lower()}.")
+            messages.success(request, f"{stimulus} now has the role {stimulus.get_role_display()}.")
             return redirect("research:stimulus_list", pk=pk)
     return render(
         request,
@@ -227,12 +227,12 @@ def study_preview(request: HttpRequest, pk: int, stimulus_pk: int | None = None)
     """The trial page a subject sees, for any stimulus; creates no subject and no rating."""
     study = get_or_404(study_get_for_user, user=request.user, pk=pk)
     ids = list(stimulus_list_for_study(study=study).values_list("pk", flat=True))
+    if stimulus_pk is not None and stimulus_pk not in ids:
+        raise Http404("No such stimulus in this study.")
     if not ids:
         return render(request, T + "preview_empty.html", {"study": study})
     if stimulus_pk is None:
         stimulus_pk = ids[0]
-    if stimulus_pk not in ids:
-        raise Http404("No such stimulus in this study.")
     stimulus = get_or_404(stimulus_get_for_user, user=request.user, study_pk=pk, pk=stimulus_pk)
     position = ids.index(stimulus_pk)
     trial = TrialPage(
