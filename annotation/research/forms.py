@@ -17,8 +17,8 @@ from annotation.services.studies import (
 STUDY_HELP = {
     "name": "Shown to subjects at the top of every page.",
     "description": "For you and your colleagues; subjects do not see it.",
-    "consent_text": "What subjects read and agree to before they start. Blank: a standard "
-    "text about anonymous ratings.",
+    "consent_text": "What subjects read and agree to before they start. Blank: a short "
+    "standard text (a research study; they may stop at any time).",
     "instructions": "Shown after consent, before the first trial: what to judge and how.",
     "scale_type": "Continuous: a slider subjects can set anywhere in the range. "
     "ACR: one button per category (e.g. 1–5, Bad … Excellent).",

@@ -70,6 +70,9 @@ def _study_form_page(
         "dims": dims,
         "study": study,
         "presets": [(key, title) for key, (title, _) in DIMENSION_PRESETS.items()],
+        "preset_rows": {
+            key: forms.dimension_initial(specs) for key, (_, specs) in DIMENSION_PRESETS.items()
+        },
         "preset": preset,
     }
     return render(request, T + "study_form.html", context)

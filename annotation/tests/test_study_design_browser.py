@@ -51,7 +51,7 @@ class Browser:
 
     def shoot(self, name: str, status: int = 200) -> None:
         self.page.wait_for_load_state("load")
-        self.page.screenshot(path=str(self.shots / f"{name}.png"))
+        self.page.screenshot(path=str(self.shots / f"{name}.png"), full_page=True)
         # Chromium logs the page's own 4xx answer as a console error; that one is expected.
         expected = f"the server responded with a status of {status}"
         errors = [e for e in self.console_errors if status == 200 or expected not in e]
@@ -84,16 +84,21 @@ def test_a_three_dimension_study_is_designed_in_one_form_and_previewed_as_a_subj
     page.click("text=Create a study")
     page.wait_for_selector("#dimension-list")
     browser.shoot("study-new")
-    assert page.locator("#dimension-list [data-dimension]").count() == 3  # PKU-I2IQA's
+    rows = page.locator("#dimension-list [data-dimension]:not(.replaced)")
+    assert rows.count() == 3  # PKU-I2IQA's
     page.fill("#id_name", "Fox study")
+    page.click("a[data-preset=aigiqa-20k]")
+    assert rows.count() == 1
+    page.click("a[data-preset=pku-i2iqa]")
+    assert rows.count() == 3 and page.input_value("#id_name") == "Fox study"
     page.click("#add-dimension")
-    added = page.locator("#dimension-list [data-dimension]").nth(3)
+    added = rows.nth(3)
     added.locator("input[name$=-key]").fill("aesthetics")
     added.locator("input[name$=-label]").fill("Aesthetics")
     added.locator("textarea[name$=-question]").fill("How beautiful is it?")
     added.locator("[data-move='-1']").click()
-    page.locator("#dimension-list [data-dimension]").nth(1).locator("input[name$=-DELETE]").check()
-    assert page.locator("#dimension-list [data-dimension] [data-number]").all_text_contents() == [
+    rows.nth(1).locator("input[name$=-DELETE]").check()
+    assert rows.locator("[data-number]").all_text_contents() == [
         "1",
         "(removed)",
         "2",

@@ -10,7 +10,7 @@
   const totalInput = document.querySelector("input[name=dim-TOTAL_FORMS]");
 
   function rows() {
-    return Array.from(list.querySelectorAll("[data-dimension]"));
+    return Array.from(list.querySelectorAll("[data-dimension]:not(.replaced)"));
   }
 
   function renumber() {
@@ -54,7 +54,7 @@
     wire(row);
   }
 
-  addButton.addEventListener("click", function () {
+  function addRow() {
     const index = Number(totalInput.value);
     const html = template.innerHTML.replace(/__prefix__/g, String(index));
     const holder = document.createElement("div");
@@ -64,9 +64,37 @@
     list.appendChild(row);
     totalInput.value = String(index + 1);
     wire(row);
+    return row;
+  }
+
+  addButton.addEventListener("click", function () {
+    const row = addRow();
     renumber();
     row.querySelector("input[name$=-key]").focus();
   });
+
+  // Presets: the current rows are removed (and hidden), the preset's rows added, so the
+  // rest of the form keeps what was typed. The links reload the page without script.
+  const presets = JSON.parse(document.getElementById("dimension-presets").textContent);
+  for (const link of document.querySelectorAll("a[data-preset]")) {
+    link.addEventListener("click", function (event) {
+      event.preventDefault();
+      for (const row of rows()) {
+        row.querySelector("input[name$=-DELETE]").checked = true;
+        row.classList.add("replaced");
+      }
+      for (const values of presets[link.dataset.preset]) {
+        const row = addRow();
+        for (const name of Object.keys(values)) {
+          row.querySelector("[name$=-" + name + "]").value = values[name];
+        }
+      }
+      for (const other of document.querySelectorAll(".presets a")) {
+        other.classList.toggle("current", other === link);
+      }
+      renumber();
+    });
+  }
 
   renumber();
 })();
