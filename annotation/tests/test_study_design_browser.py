@@ -113,7 +113,10 @@ def test_a_three_dimension_study_is_designed_in_one_form_and_previewed_as_a_subj
     browser.shoot("study-detail")
     browser.visit(f"/studies/{study.pk}/edit/", "study-edit")
 
-    StimulusFactory.create_batch(2, study=study)
+    first, _ = StimulusFactory.create_batch(2, study=study)
+    browser.visit(f"/studies/{study.pk}/import/", "import-form")
+    browser.visit("/studies/import-external/", "import-external")
+    browser.visit(f"/studies/{study.pk}/stimuli/{first.pk}/role/", "stimulus-role")
     browser.visit(f"/studies/{study.pk}/preview/", "preview")
     page.wait_for_function("document.body.dataset.trialShown === '0'")
     for slider in page.locator(".dim input[type=range]").all():
