@@ -87,9 +87,10 @@ class SubjectStatus:
 
     @property
     def text(self) -> str:
+        # Title case, like every status on the pages.
         if self.state == "in_progress":
-            return f"in progress {self.done} of {self.total}"
-        return self.state.replace("_", " ")
+            return f"In progress: {self.done} of {self.total} trials"
+        return self.state.replace("_", " ").capitalize()
 
 
 def subject_statuses(*, study: Study) -> list[SubjectStatus]:
