@@ -163,9 +163,11 @@ def test_one_studies_page_with_benchmarks_in_the_top_bar_for_admins_only(client)
     home = home.content.decode()
     assert home.count(">Studies</a>") == 1 and 'class="current"' in home
     assert reverse("benchmark:sweep_list") not in home
+    assert reverse("admin:index") not in home  # a researcher has nothing to do there
     client.force_login(AdminFactory())
     page = client.get(reverse("benchmark:sweep_list")).content.decode()
     assert f'<a href="{reverse("benchmark:sweep_list")}" class="current"' in page
+    assert reverse("admin:index") in page
 
 
 def test_the_empty_studies_page_links_to_the_study_form_not_the_admin(researcher_client):
