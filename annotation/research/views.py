@@ -216,7 +216,11 @@ def stimulus_image(
     if not field:
         raise Http404("This stimulus has no such image.")
     content_type = mimetypes.guess_type(field.name)[0] or "application/octet-stream"
-    response = FileResponse(field.open("rb"), content_type=content_type)
+    try:
+        handle = field.open("rb")
+    except FileNotFoundError:
+        raise Http404("The image file is missing on the server.") from None
+    response = FileResponse(handle, content_type=content_type)
     patch_cache_control(response, private=True, max_age=3600)
     return response
 
