@@ -272,10 +272,37 @@ def _trial_payload(token: str, trial: TrialPage) -> dict:
 
 
 def _trial_context(subject: Subject, session, token: str) -> dict:
-    study = subject.study
     trial = trial_page_get(playlist=session.playlist, trial_index=session.cursor)
+    return _page_context(subject.study, trial, _trial_payload(token, trial))
+
+
+def trial_preview_context(
+    *, study: Study, trial: TrialPage, image_url: str, reference_url: str, note: str
+) -> dict:
+    """The trial page of ``trial`` as a subject would see it, for a researcher's preview:
+    the same template and script; ``preview`` makes the script's submit show ``note``
+    instead of sending anything."""
+    stimulus = trial.stimulus
+    payload = {
+        "submitUrl": "",
+        "stimulus": stimulus.pk,
+        "trialIndex": trial.index,
+        "training": trial.is_training,
+        "image": image_url,
+        "width": stimulus.width,
+        "height": stimulus.height,
+        "reference": reference_url if stimulus.reference_image else "",
+        "prompt": stimulus.prompt,
+        "progressLabel": f"Preview: image {trial.index + 1} of {trial.total}",
+        "progressPercent": round(100 * trial.index / max(trial.total, 1)),
+        "preload": [],
+        "preview": note,
+    }
+    return _page_context(study, trial, payload)
+
+
+def _page_context(study: Study, trial: TrialPage, payload: dict) -> dict:
     dimensions = study_dimensions(study=study)
-    payload = _trial_payload(token, trial)
     acr = study.scale_type == Study.ScaleType.ACR
     acr_choices = _acr_choices(study) if acr else []
     # Numbers go to the template as strings: localising each costs more than the view.

@@ -6,7 +6,7 @@ from django.conf import settings
 from annotation.models import LabelRelease
 from benchmark.selectors import release_label, release_list
 from benchmark.services.configs import HYPER_FIELDS
-from benchmark.services.launch import LaunchRejected, SweepSpec
+from benchmark.services.launch import LaunchRejected, SweepSpec, reference_count
 from benchmark.training.catalog import (
     BACKBONES,
     LOSSES,
@@ -90,6 +90,13 @@ class LaunchForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         initial=["resnet18"],
     )
+    fr_reference_rows_only = forms.BooleanField(
+        required=False,
+        label="FR on rows with a prompt image only",
+        help_text="For a release that mixes image-to-image rows (with a prompt image) and "
+        "text-to-image rows (without): FR trains and is tested on the rows that have one; "
+        "NR and PSCR still use every row.",
+    )
     score_columns = forms.CharField(
         required=False,
         help_text="MOS columns to learn, comma-separated (e.g. mos_quality). "
@@ -134,9 +141,34 @@ class LaunchForm(forms.Form):
         if not (weights_dir.is_dir() and any(weights_dir.iterdir())):
             # Nothing to load on this server: offer the choice that can run.
             self.fields["weights"].initial = "none"
+        mixed = self.mixed_releases()
+        if mixed:
+            field = self.fields["fr_reference_rows_only"]
+            field.help_text += " Releases with some: " + "; ".join(mixed) + "."
+
+    def mixed_releases(self) -> list[str]:
+        """'<release>: N of M rows have a prompt image' for each release that mixes both."""
+        described = []
+        for release in self.fields["release"].queryset:
+            count = reference_count(release=release)
+            if count is not None and count.mixed:
+                described.append(
+                    f"{release_label(release)}: {count.with_reference} of {count.rows} rows"
+                )
+        return described
 
     GROUPS = (
-        ("Dataset and models", ("release", "name", "models", "backbones", "score_columns")),
+        (
+            "Dataset and models",
+            (
+                "release",
+                "name",
+                "models",
+                "fr_reference_rows_only",
+                "backbones",
+                "score_columns",
+            ),
+        ),
         (
             "Splits",
             (
@@ -183,7 +215,16 @@ class LaunchForm(forms.Form):
             seed=data["seed"],
             hyper=hyper,
             name=data.get("name", ""),
+            fr_reference_rows_only=data.get("fr_reference_rows_only", False),
         )
+
+    def problems(self) -> list[str]:
+        """Every error of the form, each as 'Field: message', for the list at its top."""
+        listed = []
+        for name, messages in self.errors.items():
+            prefix = f"{self[name].label}: " if name in self.fields else ""
+            listed += [prefix + message for message in messages]
+        return listed
 
     def add_launch_errors(self, exc: LaunchRejected) -> None:
         for key, messages in exc.errors.items():

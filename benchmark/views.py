@@ -12,13 +12,17 @@ from benchmark import selectors
 from benchmark.forms import LaunchForm
 from benchmark.services import LaunchRejected, run_cancel, run_retry, sweep_cancel, sweep_launch
 from benchmark.services.configs import media_path
+from benchmark.services.launch import reference_count
 from core import permissions
 from core.http import get_or_404
 
 T = "benchmark/"
 
 
-admin_required = permissions.admin_required("Benchmark retrains are for admins.")
+admin_required = permissions.admin_required(
+    "Benchmark retrains (training models on a label release) are for admins; "
+    "your account is a researcher account."
+)
 
 
 @admin_required
@@ -33,13 +37,21 @@ def sweep_list(request: HttpRequest) -> HttpResponse:
 def sweep_new(request: HttpRequest) -> HttpResponse:
     form = LaunchForm(request.POST or None, initial={"release": request.GET.get("release")})
     if request.method == "POST" and form.is_valid():
+        spec = form.spec()
         try:
-            sweep = sweep_launch(spec=form.spec(), created_by=request.user)
+            sweep = sweep_launch(spec=spec, created_by=request.user)
         except LaunchRejected as exc:
             form.add_launch_errors(exc)
         else:
             count = sweep.runs.count()
-            messages.success(request, f"Sweep {sweep.pk} queued: {count} run(s).")
+            text = f"Sweep {sweep.pk} queued: {count} run(s)."
+            rows = reference_count(release=sweep.release)
+            if spec.fr_reference_rows_only and "fr" in spec.models and rows:
+                text += (
+                    f" FR trains on the {rows.with_reference} of {rows.rows} rows "
+                    "with a prompt image."
+                )
+            messages.success(request, text)
             return redirect("benchmark:sweep_detail", pk=sweep.pk)
     status = 400 if request.method == "POST" else 200
     return render(request, T + "sweep_form.html", {"form": form}, status=status)

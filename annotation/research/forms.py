@@ -12,7 +12,63 @@ from annotation.services.analysis_options import (
 )
 from annotation.services.invites import MAX_INVITES_PER_REQUEST
 from annotation.services.stimulus_bulk import BULK_ACTIONS
-from annotation.services.studies import STUDY_EDITABLE_FIELDS, DimensionSpec, validate_scale
+from annotation.services.studies import (
+    DIMENSION_PRESETS,
+    STUDY_EDITABLE_FIELDS,
+    DimensionSpec,
+    validate_scale,
+)
+
+# Help for each study field, in the researcher's words. Fields another change adds to
+# STUDY_EDITABLE_FIELDS render too (in "More settings"), with the model's own help text.
+STUDY_HELP = {
+    "name": "Shown to subjects at the top of every page.",
+    "description": "For you and your colleagues; subjects do not see it.",
+    "consent_text": "What subjects read and agree to before they start. Blank: a short "
+    "standard text (a research study; they may stop at any time).",
+    "instructions": "Shown after consent, before the first trial: what to judge and how.",
+    "scale_type": "Continuous: a slider subjects can set anywhere in the range. "
+    "ACR: one button per category (e.g. 1–5, Bad … Excellent).",
+    "scale_min": "The lowest score (the slider's left end, or the first button).",
+    "scale_max": "The highest score; must be above the minimum.",
+    "scale_step": "Distance between allowed scores. 0 means a continuous slider: any value "
+    "in the range (the slider moves in steps of 1/1000 of the range). ACR needs a positive "
+    "step, usually 1.",
+    "target_ratings_per_stimulus": "How many subjects should rate each stimulus (one trial "
+    "each); the progress page counts towards it and freezing warns below it.",
+    "session_size": "Rating trials per subject session (training and repeats come on top).",
+    "break_interval": "Trials between breaks; 0 = no breaks.",
+    "repeats_per_session": "Stimuli shown a second time, unannounced, to check each "
+    "subject's consistency.",
+    "gold_per_session": "Gold stimuli (with known expected scores) mixed into each session.",
+}
+STUDY_LABELS = {
+    "target_ratings_per_stimulus": "Target subjects per stimulus",
+    "session_size": "Trials per session",
+    "break_interval": "Break every (trials)",
+    "repeats_per_session": "Repeats per session",
+    "gold_per_session": "Gold trials per session",
+    "scale_type": "Scale",
+    "scale_min": "Minimum",
+    "scale_max": "Maximum",
+    "scale_step": "Step",
+}
+# Sections of the form; a field in no section goes to "More settings".
+STUDY_SECTIONS = (
+    ("Study", ("name", "description")),
+    ("What subjects read", ("consent_text", "instructions")),
+    ("Rating scale", ("scale_type", "scale_min", "scale_max", "scale_step", "scale_labels_text")),
+    (
+        "Sessions",
+        (
+            "target_ratings_per_stimulus",
+            "session_size",
+            "break_interval",
+            "repeats_per_session",
+            "gold_per_session",
+        ),
+    ),
+)
 
 
 class StudyForm(forms.ModelForm):
@@ -20,16 +76,19 @@ class StudyForm(forms.ModelForm):
         label="Scale labels",
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="One per line, spread evenly from min to max (e.g. Bad … Excellent).",
+        help_text="One per line, spread evenly from min to max (e.g. Bad … Excellent). "
+        "For ACR, one per button puts each label on its button.",
     )
 
     class Meta:
         model = Study
         fields = [f for f in STUDY_EDITABLE_FIELDS if f != "scale_labels"]
+        help_texts = STUDY_HELP
+        labels = STUDY_LABELS
         widgets = {
             "description": forms.Textarea(attrs={"rows": 3}),
-            "consent_text": forms.Textarea(attrs={"rows": 4}),
-            "instructions": forms.Textarea(attrs={"rows": 4}),
+            "consent_text": forms.Textarea(attrs={"rows": 5}),
+            "instructions": forms.Textarea(attrs={"rows": 5}),
             "allocation_targets": forms.Textarea(attrs={"rows": 2}),
         }
 
@@ -41,6 +100,21 @@ class StudyForm(forms.ModelForm):
         # need not mention adaptive settings.
         for name in ALLOCATION_FIELDS:
             self.fields[name].required = False
+        for name in ("scale_min", "scale_max", "scale_step"):
+            if name in self.fields:
+                self.fields[name].widget.attrs.setdefault("step", "any")
+
+    def sections(self) -> list[tuple[str, list]]:
+        """Bound fields by section, for the template; unplaced fields come last."""
+        placed = {name for _, names in STUDY_SECTIONS for name in names}
+        sections = [
+            (title, [self[name] for name in names if name in self.fields])
+            for title, names in STUDY_SECTIONS
+        ]
+        rest = [self[name] for name in self.fields if name not in placed]
+        if rest:
+            sections.append(("More settings", rest))
+        return sections
 
     def clean(self):
         data = super().clean()
@@ -73,25 +147,63 @@ class StudyForm(forms.ModelForm):
 
 
 class DimensionForm(forms.Form):
-    key = forms.SlugField(max_length=50)
-    label = forms.CharField(max_length=100)
+    key = forms.SlugField(
+        max_length=50,
+        help_text="Short name in files and columns (mos_<key>): letters, digits, - and _.",
+    )
+    label = forms.CharField(max_length=100, help_text="What subjects see above the question.")
     question = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
-    anchor_text = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    anchor_text = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Optional: what the ends of the scale mean for this question.",
+    )
 
 
-DimensionFormSet = forms.formset_factory(DimensionForm, extra=1, can_delete=True)
+class BaseDimensionFormSet(forms.BaseFormSet):
+    def clean(self) -> None:
+        if any(self.errors):
+            return
+        keys = [spec.key for spec in dimension_specs(self)]
+        if not keys:
+            raise ValidationError("A study needs at least one dimension to rate.")
+        repeated = sorted({key for key in keys if keys.count(key) > 1})
+        if repeated:
+            raise ValidationError(
+                f"Each dimension needs its own key; repeated: {', '.join(repeated)}."
+            )
+
+
+# ORDER is the position field; the page's Up/Down buttons set it, typing works too.
+DimensionFormSet = forms.formset_factory(
+    DimensionForm, formset=BaseDimensionFormSet, extra=0, can_delete=True, can_order=True
+)
+
+
+def dimension_initial(specs: tuple[DimensionSpec, ...]) -> list[dict]:
+    return [
+        {"key": d.key, "label": d.label, "question": d.question, "anchor_text": d.anchor_text}
+        for d in specs
+    ]
+
+
+def dimension_preset(name: str | None) -> tuple[DimensionSpec, ...] | None:
+    preset = DIMENSION_PRESETS.get(name or "")
+    return preset[1] if preset else None
 
 
 def dimension_specs(formset) -> tuple[DimensionSpec, ...]:
+    """The kept dimensions in their chosen order (blank position: after the numbered ones)."""
+    kept = [
+        (index, f.cleaned_data)
+        for index, f in enumerate(formset.forms)
+        if f.cleaned_data and not f.cleaned_data.get("DELETE") and f.cleaned_data.get("key")
+    ]
+    big = len(formset.forms) + 1
+    kept.sort(key=lambda item: (item[1].get("ORDER") or big + item[0], item[0]))
     return tuple(
-        DimensionSpec(
-            f.cleaned_data["key"],
-            f.cleaned_data["label"],
-            f.cleaned_data["question"],
-            f.cleaned_data.get("anchor_text", ""),
-        )
-        for f in formset.forms
-        if f.cleaned_data and not f.cleaned_data.get("DELETE")
+        DimensionSpec(data["key"], data["label"], data["question"], data.get("anchor_text", ""))
+        for _, data in kept
     )
 
 

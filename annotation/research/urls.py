@@ -21,6 +21,23 @@ urlpatterns = [
         views.stimulus_thumbnail,
         name="stimulus_thumbnail",
     ),
+    path(
+        "<int:pk>/stimuli/<int:stimulus_pk>/image",
+        views.stimulus_image,
+        name="stimulus_image",
+    ),
+    path(
+        "<int:pk>/stimuli/<int:stimulus_pk>/reference",
+        views.stimulus_image,
+        {"reference": True},
+        name="stimulus_reference",
+    ),
+    path("<int:pk>/preview/", views.study_preview, name="study_preview"),
+    path(
+        "<int:pk>/preview/<int:stimulus_pk>/",
+        views.study_preview,
+        name="study_preview_stimulus",
+    ),
     path("<int:pk>/import/", views.study_import, name="study_import"),
     path("<int:pk>/subjects/", views_lists.subject_list, name="subject_list"),
     path("<int:pk>/subjects/report/", views_lists.subject_report, name="subject_report"),

@@ -1,6 +1,7 @@
 """Researcher pages. Staff only (others are sent to the login page); a study that is not
 the researcher's own answers 404, so other studies' ids do not leak."""
 
+import mimetypes
 from pathlib import Path
 
 from django.contrib import messages
@@ -8,26 +9,34 @@ from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotation.imports.images import thumbnail_name
-from annotation.models import ImportJob
+from annotation.models import ImportJob, Stimulus
+from annotation.playlist_entries import KIND_RATING, KIND_TRAINING
 from annotation.research import forms
 from annotation.selectors.research import (
     import_job_get_for_user,
+    import_job_summary,
     stimulus_get_for_user,
+    stimulus_list_for_study,
     study_get_for_user,
     study_list_for_user,
     study_progress,
 )
+from annotation.selectors.subject import TrialPage
 from annotation.services.imports import import_job_create, upload_stash
 from annotation.services.studies import (
+    DIMENSION_PRESETS,
+    DimensionSpec,
     stimulus_role_set,
     study_create,
     study_set_status,
     study_update,
 )
+from annotation.views_subject import trial_preview_context
 from core.http import get_or_404
 from core.permissions import staff_required
 
@@ -40,24 +49,42 @@ def _errors(form, exc: ValidationError) -> None:
 
 
 @staff_required
-def dashboard_home(request: HttpRequest) -> HttpResponse:
-    """The site's home page (/): the researcher's studies at a glance."""
-    studies = study_list_for_user(user=request.user)
-    return render(request, "dashboard/home.html", {"studies": studies})
-
-
-@staff_required
 def study_list(request: HttpRequest) -> HttpResponse:
+    """The one studies page; the site's home (/) shows it too."""
     return render(
         request, T + "study_list.html", {"studies": study_list_for_user(user=request.user)}
     )
 
 
+dashboard_home = study_list
+
+
+def _study_form_page(
+    request: HttpRequest, form, dims, study, *, preset: str | None
+) -> HttpResponse:
+    context = {
+        "form": form,
+        "dims": dims,
+        "study": study,
+        "presets": [(key, title) for key, (title, _) in DIMENSION_PRESETS.items()],
+        "preset_rows": {
+            key: forms.dimension_initial(specs) for key, (_, specs) in DIMENSION_PRESETS.items()
+        },
+        "preset": preset,
+    }
+    return render(request, T + "study_form.html", context)
+
+
 @staff_required
 @require_http_methods(["GET", "POST"])
 def study_new(request: HttpRequest) -> HttpResponse:
+    # A new study starts from a preset's dimensions (PKU-I2IQA's by default).
+    preset = request.GET.get("preset") or "pku-i2iqa"
+    specs = forms.dimension_preset(preset) or forms.dimension_preset("pku-i2iqa")
     form = forms.StudyForm(request.POST or None)
-    dims = forms.DimensionFormSet(request.POST or None, prefix="dim")
+    dims = forms.DimensionFormSet(
+        request.POST or None, prefix="dim", initial=forms.dimension_initial(specs)
+    )
     if request.method == "POST" and form.is_valid() and dims.is_valid():
         try:
             study = study_create(
@@ -68,21 +95,26 @@ def study_new(request: HttpRequest) -> HttpResponse:
         except ValidationError as exc:
             _errors(form, exc)
         else:
-            messages.success(request, f"Study {study.name} created (draft).")
+            messages.success(request, f"Study {study.name} created (Draft).")
             return redirect("research:study_detail", pk=study.pk)
-    return render(request, T + "study_form.html", {"form": form, "dims": dims, "study": None})
+    return _study_form_page(request, form, dims, None, preset=preset)
 
 
 @staff_required
 @require_http_methods(["GET", "POST"])
 def study_edit(request: HttpRequest, pk: int) -> HttpResponse:
     study = get_or_404(study_get_for_user, user=request.user, pk=pk)
-    initial = [
-        {"key": d.key, "label": d.label, "question": d.question, "anchor_text": d.anchor_text}
-        for d in study.dimensions.all()
-    ]
+    preset = request.GET.get("preset")
+    specs = forms.dimension_preset(preset)
+    if specs is None:
+        preset = None
+        specs = tuple(
+            DimensionSpec(d.key, d.label, d.question, d.anchor_text) for d in study.dimensions.all()
+        )
     form = forms.StudyForm(request.POST or None, instance=study)
-    dims = forms.DimensionFormSet(request.POST or None, prefix="dim", initial=initial)
+    dims = forms.DimensionFormSet(
+        request.POST or None, prefix="dim", initial=forms.dimension_initial(specs)
+    )
     if request.method == "POST" and form.is_valid() and dims.is_valid():
         try:
             study_update(study=study, dimensions=forms.dimension_specs(dims), **form.study_fields())
@@ -91,7 +123,7 @@ def study_edit(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, "Study saved.")
             return redirect("research:study_detail", pk=study.pk)
-    return render(request, T + "study_form.html", {"form": form, "dims": dims, "study": study})
+    return _study_form_page(request, form, dims, study, preset=preset)
 
 
 @staff_required
@@ -113,7 +145,7 @@ def study_status(request: HttpRequest, pk: int) -> HttpResponse:
     form = forms.StatusForm(request.POST)
     if form.is_valid():
         study_set_status(study=study, status=form.cleaned_data["status"])
-        messages.success(request, f"Study is now {study.get_status_display().lower()}.")
+        messages.success(request, f"Study status: {study.get_status_display()}.")
     else:
         messages.error(request, "Unknown status.")
     return redirect("research:study_detail", pk=study.pk)
@@ -138,7 +170,7 @@ def stimulus_role(request: HttpRequest, pk: int, stimulus_pk: int) -> HttpRespon
         except ValidationError as exc:
             _errors(form, exc)
         else:
-            messages.success(request, f"{stimulus} is now {stimulus.get_role_display().lower()}.")
+            messages.success(request, f"{stimulus} now has the role {stimulus.get_role_display()}.")
             return redirect("research:stimulus_list", pk=pk)
     return render(
         request,
@@ -158,6 +190,72 @@ def stimulus_thumbnail(request: HttpRequest, pk: int, stimulus_pk: int) -> FileR
     response = FileResponse(default_storage.open(name, "rb"), content_type="image/jpeg")
     patch_cache_control(response, private=True, max_age=24 * 3600)
     return response
+
+
+@staff_required
+@require_GET
+def stimulus_image(
+    request: HttpRequest, pk: int, stimulus_pk: int, reference: bool = False
+) -> FileResponse:
+    """A stimulus (or its prompt image) at full size, for the preview; same check as above."""
+    stimulus = get_or_404(stimulus_get_for_user, user=request.user, study_pk=pk, pk=stimulus_pk)
+    field = stimulus.reference_image if reference else stimulus.image
+    if not field:
+        raise Http404("This stimulus has no such image.")
+    content_type = mimetypes.guess_type(field.name)[0] or "application/octet-stream"
+    try:
+        handle = field.open("rb")
+    except FileNotFoundError:
+        raise Http404("The image file is missing on the server.") from None
+    response = FileResponse(handle, content_type=content_type)
+    patch_cache_control(response, private=True, max_age=3600)
+    return response
+
+
+PREVIEW_NOTE = "Preview: nothing was saved. Subjects go on to their next image here."
+
+
+@staff_required
+@require_GET
+def study_preview(request: HttpRequest, pk: int, stimulus_pk: int | None = None) -> HttpResponse:
+    """The trial page a subject sees, for any stimulus; creates no subject and no rating."""
+    study = get_or_404(study_get_for_user, user=request.user, pk=pk)
+    ids = list(stimulus_list_for_study(study=study).values_list("pk", flat=True))
+    if stimulus_pk is not None and stimulus_pk not in ids:
+        raise Http404("No such stimulus in this study.")
+    if not ids:
+        return render(request, T + "preview_empty.html", {"study": study})
+    if stimulus_pk is None:
+        stimulus_pk = ids[0]
+    stimulus = get_or_404(stimulus_get_for_user, user=request.user, study_pk=pk, pk=stimulus_pk)
+    position = ids.index(stimulus_pk)
+    trial = TrialPage(
+        index=position,
+        total=len(ids),
+        kind=KIND_TRAINING if stimulus.role == Stimulus.Role.TRAINING else KIND_RATING,
+        repeat=False,
+        stimulus=stimulus,
+        next_stimulus=None,
+        training_total=0,
+    )
+    context = trial_preview_context(
+        study=study,
+        trial=trial,
+        image_url=reverse("research:stimulus_image", args=[pk, stimulus_pk]),
+        reference_url=reverse("research:stimulus_reference", args=[pk, stimulus_pk]),
+        note=PREVIEW_NOTE,
+    )
+
+    def preview_url(index: int) -> str:
+        return reverse("research:study_preview_stimulus", args=[pk, ids[index]])
+
+    context["preview"] = {
+        "previous": preview_url(position - 1) if position > 0 else "",
+        "next": preview_url(position + 1) if position + 1 < len(ids) else "",
+        "study_url": reverse("research:study_detail", args=[pk]),
+        "stimulus": stimulus,
+    }
+    return render(request, "annotation/subject/trial.html", context)
 
 
 @staff_required
@@ -203,6 +301,7 @@ def import_job_data(job: ImportJob) -> dict:
         "id": job.pk,
         "kind": job.kind,
         "status": job.status,
+        "status_display": job.get_status_display(),
         "progress": job.progress,
         "total": job.total,
         "study": job.study_id,
@@ -217,7 +316,8 @@ def import_job(request: HttpRequest, job_pk: int) -> HttpResponse:
     job = get_or_404(import_job_get_for_user, user=request.user, pk=job_pk)
     if request.GET.get("format") == "json":
         return JsonResponse(import_job_data(job))
-    return render(request, T + "import_job.html", {"job": job})
+    context = {"job": job, "summary": import_job_summary(job=job)}
+    return render(request, T + "import_job.html", context)
 
 
 @staff_required

@@ -29,7 +29,7 @@ from annotation.selectors.analysis import (
     release_get_for_user,
     release_list_for_study,
 )
-from annotation.selectors.research import study_get_for_user
+from annotation.selectors.research import study_get_for_user, target_shortfall
 from annotation.services.analysis_options import (
     analysis_options_clean,
     analysis_options_hash,
@@ -143,6 +143,7 @@ def release_list(request: HttpRequest, pk: int) -> HttpResponse:
         "runs": runs,
         "in_flight": any(r.finished_at is None for r in runs),
         "fingerprint": ratings_fingerprint(study=study),
+        "shortfall": target_shortfall(study=study),
     }
     context["package_form"] = _package_form(study=study, releases=context["releases"])
     context["packaging"] = any(
@@ -202,6 +203,12 @@ def release_freeze(request: HttpRequest, pk: int) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
+        if shortfall := target_shortfall(study=study):
+            messages.warning(
+                request,
+                f"Frozen below target: {shortfall.below} of {shortfall.stimuli} stimuli have "
+                f"fewer than {shortfall.target} rated trials (the fewest: {shortfall.fewest}).",
+            )
         if outcome.release is not None:
             messages.success(
                 request,

@@ -78,6 +78,28 @@ def import_job_get_for_user(*, user, pk: int) -> ImportJob:
     return job
 
 
+def import_job_summary(*, job: ImportJob) -> str:
+    """What a finished import made, in one sentence ('' while it runs or when it failed)."""
+    if job.status != ImportJob.Status.DONE or not job.result:
+        return ""
+    created = job.result.get("created", 0)
+    study = job.study
+    where = f" into {study.name}" if study is not None else ""
+    text = f"Imported {created} image{'s' if created != 1 else ''}{where}"
+    if study is not None:
+        with_reference = study.stimuli.exclude(reference_image="").count()
+        if with_reference:
+            text += f" ({with_reference} of the study's stimuli have a prompt image)"
+    release_pk = job.result.get("release")
+    release = study.releases.filter(pk=release_pk).first() if release_pk and study else None
+    if release is not None:
+        counts = release.counts or {}
+        text += f", with label release v{release.version}"
+        if counts.get("stimuli"):
+            text += f" (MOS of {counts['stimuli']} stimuli)"
+    return text + "."
+
+
 @dataclass(frozen=True)
 class SubjectStatus:
     subject: Subject
@@ -98,9 +120,10 @@ class SubjectStatus:
 
     @property
     def text(self) -> str:
+        # Title case, like every status on the pages.
         if self.state == "in_progress":
-            return f"in progress {self.done} of {self.total}"
-        return self.state.replace("_", " ")
+            return f"In progress: {self.done} of {self.total} trials"
+        return self.state.replace("_", " ").capitalize()
 
 
 def display_check_text(check: dict) -> str:
@@ -160,6 +183,30 @@ def stimulus_list_for_study(*, study: Study) -> QuerySet[Stimulus]:
     return study.stimuli.annotate(
         rating_count=Count("ratings", filter=Q(ratings__is_training=False))
     ).order_by("id")
+
+
+def trials_per_stimulus(*, study: Study) -> list[int]:
+    """Rated trials of each normal stimulus (a trial stores one rating per dimension)."""
+    return stimulus_trial_counts(study=study, dimensions=max(study.dimensions.count(), 1))
+
+
+@dataclass(frozen=True)
+class TargetShortfall:
+    """Stimuli rated in fewer trials than the study's target (what freezing warns about)."""
+
+    target: int
+    stimuli: int
+    below: int
+    fewest: int
+
+
+def target_shortfall(*, study: Study) -> TargetShortfall | None:
+    counts = trials_per_stimulus(study=study)
+    target = study.target_ratings_per_stimulus
+    below = [count for count in counts if count < target]
+    if not below:
+        return None
+    return TargetShortfall(target=target, stimuli=len(counts), below=len(below), fewest=min(below))
 
 
 def study_progress(*, study: Study) -> dict:

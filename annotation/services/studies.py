@@ -40,6 +40,23 @@ PKU_I2IQA_DIMENSIONS = (
 )
 
 
+AIGIQA_20K_DIMENSIONS = (
+    DimensionSpec(
+        "quality",
+        "Quality",
+        "How good is this AI-generated image overall?",
+        "Judge it as a whole: visual quality, artefacts, aesthetics and how well it shows "
+        "what its prompt asks for.",
+    ),
+)
+
+# Dimension sets of published databases, offered on the study form as starting points.
+DIMENSION_PRESETS: dict[str, tuple[str, tuple[DimensionSpec, ...]]] = {
+    "pku-i2iqa": ("PKU-I2IQA: quality, authenticity, correspondence", PKU_I2IQA_DIMENSIONS),
+    "aigiqa-20k": ("AIGIQA-20K: quality", AIGIQA_20K_DIMENSIONS),
+}
+
+
 def validate_scale(
     *, scale_type: str, scale_min: float, scale_max: float, scale_step: float
 ) -> None:

@@ -148,9 +148,11 @@ def test_invites_csv_is_returned_once_and_statuses_show(client, study):
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     assert [r["label"] for r in rows] == ["S0001", "S0002", "S0003"]
     assert all("/s/" in r["link"] for r in rows)
-    done = RatingSessionFactory(subject=SubjectFactory(study=study), playlist=[{}] * 4, cursor=2)
+    # Its own label: the factory sequence may reach S0003 when other tests ran first.
+    subject = SubjectFactory(study=study, label="R0001")
+    done = RatingSessionFactory(subject=subject, playlist=[{}] * 4, cursor=2)
     page = client.get(reverse("research:subject_list", args=[study.pk])).content.decode()
-    assert "not started" in page and "in progress 2 of 4" in page
+    assert "Not started" in page and "In progress: 2 of 4 trials" in page
     assert "can be downloaded only now" in page
     assert done.subject.label in page
 

@@ -9,9 +9,9 @@ bad launch therefore costs seconds on the page, not a failed run an hour later.
 import csv
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
@@ -54,6 +54,8 @@ class SweepSpec:
     seed: int = 0
     hyper: dict[str, Any] = field(default_factory=dict)
     name: str = ""
+    # FR on a mixed release: train FR on the rows that have a reference image only.
+    fr_reference_rows_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -79,23 +81,60 @@ class _Errors:
             raise LaunchRejected(self.by_field)
 
 
+def _short(message: str, manifest: Path) -> str:
+    """A training-library message for the page: no server paths (the CSV's own relative
+    image names stay, they are what the admin can look up)."""
+    folder = str(manifest.resolve().parent)
+    message = message.replace(f"{manifest}: ", "").replace(f"{manifest.resolve()}: ", "")
+    message = message.replace(f" (relative paths start at {folder})", "")
+    return message.replace(str(manifest), "the MOS CSV").replace(folder, "the release folder")
+
+
 def _release_header(release: LabelRelease, errors: _Errors) -> list[str]:
     try:
         path = release_manifest_path(release=release)
         with path.open(newline="", encoding="utf-8-sig") as fh:
             return next(csv.reader(fh), [])
-    except (OSError, ValueError) as exc:
-        errors.add("release", f"the release's MOS CSV cannot be read: {exc}")
+    except (OSError, ValueError):
+        errors.add("release", "The release's MOS CSV cannot be read on this server.")
         return []
 
 
+@dataclass(frozen=True)
+class ReferenceCount:
+    """How many rows of a release have a reference (prompt) image, which FR needs."""
+
+    rows: int
+    with_reference: int
+
+    @property
+    def mixed(self) -> bool:
+        return 0 < self.with_reference < self.rows
+
+
+def reference_count(*, release: LabelRelease) -> ReferenceCount | None:
+    """Rows with a reference image in the release's MOS CSV (None when it cannot be read)."""
+    try:
+        with release_manifest_path(release=release).open(newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, ValueError):
+        return None
+    with_reference = sum(1 for row in rows if (row.get("reference") or "").strip())
+    return ReferenceCount(rows=len(rows), with_reference=with_reference)
+
+
 def _score_columns(spec: SweepSpec, header: list[str], errors: _Errors) -> list[str]:
+    """The columns to learn; only those the release has (a missing one is reported)."""
+    available = [c for c in header if c == "mos" or c.startswith("mos_")]
     if spec.score_columns:
         missing = [c for c in spec.score_columns if c not in header]
         if missing:
-            available = [c for c in header if c == "mos" or c.startswith("mos_")]
-            errors.add("score_columns", f"not in the release: {missing}; it has {available}")
-        return list(spec.score_columns)
+            errors.add(
+                "score_columns",
+                f"Not in the release: {', '.join(missing)}. "
+                f"It has: {', '.join(available) or 'no MOS column'}.",
+            )
+        return [c for c in spec.score_columns if c in header]
     columns = [c for c in header if c.startswith("mos_")]
     return columns or (["mos"] if "mos" in header else [])
 
@@ -103,7 +142,7 @@ def _score_columns(spec: SweepSpec, header: list[str], errors: _Errors) -> list[
 def _base_config(
     spec: SweepSpec, model: str, backbone: str, seed: int, columns: list[str]
 ) -> dict[str, Any]:
-    return {
+    config = {
         "model": model,
         "backbone": backbone,
         "score_columns": columns,
@@ -112,13 +151,16 @@ def _base_config(
         "seed": seed,
         **{k: v for k, v in spec.hyper.items() if k in HYPER_FIELDS},
     }
+    if model == "fr" and spec.fr_reference_rows_only:
+        config["reference_rows_only"] = True
+    return config
 
 
 def _check_configs(spec: SweepSpec, columns: list[str], errors: _Errors) -> None:
     manifest = release_manifest_path(release=spec.release)
     for model in spec.models:
         for backbone in spec.backbones:
-            base = _base_config(spec, model, backbone, spec.seed, columns)
+            base = _base_config(spec, model, backbone, spec.seed, columns or ["mos"])
             try:
                 # Paths are placeholders: files are checked below, once, with better messages.
                 config = machine_config(base=base, manifest=manifest, output_dir=manifest.parent)
@@ -129,7 +171,32 @@ def _check_configs(spec: SweepSpec, columns: list[str], errors: _Errors) -> None
                 errors.add(exc.field, where + exc.message)
 
 
-def _check_manifest_and_splits(spec: SweepSpec, columns: list[str], errors: _Errors):
+def _check_reference_rows(spec: SweepSpec, errors: _Errors) -> bool:
+    """FR needs a reference image per row it trains on; True when FR can be checked further."""
+    count = reference_count(release=spec.release)
+    if count is None:
+        return False
+    if count.with_reference == 0:
+        errors.add(
+            "models",
+            "FR models need a reference (prompt) image, and no row of this release has one. "
+            "Choose NR or PSCR.",
+        )
+        return False
+    if count.mixed and not spec.fr_reference_rows_only:
+        errors.add(
+            "models",
+            f"FR models need a reference (prompt) image: {count.rows - count.with_reference} "
+            f"of {count.rows} rows have none. Tick “FR on rows with a prompt image only” to "
+            f"train FR on the other {count.with_reference}, or choose NR or PSCR.",
+        )
+        return False
+    return True
+
+
+def _check_manifest_and_splits(
+    spec: SweepSpec, columns: list[str], errors: _Errors, *, check_fr: bool, check_splits: bool
+) -> None:
     from benchmark.training.manifest import load_manifest
     from benchmark.training.splits import make_splits
 
@@ -137,26 +204,35 @@ def _check_manifest_and_splits(spec: SweepSpec, columns: list[str], errors: _Err
     try:
         manifest = load_manifest(path, columns, check_files=True)
     except TrainingInputError as exc:
-        errors.add("release", f"the release's MOS CSV cannot be trained on: {exc}")
+        errors.add("release", f"The release cannot be trained on: {_short(str(exc), path)}")
         return
-    if "fr" in spec.models:
-        if "reference" not in manifest.frame.columns:
-            errors.add(
-                "models",
-                f"FR models need a reference (prompt) image for every stimulus; release "
-                f"{spec.release} has none (no 'reference' column). Choose NR or PSCR.",
+    frames = {"": manifest.frame}
+    if check_fr:
+        try:
+            fr_manifest = load_manifest(
+                path,
+                columns,
+                need_reference=True,
+                reference_rows_only=spec.fr_reference_rows_only,
+                check_files=True,
             )
+        except TrainingInputError as exc:
+            errors.add("models", f"FR cannot train on this release: {_short(str(exc), path)}")
         else:
-            try:
-                load_manifest(path, columns, need_reference=True, check_files=True)
-            except TrainingInputError as exc:
-                errors.add("models", f"FR models need a reference image for every row: {exc}")
-    try:
-        split = SplitConfig(**{k: v for k, v in spec.split.items() if k in SPLIT_FIELDS})
-        for repeat in range(spec.repeats):
-            make_splits(manifest.frame, split, repeats=1, seed=spec.seed + repeat)
-    except TrainingInputError as exc:
-        errors.add("split.protocol", f"the splits cannot be made on this release: {exc}")
+            if len(fr_manifest) != len(manifest):
+                frames["FR, on the rows with a prompt image: "] = fr_manifest.frame
+    if not check_splits:
+        return
+    split = SplitConfig(**{k: v for k, v in spec.split.items() if k in SPLIT_FIELDS})
+    for where, frame in frames.items():
+        try:
+            for repeat in range(spec.repeats):
+                make_splits(frame, split, repeats=1, seed=spec.seed + repeat)
+        except TrainingInputError as exc:
+            errors.add(
+                "split.protocol",
+                f"{where}The splits cannot be made on this release: {_short(str(exc), path)}",
+            )
 
 
 def _check_weights(spec: SweepSpec, errors: _Errors) -> None:
@@ -167,34 +243,39 @@ def _check_weights(spec: SweepSpec, errors: _Errors) -> None:
         if path is not None and not path.is_file():
             errors.add(
                 "weights",
-                f"ImageNet weights for {backbone} are not on this server: put {path.name} in "
-                f"{settings.BENCHMARK_WEIGHTS_DIR} (BENCHMARK_WEIGHTS_DIR, the same on the GPU "
-                "workers), or choose weights: none to train from scratch.",
+                f"ImageNet weights for {backbone} ({path.name}) are not on this server: put "
+                "the file in the BENCHMARK_WEIGHTS_DIR folder (see the benchmark docs), or "
+                "choose weights: none to train from scratch.",
             )
 
 
 def sweep_plan(*, spec: SweepSpec) -> list[PlannedRun]:
-    """Every run of ``spec``, validated; raise :class:`LaunchRejected` naming all problems."""
+    """Every run of ``spec``, validated; raise :class:`LaunchRejected` naming all problems.
+
+    Every check runs, so the page lists every problem at once; a check is skipped only
+    where an earlier problem would make its answer misleading (no readable CSV: no file
+    checks; a bad split setting: no split check).
+    """
     errors = _Errors()
     if not spec.models:
-        errors.add("models", "choose at least one model kind")
+        errors.add("models", "Choose at least one model kind.")
     if not spec.backbones:
-        errors.add("backbones", "choose at least one backbone")
+        errors.add("backbones", "Choose at least one backbone.")
     if spec.repeats < 1:
-        errors.add("repeats", "must be at least 1")
+        errors.add("repeats", "Must be at least 1.")
     total = len(spec.models) * len(spec.backbones) * max(spec.repeats, 0)
     if total > MAX_RUNS_PER_SWEEP:
-        errors.add("", f"{total} runs; a sweep may have at most {MAX_RUNS_PER_SWEEP}")
+        errors.add("", f"{total} runs; a sweep may have at most {MAX_RUNS_PER_SWEEP}.")
     header = _release_header(spec.release, errors)
-    errors.raise_if_any()
     columns = _score_columns(spec, header, errors)
-    if not columns:
-        errors.add("score_columns", f"the release has no MOS column; its columns: {header}")
-    errors.raise_if_any()
+    if header and not columns and "score_columns" not in errors.by_field:
+        errors.add("score_columns", "The release has no MOS column (mos or mos_<dimension>).")
     _check_configs(spec, columns, errors)
     _check_weights(spec, errors)
-    errors.raise_if_any()  # a config error would make the file checks below misleading
-    _check_manifest_and_splits(spec, columns, errors)
+    check_fr = bool(header) and "fr" in spec.models and _check_reference_rows(spec, errors)
+    if header and columns:
+        split_ok = not any(name.startswith("split.") for name in errors.by_field)
+        _check_manifest_and_splits(spec, columns, errors, check_fr=check_fr, check_splits=split_ok)
     errors.raise_if_any()
     return [
         PlannedRun(
@@ -221,6 +302,7 @@ def sweep_launch(*, spec: SweepSpec, created_by: AbstractBaseUser | None) -> Ben
         "repeats": spec.repeats,
         "seed": spec.seed,
         "hyper": {k: v for k, v in spec.hyper.items() if k in HYPER_FIELDS},
+        "fr_reference_rows_only": spec.fr_reference_rows_only,
     }
     with transaction.atomic():
         sweep = BenchmarkSweep.objects.create(

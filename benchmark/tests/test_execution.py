@@ -307,3 +307,26 @@ def test_a_running_run_whose_attempt_outlived_the_time_limit_is_cancelled_at_onc
     recent.refresh_from_db()
     assert recent.status == "running" and recent.cancel_requested  # its task stops it
     assert run_retry(run=run, by=None).status == "queued"
+
+
+def test_fr_on_a_mixed_release_trains_on_the_rows_with_a_reference_only(
+    django_capture_on_commit_callbacks,
+):
+    release = LabelReleaseFactory(reference=True, groups=8)
+    path = Path(release.mos_file.path)
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame.loc[15:, "reference"] = ""  # 15 image-to-image rows, 9 text-to-image rows
+    frame.to_csv(path, index=False)
+    sweep = _launch(
+        django_capture_on_commit_callbacks,
+        release=release,
+        models=("fr",),
+        score_columns=("mos_quality",),
+        fr_reference_rows_only=True,
+    )
+    run = sweep.runs.get()
+    assert run_benchmark.apply(args=[run.pk], task_id=run.task_id).get() == "succeeded"
+    run.refresh_from_db()
+    predictions = pd.read_csv(_media(run.predictions_path), dtype=str)
+    with_reference = set(frame.loc[:14, "stimulus_id"])
+    assert set(predictions["stimulus_id"]) <= with_reference and len(predictions) > 0

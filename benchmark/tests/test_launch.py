@@ -4,6 +4,7 @@ import html
 from pathlib import Path
 from unittest import mock
 
+import pandas as pd
 import pytest
 from django.conf import settings
 from django.urls import reverse
@@ -13,6 +14,7 @@ from benchmark.models import BenchmarkRun, BenchmarkSweep
 from benchmark.services import LaunchRejected, SweepSpec, sweep_plan
 from benchmark.tests.conftest import tiny_form
 from benchmark.tests.factories import LabelReleaseFactory
+from benchmark.training.errors import TrainingInputError
 
 pytestmark = pytest.mark.django_db
 
@@ -89,7 +91,7 @@ def test_the_task_goes_to_the_gpu_queue_acks_late_and_has_its_own_time_limits():
             "not in the manifest",
         ),
         ({"split_protocol": "kfold", "folds": 9}, "split_protocol", "9-fold needs"),
-        ({"score_columns": "mos_colour"}, "score_columns", "not in the release"),
+        ({"score_columns": "mos_colour"}, "score_columns", "Not in the release"),
         ({"models": []}, "models", "required"),
     ],
 )
@@ -154,16 +156,65 @@ def test_several_problems_are_reported_together():
         release=release,
         models=("fr",),
         backbones=("resnet18",),
+        score_columns=("mos_colour",),
         hyper={"epochs": 1, "image_size": 32, "weights": "imagenet"},
         split={"protocol": "random", "val_fraction": 0.1, "test_fraction": 0.2},
     )
     with pytest.raises(LaunchRejected) as info:
         sweep_plan(spec=spec)
-    assert set(info.value.errors) == {"weights"}  # the file checks wait for a valid config
-    (settings.BENCHMARK_WEIGHTS_DIR / "resnet18-f37072fd.pth").write_bytes(b"x")
-    with pytest.raises(LaunchRejected) as info:
-        sweep_plan(spec=spec)
-    assert set(info.value.errors) == {"models"}
+    # Missing weights, an unknown column and FR without prompt images: all in one answer.
+    assert set(info.value.errors) == {"weights", "score_columns", "models"}
+
+
+def mixed_release(with_reference: int):
+    """A release whose first ``with_reference`` rows have a prompt image and the rest none
+    (image-to-image and text-to-image rows in one release, as the demo has)."""
+    release = LabelReleaseFactory(reference=True, groups=8)
+    path = Path(release.mos_file.path)
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame.loc[with_reference:, "reference"] = ""
+    frame.to_csv(path, index=False)
+    return release, len(frame)
+
+
+def test_fr_on_a_mixed_release_says_how_many_rows_lack_a_prompt_image_in_one_short_sentence(
+    admin_client, sent
+):
+    release, rows = mixed_release(with_reference=15)
+    response = admin_client.post(
+        reverse("benchmark:sweep_new"), tiny_form(release, models=["fr", "nr"])
+    )
+    assert response.status_code == 400
+    [message] = response.context["form"].errors["models"]
+    assert f"{rows - 15} of {rows} rows have none" in message
+    assert "the other 15" in message
+    assert str(settings.MEDIA_ROOT) not in message and len(message) < 300
+    page = html.unescape(response.content.decode())
+    assert 'id="launch-problems"' in page and str(settings.MEDIA_ROOT) not in page
+    assert "15 of 24 rows" in page  # the option's help names the mixed release's count
+    assert not sent.called
+
+
+def test_fr_on_the_rows_with_a_prompt_image_only_launches_and_trains_on_those(admin_client, sent):
+    release, rows = mixed_release(with_reference=15)
+    data = tiny_form(release, models=["fr", "nr"], fr_reference_rows_only="on")
+    response = admin_client.post(reverse("benchmark:sweep_new"), data, follow=True)
+    assert response.status_code == 200, response.context["form"].errors
+    assert f"FR trains on the 15 of {rows} rows with a prompt image" in response.content.decode()
+    runs = {run.model_kind: run for run in BenchmarkRun.objects.all()}
+    assert runs["fr"].config["reference_rows_only"] is True
+    assert "reference_rows_only" not in runs["nr"].config
+
+
+def test_reference_rows_only_leaves_out_the_rows_without_a_reference(tmp_path):
+    from benchmark.training.manifest import load_manifest
+
+    release, rows = mixed_release(with_reference=15)
+    path = Path(release.mos_file.path)
+    manifest = load_manifest(path, ["mos"], need_reference=True, reference_rows_only=True)
+    assert len(manifest) == 15 and all(manifest.references)
+    with pytest.raises(TrainingInputError, match="empty 'reference'"):
+        load_manifest(path, ["mos"], need_reference=True)
 
 
 @pytest.mark.parametrize("name", ["sweep_new", "sweep_list"])

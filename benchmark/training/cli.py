@@ -27,6 +27,7 @@ HELP = {
     "weights": "none (random init) or imagenet (local file, see README)",
     "score_columns": "comma-separated MOS columns; several train one multi-output head",
     "split.protocol": "random, cross_generator, kfold or fixed",
+    "reference_rows_only": "fr: train and test on the rows with a reference image only",
 }
 
 

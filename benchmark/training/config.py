@@ -108,6 +108,9 @@ class TrainConfig:
     hidden_dim: int = 256
     dropout: float = 0.1
     fr_fusion: str = "concat"
+    # FR on a mixed release: train and test on the rows that have a reference image only
+    # (text-to-image rows have none); off, such a row is an error.
+    reference_rows_only: bool = False
     pscr: PscrConfig = field(default_factory=PscrConfig)
     device: str = "auto"
     workers: int = 2

@@ -75,9 +75,14 @@ def load_manifest(
     score_columns: list[str],
     *,
     need_reference: bool = False,
+    reference_rows_only: bool = False,
     check_files: bool = True,
 ) -> Manifest:
-    """Read and validate a manifest; raise :class:`ManifestError` naming bad rows."""
+    """Read and validate a manifest; raise :class:`ManifestError` naming bad rows.
+
+    With ``reference_rows_only`` (and ``need_reference``) rows without a reference image
+    are left out instead of being errors: full-reference models on a mixed release.
+    """
     path = Path(path)
     if not path.is_file():
         raise ManifestError(f"manifest not found: {path}")
@@ -91,6 +96,10 @@ def load_manifest(
         )
     if frame.empty:
         raise ManifestError(f"{path}: no rows")
+    if need_reference and reference_rows_only:
+        frame = frame[frame["reference"].str.strip() != ""].reset_index(drop=True)
+        if frame.empty:
+            raise ManifestError(f"{path}: no row has a reference image")
     problems: list[str] = []
     for col in REQUIRED + (("reference",) if need_reference else ()):
         blank = frame[col].str.strip() == ""

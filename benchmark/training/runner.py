@@ -519,7 +519,10 @@ def prepare(config: TrainConfig | dict[str, Any]) -> tuple[TrainConfig, Manifest
     config.validate()
     config = config.resolved()
     manifest = load_manifest(
-        config.manifest, config.score_columns, need_reference=config.model == "fr"
+        config.manifest,
+        config.score_columns,
+        need_reference=config.model == "fr",
+        reference_rows_only=config.model == "fr" and config.reference_rows_only,
     )
     splits = make_splits(manifest.frame, config.split, repeats=config.repeats, seed=config.seed)
     if config.weights == "imagenet" and not config.allow_download:

@@ -319,6 +319,16 @@
 
   async function submit() {
     if (busy || !ready()) return;
+    if (data.preview) {
+      // A researcher's preview: show what was entered would be sent, and send nothing.
+      const note = document.getElementById("preview-note");
+      const answers = Object.keys(values).map(function (key) {
+        return key + " " + format(values[key]);
+      });
+      note.textContent = data.preview + " Your answers: " + answers.join(", ") + ".";
+      note.hidden = false;
+      return;
+    }
     busy = true;
     nextButton.disabled = true;
     errorBox.hidden = true;

@@ -1,4 +1,5 @@
-// Polls an import job until it finishes, updating status, progress and the error report.
+// Polls an import job while it runs; when it finishes, the page reloads to show what
+// was imported, or the problems that stopped it.
 (function () {
   "use strict";
   var root = document.getElementById("import-job");
@@ -11,18 +12,10 @@
     fetch(root.dataset.url, { credentials: "same-origin" })
       .then(function (r) { return r.json(); })
       .then(function (job) {
-        set("status", job.status);
+        set("status", job.status_display);
         set("progress", job.progress);
         set("total", job.total);
-        var body = root.querySelector('[data-field="errors"]');
-        body.replaceChildren.apply(body, job.errors.map(function (e) {
-          var tr = document.createElement("tr");
-          [e.row, e.image, e.message].forEach(function (v) {
-            var td = document.createElement("td"); td.textContent = v; tr.appendChild(td);
-          });
-          return tr;
-        }));
-        if (job.finished) { if (job.status === "done") location.reload(); return; }
+        if (job.finished) { location.reload(); return; }
         setTimeout(poll, 2000);
       })
       .catch(function () { setTimeout(poll, 5000); });
