@@ -168,7 +168,7 @@ def test_subjects_page_searches_codes_filters_states_and_pages(client, study):
     found = client.get(url, {"q": "PAY13"}).content.decode()
     assert "P13" in found and "P12" not in found and "1–1 of 1" in found
     in_progress = client.get(url, {"state": "in_progress"}).content.decode()
-    assert "in progress 1 of 4" in in_progress and "1–10 of 10" in in_progress
+    assert "In progress: 1 of 4 trials" in in_progress and "1–10 of 10" in in_progress
     page = client.get(url, {"per_page": 25, "page": 2, "sort": "-label"}).content.decode()
     assert "26–30 of 30" in page and "P04" in page and "P05" not in page
 

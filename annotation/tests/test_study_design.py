@@ -35,6 +35,9 @@ STUDY_FIELDS = {
     "break_interval": "50",
     "repeats_per_session": "0",
     "gold_per_session": "0",
+    "language": "en",
+    "surround_grey": "128",
+    "too_fast_ms": "1000",
 }
 
 
