@@ -13,6 +13,19 @@ from annotation.models import (
 )
 
 
+class ViewOnlyAdmin(admin.ModelAdmin):
+    """Listed and viewable, never added, changed or deleted by hand: a service writes these."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 class DimensionInline(admin.TabularInline):
     model = Dimension
     extra = 0
@@ -84,8 +97,11 @@ class SubjectAdmin(admin.ModelAdmin):
         return f"{session.cursor} of {len(session.playlist)}"
 
 
+# Sessions and ratings are evidence of what a subject did: the subject pages write them and
+# nobody edits them by hand. (A study or subject with ratings therefore cannot be deleted
+# here either: Django names the ratings the account may not delete.)
 @admin.register(RatingSession)
-class RatingSessionAdmin(admin.ModelAdmin):
+class RatingSessionAdmin(ViewOnlyAdmin):
     list_display = ("subject", "cursor", "started_at", "last_activity_at", "completed_at")
     list_filter = ("subject__study",)
     search_fields = ("subject__label",)
@@ -93,7 +109,7 @@ class RatingSessionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Rating)
-class RatingAdmin(admin.ModelAdmin):
+class RatingAdmin(ViewOnlyAdmin):
     list_display = (
         "id",
         "session",
@@ -110,27 +126,14 @@ class RatingAdmin(admin.ModelAdmin):
     search_fields = ("session__subject__label", "stimulus__original_name")
     list_select_related = ("session__subject", "stimulus", "dimension")
 
-    # Ratings are evidence: they are never edited by hand.
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
-
+# A release is immutable once written, and only the freeze service writes one (the files
+# and their sha256 must agree).
 @admin.register(LabelRelease)
-class LabelReleaseAdmin(admin.ModelAdmin):
+class LabelReleaseAdmin(ViewOnlyAdmin):
     list_display = ("study", "version", "source", "mos_sha256", "created_by", "created_at")
     list_filter = ("study", "source")
     search_fields = ("study__name", "mos_sha256")
-
-    # A release is immutable once written, and only the freeze service writes one (the
-    # files and their sha256 must agree), so the admin can neither add, change nor delete.
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(AnalysisRun)
@@ -173,4 +176,11 @@ class ImportJobAdmin(admin.ModelAdmin):
     )
     list_filter = ("kind", "status")
     search_fields = ("study__name",)
-    readonly_fields = ("options", "error_report", "result")
+
+    # A job is made by the import page with its uploaded files; one saved here would have
+    # none and wait for ever. Finished jobs may be deleted to tidy the list.
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
