@@ -25,7 +25,7 @@
         title: "Test SRCC by model and backbone (median over repeats)",
         x: "model · backbone", y: "test SRCC (−1 to 1)",
         xaxis: { type: "category" }, yaxis: { range: [lowest, 1] },
-        barmode: "group", height: 380,
+        barmode: "group", bargap: results.rows.length < 3 ? 0.6 : 0.2, height: 380,
       }), Charts.config);
     }).catch(function (error) { Charts.failed("fig-results", error); });
   }
