@@ -1,8 +1,8 @@
 """Write a pipeline result as CSV tables, a JSON summary and a self-contained HTML report.
 
 The HTML embeds plotly.js inline exactly once (no CDN) so it opens in an offline lab: the
-cartesian partial bundle in ``analysis/vendor`` (1.5 MB, every trace type our figures use),
-not the full 4.8 MB one. Pages fit a 1,366 px window: figures take the page's width and wide
+partial bundle in ``analysis/vendor`` (1.2 MB, the trace types our figures use), not the
+full 4.8 MB one. Pages fit a 1,366 px window: figures take the page's width and wide
 tables scroll inside their own box.
 """
 
@@ -20,7 +20,7 @@ from analysis.provenance import LIBRARY_VERSION, jsonable
 
 MAX_QQ_POINTS = 3000
 MAX_TABLE_ROWS = 60
-PLOTLY_JS = Path(__file__).resolve().parent / "vendor" / "plotly-cartesian.min.js"
+PLOTLY_JS = Path(__file__).resolve().parent / "vendor" / "js" / "plotly-custom.min.js"
 FIGURE_CONFIG = {"responsive": True, "displaylogo": False}
 STYLE = (
     "*{box-sizing:border-box}"

@@ -67,7 +67,10 @@ def test_the_vendored_plotly_js_is_the_version_the_python_package_draws_for():
     with full.open(encoding="utf-8") as bundled, PLOTLY_JS.open(encoding="utf-8") as ours:
         expected = version.search(bundled.read(300)).group(1)
         header = ours.read(300)
-    assert f"plotly.js (cartesian - minified) v{expected}" in header
+    assert (
+        f"plotly.js (custom: bar, box, heatmap, histogram, scatter - minified) v{expected}"
+        in header
+    )
     assert "Licensed under the MIT license" in header
     assert (PLOTLY_JS.parent / "plotly.js-LICENSE.txt").read_text().startswith("MIT License")
 
@@ -97,7 +100,7 @@ def test_every_figure_has_a_title_and_axis_titles():
 def test_report_is_self_contained(tmp_path):
     summary = write_report(_result(), tmp_path, title="demo")
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
-    assert html.count("* plotly.js (cartesian") == 1  # the partial bundle, inlined once
+    assert html.count("* plotly.js (custom") == 1  # the partial bundle, inlined once
     assert "<script src=" not in html and 'src="http' not in html
     assert len(html.encode()) < 2_000_000  # the full bundle alone was 4.8 MB
     for name in ("mos.csv", "mos_unscreened.csv", "screening.csv", "subjects.csv", "summary.json"):
@@ -157,7 +160,7 @@ def test_cli_distribution_and_factors(tmp_path, capsys):
     fits = pd.read_csv(tmp_path / "d" / "distribution.csv")
     assert set(fits["group"]) == {"all", "MJ", "SD"}
     html = (tmp_path / "d" / "distribution.html").read_text(encoding="utf-8")
-    assert html.count("* plotly.js (cartesian") == 1
+    assert html.count("* plotly.js (custom") == 1
     small = pd.DataFrame(
         {
             "name": [f"{g}_{i:04d}.png" for g in ("A", "B", "C") for i in range(20)],

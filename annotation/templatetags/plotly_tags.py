@@ -1,7 +1,8 @@
 """`{% plotly_js_url %}`: the address of the plotly.js bundle every page with figures loads.
 
-The cartesian partial bundle (analysis/vendor/), a third of the full one, served as a
-static file: a hashed name and compression in production, so browsers cache it for good.
+plotly.js with only the trace types our figures use (analysis/vendor/, a quarter of the
+full bundle), served as a static file: a hashed name and compression in production, so
+browsers cache it for good.
 """
 
 from django import template
@@ -9,7 +10,7 @@ from django.templatetags.static import static
 
 register = template.Library()
 
-PLOTLY_JS = "vendor/plotly-cartesian.min.js"
+PLOTLY_JS = "vendor/plotly-custom.min.js"
 
 
 @register.simple_tag

@@ -146,7 +146,9 @@ def test_invites_csv_is_returned_once_and_statuses_show(client, study):
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     assert [r["label"] for r in rows] == ["S0001", "S0002", "S0003"]
     assert all("/s/" in r["link"] for r in rows)
-    done = RatingSessionFactory(subject=SubjectFactory(study=study), playlist=[{}] * 4, cursor=2)
+    # A label of its own: the factory's sequence may be at S0001..S0003 in a full run.
+    subject = SubjectFactory(study=study, label="in-progress")
+    done = RatingSessionFactory(subject=subject, playlist=[{}] * 4, cursor=2)
     page = client.get(reverse("research:subject_list", args=[study.pk])).content.decode()
     assert "not started" in page and "in progress 2 of 4" in page
     assert "can be downloaded only now" in page
@@ -180,6 +182,6 @@ def test_progress_json_and_plotly(client, study):
     page = client.get(reverse("research:study_progress", args=[study.pk])).content.decode()
     assert "progress.js" in page and "cdn" not in page.lower()
     # plotly.js is a static file (hashed and compressed in production), loaded by charts.js.
-    assert 'data-plotly="/static/vendor/plotly-cartesian.min.js"' in page
-    found = finders.find("vendor/plotly-cartesian.min.js")
-    assert found and b"plotly.js (cartesian" in Path(found).read_bytes()[:300]
+    assert 'data-plotly="/static/vendor/plotly-custom.min.js"' in page
+    found = finders.find("vendor/plotly-custom.min.js")
+    assert found and b"plotly.js (custom" in Path(found).read_bytes()[:300]

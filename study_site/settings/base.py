@@ -110,9 +110,9 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-# plotly.js (cartesian bundle) lives with the analysis library, whose HTML report inlines it;
-# the site serves the same file as static/vendor/... (hashed and compressed in production).
-STATICFILES_DIRS = [("vendor", BASE_DIR / "analysis" / "vendor")]
+# plotly.js (our partial bundle) lives with the analysis library, whose HTML report inlines
+# it; the site serves the same file as static/vendor/... (hashed, compressed in production).
+STATICFILES_DIRS = [("vendor", BASE_DIR / "analysis" / "vendor" / "js")]
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "static")))
 # WhiteNoise warns on every request while the folder is missing (before collectstatic).
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
