@@ -88,10 +88,10 @@
       return div;
     });
     return Charts.plotly().then(function () {
-      return Promise.all(list.map(function (item, index) {
+      return Charts.drawEach(list, function (item, index) {
         var layout = Object.assign({}, item.figure.layout, { height: 400 });
         return Plotly.newPlot(divs[index], item.figure.data, layout, Charts.config);
-      }));
+      });
     }).catch(function (error) { Charts.failed(holder, error); });
   }
 

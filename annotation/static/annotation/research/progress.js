@@ -90,7 +90,7 @@
 
   function figures(data) {
     return Charts.plotly().then(function () {
-      return Promise.all([histogram(data), subjects(data), hourly(data)]);
+      return Charts.drawEach([histogram, subjects, hourly], function (draw) { return draw(data); });
     }).catch(function (error) { Charts.failed("fig-histogram", error); });
   }
 
