@@ -87,7 +87,7 @@ def closes_its_connection(test):
     return wrapped
 
 
-def _figures_checked(page, expected: int, name: str) -> list[dict]:
+def _figures_checked(page, expected: int, name: str, *, legends: bool = True) -> list[dict]:
     page.wait_for_function(
         f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {expected}"
     )
@@ -98,7 +98,7 @@ def _figures_checked(page, expected: int, name: str) -> list[dict]:
         assert figure["title"].strip(), (name, figure)
         titles = [t for t in figure["axes"] if t.strip()]
         assert len(titles) >= 2, (name, figure)  # at least an x and a y axis title
-        assert figure["key"] > 0, (name, figure)  # a legend entry or a colour bar
+        assert figure["key"] > 0 or not legends, (name, figure)  # a legend entry or colour bar
     page.screenshot(path=str(page.context.shots / f"{name}.png"), full_page=True)
     return figures
 
@@ -143,6 +143,20 @@ def test_study_progress_and_analysis_pages_have_titled_charts(
     page.click("#analysis-options button[type=submit] >> nth=0")  # Analyse
     _figures_checked(page, 6, "analysis")
     assert page.evaluate("document.documentElement.scrollWidth") <= VIEWPORT["width"]
+    assert browser_context.errors == [] and browser_context.foreign == []
+
+
+@closes_its_connection
+def test_a_study_without_ratings_gets_titled_figures_that_say_so(live_server, browser_context):
+    from annotation.tests.factories import DimensionFactory, StudyFactory
+
+    study = StudyFactory()
+    DimensionFactory(study=study, key="quality")
+    page = browser_context.new_page()
+    page.goto(f"{live_server.url}/studies/{study.pk}/progress/")
+    _figures_checked(page, 3, "progress-empty", legends=False)
+    notes = page.eval_on_selector_all(".annotation-text", "nodes => nodes.map(n => n.textContent)")
+    assert notes == ["No stimuli yet", "No subjects yet", "No ratings yet"]
     assert browser_context.errors == [] and browser_context.foreign == []
 
 

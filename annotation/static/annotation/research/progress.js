@@ -69,6 +69,8 @@
       // ticks a fraction of a millisecond apart.
       spec.xaxis.range = [first - HOUR_MS / 2, last + HOUR_MS * 1.5];
       spec.xaxis.dtick = HOUR_MS * Math.max(1, Math.ceil(hours / 12));
+    } else {
+      spec.xaxis.showticklabels = false;  // no hours to show, not plotly's default year
     }
     return Plotly.react("fig-hourly", [{
       type: "bar",
