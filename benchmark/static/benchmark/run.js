@@ -25,16 +25,19 @@
     });
     var lossName = LOSS_NAMES[root.dataset.loss] || root.dataset.loss || "loss";
     var empty = history.length ? [] : [{ text: "No epoch finished yet", showarrow: false, xref: "paper", yref: "paper", x: 0.5, y: 0.5 }];
+    // One tick per epoch while they fit; plotly's own ticks for long runs.
+    var epochs = Math.max.apply(null, history.map(function (h) { return h.epoch; }).concat([1]));
+    var epochAxis = epochs <= 20 ? { dtick: 1 } : {};
     return Promise.all([
       Plotly.react("fig-loss", loss, Charts.layout({
         title: "Training loss per epoch (" + lossName + ")",
         x: "epoch", y: "training loss (standardised MOS units)",
-        xaxis: { dtick: 1 }, annotations: empty, height: 320,
+        xaxis: epochAxis, annotations: empty, height: 320,
       }), Charts.config),
       Plotly.react("fig-val", val, Charts.layout({
         title: "Validation SRCC per epoch (checkpoint chosen on it)",
         x: "epoch", y: "validation SRCC (−1 to 1)",
-        xaxis: { dtick: 1 }, annotations: empty, height: 320,
+        xaxis: epochAxis, annotations: empty, height: 320,
       }), Charts.config),
     ]);
   }
