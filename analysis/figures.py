@@ -23,10 +23,10 @@ SCALE_UNIT = "scale points"
 
 def distribution_figure(
     values: Sequence[float] | np.ndarray | pd.Series,
-    title: str = "Score distribution",
+    title: str = "MOS distribution",
     fit: GaussianFit | None = None,
     bins: int | str = "auto",
-    value_label: str = "score",
+    value_label: str = "MOS",
 ) -> go.Figure:
     """Density histogram with the fitted Gaussian curve and its parameters in the legend."""
     fit = fit or fit_gaussian(values)

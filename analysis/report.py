@@ -96,7 +96,7 @@ def _figures(result: PipelineResult) -> list[tuple[str, object]]:
         figs.append(
             (
                 "Distributions",
-                figures.distribution_figure(values, f"MOS distribution: {dim}", value_label="MOS"),
+                figures.distribution_figure(values, f"MOS distribution: {dim}"),
             )
         )
         sample = values.sample(min(len(values), MAX_QQ_POINTS), random_state=0)
