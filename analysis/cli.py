@@ -441,22 +441,18 @@ def cmd_distribution(a: argparse.Namespace) -> int:
         _emit(fits, None)
         return 0
     from analysis import figures
+    from analysis.report import figure_div, html_page
 
     a.out.mkdir(parents=True, exist_ok=True)
     fits.to_csv(a.out / "distribution.csv", index=False)
-    divs, first = [], True
+    divs = []
     values = _csv_list(a.values)
     if len(values) > 1:
         from analysis.factors import dimension_correlations
 
         corr = dimension_correlations(table, values)
         corr.long().to_csv(a.out / "dimension_correlations.csv", index=False)
-        divs.append(
-            figures.correlation_heatmap(corr.pearson, "Pearson correlation").to_html(
-                full_html=False, include_plotlyjs=True
-            )
-        )
-        first = False
+        divs.append(figure_div(figures.correlation_heatmap(corr.pearson, "Pearson correlation")))
     for col in _csv_list(a.values):
         groups = [("all", table)] + (list(table.groupby(by)) if by else [])
         for level, part in groups:
@@ -464,13 +460,9 @@ def cmd_distribution(a: argparse.Namespace) -> int:
                 figures.distribution_figure(part[col], f"{col} ({level})"),
                 figures.qq_figure(part[col], f"Q-Q {col} ({level})"),
             ):
-                divs.append(fig.to_html(full_html=False, include_plotlyjs=first))
-                first = False
+                divs.append(figure_div(fig))
     (a.out / "distribution.html").write_text(
-        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>distribution</title></head><body>"
-        + "".join(divs)
-        + "</body></html>",
-        encoding="utf-8",
+        html_page("distribution", "<h1>Distribution</h1>" + "".join(divs)), encoding="utf-8"
     )
     print(f"wrote distribution.csv, distribution.html to {a.out}", file=sys.stderr)
     return 0

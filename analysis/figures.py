@@ -1,7 +1,9 @@
 """Plotly figures. Every function returns a ``go.Figure``; none shows or writes anything.
 
 Computation lives in the other modules; these functions only draw tables they are given,
-so the same numbers appear in the CSV exports and in the plots.
+so the same numbers appear in the CSV exports and in the plots. Every figure has a title,
+axis titles with units ("scale points" are the study's rating scale) and a legend or colour
+bar, both in the HTML report and on the site, which draws these figures from their JSON.
 """
 
 from __future__ import annotations
@@ -16,13 +18,15 @@ from plotly.subplots import make_subplots
 from analysis.distribution import GaussianFit, fit_gaussian, histogram_data, qq_data
 
 TEMPLATE = "plotly_white"
+SCALE_UNIT = "scale points"
 
 
 def distribution_figure(
     values: Sequence[float] | np.ndarray | pd.Series,
-    title: str = "Score distribution",
+    title: str = "MOS distribution",
     fit: GaussianFit | None = None,
     bins: int | str = "auto",
+    value_label: str = "MOS",
 ) -> go.Figure:
     """Density histogram with the fitted Gaussian curve and its parameters in the legend."""
     fit = fit or fit_gaussian(values)
@@ -44,7 +48,12 @@ def distribution_figure(
         line={"color": "#c0392b", "width": 2},
     )
     fig.update_layout(
-        title=title, template=TEMPLATE, xaxis_title="score", yaxis_title="density", bargap=0
+        title=title,
+        template=TEMPLATE,
+        xaxis_title=f"{value_label} ({SCALE_UNIT})",
+        yaxis_title=f"density (share per {SCALE_UNIT[:-1]})",
+        bargap=0,
+        showlegend=True,
     )
     return fig
 
@@ -71,8 +80,9 @@ def qq_figure(
     fig.update_layout(
         title=title,
         template=TEMPLATE,
-        xaxis_title="theoretical normal quantile",
-        yaxis_title="sample quantile",
+        xaxis_title="theoretical normal quantile (standard deviations)",
+        yaxis_title=f"sample quantile ({SCALE_UNIT})",
+        showlegend=True,
     )
     return fig
 
@@ -85,11 +95,13 @@ def mos_by_generator_figure(
     fig = go.Figure()
     for level in order:
         fig.add_box(y=table.loc[table[by] == level, value], name=str(level), boxmean=True)
+    value_label = "MOS" if value == "mos" else value
     fig.update_layout(
-        title=title or f"{value} by {by}",
+        title=title or f"{value_label} by {by}",
         template=TEMPLATE,
-        showlegend=False,
-        yaxis_title=value,
+        showlegend=True,
+        legend_title_text=f"{by} (box: quartiles; dashed: mean)",
+        yaxis_title=f"{value_label} ({SCALE_UNIT})",
         xaxis_title=by,
     )
     return fig
@@ -119,8 +131,10 @@ def subject_model_figure(
                 col=col,
             )
     fig.add_hline(y=0, line_dash="dot", row=1, col=1)
-    fig.update_layout(title=title, template=TEMPLATE)
+    fig.update_layout(title=title, template=TEMPLATE, showlegend=True)
     fig.update_xaxes(title_text="subject", type="category")
+    fig.update_yaxes(title_text=f"bias Δ ({SCALE_UNIT})", row=1, col=1)
+    fig.update_yaxes(title_text=f"inconsistency υ ({SCALE_UNIT})", row=1, col=2)
     return fig
 
 
@@ -145,8 +159,8 @@ def ci_width_figure(
     fig.update_layout(
         title=title,
         template=TEMPLATE,
-        xaxis_title="ratings per stimulus",
-        yaxis_title="CI width (upper − lower)",
+        xaxis_title="ratings per stimulus (count)",
+        yaxis_title=f"CI width, upper − lower ({SCALE_UNIT})",
     )
     return fig
 
@@ -165,9 +179,12 @@ def correlation_heatmap(
             reversescale=True,
             text=np.round(matrix.to_numpy(), 3),
             texttemplate="%{text}",
+            colorbar={"title": {"text": "correlation"}},
         )
     )
-    fig.update_layout(title=title, template=TEMPLATE)
+    fig.update_layout(
+        title=title, template=TEMPLATE, xaxis_title="dimension", yaxis_title="dimension"
+    )
     return fig
 
 
@@ -180,7 +197,12 @@ def screening_figure(
     ]
     if screening_table.empty or not methods:
         fig = go.Figure()
-        fig.update_layout(title=f"{title}: no screening run", template=TEMPLATE)
+        fig.update_layout(
+            title=f"{title}: no screening run",
+            template=TEMPLATE,
+            xaxis_title="dimension / screening method",
+            yaxis_title="subject",
+        )
         return fig
     long = screening_table.melt(
         id_vars=["subject", "dimension"], value_vars=methods, var_name="method", value_name="rej"
@@ -197,10 +219,19 @@ def screening_figure(
             zmin=0,
             zmax=1,
             colorscale=[[0, "#ecf0f1"], [1, "#c0392b"]],
-            showscale=False,
+            colorbar={
+                "title": {"text": "decision"},
+                "tickvals": [0, 1],
+                "ticktext": ["kept", "rejected"],
+            },
         )
     )
-    fig.update_layout(title=title, template=TEMPLATE, yaxis={"type": "category"})
+    fig.update_layout(
+        title=title,
+        template=TEMPLATE,
+        xaxis_title="dimension / screening method",
+        yaxis={"type": "category", "title": {"text": "subject"}},
+    )
     return fig
 
 
@@ -217,6 +248,17 @@ def bt500_ratio_figure(bt500_subjects: pd.DataFrame, ratio_threshold: float = 0.
             customdata=np.stack([part["P"], part["Q"], part["asymmetry"]], axis=-1),
             hovertemplate="P=%{customdata[0]} Q=%{customdata[1]} |P-Q|/(P+Q)=%{customdata[2]:.3f}",
         )
-    fig.add_hline(y=ratio_threshold, line_dash="dash")
-    fig.update_layout(title="BT.500 (P+Q)/N per subject", template=TEMPLATE, yaxis_title="(P+Q)/N")
+    fig.add_hline(
+        y=ratio_threshold,
+        line_dash="dash",
+        name=f"rejection threshold ({ratio_threshold})",
+        showlegend=True,
+    )
+    fig.update_layout(
+        title="BT.500 (P+Q)/N per subject",
+        template=TEMPLATE,
+        showlegend=True,
+        xaxis_title="subject and dimension",
+        yaxis_title="(P+Q)/N: share of outlying scores",
+    )
     return fig

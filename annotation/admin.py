@@ -16,6 +16,19 @@ from annotation.selectors.subject_reports import subject_progress_annotate
 from core.admin_paging import EstimatedCountPaginator
 
 
+class ViewOnlyAdmin(admin.ModelAdmin):
+    """Listed and viewable, never added, changed or deleted by hand: a service writes these."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 class DimensionInline(admin.TabularInline):
     model = Dimension
     extra = 0
@@ -97,8 +110,11 @@ class SubjectAdmin(admin.ModelAdmin):
         return obj.state.replace("_", " ")
 
 
+# Sessions and ratings are evidence of what a subject did: the subject pages write them and
+# nobody edits them by hand. (A study or subject with ratings therefore cannot be deleted
+# here either: Django names the ratings the account may not delete.)
 @admin.register(RatingSession)
-class RatingSessionAdmin(admin.ModelAdmin):
+class RatingSessionAdmin(ViewOnlyAdmin):
     list_display = (
         "subject",
         "cursor",
@@ -120,7 +136,7 @@ class RatingSessionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Rating)
-class RatingAdmin(admin.ModelAdmin):
+class RatingAdmin(ViewOnlyAdmin):
     list_display = (
         "id",
         "session",
@@ -164,27 +180,14 @@ class RatingAdmin(admin.ModelAdmin):
             )
         )
 
-    # Ratings are evidence: they are never edited by hand.
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
-
+# A release is immutable once written, and only the freeze service writes one (the files
+# and their sha256 must agree).
 @admin.register(LabelRelease)
-class LabelReleaseAdmin(admin.ModelAdmin):
+class LabelReleaseAdmin(ViewOnlyAdmin):
     list_display = ("study", "version", "source", "mos_sha256", "created_by", "created_at")
     list_filter = ("study", "source")
     search_fields = ("study__name", "mos_sha256")
-
-    # A release is immutable once written, and only the freeze service writes one (the
-    # files and their sha256 must agree), so the admin can neither add, change nor delete.
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(AnalysisRun)
@@ -227,7 +230,14 @@ class ImportJobAdmin(admin.ModelAdmin):
     )
     list_filter = ("kind", "status")
     search_fields = ("study__name",)
-    readonly_fields = ("options", "error_report", "result")
+
+    # A job is made by the import page with its uploaded files; one saved here would have
+    # none and wait for ever. Finished jobs may be deleted to tidy the list.
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(ApiToken)

@@ -14,6 +14,11 @@ class BenchmarkSweepAdmin(admin.ModelAdmin):
     search_fields = ("name", "release__study__name")
     readonly_fields = ("results", "parameters", "status", "finished_at")
 
+    # Sweeps are launched from the benchmark launch page, which validates the release and
+    # the weights and queues the runs; one added here would have neither.
+    def has_add_permission(self, request) -> bool:
+        return False
+
 
 @admin.register(BenchmarkRun)
 class BenchmarkRunAdmin(admin.ModelAdmin):
@@ -33,6 +38,11 @@ class BenchmarkRunAdmin(admin.ModelAdmin):
     search_fields = ("worker_host", "error")
     readonly_fields = [f.name for f in BenchmarkRun._meta.fields]
     actions = ["cancel_runs", "retry_runs"]
+
+    # A run belongs to a sweep's launch (configuration, seed, queueing); adding one by hand
+    # used to end in a 500 on save.
+    def has_add_permission(self, request) -> bool:
+        return False
 
     def _each(self, request, queryset, service, verb: str) -> None:
         done = 0

@@ -55,11 +55,54 @@ def test_every_figure_function_returns_a_figure():
     assert all(isinstance(f, go.Figure) for f in made)
 
 
+def test_the_vendored_plotly_js_is_the_version_the_python_package_draws_for():
+    import re
+
+    import plotly
+
+    from analysis.report import PLOTLY_JS
+
+    full = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    version = re.compile(r"plotly\.js .*?v(\d+\.\d+\.\d+)")
+    with full.open(encoding="utf-8") as bundled, PLOTLY_JS.open(encoding="utf-8") as ours:
+        expected = version.search(bundled.read(300)).group(1)
+        header = ours.read(300)
+    assert (
+        f"plotly.js (custom: bar, box, heatmap, histogram, scatter - minified) v{expected}"
+        in header
+    )
+    assert "Licensed under the MIT license" in header
+    assert (PLOTLY_JS.parent / "plotly.js-LICENSE.txt").read_text().startswith("MIT License")
+
+
+def test_every_figure_has_a_title_and_axis_titles():
+    result = _result()
+    mos = result.mos.table
+    values = mos.loc[mos.dimension == "quality", "mos"]
+    made = [
+        figures.distribution_figure(values),
+        figures.qq_figure(values),
+        figures.mos_by_generator_figure(mos),
+        figures.subject_model_figure(result.subject_model.subjects),
+        figures.ci_width_figure(mos),
+        figures.correlation_heatmap(pd.DataFrame(np.eye(2), index=["a", "b"], columns=["a", "b"])),
+        figures.screening_figure(result.screening_table),
+        figures.screening_figure(pd.DataFrame()),
+        figures.bt500_ratio_figure(result.screening[0].subjects),
+    ]
+    for fig in made:
+        layout = fig.to_plotly_json()["layout"]
+        assert layout["title"]["text"], layout
+        axes = [key for key in layout if key.startswith(("xaxis", "yaxis"))]
+        assert axes and all(layout[key]["title"]["text"] for key in axes), layout["title"]
+
+
 def test_report_is_self_contained(tmp_path):
     summary = write_report(_result(), tmp_path, title="demo")
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
-    assert html.count("plotly.js v") == 1  # the bundle is inlined exactly once
+    assert html.count("* plotly.js (custom") == 1  # the partial bundle, inlined once
     assert "<script src=" not in html and 'src="http' not in html
+    assert len(html.encode()) < 2_000_000  # the full bundle alone was 4.8 MB
     for name in ("mos.csv", "mos_unscreened.csv", "screening.csv", "subjects.csv", "summary.json"):
         assert (tmp_path / name).exists(), name
     on_disk = json.loads((tmp_path / "summary.json").read_text())
@@ -117,7 +160,7 @@ def test_cli_distribution_and_factors(tmp_path, capsys):
     fits = pd.read_csv(tmp_path / "d" / "distribution.csv")
     assert set(fits["group"]) == {"all", "MJ", "SD"}
     html = (tmp_path / "d" / "distribution.html").read_text(encoding="utf-8")
-    assert html.count("plotly.js v") == 1
+    assert html.count("* plotly.js (custom") == 1
     small = pd.DataFrame(
         {
             "name": [f"{g}_{i:04d}.png" for g in ("A", "B", "C") for i in range(20)],

@@ -9,7 +9,6 @@ urlpatterns = [
     path("new/", views.study_new, name="study_new"),
     path("import-external/", views.external_import, name="external_import"),
     path("imports/<int:job_pk>/", views.import_job, name="import_job"),
-    path("plotly-<str:version>.min.js", views.plotly_js, name="plotly_js"),
     path("<int:pk>/", views.study_detail, name="study_detail"),
     path("<int:pk>/edit/", views.study_edit, name="study_edit"),
     path("<int:pk>/status/", views.study_status, name="study_status"),

@@ -2,7 +2,6 @@
 the researcher's own answers 404, so other studies' ids do not leak."""
 
 import mimetypes
-from pathlib import Path
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -331,15 +330,3 @@ def study_progress_page(request: HttpRequest, pk: int) -> HttpResponse:
 def study_progress_json(request: HttpRequest, pk: int) -> JsonResponse:
     study = get_or_404(study_get_for_user, user=request.user, pk=pk)
     return JsonResponse(study_progress(study=study))
-
-
-@staff_required
-@require_GET
-def plotly_js(request: HttpRequest, version: str) -> FileResponse:
-    """plotly.js from the installed plotly package: no CDN, no build step, no copy in git."""
-    import plotly
-
-    path = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-    response = FileResponse(path.open("rb"), content_type="text/javascript; charset=utf-8")
-    patch_cache_control(response, public=True, max_age=365 * 24 * 3600, immutable=True)
-    return response

@@ -184,7 +184,7 @@ def test_analysis_page_shows_screening_table_figures_and_mos_table(client, study
     assert run.options["normalisation"] == "zscore" and run.options["correlation_threshold"] == 0.9
     page = client.get(response.url).content.decode()
     assert "Screened-out subjects" in page and "every decision" in page
-    assert "mos-table" in page and "analysis.js" in page and "plotly-" in page
+    assert "mos-table" in page and "analysis.js" in page and "plotly-custom" in page
     assert "cdn" not in page.lower()
     assert any(m["method"] == "zscore" for m in run.summary["methods"])
     result = client.get(reverse("research:analysis_run_result", args=[study.pk, run.pk])).json()

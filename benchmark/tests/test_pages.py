@@ -69,7 +69,7 @@ def test_run_page_has_metrics_curves_scatter_and_downloads(admin_client, finishe
     assert page.status_code == 200 and 'id="metrics-table"' in text
     assert reverse("benchmark:run_predictions", args=[finished_run.pk]) in text
     assert reverse("benchmark:run_checkpoint", args=[finished_run.pk, 0]) in text
-    assert "/studies/plotly-" in text  # plotly.js from the installed package, no CDN
+    assert "/static/vendor/plotly-custom.min.js" in text  # served here, no CDN
     assert "Retry" not in text and "Cancel" not in text
     scatter = admin_client.get(reverse("benchmark:run_scatter", args=[finished_run.pk])).json()
     points = scatter["columns"]["mos_quality"]

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served locally: /api/docs/ works offline
     "study_site",
     "annotation",
     "benchmark",
@@ -112,6 +113,9 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# plotly.js (our partial bundle) lives with the analysis library, whose HTML report inlines
+# it; the site serves the same file as static/vendor/... (hashed, compressed in production).
+STATICFILES_DIRS = [("vendor", BASE_DIR / "analysis" / "vendor" / "js")]
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "static")))
 # WhiteNoise warns on every request while the folder is missing (before collectstatic).
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
@@ -160,6 +164,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     # The schema reveals the API's shape; only staff need it.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAdminUser"],
+    # Swagger UI from the sidecar package's static files instead of a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 # Every API list is paged (?page=, ?page_size=); the schema documents it.
 API_PAGE_SIZE = env_int("API_PAGE_SIZE", 100)

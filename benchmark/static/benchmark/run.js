@@ -1,4 +1,4 @@
-// Run page: polls the run's status JSON, redraws learning curves (plotly, served locally),
+// Run page: polls the run's status JSON, redraws learning curves (plotly via charts.js),
 // reloads once the run ends so the server renders metrics and downloads; then draws the
 // predictions-against-MOS scatter.
 (function () {
@@ -7,6 +7,8 @@
   if (!root) return;
 
   function fmt(x) { return x === null || x === undefined ? "–" : Number(x).toFixed(4); }
+
+  var LOSS_NAMES = { mse: "mean squared error", l1: "mean absolute error" };
 
   function curves(history) {
     var bySplit = {};
@@ -17,14 +19,27 @@
     Object.keys(bySplit).forEach(function (split) {
       var rows = bySplit[split];
       var x = rows.map(function (h) { return h.epoch; });
-      loss.push({ x: x, y: rows.map(function (h) { return h.train_loss; }), name: split, mode: "lines+markers" });
-      val.push({ x: x, y: rows.map(function (h) { return h.val_srcc; }), name: split, mode: "lines+markers" });
+      var name = "split " + split;
+      loss.push({ x: x, y: rows.map(function (h) { return h.train_loss; }), name: name, mode: "lines+markers" });
+      val.push({ x: x, y: rows.map(function (h) { return h.val_srcc; }), name: name, mode: "lines+markers" });
     });
-    var layout = function (title, y) {
-      return { title: title, xaxis: { title: "epoch", dtick: 1 }, yaxis: { title: y }, height: 300, margin: { t: 40 } };
-    };
-    Plotly.react("fig-loss", loss, layout("Training loss", "loss (standardised MOS)"), { responsive: true });
-    Plotly.react("fig-val", val, layout("Validation SRCC", "SRCC"), { responsive: true });
+    var lossName = LOSS_NAMES[root.dataset.loss] || root.dataset.loss || "loss";
+    var empty = history.length ? [] : [{ text: "No epoch finished yet", showarrow: false, xref: "paper", yref: "paper", x: 0.5, y: 0.5 }];
+    // One tick per epoch while they fit; plotly's own ticks for long runs.
+    var epochs = Math.max.apply(null, history.map(function (h) { return h.epoch; }).concat([1]));
+    var epochAxis = epochs <= 20 ? { dtick: 1 } : {};
+    return Promise.all([
+      Plotly.react("fig-loss", loss, Charts.layout({
+        title: "Training loss per epoch (" + lossName + ")",
+        x: "epoch", y: "training loss (standardised MOS units)",
+        xaxis: epochAxis, annotations: empty, height: 320,
+      }), Charts.config),
+      Plotly.react("fig-val", val, Charts.layout({
+        title: "Validation SRCC per epoch (checkpoint chosen on it)",
+        x: "epoch", y: "validation SRCC (−1 to 1)",
+        xaxis: epochAxis, annotations: empty, height: 320,
+      }), Charts.config),
+    ]);
   }
 
   function render(data) {
@@ -37,21 +52,36 @@
       text += ", loss " + fmt(p.train_loss) + ", val SRCC " + fmt(p.val_srcc);
     }
     root.querySelector('[data-field="progress"]').textContent = text;
-    if (window.Plotly) curves(data.history || []);
+    Charts.plotly().then(function () { return curves(data.history || []); })
+      .catch(function (error) { Charts.failed("fig-loss", error); });
   }
 
   function scatter() {
-    fetch(root.dataset.scatter, { credentials: "same-origin" })
-      .then(function (r) { return r.json(); })
-      .then(function (data) {
-        var traces = Object.keys(data.columns).map(function (column) {
-          var c = data.columns[column];
-          return { x: c.mos, y: c.pred, text: c.stimulus, name: column, mode: "markers", type: "scatter" };
-        });
-        Plotly.react("fig-scatter", traces, {
-          xaxis: { title: "MOS" }, yaxis: { title: "prediction" }, height: 420, margin: { t: 20 },
-        }, { responsive: true });
+    Promise.all([
+      fetch(root.dataset.scatter, { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : Promise.reject(new Error("HTTP " + r.status)); }),
+      Charts.plotly(),
+    ]).then(function (results) {
+      var data = results[0];
+      var low = Infinity, high = -Infinity;
+      var traces = Object.keys(data.columns).map(function (column) {
+        var c = data.columns[column];
+        c.mos.concat(c.pred).forEach(function (v) { low = Math.min(low, v); high = Math.max(high, v); });
+        return { x: c.mos, y: c.pred, text: c.stimulus, name: column + " (test stimuli)", mode: "markers", type: "scatter" };
       });
+      if (traces.length) {
+        traces.push({
+          x: [low, high], y: [low, high], mode: "lines", name: "perfect prediction (y = x)",
+          line: { dash: "dot", color: "#888" }, hoverinfo: "skip",
+        });
+      }
+      return Plotly.react("fig-scatter", traces, Charts.layout({
+        title: "Test predictions against MOS",
+        x: "MOS (release scale)", y: "predicted score (release scale)",
+        height: 460,
+        annotations: traces.length ? [] : [{ text: "No predictions file", showarrow: false, xref: "paper", yref: "paper", x: 0.5, y: 0.5 }],
+      }), Charts.config);
+    }).catch(function (error) { Charts.failed("fig-scatter", error); });
   }
 
   function poll() {
@@ -65,8 +95,6 @@
       .catch(function () { setTimeout(poll, 10000); });
   }
 
-  window.addEventListener("load", function () {
-    poll();
-    if (root.dataset.succeeded) scatter();
-  });
+  poll();
+  if (root.dataset.succeeded) scatter();
 })();

@@ -1,9 +1,37 @@
 // Polls the sweep's status JSON and updates each run's row; reloads once the sweep ends
-// so the server renders the results table. No build step, no dependencies.
+// so the server renders the results table, which this script then draws as a chart.
 (function () {
   "use strict";
   var root = document.getElementById("sweep");
-  if (!root || root.dataset.finished) return;
+  if (!root) return;
+  var resultsJson = document.getElementById("sweep-results");
+
+  // One group of bars per (model, backbone), one bar per score column: the table's SRCC.
+  function resultsChart(results) {
+    var labels = results.rows.map(function (row) { return row.model.toUpperCase() + " · " + row.backbone; });
+    var traces = results.columns.map(function (column) {
+      var cells = results.rows.map(function (row) { return (row.cells || {})[column] || {}; });
+      return {
+        type: "bar", name: column, x: labels,
+        y: cells.map(function (c) { return c.srcc === undefined ? null : c.srcc; }),
+        customdata: cells.map(function (c) { return [c.plcc, c.n]; }),
+        hovertemplate: "%{x}<br>SRCC %{y:.4f}, PLCC %{customdata[0]:.4f}<br>n = %{customdata[1]} runs<extra>%{fullData.name}</extra>",
+      };
+    });
+    var lowest = 0;  // SRCC can be negative; the axis shows it when a cell is
+    traces.forEach(function (t) { t.y.forEach(function (v) { if (v !== null) lowest = Math.min(lowest, v); }); });
+    return Charts.plotly().then(function () {
+      return Plotly.react("fig-results", traces, Charts.layout({
+        title: "Test SRCC by model and backbone (median over repeats)",
+        x: "model · backbone", y: "test SRCC (−1 to 1)",
+        xaxis: { type: "category" }, yaxis: { range: [lowest, 1] },
+        barmode: "group", bargap: results.rows.length < 3 ? 0.6 : 0.2, height: 380,
+      }), Charts.config);
+    }).catch(function (error) { Charts.failed("fig-results", error); });
+  }
+
+  if (resultsJson) resultsChart(JSON.parse(resultsJson.textContent));
+  if (root.dataset.finished) return;
 
   function fmt(x) { return x === null || x === undefined ? "–" : Number(x).toFixed(4); }
 

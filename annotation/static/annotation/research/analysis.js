@@ -77,16 +77,22 @@
     draw();
   }
 
+  // The figures come from the analysis library with their titles, axis titles and legends.
   function figures(list) {
     var holder = document.getElementById("figures");
-    list.forEach(function (item) {
+    var divs = list.map(function (item) {
       var div = document.createElement("div");
       div.className = "figure";
       div.dataset.section = item.section;
       holder.appendChild(div);
-      var layout = Object.assign({}, item.figure.layout, { height: 380 });
-      Plotly.newPlot(div, item.figure.data, layout, { responsive: true });
+      return div;
     });
+    return Charts.plotly().then(function () {
+      return Charts.drawEach(list, function (item, index) {
+        var layout = Object.assign({}, item.figure.layout, { height: 400 });
+        return Plotly.newPlot(divs[index], item.figure.data, layout, Charts.config);
+      });
+    }).catch(function (error) { Charts.failed(holder, error); });
   }
 
   if (root.dataset.status === "pending" || root.dataset.status === "running") {
