@@ -13,6 +13,7 @@ from django.urls import reverse
 
 from annotation.services.subjects import subject_invite_create
 from annotation.tests.factories import AdminFactory, rated_study_create
+from annotation.tests.subject_support import display_check_pass
 from benchmark.tests.factories import BenchmarkRunFactory
 from study_site.tests.browser import BROWSER_MARKS, chromium_launch
 
@@ -93,6 +94,7 @@ def test_no_rendered_page_references_another_host(client, world):
     checked["consent"] = subject.get(f"/s/{token}/consent/")
     subject.post(f"/s/{token}/consent/", {"decision": "accept"})
     checked["instructions"] = subject.get(f"/s/{token}/instructions/")
+    display_check_pass(subject, token)
     checked["trial"] = subject.get(f"/s/{token}/trials/0/")
     client.force_login(AdminFactory())
     for url in _staff_pages(study, run):
