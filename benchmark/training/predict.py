@@ -330,7 +330,7 @@ def tqdm_progress(enabled: bool) -> tuple[Progress | None, Callable[[], None]]:
 
     bars: dict[str, Any] = {}
 
-    def progress(phase: str, done: int, total: int) -> None:
+    def progress(phase: str, done: float, total: float) -> None:
         bar = bars.get(phase)
         if bar is None:
             for other in bars.values():
