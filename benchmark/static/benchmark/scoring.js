@@ -26,14 +26,20 @@
   if (!table) return;
   var headers = table.querySelectorAll("th[data-sort]");
   headers.forEach(function (th) {
+    th.dataset.label = th.textContent;
     th.style.cursor = "pointer";
     th.title = "sort";
     th.addEventListener("click", function () {
       var index = Array.prototype.indexOf.call(th.parentNode.children, th);
       var numeric = th.dataset.sort === "number";
       var descending = th.getAttribute("aria-sort") === "ascending";
-      headers.forEach(function (h) { h.removeAttribute("aria-sort"); });
+      headers.forEach(function (h) {
+        h.removeAttribute("aria-sort");
+        h.textContent = h.dataset.label || h.textContent;
+      });
+      th.dataset.label = th.dataset.label || th.textContent;
       th.setAttribute("aria-sort", descending ? "descending" : "ascending");
+      th.textContent = th.dataset.label + (descending ? " ▼" : " ▲");
       var body = table.tBodies[0];
       var rows = Array.prototype.slice.call(body.rows);
       var key = function (row) {
