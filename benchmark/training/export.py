@@ -86,7 +86,7 @@ def exportable(checkpoint: Checkpoint, scorer: Scorer) -> nn.Module:
         return NRExport(checkpoint).eval()
     if checkpoint.kind == "fr":
         return FRExport(checkpoint).eval()
-    return PSCRExport(checkpoint, scorer._exemplar_features().cpu()).eval()
+    return PSCRExport(checkpoint, scorer.exemplar_features().cpu()).eval()
 
 
 def input_shapes(checkpoint: Checkpoint) -> dict[str, list[Any]]:
@@ -147,12 +147,15 @@ def _example_inputs(scorer: Scorer, items: Sequence[ScoringItem]) -> list[torch.
 
 
 def _save_torchscript(module: nn.Module, inputs: list[torch.Tensor], out: Path) -> Any:
-    with torch.no_grad():
-        traced = torch.jit.trace(module, tuple(inputs), check_trace=False)
     tmp = out.with_name(out.name + ".tmp")
-    traced.save(str(tmp))
-    tmp.replace(out)
-    loaded = torch.jit.load(str(out), map_location="cpu")
+    # PyTorch marks TorchScript deprecated in favour of torch.export, but it is still the
+    # one format a plain ``torch.jit.load`` runs without this code; the notice is noise.
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore", FutureWarning)
+        traced = torch.jit.trace(module, tuple(inputs), check_trace=False)
+        traced.save(str(tmp))
+        tmp.replace(out)
+        loaded = torch.jit.load(str(out), map_location="cpu")
     return lambda tensors: loaded(*tensors).detach().numpy()
 
 

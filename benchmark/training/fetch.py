@@ -103,9 +103,11 @@ def fetch_file(url: str, dest: Path, expected_sha256: str, *, bar: bool = False)
             resumed = True
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", None) or exc
+        kept = part.is_file() and part.stat().st_size > 0
+        resume = f"; the partial {part.name} is kept and resumed next time" if kept else ""
         raise FetchError(
-            f"cannot download {url}: {reason} (no network? see the docs on copying weights "
-            f"in by hand; a partial file is kept as {part} and resumed next time)"
+            f"cannot download {url}: {reason} (no network? copy the file in by hand, "
+            f"see the docs on offline labs{resume})"
         ) from None
     actual = _sha256(part)
     if not actual.startswith(expected):

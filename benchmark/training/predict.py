@@ -247,7 +247,7 @@ class Scorer:
         return files, failures
 
     @torch.no_grad()
-    def _exemplar_features(self) -> torch.Tensor:
+    def exemplar_features(self) -> torch.Tensor:
         if self._exemplar_feats is None:
             patches = self.checkpoint.exemplar_patches
             if patches is None:
@@ -276,7 +276,7 @@ class Scorer:
                 device=self.device,
             )
             model = cast(PSCRModel, self.model)
-            output = model.predict(inputs, self._exemplar_features(), targets)
+            output = model.predict(inputs, self.exemplar_features(), targets)
         return output.float().cpu().numpy()
 
     def predict_files(
