@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 
-from benchmark.models import BenchmarkRun, BenchmarkSweep
+from benchmark.models import BenchmarkRun, BenchmarkSweep, ScoringJob
 from benchmark.services import run_cancel, run_retry
 
 
@@ -61,3 +61,10 @@ class BenchmarkRunAdmin(admin.ModelAdmin):
     @admin.action(description="Retry the selected failed or cancelled runs")
     def retry_runs(self, request, queryset) -> None:
         self._each(request, queryset, run_retry, "Queued again")
+
+
+@admin.register(ScoringJob)
+class ScoringJobAdmin(admin.ModelAdmin):
+    list_display = ("id", "run", "source", "study", "status", "created_by", "created_at")
+    list_filter = ("status", "source")
+    readonly_fields = ("results", "progress", "columns", "upload", "status", "error")

@@ -231,3 +231,36 @@ class LaunchForm(forms.Form):
             field = ERROR_FIELDS.get(key)
             for message in messages:
                 self.add_error(field, message if field else f"{key}: {message}" if key else message)
+
+
+class ScoringForm(forms.Form):
+    """Score a study's stimuli, or an uploaded zip of images (with an optional manifest)."""
+
+    study = forms.ModelChoiceField(
+        queryset=None,
+        required=False,
+        empty_label="(none: upload images instead)",
+        help_text="Score every stimulus of this study.",
+    )
+    images = forms.FileField(required=False, help_text="Or a zip of images (JPEG, PNG or WebP).")
+    manifest = forms.FileField(
+        required=False,
+        help_text="Optional CSV with an image column (and reference, for FR models) naming "
+        "the images in the zip; without it every image in the zip is scored.",
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        from benchmark.selectors import scoring_studies
+
+        super().__init__(*args, **kwargs)
+        self.fields["study"].queryset = scoring_studies()
+
+    def clean(self):
+        data = super().clean()
+        if bool(data.get("study")) == bool(data.get("images")):
+            raise forms.ValidationError(
+                "Choose a study or upload a zip of images (one of the two)."
+            )
+        if data.get("manifest") and not data.get("images"):
+            raise forms.ValidationError("A manifest names images in a zip; upload the zip too.")
+        return data

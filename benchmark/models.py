@@ -7,7 +7,7 @@ Writes go through `benchmark.services`; the models hold structure only. A run tr
 from django.conf import settings
 from django.db import models
 
-from annotation.models import LabelRelease
+from annotation.models import LabelRelease, Study
 
 
 class BenchmarkSweep(models.Model):
@@ -106,3 +106,53 @@ class BenchmarkRun(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.status in self.TERMINAL
+
+
+class ScoringJob(models.Model):
+    """Scoring images with a finished run's checkpoint: a study's stimuli or an upload.
+
+    One Celery task (gpu queue) per job; ``results`` holds one row per image (its id, the
+    MEDIA_ROOT-relative image, a score per column or the reason it could not be scored)
+    and ``results_path`` the same as a CSV.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    class Source(models.TextChoices):
+        STUDY = "study", "A study's stimuli"
+        UPLOAD = "upload", "Uploaded zip"
+
+    run = models.ForeignKey(BenchmarkRun, on_delete=models.CASCADE, related_name="scoring_jobs")
+    source = models.CharField(max_length=10, choices=Source.choices)
+    study = models.ForeignKey(
+        Study, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # Uploads wait outside MEDIA_ROOT (var/) until the worker has validated them.
+    upload = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    task_id = models.CharField(max_length=64, blank=True)
+    progress = models.JSONField(default=dict, blank=True)
+    columns = models.JSONField(default=list, blank=True)
+    results = models.JSONField(default=list, blank=True)
+    results_path = models.CharField(max_length=300, blank=True)  # relative to MEDIA_ROOT
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Scoring {self.pk} with run {self.run_id}"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)

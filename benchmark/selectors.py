@@ -7,8 +7,8 @@ import pandas as pd
 from django.db.models import Count, Q, QuerySet
 from django.urls import reverse
 
-from annotation.models import LabelRelease
-from benchmark.models import BenchmarkRun, BenchmarkSweep
+from annotation.models import LabelRelease, Study
+from benchmark.models import BenchmarkRun, BenchmarkSweep, ScoringJob
 from benchmark.services.configs import media_path
 from core.errors import NotFound
 
@@ -194,3 +194,44 @@ def leaderboard(*, release: LabelRelease, part: str = "test") -> dict[str, Any]:
         for column in columns
     }
     return {"part": part, "columns": columns, "rows": by_column}
+
+
+def scoring_job_get(*, pk: int) -> ScoringJob:
+    """The scoring job; raises ``core.errors.NotFound`` (a 404 in the views) when there is none."""
+    job = ScoringJob.objects.select_related("run", "study").filter(pk=pk).first()
+    if job is None:
+        raise NotFound("No ScoringJob matches the given query.")
+    return job
+
+
+def run_scoring_jobs(run: BenchmarkRun) -> QuerySet[ScoringJob]:
+    return run.scoring_jobs.select_related("study").defer("results")
+
+
+def scoring_studies() -> QuerySet[Study]:
+    """Studies with stimuli, the ones a model can score."""
+    return (
+        Study.objects.annotate(n_stimuli=Count("stimuli"))
+        .filter(n_stimuli__gt=0)
+        .order_by("name", "pk")
+    )
+
+
+def scoring_status(*, job: ScoringJob) -> dict[str, Any]:
+    """What the job page polls: status and progress (the table comes with the reload)."""
+    return {
+        "id": job.pk,
+        "status": job.status,
+        "status_display": job.get_status_display(),
+        "progress": job.progress,
+        "error": job.error,
+        "finished": job.is_terminal,
+    }
+
+
+def scoring_rows(job: ScoringJob) -> list[dict[str, Any]]:
+    """The results table: one row per image with its scores in the job's column order."""
+    return [
+        {**row, "values": [row["scores"].get(column) for column in job.columns]}
+        for row in job.results
+    ]

@@ -13,6 +13,7 @@ from celery import shared_task
 from django.conf import settings
 
 from benchmark.services.execution import run_execute
+from benchmark.services.scoring import scoring_execute
 
 
 @shared_task(
@@ -26,3 +27,15 @@ from benchmark.services.execution import run_execute
 def run_benchmark(self, run_id: int) -> str:
     hostname = self.request.hostname or socket.gethostname()
     return run_execute(run_id=run_id, hostname=hostname, task_id=self.request.id)
+
+
+@shared_task(
+    name="benchmark.tasks.score_images",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    time_limit=settings.BENCHMARK_TASK_TIME_LIMIT,
+    soft_time_limit=max(settings.BENCHMARK_TASK_TIME_LIMIT - 60, 1),
+)
+def score_images(job_id: int) -> str:
+    """Score a job's images with its run's checkpoint (see benchmark/services/scoring.py)."""
+    return scoring_execute(job_id=job_id)

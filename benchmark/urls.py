@@ -17,5 +17,14 @@ urlpatterns = [
     path("runs/<int:pk>/retry/", views.run_retry_view, name="run_retry"),
     path("runs/<int:pk>/predictions.csv", views.run_predictions, name="run_predictions"),
     path("runs/<int:pk>/checkpoints/<int:index>/", views.run_checkpoint, name="run_checkpoint"),
+    path("runs/<int:pk>/score/", views.run_score, name="run_score"),
+    path("scoring/<int:pk>/", views.scoring_detail, name="scoring_detail"),
+    path("scoring/<int:pk>/status.json", views.scoring_status_json, name="scoring_status"),
+    path("scoring/<int:pk>/scores.csv", views.scoring_csv, name="scoring_csv"),
+    path(
+        "scoring/<int:pk>/images/<int:index>.jpg",
+        views.scoring_thumbnail,
+        name="scoring_thumbnail",
+    ),
     path("leaderboard/<int:release_pk>/", views.leaderboard, name="leaderboard"),
 ]

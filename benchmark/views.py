@@ -9,10 +9,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from annotation.models import LabelRelease
 from benchmark import selectors
-from benchmark.forms import LaunchForm
+from benchmark.forms import LaunchForm, ScoringForm
 from benchmark.services import LaunchRejected, run_cancel, run_retry, sweep_cancel, sweep_launch
 from benchmark.services.configs import media_path
 from benchmark.services.launch import reference_count
+from benchmark.services.scoring import ScoringRejected, scoring_start
 from core import permissions
 from core.http import get_or_404
 
@@ -94,6 +95,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "release_label": selectors.release_label(run.release),
         "requeued": selectors.run_requeued(run),
         "metric_rows": selectors.run_metric_rows(run),
+        "scoring_jobs": selectors.run_scoring_jobs(run),
     }
     return render(request, T + "run_detail.html", context)
 
@@ -169,3 +171,68 @@ def leaderboard(request: HttpRequest, release_pk: int) -> HttpResponse:
         "board": selectors.leaderboard(release=release),
     }
     return render(request, T + "leaderboard.html", context)
+
+
+@admin_required
+@require_http_methods(["GET", "POST"])
+def run_score(request: HttpRequest, pk: int) -> HttpResponse:
+    """ "Score images": a study's stimuli or an uploaded zip, scored by a worker."""
+    run = get_or_404(selectors.run_get, pk=pk)
+    posted = request.method == "POST"
+    form = ScoringForm(request.POST if posted else None, request.FILES if posted else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            job = scoring_start(
+                run=run,
+                by=request.user,
+                study=form.cleaned_data["study"],
+                images=form.cleaned_data["images"],
+                manifest=form.cleaned_data["manifest"],
+            )
+        except ScoringRejected as exc:
+            form.add_error(None, exc)
+        else:
+            return redirect("benchmark:scoring_detail", pk=job.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(request, T + "run_score.html", {"run": run, "form": form}, status=status)
+
+
+@admin_required
+@require_GET
+def scoring_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    job = get_or_404(selectors.scoring_job_get, pk=pk)
+    context = {"job": job, "run": job.run, "rows": selectors.scoring_rows(job)}
+    return render(request, T + "scoring_detail.html", context)
+
+
+@admin_required
+@require_GET
+def scoring_status_json(request: HttpRequest, pk: int) -> JsonResponse:
+    return JsonResponse(selectors.scoring_status(job=get_or_404(selectors.scoring_job_get, pk=pk)))
+
+
+@admin_required
+@require_GET
+def scoring_csv(request: HttpRequest, pk: int) -> FileResponse:
+    job = get_or_404(selectors.scoring_job_get, pk=pk)
+    return _download(job.results_path, f"scores-run-{job.run_id}-job-{job.pk}.csv")
+
+
+@admin_required
+@require_GET
+def scoring_thumbnail(request: HttpRequest, pk: int, index: int) -> HttpResponse:
+    from annotation.imports.images import thumbnail_bytes
+
+    job = get_or_404(selectors.scoring_job_get, pk=pk)
+    if index >= len(job.results):
+        raise Http404("No such image.")
+    path = media_path(job.results[index]["image"])
+    if not path.is_file():
+        raise Http404("The image is missing from storage.")
+    try:
+        data = thumbnail_bytes(path)
+    except (OSError, ValueError):
+        raise Http404("The image cannot be decoded.") from None
+    response = HttpResponse(data, content_type="image/jpeg")
+    response["Cache-Control"] = "private, max-age=86400"
+    return response

@@ -27,6 +27,7 @@ from annotation.tests.factories import (  # noqa: E402
     StimulusFactory,
     StudyFactory,
 )
+from benchmark.models import ScoringJob  # noqa: E402
 from benchmark.tests.factories import BenchmarkRunFactory  # noqa: E402
 from study_site.wsgi import application  # noqa: E402
 
@@ -80,6 +81,7 @@ def world(db) -> tuple[dict, dict]:
         # Benchmark paths call their id "id" too; _checker picks these for them.
         "/api/benchmark/sweeps/": benchmark_run.sweep_id,
         "/api/benchmark/runs/": benchmark_run.pk,
+        "/api/benchmark/scoring/": ScoringJob.objects.create(run=benchmark_run, source="study").pk,
     }
     return {"sessionid": session, "csrftoken": CSRF}, ids
 
@@ -120,4 +122,6 @@ def test_api_never_answers_5xx(web_schema, world):
     assert len(succeeded) >= 11, seen
     assert not [label for label, codes in seen.items() if codes == {403}], seen
     benchmark = {label: codes for label, codes in seen.items() if "/api/benchmark/" in label}
-    assert len(benchmark) == 3 and all(200 in codes for codes in benchmark.values()), seen
+    # Reads succeed; scoring with a run that has not succeeded is refused (400), never 5xx.
+    reads = [codes for label, codes in benchmark.items() if label.startswith("GET")]
+    assert len(benchmark) == 5 and all(200 in codes for codes in reads), seen

@@ -1,14 +1,19 @@
-"""Read-only API of benchmark sweeps and runs, for admins (superusers) only, as the pages.
-Views call a selector and serialise; nothing else."""
+"""API of benchmark sweeps and runs (read-only) and of scoring images with a finished run,
+for admins (superusers) only, as the pages. Views call a selector or a service and
+serialise; nothing else."""
 
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema
-from rest_framework import generics, permissions, serializers
+from rest_framework import generics, permissions, serializers, status
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotation.models import Study
 from benchmark import selectors
-from benchmark.models import BenchmarkRun, BenchmarkSweep
+from benchmark.models import BenchmarkRun, BenchmarkSweep, ScoringJob
+from benchmark.services.scoring import scoring_start
 from core.pagination import ApiPagination
 from core.permissions import is_admin
 
@@ -102,3 +107,70 @@ class RunDetailApi(APIView):
     @extend_schema(responses=RunOutputSerializer)
     def get(self, request: Request, pk: int) -> Response:
         return Response(RunOutputSerializer(selectors.run_get(pk=pk)).data)
+
+
+class ScoringJobOutputSerializer(serializers.ModelSerializer):
+    status = _status_field(ScoringJob.Status.choices)
+    csv_url = serializers.SerializerMethodField(help_text="The scores as CSV, once succeeded.")
+
+    class Meta:
+        model = ScoringJob
+        fields = [
+            "id",
+            "run",
+            "source",
+            "study",
+            "status",
+            "progress",
+            "columns",
+            "results",
+            "csv_url",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+    def get_csv_url(self, job: ScoringJob) -> str | None:
+        if job.status != ScoringJob.Status.SUCCEEDED:
+            return None
+        return reverse("benchmark:scoring_csv", args=[job.pk])
+
+
+class ScoringInputSerializer(serializers.Serializer):
+    study = serializers.PrimaryKeyRelatedField(
+        queryset=Study.objects.all(), required=False, help_text="Score this study's stimuli."
+    )
+    images = serializers.FileField(required=False, help_text="Or a zip of images.")
+    manifest = serializers.FileField(
+        required=False, help_text="Optional CSV naming the images in the zip (image column)."
+    )
+
+
+class RunScoringApi(APIView):
+    """POST: score a study's stimuli or an uploaded zip with the run's model (202, the job)."""
+
+    permission_classes = [IsSiteAdmin]
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(request=ScoringInputSerializer, responses={202: ScoringJobOutputSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        run = selectors.run_get(pk=pk)
+        data = ScoringInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        job = scoring_start(
+            run=run,
+            by=request.user,
+            study=data.validated_data.get("study"),
+            images=data.validated_data.get("images"),
+            manifest=data.validated_data.get("manifest"),
+        )
+        return Response(ScoringJobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ScoringJobApi(APIView):
+    permission_classes = [IsSiteAdmin]
+
+    @extend_schema(responses=ScoringJobOutputSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(ScoringJobOutputSerializer(selectors.scoring_job_get(pk=pk)).data)

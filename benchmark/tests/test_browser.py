@@ -108,3 +108,47 @@ def test_the_run_page_draws_learning_curves_and_the_scatter(live_server, page):
     points = page.locator("#fig-scatter .scatterlayer .point").count()
     assert points == run.splits[0]["metrics"]["test"]["mos_quality"]["n"]
     assert page.errors == []
+
+
+@closes_its_connection
+def test_the_scoring_page_follows_the_job_then_sorts_the_table(live_server, page, settings):
+    from annotation.tests.factories import StimulusFactory, StudyFactory
+    from benchmark.models import ScoringJob
+    from benchmark.services.scoring import scoring_execute, scoring_start
+
+    sweep = _sweep()
+    run = sweep.runs.get()
+    run_execute(run_id=run.pk, hostname="w")
+    run.refresh_from_db()
+    study = StudyFactory(name="To pre-screen")
+    for index in range(4):
+        StimulusFactory(study=study, original_name=f"img{index}.jpg")
+    job = scoring_start(run=run, by=None, study=study)  # no broker: run the body below
+    page.goto(f"{live_server.url}/benchmark/runs/{run.pk}/")
+    page.click("#score-images")
+    page.wait_for_selector("select[name=study]")
+    page.goto(f"{live_server.url}/benchmark/scoring/{job.pk}/")
+    ScoringJob.objects.filter(pk=job.pk).update(
+        status="running", progress={"phase": "decode", "done": 2, "total": 4, "fraction": 0.5}
+    )
+    page.wait_for_function(
+        "document.querySelector('[data-field=progress]').textContent.includes('decode 2 of 4')"
+    )
+    ScoringJob.objects.filter(pk=job.pk).update(status="queued")
+    scoring_execute(job_id=job.pk)
+    page.wait_for_selector("#scores-table")  # reloaded once the job ended
+    page.click("#scores-table th:nth-child(3)")  # the score column, ascending
+    cells = page.locator("#scores-table tbody td:nth-child(3)").all_inner_texts()
+    values = [float(text) for text in cells]
+    assert values == sorted(values) and len(values) == 4
+    page.click("#scores-table th:nth-child(3)")
+    values = [
+        float(t) for t in page.locator("#scores-table tbody td:nth-child(3)").all_inner_texts()
+    ]
+    assert values == sorted(values, reverse=True)
+    images = page.locator("#scores-table img")
+    page.wait_for_function(
+        "Array.from(document.querySelectorAll('#scores-table img')).every(i => i.naturalWidth > 0)"
+    )
+    assert images.count() == 4
+    assert page.errors == []

@@ -1,4 +1,5 @@
-"""Command line: ``python -m benchmark.training`` (train), ``validate``, ``make-manifest``.
+"""Command line: ``python -m benchmark.training`` (train), ``validate``, ``make-manifest``,
+``predict``, ``export`` and ``fetch-weights``.
 
 Training flags are generated from :class:`TrainConfig`'s fields (``--batch-size``,
 ``--split-val-fraction``, ``--pscr-grid`` ...) so the CLI can never drift from the
@@ -47,7 +48,11 @@ def _train_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmark.training",
         description="Train and evaluate an AIGC image-quality model on a manifest CSV.",
-        epilog="Other commands: 'validate --config cfg.json', 'make-manifest agiqa3k ...'.",
+        epilog=(
+            "Other commands: 'validate --config cfg.json', 'make-manifest agiqa3k ...', "
+            "'predict --checkpoint best.pt ...', 'export ...', 'fetch-weights ...' "
+            "(each with --help)."
+        ),
     )
     parser.add_argument("--config", help="JSON file with TrainConfig fields; flags override it")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
@@ -157,9 +162,77 @@ def _run_make_manifest(argv: Sequence[str]) -> int:
     return 0
 
 
+def _run_predict(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmark.training predict",
+        description="Score images with a trained checkpoint; one CSV row per image.",
+    )
+    parser.add_argument("--checkpoint", required=True, help="a run's best.pt")
+    parser.add_argument("--images", required=True, help="a folder of images or a manifest CSV")
+    parser.add_argument(
+        "--reference-column",
+        default="reference",
+        help="FR models: the manifest column naming each image's reference (default reference)",
+    )
+    parser.add_argument("--out", required=True, help="CSV to write")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--workers", type=int, default=4, help="decoding threads")
+    parser.add_argument("--cache-dir", help="decode cache (default: the run's cache_dir)")
+    parser.add_argument(
+        "--skip-bad", action="store_true", help="score the rest when some images cannot be read"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    from pathlib import Path
+
+    from benchmark.training.checkpoint import load_checkpoint
+    from benchmark.training.config import default_cache_dir
+    from benchmark.training.predict import Scorer, find_items, tqdm_progress
+    from benchmark.training.runner import resolve_device
+
+    checkpoint = load_checkpoint(args.checkpoint)
+    reference_column = args.reference_column if checkpoint.needs_reference else None
+    items = find_items(args.images, reference_column=reference_column)
+    scorer = Scorer(
+        checkpoint,
+        device=resolve_device(args.device),
+        cache_dir=args.cache_dir or checkpoint.config.cache_dir or default_cache_dir(),
+        batch_size=args.batch_size,
+        threads=args.workers,
+    )
+    progress, close = tqdm_progress(not args.quiet)
+    try:
+        result = scorer.score(items, skip_bad=args.skip_bad, progress=progress)
+    finally:
+        close()
+    result.write_csv(Path(args.out))
+    skipped = f"; {len(result.failures)} skipped (see the error column)" if result.failures else ""
+    print(f"wrote {args.out}: {len(items)} image(s), columns {result.columns}{skipped}")
+    return 0
+
+
+def _run_export(argv: Sequence[str]) -> int:
+    from benchmark.training.export import run_export_cli
+
+    return run_export_cli(argv)
+
+
+def _run_fetch_weights(argv: Sequence[str]) -> int:
+    from benchmark.training.fetch import run_fetch_cli
+
+    return run_fetch_cli(argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"validate": _run_validate, "make-manifest": _run_make_manifest}
+    commands = {
+        "validate": _run_validate,
+        "make-manifest": _run_make_manifest,
+        "predict": _run_predict,
+        "export": _run_export,
+        "fetch-weights": _run_fetch_weights,
+    }
     try:
         if argv and argv[0] in commands:
             return commands[argv[0]](argv[1:])

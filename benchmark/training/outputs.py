@@ -5,7 +5,7 @@ summary.csv              one row per (repeat, epoch)
 metrics.json             per-repeat metrics per split and column, and aggregates
 <split>/split.csv        stimulus -> part, re-loadable with the ``fixed`` protocol
 <split>/predictions_{val,test}.csv
-<split>/best.pt          best-on-validation checkpoint carrying its config
+<split>/best.pt          best-on-validation checkpoint: everything needed to predict (checkpoint.py)
 """
 
 from __future__ import annotations

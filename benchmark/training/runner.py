@@ -24,6 +24,7 @@ from benchmark.training import engine
 from benchmark.training.backbones import Backbone
 from benchmark.training.cache import CacheSpec, ImageCache, load_cached
 from benchmark.training.catalog import BACKBONES
+from benchmark.training.checkpoint import checkpoint_payload
 from benchmark.training.config import ConfigError, TrainConfig
 from benchmark.training.data import (
     CachedImageDataset,
@@ -341,23 +342,20 @@ def _checkpoint_payload(
     config, manifest = run.config, run.manifest
     exemplar_rows = training.exemplar_rows
     patches = training.context.exemplar_patches
-    return {
-        "format_version": FORMAT_VERSION,
-        "config": config.to_dict(),
-        "split": training.split.name,
-        "epoch": epoch,
-        "val_srcc": score,
-        "score_columns": manifest.score_columns,
-        "target_mean": training.targets.mean.tolist(),
-        "target_std": training.targets.std.tolist(),
-        "backbone_weights_sha256": cast(Backbone, training.model.backbone).weights_sha256,
-        "exemplars": {
-            "stimulus_id": manifest.stimulus_ids[exemplar_rows].tolist(),
-            "scores": manifest.scores[exemplar_rows].tolist(),
-            "patches": patches.cpu() if config.model == "pscr" and patches is not None else None,
-        },
-        "model_state": state,
-    }
+    return checkpoint_payload(
+        config=config,
+        split=training.split.name,
+        epoch=epoch,
+        val_srcc=score,
+        score_columns=manifest.score_columns,
+        target_mean=training.targets.mean,
+        target_std=training.targets.std,
+        backbone_sha256=cast(Backbone, training.model.backbone).weights_sha256,
+        exemplar_ids=manifest.stimulus_ids[exemplar_rows].tolist(),
+        exemplar_scores=manifest.scores[exemplar_rows],
+        exemplar_patches=patches if config.model == "pscr" else None,
+        model_state=state,
+    )
 
 
 def _keep_if_best(

@@ -1,0 +1,270 @@
+"""Scoring images with a finished run's model: create the job, and what the worker does.
+
+The images are a study's stimuli, or a zip (with an optional manifest CSV) that goes
+through the same validated import code as a study import (safe extraction, every image
+fully decoded, every problem listed). Scoring itself is the training library's
+:class:`~benchmark.training.predict.Scorer`, the code behind the ``predict`` command,
+so the site and the CLI give the same scores.
+"""
+
+import logging
+import time
+import uuid
+from functools import partial
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import pandas as pd
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from annotation.imports.archives import zip_extract
+from annotation.imports.errors import ImportRejected
+from annotation.imports.manifest import RawRow, manifest_read, rows_validate
+from annotation.models import Study
+from annotation.services.imports import upload_stash
+from benchmark.models import BenchmarkRun, ScoringJob
+from benchmark.services.configs import media_path, media_relative
+from common.progress import progress_fraction
+
+logger = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+PROGRESS_WRITE_SECONDS = 0.5
+MAX_PROBLEMS_SHOWN = 10
+
+
+class ScoringRejected(ValidationError):
+    """The job cannot be created as asked; the message says why."""
+
+
+def _job_dir(job: ScoringJob) -> Path:
+    return media_path(f"benchmark/scoring/{job.pk}")
+
+
+def scoring_start(
+    *,
+    run: BenchmarkRun,
+    by,
+    study: Study | None = None,
+    images=None,
+    manifest=None,
+) -> ScoringJob:
+    """Create a scoring job for ``run`` and queue it (on commit) on the gpu queue.
+
+    Exactly one of ``study`` (score its stimuli) or ``images`` (an uploaded zip, with
+    ``manifest`` an optional uploaded CSV naming the images to score) is given.
+    """
+    if run.status != BenchmarkRun.Status.SUCCEEDED or not run.checkpoint_path:
+        raise ScoringRejected("Only a succeeded run with a saved checkpoint can score images.")
+    if (study is None) == (images is None):
+        raise ScoringRejected("Choose a study or upload a zip of images (one of the two).")
+    if study is not None and not study.stimuli.exists():
+        raise ScoringRejected(f"Study '{study.name}' has no stimuli to score.")
+    upload: dict[str, str] = {}
+    if images is not None:
+        upload["images"] = str(upload_stash(images))
+        if manifest is not None:
+            upload["manifest"] = str(upload_stash(manifest))
+    job = ScoringJob.objects.create(
+        run=run,
+        source=ScoringJob.Source.STUDY if study is not None else ScoringJob.Source.UPLOAD,
+        study=study,
+        upload=upload,
+        created_by=by,
+        task_id=str(uuid.uuid4()),
+        columns=list(run.score_columns),
+    )
+    transaction.on_commit(partial(_enqueue, job_id=job.pk, task_id=job.task_id))
+    return job
+
+
+def _enqueue(*, job_id: int, task_id: str) -> None:
+    from benchmark.tasks import score_images
+
+    score_images.apply_async(args=[job_id], task_id=task_id)
+
+
+def _claim(job_id: int) -> ScoringJob | None:
+    with transaction.atomic():
+        job = ScoringJob.objects.select_for_update().select_related("run").get(pk=job_id)
+        if job.is_terminal:
+            return None
+        # A re-delivered task (lost worker) scores again from the start: scoring is pure.
+        job.status, job.started_at = ScoringJob.Status.RUNNING, timezone.now()
+        job.progress, job.error = {}, ""
+        job.save(update_fields=["status", "started_at", "progress", "error"])
+        return job
+
+
+class JobProgress:
+    """The :data:`common.progress.Progress` of a job: written to its row twice a second."""
+
+    def __init__(self, job_id: int) -> None:
+        self.job_id = job_id
+        self._written = float("-inf")
+
+    def __call__(self, phase: str, done: float, total: float) -> None:
+        now = time.monotonic()
+        if done < total and now - self._written < PROGRESS_WRITE_SECONDS:
+            return
+        self._written = now
+        progress = {
+            "phase": phase,
+            "done": int(done),
+            "total": int(total),
+            "fraction": round(progress_fraction(done, total), 4),
+        }
+        ScoringJob.objects.filter(pk=self.job_id).update(progress=progress)
+
+
+def _study_items(study: Study) -> tuple[list, dict[str, dict[str, Any]]]:
+    from benchmark.training.predict import ScoringItem
+
+    items, info = [], {}
+    for stimulus in study.stimuli.order_by("pk"):
+        key = str(stimulus.pk)
+        reference = stimulus.reference_image.path if stimulus.reference_image else None
+        items.append(ScoringItem(key, stimulus.image.path, reference))
+        info[key] = {"name": stimulus.original_name or f"stimulus {stimulus.pk}", "stimulus": key}
+    return items, info
+
+
+def _upload_rows(root: Path, manifest: Path | None) -> list[RawRow]:
+    if manifest is not None:
+        return manifest_read(manifest)
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    return [
+        RawRow(row=number, image=path.relative_to(root).as_posix())
+        for number, path in enumerate(files, start=1)
+    ]
+
+
+def _upload_items(job: ScoringJob) -> tuple[list, dict[str, dict[str, Any]]]:
+    """Extract and validate the upload into the job's media folder (kept for thumbnails)."""
+    from benchmark.training.predict import ScoringItem
+
+    root = zip_extract(archive=Path(job.upload["images"]), dest=_job_dir(job) / "images")
+    manifest = Path(job.upload["manifest"]) if job.upload.get("manifest") else None
+    rows = _upload_rows(root, manifest)
+    if not rows:
+        raise ScoringRejected(
+            f"The zip holds no images ({', '.join(IMAGE_SUFFIXES)}) and no manifest names any."
+        )
+    validated = rows_validate(rows=rows, root=root)
+    items, info = [], {}
+    for row in validated:
+        key = PurePosixPath(row.image.path.relative_to(root.resolve()).as_posix()).as_posix()
+        reference = str(row.reference.path) if row.reference else None
+        items.append(ScoringItem(key, str(row.image.path), reference))
+        info[key] = {"name": key, "stimulus": None}
+    return items, info
+
+
+def _stash_remove(job: ScoringJob) -> None:
+    import shutil
+
+    for path in job.upload.values():
+        shutil.rmtree(Path(path).parent, ignore_errors=True)
+
+
+def _results(result, info: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    failed = {failure.key: failure.reason for failure in result.failures}
+    rows = []
+    for index, item in enumerate(result.items):
+        scores = {
+            column: (None if pd.isna(value) else round(float(value), 6))
+            for column, value in zip(result.columns, result.predictions[index], strict=True)
+        }
+        rows.append(
+            {
+                **info[item.key],
+                "id": item.key,
+                "image": media_relative(item.image),
+                "scores": scores,
+                "error": failed.get(item.key, ""),
+            }
+        )
+    return rows
+
+
+def _write_csv(job: ScoringJob, rows: list[dict[str, Any]], columns: list[str]) -> str:
+    frame = pd.DataFrame(
+        {
+            "id": [row["id"] for row in rows],
+            "name": [row["name"] for row in rows],
+            "image": [row["image"] for row in rows],
+            **{f"pred_{c}": [row["scores"][c] for row in rows] for c in columns},
+            "error": [row["error"] for row in rows],
+        }
+    )
+    path = _job_dir(job) / "scores.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False, float_format="%.6g")
+    return media_relative(path)
+
+
+def _score(job: ScoringJob, progress: JobProgress) -> dict[str, Any]:
+    from benchmark.training.checkpoint import load_checkpoint
+    from benchmark.training.config import default_cache_dir
+    from benchmark.training.predict import Scorer
+    from benchmark.training.runner import resolve_device
+
+    checkpoint = load_checkpoint(media_path(job.run.checkpoint_path))
+    if job.source == ScoringJob.Source.STUDY:
+        if job.study is None:
+            raise ScoringRejected("The study was deleted before the job ran.")
+        items, info = _study_items(job.study)
+    else:
+        progress("validating upload", 0, 1)
+        items, info = _upload_items(job)
+    scorer = Scorer(
+        checkpoint,
+        device=resolve_device(settings.BENCHMARK_DEVICE),
+        cache_dir=settings.BENCHMARK_CACHE_DIR or default_cache_dir(),
+        threads=max(1, settings.BENCHMARK_DATALOADER_WORKERS),
+    )
+    result = scorer.score(items, skip_bad=True, progress=progress)
+    rows = _results(result, info)
+    return {
+        "columns": list(checkpoint.score_columns),
+        "results": rows,
+        "results_path": _write_csv(job, rows, list(checkpoint.score_columns)),
+    }
+
+
+def _failure_message(exc: Exception) -> str:
+    if isinstance(exc, ImportRejected):
+        problems = [str(p) for p in exc.problems]
+        more = len(problems) - MAX_PROBLEMS_SHOWN
+        shown = "; ".join(problems[:MAX_PROBLEMS_SHOWN]) + (
+            f"; and {more} more" if more > 0 else ""
+        )
+        return f"The upload was rejected: {shown}"
+    if isinstance(exc, ValidationError):
+        return " ".join(exc.messages)
+    if isinstance(exc, ValueError):  # the library's input errors (checkpoint, images)
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def scoring_execute(*, job_id: int) -> str:
+    """The task body: claim the job, score its images, store the table; return its status."""
+    job = _claim(job_id)
+    if job is None:
+        return ScoringJob.objects.values_list("status", flat=True).get(pk=job_id)
+    progress = JobProgress(job.pk)
+    try:
+        fields = _score(job, progress)
+    except Exception as exc:  # shown on the job's page, not lost in a log
+        logger.exception("scoring job %s failed", job_id)
+        fields = {"error": _failure_message(exc)}
+        status = ScoringJob.Status.FAILED
+    else:
+        status = ScoringJob.Status.SUCCEEDED
+    finally:
+        _stash_remove(job)
+    ScoringJob.objects.filter(pk=job.pk).update(status=status, finished_at=timezone.now(), **fields)
+    return status

@@ -1,0 +1,160 @@
+"""``python -m benchmark.training fetch-weights``: download the catalog's ImageNet files.
+
+For sites with network access. Each file comes from its official URL in
+:mod:`benchmark.training.catalog`, is written to ``<name>.part`` (resumed with an HTTP
+Range request if a previous attempt was cut off), checked against the sha256 prefix in
+its name, and only then renamed into place, so training never sees a half-written or
+wrong file. Nothing else in the project downloads: training and workers only read
+local files (:mod:`benchmark.training.weights`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmark.training.catalog import BACKBONES, BackboneInfo
+from benchmark.training.errors import TrainingInputError, WeightsError
+from benchmark.training.weights import HASH_IN_NAME, torch_hub_checkpoints
+
+CHUNK = 1 << 20
+TIMEOUT_S = 30.0
+
+
+class FetchError(TrainingInputError):
+    """A download failed; the message names the URL."""
+
+
+@dataclass
+class Fetched:
+    path: Path
+    status: str  # "present", "downloaded" or "resumed"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _open(url: str, start: int) -> Any:
+    request = urllib.request.Request(url, headers={"User-Agent": "aigc-quality-fetch/1"})
+    if start:
+        request.add_header("Range", f"bytes={start}-")
+    return urllib.request.urlopen(request, timeout=TIMEOUT_S)  # noqa: S310 - catalog URLs
+
+
+def _copy(response: Any, part: Path, append: bool, total: int | None, bar: bool) -> None:
+    progress = None
+    if bar:
+        from tqdm import tqdm
+
+        done = part.stat().st_size if append and part.exists() else 0
+        progress = tqdm(total=total, initial=done, unit="B", unit_scale=True, desc=part.stem)
+    try:
+        with part.open("ab" if append else "wb") as handle:
+            while block := response.read(CHUNK):
+                handle.write(block)
+                if progress is not None:
+                    progress.update(len(block))
+            handle.flush()
+            os.fsync(handle.fileno())
+    finally:
+        if progress is not None:
+            progress.close()
+
+
+def fetch_file(url: str, dest: Path, expected_sha256: str, *, bar: bool = False) -> Fetched:
+    """Download ``url`` to ``dest`` unless a verified copy is there; resume a ``.part``."""
+    expected = expected_sha256.lower()
+    if dest.is_file():
+        if _sha256(dest).startswith(expected):
+            return Fetched(dest, "present")
+        raise WeightsError(
+            f"{dest} exists but its sha256 does not start with {expected}; delete it and rerun"
+        )
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    start = part.stat().st_size if part.is_file() else 0
+    try:
+        try:
+            response = _open(url, start)
+        except urllib.error.HTTPError as exc:
+            if exc.code != 416 or not start:
+                raise
+            # Range not satisfiable: the part file already holds the whole file.
+            response = None
+        if response is not None:
+            with response:
+                resumed = start > 0 and response.status == 206
+                length = response.headers.get("Content-Length")
+                total = (int(length) + (start if resumed else 0)) if length else None
+                _copy(response, part, resumed, total, bar)
+        else:
+            resumed = True
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        kept = part.is_file() and part.stat().st_size > 0
+        resume = f"; the partial {part.name} is kept and resumed next time" if kept else ""
+        raise FetchError(
+            f"cannot download {url}: {reason} (no network? copy the file in by hand, "
+            f"see the docs on offline labs{resume})"
+        ) from None
+    actual = _sha256(part)
+    if not actual.startswith(expected):
+        part.unlink(missing_ok=True)
+        raise WeightsError(
+            f"downloaded {url} but its sha256 {actual[:16]}... does not start with {expected}; "
+            "the partial file was deleted, rerun to try again"
+        )
+    os.replace(part, dest)
+    return Fetched(dest, "resumed" if resumed else "downloaded")
+
+
+def expected_prefix(info: BackboneInfo) -> str:
+    match = HASH_IN_NAME.search(info.weights_file or "")
+    if match is None:
+        raise WeightsError(f"{info.name}: the catalog's file name carries no sha256 prefix")
+    return match.group(1)
+
+
+def fetch_backbone(info: BackboneInfo, folder: Path, *, bar: bool = False) -> Fetched:
+    if not (info.weights_url and info.weights_file):
+        hint = f" (timm loads it from the Hugging Face repo {info.hf_repo})" if info.hf_repo else ""
+        raise FetchError(f"{info.name}: the catalog names no download URL{hint}")
+    return fetch_file(info.weights_url, folder / info.weights_file, expected_prefix(info), bar=bar)
+
+
+def run_fetch_cli(argv: Sequence[str]) -> int:
+    downloadable = sorted(name for name, info in BACKBONES.items() if info.weights_url)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmark.training fetch-weights",
+        description="Download ImageNet weights from their official URLs and verify them.",
+    )
+    parser.add_argument(
+        "backbones", nargs="*", help=f"default: all with a URL ({', '.join(downloadable)})"
+    )
+    parser.add_argument(
+        "--dir",
+        default=None,
+        help=f"target folder (default: where training looks, {torch_hub_checkpoints()})",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    unknown = [name for name in args.backbones if name not in BACKBONES]
+    if unknown:
+        raise FetchError(f"unknown backbone(s) {unknown}; known: {', '.join(sorted(BACKBONES))}")
+    folder = Path(args.dir) if args.dir else torch_hub_checkpoints()
+    for name in args.backbones or downloadable:
+        fetched = fetch_backbone(BACKBONES[name], folder, bar=not args.quiet)
+        print(f"{name}: {fetched.status} {fetched.path}")
+    return 0
