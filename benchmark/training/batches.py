@@ -237,10 +237,11 @@ def _gather(array: np.ndarray, slots: np.ndarray) -> np.ndarray:
 class LoaderBatches:
     """A DataLoader over a batch-level or item-level dataset, seen as a :class:`BatchSource`."""
 
-    def __init__(self, loader: DataLoader, sampler: EpochSampler) -> None:
+    def __init__(self, loader: DataLoader, sampler: EpochSampler, batch_size: int) -> None:
         self.loader = loader
         self.sampler = sampler
         self.size = len(sampler)
+        self.batch_size = batch_size
 
     def set_epoch(self, epoch: int) -> None:
         self.sampler.set_epoch(epoch)
@@ -276,7 +277,7 @@ def stream_batches(
         # would shift the model's dropout masks away from the resident path's.
         generator=torch.Generator().manual_seed(seed),
     )
-    return LoaderBatches(loader, sampler)
+    return LoaderBatches(loader, sampler, batch_size)
 
 
 def item_batches(
@@ -301,4 +302,4 @@ def item_batches(
         persistent_workers=workers > 0,
         generator=torch.Generator().manual_seed(seed),
     )
-    return LoaderBatches(loader, sampler)
+    return LoaderBatches(loader, sampler, batch_size)
