@@ -271,6 +271,15 @@ def device_label(name: str) -> str:
         return f"{name} (unavailable: {exc})"[:100]
 
 
+def _release_device_memory() -> None:
+    """A solo-pool worker keeps its process between runs: hand the card's cached memory
+    (the last run's model and resident images, now freed) back to the driver."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def time_limit_message() -> str:
     return f"time limit of {settings.BENCHMARK_TASK_TIME_LIMIT} s exceeded"
 
@@ -298,12 +307,15 @@ def run_execute(*, run_id: int, hostname: str, task_id: str | None = None) -> st
         return BenchmarkRun.objects.values_list("status", flat=True).get(pk=run_id)
     reporter = AttemptReporter(attempt)
     try:
-        result = train(
-            attempt.config,
-            on_epoch_end=reporter.on_epoch_end,
-            should_stop=reporter.should_stop,
-            progress=reporter.progress,
-        )
+        try:
+            result = train(
+                attempt.config,
+                on_epoch_end=reporter.on_epoch_end,
+                should_stop=reporter.should_stop,
+                progress=reporter.progress,
+            )
+        finally:
+            _release_device_memory()
     except Exception as exc:  # every failure is shown on the run's page, not lost in a log
         known = isinstance(exc, ValueError)  # TrainingInputError and ConfigError among them
         message = str(exc) if known else f"{type(exc).__name__}: {exc}"
