@@ -15,6 +15,8 @@ def worker_argv(*, hostname: str, queues: str = "default,gpu") -> list[str]:
         "worker",
         "-Q",
         queues,
+        "--pool",
+        pool_for(queues),
         "--concurrency",
         "1",
         "--loglevel",
@@ -25,3 +27,10 @@ def worker_argv(*, hostname: str, queues: str = "default,gpu") -> list[str]:
         "--hostname",
         hostname,
     ]
+
+
+def pool_for(queues: str) -> str:
+    """A worker of the gpu queue alone (one per GPU, docs/benchmarks.md) uses the solo pool:
+    it runs the task in the worker's main process, which, unlike a daemonic prefork child,
+    may start DataLoader workers. Other workers keep prefork, which enforces time limits."""
+    return "solo" if queues.split(",") == ["gpu"] else "prefork"

@@ -6,6 +6,8 @@ worker, so they are filled in from that machine's settings at the moment of use.
 """
 
 import dataclasses
+import multiprocessing
+import os
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,21 @@ def weights_path(*, backbone: str) -> Path | None:
     return Path(settings.BENCHMARK_WEIGHTS_DIR) / info.weights_file
 
 
+def dataloader_workers() -> int:
+    """BENCHMARK_DATALOADER_WORKERS, or for -1 (auto) the cores this process may use when
+    it may start processes, else 0.
+
+    A Celery prefork child is daemonic and may not start processes (DataLoader workers);
+    a ``--pool solo`` worker (the documented GPU worker) runs the task in its main process.
+    """
+    configured = settings.BENCHMARK_DATALOADER_WORKERS
+    if configured >= 0:
+        return configured
+    if multiprocessing.current_process().daemon:
+        return 0
+    return len(os.sched_getaffinity(0))
+
+
 def machine_config(*, base: dict[str, Any], manifest: Path, output_dir: Path) -> dict[str, Any]:
     """``base`` (a run's stored config) plus this machine's paths, device and threads."""
     config = dict(base)
@@ -51,7 +68,9 @@ def machine_config(*, base: dict[str, Any], manifest: Path, output_dir: Path) ->
         manifest=str(manifest),
         output_dir=str(output_dir),
         device=settings.BENCHMARK_DEVICE,
-        workers=settings.BENCHMARK_DATALOADER_WORKERS,
+        workers=dataloader_workers(),
+        data_path=settings.BENCHMARK_DATA_PATH,
+        resident_share=settings.BENCHMARK_RESIDENT_SHARE,
         threads=settings.BENCHMARK_TORCH_THREADS or None,
         cache_dir=settings.BENCHMARK_CACHE_DIR or None,
         progress=False,

@@ -122,6 +122,11 @@ class AttemptReporter:
         self.history: list[dict[str, Any]] = []
         self.superseded = False
         self.cancelled = False
+        self.timed_out = False
+        # Celery enforces time limits only in prefork children; the GPU worker runs
+        # `--pool solo` (so that it may start loader workers), so the run keeps its own.
+        # Like the soft limit, a minute before the hard one.
+        self._deadline = time.monotonic() + settings.BENCHMARK_TASK_TIME_LIMIT - 60
         self._polled_at = float("-inf")
         self._phase: dict[str, Any] = {}
 
@@ -168,9 +173,12 @@ class AttemptReporter:
 
     def should_stop(self) -> bool:
         """Polled before every batch; asks the database at most every ``poll_seconds``."""
-        if self.superseded or self.cancelled:
+        if self.superseded or self.cancelled or self.timed_out:
             return True
         now = time.monotonic()
+        if now >= self._deadline:
+            self.timed_out = True
+            return True
         if now - self._polled_at < self.poll_seconds:
             return False
         self._polled_at = now
@@ -187,8 +195,9 @@ class AttemptReporter:
         return self.superseded or self.cancelled
 
 
-def _finish(*, attempt: Attempt, status: str, **fields: Any) -> bool:
-    """Write the outcome if this attempt still owns the run; False (nothing written) if not."""
+def _finish(*, attempt: Attempt, status: str, event: str = "", **fields: Any) -> bool:
+    """Write the outcome (and ``event``) if this attempt still owns the run; False
+    (nothing written) if not."""
     _fresh_connection()
     with transaction.atomic():
         run = BenchmarkRun.objects.select_for_update().get(pk=attempt.run_id)
@@ -199,6 +208,8 @@ def _finish(*, attempt: Attempt, status: str, **fields: Any) -> bool:
         run.finished_at = timezone.now()
         for name, value in fields.items():
             setattr(run, name, value)
+        if event:
+            run_event(run, event)
         if status == BenchmarkRun.Status.CANCELLED:
             run_event(run, "cancelled while running; stopped")
         run.save()
@@ -260,6 +271,28 @@ def device_label(name: str) -> str:
         return f"{name} (unavailable: {exc})"[:100]
 
 
+def _release_device_memory() -> None:
+    """A solo-pool worker keeps its process between runs: hand the card's cached memory
+    (the last run's model and resident images, now freed) back to the driver."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def time_limit_message() -> str:
+    return f"time limit of {settings.BENCHMARK_TASK_TIME_LIMIT} s exceeded"
+
+
+def data_event(data: dict[str, Any]) -> str:
+    """How the run's batches were fed, for its event log (``TrainResult.data``)."""
+    megabytes = data.get("bytes", 0) / 1e6
+    return (
+        f"data path {data.get('path', '?')}, {data.get('loader_workers', 0)} loader workers, "
+        f"{megabytes:.1f} MB of packed images"
+    )
+
+
 def run_execute(*, run_id: int, hostname: str, task_id: str | None = None) -> str:
     """The task body: claim the run, train it, record the outcome; return its status.
 
@@ -274,17 +307,20 @@ def run_execute(*, run_id: int, hostname: str, task_id: str | None = None) -> st
         return BenchmarkRun.objects.values_list("status", flat=True).get(pk=run_id)
     reporter = AttemptReporter(attempt)
     try:
-        result = train(
-            attempt.config,
-            on_epoch_end=reporter.on_epoch_end,
-            should_stop=reporter.should_stop,
-            progress=reporter.progress,
-        )
+        try:
+            result = train(
+                attempt.config,
+                on_epoch_end=reporter.on_epoch_end,
+                should_stop=reporter.should_stop,
+                progress=reporter.progress,
+            )
+        finally:
+            _release_device_memory()
     except Exception as exc:  # every failure is shown on the run's page, not lost in a log
         known = isinstance(exc, ValueError)  # TrainingInputError and ConfigError among them
         message = str(exc) if known else f"{type(exc).__name__}: {exc}"
         if type(exc).__name__ == "SoftTimeLimitExceeded":
-            message = f"time limit of {settings.BENCHMARK_TASK_TIME_LIMIT} s exceeded"
+            message = time_limit_message()
         logger.exception("run %s attempt %s failed", run_id, attempt.number)
         _finish(
             attempt=attempt,
@@ -294,11 +330,25 @@ def run_execute(*, run_id: int, hostname: str, task_id: str | None = None) -> st
             history=reporter.history,
         )
     else:
+        event = data_event(result.data)
         if reporter.superseded:
             return "superseded"
-        if result.stopped:
-            _finish(attempt=attempt, status=BenchmarkRun.Status.CANCELLED, history=reporter.history)
+        if reporter.timed_out:
+            _finish(
+                attempt=attempt,
+                status=BenchmarkRun.Status.FAILED,
+                event=event,
+                error=time_limit_message(),
+                history=reporter.history,
+            )
+        elif result.stopped:
+            _finish(
+                attempt=attempt,
+                status=BenchmarkRun.Status.CANCELLED,
+                event=event,
+                history=reporter.history,
+            )
         else:
             fields = _result_fields(result, reporter, attempt.output_dir)
-            _finish(attempt=attempt, status=BenchmarkRun.Status.SUCCEEDED, **fields)
+            _finish(attempt=attempt, status=BenchmarkRun.Status.SUCCEEDED, event=event, **fields)
     return BenchmarkRun.objects.values_list("status", flat=True).get(pk=run_id)

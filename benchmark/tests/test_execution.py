@@ -66,6 +66,9 @@ def test_a_run_trains_and_records_metrics_history_files_worker_and_device(
     assert -1 <= test["srcc"] <= 1 and test["rmse"] > 0
     assert run.device == "cpu" and run.worker_host
     assert run.started_at <= run.finished_at
+    # A tiny CPU run fits in memory: its images are resident, no loader workers needed.
+    data = [e["event"] for e in run.events if e["event"].startswith("data path")]
+    assert len(data) == 1 and data[0].startswith("data path resident, 0 loader workers")
     predictions = pd.read_csv(_media(run.predictions_path))
     assert list(predictions.columns[:2]) == ["split", "stimulus_id"]
     assert {"mos_quality", "pred_mos_quality"} <= set(predictions.columns)
@@ -139,8 +142,9 @@ def test_a_run_left_running_by_a_lost_worker_is_trained_again_and_says_so(
     assert run.attempts == 2 and run.worker_host == "gpu-b@node8"
     assert run.output_dir.endswith("attempt-2")
     assert len(run.history) == 1 and run.history[0]["train_loss"] != 9.0  # not appended to
-    assert "re-queued after worker loss" in run.events[-1]["event"]
-    assert "gpu-dead@node7" in run.events[-1]["event"]
+    lost = [e["event"] for e in run.events if "worker loss" in e["event"]]
+    assert len(lost) == 1 and lost[0].startswith("re-queued after worker loss")
+    assert "gpu-dead@node7" in lost[0]
 
 
 def test_a_run_whose_workers_keep_dying_is_failed_instead_of_requeued_forever(
@@ -192,7 +196,8 @@ def test_cancel_stops_a_running_run_at_the_next_batch(
     run.refresh_from_db()
     assert [h["epoch"] for h in run.history] == [1]
     assert run.metrics == {} and run.predictions_path == ""
-    assert [e["event"].split(";")[0] for e in run.events] == [
+    events = [e["event"].split(";")[0] for e in run.events]
+    assert [e for e in events if not e.startswith("data path")] == [
         "cancel requested by the system",
         "cancelled while running",
     ]
@@ -272,6 +277,37 @@ def test_the_time_limit_marks_the_run_failed_with_a_message(monkeypatch):
     assert run_execute(run_id=run.pk, hostname="w") == "failed"
     run.refresh_from_db()
     assert run.error == f"time limit of {settings.BENCHMARK_TASK_TIME_LIMIT} s exceeded"
+
+
+def test_a_run_past_its_time_limit_stops_itself_where_celery_does_not_enforce_it(
+    django_capture_on_commit_callbacks, settings
+):
+    """The GPU worker's solo pool has no Celery time limits; the run keeps its own."""
+    settings.BENCHMARK_TASK_TIME_LIMIT = 60  # the soft limit: a minute before, i.e. now
+    run = _launch(django_capture_on_commit_callbacks).runs.get()
+    assert run_execute(run_id=run.pk, hostname="w") == "failed"
+    run.refresh_from_db()
+    assert run.error == "time limit of 60 s exceeded" and run.history == []
+    assert run.metrics == {} and run.predictions_path == ""
+
+
+def test_loader_workers_default_to_the_cores_where_the_process_may_start_processes(settings):
+    import multiprocessing
+    import os
+
+    from benchmark.services.configs import dataloader_workers
+
+    settings.BENCHMARK_DATALOADER_WORKERS = 3
+    assert dataloader_workers() == 3
+    settings.BENCHMARK_DATALOADER_WORKERS = -1
+    assert dataloader_workers() == len(os.sched_getaffinity(0)) > 0
+    # A daemonic process (a Celery prefork child) may not start loader workers.
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=lambda: queue.put(dataloader_workers()), daemon=True)
+    child.start()
+    child.join(timeout=60)
+    assert queue.get(timeout=10) == 0
 
 
 def test_only_failed_or_cancelled_runs_can_be_retried_and_ended_runs_not_cancelled():

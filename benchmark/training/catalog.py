@@ -105,4 +105,6 @@ SPLIT_PROTOCOLS = ("random", "cross_generator", "kfold", "fixed")
 WEIGHTS_CHOICES = ("none", "imagenet")
 LOSSES = ("mse", "l1")
 SCHEDULERS = ("cosine", "none")
+# Where batches come from (benchmark/training/batches.py); auto: resident when it fits.
+DATA_PATHS = ("auto", "resident", "stream")
 FR_FUSIONS = ("concat", "concat_diff")

@@ -19,6 +19,7 @@ from typing import Any
 
 from benchmark.training.catalog import (
     BACKBONES,
+    DATA_PATHS,
     FR_FUSIONS,
     LOSSES,
     MODEL_KINDS,
@@ -82,6 +83,9 @@ class TrainConfig:
     ``pscr.patch_size``); ``resize_size`` the cached square size the crop is taken
     from. ``amp`` (bf16) and ``channels_last`` apply on CUDA only. ``threads`` sets
     torch's CPU threads; ``max_train_images`` subsamples training rows for tiny runs.
+    ``data_path``: ``resident`` keeps the packed uint8 images on the device, ``stream``
+    reads them through ``workers`` loader processes, ``auto`` is resident when they fit
+    in ``resident_share`` of the device's free memory (batches are the same either way).
     """
 
     manifest: str = ""
@@ -114,6 +118,8 @@ class TrainConfig:
     pscr: PscrConfig = field(default_factory=PscrConfig)
     device: str = "auto"
     workers: int = 2
+    data_path: str = "auto"
+    resident_share: float = 0.5
     threads: int | None = None
     cache_dir: str | None = None
     amp: bool = True
@@ -287,6 +293,9 @@ def _validate(config: TrainConfig, check_files: bool) -> None:
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", config.device):
         raise ConfigError("device", f"must be auto, cpu, cuda or cuda:N; got {config.device!r}")
     _at_least("workers", config.workers, 0)
+    _choice("data_path", config.data_path, DATA_PATHS)
+    if not 0 < config.resident_share <= 1:
+        raise ConfigError("resident_share", f"must be in (0, 1]; got {config.resident_share!r}")
     _at_least("threads", config.threads, 1)
     _at_least("max_train_images", config.max_train_images, config.batch_size)
     if check_files:

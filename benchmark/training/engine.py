@@ -7,15 +7,16 @@ rate suits MOS on 0..5 and on 0..100); callers map predictions back.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Sized
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
+from benchmark.training.batches import BatchSource
 from benchmark.training.data import DeviceAugment
 from benchmark.training.models import PSCRModel
 
@@ -58,25 +59,36 @@ def train_outputs(
     return ctx.model(images, ex), target - ctx.exemplar_targets[pick]
 
 
+# The progress bar's loss needs a host-device sync; refresh it at most this often.
+BAR_REFRESH_SECONDS = 1.0
+
+
 def train_one_epoch(
     ctx: StepContext,
-    loader: DataLoader,
+    batches: BatchSource,
     optimizer: torch.optim.Optimizer,
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     *,
     should_stop: Callable[[], bool] | None = None,
     progress: str | None = None,
 ) -> tuple[float, bool]:
-    """Return (mean training loss, whether ``should_stop`` interrupted the epoch)."""
+    """Return (mean training loss, whether ``should_stop`` interrupted the epoch).
+
+    The loss is summed on the device and read once at the end: reading it per step
+    would make the host wait for each step's kernels before it loads the next batch.
+    ``should_stop`` is asked before every batch, so it must be cheap (rate-limit it).
+    """
     ctx.model.train()
-    total, count, stopped = 0.0, 0, False
-    batches: Iterable[Any] = loader
+    total = torch.zeros((), dtype=torch.float32, device=ctx.device)
+    count, stopped = 0, False
+    iterated: Iterable[Any] = batches
     bar = None
+    refreshed = time.monotonic()
     if progress:
         from tqdm import tqdm
 
-        batches = bar = tqdm(loader, desc=progress, unit="batch", leave=False)
-    for batch in batches:
+        iterated = bar = tqdm(batches, desc=progress, unit="batch", leave=False)
+    for batch in iterated:
         if should_stop is not None and should_stop():
             stopped = True
             break
@@ -87,11 +99,12 @@ def train_one_epoch(
         loss.backward()
         optimizer.step()
         batch_size = target.shape[0]
-        total += loss.item() * batch_size
+        total += loss.detach() * batch_size
         count += batch_size
-        if bar is not None:
-            bar.set_postfix(loss=f"{total / count:.4f}")
-    return (total / count if count else float("nan")), stopped
+        if bar is not None and time.monotonic() - refreshed >= BAR_REFRESH_SECONDS:
+            refreshed = time.monotonic()
+            bar.set_postfix(loss=f"{total.item() / count:.4f}")
+    return (total.item() / count if count else float("nan")), stopped
 
 
 @torch.no_grad()
@@ -106,13 +119,17 @@ def encode_exemplars(ctx: StepContext, chunk: int = 8) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict(ctx: StepContext, loader: DataLoader) -> np.ndarray:
-    """Standardised predictions ``(n, n_out)`` in dataset order."""
+def predict(ctx: StepContext, batches: BatchSource) -> np.ndarray:
+    """Standardised predictions ``(n, n_out)`` in the part's row order.
+
+    Predictions stay on the device until the pass ends: one copy to the host, not one
+    synchronising copy per batch.
+    """
     ctx.model.eval()
-    n_rows = len(cast(Sized, loader.dataset))
-    out: np.ndarray | None = None
     exemplar_feats = encode_exemplars(ctx) if ctx.kind == "pscr" else None
-    for batch in loader:
+    predicted: list[torch.Tensor] = []
+    positions: list[torch.Tensor] = []
+    for batch in batches:
         with ctx.autocast():
             if ctx.kind == "nr":
                 (images,) = ctx.augment([batch["image"]], train=False)
@@ -125,9 +142,10 @@ def predict(ctx: StepContext, loader: DataLoader) -> np.ndarray:
                 assert exemplar_feats is not None and ctx.exemplar_targets is not None
                 pscr = cast(PSCRModel, ctx.model)
                 pred = pscr.predict(images, exemplar_feats, ctx.exemplar_targets)
-        pred = pred.float().cpu().numpy()
-        if out is None:
-            out = np.zeros((n_rows, pred.shape[1]), dtype=np.float64)
-        out[batch["index"].numpy()] = pred
-    assert out is not None
+        predicted.append(pred.float())
+        positions.append(batch["index"])
+    assert predicted
+    stacked = torch.cat(predicted).cpu().numpy()
+    out = np.zeros((batches.size, stacked.shape[1]), dtype=np.float64)
+    out[torch.cat(positions).numpy()] = stacked
     return out

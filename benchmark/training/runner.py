@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import platform
 import time
-from collections.abc import Callable, Sized
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -18,21 +18,24 @@ from typing import Any, cast
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
 
 from benchmark.training import engine
 from benchmark.training.backbones import Backbone
+from benchmark.training.batches import (
+    BatchSource,
+    PackedBatchDataset,
+    PackedImages,
+    ResidentBatches,
+    fits_on_device,
+    item_batches,
+    pack_images,
+    stream_batches,
+)
 from benchmark.training.cache import CacheSpec, ImageCache, load_cached
 from benchmark.training.catalog import BACKBONES
 from benchmark.training.checkpoint import checkpoint_payload
 from benchmark.training.config import ConfigError, TrainConfig
-from benchmark.training.data import (
-    CachedImageDataset,
-    DeviceAugment,
-    EpochSampler,
-    PatchDataset,
-    sample_patches,
-)
+from benchmark.training.data import DeviceAugment, PatchDataset, sample_patches
 from benchmark.training.manifest import Manifest, load_manifest
 from benchmark.training.metrics import aggregate, compute_metrics
 from benchmark.training.models import create_model
@@ -82,6 +85,8 @@ class TrainResult:
     aggregate: dict[str, dict[str, dict[str, dict[str, Any]]]]  # part -> column -> metric -> stats
     stopped: bool
     seconds: float
+    # How batches were fed: path (resident, stream or files), loader_workers, bytes.
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -137,6 +142,9 @@ class _Run:
         self.out = Path(config.output_dir)
         self.files: list[Path] = []
         self.ref_files: list[Path] | None = None
+        self.packed: PackedImages | None = None
+        self.packed_refs: PackedImages | None = None
+        self.resident: tuple[torch.Tensor, torch.Tensor | None] | None = None
 
     def fill_cache(self, rows: np.ndarray) -> ImageCache:
         """Decode every image the splits use (once per cache) before the first epoch."""
@@ -165,30 +173,75 @@ class _Run:
             self.ref_files = cached(refs)
         return cache
 
-    def dataset(self, rows: np.ndarray, targets: np.ndarray) -> Dataset:
-        files = [self.files[i] for i in rows]
-        pscr = self.config.pscr
-        if self.config.model == "pscr":
-            return PatchDataset(files, targets, int(pscr.patch_size or 0), pscr.grid)
-        refs = [self.ref_files[i] for i in rows] if self.ref_files is not None else None
-        return CachedImageDataset(files, targets, refs)
-
-    def loader(self, dataset: Dataset, *, train: bool, seed: int) -> DataLoader:
+    def prepare_data(self, rows: np.ndarray) -> dict[str, Any]:
+        """Pack the cached images into one array per dataset; load it onto the device
+        when it fits. Return how batches will be fed (recorded with the run)."""
         config = self.config
-        size = len(cast(Sized, dataset))
+        if config.model == "pscr":  # native-resolution images differ in size: per file
+            return {"path": "files", "loader_workers": config.workers, "bytes": 0}
+        root = Path(str(config.cache_dir))
+        self.packed = pack_images(self.files, rows, root)
+        if self.ref_files is not None:
+            self.packed_refs = pack_images(self.ref_files, rows, root)
+        needed = self.packed.nbytes + (self.packed_refs.nbytes if self.packed_refs else 0)
+        resident = config.data_path == "resident" or (
+            config.data_path == "auto"
+            and fits_on_device(needed, self.device, config.resident_share)
+        )
+        if resident:
+            self.resident = (
+                self._to_device(self.packed),
+                self._to_device(self.packed_refs) if self.packed_refs else None,
+            )
+            return {"path": "resident", "loader_workers": 0, "bytes": needed}
+        return {"path": "stream", "loader_workers": config.workers, "bytes": needed}
+
+    def _to_device(self, packed: PackedImages) -> torch.Tensor:
+        # np.array reads the whole file into (writable) memory once.
+        return torch.from_numpy(np.array(packed.open())).to(self.device)
+
+    def batches(
+        self, rows: np.ndarray, targets: np.ndarray, *, train: bool, seed: int
+    ) -> BatchSource:
+        """Batches of ``rows`` (standardised ``targets``), by the path prepare_data chose."""
+        config = self.config
         if train:
-            batch = min(config.batch_size, size)
+            batch = min(config.batch_size, len(rows))
         else:
             batch = int(config.eval_batch_size or config.batch_size)
-        return DataLoader(
+        if self.resident is not None:
+            assert self.packed is not None
+            images, refs = self.resident
+            return ResidentBatches(
+                images,
+                self.packed.slots[rows],
+                targets,
+                batch_size=batch,
+                train=train,
+                seed=seed,
+                references=refs,
+                reference_slots=self.packed_refs.slots[rows] if self.packed_refs else None,
+            )
+        if self.packed is not None:
+            return stream_batches(
+                PackedBatchDataset(self.packed, rows, targets, self.packed_refs),
+                batch_size=batch,
+                train=train,
+                seed=seed,
+                workers=config.workers,
+                pin_memory=self.cuda,
+            )
+        pscr = config.pscr
+        files = [self.files[i] for i in rows]
+        dataset = PatchDataset(files, targets, int(pscr.patch_size or 0), pscr.grid)
+        return item_batches(
             dataset,
+            len(rows),
             batch_size=batch,
-            sampler=EpochSampler(size, shuffle=train, seed=seed),
-            # A last batch of one would break BatchNorm in training mode.
-            drop_last=train,
-            num_workers=config.workers,
+            train=train,
+            seed=seed,
+            workers=config.workers,
             pin_memory=self.cuda,
-            persistent_workers=config.workers > 0,
         )
 
 
@@ -229,8 +282,8 @@ class _SplitTraining:
     model: nn.Module
     context: engine.StepContext
     exemplar_rows: np.ndarray
-    train_loader: DataLoader
-    val_loader: DataLoader
+    train_batches: BatchSource
+    val_batches: BatchSource
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler | None
     loss_fn: nn.Module
@@ -309,8 +362,6 @@ def _build_split(run: _Run, index: int, split: Split) -> _SplitTraining:
     model, context = _build_model(run, seed)
     exemplar_rows = _attach_exemplars(run, context, train_rows, targets)
     standard = targets.standard
-    train_set = run.dataset(train_rows, standard[train_rows])
-    val_set = run.dataset(split.val, standard[split.val])
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
@@ -328,8 +379,8 @@ def _build_split(run: _Run, index: int, split: Split) -> _SplitTraining:
         model=model,
         context=context,
         exemplar_rows=exemplar_rows,
-        train_loader=run.loader(train_set, train=True, seed=seed),
-        val_loader=run.loader(val_set, train=False, seed=seed),
+        train_batches=run.batches(train_rows, standard[train_rows], train=True, seed=seed),
+        val_batches=run.batches(split.val, standard[split.val], train=False, seed=seed),
         optimizer=optimizer,
         scheduler=scheduler,
         loss_fn=nn.MSELoss() if config.loss == "mse" else nn.L1Loss(),
@@ -399,12 +450,12 @@ def _train_epoch(
     """One epoch of training and validation; None if ``should_stop`` stopped it."""
     config, manifest, split = run.config, run.manifest, training.split
     started = time.perf_counter()
-    training.train_loader.sampler.set_epoch(epoch)  # type: ignore[attr-defined]
+    training.train_batches.set_epoch(epoch)
     lr = training.optimizer.param_groups[0]["lr"]
     bar = f"{split.name} epoch {epoch}/{config.epochs}" if config.progress else None
     loss, stopped = engine.train_one_epoch(
         training.context,
-        training.train_loader,
+        training.train_batches,
         training.optimizer,
         training.loss_fn,
         should_stop=should_stop,
@@ -415,7 +466,7 @@ def _train_epoch(
     if training.scheduler is not None:
         training.scheduler.step()
     val_predictions = training.targets.unstandardise(
-        engine.predict(training.context, training.val_loader)
+        engine.predict(training.context, training.val_batches)
     )
     val = _metrics_by_column(val_predictions, manifest.scores[split.val], manifest.score_columns)
     score = _selection_score(val)
@@ -444,13 +495,14 @@ def _evaluate_best(run: _Run, training: _SplitTraining, best: _Best) -> RepeatRe
     manifest, split = run.manifest, training.split
     assert best.state is not None
     training.model.load_state_dict(best.state)
-    test_set = run.dataset(split.test, training.targets.standard[split.test])
-    test_loader = run.loader(test_set, train=False, seed=training.seed)
+    test_batches = run.batches(
+        split.test, training.targets.standard[split.test], train=False, seed=training.seed
+    )
     metrics: dict[str, dict[str, dict[str, Any]]] = {}
     predictions: dict[str, str] = {}
-    parts = (("val", training.val_loader, split.val), ("test", test_loader, split.test))
-    for part, loader, rows in parts:
-        predicted = training.targets.unstandardise(engine.predict(training.context, loader))
+    parts = (("val", training.val_batches, split.val), ("test", test_batches, split.test))
+    for part, batches, rows in parts:
+        predicted = training.targets.unstandardise(engine.predict(training.context, batches))
         metrics[part] = _metrics_by_column(predicted, manifest.scores[rows], manifest.score_columns)
         path = training.split_dir / f"predictions_{part}.csv"
         write_predictions(path, manifest.frame, rows, predicted, manifest.score_columns)
@@ -557,6 +609,7 @@ def train(
         np.concatenate([np.concatenate(list(split.parts().values())) for split in splits])
     )
     run.fill_cache(used)
+    data = run.prepare_data(used)
     summary = SummaryWriter(run.out / "summary.csv")
     results: list[RepeatResult] = []
     stopped = False
@@ -573,6 +626,7 @@ def train(
         {
             "score_columns": manifest.score_columns,
             "stopped": stopped,
+            "data": data,
             "repeats": [result.__dict__ for result in results],
             "aggregate": aggregated,
         },
@@ -585,6 +639,7 @@ def train(
         aggregate=aggregated,
         stopped=stopped,
         seconds=time.perf_counter() - started,
+        data=data,
     )
 
 

@@ -228,9 +228,14 @@ BENCHMARK_MAX_ATTEMPTS = env_int("BENCHMARK_MAX_ATTEMPTS", 3)
 # auto (CUDA when present), cpu, cuda or cuda:N; torch CPU threads (0: torch's default).
 BENCHMARK_DEVICE = env_str("BENCHMARK_DEVICE", "auto")
 BENCHMARK_TORCH_THREADS = env_int("BENCHMARK_TORCH_THREADS", 0)
-# DataLoader processes per run. 0 by default: Celery's prefork children are daemonic
-# and may not start processes of their own; the cache makes loading cheap anyway.
-BENCHMARK_DATALOADER_WORKERS = env_int("BENCHMARK_DATALOADER_WORKERS", 0)
+# DataLoader processes per run when batches are streamed. -1 (auto): the cores this
+# process may use where it may start processes (a `--pool solo` GPU worker, the CLI),
+# 0 in a prefork child (daemonic: it may not start processes of its own).
+BENCHMARK_DATALOADER_WORKERS = env_int("BENCHMARK_DATALOADER_WORKERS", -1)
+# Where batches come from: auto (the packed images on the device when they fit in
+# BENCHMARK_RESIDENT_SHARE of its free memory), resident or stream. docs/benchmarks.md.
+BENCHMARK_DATA_PATH = env_str("BENCHMARK_DATA_PATH", "auto")
+BENCHMARK_RESIDENT_SHARE = float(env_str("BENCHMARK_RESIDENT_SHARE", "0.5"))
 # Redis re-delivers an unacknowledged task after this many seconds (a worker that died
 # with the machine). It must exceed the longest run, or a live run gets a second copy.
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
