@@ -89,9 +89,11 @@ def subject_statuses(*, study: Study) -> list[SubjectStatus]:
 
 
 def stimulus_list_for_study(*, study: Study) -> QuerySet[Stimulus]:
-    return study.stimuli.annotate(
-        rating_count=Count("ratings", filter=Q(ratings__is_training=False))
-    ).order_by("id")
+    return (
+        study.stimuli.annotate(rating_count=Count("ratings", filter=Q(ratings__is_training=False)))
+        .select_related("same_file_as")
+        .order_by("id")
+    )
 
 
 def study_progress(*, study: Study) -> dict:
