@@ -158,6 +158,8 @@ class PublishedLayout:
     expects: str = ""  # one line for the CLI, the import page and the API
     scale: tuple[float, float] = (0.0, 5.0)
     dimensions: tuple[Dimension, ...] = ()
+    # Only a database that withholds some MOS (a validation set) may list images without.
+    unlabelled_ok: bool = False
 
     def read(self, source: Path) -> PublishedTable:
         raise NotImplementedError
@@ -167,6 +169,22 @@ class PublishedLayout:
         if not source.is_dir():
             raise _fail(f"{source} is not a folder; give the {self.title} database folder")
         return source
+
+    def _finish(
+        self, label: Path, root: Path, rows: list[PublishedRow], problems
+    ) -> PublishedTable:
+        if not self.unlabelled_ok:
+            problems = problems + [
+                LayoutProblem(row.row, PurePosixPath(row.image).name, "missing MOS")
+                for row in rows
+                if not row.labelled
+            ]
+            problems.sort(key=lambda p: p.row)
+        if problems:
+            raise LayoutError(problems)
+        if not rows:
+            raise _fail(f"{label.name} lists no images", label.name)
+        return PublishedTable(label_file=label, root=root, rows=rows)
 
     def missing(self, source: Path, looked_for: str) -> LayoutError:
         return _fail(
@@ -239,7 +257,7 @@ class Agiqa3k(PublishedLayout):
                     },  # fmt: skip
                 )
             )
-        return _finish(label, source, rows, problems)
+        return self._finish(label, source, rows, problems)
 
 
 class Agiqa1k(PublishedLayout):
@@ -291,7 +309,7 @@ class Agiqa1k(PublishedLayout):
                     },  # fmt: skip
                 )
             )
-        return _finish(label, source, rows, problems)
+        return self._finish(label, source, rows, problems)
 
     def _raw_means(self, source: Path) -> dict[str, float]:
         path = source / "AIGC_all.csv"
@@ -390,7 +408,7 @@ class PkuI2iqa(PublishedLayout):
             )
             for number, record in enumerate(frame.to_dict("records"), start=1)
         ]
-        return _finish(label, source, rows, problems)
+        return self._finish(label, source, rows, problems)
 
     def _read_split_files(self, files, source, index) -> PublishedTable:
         problems: list[LayoutProblem] = []
@@ -419,7 +437,7 @@ class PkuI2iqa(PublishedLayout):
                     )  # fmt: skip
                 )
         label = files[0]
-        return _finish(label, source, rows, problems)
+        return self._finish(label, source, rows, problems)
 
     def _read_converted_csv(self, label, source, index) -> PublishedTable:
         frame = _read_sheet(label)
@@ -439,7 +457,7 @@ class PkuI2iqa(PublishedLayout):
             )  # fmt: skip
             for number, record in enumerate(frame.to_dict("records"), start=1)
         ]
-        return _finish(label, source, rows, problems)
+        return self._finish(label, source, rows, problems)
 
 
 class _ImageIndex:
@@ -621,6 +639,7 @@ class Aigiqa20k(PublishedLayout):
         "images beside them or in images/"
     )
     dimensions = (Dimension("quality", "Overall quality"),)
+    unlabelled_ok = True
     HEADER = ("name", "prompt", "mos")
 
     def read(self, source: Path) -> PublishedTable:
@@ -662,7 +681,7 @@ class Aigiqa20k(PublishedLayout):
                         },
                     )  # fmt: skip
                 )
-        return _finish(next(iter(sorted(chosen.values()))), source, rows, problems)
+        return self._finish(next(iter(sorted(chosen.values()))), source, rows, problems)
 
     def _frame(self, path: Path) -> pd.DataFrame:
         frame = _read_sheet(path, header=False)
@@ -679,14 +698,6 @@ class Aigiqa20k(PublishedLayout):
         if "mos" not in frame.columns:
             frame["mos"] = None  # a validation file published without its MOS column
         return frame
-
-
-def _finish(label: Path, root: Path, rows: list[PublishedRow], problems) -> PublishedTable:
-    if problems:
-        raise LayoutError(problems)
-    if not rows:
-        raise _fail(f"{label.name} lists no images", label.name)
-    return PublishedTable(label_file=label, root=root, rows=rows)
 
 
 LAYOUTS: dict[str, PublishedLayout] = {

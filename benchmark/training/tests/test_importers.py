@@ -85,3 +85,15 @@ def test_the_readers_import_without_django():
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == "5"
+
+
+def test_a_missing_mos_is_an_error_except_where_a_database_withholds_some(tmp_path):
+    db = make_published_database("agiqa1k", tmp_path / "db", count=4)
+    table = pd.read_excel(db.root / "AIGC_MOS_Zscore.xlsx")
+    table.loc[1, "MOS"] = None
+    table.to_excel(db.root / "AIGC_MOS_Zscore.xlsx", index=False)
+    with pytest.raises(LayoutError) as info:
+        LAYOUTS["agiqa1k"].read(db.root)
+    assert [(p.row, p.image, p.message) for p in info.value.problems] == [
+        (2, db.names[1], "missing MOS")
+    ]
