@@ -174,10 +174,11 @@ class PublishedLayout:
         self, label: Path, root: Path, rows: list[PublishedRow], problems
     ) -> PublishedTable:
         if not self.unlabelled_ok:
+            reported = {p.row for p in problems}  # a score that is not a number, say
             problems = problems + [
                 LayoutProblem(row.row, PurePosixPath(row.image).name, "missing MOS")
                 for row in rows
-                if not row.labelled
+                if not row.labelled and row.row not in reported
             ]
             problems.sort(key=lambda p: p.row)
         if problems:
