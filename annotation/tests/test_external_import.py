@@ -2,6 +2,7 @@
 
 import csv
 import hashlib
+import html
 import io
 import zipfile
 from pathlib import Path
@@ -367,3 +368,14 @@ def test_the_api_lists_the_layouts_with_what_each_expects(client):
     assert set(layouts) == {"agiqa3k", "agiqa1k", "pku-i2iqa", "aigciqa2023", "aigiqa20k"}
     assert "AIGC_MOS_Zscore.xlsx" in layouts["agiqa1k"]["expects"]
     assert layouts["pku-i2iqa"]["dimensions"] == ["quality", "authenticity", "correspondence"]
+
+
+def test_the_import_page_lists_the_layouts_with_what_each_expects(client):
+    from django.urls import reverse
+
+    from annotation.imports.external import LAYOUTS
+
+    client.force_login(ResearcherFactory())
+    page = client.get(reverse("research:external_import")).content.decode()
+    for layout in LAYOUTS.values():
+        assert html.escape(layout.expects) in page
