@@ -15,7 +15,9 @@
    import's progress callback last reported (validating or writing), and the progress is
    printed live, a line per tenth of each phase;
 4. checks that the study holds every row, that byte copies added no stored file, then
-   deletes the study and its files (`--keep` keeps them), and prints a table.
+   deletes the study, its files and the thumbnails (`--keep` keeps them; thumbnails are
+   shared by content, so a kept one would spare the next import its work), and prints a
+   table.
 
 It prints figures; it is not a test.
 """
@@ -163,6 +165,8 @@ def measure_one(args) -> dict:
         study.delete()
         shutil.rmtree(media / "studies" / str(pk), ignore_errors=True)
         shutil.rmtree(media / "releases" / str(pk), ignore_errors=True)
+        # Thumbnails are shared by content across studies; the next import must make its own.
+        shutil.rmtree(media / "thumbs", ignore_errors=True)
     print(json.dumps(out))
     return out
 
