@@ -2,7 +2,7 @@
 
 import csv
 import io
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -139,7 +139,7 @@ def rows_validate(
     *,
     rows: list[RawRow],
     root: Path,
-    existing_sha256: Mapping[str, tuple[int, str]] | Iterable[str] = (),
+    existing_sha256: Mapping[str, tuple[int, str]] | None = None,
     allow_duplicates: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> list[ImportRow]:
@@ -150,11 +150,7 @@ def rows_validate(
     the content of the study's stimuli to (id, original name).
     """
     problems: list[ImportProblem] = []
-    existing = (
-        dict(existing_sha256)
-        if isinstance(existing_sha256, Mapping)
-        else {sha: (0, "") for sha in existing_sha256}
-    )
+    existing = dict(existing_sha256 or {})
     seen: dict[str, tuple[int, str]] = {}
     checked_refs: dict[Path, CheckedImage] = {}
     valid: list[ImportRow] = []
@@ -177,7 +173,7 @@ def rows_validate(
                     row_problems.append(f"same image content as row {same_row} ({same_name})")
             elif checked.sha256 in existing:
                 same_stimulus, same_name = existing[checked.sha256]
-                if not allow_duplicates or not same_stimulus:
+                if not allow_duplicates:
                     row_problems.append("the same image is already in this study")
             else:
                 seen[checked.sha256] = (raw.row, PurePosixPath(raw.image).name)
