@@ -182,6 +182,11 @@ class Stimulus(models.Model):
         upload_to=stimulus_upload_to, max_length=300, width_field="width", height_field="height"
     )
     sha256 = models.CharField(max_length=64)
+    # A published database may list byte-identical files under different names, each rated
+    # on its own: such a stimulus stores no file of its own and shares this one's.
+    same_file_as = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.RESTRICT, related_name="file_sharers"
+    )
     width = models.PositiveIntegerField(default=0)
     height = models.PositiveIntegerField(default=0)
     file_size = models.PositiveBigIntegerField(default=0)
@@ -204,7 +209,12 @@ class Stimulus(models.Model):
         verbose_name_plural = "stimuli"
         ordering = ["study", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["study", "sha256"], name="stimulus_unique_content"),
+            # One stored file per content; stimuli sharing it point at its owner.
+            models.UniqueConstraint(
+                fields=["study", "sha256"],
+                condition=models.Q(same_file_as__isnull=True),
+                name="stimulus_unique_content",
+            ),
         ]
         indexes = [models.Index(fields=["study", "role"])]
 

@@ -37,7 +37,7 @@ from annotation.selectors.subject_reports import (
     subject_list_filtered,
     subject_query_from,
 )
-from annotation.services.imports import import_job_create, upload_stash
+from annotation.services.imports import import_job_create, layouts_listed, upload_stash
 from annotation.services.invites import MAX_INVITES_PER_REQUEST, invites_create, invites_csv
 from annotation.services.studies import (
     STUDY_EDITABLE_FIELDS,
@@ -311,6 +311,11 @@ class StudyImportApi(APIView):
 
         manifest = serializers.FileField()
         images = serializers.FileField(help_text="A zip of the images.")
+        allow_duplicates = serializers.BooleanField(
+            default=False,
+            help_text="Import byte-identical images as separate stimuli sharing one stored "
+            "file (by default they are refused).",
+        )
 
     @extend_schema(request=InputSerializer, responses={202: ImportJobOutputSerializer})
     def post(self, request: Request, pk: int) -> Response:
@@ -320,6 +325,7 @@ class StudyImportApi(APIView):
         options = {
             "manifest": str(upload_stash(serializer.validated_data["manifest"])),
             "images": str(upload_stash(serializer.validated_data["images"])),
+            "allow_duplicates": serializer.validated_data["allow_duplicates"],
             "uploaded": True,
         }
         job = import_job_create(
@@ -328,8 +334,20 @@ class StudyImportApi(APIView):
         return Response(ImportJobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
+class LayoutSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    title = serializers.CharField()
+    expects = serializers.CharField(help_text="What the database folder (or zip) must hold.")
+    dimensions = serializers.ListField(child=serializers.CharField())
+
+
 class ExternalImportApi(APIView):
     parser_classes = [MultiPartParser]
+
+    @extend_schema(responses=LayoutSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        """The published-database layouts an import accepts, with what each expects."""
+        return Response(LayoutSerializer(layouts_listed(), many=True).data)
 
     class InputSerializer(serializers.Serializer):
         class Meta:

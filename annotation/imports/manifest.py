@@ -2,7 +2,7 @@
 
 import csv
 import io
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -30,6 +30,15 @@ class ImportRow:
     std: dict = field(default_factory=dict)
     # Stimulus model fields a layout sets itself (a dataset package: role, expected_scores).
     stimulus_fields: dict = field(default_factory=dict)
+    # Byte-identical to the file of an earlier row of this import (its row number) or of a
+    # stimulus already in the study (its id): stored once, shared. Only when allowed.
+    same_file_as_row: int | None = None
+    same_file_as_stimulus: int | None = None
+    same_file_as_name: str = ""
+
+    @property
+    def is_duplicate(self) -> bool:
+        return self.same_file_as_row is not None or self.same_file_as_stimulus is not None
 
 
 @dataclass
@@ -134,13 +143,19 @@ def rows_validate(
     *,
     rows: list[RawRow],
     root: Path,
-    existing_sha256: Iterable[str] = (),
+    existing_sha256: Mapping[str, tuple[int, str]] | None = None,
+    allow_duplicates: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> list[ImportRow]:
-    """Check every file of every row; return the rows or raise ImportRejected listing all problems."""
+    """Check every file of every row; return the rows or raise ImportRejected listing all problems.
+
+    Two rows with byte-identical files are a problem unless ``allow_duplicates``: then the
+    later row is kept and marked as sharing the earlier row's file. ``existing_sha256`` maps
+    the content of the study's stimuli to (id, original name).
+    """
     problems: list[ImportProblem] = []
-    existing = set(existing_sha256)
-    seen: dict[str, int] = {}
+    existing = dict(existing_sha256 or {})
+    seen: dict[str, tuple[int, str]] = {}
     checked_refs: dict[Path, CheckedImage] = {}
     valid: list[ImportRow] = []
     for index, raw in enumerate(rows, start=1):
@@ -154,13 +169,18 @@ def rows_validate(
                 checked = image_check(image_path)
             except ValueError as exc:
                 row_problems.append(f"image: {exc}")
+        same_row, same_stimulus, same_name = None, None, ""
         if checked is not None:
             if checked.sha256 in seen:
-                row_problems.append(f"same image content as row {seen[checked.sha256]}")
+                same_row, same_name = seen[checked.sha256]
+                if not allow_duplicates:
+                    row_problems.append(f"same image content as row {same_row} ({same_name})")
             elif checked.sha256 in existing:
-                row_problems.append("the same image is already in this study")
+                same_stimulus, same_name = existing[checked.sha256]
+                if not allow_duplicates:
+                    row_problems.append("the same image is already in this study")
             else:
-                seen[checked.sha256] = raw.row
+                seen[checked.sha256] = (raw.row, PurePosixPath(raw.image).name)
         reference = None
         if raw.reference:
             ref_path, why = _resolve(root, raw.reference)
@@ -188,6 +208,9 @@ def rows_validate(
                     mos=raw.mos,
                     std=raw.std,
                     stimulus_fields=raw.stimulus_fields,
+                    same_file_as_row=same_row,
+                    same_file_as_stimulus=same_stimulus,
+                    same_file_as_name=same_name,
                 )
             )
         if progress is not None:

@@ -56,6 +56,13 @@ class DatasetPackage:
 
     key = "dataset-package"
     title = "Dataset package (this platform)"
+    expects = (
+        "A dataset package exported by this site (unzipped folder or zip): mos.csv, "
+        "anchors.csv, release.json, images/ and prompt_images/."
+    )
+    # A package of an imported database may hold byte-identical files under different
+    # names (see ExternalLayout.allow_duplicates): the round trip keeps them.
+    allow_duplicates = True
     # The package's own release.json names them; see PackageTable.
     dimensions: tuple[DimensionSpec, ...] = ()
     scale: tuple[float, float] = (0.0, 100.0)

@@ -233,10 +233,18 @@ class StimulusRoleForm(forms.Form):
 class ManifestImportForm(forms.Form):
     manifest = forms.FileField(help_text="CSV (UTF-8) with an image column; see the docs.")
     images = forms.FileField(help_text="A zip of the images, paths as in the manifest.")
+    allow_duplicates = forms.BooleanField(
+        required=False,
+        help_text="Import byte-identical images as separate stimuli sharing one stored file "
+        "(by default they are refused).",
+    )
 
 
 class ExternalImportForm(forms.Form):
-    layout = forms.ChoiceField(choices=[(k, v.title) for k, v in LAYOUTS.items()])
+    layout = forms.ChoiceField(
+        choices=[(k, v.title) for k, v in LAYOUTS.items()],
+        help_text="What each layout's zip holds is listed above.",
+    )
     name = forms.CharField(max_length=200, help_text="Name of the new study.")
     archive = forms.FileField(help_text="A zip of the label file and the images, as published.")
 

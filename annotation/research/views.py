@@ -26,7 +26,7 @@ from annotation.selectors.research import (
     study_progress,
 )
 from annotation.selectors.subject import TrialPage
-from annotation.services.imports import import_job_create, upload_stash
+from annotation.services.imports import import_job_create, layouts_listed, upload_stash
 from annotation.services.studies import (
     DIMENSION_PRESETS,
     DimensionSpec,
@@ -266,6 +266,7 @@ def study_import(request: HttpRequest, pk: int) -> HttpResponse:
         options = {
             "manifest": str(upload_stash(form.cleaned_data["manifest"])),
             "images": str(upload_stash(form.cleaned_data["images"])),
+            "allow_duplicates": form.cleaned_data["allow_duplicates"],
             "uploaded": True,
         }
         job = import_job_create(
@@ -292,7 +293,8 @@ def external_import(request: HttpRequest) -> HttpResponse:
             kind=ImportJob.Kind.EXTERNAL, created_by=request.user, options=options
         )
         return redirect("research:import_job", job_pk=job.pk)
-    return render(request, T + "import_form.html", {"study": None, "form": form, "external": True})
+    context = {"study": None, "form": form, "external": True, "layouts": layouts_listed()}
+    return render(request, T + "import_form.html", context)
 
 
 def import_job_data(job: ImportJob) -> dict:

@@ -95,8 +95,10 @@ def import_job_summary(*, job: ImportJob) -> str:
     if release is not None:
         counts = release.counts or {}
         text += f", with label release v{release.version}"
-        if counts.get("stimuli"):
-            text += f" (MOS of {counts['stimuli']} stimuli)"
+        # A published database may withhold some MOS (unlabelled stimuli of its release).
+        labelled = counts.get("stimuli", 0) - counts.get("unlabelled", 0)
+        if labelled:
+            text += f" (MOS of {labelled} stimuli)"
     return text + "."
 
 

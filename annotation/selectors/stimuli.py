@@ -137,7 +137,9 @@ def stimulus_page(
 ) -> Page:
     """One page of the table; each stimulus on it carries ``rating_trials``."""
     page_size = page_size if page_size in PAGE_SIZES else DEFAULT_PAGE_SIZE
-    stimuli = stimulus_list_filtered(study=study, query=query).only(
+    # The "same file as <name>" marker reads the original's name: joined, not one query a row.
+    stimuli = stimulus_list_filtered(study=study, query=query).select_related("same_file_as")
+    stimuli = stimuli.only(
         "id",
         "study_id",
         "image",
@@ -149,6 +151,7 @@ def stimulus_page(
         "prompt",
         "role",
         "excluded_from_playlists",
+        "same_file_as__original_name",
     )
     found = Paginator(stimuli, page_size).get_page(page)
     rows = list(found.object_list)

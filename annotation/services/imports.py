@@ -20,7 +20,7 @@ from django.utils.text import slugify
 
 from annotation.imports.archives import zip_extract
 from annotation.imports.errors import ImportProblem, ImportRejected
-from annotation.imports.external import layout_get
+from annotation.imports.external import layout_get, layouts_listed  # noqa: F401 (re-exported)
 from annotation.imports.images import sha256_of, thumbnail_bytes, thumbnail_name
 from annotation.imports.manifest import ImportRow, manifest_read, rows_validate
 from annotation.models import ImportJob, LabelRelease, Stimulus, Study
@@ -35,6 +35,9 @@ class ImportResult:
     study: Study
     created: int
     release: LabelRelease | None = None
+    # Rows whose file is byte-identical to another's: {"row", "image", "same_file_as"}.
+    duplicates: tuple[dict, ...] = ()
+    unlabelled: int = 0
 
 
 def _save(name: str, data: bytes, written: list[str]) -> str:
@@ -50,17 +53,29 @@ def _save_path(name: str, path: Path, written: list[str]) -> str:
     return stored
 
 
+def _stored_file(*, study: Study, row: ImportRow, stored: dict[int, str], written) -> str:
+    """The storage name of the row's image: written once per content, shared by duplicates."""
+    if row.same_file_as_row is not None:
+        return stored[row.same_file_as_row]
+    if row.same_file_as_stimulus is not None:
+        return Stimulus.objects.get(pk=row.same_file_as_stimulus).image.name
+    image = row.image
+    return _save_path(
+        f"studies/{study.pk}/stimuli/{image.sha256[:16]}{image.path.suffix.lower()}",
+        image.path,
+        written,
+    )
+
+
 def _write_stimuli(
     *, study: Study, rows: list[ImportRow], written: list[str], progress: Progress
 ) -> list[Stimulus]:
     stimuli = []
     references: dict[Path, str] = {}
+    stored: dict[int, str] = {}
     for index, row in enumerate(rows, start=1):
         image = row.image
-        suffix = image.path.suffix.lower()
-        name = _save_path(
-            f"studies/{study.pk}/stimuli/{image.sha256[:16]}{suffix}", image.path, written
-        )
+        name = stored[row.row] = _stored_file(study=study, row=row, stored=stored, written=written)
         reference_name = ""
         if row.reference is not None:
             ref = row.reference
@@ -80,6 +95,7 @@ def _write_stimuli(
                 image=name,
                 reference_image=reference_name,
                 sha256=image.sha256,
+                same_file_as_id=row.same_file_as_stimulus,
                 width=image.width,
                 height=image.height,
                 file_size=image.file_size,
@@ -95,18 +111,52 @@ def _write_stimuli(
     return stimuli
 
 
+def _stimuli_insert(*, stimuli: list[Stimulus], rows: list[ImportRow]) -> list[Stimulus]:
+    """Insert in the rows' order; a duplicate needs its original's id, so the pending batch
+    is flushed before it whenever that original is still in it (rare: a few per database)."""
+    by_row: dict[int, Stimulus] = {}
+    pending: list[Stimulus] = []
+    for stimulus, row in zip(stimuli, rows, strict=True):
+        if row.same_file_as_row is not None:
+            original = by_row[row.same_file_as_row]
+            if original.pk is None:
+                Stimulus.objects.bulk_create(pending, batch_size=500)
+                pending = []
+            stimulus.same_file_as_id = original.same_file_as_id or original.pk
+        pending.append(stimulus)
+        by_row[row.row] = stimulus
+    Stimulus.objects.bulk_create(pending, batch_size=500)
+    return stimuli
+
+
+def _duplicates(rows: list[ImportRow]) -> tuple[dict, ...]:
+    return tuple(
+        {"row": row.row, "image": row.name, "same_file_as": row.same_file_as_name}
+        for row in rows
+        if row.is_duplicate
+    )
+
+
 def _delete(written: list[str]) -> None:
     for name in written:
         default_storage.delete(name)
 
 
-def _validate(*, study: Study | None, rows, root: Path, progress: Progress) -> list[ImportRow]:
-    existing = study.stimuli.values_list("sha256", flat=True) if study is not None else ()
+def _validate(
+    *, study: Study | None, rows, root: Path, allow_duplicates: bool, progress: Progress
+) -> list[ImportRow]:
+    existing = {}
+    if study is not None:
+        owners = study.stimuli.filter(same_file_as__isnull=True)
+        existing = {sha: (pk, name) for pk, sha, name in owners.values_list(
+            "pk", "sha256", "original_name"
+        )}  # fmt: skip
     total = len(rows)
     return rows_validate(
         rows=rows,
         root=root,
-        existing_sha256=list(existing),
+        existing_sha256=existing,
+        allow_duplicates=allow_duplicates,
         progress=lambda done: progress(ImportJob.Status.VALIDATING, done, total),
     )
 
@@ -116,9 +166,14 @@ def stimuli_import(
     study: Study,
     manifest: Path,
     images: Path | None = None,
+    allow_duplicates: bool = False,
     progress: Progress = progress_noop,
 ) -> ImportResult:
-    """Import a manifest CSV and its images (a folder or a zip); all rows or none."""
+    """Import a manifest CSV and its images (a folder or a zip); all rows or none.
+
+    Byte-identical images are refused unless ``allow_duplicates``: then each is its own
+    stimulus, sharing the one stored file ("same file as ..." in the stimuli list).
+    """
     with tempfile.TemporaryDirectory(prefix="study-import-") as scratch:
         root = manifest.parent if images is None else images
         if images is not None and images.is_file():
@@ -126,17 +181,19 @@ def stimuli_import(
         if not root.is_dir():
             raise ImportRejected([ImportProblem(0, str(root), "image folder not found")])
         raw = manifest_read(manifest)
-        rows = _validate(study=study, rows=raw, root=root, progress=progress)
+        rows = _validate(
+            study=study, rows=raw, root=root, allow_duplicates=allow_duplicates, progress=progress
+        )
         written: list[str] = []
         try:
             # Files first, outside the transaction, so a job's progress is visible meanwhile.
             unsaved = _write_stimuli(study=study, rows=rows, written=written, progress=progress)
             with transaction.atomic():
-                created = Stimulus.objects.bulk_create(unsaved, batch_size=500)
+                created = _stimuli_insert(stimuli=unsaved, rows=rows)
         except BaseException:
             _delete(written)
             raise
-    return ImportResult(study=study, created=len(created))
+    return ImportResult(study=study, created=len(created), duplicates=_duplicates(rows))
 
 
 def external_import(
@@ -148,15 +205,27 @@ def external_import(
     slug: str = "",
     progress: Progress = progress_noop,
 ) -> ImportResult:
-    """Create a closed study holding a published database's images plus an external release."""
+    """Create a closed study holding a published database's images plus an external release.
+
+    Byte-identical files listed under different names are data (each has its own scores):
+    separate stimuli sharing one stored file. Rows published without a MOS (a withheld
+    validation set) become stimuli without a MOS in the release.
+    """
     adapter = layout_get(layout)
     table = adapter.read(source)
-    rows = _validate(study=None, rows=table.rows, root=table.image_root, progress=progress)
+    rows = _validate(
+        study=None,
+        rows=table.rows,
+        root=table.image_root,
+        allow_duplicates=adapter.allow_duplicates,
+        progress=progress,
+    )
     # A layout whose files name their own dimensions and scale (a dataset package) says so
-    # in its table; training rows of a package have no MOS and stay out of the release.
+    # in its table.
     dimensions = getattr(table, "dimensions", None) or adapter.dimensions
     scale = getattr(table, "scale", None) or adapter.scale
     keys = [d.key for d in dimensions]
+    duplicates = _duplicates(rows)
     written: list[str] = []
     try:
         with transaction.atomic():
@@ -171,17 +240,20 @@ def external_import(
                 metadata={"external": {"layout": adapter.key, "title": adapter.title}},
                 **getattr(table, "study_fields", {}),
             )
-            stimuli = Stimulus.objects.bulk_create(
-                _write_stimuli(study=study, rows=rows, written=written, progress=progress),
-                batch_size=500,
+            stimuli = _stimuli_insert(
+                stimuli=_write_stimuli(study=study, rows=rows, written=written, progress=progress),
+                rows=rows,
             )
+            # Rows with no MOS at all (a package's training and gold anchors) stay out of the
+            # release; rows with a withheld MOS (None) are in it as unlabelled.
             scored = [(s, r) for s, r in zip(stimuli, rows, strict=True) if r.mos]
+            mos = mos_table_external(
+                stimuli=[s for s, _ in scored], rows=[r for _, r in scored], keys=keys
+            )
             release = release_write(
                 study=study,
                 source=LabelRelease.Source.EXTERNAL,
-                mos=mos_table_external(
-                    stimuli=[s for s, _ in scored], rows=[r for _, r in scored], keys=keys
-                ),
+                mos=mos,
                 method_config={
                     "database": adapter.title,
                     "layout": adapter.key,
@@ -190,15 +262,28 @@ def external_import(
                     "dimensions": keys,
                     "mos_column": f"mos_{keys[0]}",
                     "imported_at": timezone.now().isoformat(),
+                    "same_file": list(duplicates),
                 },
-                counts={"stimuli": len(scored), "dimensions": len(keys), "ratings": 0},
+                counts={
+                    "stimuli": len(scored),
+                    "dimensions": len(keys),
+                    "ratings": 0,
+                    "same_file": len(duplicates),
+                    "unlabelled": len(mos.incomplete),
+                },
                 created_by=owner,
                 written=written,
             )
     except BaseException:
         _delete(written)
         raise
-    return ImportResult(study=study, created=len(stimuli), release=release)
+    return ImportResult(
+        study=study,
+        created=len(stimuli),
+        release=release,
+        duplicates=duplicates,
+        unlabelled=len(mos.incomplete),
+    )
 
 
 def _archive_root(*, archive: Path, dest: Path) -> Path:
@@ -285,6 +370,7 @@ def import_job_execute(*, job: ImportJob) -> ImportJob:
                 study=job.study,
                 manifest=Path(options["manifest"]),
                 images=Path(images) if images else None,
+                allow_duplicates=bool(options.get("allow_duplicates")),
                 progress=progress,
             )
         else:
@@ -302,6 +388,8 @@ def import_job_execute(*, job: ImportJob) -> ImportJob:
             "created": result.created,
             "study": result.study.pk,
             "release": result.release.pk if result.release else None,
+            "same_file": list(result.duplicates),
+            "unlabelled": result.unlabelled,
         }
         job.progress = job.total = 2 * result.created
     job.finished_at = timezone.now()

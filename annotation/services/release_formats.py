@@ -87,6 +87,8 @@ RELEASE_COLUMN_DOCS = {
     "prompt_group": "id shared by images generated from the same prompt",
     "reference": "prompt image for image-to-image, relative to the folder of this CSV; "
     "empty for text-to-image stimuli",
+    "same_file_as": "stimulus_id whose image file this stimulus shares: the database lists "
+    "byte-identical files under different names, each with its own scores; empty otherwise",
     "mos": "MOS of the first dimension: the headline score for single-score tools",
     "mos_<key>": "mean opinion score on dimension <key>",
     "std_<key>": "standard deviation of the ratings behind mos_<key> (N-1)",
@@ -238,11 +240,24 @@ def mos_table_build(*, study: Study, result: PipelineResult, keys: list[str]) ->
     facts = {
         row[0]: row
         for row in study.stimuli.values_list(
-            "id", "image", "original_name", "generator", "prompt", "prompt_group", "reference_image"
+            "id",
+            "image",
+            "original_name",
+            "generator",
+            "prompt",
+            "prompt_group",
+            "reference_image",
+            "same_file_as",
         )
     }
     with_reference = any(facts[pk][6] for pk in cells if pk in facts)
-    columns = [*RELEASE_BASE_COLUMNS, *(["reference"] if with_reference else []), "mos"]
+    with_same_file = any(facts[pk][7] for pk in cells if pk in facts)
+    columns = [
+        *RELEASE_BASE_COLUMNS,
+        *(["reference"] if with_reference else []),
+        *(["same_file_as"] if with_same_file else []),
+        "mos",
+    ]
     for key in keys:
         columns += [f"mos_{key}", f"std_{key}", f"n_{key}", f"ci95_{key}"]
     rows, incomplete = [], []
@@ -251,7 +266,7 @@ def mos_table_build(*, study: Study, result: PipelineResult, keys: list[str]) ->
         if pk not in facts or any(not math.isfinite(cell.get(f"mos_{k}", math.nan)) for k in keys):
             incomplete.append(pk)
             continue
-        _, image, original, generator, prompt, group, reference = facts[pk]
+        _, image, original, generator, prompt, group, reference, same_file = facts[pk]
         rows.append(
             {
                 "stimulus_id": pk,
@@ -261,6 +276,7 @@ def mos_table_build(*, study: Study, result: PipelineResult, keys: list[str]) ->
                 "prompt": prompt,
                 "prompt_group": group,
                 "reference": reference,
+                "same_file_as": same_file or "",
                 "mos": cell[f"mos_{keys[0]}"],
                 **cell,
             }
@@ -271,29 +287,43 @@ def mos_table_build(*, study: Study, result: PipelineResult, keys: list[str]) ->
 def mos_table_external(
     *, stimuli: list[Stimulus], rows: list[ImportRow], keys: list[str]
 ) -> MosTable:
-    """The MOS table of a published database: its own MOS (and std where it has them)."""
+    """The MOS table of a published database: its own MOS (and std where it has them).
+
+    Images it published without a MOS (a withheld validation set) are stimuli of the study
+    but not rows of the table: they are listed as incomplete.
+    """
     has_std = [k for k in keys if any(row.std.get(k) is not None for row in rows)]
+    with_reference = any(stimulus.reference_image for stimulus in stimuli)
+    with_same_file = any(stimulus.same_file_as_id for stimulus in stimuli)
     columns = [
         *RELEASE_BASE_COLUMNS,
+        *(["reference"] if with_reference else []),
+        *(["same_file_as"] if with_same_file else []),
         "mos",
         *(f"mos_{k}" for k in keys),
         *(f"std_{k}" for k in has_std),
     ]
-    table = [
-        {
-            "stimulus_id": stimulus.pk,
-            "image": stimulus.image.name,
-            "original_name": row.name,
-            "generator": stimulus.generator,
-            "prompt": stimulus.prompt,
-            "prompt_group": stimulus.prompt_group,
-            "mos": row.mos[keys[0]],
-            **{f"mos_{k}": row.mos[k] for k in keys},
-            **{f"std_{k}": row.std.get(k) for k in has_std},
-        }
-        for stimulus, row in zip(stimuli, rows, strict=True)
-    ]
-    return MosTable(columns=columns, rows=table, incomplete=[])
+    table, unlabelled = [], []
+    for stimulus, row in zip(stimuli, rows, strict=True):
+        if any(row.mos.get(k) is None for k in keys):
+            unlabelled.append(stimulus.pk)
+            continue
+        table.append(
+            {
+                "stimulus_id": stimulus.pk,
+                "image": stimulus.image.name,
+                "original_name": row.name,
+                "generator": stimulus.generator,
+                "prompt": stimulus.prompt,
+                "prompt_group": stimulus.prompt_group,
+                "reference": stimulus.reference_image.name if stimulus.reference_image else "",
+                "same_file_as": stimulus.same_file_as_id or "",
+                "mos": row.mos[keys[0]],
+                **{f"mos_{k}": row.mos[k] for k in keys},
+                **{f"std_{k}": row.std.get(k) for k in has_std},
+            }
+        )
+    return MosTable(columns=columns, rows=table, incomplete=unlabelled)
 
 
 def mos_csv(mos: MosTable, folder: str) -> bytes:

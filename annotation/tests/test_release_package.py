@@ -24,7 +24,8 @@ from annotation.services.imports import external_import, import_job_execute
 from annotation.services.release_package import RATING_COLUMNS, release_package_request
 from annotation.services.releases import release_freeze
 from annotation.tests.factories import AdminFactory, jpeg_bytes, rated_study_create
-from benchmark.training.importers import IMPORTERS
+from benchmark.training.cli import main as training_cli
+from benchmark.training.importers import LAYOUTS
 from benchmark.training.manifest import load_manifest
 from fixtures.demo_study import load_demo_study
 
@@ -209,10 +210,17 @@ def test_round_trip_import_and_training_reader(demo_release, tmp_path):
 
     # The training library reads the package directly.
     manifest_path = tmp_path / "manifests" / "demo.csv"
-    IMPORTERS["dataset-package"](folder, manifest_path)
+    args = ["make-manifest", "dataset-package", "--data-dir", str(folder)]
+    assert training_cli([*args, "--out", str(manifest_path)]) == 0
     manifest = load_manifest(manifest_path, ["mos_quality", "mos_correspondence"])
     assert len(manifest) == 60 and all(Path(p).is_file() for p in manifest.images)
     load_manifest(manifest_path, ["mos"], need_reference=False)
+    # Its layout reads the same rows, every one labelled, as the other layouts' readers do.
+    table = LAYOUTS["dataset-package"].read(folder)
+    assert len(table.rows) == 60 and all(row.labelled for row in table.rows)
+    assert {row.image for row in table.rows} == {
+        Path(p).resolve().relative_to(folder.resolve()).as_posix() for p in manifest.images
+    }
 
 
 def test_no_subject_field_but_the_pseudonym_and_ticked_demographics_leaves(tmp_path):

@@ -49,7 +49,7 @@ def _train_parser() -> argparse.ArgumentParser:
         prog="python -m benchmark.training",
         description="Train and evaluate an AIGC image-quality model on a manifest CSV.",
         epilog=(
-            "Other commands: 'validate --config cfg.json', 'make-manifest agiqa3k ...', "
+            "Other commands: 'validate --config cfg.json', 'make-manifest <layout> ...', "
             "'predict --checkpoint best.pt ...', 'export ...', 'fetch-weights ...' "
             "(each with --help)."
         ),
@@ -147,17 +147,25 @@ def _run_validate(argv: Sequence[str]) -> int:
 
 
 def _run_make_manifest(argv: Sequence[str]) -> int:
-    from benchmark.training.importers import IMPORTERS
+    from benchmark.training.importers import LAYOUTS, layout_describe, published_manifest
 
-    parser = argparse.ArgumentParser(prog="python -m benchmark.training make-manifest")
-    parser.add_argument("layout", choices=sorted(IMPORTERS))
-    parser.add_argument("--data-dir", required=True, help="the database folder (data.csv, images/)")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmark.training make-manifest",
+        description="Write a training manifest for a published database, read from the files "
+        "its authors publish, or for a dataset package of the study site.",
+        epilog="Layouts:\n" + layout_describe(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("layout", choices=sorted(LAYOUTS))
+    parser.add_argument("--data-dir", required=True, help="the database folder, as published")
     parser.add_argument("--out", required=True, help="manifest CSV to write")
     args = parser.parse_args(argv)
-    frame = IMPORTERS[args.layout](args.data_dir, args.out)
+    frame = published_manifest(args.layout, args.data_dir, args.out)
+    unlabelled = frame.attrs.get("unlabelled", 0)
+    left_out = f"; {unlabelled} unlabelled row(s) left out" if unlabelled else ""
     print(
         f"wrote {args.out}: {len(frame)} rows, {frame['generator'].nunique()} generators, "
-        f"{frame['prompt_group'].nunique()} prompt groups"
+        f"{frame['prompt_group'].nunique()} prompt groups{left_out}"
     )
     return 0
 

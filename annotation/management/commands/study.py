@@ -25,7 +25,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from annotation.imports.errors import ImportRejected
-from annotation.imports.external import LAYOUTS
+from annotation.imports.external import LAYOUTS, layouts_listed
 from annotation.models import AnalysisRun, ImportJob, LabelRelease, Study
 from annotation.selectors.research import invite_path, study_progress
 from annotation.services.analysis_options import option_specs
@@ -59,6 +59,23 @@ def _dimensions(text: str) -> tuple[DimensionSpec, ...]:
     return tuple(specs)
 
 
+def _layouts_help() -> str:
+    return "\n".join(f"  {item['key']}: {item['expects']}" for item in layouts_listed())
+
+
+def _progress_printer(stream):
+    """Live progress on stderr: a line per tenth of each phase, so logs stay short."""
+    shown: dict[str, int] = {}
+
+    def report(phase: str, done: float, total: float) -> None:
+        tenth = int(10 * done / total) if total else 10
+        if shown.get(phase, -1) < tenth:
+            shown[phase] = tenth
+            stream.write(f"{phase}: {int(done)}/{int(total)}")
+
+    return report
+
+
 class Command(BaseCommand):
     help = "Design, import into, invite to, open and close studies."
 
@@ -89,12 +106,25 @@ class Command(BaseCommand):
             help="Folder or zip; default: the manifest's folder.",
         )
         imp.add_argument(
+            "--allow-duplicates",
+            action="store_true",
+            help="Import byte-identical images as separate stimuli sharing one stored file "
+            "(default: refuse them).",
+        )
+        imp.add_argument(
             "--async", dest="run_async", action="store_true", help="Queue a Celery job."
         )
-        ext = sub.add_parser("import-external", help="Import a published database as a new study.")
+        ext = sub.add_parser(
+            "import-external",
+            help="Import a published database as a new study.",
+            description="Import a published database, read from the files its authors "
+            "publish, as a new closed study with an external label release.",
+            epilog="Layouts:\n" + _layouts_help(),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         ext.add_argument("--layout", required=True, choices=sorted(LAYOUTS))
         ext.add_argument(
-            "--source", type=Path, required=True, help="Folder (or label file) as published."
+            "--source", type=Path, required=True, help="The database folder, as published."
         )
         ext.add_argument("--name", required=True)
         ext.add_argument("--slug", default="")
@@ -180,7 +210,10 @@ class Command(BaseCommand):
     def do_import(self, **o):
         study = self._study(o["slug"])
         if o["run_async"]:
-            options = {"manifest": str(o["manifest"].resolve())}
+            options = {
+                "manifest": str(o["manifest"].resolve()),
+                "allow_duplicates": o["allow_duplicates"],
+            }
             if o["images"]:
                 options["images"] = str(o["images"].resolve())
             job = import_job_create(
@@ -188,8 +221,15 @@ class Command(BaseCommand):
             )
             self.stdout.write(f"Queued import job {job.pk}.")
             return
-        result = stimuli_import(study=study, manifest=o["manifest"], images=o["images"])
+        result = stimuli_import(
+            study=study,
+            manifest=o["manifest"],
+            images=o["images"],
+            allow_duplicates=o["allow_duplicates"],
+            progress=_progress_printer(self.stderr),
+        )
         self.stdout.write(f"Imported {result.created} stimuli into {study.slug}.")
+        self._write_duplicates(result.duplicates)
 
     def do_import_external(self, **o):
         result = external_import(
@@ -198,11 +238,30 @@ class Command(BaseCommand):
             name=o["name"],
             slug=o["slug"],
             owner=self._owner(o["owner"]),
+            progress=_progress_printer(self.stderr),
         )
         self.stdout.write(
             f"Created study {result.study.slug} (id {result.study.pk}) with {result.created} stimuli "
             f"and external release v{result.release.version} ({result.release.mos_file.name})."
         )
+        if result.unlabelled:
+            self.stdout.write(
+                f"{result.unlabelled} stimuli were published without a MOS: imported "
+                "unlabelled (not in the release's MOS CSV)."
+            )
+        self._write_duplicates(result.duplicates)
+
+    def _write_duplicates(self, duplicates) -> None:
+        if not duplicates:
+            return
+        self.stdout.write(
+            f"{len(duplicates)} stimuli share a stored file with another (byte-identical "
+            "images, each kept with its own scores):"
+        )
+        for item in duplicates:
+            self.stdout.write(
+                f"  row {item['row']}: {item['image']} same file as {item['same_file_as']}"
+            )
 
     def do_invite(self, **o):
         study = self._study(o["slug"])
