@@ -203,6 +203,10 @@ class Stimulus(models.Model):
     expected_scores = models.JSONField(default=dict, blank=True)
     # Kept with its ratings, but no new subject's playlist includes it (a bulk action).
     excluded_from_playlists = models.BooleanField(default=False)
+    # Non-training ratings of this stimulus. Kept by database triggers on the rating table
+    # (migration 0009) in the transaction that writes or deletes the ratings, so progress
+    # and the stimuli table never count 1.26 M rows; rated trials = this / dimensions.
+    rating_tally = models.IntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -259,6 +263,12 @@ class RatingSession(models.Model):
     # The display check before training: window and screen size, device pixel ratio,
     # fullscreen, grey steps confirmed, the viewing-distance text shown, and when.
     display_check = models.JSONField(default=dict, blank=True)
+    # The session's non-training ratings and the largest id among them, kept by the rating
+    # table's triggers (migration 0009): summed over a study's sessions they are the ratings
+    # fingerprint that tells a cached analysis from a stale one. The session row is the one
+    # a submission already locks, so keeping them adds no lock.
+    rating_tally = models.IntegerField(default=0, editable=False)
+    rating_last_id = models.BigIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["-started_at"]
@@ -313,6 +323,26 @@ class Rating(models.Model):
 
     def __str__(self) -> str:
         return f"{self.stimulus_id}/{self.dimension_id}={self.score}"
+
+
+class SessionHourTally(models.Model):
+    """Rated trials of one session in one hour (UTC), kept by the rating table's triggers.
+
+    A trial is counted by its row on the study's first dimension, as the per-subject report
+    counts trials; a study's trials per hour sum a few rows per session.
+    """
+
+    session = models.ForeignKey(RatingSession, on_delete=models.CASCADE, related_name="hours")
+    hour = models.DateTimeField()
+    trials = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["session", "hour"], name="session_hour_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session_id}@{self.hour:%Y-%m-%d %H}: {self.trials}"
 
 
 def release_dir(*, study_id: int, version: int) -> str:

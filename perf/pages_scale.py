@@ -132,7 +132,7 @@ def _ratings_copy(study, sessions: list, stimulus_ids: list[int]) -> None:
     truth = rng.uniform(15, 85, size=(stimuli, len(dimension_ids)))
     columns = (
         "session_id, stimulus_id, dimension_id, score, trial_index, is_repeat, is_training, "
-        "response_time_ms, created_at"
+        "response_time_ms, too_fast, created_at"
     )
     with connection.cursor() as cursor:
         raw = cursor.connection
@@ -149,7 +149,7 @@ def _ratings_copy(study, sessions: list, stimulus_ids: list[int]) -> None:
                         scores = truth[:trials, d] + rng.normal(rng.normal(0, 5), 8, trials)
                     scores = np.clip(np.round(scores, 1), 0, 100)
                     lines = "".join(
-                        f"{session.pk}\t{s}\t{dim}\t{v}\t{i}\tf\tf\t{ms}\t"
+                        f"{session.pk}\t{s}\t{dim}\t{v}\t{i}\tf\tf\t{ms}\t{'t' if ms < 1000 else 'f'}\t"
                         f"2024-01-{1 + h // 24:02d} {h % 24:02d}:00:00+00\n"
                         for i, (s, v, ms, h) in enumerate(
                             zip(stimulus_ids[:trials], scores, times, hours, strict=True)
@@ -333,7 +333,12 @@ def main() -> int:
     url = database_prepare(args.database_url, args.db_name)
     django_setup(url)
     WORK.mkdir(parents=True, exist_ok=True)
-    if not args.skip_build:
+    if args.skip_build:
+        from django.core.management import call_command
+
+        # The study stays; its schema follows the code (e.g. the rating tallies' migration).
+        call_command("migrate", verbosity=0)
+    else:
         t = time.perf_counter()
         timings = build(args.stimuli, args.subjects)
         parts = ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())

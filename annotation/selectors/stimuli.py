@@ -1,17 +1,17 @@
 """Reads for a study's stimuli table at AIGIQA-20K scale: search, filters, sorting, pages.
 
 A page costs a fixed number of queries whatever its size: the count, the page's rows and
-the page's rating counts (one aggregate over the rows shown). Only sorting or filtering
-by the number of ratings aggregates every rating of the study, and then in the database.
+the page's rating counts. Rating counts are ``Stimulus.rating_tally`` (non-training
+ratings, kept by the rating table's triggers), so sorting or filtering by them reads the
+stimuli only, never the 1.26 M ratings.
 """
 
 from dataclasses import dataclass
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import ExpressionWrapper, F, IntegerField, Q, QuerySet
 
-from annotation.models import Rating, Stimulus, Study
+from annotation.models import Stimulus, Study
 
 DEFAULT_PAGE_SIZE = 50
 PAGE_SIZES = (25, 50, 100, 200)
@@ -77,17 +77,10 @@ def stimulus_search(*, stimuli: QuerySet[Stimulus], search: str) -> QuerySet[Sti
     return stimuli.filter(match)
 
 
-def rating_trials_subquery(*, dimensions: int) -> Subquery:
-    """Rated trials of the outer stimulus: its non-training ratings / dimensions (one per
-    dimension per trial), computed by the database."""
-    per_stimulus = (
-        Rating.objects.filter(stimulus=OuterRef("pk"), is_training=False)
-        .order_by()
-        .values("stimulus")
-        .annotate(n=Count("*") / dimensions)
-        .values("n")
-    )
-    return Coalesce(Subquery(per_stimulus, output_field=IntegerField()), Value(0))
+def rating_trials_expression(*, dimensions: int) -> ExpressionWrapper:
+    """Rated trials of a stimulus: its non-training ratings / dimensions (one per dimension
+    per trial), from the stimulus row's tally."""
+    return ExpressionWrapper(F("rating_tally") / dimensions, output_field=IntegerField())
 
 
 def stimulus_list_filtered(*, study: Study, query: StimulusQuery) -> QuerySet[Stimulus]:
@@ -102,7 +95,7 @@ def stimulus_list_filtered(*, study: Study, query: StimulusQuery) -> QuerySet[St
         stimuli = stimuli.filter(excluded_from_playlists=query.excluded == "yes")
     if query.needs_counts:
         stimuli = stimuli.annotate(
-            rating_trials=rating_trials_subquery(dimensions=_dimension_count(study))
+            rating_trials=rating_trials_expression(dimensions=_dimension_count(study))
         )
     if query.below_target:
         stimuli = stimuli.filter(rating_trials__lt=study.target_ratings_per_stimulus)
@@ -113,17 +106,10 @@ def stimulus_list_filtered(*, study: Study, query: StimulusQuery) -> QuerySet[St
 
 
 def rating_counts_for(*, stimulus_ids: list[int]) -> dict[int, int]:
-    """Non-training ratings per stimulus for the ids given, in one aggregate query."""
+    """Non-training ratings per stimulus for the ids given (their tallies), in one query."""
     if not stimulus_ids:
         return {}
-    rows = (
-        Rating.objects.filter(stimulus_id__in=stimulus_ids, is_training=False)
-        .order_by()
-        .values("stimulus")
-        .annotate(n=Count("*"))
-        .values_list("stimulus", "n")
-    )
-    return dict(rows)
+    return dict(Stimulus.objects.filter(pk__in=stimulus_ids).values_list("pk", "rating_tally"))
 
 
 def rating_trials_for(*, stimulus_ids: list[int], dimensions: int) -> dict[int, int]:
@@ -176,17 +162,7 @@ def stimulus_generators(*, study: Study) -> list[str]:
 
 
 def stimulus_trial_counts(*, study: Study, dimensions: int) -> list[int]:
-    """Rated trials of each normal stimulus, in id order, zeros included: one GROUP BY in the
-    database (on the partial index of non-training ratings by stimulus)."""
-    normal = study.stimuli.filter(role=Stimulus.Role.NORMAL)
-    per_stimulus = dict(
-        Rating.objects.filter(stimulus__in=normal.values("pk"), is_training=False)
-        .order_by()
-        .values("stimulus")
-        .annotate(n=Count("*"))  # COUNT(*): answered from the partial index alone
-        .values_list("stimulus", "n")
-    )
-    return [
-        per_stimulus.get(pk, 0) // dimensions
-        for pk in normal.order_by("id").values_list("id", flat=True)
-    ]
+    """Rated trials of each normal stimulus, in id order, zeros included: the stimuli's
+    tallies, one read of the study's stimulus rows."""
+    normal = study.stimuli.filter(role=Stimulus.Role.NORMAL).order_by("id")
+    return [tally // dimensions for tally in normal.values_list("rating_tally", flat=True)]
