@@ -214,7 +214,7 @@ def tallies_remove(apps, schema_editor) -> None:
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("annotation", "0008_api_tokens_and_list_scale"),
+        ("annotation", "0009_stimulus_same_file_as"),
     ]
 
     operations = [
