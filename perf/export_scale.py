@@ -111,7 +111,7 @@ def build(stimuli: int, subjects: int) -> dict:
     dimension_ids = list(study.dimensions.order_by("order").values_list("id", flat=True))
     rng = np.random.default_rng(0)
     truth = rng.uniform(15, 85, size=(stimuli, len(dimension_ids)))
-    columns = "session_id, stimulus_id, dimension_id, score, trial_index, is_repeat, is_training, response_time_ms, created_at"
+    columns = "session_id, stimulus_id, dimension_id, score, trial_index, is_repeat, is_training, response_time_ms, too_fast, created_at"
     stamp = "2024-01-01 12:00:00+00"
     with connection.cursor() as cursor:
         raw = cursor.connection
@@ -126,7 +126,8 @@ def build(stimuli: int, subjects: int) -> dict:
                     scores = np.clip(np.round(scores, 1), 0, 100)
                     times = rng.integers(800, 6000, stimuli)
                     lines = "".join(
-                        f"{session.pk}\t{s}\t{dim}\t{v}\t{i}\tf\tf\t{ms}\t{stamp}\n"
+                        f"{session.pk}\t{s}\t{dim}\t{v}\t{i}\tf\tf\t{ms}\t"
+                        f"{'t' if ms < study.too_fast_ms else 'f'}\t{stamp}\n"
                         for i, (s, v, ms) in enumerate(
                             zip(stimulus_ids, scores, times, strict=True)
                         )
