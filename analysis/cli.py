@@ -34,6 +34,7 @@ from analysis.pipeline import PipelineOptions, PipelineResult, ScreeningOptions,
 from analysis.presets import PRESETS, preset_options
 from analysis.reliability import ReliabilityOptions
 from analysis.subject_model import SubjectModelOptions
+from common.progress import progress_fraction
 
 METHODS = ("bt500", "correlation", "repeat_consistency", "gold", "response_time")
 TOO_FAST_MAX_SECONDS = 60.0
@@ -46,11 +47,12 @@ class StrictWarningsError(Exception):
 def _progress(quiet: bool) -> Callable[..., None]:
     start = time.perf_counter()
 
-    def report(step: str, fraction: float | None = None) -> None:
+    def report(phase: str, done: float | None = None, total: float = 1.0) -> None:
         if quiet:
             return
-        pct = f"{100 * fraction:5.1f}% " if fraction is not None else ""
-        print(f"[{time.perf_counter() - start:7.2f}s] {pct}{step}", file=sys.stderr, flush=True)
+        percent = f"{100 * progress_fraction(done, total):5.1f}% " if done is not None else ""
+        elapsed = time.perf_counter() - start
+        print(f"[{elapsed:7.2f}s] {percent}{phase}", file=sys.stderr, flush=True)
 
     return report
 
@@ -396,7 +398,7 @@ def cmd_report(a: argparse.Namespace) -> int:
     progress = _progress(a.quiet)
     result = _run(a, progress)
     summary = write_report(result, a.out, a.title, progress)
-    progress(f"wrote {len(summary['files'])} files to {a.out}", 1.0)
+    progress(f"wrote {len(summary['files'])} files to {a.out}", 1.0, 1.0)
     return 0
 
 
