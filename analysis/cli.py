@@ -34,6 +34,7 @@ from analysis.pipeline import PipelineOptions, PipelineResult, ScreeningOptions,
 from analysis.presets import PRESETS, preset_options
 from analysis.reliability import ReliabilityOptions
 from analysis.subject_model import SubjectModelOptions
+from common.progress import progress_fraction
 
 METHODS = ("bt500", "correlation", "repeat_consistency", "gold", "response_time")
 TOO_FAST_MAX_SECONDS = 60.0
@@ -46,11 +47,12 @@ class StrictWarningsError(Exception):
 def _progress(quiet: bool) -> Callable[..., None]:
     start = time.perf_counter()
 
-    def report(step: str, fraction: float | None = None) -> None:
+    def report(phase: str, done: float | None = None, total: float = 1.0) -> None:
         if quiet:
             return
-        pct = f"{100 * fraction:5.1f}% " if fraction is not None else ""
-        print(f"[{time.perf_counter() - start:7.2f}s] {pct}{step}", file=sys.stderr, flush=True)
+        percent = f"{100 * progress_fraction(done, total):5.1f}% " if done is not None else ""
+        elapsed = time.perf_counter() - start
+        print(f"[{elapsed:7.2f}s] {percent}{phase}", file=sys.stderr, flush=True)
 
     return report
 
@@ -209,16 +211,16 @@ ANALYSIS_FLAGS: tuple[Flag, ...] = (
 )
 
 
-def _add_ratings_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("ratings", type=Path, help="long-format ratings CSV")
-    p.add_argument(
+def _add_ratings_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("ratings", type=Path, help="long-format ratings CSV")
+    parser.add_argument(
         "--columns",
         default=None,
         help="column mapping FIELD=COLUMN,... e.g. stimulus=stimulus_id,subject=subject_id,"
         "repeat=repetition (default: canonical names; stimulus_id/subject_id/"
         "repetition are recognised)",
     )
-    p.add_argument(
+    parser.add_argument(
         "--stimuli",
         type=Path,
         default=None,
@@ -227,11 +229,11 @@ def _add_ratings_options(p: argparse.ArgumentParser) -> None:
     groups: dict[str, argparse._ArgumentGroup] = {}
     for flag in ANALYSIS_FLAGS:
         if flag.group and flag.group not in groups:
-            groups[flag.group] = p.add_argument_group(flag.group)
-        target = groups[flag.group] if flag.group else p
+            groups[flag.group] = parser.add_argument_group(flag.group)
+        target = groups[flag.group] if flag.group else parser
         target.add_argument(f"--{flag.name}", **flag.argparse_kwargs())
-    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
-    p.add_argument(
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    parser.add_argument(
         "--strict",
         action="store_true",
         help="exit with status 2 (writing nothing) when the run has any warning, i.e. when "
@@ -239,15 +241,17 @@ def _add_ratings_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _given(a: argparse.Namespace, fields: dict[str, str]) -> dict[str, Any]:
+def _given(args: argparse.Namespace, fields: dict[str, str]) -> dict[str, Any]:
     """``{library field: value}`` for each flag (by dest) given on the command line."""
-    return {field: getattr(a, dest) for field, dest in fields.items() if getattr(a, dest)}
+    return {field: getattr(args, dest) for field, dest in fields.items() if getattr(args, dest)}
 
 
-def _given_values(a: argparse.Namespace, fields: dict[str, str]) -> dict[str, Any]:
+def _given_values(args: argparse.Namespace, fields: dict[str, str]) -> dict[str, Any]:
     """Like :func:`_given` for flags whose value may be falsy (0, 0.0): given = not None."""
     return {
-        field: getattr(a, dest) for field, dest in fields.items() if getattr(a, dest) is not None
+        field: getattr(args, dest)
+        for field, dest in fields.items()
+        if getattr(args, dest) is not None
     }
 
 
@@ -273,90 +277,90 @@ def _check_too_fast_seconds(value: float | None) -> None:
         )
 
 
-def _screening_options(a: argparse.Namespace, base: ScreeningOptions) -> ScreeningOptions:
+def _screening_options(args: argparse.Namespace, base: ScreeningOptions) -> ScreeningOptions:
     bt500 = replace(
         base.bt500,
         **_given_values(
-            a,
+            args,
             {
                 "ddof": "bt500_ddof",
                 "zero_variance": "bt500_zero_variance",
                 "denominator": "bt500_denominator",
             },
         ),
-        **_switch(a.bt500_pool, "pool_dimensions", True),
-        **_switch(a.bt500_pool_repeats, "pool_repeats", True),
-        **_switch(a.bt500_exclude_skipped, "count_skipped_in_denominator", False),
+        **_switch(args.bt500_pool, "pool_dimensions", True),
+        **_switch(args.bt500_pool_repeats, "pool_repeats", True),
+        **_switch(args.bt500_exclude_skipped, "count_skipped_in_denominator", False),
     )
     correlation = replace(
         base.correlation,
-        **_given_values(a, {"threshold": "corr_threshold", "coefficient": "corr_coefficient"}),
-        **_switch(a.corr_reject_undefined, "reject_undefined", True),
+        **_given_values(args, {"threshold": "corr_threshold", "coefficient": "corr_coefficient"}),
+        **_switch(args.corr_reject_undefined, "reject_undefined", True),
     )
-    scale = _given_values(a, {"scale_range": "scale"})
+    scale = _given_values(args, {"scale_range": "scale"})
     repeat = replace(
-        base.repeat_consistency, **_given_values(a, {"threshold": "repeat_threshold"}), **scale
+        base.repeat_consistency, **_given_values(args, {"threshold": "repeat_threshold"}), **scale
     )
-    gold = replace(base.gold, **_given_values(a, {"threshold": "gold_threshold"}), **scale)
-    _check_too_fast_seconds(a.too_fast_seconds)
+    gold = replace(base.gold, **_given_values(args, {"threshold": "gold_threshold"}), **scale)
+    _check_too_fast_seconds(args.too_fast_seconds)
     response_time = replace(
         base.response_time,
         **_given_values(
-            a, {"min_seconds": "too_fast_seconds", "max_fraction": "too_fast_max_fraction"}
+            args, {"min_seconds": "too_fast_seconds", "max_fraction": "too_fast_max_fraction"}
         ),
     )
     return replace(
         base,
-        **_switch(a.screening is not None, "methods", _methods(a.screening or "")),
+        **_switch(args.screening is not None, "methods", _methods(args.screening or "")),
         bt500=bt500,
         correlation=correlation,
         repeat_consistency=repeat,
         gold=gold,
         response_time=response_time,
-        **_switch(a.keep_unscreened, "if_all_rejected", "keep_unscreened"),
+        **_switch(args.keep_unscreened, "if_all_rejected", "keep_unscreened"),
     )
 
 
 def _normalisation_options(
-    a: argparse.Namespace, base: NormalisationOptions | None
+    args: argparse.Namespace, base: NormalisationOptions | None
 ) -> NormalisationOptions | None:
-    if not a.normalise:
+    if not args.normalise:
         return base
     return replace(
         base or NormalisationOptions(),
-        **_given_values(a, {"rescale": "normalise_rule", "target_range": "normalise_range"}),
-        **_switch(a.normalise_per_session, "per_session", True),
+        **_given_values(args, {"rescale": "normalise_rule", "target_range": "normalise_range"}),
+        **_switch(args.normalise_per_session, "per_session", True),
     )
 
 
-def _options(a: argparse.Namespace) -> PipelineOptions:
+def _options(args: argparse.Namespace) -> PipelineOptions:
     """The preset's options with every flag given on the command line applied over them."""
-    base = preset_options(a.preset or "standard")
-    confidence = _given_values(a, {"confidence": "confidence"})
+    base = preset_options(args.preset or "standard")
+    confidence = _given_values(args, {"confidence": "confidence"})
     subject_model = None
-    if not a.no_subject_model:
+    if not args.no_subject_model:
         subject_model = replace(
             base.subject_model or SubjectModelOptions(),
             **confidence,
-            **_given(a, {"true_score_se": "true_score_se"}),
+            **_given(args, {"true_score_se": "true_score_se"}),
         )
     reliability_options = None
-    if not a.no_reliability:
+    if not args.no_reliability:
         reliability_options = replace(
             base.reliability or ReliabilityOptions(),
-            **_given_values(a, {"n_splits": "splits", "seed": "seed"}),
+            **_given_values(args, {"n_splits": "splits", "seed": "seed"}),
             **confidence,
         )
     return replace(
         base,
-        **_given(a, {"repeat_policy": "repeat_policy"}),
-        screening=_screening_options(a, base.screening),
-        normalisation=_normalisation_options(a, base.normalisation),
+        **_given(args, {"repeat_policy": "repeat_policy"}),
+        screening=_screening_options(args, base.screening),
+        normalisation=_normalisation_options(args, base.normalisation),
         mos=replace(base.mos or MOSOptions(), **confidence),
         subject_model=subject_model,
         reliability=reliability_options,
         distribution=replace(
-            base.distribution or DistributionOptions(), **_given_values(a, {"seed": "seed"})
+            base.distribution or DistributionOptions(), **_given_values(args, {"seed": "seed"})
         ),
     )
 
@@ -371,14 +375,14 @@ def _report_warnings(result: PipelineResult, strict: bool) -> None:
         )
 
 
-def _run(a: argparse.Namespace, progress: Callable[..., None]) -> PipelineResult:
-    columns = ColumnMap.parse(a.columns) if a.columns else None
-    progress(f"loading {a.ratings}")
-    ratings = load_ratings(a.ratings, columns)
-    if a.stimuli is not None:
-        ratings = attach_stimuli(ratings, pd.read_csv(a.stimuli))
-    result = run_pipeline(ratings, _options(a), progress)
-    _report_warnings(result, a.strict)
+def _run(args: argparse.Namespace, progress: Callable[..., None]) -> PipelineResult:
+    columns = ColumnMap.parse(args.columns) if args.columns else None
+    progress(f"loading {args.ratings}")
+    ratings = load_ratings(args.ratings, columns)
+    if args.stimuli is not None:
+        ratings = attach_stimuli(ratings, pd.read_csv(args.stimuli))
+    result = run_pipeline(ratings, _options(args), progress)
+    _report_warnings(result, args.strict)
     return result
 
 
@@ -390,70 +394,77 @@ def _emit(table: pd.DataFrame, out: Path | None) -> None:
         table.to_csv(out, index=False)
 
 
-def cmd_report(a: argparse.Namespace) -> int:
+def cmd_report(args: argparse.Namespace) -> int:
     from analysis.report import write_report
 
-    progress = _progress(a.quiet)
-    result = _run(a, progress)
-    summary = write_report(result, a.out, a.title, progress)
-    progress(f"wrote {len(summary['files'])} files to {a.out}", 1.0)
+    progress = _progress(args.quiet)
+    result = _run(args, progress)
+    summary = write_report(result, args.out, args.title, progress)
+    progress(f"wrote {len(summary['files'])} files to {args.out}", 1.0, 1.0)
     return 0
 
 
-def cmd_mos(a: argparse.Namespace) -> int:
-    result = _run(a, _progress(a.quiet))
-    _emit(result.mos.table if not a.unscreened else result.mos_unscreened.table, a.out)
+def cmd_mos(args: argparse.Namespace) -> int:
+    result = _run(args, _progress(args.quiet))
+    _emit(result.mos.table if not args.unscreened else result.mos_unscreened.table, args.out)
     return 0
 
 
-def cmd_screen(a: argparse.Namespace) -> int:
-    result = _run(a, _progress(a.quiet))
+def cmd_screen(args: argparse.Namespace) -> int:
+    result = _run(args, _progress(args.quiet))
     # One long table: the method first, then the columns every method shares, then each
     # method's own statistics (empty where another method has no such number).
     frames = [r.subjects.assign(method=r.method) for r in result.screening]
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["method"])
     first = ["method", "subject", "dimension", "rejected", "reason"]
     table = table[[c for c in first if c in table] + [c for c in table if c not in first]]
-    _emit(table, a.out)
+    _emit(table, args.out)
     return 0
 
 
-def cmd_subject_model(a: argparse.Namespace) -> int:
-    result = _run(a, _progress(a.quiet))
+def cmd_subject_model(args: argparse.Namespace) -> int:
+    result = _run(args, _progress(args.quiet))
     if result.subject_model is None:
         raise SystemExit("subject model disabled")
-    _emit(result.subject_model.stimuli if a.stimuli_table else result.subject_model.subjects, a.out)
+    _emit(
+        result.subject_model.stimuli if args.stimuli_table else result.subject_model.subjects,
+        args.out,
+    )
     return 0
 
 
-def _mos_table(a: argparse.Namespace) -> pd.DataFrame:
-    names = _csv_list(a.names) if a.names else None
-    return load_mos_table(a.mos, _csv_list(a.values), names=names, generator_from=a.generator_from)
+def _mos_table(args: argparse.Namespace) -> pd.DataFrame:
+    names = _csv_list(args.names) if args.names else None
+    return load_mos_table(
+        args.mos, _csv_list(args.values), names=names, generator_from=args.generator_from
+    )
 
 
-def cmd_distribution(a: argparse.Namespace) -> int:
+def cmd_distribution(args: argparse.Namespace) -> int:
     from analysis.distribution import distribution_table
 
-    table = _mos_table(a)
+    table = _mos_table(args)
     by = "generator" if "generator" in table.columns else None
-    fits = distribution_table(table, _csv_list(a.values), by, DistributionOptions(seed=a.seed))
-    if a.out is None:
+    fits = distribution_table(
+        table, _csv_list(args.values), by, DistributionOptions(seed=args.seed)
+    )
+    if args.out is None:
         _emit(fits, None)
         return 0
     from analysis import figures
     from analysis.report import figure_div, html_page
 
-    a.out.mkdir(parents=True, exist_ok=True)
-    fits.to_csv(a.out / "distribution.csv", index=False)
+    args.out.mkdir(parents=True, exist_ok=True)
+    fits.to_csv(args.out / "distribution.csv", index=False)
     divs = []
-    values = _csv_list(a.values)
+    values = _csv_list(args.values)
     if len(values) > 1:
         from analysis.factors import dimension_correlations
 
         corr = dimension_correlations(table, values)
-        corr.long().to_csv(a.out / "dimension_correlations.csv", index=False)
+        corr.long().to_csv(args.out / "dimension_correlations.csv", index=False)
         divs.append(figure_div(figures.correlation_heatmap(corr.pearson, "Pearson correlation")))
-    for col in _csv_list(a.values):
+    for col in _csv_list(args.values):
         groups = [("all", table)] + (list(table.groupby(by)) if by else [])
         for level, part in groups:
             for fig in (
@@ -461,45 +472,45 @@ def cmd_distribution(a: argparse.Namespace) -> int:
                 figures.qq_figure(part[col], f"Q-Q {col} ({level})"),
             ):
                 divs.append(figure_div(fig))
-    (a.out / "distribution.html").write_text(
+    (args.out / "distribution.html").write_text(
         html_page("distribution", "<h1>Distribution</h1>" + "".join(divs)), encoding="utf-8"
     )
-    print(f"wrote distribution.csv, distribution.html to {a.out}", file=sys.stderr)
+    print(f"wrote distribution.csv, distribution.html to {args.out}", file=sys.stderr)
     return 0
 
 
-def cmd_factors(a: argparse.Namespace) -> int:
+def cmd_factors(args: argparse.Namespace) -> int:
     from analysis.factors import TUKEY_STANDARD, fit_linear_model, generator_summary, tukey_hsd
     from analysis.factors import VERSION as FACTORS_VERSION
     from analysis.provenance import Provenance
 
-    table = _mos_table(a)
-    value = _csv_list(a.values)[0]
-    if a.words_from:
-        table[f"{a.words_from}_words"] = table[a.words_from].astype(str).str.split().str.len()
-    formulas = a.formula or [f"{value} ~ C(generator)"]
+    table = _mos_table(args)
+    value = _csv_list(args.values)[0]
+    if args.words_from:
+        table[f"{args.words_from}_words"] = table[args.words_from].astype(str).str.split().str.len()
+    formulas = args.formula or [f"{value} ~ C(generator)"]
     out: dict[str, pd.DataFrame] = {"generator_summary": generator_summary(table, value)}
     summaries = []
-    for i, formula in enumerate(formulas):
+    for index, formula in enumerate(formulas):
         model = fit_linear_model(table, formula)
-        out[f"anova_{i}"] = model.anova
-        out[f"coefficients_{i}"] = model.coefficients
+        out[f"anova_{index}"] = model.anova
+        out[f"coefficients_{index}"] = model.coefficients
         summaries.append(model.to_summary())
     out["tukey_hsd"] = tukey_hsd(table, value)
     summaries.append(
         Provenance("tukey_hsd", TUKEY_STANDARD, FACTORS_VERSION, {"alpha": 0.05}).to_dict()
     )
-    if a.out is None:
-        for name, t in out.items():
+    if args.out is None:
+        for name, frame in out.items():
             print(f"# {name}")
-            t.to_csv(sys.stdout, index=False)
+            frame.to_csv(sys.stdout, index=False)
         print("# models\n" + json.dumps(summaries, indent=2))
         return 0
-    a.out.mkdir(parents=True, exist_ok=True)
-    for name, t in out.items():
-        t.to_csv(a.out / f"{name}.csv", index=False)
-    (a.out / "models.json").write_text(json.dumps(summaries, indent=2), encoding="utf-8")
-    print(f"wrote {len(out)} tables and models.json to {a.out}", file=sys.stderr)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, frame in out.items():
+        frame.to_csv(args.out / f"{name}.csv", index=False)
+    (args.out / "models.json").write_text(json.dumps(summaries, indent=2), encoding="utf-8")
+    print(f"wrote {len(out)} tables and models.json to {args.out}", file=sys.stderr)
     return 0
 
 
@@ -509,30 +520,40 @@ def build_parser() -> argparse.ArgumentParser:
         description="Subject screening, MOS, subject model, reliability and distributions for "
         "subjective ratings of AI-generated images.",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    subparsers = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("report", help="full pipeline -> HTML report + CSV tables + summary.json")
-    _add_ratings_options(p)
-    p.add_argument("--out", type=Path, required=True, help="output directory")
-    p.add_argument("--title", default="Subjective study analysis")
-    p.set_defaults(func=cmd_report)
+    command_parser = subparsers.add_parser(
+        "report", help="full pipeline -> HTML report + CSV tables + summary.json"
+    )
+    _add_ratings_options(command_parser)
+    command_parser.add_argument("--out", type=Path, required=True, help="output directory")
+    command_parser.add_argument("--title", default="Subjective study analysis")
+    command_parser.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("mos", help="MOS + CIs per stimulus and dimension (after screening) as CSV")
-    _add_ratings_options(p)
-    p.add_argument("--out", type=Path, default=None, help="CSV file (default stdout)")
-    p.add_argument("--unscreened", action="store_true", help="MOS before screening")
-    p.set_defaults(func=cmd_mos, no_reliability=True, no_subject_model=True)
+    command_parser = subparsers.add_parser(
+        "mos", help="MOS + CIs per stimulus and dimension (after screening) as CSV"
+    )
+    _add_ratings_options(command_parser)
+    command_parser.add_argument("--out", type=Path, default=None, help="CSV file (default stdout)")
+    command_parser.add_argument("--unscreened", action="store_true", help="MOS before screening")
+    command_parser.set_defaults(func=cmd_mos, no_reliability=True, no_subject_model=True)
 
-    p = sub.add_parser("screen", help="per-subject screening decisions with their numbers as CSV")
-    _add_ratings_options(p)
-    p.add_argument("--out", type=Path, default=None, help="CSV file (default stdout)")
-    p.set_defaults(func=cmd_screen, no_reliability=True, no_subject_model=True)
+    command_parser = subparsers.add_parser(
+        "screen", help="per-subject screening decisions with their numbers as CSV"
+    )
+    _add_ratings_options(command_parser)
+    command_parser.add_argument("--out", type=Path, default=None, help="CSV file (default stdout)")
+    command_parser.set_defaults(func=cmd_screen, no_reliability=True, no_subject_model=True)
 
-    p = sub.add_parser("subject-model", help="P.910 Annex E / P.913 subject model estimates as CSV")
-    _add_ratings_options(p)
-    p.add_argument("--out", type=Path, default=None, help="CSV file (default stdout)")
-    p.add_argument("--stimuli-table", action="store_true", help="true scores instead of subjects")
-    p.set_defaults(func=cmd_subject_model, no_reliability=True)
+    command_parser = subparsers.add_parser(
+        "subject-model", help="P.910 Annex E / P.913 subject model estimates as CSV"
+    )
+    _add_ratings_options(command_parser)
+    command_parser.add_argument("--out", type=Path, default=None, help="CSV file (default stdout)")
+    command_parser.add_argument(
+        "--stimuli-table", action="store_true", help="true scores instead of subjects"
+    )
+    command_parser.set_defaults(func=cmd_subject_model, no_reliability=True)
 
     for name, func, helptext in (
         (
@@ -542,34 +563,36 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         ("factors", cmd_factors, "per-generator summary, OLS/ANOVA, Tukey HSD of a MOS table"),
     ):
-        p = sub.add_parser(name, help=helptext)
-        p.add_argument("mos", type=Path, help="per-stimulus MOS CSV")
-        p.add_argument("--values", required=True, help="comma list of MOS columns")
-        p.add_argument(
+        command_parser = subparsers.add_parser(name, help=helptext)
+        command_parser.add_argument("mos", type=Path, help="per-stimulus MOS CSV")
+        command_parser.add_argument("--values", required=True, help="comma list of MOS columns")
+        command_parser.add_argument(
             "--names",
             default=None,
             help="column names for a header-less file, e.g. name,prompt,mos",
         )
-        p.add_argument(
+        command_parser.add_argument(
             "--generator-from",
             default=None,
             help="column whose basename prefix (before _<digits>) is the generator",
         )
-        p.add_argument("--out", type=Path, default=None, help="output directory (default stdout)")
-        p.add_argument("--seed", type=int, default=0)
+        command_parser.add_argument(
+            "--out", type=Path, default=None, help="output directory (default stdout)"
+        )
+        command_parser.add_argument("--seed", type=int, default=0)
         if name == "factors":
-            p.add_argument(
+            command_parser.add_argument(
                 "--formula",
                 action="append",
                 default=None,
                 help="patsy formula (repeatable); default '<value> ~ C(generator)'",
             )
-            p.add_argument(
+            command_parser.add_argument(
                 "--words-from",
                 default=None,
                 help="add <COLUMN>_words = number of words (e.g. prompt length)",
             )
-        p.set_defaults(func=func)
+        command_parser.set_defaults(func=func)
     return parser
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, Literal, get_args
 
 import pandas as pd
@@ -59,11 +59,11 @@ from analysis.screening import (
 )
 from analysis.subject_model import SubjectModelOptions, SubjectModelResult, fit_subject_model
 from common.jsonable import jsonable
+from common.progress import Progress
 
 ScreeningMethod = Literal["bt500", "correlation", "repeat_consistency", "gold", "response_time"]
 IfAllRejected = Literal["error", "keep_unscreened"]
 SubjectModelInput = Literal["screened", "unscreened"]
-Progress = Callable[[str, float], None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -295,14 +295,14 @@ class _StepClock:
     def step(self, name: str) -> Iterator[None]:
         started = time.perf_counter()
         if self.progress is not None:
-            self.progress(name, STEPS.index(name) / len(STEPS))
+            self.progress(name, STEPS.index(name), len(STEPS))
         yield
         self.timings[name] = round(time.perf_counter() - started, 4)
 
     def finish(self) -> dict[str, float]:
         self.timings["total"] = round(time.perf_counter() - self.started, 4)
         if self.progress is not None:
-            self.progress("done", 1.0)
+            self.progress("done", len(STEPS), len(STEPS))
         return self.timings
 
 
@@ -442,9 +442,9 @@ def run_pipeline(
     """Screen, normalise, compute MOS, fit the subject model, reliability and distributions.
 
     ``ratings`` is a long-format table as described in :mod:`analysis.io` (validated here;
-    raises :class:`~analysis.errors.RatingsError` on bad input). ``progress(step, fraction)``
-    is called before each step with the fraction of steps already done, and with
-    ``("done", 1.0)`` at the end.
+    raises :class:`~analysis.errors.RatingsError` on bad input). ``progress`` is the project's
+    :data:`common.progress.Progress`: it hears ``(step, steps_done, len(STEPS))`` before each
+    step and ``("done", len(STEPS), len(STEPS))`` at the end.
     """
     options = options or PipelineOptions()
     clock = _StepClock(progress)

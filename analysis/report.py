@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import pandas as pd
 from analysis.pipeline import PipelineResult
 from analysis.provenance import LIBRARY_VERSION
 from common.jsonable import jsonable
+from common.progress import Progress
 
 MAX_QQ_POINTS = 3000
 MAX_TABLE_ROWS = 60
@@ -123,14 +123,13 @@ def _figures(result: PipelineResult) -> list[tuple[str, object]]:
     return figs
 
 
-def _figure_sections(
-    result: PipelineResult, progress: Callable[[str], None] | None
-) -> dict[str, list[str]]:
+def _figure_sections(result: PipelineResult, progress: Progress | None) -> dict[str, list[str]]:
     """Each section's figures as HTML (plotly.js is inlined once, by :func:`html_page`)."""
     sections: dict[str, list[str]] = {}
-    for section, fig in _figures(result):
+    figures_built = _figures(result)
+    for index, (section, fig) in enumerate(figures_built):
         if progress:
-            progress(f"figure: {section}")
+            progress(f"figure: {section}", index, len(figures_built))
         sections.setdefault(section, []).append(figure_div(fig))
     return sections
 
@@ -201,7 +200,7 @@ def _methods_html(result: PipelineResult) -> str:
 
 
 def write_html(
-    result: PipelineResult, path: Path, title: str, progress: Callable[[str], None] | None = None
+    result: PipelineResult, path: Path, title: str, progress: Progress | None = None
 ) -> None:
     sections = _figure_sections(result, progress)
     summary = result.to_summary()
@@ -227,12 +226,14 @@ def write_report(
     result: PipelineResult,
     out_dir: str | Path,
     title: str = "Subjective study analysis",
-    progress: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """CSV tables + ``summary.json`` + ``report.html`` in ``out_dir``; returns the summary."""
+    """CSV tables + ``summary.json`` + ``report.html`` in ``out_dir``; returns the summary.
+
+    ``progress`` (:data:`common.progress.Progress`) hears the tables, then each figure."""
     out = Path(out_dir)
     if progress:
-        progress("writing tables")
+        progress("writing tables", 0, 1)
     files = write_tables(result, out)
     summary = result.to_summary()
     summary["files"] = [*files, "summary.json", "report.html"]

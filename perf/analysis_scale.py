@@ -81,7 +81,7 @@ def main() -> int:
     memory: dict[str, tuple[float, float]] = {}
     current = {"step": None}
 
-    def progress(step: str, _fraction: float) -> None:
+    def progress(step: str, _done: float, _total: float) -> None:
         if current["step"] is not None:
             heap = tracemalloc.get_traced_memory()[1] / 2**20 if args.tracemalloc else float("nan")
             memory[current["step"]] = (peak_rss_mb(), heap)

@@ -67,12 +67,12 @@ def build(stimuli: int, subjects: int) -> dict:
     from annotation.services.studies import PKU_I2IQA_DIMENSIONS, study_create
 
     timings = {}
-    t = time.perf_counter()
+    started = time.perf_counter()
     call_command("migrate", verbosity=0)
     call_command("flush", interactive=False, verbosity=0)
-    timings["migrate+flush"] = time.perf_counter() - t
+    timings["migrate+flush"] = time.perf_counter() - started
 
-    t = time.perf_counter()
+    started = time.perf_counter()
     study = study_create(name="Export scale", slug="export-scale", dimensions=PKU_I2IQA_DIMENSIONS)
     generators = [f"Gen-{g:02d}" for g in range(15)]
     # Width and height are set so that Django never opens the (absent) image files.
@@ -104,9 +104,9 @@ def build(stimuli: int, subjects: int) -> dict:
         ]
     )
     sessions = RatingSession.objects.bulk_create([RatingSession(subject=s) for s in people])
-    timings["study+stimuli"] = time.perf_counter() - t
+    timings["study+stimuli"] = time.perf_counter() - started
 
-    t = time.perf_counter()
+    started = time.perf_counter()
     stimulus_ids = np.array(study.stimuli.order_by("id").values_list("id", flat=True))
     dimension_ids = list(study.dimensions.order_by("order").values_list("id", flat=True))
     rng = np.random.default_rng(0)
@@ -118,11 +118,13 @@ def build(stimuli: int, subjects: int) -> dict:
         with raw.cursor().copy(f"COPY annotation_rating ({columns}) FROM STDIN") as copy:
             for index, session in enumerate(sessions):
                 careless = index < 2  # two raters answer at random
-                for d, dim in enumerate(dimension_ids):
+                for dimension_index, dim in enumerate(dimension_ids):
                     if careless:
                         scores = rng.uniform(0, 100, stimuli)
                     else:
-                        scores = truth[:, d] + rng.normal(rng.normal(0, 5), 8, stimuli)
+                        scores = truth[:, dimension_index] + rng.normal(
+                            rng.normal(0, 5), 8, stimuli
+                        )
                     scores = np.clip(np.round(scores, 1), 0, 100)
                     times = rng.integers(800, 6000, stimuli)
                     lines = "".join(
@@ -133,7 +135,7 @@ def build(stimuli: int, subjects: int) -> dict:
                         )
                     )
                     copy.write(lines.encode())
-    timings["ratings COPY"] = time.perf_counter() - t
+    timings["ratings COPY"] = time.perf_counter() - started
     return {"slug": study.slug, "timings": timings}
 
 
@@ -222,11 +224,11 @@ def main() -> int:
         return 0
 
     if not args.skip_build:
-        t = time.perf_counter()
+        started = time.perf_counter()
         built = build(args.stimuli, args.subjects)
         parts = ", ".join(f"{k} {v:.1f} s" for k, v in built["timings"].items())
         print(
-            f"built {args.stimuli * args.subjects * 3:,} ratings in {time.perf_counter() - t:.1f} s ({parts})"
+            f"built {args.stimuli * args.subjects * 3:,} ratings in {time.perf_counter() - started:.1f} s ({parts})"
         )
     results = []
     for name in STEPS:

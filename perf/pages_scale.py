@@ -171,12 +171,12 @@ def build(stimuli: int, subjects: int) -> dict:
     from annotation.services.studies import PKU_I2IQA_DIMENSIONS, study_create
 
     timings = {}
-    t = time.perf_counter()
+    started = time.perf_counter()
     call_command("migrate", verbosity=0)
     call_command("flush", interactive=False, verbosity=0)
-    timings["migrate+flush"] = time.perf_counter() - t
+    timings["migrate+flush"] = time.perf_counter() - started
 
-    t = time.perf_counter()
+    started = time.perf_counter()
     users = get_user_model().objects
     owner = users.create_user("researcher", password="pw", is_staff=True)
     users.create_superuser("admin", password="pw")
@@ -189,18 +189,18 @@ def build(stimuli: int, subjects: int) -> dict:
     study.save()
     stimulus_ids = _stimuli_create(study, stimuli)
     sessions = _sessions_create(study, stimulus_ids, subjects)
-    timings["study+stimuli+sessions"] = time.perf_counter() - t
+    timings["study+stimuli+sessions"] = time.perf_counter() - started
 
-    t = time.perf_counter()
+    started = time.perf_counter()
     _ratings_copy(study, sessions, stimulus_ids)
-    timings["ratings COPY"] = time.perf_counter() - t
+    timings["ratings COPY"] = time.perf_counter() - started
 
-    t = time.perf_counter()
+    started = time.perf_counter()
     analysis_run_request(study=study, options={}, created_by=owner, inline=True)
-    timings["analysis"] = time.perf_counter() - t
-    t = time.perf_counter()
+    timings["analysis"] = time.perf_counter() - started
+    started = time.perf_counter()
     release_freeze(study=study, options={}, created_by=owner)
-    timings["freeze"] = time.perf_counter() - t
+    timings["freeze"] = time.perf_counter() - started
     return timings
 
 
@@ -339,10 +339,10 @@ def main() -> int:
         # The study stays; its schema follows the code (e.g. the rating tallies' migration).
         call_command("migrate", verbosity=0)
     else:
-        t = time.perf_counter()
+        started = time.perf_counter()
         timings = build(args.stimuli, args.subjects)
         parts = ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())
-        print(f"built in {time.perf_counter() - t:.1f} s ({parts})", flush=True)
+        print(f"built in {time.perf_counter() - started:.1f} s ({parts})", flush=True)
     from annotation.models import Rating
 
     print(f"{Rating.objects.count():,} ratings in the database", flush=True)

@@ -118,13 +118,13 @@ def measure(
         )  # fmt: skip
         ctx = StepContext(model, kind, augment, device, amp=True)
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-        g = torch.Generator().manual_seed(0)
+        seeded = torch.Generator().manual_seed(0)
         side = resolution if kind == "pscr" else round(resolution * 256 / 224)
         shape = (batch, grid * grid, 3, side, side) if kind == "pscr" else (batch, 3, side, side)
         batch_data = {
-            "image": torch.randint(0, 256, shape, dtype=torch.uint8, generator=g),
-            "reference": torch.randint(0, 256, shape, dtype=torch.uint8, generator=g),
-            "target": torch.randn(batch, 1, generator=g),
+            "image": torch.randint(0, 256, shape, dtype=torch.uint8, generator=seeded),
+            "reference": torch.randint(0, 256, shape, dtype=torch.uint8, generator=seeded),
+            "target": torch.randn(batch, 1, generator=seeded),
         }
         if kind == "pscr":
             ctx.exemplar_patches = torch.randint(0, 256, (4, *shape[1:]), dtype=torch.uint8).to(
@@ -163,10 +163,10 @@ def _write_jpegs(folder: Path, n: int, size: int) -> list[str]:
         smooth = np.asarray(Image.fromarray(base).resize((size, size), Image.Resampling.BICUBIC))
         noisy = np.clip(smooth + rng.normal(0, 12, smooth.shape), 0, 255).astype(np.uint8)
         img = Image.fromarray(noisy)
-        p = folder / "images" / f"gen{i % 3}_{i:04d}.jpg"
-        p.parent.mkdir(parents=True, exist_ok=True)
-        img.save(p, quality=90)
-        paths.append(str(p))
+        image_path = folder / "images" / f"gen{i % 3}_{i:04d}.jpg"
+        image_path.parent.mkdir(parents=True, exist_ok=True)
+        img.save(image_path, quality=90)
+        paths.append(str(image_path))
     return paths
 
 
@@ -186,8 +186,8 @@ def cache_effect(
         paths = _write_jpegs(root, images, source)
         spec = CacheSpec("resize", round(resolution * 256 / 224))
         t0 = time.perf_counter()
-        for p in paths:
-            decode_image(p, spec)
+        for image_path in paths:
+            decode_image(image_path, spec)
         decode = time.perf_counter() - t0
         t0 = time.perf_counter()
         files = ImageCache(root / "probe").ensure(paths, spec)
@@ -235,20 +235,26 @@ def cache_effect(
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(
+    parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--device", default="auto")
-    p.add_argument("--resolution", type=int, help="input / patch size (default 224 GPU, 64 CPU)")
-    p.add_argument("--batch-size", type=int, help="default 16 GPU, 4 CPU")
-    p.add_argument("--steps", type=int, help="timed steps per combination (default 10 GPU, 3 CPU)")
-    p.add_argument("--pscr-grid", type=int, help="PSCR patches per side (default 3 GPU, 2 CPU)")
-    p.add_argument("--backbones", default=",".join(BACKBONE_NAMES))
-    p.add_argument("--models", default=",".join(KINDS))
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--cache-images", type=int, default=48)
-    p.add_argument("--skip-cache", action="store_true")
-    args = p.parse_args()
+    parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--resolution", type=int, help="input / patch size (default 224 GPU, 64 CPU)"
+    )
+    parser.add_argument("--batch-size", type=int, help="default 16 GPU, 4 CPU")
+    parser.add_argument(
+        "--steps", type=int, help="timed steps per combination (default 10 GPU, 3 CPU)"
+    )
+    parser.add_argument(
+        "--pscr-grid", type=int, help="PSCR patches per side (default 3 GPU, 2 CPU)"
+    )
+    parser.add_argument("--backbones", default=",".join(BACKBONE_NAMES))
+    parser.add_argument("--models", default=",".join(KINDS))
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--cache-images", type=int, default=48)
+    parser.add_argument("--skip-cache", action="store_true")
+    args = parser.parse_args()
     device = torch.device(
         ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     )

@@ -12,7 +12,7 @@ from analysis.errors import RatingsError
 from analysis.io import load_ratings
 from analysis.mos import compute_mos
 from analysis.normalisation import NormalisationOptions
-from analysis.pipeline import PipelineOptions, ScreeningOptions, run_pipeline
+from analysis.pipeline import STEPS, PipelineOptions, ScreeningOptions, run_pipeline
 from analysis.reliability import ReliabilityOptions
 from analysis.screening import RepeatConsistencyOptions
 from analysis.subject_model import fit_subject_model
@@ -44,7 +44,7 @@ def test_careless_subjects_removed_and_mos_improves():
         PipelineOptions(
             screening=ScreeningOptions(methods=("bt500", "correlation")), reliability=FAST
         ),
-        progress=lambda step, fraction: calls.append((step, fraction)),
+        progress=lambda phase, done, total: calls.append((phase, done, total)),
     )
     careless = set(study.subjects.loc[study.subjects.careless, "subject"])
     rejected = {r["subject"] for r in result.to_summary()["rejected"]}
@@ -56,9 +56,10 @@ def test_careless_subjects_removed_and_mos_improves():
         return float(np.sqrt(np.mean((t - truth.loc[t.index]) ** 2)))
 
     assert error(result.mos.table) < 0.75 * error(result.mos_unscreened.table)
-    assert [c[0] for c in calls][-1] == "done" and calls[-1][1] == 1.0
-    fractions = [c[1] for c in calls]
-    assert fractions == sorted(fractions)
+    assert [c[0] for c in calls] == [*STEPS, "done"]
+    assert calls[-1][1] == calls[-1][2] == len(STEPS)
+    done_counts = [c[1] for c in calls]
+    assert done_counts == sorted(done_counts) and {c[2] for c in calls} == {len(STEPS)}
     assert set(result.mos.table["generator"]) == {"G0", "G1", "G2"}
     assert set(result.distribution["group"]) == {"all", "G0", "G1", "G2"}
 

@@ -18,6 +18,7 @@ from django.db.models import Max, QuerySet, Sum
 from annotation.models import AnalysisRun, LabelRelease, RatingSession, Stimulus, Study
 from annotation.selectors.ratings import ratings_long_format
 from annotation.selectors.research import study_get_for_user
+from common.progress import Progress
 from core.errors import NotFound
 
 if TYPE_CHECKING:
@@ -28,7 +29,6 @@ CHUNK_SIZE = 20_000
 
 RatingRows = list[tuple]
 ChunkSink = Callable[[RatingRows], None]
-RowProgress = Callable[[int], None]
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,8 @@ def ratings_snapshot(
     study: Study,
     lookups: StudyLookups | None = None,
     on_chunk: ChunkSink | None = None,
-    progress: RowProgress | None = None,
+    progress: Progress | None = None,
+    expected_rows: int = 0,
     chunk_size: int = CHUNK_SIZE,
 ) -> RatingsSnapshot:
     """Read every non-training rating once into the analysis library's long-format table.
@@ -125,7 +126,8 @@ def ratings_snapshot(
     Columns: stimulus (id), subject (label), dimension (key), repeat (0/1), score,
     session (id), response_time (s), generator, and is_gold + gold_score when the study
     has gold stimuli with known answers. ``on_chunk`` receives each chunk of raw row
-    tuples (:data:`annotation.selectors.ratings.RATING_ROW_FIELDS`) as it is read.
+    tuples (:data:`annotation.selectors.ratings.RATING_ROW_FIELDS`) as it is read;
+    ``progress`` hears ``("loading ratings", rows_read, expected_rows)`` after each chunk.
     """
     # Imported here: pages and APIs that import this module never load pandas.
     import numpy as np
@@ -153,7 +155,7 @@ def ratings_snapshot(
         if on_chunk is not None:
             on_chunk(chunk)
         if progress is not None:
-            progress(len(score))
+            progress("loading ratings", len(score), max(expected_rows, 1))
         chunk.clear()
 
     for row in ratings_long_format(study=study).iterator(chunk_size=chunk_size):

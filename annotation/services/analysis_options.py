@@ -436,17 +436,13 @@ def pipeline_run(
     *, study: Study, options: dict, snapshot_frame, progress: Progress | None = None
 ) -> PipelineResult:
     """run_pipeline with the library's complaints about the data turned into ValidationError;
-    ``progress`` hears each library step as ``(step, fraction, 1.0)``."""
+    ``progress`` hears each library step as ``(step, steps_done, steps_total)``."""
     from analysis.errors import AllSubjectsRejectedError, RatingsError
     from analysis.pipeline import run_pipeline
 
-    def library_progress(step: str, fraction: float) -> None:
-        if progress is not None:
-            progress(step, fraction, 1.0)
-
     try:
         return run_pipeline(
-            snapshot_frame, pipeline_options_build(study=study, options=options), library_progress
+            snapshot_frame, pipeline_options_build(study=study, options=options), progress
         )
     except AllSubjectsRejectedError as exc:
         raise ValidationError(

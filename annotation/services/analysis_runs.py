@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -117,10 +117,9 @@ class _RunProgress:
                 step=step, progress=fraction, log=self.run.log
             )
 
-    def loading(self, total: int) -> Callable[[int], None]:
+    def loading(self) -> Progress:
         """For the ratings snapshot, which counts rows read: the first 30 % of a run."""
-        scaled = progress_scaled(self, start=0.0, end=0.3)
-        return lambda done: scaled("loading ratings", done, max(total, 1))
+        return progress_scaled(self, start=0.0, end=0.3)
 
     def pipeline(self) -> Progress:
         """The library's steps fill 30..90 %; its last step is our figures."""
@@ -156,7 +155,7 @@ def analysis_run_execute(*, run: AnalysisRun) -> AnalysisRun:
             run.summary = {"release": release.version, "counts": release.counts}
         else:
             snapshot = ratings_snapshot(
-                study=run.study, progress=progress.loading(run.ratings_count)
+                study=run.study, progress=progress.loading(), expected_rows=run.ratings_count
             )
             if snapshot.fingerprint.count == 0:
                 raise ValidationError("The study has no ratings (training ratings do not count).")

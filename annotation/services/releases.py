@@ -115,7 +115,8 @@ def release_freeze(
                 study=study,
                 lookups=lookups,
                 on_chunk=writer,
-                progress=lambda n: loading("loading ratings", n, max(expected.count, 1)),
+                progress=loading,
+                expected_rows=expected.count,
             )
         finally:
             raw_sha256 = writer.close()

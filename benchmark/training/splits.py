@@ -2,13 +2,20 @@
 
 Images generated from one prompt share content, so by default whole prompt groups
 go to one part; otherwise test scores are inflated by near-duplicates seen in
-training. Every protocol yields a validation part disjoint from test because the
-checkpoint is chosen on validation, never on test.
+training. Published databases also list byte-identical files under different names
+(AGIQA-3K's ``glide_normal_101.jpg`` and ``glide_normal_263.jpg``); rows sharing a file
+go to one part too, with every prompt group they connect (:func:`leak_units`). Every
+protocol yields a validation part disjoint from test because the checkpoint is chosen
+on validation, never on test.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+import os
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -96,6 +103,132 @@ def _split_of(
         _rows_of(groups, rows, val, grouped),
         _rows_of(groups, rows, test, grouped),
     )
+
+
+class _Components:
+    """Union-find over row indices: rows that must share a part."""
+
+    def __init__(self, size: int) -> None:
+        self.parent = list(range(size))
+
+    def root(self, row: int) -> int:
+        while self.parent[row] != row:
+            self.parent[row] = self.parent[self.parent[row]]
+            row = self.parent[row]
+        return row
+
+    def join(self, rows: Iterable[int]) -> None:
+        rows = list(rows)
+        for row in rows[1:]:
+            first, other = self.root(rows[0]), self.root(row)
+            if first != other:
+                self.parent[max(first, other)] = min(first, other)
+
+    def join_equal(self, keys: Iterable[str]) -> None:
+        """Join the rows whose key is the same non-empty string."""
+        rows_by_key: dict[str, list[int]] = defaultdict(list)
+        for row, key in enumerate(keys):
+            if key:
+                rows_by_key[key].append(row)
+        for rows in rows_by_key.values():
+            self.join(rows)
+
+
+def _file_digest(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _content_keys(paths: list[str]) -> list[str]:
+    """sha256 of each file whose size another file shares (others cannot be identical);
+    every file is read at most once, most never."""
+    sizes: list[int | None] = []
+    for path in paths:
+        try:
+            sizes.append(os.stat(path).st_size)
+        except OSError:
+            sizes.append(None)
+    rows_by_size: dict[int, list[int]] = defaultdict(list)
+    for row, size in enumerate(sizes):
+        if size is not None:
+            rows_by_size[size].append(row)
+    keys = [""] * len(paths)
+    digests: dict[str, str] = {}
+    for rows in rows_by_size.values():
+        if len({paths[row] for row in rows}) < 2:
+            continue
+        for row in rows:
+            if paths[row] not in digests:
+                digests[paths[row]] = _file_digest(paths[row])
+            keys[row] = digests[paths[row]]
+    return keys
+
+
+def _column(frame: pd.DataFrame, name: str) -> list[str] | None:
+    if name not in frame.columns:
+        return None
+    return [str(value).strip() for value in frame[name].fillna("")]
+
+
+def same_file_components(frame: pd.DataFrame) -> _Components:
+    """Rows joined when their image files are identical: the same ``sha256`` column value;
+    ``same_file_as`` naming another row's ``stimulus_id`` (site releases); the same resolved
+    ``image_path``; else (no ``sha256`` column) the same content, hashed where sizes match."""
+    components = _Components(len(frame))
+    sha256 = _column(frame, "sha256")
+    if sha256 is not None:
+        components.join_equal(value.lower() for value in sha256)
+    same_file_as = _column(frame, "same_file_as")
+    stimulus_ids = _column(frame, "stimulus_id")
+    if same_file_as is not None and stimulus_ids is not None:
+        components.join_equal(
+            original or own for original, own in zip(same_file_as, stimulus_ids, strict=True)
+        )
+    paths = _column(frame, "image_path")
+    if paths is not None:
+        components.join_equal(paths)
+        if sha256 is None:
+            components.join_equal(_content_keys(paths))
+    return components
+
+
+def _labels(components: _Components, names: list[str]) -> tuple[np.ndarray, bool]:
+    """Each row's unit: the smallest name in its component; whether any rows were joined
+    beyond their own name."""
+    smallest: dict[int, str] = {}
+    for row, name in enumerate(names):
+        root = components.root(row)
+        smallest[root] = min(smallest.get(root, name), name)
+    labels = np.asarray([smallest[components.root(row)] for row in range(len(names))])
+    return labels, len(set(labels.tolist())) < len(set(names))
+
+
+def leak_units(frame: pd.DataFrame, *, grouped: bool) -> tuple[np.ndarray, bool]:
+    """The unit each row must stay with in a leak-free split, and whether identical files
+    joined anything.
+
+    Grouped: its prompt group, merged with every group that shares an identical image
+    file with it (the union of groups connected by shared files). Ungrouped: the rows
+    holding the identical file. Without shared files the units are exactly the prompt
+    groups (or the rows), so splits are those of a manifest without duplicates.
+    """
+    components = same_file_components(frame)
+    if grouped:
+        groups = frame["prompt_group"].astype(str).tolist()
+        for rows in _rows_by(groups).values():
+            components.join(rows)
+        return _labels(components, groups)
+    return _labels(components, [f"{row:09d}" for row in range(len(frame))])
+
+
+def _rows_by(names: list[str]) -> dict[str, list[int]]:
+    rows: dict[str, list[int]] = defaultdict(list)
+    for row, name in enumerate(names):
+        rows[name].append(row)
+    return rows
 
 
 def random_splits(groups: np.ndarray, cfg: SplitConfig, repeats: int, seed: int) -> list[Split]:
@@ -255,7 +388,7 @@ def fixed_splits(
 
 
 def leaked_groups(split: Split, groups: np.ndarray) -> set:
-    """Prompt groups that occur in more than one part of ``split``."""
+    """Prompt groups (or other units, one per row) that occur in more than one part."""
     seen = [set(groups[idx].tolist()) for idx in split.parts().values()]
     return (seen[0] & seen[1]) | (seen[0] & seen[2]) | (seen[1] & seen[2])
 
@@ -268,27 +401,51 @@ def check_split(split: Split, groups: np.ndarray, *, grouped: bool) -> None:
     if train & val or train & test or val & test:
         raise SplitError(f"{split.name}: a row is in two parts")
     if grouped and leaked_groups(split, groups):
-        raise SplitError(f"{split.name}: prompt groups leak across parts")
+        raise SplitError(f"{split.name}: prompt groups or identical image files leak across parts")
 
 
 def make_splits(frame: pd.DataFrame, cfg: SplitConfig, *, repeats: int, seed: int) -> list[Split]:
-    """All splits of the configured protocol, checked for emptiness and leaks."""
+    """All splits of the configured protocol, checked for emptiness and leaks.
+
+    Leak-free protocols (random and kfold; cross_generator when grouped) keep rows with
+    identical image files in one part, together with their prompt groups (:func:`leak_units`).
+    """
     groups = frame["prompt_group"].to_numpy().astype(str)
-    if cfg.protocol == "random":
-        splits = random_splits(groups, cfg, repeats, seed)
+    if cfg.protocol == "fixed":
+        file_units, _ = leak_units(frame, grouped=False)
+        splits = [
+            _with_file_leak_note(split, file_units)
+            for split in fixed_splits(frame, groups, cfg, seed)
+        ]
+        for split in splits:
+            # Published splits are reproduced as given; their leaks are reported in notes.
+            check_split(split, groups, grouped=False)
+        return splits
+    units, joined = leak_units(frame, grouped=cfg.grouped)
+    if cfg.protocol in ("random", "kfold"):
+        # Ungrouped rows that share a file become one unit; without such rows the units
+        # stay the rows themselves, so earlier ungrouped splits are reproduced.
+        unit_cfg = replace(cfg, grouped=True) if joined else cfg
+        make = random_splits if cfg.protocol == "random" else kfold_splits
+        splits = make(units, unit_cfg, repeats, seed)
+        checked_by = units
     elif cfg.protocol == "cross_generator":
         gens = frame["generator"].to_numpy().astype(str)
-        splits = cross_generator_splits(groups, gens, cfg, repeats, seed)
-    elif cfg.protocol == "kfold":
-        splits = kfold_splits(groups, cfg, repeats, seed)
-    elif cfg.protocol == "fixed":
-        splits = fixed_splits(frame, groups, cfg, seed)
+        splits = cross_generator_splits(units if cfg.grouped else groups, gens, cfg, repeats, seed)
+        checked_by = units if cfg.grouped else groups
     else:
         raise SplitError(f"unknown split protocol {cfg.protocol!r}")
     for split in splits:
-        # Published splits are reproduced as given; their leaks are reported in notes.
-        check_split(split, groups, grouped=cfg.grouped and cfg.protocol != "fixed")
+        check_split(split, checked_by, grouped=cfg.protocol != "cross_generator" or cfg.grouped)
     return splits
+
+
+def _with_file_leak_note(split: Split, file_units: np.ndarray) -> Split:
+    leaked = leaked_groups(split, file_units)
+    if not leaked:
+        return split
+    note = f"{len(leaked)} identical image file(s) span several parts in the split file"
+    return replace(split, notes=(*split.notes, note))
 
 
 def split_table(split: Split, frame: pd.DataFrame) -> pd.DataFrame:

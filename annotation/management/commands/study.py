@@ -190,32 +190,32 @@ class Command(BaseCommand):
             raise CommandError(f"No user {username!r}.")
         return user
 
-    def do_create(self, **o):
+    def do_create(self, **cli_options):
         study = study_create(
-            name=o["name"],
-            slug=o["slug"],
-            owner=self._owner(o["owner"]),
-            dimensions=_dimensions(o["dimensions"]),
-            scale_type=o["scale_type"],
-            scale_min=o["scale_min"],
-            scale_max=o["scale_max"],
-            scale_step=o["scale_step"],
-            target_ratings_per_stimulus=o["target"],
-            session_size=o["session_size"],
-            break_interval=o["break_interval"],
-            repeats_per_session=o["repeats"],
+            name=cli_options["name"],
+            slug=cli_options["slug"],
+            owner=self._owner(cli_options["owner"]),
+            dimensions=_dimensions(cli_options["dimensions"]),
+            scale_type=cli_options["scale_type"],
+            scale_min=cli_options["scale_min"],
+            scale_max=cli_options["scale_max"],
+            scale_step=cli_options["scale_step"],
+            target_ratings_per_stimulus=cli_options["target"],
+            session_size=cli_options["session_size"],
+            break_interval=cli_options["break_interval"],
+            repeats_per_session=cli_options["repeats"],
         )
         self.stdout.write(f"Created study {study.slug} (id {study.pk}, draft).")
 
-    def do_import(self, **o):
-        study = self._study(o["slug"])
-        if o["run_async"]:
+    def do_import(self, **cli_options):
+        study = self._study(cli_options["slug"])
+        if cli_options["run_async"]:
             options = {
-                "manifest": str(o["manifest"].resolve()),
-                "allow_duplicates": o["allow_duplicates"],
+                "manifest": str(cli_options["manifest"].resolve()),
+                "allow_duplicates": cli_options["allow_duplicates"],
             }
-            if o["images"]:
-                options["images"] = str(o["images"].resolve())
+            if cli_options["images"]:
+                options["images"] = str(cli_options["images"].resolve())
             job = import_job_create(
                 kind=ImportJob.Kind.MANIFEST, created_by=None, study=study, options=options
             )
@@ -223,21 +223,21 @@ class Command(BaseCommand):
             return
         result = stimuli_import(
             study=study,
-            manifest=o["manifest"],
-            images=o["images"],
-            allow_duplicates=o["allow_duplicates"],
+            manifest=cli_options["manifest"],
+            images=cli_options["images"],
+            allow_duplicates=cli_options["allow_duplicates"],
             progress=_progress_printer(self.stderr),
         )
         self.stdout.write(f"Imported {result.created} stimuli into {study.slug}.")
         self._write_duplicates(result.duplicates)
 
-    def do_import_external(self, **o):
+    def do_import_external(self, **cli_options):
         result = external_import(
-            layout=o["layout"],
-            source=o["source"],
-            name=o["name"],
-            slug=o["slug"],
-            owner=self._owner(o["owner"]),
+            layout=cli_options["layout"],
+            source=cli_options["source"],
+            name=cli_options["name"],
+            slug=cli_options["slug"],
+            owner=self._owner(cli_options["owner"]),
             progress=_progress_printer(self.stderr),
         )
         self.stdout.write(
@@ -263,34 +263,35 @@ class Command(BaseCommand):
                 f"  row {item['row']}: {item['image']} same file as {item['same_file_as']}"
             )
 
-    def do_invite(self, **o):
-        study = self._study(o["slug"])
-        invites = invites_create(study=study, count=o["count"])
-        base = o["base_url"].rstrip("/")
+    def do_invite(self, **cli_options):
+        study = self._study(cli_options["slug"])
+        invites = invites_create(study=study, count=cli_options["count"])
+        base = cli_options["base_url"].rstrip("/")
         self.stdout.write(
             invites_csv(invites=invites, link_for=lambda t: base + invite_path(t)), ending=""
         )
 
-    def do_open(self, **o):
-        study_set_status(study=self._study(o["slug"]), status=Study.Status.OPEN)
-        self.stdout.write(f"Study {o['slug']} is open.")
+    def do_open(self, **cli_options):
+        study_set_status(study=self._study(cli_options["slug"]), status=Study.Status.OPEN)
+        self.stdout.write(f"Study {cli_options['slug']} is open.")
 
-    def do_close(self, **o):
-        study_set_status(study=self._study(o["slug"]), status=Study.Status.CLOSED)
-        self.stdout.write(f"Study {o['slug']} is closed.")
+    def do_close(self, **cli_options):
+        study_set_status(study=self._study(cli_options["slug"]), status=Study.Status.CLOSED)
+        self.stdout.write(f"Study {cli_options['slug']} is closed.")
 
-    def do_progress(self, **o):
-        p = study_progress(study=self._study(o["slug"]))
+    def do_progress(self, **cli_options):
+        progress = study_progress(study=self._study(cli_options["slug"]))
         self.stdout.write(
-            f"{p['stimuli_at_target']}/{p['stimuli']} stimuli at target {p['target']}; "
-            f"{p['ratings_missing']} ratings missing; ~{p['sessions_needed']} sessions needed; "
-            f"subjects: {p['subjects_by_state']}"
+            f"{progress['stimuli_at_target']}/{progress['stimuli']} stimuli at target "
+            f"{progress['target']}; {progress['ratings_missing']} ratings missing; "
+            f"~{progress['sessions_needed']} sessions needed; "
+            f"subjects: {progress['subjects_by_state']}"
         )
 
-    def do_analyse(self, **o):
-        study = self._study(o["slug"])
+    def do_analyse(self, **cli_options):
+        study = self._study(cli_options["slug"])
         run = analysis_run_request(
-            study=study, options=_analysis_options(o), force=True, inline=True
+            study=study, options=_analysis_options(cli_options), force=True, inline=True
         )
         if run.status != AnalysisRun.Status.DONE:
             raise CommandError(run.error or f"Analysis {run.status}.")
@@ -302,10 +303,12 @@ class Command(BaseCommand):
         for row in summary["rejections"]:
             self.stdout.write(f"  rejected {row['subject']} ({row['dimension']}): {row['reasons']}")
 
-    def do_freeze(self, **o):
-        study = self._study(o["slug"])
+    def do_freeze(self, **cli_options):
+        study = self._study(cli_options["slug"])
         release = release_freeze(
-            study=study, options=_analysis_options(o), created_by=self._owner(o["by"])
+            study=study,
+            options=_analysis_options(cli_options),
+            created_by=self._owner(cli_options["by"]),
         )
         counts = release.counts
         self.stdout.write(
@@ -315,8 +318,8 @@ class Command(BaseCommand):
             f"  {release.raw_file.name} sha256 {release.raw_sha256}"
         )
 
-    def do_releases(self, **o):
-        study = self._study(o["slug"])
+    def do_releases(self, **cli_options):
+        study = self._study(cli_options["slug"])
         for release in study.releases.order_by("version"):
             options = release.method_config.get("options")
             method = (
@@ -330,40 +333,44 @@ class Command(BaseCommand):
                 f"{release.counts.get('stimuli', 0)} stimuli\t{method}\t{release.mos_sha256}"
             )
 
-    def do_export(self, **o):
-        study = self._study(o["slug"])
-        if o["live"]:
-            self._write(o["out"], ratings_csv_stream(study=study))
+    def do_export(self, **cli_options):
+        study = self._study(cli_options["slug"])
+        if cli_options["live"]:
+            self._write(cli_options["out"], ratings_csv_stream(study=study))
             return
         releases = study.releases.order_by("-version")
-        if o["release"] is not None:
-            releases = releases.filter(version=o["release"])
+        if cli_options["release"] is not None:
+            releases = releases.filter(version=cli_options["release"])
         release = releases.first()
         if release is None:
-            raise CommandError(f"{study.slug} has no release {o['release'] or ''}".strip() + ".")
-        download = release_download_open(release=release, what=o["what"])
+            raise CommandError(
+                f"{study.slug} has no release {cli_options['release'] or ''}".strip() + "."
+            )
+        download = release_download_open(release=release, what=cli_options["what"])
         with download.handle as handle:
-            digest = self._write(o["out"], iter(lambda: handle.read(1 << 20), b""))
-        expected = _expected_sha256(release, o["what"])
+            digest = self._write(cli_options["out"], iter(lambda: handle.read(1 << 20), b""))
+        expected = _expected_sha256(release, cli_options["what"])
         # The stored file is checked against the sha256 recorded when it was frozen.
         if expected and digest != expected:
             raise CommandError(
                 f"{download.filename}: sha256 {digest} does not match the release's {expected}."
             )
 
-    def do_package(self, **o):
-        study = self._study(o["slug"])
+    def do_package(self, **cli_options):
+        study = self._study(cli_options["slug"])
         releases = study.releases.order_by("-version")
-        if o["release"] is not None:
-            releases = releases.filter(version=o["release"])
+        if cli_options["release"] is not None:
+            releases = releases.filter(version=cli_options["release"])
         release = releases.first()
         if release is None:
-            raise CommandError(f"{study.slug} has no release {o['release'] or ''}".strip() + ".")
+            raise CommandError(
+                f"{study.slug} has no release {cli_options['release'] or ''}".strip() + "."
+            )
         release = release_package_request(
             release=release,
-            licence=o["licence"],
-            citation=o["citation"],
-            demographics=[f for f in o["demographics"].split(",") if f.strip()],
+            licence=cli_options["licence"],
+            citation=cli_options["citation"],
+            demographics=[f for f in cli_options["demographics"].split(",") if f.strip()],
             inline=True,
         )
         if release.package_status != LabelRelease.PackageStatus.DONE:
@@ -372,10 +379,10 @@ class Command(BaseCommand):
             f"Packaged {study.slug} v{release.version}: {release.package_file.name} "
             f"({release.package_size} bytes) sha256 {release.package_sha256}"
         )
-        if o["out"]:
+        if cli_options["out"]:
             download = release_download_open(release=release, what="package")
             with download.handle as handle:
-                digest = self._write(o["out"], iter(lambda: handle.read(1 << 20), b""))
+                digest = self._write(cli_options["out"], iter(lambda: handle.read(1 << 20), b""))
             if digest != release.package_sha256:
                 raise CommandError(f"{download.filename}: sha256 {digest} does not match.")
 
@@ -434,15 +441,15 @@ def _analysis_arguments(parser) -> None:
     )
 
 
-def _analysis_options(o: dict) -> dict:
+def _analysis_options(cli_options: dict) -> dict:
     try:
-        options = json.loads(o["options"]) if o.get("options") else {}
+        options = json.loads(cli_options["options"]) if cli_options.get("options") else {}
     except json.JSONDecodeError as exc:
         raise CommandError(f"--options is not valid JSON: {exc}") from None
     if not isinstance(options, dict):
         raise CommandError("--options must be a JSON object.")
     for name, spec in option_specs().items():
-        value = o.get(name)
+        value = cli_options.get(name)
         if value is None:
             continue
         if spec.kind == "many":

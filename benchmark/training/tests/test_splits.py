@@ -162,3 +162,86 @@ def test_fixed_split_reports_unknown_stimuli_and_leaks(tmp_path: Path) -> None:
     leaky.to_csv(path, index=False)
     (f,) = make_splits(frame, SplitConfig(protocol="fixed", file=str(path)), repeats=1, seed=0)
     assert any("span several parts" in n for n in f.notes)
+
+
+def _shared_file_manifest(tmp_path: Path) -> pd.DataFrame:
+    """Twelve prompt groups of two images; p0's first image and p7's first image are the
+    same bytes under two names (as AGIQA-3K publishes glide_normal_101/263.jpg)."""
+    frame = _frame([2] * 12)
+    paths = []
+    for row, stimulus in enumerate(frame["stimulus_id"]):
+        path = tmp_path / f"{stimulus}.png"
+        path.write_bytes(b"identical" if stimulus in ("s0_0", "s7_0") else f"own {row}".encode())
+        paths.append(str(path))
+    return frame.assign(image_path=paths)
+
+
+def _part_of(split, row: int) -> str:
+    return next(name for name, rows in split.parts().items() if row in set(rows.tolist()))
+
+
+SHARED_ROWS = (0, 14)  # s0_0 and s7_0
+SPLIT_PROTOCOLS = [
+    SplitConfig(),
+    SplitConfig(grouped=False),
+    SplitConfig(protocol="kfold", folds=3),
+    SplitConfig(protocol="kfold", folds=4, grouped=False),
+]
+
+
+@pytest.mark.parametrize("cfg", SPLIT_PROTOCOLS, ids=lambda cfg: f"{cfg.protocol}-{cfg.grouped}")
+@pytest.mark.parametrize("identity", ["content", "sha256", "same_file_as", "image_path"])
+def test_identical_files_always_land_in_one_part(
+    tmp_path: Path, cfg: SplitConfig, identity: str
+) -> None:
+    frame = _shared_file_manifest(tmp_path)
+    if identity == "sha256":
+        frame["sha256"] = [
+            "ab" * 32 if row in SHARED_ROWS else f"{row:064x}" for row in range(len(frame))
+        ]
+        frame["image_path"] = [f"/absent/{row}.png" for row in range(len(frame))]
+    elif identity == "same_file_as":
+        frame["same_file_as"] = ["s0_0" if row == 14 else "" for row in range(len(frame))]
+        frame = frame.drop(columns="image_path")
+    elif identity == "image_path":
+        frame.loc[14, "image_path"] = frame.loc[0, "image_path"]
+    for seed in range(15):
+        splits = make_splits(frame, cfg, repeats=2, seed=seed)
+        for split in splits:
+            assert _part_of(split, 0) == _part_of(split, 14), (identity, split.name)
+            if cfg.grouped:
+                # The groups the shared file connects travel together, whole.
+                parts = {_part_of(split, row) for row in (0, 1, 14, 15)}
+                assert len(parts) == 1, (identity, split.name)
+        if cfg.protocol == "kfold":
+            tested = np.concatenate([split.test for split in splits[: cfg.folds]])
+            assert sorted(tested.tolist()) == list(range(len(frame)))
+
+
+def test_without_shared_files_the_splits_are_unchanged(tmp_path: Path) -> None:
+    frame = _shared_file_manifest(tmp_path)
+    frame["image_path"] = [p.replace("s7_0", "s0_0") for p in frame["image_path"]]
+    distinct = frame.copy()
+    distinct.loc[14, "image_path"] = str(tmp_path / "elsewhere.png")
+    plain = frame.drop(columns="image_path")
+    for cfg in SPLIT_PROTOCOLS:
+        expected = make_splits(plain, cfg, repeats=1, seed=3)
+        actual = make_splits(distinct, cfg, repeats=1, seed=3)
+        for want, got in zip(expected, actual, strict=True):
+            assert all(
+                np.array_equal(want_rows, got_rows)
+                for want_rows, got_rows in zip(
+                    want.parts().values(), got.parts().values(), strict=True
+                )
+            )
+
+
+def test_fixed_split_notes_identical_files_across_parts(tmp_path: Path) -> None:
+    frame = _shared_file_manifest(tmp_path)
+    parts = ["train"] * len(frame)
+    parts[14], parts[15] = "test", "test"
+    parts[2], parts[3] = "val", "val"
+    path = tmp_path / "split.csv"
+    pd.DataFrame({"stimulus": frame["stimulus_id"], "part": parts}).to_csv(path, index=False)
+    (split,) = make_splits(frame, SplitConfig(protocol="fixed", file=str(path)), repeats=1, seed=0)
+    assert any("1 identical image file(s) span several parts" in note for note in split.notes)
