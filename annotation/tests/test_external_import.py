@@ -162,7 +162,9 @@ def stored_stimulus_files(study) -> set[str]:
     return {name for name in media_files() if name.startswith(f"studies/{study.pk}/stimuli/")}
 
 
-def test_agiqa3k_duplicates_are_separate_stimuli_sharing_one_stored_file(tmp_path):
+def test_agiqa3k_duplicates_are_separate_stimuli_sharing_one_stored_file(tmp_path, settings):
+    # A media folder of its own: on SQLite a rolled-back study's id (and folder) comes back.
+    settings.MEDIA_ROOT = str(tmp_path / "media")
     db = make_published_database("agiqa3k", tmp_path / "AGIQA-3K", count=12, duplicates=2)
     result = imported("agiqa3k", db)
     study = result.study
@@ -316,8 +318,10 @@ def test_a_manifest_with_byte_identical_images_is_refused_by_default(tmp_path):
 
 
 def test_allowed_duplicates_share_one_stored_file_and_are_marked_in_the_stimuli_list(
-    tmp_path, client
+    tmp_path, client, settings
 ):
+    # A media folder of its own: on SQLite a rolled-back study's id (and folder) comes back.
+    settings.MEDIA_ROOT = str(tmp_path / "media")
     from django.urls import reverse
 
     from annotation.services.imports import stimuli_import
