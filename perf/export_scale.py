@@ -22,7 +22,6 @@ import argparse
 import hashlib
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -31,68 +30,35 @@ import tracemalloc
 from pathlib import Path
 
 # Run as `python perf/export_scale.py`: perf/ is on sys.path, so its sibling imports.
-from load_rating import database_prepare
+from support import (
+    ROOT,
+    database_prepare,
+    database_reset,
+    django_setup,
+    peak_rss_mb,
+    stimuli_bulk_create,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
 WORK = Path(tempfile.gettempdir()) / "export_scale"
 STEPS = ("analyse", "freeze", "export_raw", "export_live")
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
-
-
-def django_setup(database_url: str) -> None:
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="study_site.settings.base",
-        DATABASE_URL=database_url,
-        DEBUG="1",
-        VAR_DIR=str(WORK / "var"),
-        MEDIA_ROOT=str(WORK / "media"),
-        LOG_LEVEL="WARNING",
-    )
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
 
 
 def build(stimuli: int, subjects: int) -> dict:
     """The study, bulk-inserted; returns its slug and the seconds each part took."""
     import numpy as np
-    from django.core.management import call_command
     from django.db import connection
 
-    from annotation.models import RatingSession, Stimulus, Subject
+    from annotation.models import RatingSession, Subject
     from annotation.services.studies import PKU_I2IQA_DIMENSIONS, study_create
 
     timings = {}
     started = time.perf_counter()
-    call_command("migrate", verbosity=0)
-    call_command("flush", interactive=False, verbosity=0)
+    database_reset()
     timings["migrate+flush"] = time.perf_counter() - started
 
     started = time.perf_counter()
     study = study_create(name="Export scale", slug="export-scale", dimensions=PKU_I2IQA_DIMENSIONS)
-    generators = [f"Gen-{g:02d}" for g in range(15)]
-    # Width and height are set so that Django never opens the (absent) image files.
-    Stimulus.objects.bulk_create(
-        [
-            Stimulus(
-                study=study,
-                image=f"studies/{study.pk}/stimuli/{n:06d}.jpg",
-                sha256=f"{n:064x}",
-                width=512,
-                height=512,
-                original_name=f"{generators[n % 15]}_{n:06d}.jpg",
-                generator=generators[n % 15],
-                prompt=f"prompt {n // 15}",
-                prompt_group=f"p{n // 15}",
-            )
-            for n in range(stimuli)
-        ],
-        batch_size=5000,
-    )
+    stimulus_ids = np.array(stimuli_bulk_create(study, stimuli))
     people = Subject.objects.bulk_create(
         [
             Subject(
@@ -107,7 +73,6 @@ def build(stimuli: int, subjects: int) -> dict:
     timings["study+stimuli"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    stimulus_ids = np.array(study.stimuli.order_by("id").values_list("id", flat=True))
     dimension_ids = list(study.dimensions.order_by("order").values_list("id", flat=True))
     rng = np.random.default_rng(0)
     truth = rng.uniform(15, 85, size=(stimuli, len(dimension_ids)))
@@ -216,7 +181,7 @@ def main() -> int:
     parser.add_argument("--step", choices=STEPS, help=argparse.SUPPRESS)  # a child process
     args = parser.parse_args()
     url = database_prepare(args.database_url, args.db_name)
-    django_setup(url)
+    django_setup(url, WORK)
     WORK.mkdir(parents=True, exist_ok=True)
 
     if args.step:

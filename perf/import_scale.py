@@ -24,7 +24,6 @@ It prints figures; it is not a test.
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -35,7 +34,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load_rating import database_prepare  # noqa: E402
+from support import database_prepare, django_setup  # noqa: E402
 
 LAYOUTS = ("agiqa3k", "agiqa1k", "pku-i2iqa", "aigciqa2023", "aigiqa20k")
 # The images' format as each database publishes it; --formats overrides it.
@@ -54,21 +53,6 @@ def rss_mb() -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024.0
     return 0.0
-
-
-def django_setup(database_url: str, work: Path) -> None:
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="study_site.settings.base",
-        DATABASE_URL=database_url,
-        DEBUG="1",
-        VAR_DIR=str(work / "var"),
-        MEDIA_ROOT=str(work / "media"),
-        LOG_LEVEL="WARNING",
-    )
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
 
 
 def database_folder(work: Path, layout: str, fmt: str, count: int, size: int) -> Path:

@@ -27,7 +27,6 @@ import asyncio
 import json
 import os
 import random
-import secrets
 import signal
 import statistics
 import subprocess
@@ -38,7 +37,9 @@ import urllib.parse
 from collections import defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+# Run as `python perf/load_rating.py`: perf/ is on sys.path, so its sibling imports.
+from support import ROOT, database_prepare, site_settings
+
 WORK = Path(tempfile.gettempdir()) / "load_rating"
 DIMENSIONS = 3
 
@@ -46,37 +47,11 @@ DIMENSIONS = 3
 # --- database and server --------------------------------------------------------------
 
 
-def database_prepare(url: str, name: str) -> str:
-    """Create `name` beside the URL's database if missing; return its URL."""
-    import psycopg
-
-    parts = urllib.parse.urlsplit(url)
-    if parts.path.lstrip("/") == name:
-        sys.exit(f"--db-name {name!r} is the database of --database-url; pick another name.")
-    with psycopg.connect(url, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
-
-
 def server_env(database_url: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
-        DJANGO_SETTINGS_MODULE="study_site.settings.base",
-        DATABASE_URL=database_url,
+        site_settings(database_url, WORK, allowed_host="127.0.0.1"),
         DATABASE_CONN_MAX_AGE="600",
-        DEBUG="0",
-        SECRET_KEY=secrets.token_urlsafe(40),
-        ALLOWED_HOSTS="127.0.0.1",
-        SECURE_SSL_REDIRECT="0",
-        SESSION_COOKIE_SECURE="0",
-        CSRF_COOKIE_SECURE="0",
-        SECURE_HSTS_SECONDS="0",
-        VAR_DIR=str(WORK / "var"),
-        MEDIA_ROOT=str(WORK / "media"),
-        STATIC_ROOT=str(WORK / "static"),
-        LOG_LEVEL="WARNING",
         PYTHONPATH=str(ROOT),
     )
     return env

@@ -20,7 +20,6 @@ It prints figures; it is not a test.
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -29,31 +28,11 @@ from pathlib import Path
 
 # Run as `python perf/package_scale.py`: perf/ is on sys.path, so its siblings import.
 from export_scale import build
-from load_rating import database_prepare
+from support import ROOT, database_prepare, django_setup, peak_rss_mb
 
-ROOT = Path(__file__).resolve().parent.parent
 WORK = Path(tempfile.gettempdir()) / "package_scale"
 STEPS = ("freeze", "package")
 SLUG = "export-scale"
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
-
-
-def django_setup(database_url: str) -> None:
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="study_site.settings.base",
-        DATABASE_URL=database_url,
-        DEBUG="1",
-        VAR_DIR=str(WORK / "var"),
-        MEDIA_ROOT=str(WORK / "media"),
-        LOG_LEVEL="WARNING",
-    )
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
 
 
 def images_write(kib: int) -> int:
@@ -119,7 +98,7 @@ def main() -> int:
     parser.add_argument("--step", choices=STEPS, help=argparse.SUPPRESS)  # a child process
     args = parser.parse_args()
     url = database_prepare(args.database_url, args.db_name)
-    django_setup(url)
+    django_setup(url, WORK)
     WORK.mkdir(parents=True, exist_ok=True)
 
     if args.step:

@@ -29,60 +29,12 @@ import time
 from pathlib import Path
 
 # Run as `python perf/pages_scale.py`: perf/ is on sys.path, so its sibling imports.
-from load_rating import database_prepare
+from support import database_prepare, database_reset, django_setup, stimuli_bulk_create
 
-ROOT = Path(__file__).resolve().parent.parent
 WORK = Path(tempfile.gettempdir()) / "pages_scale"
 SLUG = "pages-scale"
 TARGET_MS = 300.0
 TARGET_BYTES = 1024 * 1024
-GENERATORS = [f"Gen-{g:02d}" for g in range(15)]
-
-
-def django_setup(database_url: str) -> None:
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="study_site.settings.base",
-        DATABASE_URL=database_url,
-        DEBUG="0",
-        SECRET_KEY="pages-scale-not-secret",
-        ALLOWED_HOSTS="testserver",
-        SECURE_SSL_REDIRECT="0",
-        SESSION_COOKIE_SECURE="0",
-        CSRF_COOKIE_SECURE="0",
-        SECURE_HSTS_SECONDS="0",
-        VAR_DIR=str(WORK / "var"),
-        MEDIA_ROOT=str(WORK / "media"),
-        STATIC_ROOT=str(WORK / "static"),
-        LOG_LEVEL="WARNING",
-    )
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-
-
-def _stimuli_create(study, count: int) -> list[int]:
-    from annotation.models import Stimulus
-
-    # Width and height are set so that Django never opens the (absent) image files.
-    Stimulus.objects.bulk_create(
-        [
-            Stimulus(
-                study=study,
-                image=f"studies/{study.pk}/stimuli/{n:06d}.jpg",
-                sha256=f"{n:064x}",
-                width=512,
-                height=512,
-                original_name=f"{GENERATORS[n % 15]}_{n:06d}.jpg",
-                generator=GENERATORS[n % 15],
-                prompt=f"a photo of prompt number {n // 15}, highly detailed",
-                prompt_group=f"p{n // 15}",
-            )
-            for n in range(count)
-        ],
-        batch_size=5000,
-    )
-    return list(study.stimuli.order_by("id").values_list("id", flat=True))
 
 
 def _sessions_create(study, stimulus_ids: list[int], subjects: int) -> list:
@@ -164,7 +116,6 @@ def _ratings_copy(study, sessions: list, stimulus_ids: list[int]) -> None:
 def build(stimuli: int, subjects: int) -> dict:
     """The study, bulk-inserted, analysed once and frozen once; the seconds each part took."""
     from django.contrib.auth import get_user_model
-    from django.core.management import call_command
 
     from annotation.services.analysis_runs import analysis_run_request
     from annotation.services.releases import release_freeze
@@ -172,8 +123,7 @@ def build(stimuli: int, subjects: int) -> dict:
 
     timings = {}
     started = time.perf_counter()
-    call_command("migrate", verbosity=0)
-    call_command("flush", interactive=False, verbosity=0)
+    database_reset()
     timings["migrate+flush"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -187,7 +137,8 @@ def build(stimuli: int, subjects: int) -> dict:
     study.target_ratings_per_stimulus = 21
     study.session_size = stimuli
     study.save()
-    stimulus_ids = _stimuli_create(study, stimuli)
+    prompt = "a photo of prompt number {group}, highly detailed"
+    stimulus_ids = stimuli_bulk_create(study, stimuli, prompt)
     sessions = _sessions_create(study, stimulus_ids, subjects)
     timings["study+stimuli+sessions"] = time.perf_counter() - started
 
@@ -331,7 +282,7 @@ def main() -> int:
     parser.add_argument("--skip-build", action="store_true", help="Reuse the study already there.")
     args = parser.parse_args()
     url = database_prepare(args.database_url, args.db_name)
-    django_setup(url)
+    django_setup(url, WORK, allowed_host="testserver")
     WORK.mkdir(parents=True, exist_ok=True)
     if args.skip_build:
         from django.core.management import call_command
