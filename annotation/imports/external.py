@@ -61,20 +61,7 @@ class PublishedDatabase(ExternalLayout):
             raise ImportRejected(
                 [ImportProblem(p.row, p.image, p.message) for p in exc.problems]
             ) from None
-        rows = [
-            RawRow(
-                row=row.row,
-                image=row.image,
-                reference=row.reference,
-                generator=row.generator,
-                prompt=row.prompt,
-                prompt_group=row.prompt_group,
-                metadata=row.metadata,
-                mos=row.mos,
-                std=row.std,
-            )
-            for row in table.rows
-        ]
+        rows = [RawRow(**vars(row)) for row in table.rows]
         return ExternalTable(label_file=table.label_file, image_root=table.root, rows=rows)
 
 

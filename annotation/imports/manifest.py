@@ -8,6 +8,7 @@ from pathlib import Path, PurePosixPath
 
 from annotation.imports.errors import ImportProblem, ImportRejected
 from annotation.imports.images import CheckedImage, image_check
+from benchmark.training.importers import PublishedRow
 
 REQUIRED_COLUMNS = ("image",)
 KNOWN_COLUMNS = ("image", "reference", "generator", "prompt", "prompt_group")
@@ -42,18 +43,13 @@ class ImportRow:
 
 
 @dataclass
-class RawRow:
-    """A row as read from a manifest or an external table, before its files are checked."""
+class RawRow(PublishedRow):
+    """A row as read from a manifest or an external table, before its files are checked.
 
-    row: int
-    image: str
-    reference: str = ""
-    generator: str = ""
-    prompt: str = ""
-    prompt_group: str = ""
-    metadata: dict = field(default_factory=dict)
-    mos: dict = field(default_factory=dict)
-    std: dict = field(default_factory=dict)
+    The columns are those of the training library's published row (one concept, defined
+    there, since the library may not import the site).
+    """
+
     # Stimulus model fields a layout sets itself (a dataset package: role, expected_scores).
     stimulus_fields: dict = field(default_factory=dict)
 

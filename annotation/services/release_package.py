@@ -46,6 +46,7 @@ from annotation.services.release_datasheet import (
 )
 from annotation.services.release_formats import (
     RAW_COLUMN_DOCS,
+    RAW_COLUMNS,
     StagedFile,
     columns_documented,
     release_sidecar,
@@ -60,20 +61,8 @@ CHUNK = 1 << 20
 RATING_ROWS_PER_WRITE = 5000
 # ratings.csv: the release's raw columns less those that identify a person or a moment
 # (rating_id, session, created_at); subject holds the package's pseudonym.
-RATING_COLUMNS = (
-    "stimulus",
-    "subject",
-    "dimension",
-    "repeat",
-    "score",
-    "trial_index",
-    "is_repeat",
-    "response_time_ms",
-    "role",
-    "is_gold",
-    "gold_score",
-    "generator",
-)
+IDENTIFYING_COLUMNS = ("rating_id", "session", "created_at")
+RATING_COLUMNS = tuple(column for column in RAW_COLUMNS if column not in IDENTIFYING_COLUMNS)
 PACKAGE_COLUMN_DOCS = {
     "name": "file name of the image inside images/",
     "image": "the image, relative to the package folder",
