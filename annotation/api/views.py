@@ -3,6 +3,8 @@ not the caller's own answers 404. Views parse input, call a service or selector,
 serialise the output; nothing else. Errors the services and selectors raise become 400/404
 JSON in one place, the exception handler `core.api_errors.api_exception_handler`."""
 
+from collections.abc import Iterable
+
 from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema,
@@ -206,6 +208,16 @@ class StimulusOutputSerializer(serializers.ModelSerializer):
         ]
 
 
+def sort_parameter(keys: Iterable[str], default: str) -> OpenApiParameter:
+    """The list's `sort` query parameter: one of `keys`, a leading - for descending."""
+    return OpenApiParameter(
+        "sort",
+        str,
+        enum=[f"{sign}{key}" for key in keys for sign in ("", "-")],
+        description=f"Order (default {default}); a leading - sorts descending.",
+    )
+
+
 STIMULUS_LIST_PARAMETERS = [
     OpenApiParameter("q", str, description="Search file name, prompt, generator, id or sha256."),
     OpenApiParameter("generator", str, description="Only this generator (exact name)."),
@@ -216,12 +228,7 @@ STIMULUS_LIST_PARAMETERS = [
     OpenApiParameter(
         "excluded", str, enum=["yes", "no"], description="Excluded from new playlists or not."
     ),
-    OpenApiParameter(
-        "sort",
-        str,
-        enum=[f"{sign}{key}" for key in STIMULUS_SORTS for sign in ("", "-")],
-        description="Order (default id); a leading - sorts descending.",
-    ),
+    sort_parameter(STIMULUS_SORTS, default="id"),
 ]
 
 
@@ -407,12 +414,7 @@ class SubjectRowSerializer(serializers.Serializer):
 SUBJECT_LIST_PARAMETERS = [
     OpenApiParameter("q", str, description="Search a subject label or an exact completion code."),
     OpenApiParameter("state", str, enum=list(SUBJECT_STATES), description="Only this state."),
-    OpenApiParameter(
-        "sort",
-        str,
-        enum=[f"{sign}{key}" for key in SUBJECT_SORTS for sign in ("", "-")],
-        description="Order (default label); a leading - sorts descending.",
-    ),
+    sort_parameter(SUBJECT_SORTS, default="label"),
 ]
 
 
