@@ -254,6 +254,28 @@ def _one_way_anova(stimuli: Coded, n_subjects: int, scores: np.ndarray) -> _OneW
     )
 
 
+def _icc_row(
+    form: str,
+    value: float,
+    interval: tuple[float, float],
+    f_ratio: float,
+    dfs: tuple[float, float],
+    raters: float,
+) -> dict[str, Any]:
+    """One row of the ICC table: the form, its value and CI, and the F test behind it."""
+    return {
+        "form": form,
+        "icc": value,
+        "ci_low": interval[0],
+        "ci_high": interval[1],
+        "F": f_ratio,
+        "df1": dfs[0],
+        "df2": dfs[1],
+        "k": raters,
+        "p": float(stats.f.sf(f_ratio, dfs[0], dfs[1])),
+    }
+
+
 def _one_way_rows(anova: _OneWayAnova, alpha: float) -> list[dict[str, Any]]:
     """ICC(1,1) and ICC(1,k), with their F-based CI for balanced designs."""
     msr, msw, k0 = anova.msr, anova.msw, anova.k0
@@ -272,19 +294,7 @@ def _one_way_rows(anova: _OneWayAnova, alpha: float) -> list[dict[str, Any]]:
                 low, high = (f_low - 1) / (f_low + k0 - 1), (f_up - 1) / (f_up + k0 - 1)
             else:
                 low, high = 1 - 1 / f_low, 1 - 1 / f_up
-        rows.append(
-            {
-                "form": form,
-                "icc": value,
-                "ci_low": low,
-                "ci_high": high,
-                "F": f_ratio,
-                "df1": df1,
-                "df2": df2,
-                "k": k0,
-                "p": float(stats.f.sf(f_ratio, df1, df2)),
-            }
-        )
+        rows.append(_icc_row(form, value, (low, high), f_ratio, (df1, df2), k0))
     return rows
 
 
@@ -303,17 +313,7 @@ def _two_way_rows(
     icc2k = (msr - mse) / (msr + (msc - mse) / n_stimuli)
     low1, high1, lowk, highk = _mcgraw_wong_ci(icc21, msr, msc, mse, n_stimuli, n_subjects, alpha)
     return [
-        {
-            "form": form,
-            "icc": value,
-            "ci_low": low,
-            "ci_high": high,
-            "F": f_ratio,
-            "df1": df1,
-            "df2": df2,
-            "k": float(n_subjects),
-            "p": float(stats.f.sf(f_ratio, df1, df2)),
-        }
+        _icc_row(form, value, (low, high), f_ratio, (df1, df2), float(n_subjects))
         for form, value, low, high in (
             ("ICC(2,1)", icc21, low1, high1),
             ("ICC(2,k)", icc2k, lowk, highk),
