@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from django.db import connections
 from django.utils import timezone
 
 from annotation.models import Rating, Study
@@ -13,22 +12,15 @@ from annotation.tests.factories import (
     StudyFactory,
     SubjectFactory,
 )
-from study_site.tests.browser import BROWSER_MARKS, chromium_launch
+from study_site.tests.browser import BROWSER_MARKS, browser_page
 
 pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
 def page():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = chromium_launch(playwright)
-        context = chromium.new_context(viewport={"width": 1366, "height": 768})
-        context.set_default_timeout(15_000)
-        yield context.new_page()
-        chromium.close()
-        connections.close_all()
+    with browser_page() as page:
+        yield page
 
 
 def adaptive_study_half_rated() -> Study:

@@ -1,27 +1,17 @@
 """The analysis page in headless Chromium: figures drawn, MOS table sorts and filters."""
 
 import pytest
-from django.db import connections
 
 from annotation.tests.factories import rated_study_create
-from study_site.tests.browser import BROWSER_MARKS, chromium_launch
+from study_site.tests.browser import BROWSER_MARKS, browser_page
 
 pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
 def page():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = chromium_launch(playwright)
-        context = chromium.new_context(viewport={"width": 1366, "height": 900})
-        context.set_default_timeout(15_000)
-        yield context.new_page()
-        chromium.close()
-        # Inside Playwright's event loop the test's queries get their own connection;
-        # close it here, or the test database cannot be dropped at the end of the run.
-        connections.close_all()
+    with browser_page(height=900) as page:
+        yield page
 
 
 def test_analysis_page_draws_figures_and_a_sortable_searchable_mos_table(

@@ -4,28 +4,20 @@ and the page lists the archive with its sha256 once the worker has built it."""
 import os
 
 import pytest
-from django.db import connections
 from django.test import override_settings
 
 from annotation.models import LabelRelease
 from annotation.services.releases import release_freeze
 from annotation.tests.factories import rated_study_create
-from study_site.tests.browser import BROWSER_MARKS, chromium_launch
+from study_site.tests.browser import BROWSER_MARKS, browser_page
 
 pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
 def page():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = chromium_launch(playwright)
-        context = chromium.new_context(viewport={"width": 1366, "height": 768})
-        context.set_default_timeout(20_000)
-        yield context.new_page()
-        chromium.close()
-        connections.close_all()
+    with browser_page(timeout_ms=20_000) as page:
+        yield page
 
 
 @override_settings(CELERY_TASK_ALWAYS_EAGER=True)

@@ -6,6 +6,8 @@ calls happen in its own thread, so the async-safety check does not apply.
 """
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -30,3 +32,20 @@ def chromium_launch(playwright):
         headless=True,
         args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
     )
+
+
+@contextmanager
+def browser_page(height: int = 768, timeout_ms: int = 15_000) -> Iterator:
+    """A page of a fresh headless Chromium, 1366 pixels wide, closed on leaving."""
+    from django.db import connections
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = chromium_launch(playwright)
+        context = chromium.new_context(viewport={"width": 1366, "height": height})
+        context.set_default_timeout(timeout_ms)
+        yield context.new_page()
+        chromium.close()
+        # Inside Playwright's event loop the test's queries get their own connection;
+        # close it here, or the test database cannot be dropped at the end of the run.
+        connections.close_all()
