@@ -15,14 +15,14 @@ from annotation.tests.factories import (
     StudyFactory,
     SubjectFactory,
 )
+from study_site.tests.helpers import postgres_required
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(autouse=True)
 def _needs_postgres():
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL (set TEST_DATABASE_URL=postgres://...)")
+    postgres_required()
 
 
 def test_many_sessions_starting_at_once_never_over_assign_a_stimulus():

@@ -25,6 +25,7 @@ from annotation.tests.factories import (
     rated_study_create,
     rating_add,
 )
+from study_site.tests.helpers import postgres_required
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -98,8 +99,7 @@ def _walk(token: str, playlist: list[dict]) -> int:
 
 
 def test_tallies_equal_a_recount_after_concurrent_submissions_on_postgres():
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL (set TEST_DATABASE_URL=postgres://...)")
+    postgres_required()
     study = _study(stimuli=6, session_size=6)
     walks = []
     for _ in range(8):

@@ -10,14 +10,14 @@ from django.db import connection
 from annotation.models import LabelRelease
 from annotation.services.releases import release_freeze
 from annotation.tests.factories import rated_study_create
+from study_site.tests.helpers import postgres_required
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(autouse=True)
 def _needs_postgres(settings, tmp_path):
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL (set TEST_DATABASE_URL=postgres://...)")
+    postgres_required()
     settings.MEDIA_ROOT = tmp_path / "media"
 
 

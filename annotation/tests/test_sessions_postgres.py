@@ -16,14 +16,14 @@ from annotation.services.sessions import (
 )
 from annotation.services.subjects import subject_invite_create
 from annotation.tests.factories import DimensionFactory, StimulusFactory, StudyFactory
+from study_site.tests.helpers import postgres_required
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(autouse=True)
 def _needs_postgres():
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL (set TEST_DATABASE_URL=postgres://...)")
+    postgres_required()
 
 
 def in_thread(function):

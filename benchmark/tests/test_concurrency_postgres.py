@@ -10,14 +10,14 @@ from django.db import connection
 from benchmark.models import BenchmarkRun, BenchmarkSweep
 from benchmark.services import execution, results
 from benchmark.tests.factories import BenchmarkRunFactory, BenchmarkSweepFactory
+from study_site.tests.helpers import postgres_required
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(autouse=True)
 def _needs_postgres():
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL (set TEST_DATABASE_URL=postgres://...)")
+    postgres_required()
 
 
 def test_two_runs_finishing_together_aggregate_the_sweep_once_with_both(monkeypatch, tmp_path):

@@ -53,6 +53,15 @@ def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess:
     )
 
 
+def postgres_required() -> None:
+    """Skips the test unless the test database is PostgreSQL (its locks and concurrency)."""
+    import pytest
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (set TEST_DATABASE_URL=postgres://...)")
+
+
 def server_database_url() -> str:
     """The URL of the test database, for worker processes that must share it.
 
