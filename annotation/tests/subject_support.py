@@ -4,6 +4,17 @@ import json
 
 from django.test import Client
 
+from annotation.models import Study
+
+# A five-level absolute category rating scale, as the ACR studies of these tests use it.
+ACR_FIVE_LEVELS = {
+    "scale_type": Study.ScaleType.ACR,
+    "scale_min": 1,
+    "scale_max": 5,
+    "scale_step": 1,
+    "scale_labels": ["Bad", "Poor", "Fair", "Good", "Excellent"],
+}
+
 # What a 1366x768 laptop browser sends from the display check.
 DISPLAY_CHECK = {
     "window_width": 1366,

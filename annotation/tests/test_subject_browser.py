@@ -4,23 +4,20 @@ import re
 
 import pytest
 
-from annotation.models import Rating, RatingSession, Stimulus, Study
+from annotation.models import Rating, RatingSession, Stimulus
 from annotation.services.subjects import subject_invite_create, token_hash
 from annotation.tests.factories import DimensionFactory, StimulusFactory, StudyFactory
+from annotation.tests.subject_support import ACR_FIVE_LEVELS
 from fixtures.demo_study import load_demo_study
-from study_site.tests.browser import BROWSER_MARKS, chromium_launch
+from study_site.tests.browser import BROWSER_MARKS, chromium_open
 
 pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = chromium_launch(playwright)
+    with chromium_open() as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture
@@ -160,11 +157,7 @@ def check_full_size_layout(page) -> None:
 
 def test_small_acr_study_through_a_break_a_reload_and_completion(live_server, page):
     study = StudyFactory(
-        scale_type=Study.ScaleType.ACR,
-        scale_min=1,
-        scale_max=5,
-        scale_step=1,
-        scale_labels=["Bad", "Poor", "Fair", "Good", "Excellent"],
+        **ACR_FIVE_LEVELS,
         session_size=4,
         break_interval=2,
         repeats_per_session=1,

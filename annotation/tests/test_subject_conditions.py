@@ -13,7 +13,7 @@ from annotation.models import Rating, RatingSession, Stimulus, Study
 from annotation.research.forms import StudyForm
 from annotation.services.subjects import subject_invite_create, token_hash
 from annotation.tests.factories import DimensionFactory, StimulusFactory, StudyFactory
-from annotation.tests.subject_support import DISPLAY_CHECK, display_check_pass
+from annotation.tests.subject_support import ACR_FIVE_LEVELS, DISPLAY_CHECK, display_check_pass
 
 pytestmark = pytest.mark.django_db
 
@@ -22,11 +22,7 @@ LOCALE = Path(__file__).resolve().parents[1] / "locale" / "zh_Hans" / "LC_MESSAG
 
 def acr_study(**fields) -> Study:
     study = StudyFactory(
-        scale_type=Study.ScaleType.ACR,
-        scale_min=1,
-        scale_max=5,
-        scale_step=1,
-        scale_labels=["Bad", "Poor", "Fair", "Good", "Excellent"],
+        **ACR_FIVE_LEVELS,
         session_size=3,
         break_interval=0,
         **fields,

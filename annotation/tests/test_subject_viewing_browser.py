@@ -18,8 +18,8 @@ from annotation.models import Rating, RatingSession, Stimulus, Study
 from annotation.services.sessions import display_check_record, subject_consent_accept
 from annotation.services.subjects import subject_invite_create, token_hash
 from annotation.tests.factories import DimensionFactory, StimulusFactory, StudyFactory
-from annotation.tests.subject_support import DISPLAY_CHECK
-from study_site.tests.browser import BROWSER_MARKS, chromium_launch
+from annotation.tests.subject_support import ACR_FIVE_LEVELS, DISPLAY_CHECK
+from study_site.tests.browser import BROWSER_MARKS, chromium_open
 
 pytestmark = BROWSER_MARKS
 
@@ -39,12 +39,8 @@ FULLSCREEN_SPY = """
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = chromium_launch(playwright)
+    with chromium_open() as chromium:
         yield chromium
-        chromium.close()
 
 
 def new_page(browser, width: int, height: int, **options):
@@ -70,11 +66,7 @@ def noise_png(size: tuple[int, int], seed: int) -> bytes:
 
 def acr_study(*, images: int = 3, size: int = 512, training: bool = False, **fields) -> Study:
     defaults = dict(
-        scale_type=Study.ScaleType.ACR,
-        scale_min=1,
-        scale_max=5,
-        scale_step=1,
-        scale_labels=["Bad", "Poor", "Fair", "Good", "Excellent"],
+        **ACR_FIVE_LEVELS,
         session_size=images,
         break_interval=0,
         consent_text="Consent as the researcher wrote it.",

@@ -35,17 +35,25 @@ def chromium_launch(playwright):
 
 
 @contextmanager
-def browser_page(height: int = 768, timeout_ms: int = 15_000) -> Iterator:
-    """A page of a fresh headless Chromium, 1366 pixels wide, closed on leaving."""
-    from django.db import connections
+def chromium_open() -> Iterator:
+    """A fresh headless Chromium, closed on leaving."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         chromium = chromium_launch(playwright)
+        yield chromium
+        chromium.close()
+
+
+@contextmanager
+def browser_page(height: int = 768, timeout_ms: int = 15_000) -> Iterator:
+    """A page of a fresh headless Chromium, 1366 pixels wide, closed on leaving."""
+    from django.db import connections
+
+    with chromium_open() as chromium:
         context = chromium.new_context(viewport={"width": 1366, "height": height})
         context.set_default_timeout(timeout_ms)
         yield context.new_page()
-        chromium.close()
-        # Inside Playwright's event loop the test's queries get their own connection;
-        # close it here, or the test database cannot be dropped at the end of the run.
-        connections.close_all()
+    # Inside Playwright's event loop the test's queries get their own connection;
+    # close it here, or the test database cannot be dropped at the end of the run.
+    connections.close_all()
