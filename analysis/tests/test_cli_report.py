@@ -37,11 +37,12 @@ def _result():
     return run_pipeline(study.ratings, PipelineOptions(reliability=ReliabilityOptions(n_splits=5)))
 
 
-def test_every_figure_function_returns_a_figure():
+def _every_figure() -> list[go.Figure]:
+    """One figure of each figure function, drawn from a small synthetic study."""
     result = _result()
     mos = result.mos.table
     values = mos.loc[mos.dimension == "quality", "mos"]
-    made = [
+    return [
         figures.distribution_figure(values),
         figures.qq_figure(values),
         figures.mos_by_generator_figure(mos),
@@ -52,6 +53,10 @@ def test_every_figure_function_returns_a_figure():
         figures.screening_figure(pd.DataFrame()),
         figures.bt500_ratio_figure(result.screening[0].subjects),
     ]
+
+
+def test_every_figure_function_returns_a_figure():
+    made = _every_figure()
     assert all(isinstance(f, go.Figure) for f in made)
 
 
@@ -76,20 +81,7 @@ def test_the_vendored_plotly_js_is_the_version_the_python_package_draws_for():
 
 
 def test_every_figure_has_a_title_and_axis_titles():
-    result = _result()
-    mos = result.mos.table
-    values = mos.loc[mos.dimension == "quality", "mos"]
-    made = [
-        figures.distribution_figure(values),
-        figures.qq_figure(values),
-        figures.mos_by_generator_figure(mos),
-        figures.subject_model_figure(result.subject_model.subjects),
-        figures.ci_width_figure(mos),
-        figures.correlation_heatmap(pd.DataFrame(np.eye(2), index=["a", "b"], columns=["a", "b"])),
-        figures.screening_figure(result.screening_table),
-        figures.screening_figure(pd.DataFrame()),
-        figures.bt500_ratio_figure(result.screening[0].subjects),
-    ]
+    made = _every_figure()
     for fig in made:
         layout = fig.to_plotly_json()["layout"]
         assert layout["title"]["text"], layout

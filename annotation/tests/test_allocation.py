@@ -159,18 +159,23 @@ def test_minimum_and_maximum_hold_over_a_whole_study():
     assert {given[s.pk] for s in items} == {5}
 
 
+def analysis_rejecting(study: Study, subject: str) -> AnalysisRun:
+    """A finished analysis whose screening rejected `subject` on quality."""
+    return AnalysisRun.objects.create(
+        study=study,
+        status=AnalysisRun.Status.DONE,
+        options_hash="x",
+        finished_at=timezone.now(),
+        summary={"rejections": [{"subject": subject, "dimension": "quality", "reasons": "bt500"}]},
+    )
+
+
 def test_screening_of_the_latest_analysis_is_applied_to_the_live_ratings():
     study, (stimulus,) = adaptive_study(stimuli=1, session_size=1)
     rated(study, {stimulus: [50.0, 52.0, 0.0]}, label="S")
     snapshot = allocation_snapshot(study=study)
     assert snapshot.tallies.kept_n[0, 0] == 3
-    AnalysisRun.objects.create(
-        study=study,
-        status=AnalysisRun.Status.DONE,
-        options_hash="x",
-        finished_at=timezone.now(),
-        summary={"rejections": [{"subject": "S2", "dimension": "quality", "reasons": "bt500"}]},
-    )
+    analysis_rejecting(study, "S2")
     tallies = allocation_snapshot(study=study).tallies
     assert tallies.kept_n[0, 0] == 2 and tallies.kept_sum[0, 0] == 102.0
     assert tallies.given[0] == 3  # the maximum counts every rating given
@@ -341,12 +346,6 @@ def test_settled_sums_are_reused_and_newer_ratings_and_new_screening_still_count
     rated(study, {stimulus: [70.0]}, label="T")  # arrives after the settled sums were kept
     tallies = allocation_snapshot(study=study).tallies
     assert (tallies.kept_n[0, 0], tallies.kept_sum[0, 0], tallies.given[0]) == (4, 172.0, 4)
-    AnalysisRun.objects.create(
-        study=study,
-        status=AnalysisRun.Status.DONE,
-        options_hash="x",
-        finished_at=timezone.now(),
-        summary={"rejections": [{"subject": "S2", "dimension": "quality", "reasons": "bt500"}]},
-    )
+    analysis_rejecting(study, "S2")
     tallies = allocation_snapshot(study=study).tallies
     assert (tallies.kept_n[0, 0], tallies.kept_sum[0, 0], tallies.given[0]) == (3, 172.0, 4)
