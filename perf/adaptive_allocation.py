@@ -284,22 +284,20 @@ def compare(*, stimuli: int, settings: Settings, seed: int) -> dict:
 
 
 def summarise(runs: list[dict]) -> dict:
-    def mean(path: tuple[str, ...]) -> float:
+    def values_at(path: tuple[str, ...]) -> list[float]:
         values = []
         for run in runs:
             value = run
             for key in path:
                 value = value[key]
             values.append(value)
-        return float(np.mean(values))
+        return values
+
+    def mean(path: tuple[str, ...]) -> float:
+        return float(np.mean(values_at(path)))
 
     def spread(path: tuple[str, ...]) -> float:
-        values = []
-        for run in runs:
-            value = run
-            for key in path:
-                value = value[key]
-            values.append(value)
+        values = values_at(path)
         return float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
 
     trials_b, trials_a = mean(("trials_balanced",)), mean(("trials_adaptive",))
