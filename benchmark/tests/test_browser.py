@@ -1,16 +1,13 @@
 """The pages' scripts in headless Chromium: live status updates and plotly figures."""
 
-import functools
-
 import pytest
-from django.db import connections
 from django.test import Client
 
 from annotation.tests.factories import AdminFactory
 from benchmark.models import BenchmarkRun
 from benchmark.services import SweepSpec, run_execute, sweep_launch
 from benchmark.tests.factories import LabelReleaseFactory
-from study_site.tests.browser import BROWSER_MARKS, chromium_launch
+from study_site.tests.browser import BROWSER_MARKS, chromium_launch, closes_its_connection
 
 pytestmark = BROWSER_MARKS
 
@@ -42,21 +39,6 @@ def page(live_server):
         page.goto("about:blank")
         context.close()
         browser.close()
-
-
-def closes_its_connection(test):
-    """ORM calls made while Playwright's loop runs get a connection of their own (asgiref
-    context), which pytest-django does not close; close it, or the test database cannot
-    be dropped at the end of the session."""
-
-    @functools.wraps(test)
-    def wrapped(*args, **kwargs):
-        try:
-            return test(*args, **kwargs)
-        finally:
-            connections.close_all()
-
-    return wrapped
 
 
 def _sweep(repeats: int = 1):

@@ -5,6 +5,7 @@ the sync API runs that loop in the test's thread, while the live server's databa
 calls happen in its own thread, so the async-safety check does not apply.
 """
 
+import functools
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -57,3 +58,19 @@ def browser_page(height: int = 768, timeout_ms: int = 15_000) -> Iterator:
     # Inside Playwright's event loop the test's queries get their own connection;
     # close it here, or the test database cannot be dropped at the end of the run.
     connections.close_all()
+
+
+def closes_its_connection(test):
+    """ORM calls made while Playwright's loop runs get a connection of their own (asgiref
+    context), which pytest-django does not close; close it, or the test database cannot
+    be dropped at the end of the session."""
+    from django.db import connections
+
+    @functools.wraps(test)
+    def wrapped(*args, **kwargs):
+        try:
+            return test(*args, **kwargs)
+        finally:
+            connections.close_all()
+
+    return wrapped

@@ -5,19 +5,17 @@ The analysis library's HTML report is checked the same way, and fits the window.
 Screenshots go to $CHART_SCREENSHOTS when it is set (to look at them), else a temp folder.
 """
 
-import functools
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from django.db import connections
 from django.test import Client
 
 from annotation.tests.factories import AdminFactory, rated_study_create
 from benchmark.services import SweepSpec, run_execute, sweep_launch
 from benchmark.tests.factories import LabelReleaseFactory
-from study_site.tests.browser import BROWSER_MARKS, chromium_launch
+from study_site.tests.browser import BROWSER_MARKS, chromium_launch, closes_its_connection
 
 pytestmark = BROWSER_MARKS
 
@@ -71,20 +69,6 @@ def browser_context(live_server, tmp_path):
             page.goto("about:blank")  # stop the polling scripts before the server goes
         context.close()
         browser.close()
-
-
-def closes_its_connection(test):
-    """Playwright's loop gives the test's ORM calls a connection of their own; close it, or
-    the test database cannot be dropped at the end of the session."""
-
-    @functools.wraps(test)
-    def wrapped(*args, **kwargs):
-        try:
-            return test(*args, **kwargs)
-        finally:
-            connections.close_all()
-
-    return wrapped
 
 
 def _figures_checked(page, expected: int, name: str, *, legends: bool = True) -> list[dict]:
