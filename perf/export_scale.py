@@ -32,11 +32,13 @@ from pathlib import Path
 # Run as `python perf/export_scale.py`: perf/ is on sys.path, so its sibling imports.
 from support import (
     ROOT,
+    database_arguments,
     database_prepare,
     database_reset,
     django_setup,
     peak_rss_mb,
     stimuli_bulk_create,
+    study_size_arguments,
 )
 
 WORK = Path(tempfile.gettempdir()) / "export_scale"
@@ -172,12 +174,9 @@ def step(name: str, slug: str, out_dir: Path, trace: bool) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/postgres")
-    parser.add_argument("--db-name", default="exportscale")
-    parser.add_argument("--stimuli", type=int, default=20_000)
-    parser.add_argument("--subjects", type=int, default=21)
+    database_arguments(parser, "exportscale")
+    study_size_arguments(parser)
     parser.add_argument("--no-tracemalloc", action="store_true")
-    parser.add_argument("--skip-build", action="store_true", help="Reuse the study already there.")
     parser.add_argument("--step", choices=STEPS, help=argparse.SUPPRESS)  # a child process
     args = parser.parse_args()
     url = database_prepare(args.database_url, args.db_name)

@@ -34,7 +34,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from support import database_prepare, django_setup  # noqa: E402
+from support import database_arguments, database_prepare, django_setup  # noqa: E402
 
 LAYOUTS = ("agiqa3k", "agiqa1k", "pku-i2iqa", "aigciqa2023", "aigiqa20k")
 # The images' format as each database publishes it; --formats overrides it.
@@ -175,8 +175,7 @@ def table(results: list[dict]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/postgres")
-    parser.add_argument("--db-name", default="importscale")
+    database_arguments(parser, "importscale")
     parser.add_argument("--counts", default="3000", help="comma-separated, e.g. 3000,20000")
     parser.add_argument("--layouts", default="all", help=f"comma-separated of {LAYOUTS}")
     parser.add_argument(

@@ -38,7 +38,7 @@ from collections import defaultdict
 from pathlib import Path
 
 # Run as `python perf/load_rating.py`: perf/ is on sys.path, so its sibling imports.
-from support import ROOT, database_prepare, site_settings
+from support import ROOT, database_arguments, database_prepare, site_settings
 
 WORK = Path(tempfile.gettempdir()) / "load_rating"
 DIMENSIONS = 3
@@ -474,8 +474,7 @@ def stored_ratings(database_url: str, driver: Driver) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/test")
-    parser.add_argument("--db-name", default="loadtest")
+    database_arguments(parser, "loadtest", url="postgres://postgres@127.0.0.1:5432/test")
     parser.add_argument("--subjects", type=int, default=200)
     parser.add_argument("--max-in-flight", type=int, default=3)
     parser.add_argument("--duration", type=float, default=60, help="seconds, at most")

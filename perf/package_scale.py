@@ -28,7 +28,14 @@ from pathlib import Path
 
 # Run as `python perf/package_scale.py`: perf/ is on sys.path, so its siblings import.
 from export_scale import build
-from support import ROOT, database_prepare, django_setup, peak_rss_mb
+from support import (
+    ROOT,
+    database_arguments,
+    database_prepare,
+    django_setup,
+    peak_rss_mb,
+    study_size_arguments,
+)
 
 WORK = Path(tempfile.gettempdir()) / "package_scale"
 STEPS = ("freeze", "package")
@@ -89,12 +96,9 @@ def step(name: str) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/postgres")
-    parser.add_argument("--db-name", default="packagescale")
-    parser.add_argument("--stimuli", type=int, default=20_000)
-    parser.add_argument("--subjects", type=int, default=21)
+    database_arguments(parser, "packagescale")
+    study_size_arguments(parser)
     parser.add_argument("--image-kb", type=int, default=64)
-    parser.add_argument("--skip-build", action="store_true", help="Reuse the study already there.")
     parser.add_argument("--step", choices=STEPS, help=argparse.SUPPRESS)  # a child process
     args = parser.parse_args()
     url = database_prepare(args.database_url, args.db_name)

@@ -29,7 +29,14 @@ import time
 from pathlib import Path
 
 # Run as `python perf/pages_scale.py`: perf/ is on sys.path, so its sibling imports.
-from support import database_prepare, database_reset, django_setup, stimuli_bulk_create
+from support import (
+    database_arguments,
+    database_prepare,
+    database_reset,
+    django_setup,
+    stimuli_bulk_create,
+    study_size_arguments,
+)
 
 WORK = Path(tempfile.gettempdir()) / "pages_scale"
 SLUG = "pages-scale"
@@ -274,12 +281,9 @@ def measure(repeats: int) -> list[dict]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/postgres")
-    parser.add_argument("--db-name", default="pagesscale")
-    parser.add_argument("--stimuli", type=int, default=20_000)
-    parser.add_argument("--subjects", type=int, default=21)
+    database_arguments(parser, "pagesscale")
+    study_size_arguments(parser)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--skip-build", action="store_true", help="Reuse the study already there.")
     args = parser.parse_args()
     url = database_prepare(args.database_url, args.db_name)
     django_setup(url, WORK, allowed_host="testserver")

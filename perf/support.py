@@ -4,6 +4,7 @@ The scripts run as `python perf/<script>.py`, so perf/ is on sys.path and they i
 module as `support`.
 """
 
+import argparse
 import os
 import resource
 import secrets
@@ -27,6 +28,23 @@ def database_prepare(url: str, name: str) -> str:
         if not exists:
             conn.execute(f'CREATE DATABASE "{name}"')
     return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def database_arguments(
+    parser: argparse.ArgumentParser,
+    db_name: str,
+    url: str = "postgres://postgres@127.0.0.1:5432/postgres",
+) -> None:
+    """--database-url (a server to connect to) and --db-name (the scratch database on it)."""
+    parser.add_argument("--database-url", default=url)
+    parser.add_argument("--db-name", default=db_name)
+
+
+def study_size_arguments(parser: argparse.ArgumentParser) -> None:
+    """--stimuli and --subjects of the AIGIQA-20K-sized study, and --skip-build."""
+    parser.add_argument("--stimuli", type=int, default=20_000)
+    parser.add_argument("--subjects", type=int, default=21)
+    parser.add_argument("--skip-build", action="store_true", help="Reuse the study already there.")
 
 
 def peak_rss_mb() -> float:
