@@ -198,6 +198,17 @@ class PublishedLayout:
             source.name,
         )
 
+    def label_sheet(
+        self, source: Path, candidates: list[str], needed: list[str]
+    ) -> tuple[Path, pd.DataFrame]:
+        """The first of `candidates` in `source`, read, with the `needed` columns checked."""
+        label = _first_existing(source, candidates)
+        if label is None:
+            raise self.missing(source, candidates[0])
+        frame = _read_sheet(label)
+        _columns_needed(frame, needed, label, self.title)
+        return label, frame
+
 
 class Agiqa3k(PublishedLayout):
     key = "agiqa3k"
@@ -210,11 +221,7 @@ class Agiqa3k(PublishedLayout):
 
     def read(self, source: Path) -> PublishedTable:
         source = self.folder(source)
-        label = _first_existing(source, ["data.csv"])
-        if label is None:
-            raise self.missing(source, "data.csv")
-        frame = _read_sheet(label)
-        _columns_needed(frame, ["name", "mos_quality", "mos_align"], label, self.title)
+        label, frame = self.label_sheet(source, ["data.csv"], ["name", "mos_quality", "mos_align"])
         images = _image_folder(source, ["images", "file"])
         problems: list[LayoutProblem] = []
         rows = []
@@ -277,11 +284,9 @@ class Agiqa1k(PublishedLayout):
 
     def read(self, source: Path) -> PublishedTable:
         source = self.folder(source)
-        label = _first_existing(source, ["AIGC_MOS_Zscore.xlsx", "AIGC_MOS_Zscore.csv"])
-        if label is None:
-            raise self.missing(source, "AIGC_MOS_Zscore.xlsx")
-        frame = _read_sheet(label)
-        _columns_needed(frame, ["Image", "MOS"], label, self.title)
+        label, frame = self.label_sheet(
+            source, ["AIGC_MOS_Zscore.xlsx", "AIGC_MOS_Zscore.csv"], ["Image", "MOS"]
+        )
         raw_means = self._raw_means(source)
         images = _image_folder(source, ["file", "images"])
         problems: list[LayoutProblem] = []
@@ -718,11 +723,7 @@ class DatasetPackage(PublishedLayout):
 
     def read(self, source: Path) -> PublishedTable:
         source = self.folder(source)
-        label = _first_existing(source, ["mos.csv"])
-        if label is None:
-            raise self.missing(source, "mos.csv")
-        frame = _read_sheet(label)
-        _columns_needed(frame, ["image", "mos"], label, self.title)
+        label, frame = self.label_sheet(source, ["mos.csv"], ["image", "mos"])
         keys = [str(c)[4:] for c in frame.columns if str(c).startswith("mos_")] or ["mos"]
         problems: list[LayoutProblem] = []
         rows = []
