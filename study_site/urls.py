@@ -10,6 +10,7 @@ from study_site import views
 urlpatterns = [
     path("", dashboard_home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("account/api-tokens/", api_tokens, name="api_tokens"),

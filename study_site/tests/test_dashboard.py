@@ -52,3 +52,12 @@ def test_admin_changelists_render_with_their_filters(client, model):
     url = reverse(f"admin:annotation_{model}_changelist")
     response = client.get(url, {"q": "x"})
     assert response.status_code == 200
+
+
+def test_favicon_is_served_for_pages_that_name_none(client):
+    from django.contrib.staticfiles import finders
+
+    response = client.get("/favicon.ico")
+    assert response.status_code == 302
+    assert response["Location"].endswith("study_site/favicon.svg")
+    assert finders.find("study_site/favicon.svg")
