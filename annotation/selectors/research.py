@@ -181,12 +181,6 @@ def subject_by_completion_code(*, user, code: str) -> Subject:
     return subject_rows(study=session.subject.study).get(pk=session.subject_id)
 
 
-def stimulus_list_for_study(*, study: Study) -> QuerySet[Stimulus]:
-    return study.stimuli.annotate(
-        rating_count=Count("ratings", filter=Q(ratings__is_training=False))
-    ).order_by("id")
-
-
 def trials_per_stimulus(*, study: Study) -> list[int]:
     """Rated trials of each normal stimulus (a trial stores one rating per dimension)."""
     return stimulus_trial_counts(study=study, dimensions=max(study.dimensions.count(), 1))
