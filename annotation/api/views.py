@@ -23,8 +23,8 @@ from annotation.selectors.research import (
     import_job_get_for_user,
     invite_path,
     stimulus_get_for_user,
+    studies_visible_to,
     study_get_for_user,
-    study_list_for_user,
     study_progress,
 )
 from annotation.selectors.stimuli import (
@@ -116,7 +116,12 @@ class StudyListApi(generics.ListAPIView):
     pagination_class = ApiPagination
 
     def get_queryset(self):
-        return study_list_for_user(user=self.request.user).prefetch_related("dimensions")
+        # Not study_list_for_user: its per-study counts are not part of this output.
+        return (
+            studies_visible_to(user=self.request.user)
+            .order_by("-created_at")
+            .prefetch_related("dimensions")
+        )
 
 
 class StudyCreateApi(APIView):
