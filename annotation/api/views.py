@@ -29,7 +29,6 @@ from annotation.selectors.research import (
 )
 from annotation.selectors.stimuli import (
     STIMULUS_SORTS,
-    rating_counts_for,
     stimulus_list_filtered,
     stimulus_query_from,
 )
@@ -251,11 +250,11 @@ class StimulusListApi(generics.ListAPIView):
 
     def list(self, request: Request, *args, **kwargs) -> Response:
         page = self.paginate_queryset(self.get_queryset())
-        counts = rating_counts_for(stimulus_ids=[s.pk for s in page])
         dimensions = max(self.study.dimensions.count(), 1)
+        # The page's rows carry their tally (non-training ratings); no second read.
         for stimulus in page:
-            stimulus.rating_count = counts.get(stimulus.pk, 0)
-            stimulus.rated_trials = stimulus.rating_count // dimensions
+            stimulus.rating_count = stimulus.rating_tally
+            stimulus.rated_trials = stimulus.rating_tally // dimensions
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 
