@@ -49,6 +49,7 @@ from annotation.services.release_formats import (
     RAW_COLUMNS,
     StagedFile,
     columns_documented,
+    csv_bytes,
     release_sidecar,
     staging_dir,
 )
@@ -219,14 +220,6 @@ class PackageZip:
 def _csv_line(values: Iterable) -> bytes:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerow(list(values))
-    return buffer.getvalue().encode("utf-8")
-
-
-def _csv_bytes(header: list[str], rows: Iterable[Iterable]) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
     return buffer.getvalue().encode("utf-8")
 
 
@@ -428,7 +421,7 @@ class _PackageBuild:
         self.figures: list[tuple[str, str]] = []
 
     def _csv(self, name: str, header: list[str], rows, *, what: str, docs: dict) -> None:
-        self.package.write_bytes(name, _csv_bytes(header, rows))
+        self.package.write_bytes(name, csv_bytes(rows, header))
         self.files.append((name, what))
         self.described.append(CsvDescription(name, self.package.checksums[name], what, docs))
 
