@@ -115,7 +115,10 @@ def release_package_request(
         locked = LabelRelease.objects.select_for_update().get(pk=release.pk)
         busy = (LabelRelease.PackageStatus.PENDING, LabelRelease.PackageStatus.RUNNING)
         if locked.package_status in busy:
-            raise ValidationError(f"Release v{release.version} is already being packaged.")
+            raise ValidationError(
+                f"Release v{release.version} is already being packaged; wait until its package is "
+                "ready (the releases page shows its progress)."
+            )
         locked.licence, locked.citation = licence.strip()[:200], citation.strip()
         locked.package_options = {"demographics": chosen}
         locked.package_status = LabelRelease.PackageStatus.PENDING
