@@ -253,20 +253,43 @@ def _trial_payload(token: str, trial: TrialPage) -> dict:
         if trial.is_training
         else _("Image %(number)s of %(total)s")
     )
+    return _stimulus_payload(
+        trial,
+        submit_url=_trial_url(token, trial.index),
+        image_url=_image_url(token, stimulus),
+        reference_url=_image_url(token, stimulus, reference=True)
+        if stimulus.reference_image
+        else "",
+        progress_label=progress % {"number": trial.number, "total": trial.part_total},
+        progress_percent=round(100 * trial.index / trial.total),
+        preload=preload,
+    )
+
+
+def _stimulus_payload(
+    trial: TrialPage,
+    *,
+    submit_url: str,
+    image_url: str,
+    reference_url: str,
+    progress_label: str,
+    progress_percent: int,
+    preload: list[str],
+) -> dict:
+    """The trial script's data for one trial, the same for a subject and a preview."""
+    stimulus = trial.stimulus
     return {
-        "submitUrl": _trial_url(token, trial.index),
+        "submitUrl": submit_url,
         "stimulus": stimulus.pk,
         "trialIndex": trial.index,
         "training": trial.is_training,
-        "image": _image_url(token, stimulus),
+        "image": image_url,
         "width": stimulus.width,
         "height": stimulus.height,
-        "reference": _image_url(token, stimulus, reference=True)
-        if stimulus.reference_image
-        else "",
+        "reference": reference_url if stimulus.reference_image else "",
         "prompt": stimulus.prompt,
-        "progressLabel": progress % {"number": trial.number, "total": trial.part_total},
-        "progressPercent": round(100 * trial.index / trial.total),
+        "progressLabel": progress_label,
+        "progressPercent": progress_percent,
         "preload": preload,
     }
 
@@ -282,23 +305,16 @@ def trial_preview_context(
     """The trial page of ``trial`` as a subject would see it, for a researcher's preview:
     the same template and script; ``preview`` makes the script's submit show ``note``
     instead of sending anything."""
-    stimulus = trial.stimulus
-    payload = {
-        "submitUrl": "",
-        "stimulus": stimulus.pk,
-        "trialIndex": trial.index,
-        "training": trial.is_training,
-        "image": image_url,
-        "width": stimulus.width,
-        "height": stimulus.height,
-        "reference": reference_url if stimulus.reference_image else "",
-        "prompt": stimulus.prompt,
-        "progressLabel": f"Preview: image {trial.index + 1} of {trial.total}",
-        "progressPercent": round(100 * trial.index / max(trial.total, 1)),
-        "preload": [],
-        "preview": note,
-    }
-    return _page_context(study, trial, payload)
+    payload = _stimulus_payload(
+        trial,
+        submit_url="",
+        image_url=image_url,
+        reference_url=reference_url,
+        progress_label=f"Preview: image {trial.index + 1} of {trial.total}",
+        progress_percent=round(100 * trial.index / max(trial.total, 1)),
+        preload=[],
+    )
+    return _page_context(study, trial, {**payload, "preview": note})
 
 
 def _page_context(study: Study, trial: TrialPage, payload: dict) -> dict:

@@ -25,10 +25,14 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         try:
             token = parts[1].decode("ascii")
         except UnicodeDecodeError:
-            raise exceptions.AuthenticationFailed("Invalid token.") from None
+            raise exceptions.AuthenticationFailed(
+                "Invalid token: copy it again exactly as it was shown when it was created."
+            ) from None
         record = api_token_authenticate(token=token)
         if record is None or not record.user.is_active:
-            raise exceptions.AuthenticationFailed("Invalid or revoked token.")
+            raise exceptions.AuthenticationFailed(
+                "Invalid or revoked token; create a new one on the site's API tokens page."
+            )
         return record.user, record
 
     def authenticate_header(self, request) -> str:

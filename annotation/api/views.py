@@ -23,13 +23,12 @@ from annotation.selectors.research import (
     import_job_get_for_user,
     invite_path,
     stimulus_get_for_user,
+    studies_visible_to,
     study_get_for_user,
-    study_list_for_user,
     study_progress,
 )
 from annotation.selectors.stimuli import (
     STIMULUS_SORTS,
-    rating_counts_for,
     stimulus_list_filtered,
     stimulus_query_from,
 )
@@ -116,7 +115,12 @@ class StudyListApi(generics.ListAPIView):
     pagination_class = ApiPagination
 
     def get_queryset(self):
-        return study_list_for_user(user=self.request.user).prefetch_related("dimensions")
+        # Not study_list_for_user: its per-study counts are not part of this output.
+        return (
+            studies_visible_to(user=self.request.user)
+            .order_by("-created_at")
+            .prefetch_related("dimensions")
+        )
 
 
 class StudyCreateApi(APIView):
@@ -246,11 +250,11 @@ class StimulusListApi(generics.ListAPIView):
 
     def list(self, request: Request, *args, **kwargs) -> Response:
         page = self.paginate_queryset(self.get_queryset())
-        counts = rating_counts_for(stimulus_ids=[s.pk for s in page])
         dimensions = max(self.study.dimensions.count(), 1)
+        # The page's rows carry their tally (non-training ratings); no second read.
         for stimulus in page:
-            stimulus.rating_count = counts.get(stimulus.pk, 0)
-            stimulus.rated_trials = stimulus.rating_count // dimensions
+            stimulus.rating_count = stimulus.rating_tally
+            stimulus.rated_trials = stimulus.rating_tally // dimensions
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 

@@ -20,7 +20,6 @@ from annotation.selectors.research import (
     import_job_get_for_user,
     import_job_summary,
     stimulus_get_for_user,
-    stimulus_list_for_study,
     study_get_for_user,
     study_list_for_user,
     study_progress,
@@ -219,14 +218,16 @@ PREVIEW_NOTE = "Preview: nothing was saved. Subjects go on to their next image h
 def study_preview(request: HttpRequest, pk: int, stimulus_pk: int | None = None) -> HttpResponse:
     """The trial page a subject sees, for any stimulus; creates no subject and no rating."""
     study = get_or_404(study_get_for_user, user=request.user, pk=pk)
-    ids = list(stimulus_list_for_study(study=study).values_list("pk", flat=True))
+    # Only the order of ids is needed here: no rating counts (a join over every rating).
+    ids = list(study.stimuli.order_by("id").values_list("pk", flat=True))
     if stimulus_pk is not None and stimulus_pk not in ids:
         raise Http404("No such stimulus in this study.")
     if not ids:
         return render(request, T + "preview_empty.html", {"study": study})
     if stimulus_pk is None:
         stimulus_pk = ids[0]
-    stimulus = get_or_404(stimulus_get_for_user, user=request.user, study_pk=pk, pk=stimulus_pk)
+    # The study is already checked as the user's, and the id is one of its stimuli.
+    stimulus = study.stimuli.get(pk=stimulus_pk)
     position = ids.index(stimulus_pk)
     trial = TrialPage(
         index=position,

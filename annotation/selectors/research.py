@@ -108,24 +108,6 @@ class SubjectStatus:
     state: str  # not_started | in_progress | completed | declined
     done: int
     total: int
-    # Rating trials (training not counted) answered faster than the too-fast threshold.
-    too_fast: int = 0
-
-    @property
-    def display_check(self) -> dict:
-        session = getattr(self.subject, "session", None)
-        return session.display_check if session is not None else {}
-
-    @property
-    def display_text(self) -> str:
-        return display_check_text(self.display_check)
-
-    @property
-    def text(self) -> str:
-        # Title case, like every status on the pages.
-        if self.state == "in_progress":
-            return f"In progress: {self.done} of {self.total} trials"
-        return self.state.replace("_", " ").capitalize()
 
 
 def display_check_text(check: dict) -> str:
@@ -181,12 +163,6 @@ def subject_by_completion_code(*, user, code: str) -> Subject:
     return subject_rows(study=session.subject.study).get(pk=session.subject_id)
 
 
-def stimulus_list_for_study(*, study: Study) -> QuerySet[Stimulus]:
-    return study.stimuli.annotate(
-        rating_count=Count("ratings", filter=Q(ratings__is_training=False))
-    ).order_by("id")
-
-
 def trials_per_stimulus(*, study: Study) -> list[int]:
     """Rated trials of each normal stimulus (a trial stores one rating per dimension)."""
     return stimulus_trial_counts(study=study, dimensions=max(study.dimensions.count(), 1))
@@ -213,9 +189,8 @@ def target_shortfall(*, study: Study) -> TargetShortfall | None:
 
 def study_progress(*, study: Study) -> dict:
     """Numbers for the progress dashboard; plain data so the JSON endpoint can return it."""
-    dimensions = max(study.dimensions.count(), 1)
     target = study.target_ratings_per_stimulus
-    counts = stimulus_trial_counts(study=study, dimensions=dimensions)
+    counts = trials_per_stimulus(study=study)
     missing = sum(max(target - c, 0) for c in counts)
     session_rating_trials = max(study.session_size - study.repeats_per_session, 1)
     statuses = subject_statuses(study=study)

@@ -1,9 +1,9 @@
 """Reads for a study's stimuli table at AIGIQA-20K scale: search, filters, sorting, pages.
 
-A page costs a fixed number of queries whatever its size: the count, the page's rows and
-the page's rating counts. Rating counts are ``Stimulus.rating_tally`` (non-training
-ratings, kept by the rating table's triggers), so sorting or filtering by them reads the
-stimuli only, never the 1.26 M ratings.
+A page costs a fixed number of queries whatever its size: the count and the page's rows.
+Rating counts are ``Stimulus.rating_tally`` (non-training ratings, kept by the rating
+table's triggers), read with the rows, so sorting or filtering by them reads the stimuli
+only, never the 1.26 M ratings.
 """
 
 from dataclasses import dataclass
@@ -105,19 +105,6 @@ def stimulus_list_filtered(*, study: Study, query: StimulusQuery) -> QuerySet[St
     return stimuli.order_by(*order)
 
 
-def rating_counts_for(*, stimulus_ids: list[int]) -> dict[int, int]:
-    """Non-training ratings per stimulus for the ids given (their tallies), in one query."""
-    if not stimulus_ids:
-        return {}
-    return dict(Stimulus.objects.filter(pk__in=stimulus_ids).values_list("pk", "rating_tally"))
-
-
-def rating_trials_for(*, stimulus_ids: list[int], dimensions: int) -> dict[int, int]:
-    """Rated trials per stimulus (one rating per dimension per trial) for the ids given."""
-    counts = rating_counts_for(stimulus_ids=stimulus_ids)
-    return {pk: n // dimensions for pk, n in counts.items()}
-
-
 def stimulus_page(
     *, study: Study, query: StimulusQuery, page: str | int | None, page_size: int
 ) -> Page:
@@ -137,16 +124,16 @@ def stimulus_page(
         "prompt",
         "role",
         "excluded_from_playlists",
+        "rating_tally",
         "same_file_as__original_name",
     )
     found = Paginator(stimuli, page_size).get_page(page)
     rows = list(found.object_list)
     if not query.needs_counts:
-        counts = rating_trials_for(
-            stimulus_ids=[s.pk for s in rows], dimensions=_dimension_count(study)
-        )
+        # The tally came with the rows; only the division is left to do.
+        dimensions = _dimension_count(study)
         for stimulus in rows:
-            stimulus.rating_trials = counts.get(stimulus.pk, 0)
+            stimulus.rating_trials = stimulus.rating_tally // dimensions
     found.object_list = rows
     return found
 

@@ -150,21 +150,13 @@ def trial_page_get(*, playlist: list[dict], trial_index: int) -> TrialPage:
     following = playlist[trial_index + 1]["stimulus"] if trial_index + 1 < len(playlist) else None
     if following is not None:
         wanted.append(following)
+    # Only what the page and its preload show; a training trial's anchor is read by the
+    # submission that answers it (`sessions._feedback`), not here.
     stimuli = {
         stimulus.pk: stimulus
         for stimulus in Stimulus.objects.filter(pk__in=wanted)
         .order_by()
-        .only(
-            "id",
-            "image",
-            "width",
-            "height",
-            "prompt",
-            "reference_image",
-            "role",
-            "explanation",
-            "expected_scores",
-        )
+        .only("id", "image", "width", "height", "prompt", "reference_image")
     }
     return TrialPage(
         index=trial_index,

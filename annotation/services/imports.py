@@ -321,13 +321,18 @@ def upload_stash(upload) -> Path:
     return target
 
 
-def _stash_remove(options: dict) -> None:
-    """Uploaded files wait in var/imports/<uuid>/; remove them once the job has finished."""
+def upload_discard(stashed: str | Path) -> None:
+    """Remove what :func:`upload_stash` kept (its var/imports/<uuid>/ folder), once used."""
     import shutil
 
+    shutil.rmtree(Path(stashed).parent, ignore_errors=True)
+
+
+def _stash_remove(options: dict) -> None:
+    """Uploaded files wait in var/imports/<uuid>/; remove them once the job has finished."""
     for key in ("manifest", "images", "archive"):
         if options.get("uploaded") and options.get(key):
-            shutil.rmtree(Path(options[key]).parent, ignore_errors=True)
+            upload_discard(options[key])
 
 
 # --- Jobs: the same imports, run by a Celery task with progress on an ImportJob ---------

@@ -13,7 +13,7 @@ import io
 import json
 import math
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -155,7 +155,8 @@ def _raw_formatter(lookups: StudyLookups) -> Callable[[RatingRows], list[tuple]]
     return rows
 
 
-def _csv_bytes(rows: list, header: tuple[str, ...] | None = None) -> bytes:
+def csv_bytes(rows: Iterable[Iterable], header: Iterable[str] | None = None) -> bytes:
+    """Rows (after ``header`` when given) as UTF-8 CSV with Unix line ends."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     if header is not None:
@@ -172,14 +173,14 @@ class RawCsvWriter:
         self.format = _raw_formatter(lookups)
         self.digest = hashlib.sha256()
         self.handle = path.open("wb")
-        self._write(_csv_bytes([], RAW_COLUMNS))
+        self._write(csv_bytes([], RAW_COLUMNS))
 
     def _write(self, data: bytes) -> None:
         self.digest.update(data)
         self.handle.write(data)
 
     def __call__(self, chunk: RatingRows) -> None:
-        self._write(_csv_bytes(self.format(chunk)))
+        self._write(csv_bytes(self.format(chunk)))
 
     def close(self) -> str:
         self.handle.close()
@@ -191,15 +192,15 @@ def ratings_csv_stream(*, study: Study, chunk_size: int = CHUNK_SIZE) -> Iterato
     response, so even a 1.26 M-rating study never sits in memory."""
     lookups = study_lookups(study=study)
     fmt = _raw_formatter(lookups)
-    yield _csv_bytes([], RAW_COLUMNS)
+    yield csv_bytes([], RAW_COLUMNS)
     chunk: RatingRows = []
     for row in ratings_long_format(study=study).iterator(chunk_size=chunk_size):
         chunk.append(row)
         if len(chunk) >= chunk_size:
-            yield _csv_bytes(fmt(chunk))
+            yield csv_bytes(fmt(chunk))
             chunk = []
     if chunk:
-        yield _csv_bytes(fmt(chunk))
+        yield csv_bytes(fmt(chunk))
 
 
 def staging_dir() -> Path:
@@ -337,7 +338,7 @@ def mos_csv(mos: MosTable, folder: str) -> bytes:
             return _float(row.get(column))
         return row.get(column, "")
 
-    return _csv_bytes([[value(r, c) for c in mos.columns] for r in mos.rows], tuple(mos.columns))
+    return csv_bytes([[value(r, c) for c in mos.columns] for r in mos.rows], tuple(mos.columns))
 
 
 # --- sidecar ------------------------------------------------------------------------------

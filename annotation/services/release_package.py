@@ -49,6 +49,7 @@ from annotation.services.release_formats import (
     RAW_COLUMNS,
     StagedFile,
     columns_documented,
+    csv_bytes,
     release_sidecar,
     staging_dir,
 )
@@ -114,7 +115,10 @@ def release_package_request(
         locked = LabelRelease.objects.select_for_update().get(pk=release.pk)
         busy = (LabelRelease.PackageStatus.PENDING, LabelRelease.PackageStatus.RUNNING)
         if locked.package_status in busy:
-            raise ValidationError(f"Release v{release.version} is already being packaged.")
+            raise ValidationError(
+                f"Release v{release.version} is already being packaged; wait until its package is "
+                "ready (the releases page shows its progress)."
+            )
         locked.licence, locked.citation = licence.strip()[:200], citation.strip()
         locked.package_options = {"demographics": chosen}
         locked.package_status = LabelRelease.PackageStatus.PENDING
@@ -219,14 +223,6 @@ class PackageZip:
 def _csv_line(values: Iterable) -> bytes:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerow(list(values))
-    return buffer.getvalue().encode("utf-8")
-
-
-def _csv_bytes(header: list[str], rows: Iterable[Iterable]) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
     return buffer.getvalue().encode("utf-8")
 
 
@@ -428,7 +424,7 @@ class _PackageBuild:
         self.figures: list[tuple[str, str]] = []
 
     def _csv(self, name: str, header: list[str], rows, *, what: str, docs: dict) -> None:
-        self.package.write_bytes(name, _csv_bytes(header, rows))
+        self.package.write_bytes(name, csv_bytes(rows, header))
         self.files.append((name, what))
         self.described.append(CsvDescription(name, self.package.checksums[name], what, docs))
 

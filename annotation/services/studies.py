@@ -78,7 +78,10 @@ def _slug_for(*, name: str, slug: str) -> str:
     """An explicit slug must be free; a derived one gets -2, -3 ... until it is."""
     if slug:
         if Study.objects.filter(slug=slug).exists():
-            raise ValidationError(f"A study with the slug {slug!r} already exists.")
+            raise ValidationError(
+                f"A study with the slug {slug!r} already exists; choose another slug, or leave it "
+                "empty to derive one from the name."
+            )
         return slug
     base = slugify(name)[:70] or "study"
     candidate, n = base, 1

@@ -24,7 +24,7 @@ from annotation.imports.archives import zip_extract
 from annotation.imports.errors import ImportRejected
 from annotation.imports.manifest import RawRow, manifest_read, rows_validate
 from annotation.models import Study
-from annotation.services.imports import upload_stash
+from annotation.services.imports import upload_discard, upload_stash
 from benchmark.models import BenchmarkRun, ScoringJob
 from benchmark.services.configs import media_path, media_relative
 from common.progress import progress_fraction
@@ -163,13 +163,6 @@ def _upload_items(job: ScoringJob) -> tuple[list, dict[str, dict[str, Any]]]:
     return items, info
 
 
-def _stash_remove(job: ScoringJob) -> None:
-    import shutil
-
-    for path in job.upload.values():
-        shutil.rmtree(Path(path).parent, ignore_errors=True)
-
-
 def _results(result, info: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     failed = {failure.key: failure.reason for failure in result.failures}
     rows = []
@@ -265,6 +258,7 @@ def scoring_execute(*, job_id: int) -> str:
     else:
         status = ScoringJob.Status.SUCCEEDED
     finally:
-        _stash_remove(job)
+        for stashed in job.upload.values():
+            upload_discard(stashed)
     ScoringJob.objects.filter(pk=job.pk).update(status=status, finished_at=timezone.now(), **fields)
     return status
