@@ -20,7 +20,7 @@ import torch
 
 from benchmark.training.cache import CacheSpec, ImageCache, load_cached
 from benchmark.training.checkpoint import Checkpoint, InputSpec
-from benchmark.training.data import sample_patches
+from benchmark.training.data import DeviceAugment, centre_crop, sample_patches
 from benchmark.training.errors import TrainingInputError
 from benchmark.training.models import PSCRModel
 from common.progress import Progress
@@ -165,24 +165,20 @@ class Preprocess:
     def __init__(self, spec: InputSpec, device: torch.device) -> None:
         self.spec = spec
         self.device = device
-        # Same arithmetic as training's DeviceAugment, so the floats are the same.
-        self.mean = torch.tensor(spec.mean, device=device).view(3, 1, 1) * 255.0
-        self.std = torch.tensor(spec.std, device=device).view(3, 1, 1) * 255.0
+        # Training's own normalisation, so the floats are the same; crop=None because
+        # image() crops each image before stacking.
+        self._augment = DeviceAugment(
+            spec.mean, spec.std, device, crop=None, channels_last=False, seed=0
+        )
 
     def normalise(self, batch: torch.Tensor) -> torch.Tensor:
-        return (batch.to(self.device).float() - self.mean) / self.std
-
-    def centre_crop(self, batch: torch.Tensor) -> torch.Tensor:
-        size = self.spec.crop
-        height, width = batch.shape[-2:]
-        top, left = (height - size) // 2, (width - size) // 2
-        return batch[..., top : top + size, left : left + size]
+        return self._augment.normalise(batch.to(self.device))
 
     def image(self, array: np.ndarray) -> torch.Tensor:
         """One cached image -> its uint8 network input (crop, or the patch grid)."""
         if self.spec.kind == "pscr":
             return torch.from_numpy(sample_patches(array, self.spec.patch_size, self.spec.grid))
-        return self.centre_crop(torch.from_numpy(np.array(array)))
+        return centre_crop(torch.from_numpy(np.array(array)), self.spec.crop)
 
 
 class Scorer:
