@@ -22,6 +22,7 @@ from benchmark.training.cache import CacheSpec, ImageCache, load_cached
 from benchmark.training.checkpoint import Checkpoint, InputSpec
 from benchmark.training.data import DeviceAugment, centre_crop, sample_patches
 from benchmark.training.errors import TrainingInputError
+from benchmark.training.manifest import resolve_path
 from benchmark.training.models import PSCRModel
 from common.progress import Progress
 
@@ -86,15 +87,15 @@ def items_from_manifest(path: Path, reference_column: str | None) -> list[Scorin
     if duplicated:
         raise ScoringInputError(f"{path}: duplicate ids {duplicated[:MAX_LISTED]}")
 
-    def resolved(value: str) -> str:
-        candidate = Path(value).expanduser()
-        return str(candidate if candidate.is_absolute() else base / candidate)
-
     items = []
     for key, image, row in zip(keys, frame["image"], frame.to_dict("records"), strict=True):
         reference = row[reference_column] if reference_column is not None else None
         items.append(
-            ScoringItem(str(key), resolved(image), resolved(reference) if reference else reference)
+            ScoringItem(
+                str(key),
+                resolve_path(base, image),
+                resolve_path(base, reference) if reference else reference,
+            )
         )
     return items
 
