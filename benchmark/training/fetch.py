@@ -21,7 +21,8 @@ from typing import Any
 
 from benchmark.training.catalog import BACKBONES, BackboneInfo
 from benchmark.training.errors import TrainingInputError, WeightsError
-from benchmark.training.weights import HASH_IN_NAME, sha256_of, torch_hub_checkpoints
+from benchmark.training.weights import HASH_IN_NAME, torch_hub_checkpoints
+from common.files import sha256_of
 
 CHUNK = 1 << 20
 TIMEOUT_S = 30.0
