@@ -21,7 +21,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmark.training.cache import load_cached
 from benchmark.training.checkpoint import Checkpoint, load_checkpoint
 from benchmark.training.errors import TrainingInputError
 from benchmark.training.models import PSCRModel
@@ -145,13 +144,9 @@ def _example_inputs(
     scorer: Scorer, files: Sequence[tuple[Path, Path | None]]
 ) -> list[torch.Tensor]:
     """Normalised CPU input tensors for decoded ``files``, as the scorer feeds its model."""
-    preprocess = scorer.preprocess
-    images = torch.stack([preprocess.image(load_cached(image)) for image, _ in files])
-    tensors = [preprocess.normalise(images)]
-    if scorer.checkpoint.needs_reference:
-        refs = [preprocess.image(load_cached(cast(Path, ref))) for _, ref in files]
-        tensors.append(preprocess.normalise(torch.stack(refs)))
-    return tensors
+    images, references = scorer.stacked(files)
+    stacked = [images] if references is None else [images, references]
+    return [scorer.preprocess.normalise(tensor) for tensor in stacked]
 
 
 def _save_torchscript(module: nn.Module, inputs: list[torch.Tensor], out: Path) -> Any:

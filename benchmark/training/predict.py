@@ -276,6 +276,16 @@ class Scorer:
             output = model.predict(inputs, self.exemplar_features(), targets)
         return output.float().cpu().numpy()
 
+    def stacked(
+        self, files: Sequence[tuple[Path, Path | None]]
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """uint8 network inputs for cached files: the images and, for an FR model, references."""
+        images = torch.stack([self.preprocess.image(load_cached(f)) for f, _ in files])
+        if not self.checkpoint.needs_reference:
+            return images, None
+        references = [self.preprocess.image(load_cached(cast(Path, ref))) for _, ref in files]
+        return images, torch.stack(references)
+
     def predict_files(
         self, files: Sequence[tuple[Path, Path | None]], progress: Progress | None = None
     ) -> np.ndarray:
@@ -283,13 +293,7 @@ class Scorer:
         out = np.zeros((len(files), len(self.checkpoint.score_columns)), dtype=np.float64)
         for start in range(0, len(files), self.batch_size):
             chunk = files[start : start + self.batch_size]
-            images = torch.stack([self.preprocess.image(load_cached(f)) for f, _ in chunk])
-            references = None
-            if self.checkpoint.needs_reference:
-                references = torch.stack(
-                    [self.preprocess.image(load_cached(cast(Path, ref))) for _, ref in chunk]
-                )
-            out[start : start + len(chunk)] = self._forward(images, references)
+            out[start : start + len(chunk)] = self._forward(*self.stacked(chunk))
             if progress is not None:
                 progress("score", start + len(chunk), len(files))
         return self.checkpoint.unstandardise(out)
