@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pandas as pd
 
@@ -30,13 +30,19 @@ from analysis.errors import OptionsError, RatingsError
 from analysis.io import ColumnMap, attach_stimuli, load_mos_table, load_ratings
 from analysis.mos import MOSOptions
 from analysis.normalisation import NormalisationOptions
-from analysis.pipeline import PipelineOptions, PipelineResult, ScreeningOptions, run_pipeline
+from analysis.pipeline import (
+    PipelineOptions,
+    PipelineResult,
+    ScreeningMethod,
+    ScreeningOptions,
+    run_pipeline,
+)
 from analysis.presets import PRESETS, preset_options
 from analysis.reliability import ReliabilityOptions
 from analysis.subject_model import SubjectModelOptions
 from common.progress import progress_fraction
 
-METHODS = ("bt500", "correlation", "repeat_consistency", "gold", "response_time")
+METHODS: tuple[str, ...] = get_args(ScreeningMethod)
 TOO_FAST_MAX_SECONDS = 60.0
 
 

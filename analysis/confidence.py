@@ -8,12 +8,12 @@ it, which changes 95 % half-widths by about 1e-6 relative.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from scipy import stats
 
 ZConstant = Literal["exact", "sureal"]
-Z_CONSTANTS: tuple[str, ...] = ("exact", "sureal")
+Z_CONSTANTS: tuple[str, ...] = get_args(ZConstant)
 SUREAL_Z95 = 1.95996
 
 

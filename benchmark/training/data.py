@@ -124,6 +124,13 @@ class PatchDataset(Dataset):
         }
 
 
+def centre_crop(batch: torch.Tensor, size: int) -> torch.Tensor:
+    """The central ``size`` x ``size`` window of the last two dimensions (a view)."""
+    height, width = batch.shape[-2:]
+    top, left = (height - size) // 2, (width - size) // 2
+    return batch[..., top : top + size, left : left + size]
+
+
 class DeviceAugment:
     """Crop, flip and normalise uint8 batches on the device.
 
@@ -148,8 +155,12 @@ class DeviceAugment:
         self.channels_last = channels_last
         self.gen = torch.Generator().manual_seed(seed)
 
+    def normalise(self, batch: torch.Tensor) -> torch.Tensor:
+        """uint8 pixels on this device -> floats standardised by the run's mean and std."""
+        return (batch.float() - self.mean) / self.std
+
     def _finish(self, batch: torch.Tensor) -> torch.Tensor:
-        normalised = (batch.float() - self.mean) / self.std
+        normalised = self.normalise(batch)
         if self.channels_last and normalised.dim() == 4:
             return normalised.contiguous(memory_format=torch.channels_last)
         if self.channels_last and normalised.dim() == 5:
@@ -181,8 +192,7 @@ class DeviceAugment:
                     for x in xs
                 ]
             else:
-                top, left = (height - size) // 2, (width - size) // 2
-                xs = [x[..., top : top + size, left : left + size] for x in xs]
+                xs = [centre_crop(x, size) for x in xs]
         if train:
             flip = (torch.rand(batch, generator=self.gen) < 0.5).to(self.device)
             shape = (batch,) + (1,) * (xs[0].dim() - 1)

@@ -24,7 +24,7 @@ from torch import nn
 from benchmark.training.checkpoint import Checkpoint, load_checkpoint
 from benchmark.training.errors import TrainingInputError
 from benchmark.training.models import PSCRModel
-from benchmark.training.predict import Preprocess, Scorer, ScoringItem, find_items
+from benchmark.training.predict import Scorer, ScoringItem, find_items
 
 FORMATS = ("torchscript", "onnx")
 # Absolute tolerance on MOS between PyTorch and the exported model (float32 throughout;
@@ -132,18 +132,21 @@ def sidecar(checkpoint: Checkpoint, fmt: str, file: Path, check: dict[str, Any])
     }
 
 
-def _example_inputs(scorer: Scorer, items: Sequence[ScoringItem]) -> list[torch.Tensor]:
-    """Normalised CPU input tensors for ``items`` (all of which must decode)."""
+def _decoded(scorer: Scorer, items: Sequence[ScoringItem]) -> list[tuple[Path, Path | None]]:
+    """Cached files for ``items``, all of which must decode."""
     files, failures = scorer.decode(items)
     if failures:
         raise ExportError(f"check image {failures[0].line()}")
-    preprocess = Preprocess(scorer.checkpoint.spec, torch.device("cpu"))
-    images = torch.stack([preprocess.image(np.load(f[0])) for f in files if f is not None])
-    tensors = [preprocess.normalise(images)]
-    if scorer.checkpoint.needs_reference:
-        refs = [preprocess.image(np.load(cast(Path, f[1]))) for f in files if f is not None]
-        tensors.append(preprocess.normalise(torch.stack(refs)))
-    return tensors
+    return [entry for entry in files if entry is not None]
+
+
+def _example_inputs(
+    scorer: Scorer, files: Sequence[tuple[Path, Path | None]]
+) -> list[torch.Tensor]:
+    """Normalised CPU input tensors for decoded ``files``, as the scorer feeds its model."""
+    images, references = scorer.stacked(files)
+    stacked = [images] if references is None else [images, references]
+    return [scorer.preprocess.normalise(tensor) for tensor in stacked]
 
 
 def _save_torchscript(module: nn.Module, inputs: list[torch.Tensor], out: Path) -> Any:
@@ -213,8 +216,10 @@ def export_checkpoint(
         raise ExportError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     scorer = Scorer(checkpoint, device=torch.device("cpu"), cache_dir=cache_dir)
     module = exportable(checkpoint, scorer)
-    inputs = _example_inputs(scorer, check_items)
-    reference = scorer.score(check_items).predictions
+    # Decoded once: the traced inputs and PyTorch's reference scores come from the same files.
+    files = _decoded(scorer, check_items)
+    inputs = _example_inputs(scorer, files)
+    reference = scorer.predict_files(files)
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "torchscript":
         run = _save_torchscript(module, inputs, out)

@@ -11,7 +11,6 @@ local files (:mod:`benchmark.training.weights`).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import urllib.error
 import urllib.request
@@ -23,6 +22,7 @@ from typing import Any
 from benchmark.training.catalog import BACKBONES, BackboneInfo
 from benchmark.training.errors import TrainingInputError, WeightsError
 from benchmark.training.weights import HASH_IN_NAME, torch_hub_checkpoints
+from common.files import sha256_of
 
 CHUNK = 1 << 20
 TIMEOUT_S = 30.0
@@ -36,14 +36,6 @@ class FetchError(TrainingInputError):
 class Fetched:
     path: Path
     status: str  # "present", "downloaded" or "resumed"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _open(url: str, start: int) -> Any:
@@ -77,7 +69,7 @@ def fetch_file(url: str, dest: Path, expected_sha256: str, *, bar: bool = False)
     """Download ``url`` to ``dest`` unless a verified copy is there; resume a ``.part``."""
     expected = expected_sha256.lower()
     if dest.is_file():
-        if _sha256(dest).startswith(expected):
+        if sha256_of(dest).startswith(expected):
             return Fetched(dest, "present")
         raise WeightsError(
             f"{dest} exists but its sha256 does not start with {expected}; delete it and rerun"
@@ -109,7 +101,7 @@ def fetch_file(url: str, dest: Path, expected_sha256: str, *, bar: bool = False)
             f"cannot download {url}: {reason} (no network? copy the file in by hand, "
             f"see the docs on offline labs{resume})"
         ) from None
-    actual = _sha256(part)
+    actual = sha256_of(part)
     if not actual.startswith(expected):
         part.unlink(missing_ok=True)
         raise WeightsError(

@@ -65,7 +65,8 @@ def _rows(mask: pd.Series | np.ndarray, frame: pd.DataFrame, column: str) -> str
     return f"{len(idx)} row(s): {shown}{more}"
 
 
-def _resolve(base: Path, value: str) -> str:
+def resolve_path(base: Path, value: str) -> str:
+    """``value`` as written in a CSV at ``base``: absolute (``~`` expanded) or relative to it."""
     path = Path(value).expanduser()
     return str(path if path.is_absolute() else (base / path))
 
@@ -119,9 +120,9 @@ def load_manifest(
     if dup.any():
         problems.append(f"duplicate stimulus_id in {_rows(dup, frame, 'stimulus_id')}")
     base = path.resolve().parent
-    frame["image_path"] = [_resolve(base, v) for v in frame["image"]]
+    frame["image_path"] = [resolve_path(base, v) for v in frame["image"]]
     if need_reference:
-        frame["reference_path"] = [_resolve(base, v) for v in frame["reference"]]
+        frame["reference_path"] = [resolve_path(base, v) for v in frame["reference"]]
     if check_files:
         for col, label in (("image_path", "image"), ("reference_path", "reference")):
             if col not in frame:

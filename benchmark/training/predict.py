@@ -20,8 +20,9 @@ import torch
 
 from benchmark.training.cache import CacheSpec, ImageCache, load_cached
 from benchmark.training.checkpoint import Checkpoint, InputSpec
-from benchmark.training.data import sample_patches
+from benchmark.training.data import DeviceAugment, centre_crop, sample_patches
 from benchmark.training.errors import TrainingInputError
+from benchmark.training.manifest import resolve_path
 from benchmark.training.models import PSCRModel
 from common.progress import Progress
 
@@ -86,15 +87,15 @@ def items_from_manifest(path: Path, reference_column: str | None) -> list[Scorin
     if duplicated:
         raise ScoringInputError(f"{path}: duplicate ids {duplicated[:MAX_LISTED]}")
 
-    def resolved(value: str) -> str:
-        candidate = Path(value).expanduser()
-        return str(candidate if candidate.is_absolute() else base / candidate)
-
     items = []
     for key, image, row in zip(keys, frame["image"], frame.to_dict("records"), strict=True):
         reference = row[reference_column] if reference_column is not None else None
         items.append(
-            ScoringItem(str(key), resolved(image), resolved(reference) if reference else reference)
+            ScoringItem(
+                str(key),
+                resolve_path(base, image),
+                resolve_path(base, reference) if reference else reference,
+            )
         )
     return items
 
@@ -165,24 +166,20 @@ class Preprocess:
     def __init__(self, spec: InputSpec, device: torch.device) -> None:
         self.spec = spec
         self.device = device
-        # Same arithmetic as training's DeviceAugment, so the floats are the same.
-        self.mean = torch.tensor(spec.mean, device=device).view(3, 1, 1) * 255.0
-        self.std = torch.tensor(spec.std, device=device).view(3, 1, 1) * 255.0
+        # Training's own normalisation, so the floats are the same; crop=None because
+        # image() crops each image before stacking.
+        self._augment = DeviceAugment(
+            spec.mean, spec.std, device, crop=None, channels_last=False, seed=0
+        )
 
     def normalise(self, batch: torch.Tensor) -> torch.Tensor:
-        return (batch.to(self.device).float() - self.mean) / self.std
-
-    def centre_crop(self, batch: torch.Tensor) -> torch.Tensor:
-        size = self.spec.crop
-        height, width = batch.shape[-2:]
-        top, left = (height - size) // 2, (width - size) // 2
-        return batch[..., top : top + size, left : left + size]
+        return self._augment.normalise(batch.to(self.device))
 
     def image(self, array: np.ndarray) -> torch.Tensor:
         """One cached image -> its uint8 network input (crop, or the patch grid)."""
         if self.spec.kind == "pscr":
             return torch.from_numpy(sample_patches(array, self.spec.patch_size, self.spec.grid))
-        return self.centre_crop(torch.from_numpy(np.array(array)))
+        return centre_crop(torch.from_numpy(np.array(array)), self.spec.crop)
 
 
 class Scorer:
@@ -279,6 +276,16 @@ class Scorer:
             output = model.predict(inputs, self.exemplar_features(), targets)
         return output.float().cpu().numpy()
 
+    def stacked(
+        self, files: Sequence[tuple[Path, Path | None]]
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """uint8 network inputs for cached files: the images and, for an FR model, references."""
+        images = torch.stack([self.preprocess.image(load_cached(f)) for f, _ in files])
+        if not self.checkpoint.needs_reference:
+            return images, None
+        references = [self.preprocess.image(load_cached(cast(Path, ref))) for _, ref in files]
+        return images, torch.stack(references)
+
     def predict_files(
         self, files: Sequence[tuple[Path, Path | None]], progress: Progress | None = None
     ) -> np.ndarray:
@@ -286,13 +293,7 @@ class Scorer:
         out = np.zeros((len(files), len(self.checkpoint.score_columns)), dtype=np.float64)
         for start in range(0, len(files), self.batch_size):
             chunk = files[start : start + self.batch_size]
-            images = torch.stack([self.preprocess.image(load_cached(f)) for f, _ in chunk])
-            references = None
-            if self.checkpoint.needs_reference:
-                references = torch.stack(
-                    [self.preprocess.image(load_cached(cast(Path, ref))) for _, ref in chunk]
-                )
-            out[start : start + len(chunk)] = self._forward(images, references)
+            out[start : start + len(chunk)] = self._forward(*self.stacked(chunk))
             if progress is not None:
                 progress("score", start + len(chunk), len(files))
         return self.checkpoint.unstandardise(out)

@@ -93,7 +93,9 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("device", f"{name} requested but CUDA is not available here")
+        raise ConfigError(
+            "device", f"{name} requested but CUDA is not available here; use cpu or auto"
+        )
     return torch.device(name)
 
 

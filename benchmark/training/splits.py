@@ -11,7 +11,6 @@ on validation, never on test.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections import defaultdict
 from collections.abc import Iterable
@@ -23,6 +22,7 @@ import pandas as pd
 
 from benchmark.training.config import SplitConfig
 from benchmark.training.errors import SplitError
+from common.files import sha256_of
 
 
 @dataclass(frozen=True)
@@ -134,14 +134,6 @@ class _Components:
             self.join(rows)
 
 
-def _file_digest(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _content_keys(paths: list[str]) -> list[str]:
     """sha256 of each file whose size another file shares (others cannot be identical);
     every file is read at most once, most never."""
@@ -162,7 +154,7 @@ def _content_keys(paths: list[str]) -> list[str]:
             continue
         for row in rows:
             if paths[row] not in digests:
-                digests[paths[row]] = _file_digest(paths[row])
+                digests[paths[row]] = sha256_of(paths[row])
             keys[row] = digests[paths[row]]
     return keys
 

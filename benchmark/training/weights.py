@@ -9,7 +9,6 @@ of the Hugging Face cache. Nothing is fetched unless ``allow_download`` is set.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -20,17 +19,10 @@ from torch import nn
 
 from benchmark.training.catalog import BackboneInfo
 from benchmark.training.errors import WeightsError
+from common.files import sha256_of
 
 HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.(?:pth|pt|bin|safetensors)$")
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
-
-
-def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def expected_digest(path: Path, configured: str | None = None) -> str | None:
