@@ -1,6 +1,5 @@
 """Checks that an image file is safe and fit to show subjects, and thumbnails for dashboards."""
 
-import hashlib
 import io
 import warnings
 from dataclasses import dataclass
@@ -8,6 +7,8 @@ from pathlib import Path
 
 from django.conf import settings
 from PIL import Image, UnidentifiedImageError
+
+from common.files import sha256_of
 
 # Browsers show these formats natively; anything else would need converting, which would
 # change the stimulus the database claims to have rated.
@@ -17,7 +18,6 @@ ACCEPTED_FORMATS = {"JPEG", "PNG", "WEBP"}
 # clipping), so two subjects would not see the same stimulus.
 ACCEPTED_MODES = {"RGB", "RGBA", "L", "LA", "P"}
 THUMBNAIL_SIZE = 256
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -33,14 +33,6 @@ class CheckedImage:
 
 def max_pixels() -> int:
     return int(settings.STUDY_MAX_IMAGE_PIXELS)
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def image_check(path: Path) -> CheckedImage:
