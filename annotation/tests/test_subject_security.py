@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db
 
 # Reachable without an account on purpose: signing in, health checks, the API schema
 # document (no data) and static assets.
-PUBLIC = {"login", "logout", "healthz", "api-schema", "api-docs"}
+PUBLIC = {"login", "logout", "healthz", "favicon", "api-schema", "api-docs"}
 
 
 def _routes(patterns, prefix=""):
