@@ -21,3 +21,10 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# SQLite: the test database lives in a file, not in shared-cache memory. The live server's
+# threads then wait on a lock (up to the timeout) instead of failing at once with "database
+# table is locked" when a page's requests overlap, as browser tests' requests do.
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": str(Path(os.environ["VAR_DIR"]) / "test.sqlite3")}  # noqa: F405
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30  # noqa: F405
