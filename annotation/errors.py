@@ -9,3 +9,13 @@ class ScoreOutOfRange(ValidationError):
 
 class RatingConflict(ValidationError):
     """A different score was already stored for this trial and dimension."""
+
+
+class SessionRejected(Exception):
+    """A request the session cannot take; `message` is shown to the subject as is."""
+
+    def __init__(self, message: str, *, code: str, **details) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.details = details

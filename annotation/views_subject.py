@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
+from annotation.errors import SessionRejected
 from annotation.models import Study, Subject
 from annotation.playlist_entries import training_count
 from annotation.selectors.subject import (
@@ -38,9 +39,9 @@ from annotation.selectors.subject import (
     subject_stage,
     trial_page_get,
 )
+from annotation.services.scores import acr_choices
 from annotation.services.sessions import (
     NextStep,
-    SessionRejected,
     TrialAck,
     display_check_record,
     is_break_before,
@@ -48,6 +49,7 @@ from annotation.services.sessions import (
     subject_consent_decline,
     trial_submit,
 )
+from annotation.services.submissions import trial_submission_parse
 
 TEMPLATES = "annotation/subject/"
 
@@ -153,15 +155,14 @@ def subject_instructions(
 ) -> HttpResponse:
     study = subject.study
     session = subject_session(subject=subject)
-    acr = study.scale_type == Study.ScaleType.ACR
     context = {
         "study": study,
         "token": token,
         "dimensions": study_dimensions(study=study),
         "cursor": session.cursor,
         "scale_labels": _labels_spread(study),
-        "acr": acr,
-        "acr_choices": _acr_choices(study) if acr else [],
+        "acr": study.scale_type == Study.ScaleType.ACR,
+        "acr_choices": acr_choices(study),
         "has_practice": training_count(playlist=session.playlist) > 0,
         "needs_display_check": display_check_needed(session=session),
         "grey_steps": GREY_STEPS,
@@ -319,14 +320,13 @@ def trial_preview_context(
 
 def _page_context(study: Study, trial: TrialPage, payload: dict) -> dict:
     dimensions = study_dimensions(study=study)
-    acr = study.scale_type == Study.ScaleType.ACR
-    acr_choices = _acr_choices(study) if acr else []
+    choices = acr_choices(study)
     # Numbers go to the template as strings: localising each costs more than the view.
     return {
         "study": study,
         "trial": trial,
-        "acr": acr,
-        "acr_keys": [choice["key"] for choice in acr_choices if choice["key"]],
+        "acr": study.scale_type == Study.ScaleType.ACR,
+        "acr_keys": [choice["key"] for choice in choices if choice["key"]],
         "surround": _surround_style(study),
         "controls": _controls_html(study, dimensions),
         "dimension_count": str(len(dimensions)),
@@ -344,7 +344,7 @@ def _page_context(study: Study, trial: TrialPage, payload: dict) -> dict:
                 "max": study.scale_max,
                 "step": study.scale_step,
                 "labels": list(study.scale_labels or []),
-                "choices": acr_choices,
+                "choices": choices,
             },
             "dimensions": [{"key": d.key, "label": d.label} for d in dimensions],
             "language": translation.get_language(),
@@ -372,59 +372,20 @@ def _js_strings() -> dict[str, str]:
     }
 
 
-# Rendered answer controls per (study, version, language): identical for every trial of a
-# study, and the largest part of the page to render. Bounded; a stale version ages out.
-_CONTROLS_CACHE: dict[tuple[int, object, str], str] = {}
-
-
 def _controls_html(study: Study, dimensions) -> str:
-    key = (study.pk, study.updated_at, translation.get_language())
-    html = _CONTROLS_CACHE.get(key)
-    if html is None:
-        acr = study.scale_type == Study.ScaleType.ACR
-        html = render_to_string(
-            TEMPLATES + "_controls.html",
-            {
-                "study": study,
-                "dimensions": dimensions,
-                "acr": acr,
-                "acr_choices": _acr_choices(study) if acr else [],
-                "scale_labels": _labels_spread(study),
-                "slider_step": study.scale_step or (study.scale_max - study.scale_min) / 1000,
-            },
-        )
-        if len(_CONTROLS_CACHE) >= 256:
-            _CONTROLS_CACHE.clear()
-        _CONTROLS_CACHE[key] = html
+    """The answer controls, the same for every trial of a study."""
+    html = render_to_string(
+        TEMPLATES + "_controls.html",
+        {
+            "study": study,
+            "dimensions": dimensions,
+            "acr": study.scale_type == Study.ScaleType.ACR,
+            "acr_choices": acr_choices(study),
+            "scale_labels": _labels_spread(study),
+            "slider_step": study.scale_step or (study.scale_max - study.scale_min) / 1000,
+        },
+    )
     return mark_safe(html)  # rendered by the template engine, escaped there
-
-
-def _acr_values(study: Study) -> list[float]:
-    count = round((study.scale_max - study.scale_min) / study.scale_step)
-    return [study.scale_min + i * study.scale_step for i in range(count + 1)]
-
-
-def _acr_choices(study: Study) -> list[dict]:
-    values = _acr_values(study)
-    labels = list(study.scale_labels or [])
-    # One label per button when the researcher gave exactly one per category.
-    per_button = labels if len(labels) == len(values) else [""] * len(values)
-    keys = _acr_keys(values)
-    return [
-        {"value": f"{value:g}", "label": label, "key": key}
-        for value, label, key in zip(values, per_button, keys, strict=True)
-    ]
-
-
-def _acr_keys(values: list[float]) -> list[str]:
-    """The number key that gives each category: its own value when every value is a digit
-    (1-5 keys for a 1-5 scale), else its position (1 for the lowest); none past nine.
-    """
-    if all(float(value).is_integer() and 0 <= value <= 9 for value in values):
-        return [str(int(value)) for value in values]
-    if len(values) <= 9:
-        return [str(position) for position in range(1, len(values) + 1)]
-    return [""] * len(values)
 
 
 def _labels_spread(study: Study) -> list[dict]:
@@ -472,32 +433,21 @@ def _error(message: str, code: str, status: int = 400, **details) -> JsonRespons
 
 
 def _trial_submit(request: HttpRequest, token: str, trial_index: int) -> JsonResponse:
-    """POST JSON {"stimulus": id, "scores": {key: number}, "response_time_ms": ms}."""
     try:
-        body = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
-        return _error("The request body must be JSON.", "bad_json")
-    if not isinstance(body, dict):
-        return _error("The request body must be a JSON object.", "bad_json")
-    stimulus_id, scores = body.get("stimulus"), body.get("scores")
-    if isinstance(stimulus_id, bool) or not isinstance(stimulus_id, int):
-        return _error("'stimulus' must be the id of the image that was shown.", "bad_stimulus")
-    if not isinstance(scores, dict):
-        return _error("'scores' must be an object of {dimension key: score}.", "dimension_keys")
-    # The page says which language it is in, so the answer needs no study lookup.
-    with translation.override(_page_language(request)):
-        try:
+        submission = trial_submission_parse(request.body)
+        # The page says which language it is in, so the answer needs no study lookup.
+        with translation.override(_page_language(request)):
             ack = trial_submit(
                 token=token,
                 trial_index=trial_index,
-                stimulus_id=stimulus_id,
-                scores=scores,
-                response_time_ms=body.get("response_time_ms"),
+                stimulus_id=submission.stimulus_id,
+                scores=submission.scores,
+                response_time_ms=submission.response_time_ms,
             )
-        except SessionRejected as rejection:
-            status = REJECTION_STATUS.get(rejection.code, 400)
-            return _error(rejection.message, rejection.code, status, **rejection.details)
-        return JsonResponse(_ack_json(token, ack))
+            return JsonResponse(_ack_json(token, ack))
+    except SessionRejected as rejection:
+        status = REJECTION_STATUS.get(rejection.code, 400)
+        return _error(rejection.message, rejection.code, status, **rejection.details)
 
 
 def _page_language(request: HttpRequest) -> str:

@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from annotation.errors import ScoreOutOfRange
+from annotation.errors import ScoreOutOfRange, SessionRejected
 from annotation.models import Rating, RatingSession, Stimulus, Study, Subject
 from annotation.playlist_entries import KIND_TRAINING, training_count
 from annotation.selectors.subject import DimensionView, study_dimensions
@@ -39,18 +39,6 @@ _SUBMIT_FIELDS = (
     "subject__study__too_fast_ms",
     "subject__study__updated_at",
 )
-# A day in milliseconds: anything longer is a broken clock, not a slow subject.
-MAX_RESPONSE_TIME_MS = 86_400_000
-
-
-class SessionRejected(Exception):
-    """A request the session cannot take; `message` is shown to the subject as is."""
-
-    def __init__(self, message: str, *, code: str, **details) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.details = details
 
 
 @dataclass(frozen=True)
@@ -214,19 +202,6 @@ def display_check_record(*, subject: Subject, check: Mapping[str, object]) -> Ra
     return session
 
 
-def _response_time_validate(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SessionRejected(
-            "response_time_ms must be a number of milliseconds.", code="bad_response_time"
-        )
-    if not 0 <= value <= MAX_RESPONSE_TIME_MS:
-        raise SessionRejected(
-            f"response_time_ms={value!r} is outside 0..{MAX_RESPONSE_TIME_MS}.",
-            code="bad_response_time",
-        )
-    return round(value)
-
-
 def _scores_validate(
     *, study: Study, dimensions: tuple[DimensionView, ...], scores: Mapping[str, object]
 ) -> dict[int, float]:
@@ -388,22 +363,22 @@ def trial_submit(
     trial_index: int,
     stimulus_id: int,
     scores: Mapping[str, object],
-    response_time_ms: object,
+    response_time_ms: int,
 ) -> TrialAck:
     """Store all dimensions of one trial and advance the session; idempotent.
 
-    A retry with the same scores gets the same acknowledgement and writes nothing;
-    different scores for a stored trial, a trial ahead of the cursor, or an image
-    that is not this session's raise `SessionRejected`.
+    The fields are a `TrialSubmission` (`services.submissions`), whose parse checked
+    their shape. A retry with the same scores gets the same acknowledgement and writes
+    nothing; different scores for a stored trial, a trial ahead of the cursor, or an
+    image that is not this session's raise `SessionRejected`.
     """
-    elapsed = _response_time_validate(response_time_ms)
     submit = functools.partial(
         _submit_once,
         token=token,
         trial_index=trial_index,
         stimulus_id=stimulus_id,
         scores=scores,
-        response_time_ms=elapsed,
+        response_time_ms=response_time_ms,
     )
     try:
         return submit(rows_may_exist=False)
