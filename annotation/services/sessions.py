@@ -111,8 +111,7 @@ def _rejected_for_missing_session(token: str) -> SessionRejected:
 
 def subject_consent_accept(*, subject: Subject) -> RatingSession:
     """Record consent (once) and start the session with its playlist."""
-    if subject.study.status != Study.Status.OPEN:
-        raise SessionRejected(_("This study is not open for ratings."), code="study_not_open")
+    _study_open(subject.study)
     with transaction.atomic():
         now = timezone.now()
         # Conditional updates: a decline in another tab can never be overwritten.
@@ -266,6 +265,94 @@ def _replay_ack_or_conflict(
         )
 
 
+def _session_locked(token: str) -> RatingSession:
+    # Locks only this subject's session row (not the subject or study), so
+    # subjects never wait for each other and a double submit waits for the first.
+    try:
+        return (
+            RatingSession.objects.select_related("subject__study")
+            .only(*_SUBMIT_FIELDS)
+            .select_for_update(of=("self",), no_key=True)
+            .get(subject__token_hash=token_hash(token))
+        )
+    except RatingSession.DoesNotExist:
+        raise _rejected_for_missing_session(token) from None
+
+
+def _playlist_entry(*, playlist: list[dict], trial_index: int, stimulus_id: int) -> dict:
+    """The session's trial at `trial_index`, which must show the submitted image."""
+    if not 0 <= trial_index < len(playlist):
+        raise SessionRejected(
+            f"This session has no trial {trial_index} (it has {len(playlist)}).",
+            code="no_such_trial",
+        )
+    entry = playlist[trial_index]
+    if entry["stimulus"] != stimulus_id:
+        raise SessionRejected(
+            f"Trial {trial_index} of this session shows another image; "
+            "this answer belongs to a different session.",
+            code="foreign_trial",
+        )
+    return entry
+
+
+def _cursor_reached(*, session: RatingSession, trial_index: int) -> None:
+    if trial_index > session.cursor:
+        raise SessionRejected(
+            f"Trial {trial_index} is not open yet; the current trial is {session.cursor}.",
+            code="out_of_order",
+            current_trial=session.cursor,
+        )
+
+
+def _study_open(study: Study) -> None:
+    if study.status != Study.Status.OPEN:
+        raise SessionRejected(_("This study is not open for ratings."), code="study_not_open")
+
+
+def _ratings_create(
+    *,
+    session: RatingSession,
+    entry: dict,
+    trial_index: int,
+    stimulus_id: int,
+    values: dict[int, float],
+    response_time_ms: int,
+) -> None:
+    """All dimensions of the trial in one INSERT."""
+    too_fast = is_too_fast(
+        response_time_ms=response_time_ms, threshold_ms=session.subject.study.too_fast_ms
+    )
+    Rating.objects.bulk_create(
+        Rating(
+            session_id=session.pk,
+            stimulus_id=stimulus_id,
+            dimension_id=dimension_id,
+            score=score,
+            trial_index=trial_index,
+            is_repeat=bool(entry.get("repeat")),
+            is_training=entry["kind"] == KIND_TRAINING,
+            response_time_ms=response_time_ms,
+            too_fast=too_fast,
+        )
+        for dimension_id, score in values.items()
+    )
+
+
+def _cursor_advance(*, session: RatingSession, trial_index: int, complete: bool) -> None:
+    now = timezone.now()
+    fields: dict = {"cursor": trial_index + 1, "last_activity_at": now}
+    if complete:
+        fields.update(completed_at=now, completion_code=completion_code_new())
+    # "Still at this trial" is part of the update, so the cursor can only ever move
+    # one step past a trial whose rows were written in this transaction.
+    if not RatingSession.objects.filter(pk=session.pk, cursor=trial_index).update(**fields):
+        raise SessionRejected(
+            _("This trial was answered at the same time elsewhere; reload the page."),
+            code="out_of_order",
+        )
+
+
 def _submit_once(
     *,
     token: str,
@@ -276,31 +363,10 @@ def _submit_once(
     rows_may_exist: bool,
 ) -> TrialAck:
     with transaction.atomic():
-        # Locks only this subject's session row (not the subject or study), so
-        # subjects never wait for each other and a double submit waits for the first.
-        try:
-            session = (
-                RatingSession.objects.select_related("subject__study")
-                .only(*_SUBMIT_FIELDS)
-                .select_for_update(of=("self",), no_key=True)
-                .get(subject__token_hash=token_hash(token))
-            )
-        except RatingSession.DoesNotExist:
-            raise _rejected_for_missing_session(token) from None
+        session = _session_locked(token)
         study = session.subject.study
         playlist = session.playlist
-        if not 0 <= trial_index < len(playlist):
-            raise SessionRejected(
-                f"This session has no trial {trial_index} (it has {len(playlist)}).",
-                code="no_such_trial",
-            )
-        entry = playlist[trial_index]
-        if entry["stimulus"] != stimulus_id:
-            raise SessionRejected(
-                f"Trial {trial_index} of this session shows another image; "
-                "this answer belongs to a different session.",
-                code="foreign_trial",
-            )
+        entry = _playlist_entry(playlist=playlist, trial_index=trial_index, stimulus_id=stimulus_id)
         dimensions = study_dimensions(study=study)
         values = _scores_validate(study=study, dimensions=dimensions, scores=scores)
         ack = TrialAck(
@@ -312,48 +378,25 @@ def _submit_once(
             feedback=_feedback(entry=entry, stimulus_id=stimulus_id, dimensions=dimensions),
             playlist=playlist,
         )
-        if trial_index > session.cursor:
-            raise SessionRejected(
-                f"Trial {trial_index} is not open yet; the current trial is {session.cursor}.",
-                code="out_of_order",
-                current_trial=session.cursor,
-            )
-        if trial_index < session.cursor or rows_may_exist:
+        _cursor_reached(session=session, trial_index=trial_index)
+        replay = trial_index < session.cursor
+        if replay or rows_may_exist:
             _replay_ack_or_conflict(
                 session=session, trial_index=trial_index, stimulus_id=stimulus_id, values=values
             )
-            if trial_index < session.cursor:
+            if replay:
                 return ack
-        if study.status != Study.Status.OPEN:
-            raise SessionRejected(_("This study is not open for ratings."), code="study_not_open")
+        _study_open(study)
         if not rows_may_exist:
-            Rating.objects.bulk_create(
-                Rating(
-                    session_id=session.pk,
-                    stimulus_id=stimulus_id,
-                    dimension_id=dimension_id,
-                    score=score,
-                    trial_index=trial_index,
-                    is_repeat=bool(entry.get("repeat")),
-                    is_training=entry["kind"] == KIND_TRAINING,
-                    response_time_ms=response_time_ms,
-                    too_fast=is_too_fast(
-                        response_time_ms=response_time_ms, threshold_ms=study.too_fast_ms
-                    ),
-                )
-                for dimension_id, score in values.items()
+            _ratings_create(
+                session=session,
+                entry=entry,
+                trial_index=trial_index,
+                stimulus_id=stimulus_id,
+                values=values,
+                response_time_ms=response_time_ms,
             )
-        now = timezone.now()
-        fields: dict = {"cursor": trial_index + 1, "last_activity_at": now}
-        if ack.complete:
-            fields.update(completed_at=now, completion_code=completion_code_new())
-        # "Still at this trial" is part of the update, so the cursor can only ever move
-        # one step past a trial whose rows were written in this transaction.
-        if not RatingSession.objects.filter(pk=session.pk, cursor=trial_index).update(**fields):
-            raise SessionRejected(
-                _("This trial was answered at the same time elsewhere; reload the page."),
-                code="out_of_order",
-            )
+        _cursor_advance(session=session, trial_index=trial_index, complete=ack.complete)
         return ack
 
 
