@@ -265,10 +265,23 @@ def load_ratings(
     if frame.shape[0] == 0:
         raise RatingsError("ratings table is empty (no rows)")
     present = _resolve(frame, columns)
-    cmap = columns or ColumnMap()
-
-    out = pd.DataFrame(index=pd.RangeIndex(frame.shape[0]))
     src = frame.reset_index(drop=True)
+    out = _required_columns(src, present, columns or ColumnMap())
+    _add_optional_columns(out, src, present)
+    coded = {column: encode(out[column]) for column in ("stimulus", "subject", "dimension")}
+    _check_duplicates(out, coded)
+    if categorical:
+        for column, coded_column in coded.items():
+            out[column] = pd.Categorical.from_codes(
+                coded_column.codes, categories=coded_column.labels
+            )
+    return out
+
+
+def _required_columns(src: pd.DataFrame, present: dict[str, str], cmap: ColumnMap) -> pd.DataFrame:
+    """Stimulus, subject, dimension, repeat and score, in that order; dimension and
+    repeat get their defaults when the table has none."""
+    out = pd.DataFrame(index=pd.RangeIndex(src.shape[0]))
     out["stimulus"] = _id_column(src[present["stimulus"]], present["stimulus"])
     out["subject"] = _id_column(src[present["subject"]], present["subject"])
     if "dimension" in present:
@@ -280,6 +293,11 @@ def load_ratings(
     else:
         out["repeat"] = np.zeros(len(out), dtype=np.int64)
     out["score"] = _score_column(src[present["score"]], present["score"])
+    return out
+
+
+def _add_optional_columns(out: pd.DataFrame, src: pd.DataFrame, present: dict[str, str]) -> None:
+    """The optional columns the table has, after the required ones."""
     if "session" in present:
         out["session"] = _id_column(src[present["session"]], present["session"])
     if "response_time" in present:
@@ -291,14 +309,6 @@ def load_ratings(
         _gold_columns(out)
     if "generator" in present:
         out["generator"] = src[present["generator"]].astype(str)
-    coded = {column: encode(out[column]) for column in ("stimulus", "subject", "dimension")}
-    _check_duplicates(out, coded)
-    if categorical:
-        for column, coded_column in coded.items():
-            out[column] = pd.Categorical.from_codes(
-                coded_column.codes, categories=coded_column.labels
-            )
-    return out
 
 
 def attach_stimuli(

@@ -417,56 +417,76 @@ def fit_subject_model(
     stim_frames, subj_frames, fit_rows = [], [], []
     columns = ["stimulus", "subject", "score"]
     for dimension, part in ratings.groupby("dimension", sort=True, observed=True)[columns]:
-        used, excluded = _split_by_rating_count(part, options.min_ratings_per_subject)
-        if used.empty:
-            fit_rows.append(
-                {
-                    "dimension": dimension,
-                    "n_ratings": 0,
-                    "converged": False,
-                    "excluded_subjects": excluded,
-                }
-            )
-            continue
-        stimuli = encode(used["stimulus"])
-        subjects = encode(used["subject"])
-        scores = used["score"].to_numpy(dtype=float)
-        fit = fit_arrays(
-            stimuli.codes, subjects.codes, scores, stimuli.size, subjects.size, options
-        )
-        stim_frames.append(_stimulus_frame(fit, stimuli, dimension, z_crit, options.true_score_se))
-        subj_frames.append(_subject_frame(fit, subjects, dimension, z_crit, options.confidence))
-        fit_rows.append(
-            {
-                "dimension": dimension,
-                "n_ratings": int(len(scores)),
-                "n_stimuli": stimuli.size,
-                "n_subjects": subjects.size,
-                "iterations": fit.iterations,
-                "converged": fit.converged,
-                "loglik": fit.loglik,
-                "n_components": fit.n_components,
-                "n_at_floor": int(fit.at_floor.sum()),
-                "excluded_subjects": excluded,
-            }
-        )
-    stim_cols = [
-        "stimulus",
-        "dimension",
-        "n",
-        "true_score",
-        "residual_sd",
-        "se",
-        "ci_low",
-        "ci_high",
-    ]
+        fitted = _fit_dimension(dimension, part, options, z_crit)
+        if fitted.stimuli is not None and fitted.subjects is not None:
+            stim_frames.append(fitted.stimuli)
+            subj_frames.append(fitted.subjects)
+        fit_rows.append(fitted.fit_row)
     return SubjectModelResult(
         provenance=Provenance(METHOD, STANDARD, VERSION, options_dict(options)),
-        stimuli=pd.concat(stim_frames, ignore_index=True)
-        if stim_frames
-        else pd.DataFrame(columns=stim_cols),
-        subjects=pd.concat(subj_frames, ignore_index=True)
-        if subj_frames
-        else pd.DataFrame(columns=["subject", "dimension", "bias", "inconsistency"]),
+        stimuli=_concat_or_empty(stim_frames, _STIMULUS_COLUMNS),
+        subjects=_concat_or_empty(subj_frames, _SUBJECT_COLUMNS),
         fit=pd.DataFrame(fit_rows),
     )
+
+
+# The columns of the result's tables when no dimension could be fitted.
+_STIMULUS_COLUMNS = [
+    "stimulus",
+    "dimension",
+    "n",
+    "true_score",
+    "residual_sd",
+    "se",
+    "ci_low",
+    "ci_high",
+]
+_SUBJECT_COLUMNS = ["subject", "dimension", "bias", "inconsistency"]
+
+
+@dataclasses.dataclass(frozen=True)
+class _DimensionFit:
+    """One dimension's rows of the result; no stimulus or subject rows when none was fitted."""
+
+    stimuli: pd.DataFrame | None
+    subjects: pd.DataFrame | None
+    fit_row: dict[str, Any]
+
+
+def _fit_dimension(
+    dimension: Any, part: pd.DataFrame, options: SubjectModelOptions, z_crit: float
+) -> _DimensionFit:
+    used, excluded = _split_by_rating_count(part, options.min_ratings_per_subject)
+    if used.empty:
+        row = {
+            "dimension": dimension,
+            "n_ratings": 0,
+            "converged": False,
+            "excluded_subjects": excluded,
+        }
+        return _DimensionFit(None, None, row)
+    stimuli = encode(used["stimulus"])
+    subjects = encode(used["subject"])
+    scores = used["score"].to_numpy(dtype=float)
+    fit = fit_arrays(stimuli.codes, subjects.codes, scores, stimuli.size, subjects.size, options)
+    fit_row = {
+        "dimension": dimension,
+        "n_ratings": int(len(scores)),
+        "n_stimuli": stimuli.size,
+        "n_subjects": subjects.size,
+        "iterations": fit.iterations,
+        "converged": fit.converged,
+        "loglik": fit.loglik,
+        "n_components": fit.n_components,
+        "n_at_floor": int(fit.at_floor.sum()),
+        "excluded_subjects": excluded,
+    }
+    return _DimensionFit(
+        stimuli=_stimulus_frame(fit, stimuli, dimension, z_crit, options.true_score_se),
+        subjects=_subject_frame(fit, subjects, dimension, z_crit, options.confidence),
+        fit_row=fit_row,
+    )
+
+
+def _concat_or_empty(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)

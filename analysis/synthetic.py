@@ -41,10 +41,52 @@ class SimulatedStudy:
     subjects: pd.DataFrame
 
 
+@dataclasses.dataclass(frozen=True)
+class _Truth:
+    """The model's parameters: ψ per (dimension, stimulus), Δ and υ per (dimension,
+    subject), and which subjects answer at random."""
+
+    psi: np.ndarray
+    bias: np.ndarray
+    inconsistency: np.ndarray
+    careless: np.ndarray
+
+
 def simulate_study(options: SimulationOptions | None = None) -> SimulatedStudy:
     """Draw a study; vectorised, so 20 000 stimuli x 21 subjects x 3 dimensions takes ~1 s."""
     options = options or SimulationOptions()
     rng = np.random.default_rng(options.seed)
+    truth = _draw_truth(rng, options)
+    # Each subject rates the same subset of stimuli in every dimension (one trial, k questions).
+    rated = rng.random((options.n_subjects, options.n_stimuli)) < options.coverage
+    subj_idx, stim_idx = np.nonzero(rated)
+    frames: list[_Block] = []
+    for dimension_index in range(len(options.dimensions)):
+        frames.extend(_dimension_blocks(rng, truth, dimension_index, subj_idx, stim_idx, options))
+    subject_names = np.array([f"s{j:03d}" for j in range(options.n_subjects)], dtype=object)
+    dims = np.array(options.dimensions, dtype=object)
+    ratings = _ratings_frame(frames, subject_names, dims, options)
+    n_s, n_j, n_d = options.n_stimuli, options.n_subjects, len(options.dimensions)
+    true_scores = pd.DataFrame(
+        {
+            "stimulus": np.tile(np.arange(n_s), n_d),
+            "dimension": np.repeat(dims, n_s),
+            "true_score": truth.psi.ravel(),
+        }
+    )
+    subjects = pd.DataFrame(
+        {
+            "subject": np.tile(subject_names, n_d),
+            "dimension": np.repeat(dims, n_j),
+            "bias": truth.bias.ravel(),
+            "inconsistency": truth.inconsistency.ravel(),
+            "careless": np.tile(truth.careless, n_d),
+        }
+    )
+    return SimulatedStudy(ratings, true_scores, subjects)
+
+
+def _draw_truth(rng: np.random.Generator, options: SimulationOptions) -> _Truth:
     lo, hi = options.scale
     n_s, n_j, n_d = options.n_stimuli, options.n_subjects, len(options.dimensions)
     margin = 0.15 * (hi - lo)
@@ -54,55 +96,39 @@ def simulate_study(options: SimulationOptions | None = None) -> SimulatedStudy:
     inconsistency = rng.uniform(*options.inconsistency_range, size=(n_d, n_j))
     careless = np.zeros(n_j, dtype=bool)
     careless[n_j - options.n_careless :] = options.n_careless > 0
+    return _Truth(psi, bias, inconsistency, careless)
 
-    # Each subject rates the same subset of stimuli in every dimension (one trial, k questions).
-    rated = rng.random((n_j, n_s)) < options.coverage
-    subj_idx, stim_idx = np.nonzero(rated)
-    frames: list[_Block] = []
-    for dimension_index in range(n_d):
-        noise = rng.standard_normal(len(subj_idx))
-        score = (
-            psi[dimension_index, stim_idx]
-            + bias[dimension_index, subj_idx]
-            + inconsistency[dimension_index, subj_idx] * noise
+
+def _dimension_blocks(
+    rng: np.random.Generator,
+    truth: _Truth,
+    dimension_index: int,
+    subj_idx: np.ndarray,
+    stim_idx: np.ndarray,
+    options: SimulationOptions,
+) -> list[_Block]:
+    """One dimension's ratings: every rated stimulus once, then the repeats, drawn in this
+    order so that a seed gives the same study."""
+    lo, hi = options.scale
+    psi = truth.psi[dimension_index]
+    bias = truth.bias[dimension_index]
+    inconsistency = truth.inconsistency[dimension_index]
+    noise = rng.standard_normal(len(subj_idx))
+    score = psi[stim_idx] + bias[subj_idx] + inconsistency[subj_idx] * noise
+    uniform = rng.uniform(lo, hi, size=len(subj_idx))
+    score = np.where(truth.careless[subj_idx], uniform, score)
+    blocks = [(dimension_index, subj_idx, stim_idx, np.zeros(len(subj_idx), np.int64), score)]
+    if options.n_repeats:
+        pick = _first_rated(subj_idx, options.n_subjects, options.n_repeats)
+        rs, rt = subj_idx[pick], stim_idx[pick]
+        again = (
+            psi[rt]
+            + bias[rs]
+            + options.repeat_noise_scale * inconsistency[rs] * rng.standard_normal(len(pick))
         )
-        uniform = rng.uniform(lo, hi, size=len(subj_idx))
-        score = np.where(careless[subj_idx], uniform, score)
-        frames.append(
-            (dimension_index, subj_idx, stim_idx, np.zeros(len(subj_idx), np.int64), score)
-        )
-        if options.n_repeats:
-            pick = _first_rated(subj_idx, n_j, options.n_repeats)
-            rs, rt = subj_idx[pick], stim_idx[pick]
-            again = (
-                psi[dimension_index, rt]
-                + bias[dimension_index, rs]
-                + options.repeat_noise_scale
-                * inconsistency[dimension_index, rs]
-                * rng.standard_normal(len(pick))
-            )
-            again = np.where(careless[rs], rng.uniform(lo, hi, size=len(pick)), again)
-            frames.append((dimension_index, rs, rt, np.ones(len(pick), np.int64), again))
-    subject_names = np.array([f"s{j:03d}" for j in range(n_j)], dtype=object)
-    dims = np.array(options.dimensions, dtype=object)
-    ratings = _ratings_frame(frames, subject_names, dims, options)
-    true_scores = pd.DataFrame(
-        {
-            "stimulus": np.tile(np.arange(n_s), n_d),
-            "dimension": np.repeat(dims, n_s),
-            "true_score": psi.ravel(),
-        }
-    )
-    subjects = pd.DataFrame(
-        {
-            "subject": np.tile(subject_names, n_d),
-            "dimension": np.repeat(dims, n_j),
-            "bias": bias.ravel(),
-            "inconsistency": inconsistency.ravel(),
-            "careless": np.tile(careless, n_d),
-        }
-    )
-    return SimulatedStudy(ratings, true_scores, subjects)
+        again = np.where(truth.careless[rs], rng.uniform(lo, hi, size=len(pick)), again)
+        blocks.append((dimension_index, rs, rt, np.ones(len(pick), np.int64), again))
+    return blocks
 
 
 def _first_rated(subject_rows: np.ndarray, n_subjects: int, count: int) -> np.ndarray:

@@ -128,6 +128,16 @@ def _presentation_stats(
     }
 
 
+@dataclasses.dataclass(frozen=True)
+class _Tallies:
+    """Per decision (subject, or subject x dimension): P, Q and the ratings counted."""
+
+    above: np.ndarray
+    below: np.ndarray
+    rated: np.ndarray
+    tested: np.ndarray
+
+
 def screen_bt500(ratings: pd.DataFrame, options: BT500Options | None = None) -> ScreeningResult:
     """Screen subjects per ITU-R BT.500-14 Annex 1 §2.3.1 (see module docstring)."""
     options = options or BT500Options()
@@ -137,51 +147,88 @@ def screen_bt500(ratings: pd.DataFrame, options: BT500Options | None = None) -> 
     rep = encode(ratings["repeat"])
     scores = ratings["score"].to_numpy(dtype=float)
 
+    pres_codes, pres_uniques = _presentation_codes(stim, dim, rep, options)
+    st = _presentation_stats(pres_codes, scores, len(pres_uniques), options)
+    tallies = _tallies(scores, pres_codes, st, subj, dim, options)
+    if options.denominator == "presentations":
+        dim_of_presentation = np.unravel_index(
+            pres_uniques, (dim.size, stim.size, _repeat_size(rep, options))
+        )[0]
+        per_dimension = _presentations_per_dimension(
+            dim_of_presentation, st["skipped"], dim, rep, options
+        )
+        denom = _sum_over_rated_dimensions(per_dimension, subj, dim, pooled=options.pool_dimensions)
+    else:
+        denom = tallies.rated if options.count_skipped_in_denominator else tallies.tested
+
+    stimuli = _presentation_table(pres_uniques, st, stim, dim, rep, options)
+    return ScreeningResult(
+        provenance=Provenance(METHOD, STANDARD, VERSION, options_dict(options)),
+        subjects=_subject_table(tallies, denom, subj, dim, options),
+        stimuli=stimuli,
+        notes=_notes(stimuli, options),
+    )
+
+
+def _repeat_size(rep: Coded, options: BT500Options) -> int:
+    return 1 if options.pool_repeats else rep.size
+
+
+def _presentation_codes(
+    stim: Coded, dim: Coded, rep: Coded, options: BT500Options
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each rating's presentation code and the presentations' keys, in key order."""
     # A pooled presentation is one (dimension, stimulus) with every showing in it.
     rep_codes = np.zeros_like(rep.codes) if options.pool_repeats else rep.codes
-    rep_size = 1 if options.pool_repeats else rep.size
-    pres_key, total = combine([dim.codes, stim.codes, rep_codes], [dim.size, stim.size, rep_size])
-    pres_codes, pres_uniques = dense_codes(pres_key, total)
-    n_pres = len(pres_uniques)
-    st = _presentation_stats(pres_codes, scores, n_pres, options)
+    pres_key, total = combine(
+        [dim.codes, stim.codes, rep_codes], [dim.size, stim.size, _repeat_size(rep, options)]
+    )
+    return dense_codes(pres_key, total)
 
+
+def _tallies(
+    scores: np.ndarray,
+    pres_codes: np.ndarray,
+    st: dict[str, np.ndarray],
+    subj: Coded,
+    dim: Coded,
+    options: BT500Options,
+) -> _Tallies:
+    """Count each rating outside its presentation's band as a P (above) or a Q (below)."""
     mean = st["mean"][pres_codes]
     band = (st["band_factor"] * st["std"])[pres_codes]
     tested = ~st["skipped"][pres_codes]
     with np.errstate(invalid="ignore"):
         p_hit = tested & (scores >= mean + band)
         q_hit = tested & (scores <= mean - band)
-
     if options.pool_dimensions:
         dec_codes, n_dec = subj.codes, subj.size
     else:
         dec_codes, n_dec = combine([subj.codes, dim.codes], [subj.size, dim.size])
-    above = group_sum(dec_codes, p_hit.astype(float), n_dec)
-    below = group_sum(dec_codes, q_hit.astype(float), n_dec)
-    n_rated = group_sum(dec_codes, None, n_dec)
-    n_tested = group_sum(dec_codes, tested.astype(float), n_dec)
-    if options.denominator == "presentations":
-        dim_of_presentation = np.unravel_index(pres_uniques, (dim.size, stim.size, rep_size))[0]
-        per_dimension = _presentations_per_dimension(
-            dim_of_presentation, st["skipped"], dim, rep, options
-        )
-        denom = _sum_over_rated_dimensions(per_dimension, subj, dim, pooled=options.pool_dimensions)
-    else:
-        denom = n_rated if options.count_skipped_in_denominator else n_tested
-    present = n_rated > 0
+    return _Tallies(
+        above=group_sum(dec_codes, p_hit.astype(float), n_dec),
+        below=group_sum(dec_codes, q_hit.astype(float), n_dec),
+        rated=group_sum(dec_codes, None, n_dec),
+        tested=group_sum(dec_codes, tested.astype(float), n_dec),
+    )
 
+
+def _subject_table(
+    tallies: _Tallies, denom: np.ndarray, subj: Coded, dim: Coded, options: BT500Options
+) -> pd.DataFrame:
+    """One row per decision that has ratings: P, Q, the ratios and the verdict with why."""
+    above, below = tallies.above, tallies.below
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = (above + below) / denom
         asym = np.abs(above - below) / (above + below)
     rejected = (ratio > options.ratio_threshold) & (asym < options.asymmetry_threshold)
-
     subj_labels, dim_labels = decision_labels(subj, dim, pooled=options.pool_dimensions)
     table = pd.DataFrame(
         {
             "subject": subj_labels,
             "dimension": dim_labels,
-            "n_ratings": n_rated.astype(np.int64),
-            "n_tested": n_tested.astype(np.int64),
+            "n_ratings": tallies.rated.astype(np.int64),
+            "n_tested": tallies.tested.astype(np.int64),
             "denominator": denom.astype(np.int64),
             "P": above.astype(np.int64),
             "Q": below.astype(np.int64),
@@ -189,7 +236,7 @@ def screen_bt500(ratings: pd.DataFrame, options: BT500Options | None = None) -> 
             "asymmetry": asym,
             "rejected": rejected,
         }
-    )[present].reset_index(drop=True)
+    )[tallies.rated > 0].reset_index(drop=True)
     columns = ["P", "Q", "denominator", "ratio", "asymmetry", "rejected"]
     table["reason"] = [
         _reason(above_n, below_n, denominator, ratio_value, asymmetry, is_rejected, options)
@@ -197,14 +244,7 @@ def screen_bt500(ratings: pd.DataFrame, options: BT500Options | None = None) -> 
             columns
         ].itertuples(index=False, name=None)
     ]
-
-    stimuli = _presentation_table(pres_uniques, st, stim, dim, rep, options)
-    return ScreeningResult(
-        provenance=Provenance(METHOD, STANDARD, VERSION, options_dict(options)),
-        subjects=table,
-        stimuli=stimuli,
-        notes=_notes(stimuli, options),
-    )
+    return table
 
 
 def _presentation_table(
@@ -220,8 +260,9 @@ def _presentation_table(
     Pooled repeats make one presentation of all showings; its ``repeat`` reads ``"*"``.
     """
     st = presentation
-    rep_size = 1 if options.pool_repeats else rep.size
-    dim_index, stim_index, rep_index = np.unravel_index(uniques, (dim.size, stim.size, rep_size))
+    dim_index, stim_index, rep_index = np.unravel_index(
+        uniques, (dim.size, stim.size, _repeat_size(rep, options))
+    )
     repeat_labels = (
         np.full(len(rep_index), POOLED_REPEATS, dtype=object)
         if options.pool_repeats
