@@ -112,6 +112,27 @@ def _categorical(ids: np.ndarray, labels: dict[int, str]) -> pd.Categorical:
     )
 
 
+class _RatingColumns:
+    """The snapshot's columns as compact arrays, filled one chunk of row tuples at a time."""
+
+    def __init__(self) -> None:
+        self.stimulus, self.subject = array("q"), array("q")
+        self.session, self.dimension = array("q"), array("q")
+        self.score, self.response, self.repeat = array("d"), array("d"), array("b")
+        self.last_id = 0
+
+    def extend(self, chunk: RatingRows) -> None:
+        cols = list(zip(*chunk, strict=True))
+        self.stimulus.extend(cols[1])
+        self.subject.extend(cols[2])
+        self.session.extend(cols[3])
+        self.dimension.extend(cols[4])
+        self.score.extend(cols[5])
+        self.repeat.extend(int(v) for v in cols[6])
+        self.response.extend(math.nan if v is None else v / 1000.0 for v in cols[8])
+        self.last_id = cols[0][-1]
+
+
 def ratings_snapshot(
     *,
     study: Study,
@@ -129,33 +150,18 @@ def ratings_snapshot(
     tuples (:data:`annotation.selectors.ratings.RATING_ROW_FIELDS`) as it is read;
     ``progress`` hears ``("loading ratings", rows_read, expected_rows)`` after each chunk.
     """
-    # Imported here: pages and APIs that import this module never load pandas.
-    import numpy as np
-    import pandas as pd
-
     lookups = lookups or study_lookups(study=study)
-    stimulus, subject, session, dimension = array("q"), array("q"), array("q"), array("q")
-    score, response, repeat = array("d"), array("d"), array("b")
-    last_id = 0
+    columns = _RatingColumns()
     chunk: RatingRows = []
 
     def flush() -> None:
-        nonlocal last_id
         if not chunk:
             return
-        cols = list(zip(*chunk, strict=True))
-        stimulus.extend(cols[1])
-        subject.extend(cols[2])
-        session.extend(cols[3])
-        dimension.extend(cols[4])
-        score.extend(cols[5])
-        repeat.extend(int(v) for v in cols[6])
-        response.extend(math.nan if v is None else v / 1000.0 for v in cols[8])
-        last_id = cols[0][-1]
+        columns.extend(chunk)
         if on_chunk is not None:
             on_chunk(chunk)
         if progress is not None:
-            progress("loading ratings", len(score), max(expected_rows, 1))
+            progress("loading ratings", len(columns.score), max(expected_rows, 1))
         chunk.clear()
 
     for row in ratings_long_format(study=study).iterator(chunk_size=chunk_size):
@@ -163,41 +169,63 @@ def ratings_snapshot(
         if len(chunk) >= chunk_size:
             flush()
     flush()
+    frame = _snapshot_frame(columns, lookups)
+    return RatingsSnapshot(
+        frame=frame,
+        fingerprint=RatingsFingerprint(count=len(frame), last_id=columns.last_id),
+        lookups=lookups,
+    )
 
-    stim_ids = np.frombuffer(stimulus, dtype=np.int64) if stimulus else np.zeros(0, np.int64)
-    dim_ids = np.frombuffer(dimension, dtype=np.int64) if dimension else np.zeros(0, np.int64)
+
+def _snapshot_frame(columns: _RatingColumns, lookups: StudyLookups) -> pd.DataFrame:
+    # Imported here: pages and APIs that import this module never load pandas.
+    import numpy as np
+    import pandas as pd
+
+    def ints(values: array) -> np.ndarray:
+        return np.frombuffer(values, dtype=np.int64) if values else np.zeros(0, np.int64)
+
+    def floats(values: array) -> np.ndarray:
+        return np.frombuffer(values, dtype=np.float64) if values else np.zeros(0)
+
+    stim_ids, dim_ids = ints(columns.stimulus), ints(columns.dimension)
+    repeat = columns.repeat
     frame = pd.DataFrame(
         {
             "stimulus": stim_ids,
-            "subject": _categorical(
-                np.frombuffer(subject, dtype=np.int64) if subject else stim_ids, lookups.subjects
-            ),
+            "subject": _categorical(ints(columns.subject), lookups.subjects),
             "dimension": _categorical(dim_ids, lookups.dimensions),
             "repeat": np.frombuffer(repeat, dtype=np.int8).astype(np.int64)
             if repeat
             else np.zeros(0, np.int64),
-            "score": np.frombuffer(score, dtype=np.float64) if score else np.zeros(0),
-            "session": np.frombuffer(session, dtype=np.int64) if session else stim_ids,
-            "response_time": np.frombuffer(response, dtype=np.float64) if response else np.zeros(0),
+            "score": floats(columns.score),
+            "session": ints(columns.session),
+            "response_time": floats(columns.response),
         }
     )
     generators = {pk: facts.generator for pk, facts in lookups.stimuli.items()}
     frame["generator"] = pd.Series(stim_ids).map(generators).fillna("").astype(str).to_numpy()
+    _add_gold_columns(frame, stim_ids, dim_ids, lookups)
+    return frame
+
+
+def _add_gold_columns(
+    frame: pd.DataFrame, stim_ids: np.ndarray, dim_ids: np.ndarray, lookups: StudyLookups
+) -> None:
+    """is_gold and gold_score, when the study has gold stimuli."""
+    import numpy as np
+
     gold = [pk for pk, facts in lookups.stimuli.items() if facts.role == Stimulus.Role.GOLD]
-    if gold:
-        # A gold stimulus without a known answer on a dimension is analysed as a normal one.
-        keys = {(s, d): lookups.gold_score(s, d) for s in gold for d in lookups.dimensions}
-        scores = np.array(
-            [keys.get((s, d)) for s, d in zip(stim_ids.tolist(), dim_ids.tolist(), strict=True)],
-            dtype=float,
-        )
-        frame["is_gold"] = ~np.isnan(scores)
-        frame["gold_score"] = scores
-    return RatingsSnapshot(
-        frame=frame,
-        fingerprint=RatingsFingerprint(count=len(frame), last_id=last_id),
-        lookups=lookups,
+    if not gold:
+        return
+    # A gold stimulus without a known answer on a dimension is analysed as a normal one.
+    keys = {(s, d): lookups.gold_score(s, d) for s in gold for d in lookups.dimensions}
+    scores = np.array(
+        [keys.get((s, d)) for s, d in zip(stim_ids.tolist(), dim_ids.tolist(), strict=True)],
+        dtype=float,
     )
+    frame["is_gold"] = ~np.isnan(scores)
+    frame["gold_score"] = scores
 
 
 # --- Runs and releases as a researcher sees them ------------------------------------------
