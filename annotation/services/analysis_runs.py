@@ -32,7 +32,7 @@ from annotation.services.analysis_options import (
     study_ratings_required,
 )
 from annotation.services.releases import release_freeze
-from common.progress import Progress, progress_fraction, progress_scaled
+from common.progress import Progress, ThrottledProgress, progress_fraction, progress_scaled
 
 log = logging.getLogger(__name__)
 
@@ -95,27 +95,26 @@ def analysis_run_dispatch(*, run: AnalysisRun, inline: bool | None = None) -> An
 
 
 class _RunProgress:
-    """Writes step and fraction to the run row, so the page's poll sees them move."""
+    """Writes step and fraction to the run row (throttled), so the page's poll sees them move;
+    keeps the log of when each step began."""
 
     def __init__(self, run: AnalysisRun) -> None:
         self.run = run
         self.started = time.monotonic()
         self.log: list[dict] = []
-        self.last_write = 0.0
+        self.written = ThrottledProgress(self._write)
 
     def __call__(self, step: str, done: float, total: float) -> None:
-        now = time.monotonic()
-        new_step = not self.log or self.log[-1]["step"] != step
-        if new_step:
-            self.log.append({"step": step, "at": round(now - self.started, 3)})
-        # Row counts arrive often while the ratings load; a write every half second is plenty.
-        if new_step or now - self.last_write > 0.5:
-            self.last_write = now
-            fraction = round(progress_fraction(done, total), 4)
-            self.run.step, self.run.progress, self.run.log = step, fraction, list(self.log)
-            AnalysisRun.objects.filter(pk=self.run.pk).update(
-                step=step, progress=fraction, log=self.run.log
-            )
+        if not self.log or self.log[-1]["step"] != step:
+            self.log.append({"step": step, "at": round(time.monotonic() - self.started, 3)})
+        self.written(step, done, total)
+
+    def _write(self, step: str, done: float, total: float) -> None:
+        fraction = round(progress_fraction(done, total), 4)
+        self.run.step, self.run.progress, self.run.log = step, fraction, list(self.log)
+        AnalysisRun.objects.filter(pk=self.run.pk).update(
+            step=step, progress=fraction, log=self.run.log
+        )
 
     def loading(self) -> Progress:
         """For the ratings snapshot, which counts rows read: the first 30 % of a run."""

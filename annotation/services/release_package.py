@@ -53,7 +53,13 @@ from annotation.services.release_formats import (
     release_sidecar,
     staging_dir,
 )
-from common.progress import Progress, progress_fraction, progress_noop, progress_scaled
+from common.progress import (
+    Progress,
+    ThrottledProgress,
+    progress_fraction,
+    progress_noop,
+    progress_scaled,
+)
 
 log = logging.getLogger(__name__)
 
@@ -143,20 +149,15 @@ def release_package_request(
     return locked
 
 
-class _ReleaseProgress:
-    """Writes the step and fraction to the release row at most twice a second."""
+def _release_progress(release: LabelRelease) -> ThrottledProgress:
+    """Writes the step and fraction to the release row, so the releases page sees them move."""
 
-    def __init__(self, release: LabelRelease) -> None:
-        self.release = release
-        self.last = ("", -1.0)
+    def write(step: str, done: float, total: float) -> None:
+        LabelRelease.objects.filter(pk=release.pk).update(
+            package_step=step, package_progress=round(progress_fraction(done, total), 3)
+        )
 
-    def __call__(self, step: str, done: float, total: float) -> None:
-        fraction = round(progress_fraction(done, total), 3)
-        if step != self.last[0] or fraction - self.last[1] >= 0.01:
-            self.last = (step, fraction)
-            LabelRelease.objects.filter(pk=self.release.pk).update(
-                package_step=step, package_progress=fraction
-            )
+    return ThrottledProgress(write)
 
 
 def release_package_execute(*, release: LabelRelease) -> LabelRelease:
@@ -167,7 +168,7 @@ def release_package_execute(*, release: LabelRelease) -> LabelRelease:
         package_status=LabelRelease.PackageStatus.RUNNING
     )
     try:
-        release_package_build(release=release, progress=_ReleaseProgress(release))
+        release_package_build(release=release, progress=_release_progress(release))
     except ValidationError as exc:
         error = "; ".join(exc.messages)
     except Exception as exc:  # shown on the releases page instead of lost in a worker log

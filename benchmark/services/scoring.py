@@ -8,7 +8,6 @@ so the site and the CLI give the same scores.
 """
 
 import logging
-import time
 import uuid
 from functools import partial
 from pathlib import Path, PurePosixPath
@@ -27,12 +26,11 @@ from annotation.models import Study
 from annotation.services.imports import upload_discard, upload_stash
 from benchmark.models import BenchmarkRun, ScoringJob
 from benchmark.services.configs import media_path, media_relative
-from common.progress import progress_fraction
+from common.progress import Progress, ThrottledProgress, progress_fraction
 
 logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
-PROGRESS_WRITE_SECONDS = 0.5
 MAX_PROBLEMS_SHOWN = 10
 
 
@@ -99,25 +97,19 @@ def _claim(job_id: int) -> ScoringJob | None:
         return job
 
 
-class JobProgress:
-    """The :data:`common.progress.Progress` of a job: written to its row twice a second."""
+def _job_progress(job_id: int) -> ThrottledProgress:
+    """The :data:`common.progress.Progress` of a job: written to its row (throttled)."""
 
-    def __init__(self, job_id: int) -> None:
-        self.job_id = job_id
-        self._written = float("-inf")
-
-    def __call__(self, phase: str, done: float, total: float) -> None:
-        now = time.monotonic()
-        if done < total and now - self._written < PROGRESS_WRITE_SECONDS:
-            return
-        self._written = now
+    def write(phase: str, done: float, total: float) -> None:
         progress = {
             "phase": phase,
             "done": int(done),
             "total": int(total),
             "fraction": round(progress_fraction(done, total), 4),
         }
-        ScoringJob.objects.filter(pk=self.job_id).update(progress=progress)
+        ScoringJob.objects.filter(pk=job_id).update(progress=progress)
+
+    return ThrottledProgress(write)
 
 
 def _study_items(study: Study) -> tuple[list, dict[str, dict[str, Any]]]:
@@ -199,7 +191,7 @@ def _write_csv(job: ScoringJob, rows: list[dict[str, Any]], columns: list[str]) 
     return media_relative(path)
 
 
-def _score(job: ScoringJob, progress: JobProgress) -> dict[str, Any]:
+def _score(job: ScoringJob, progress: Progress) -> dict[str, Any]:
     from benchmark.training.checkpoint import load_checkpoint
     from benchmark.training.config import default_cache_dir
     from benchmark.training.predict import Scorer
@@ -248,7 +240,7 @@ def scoring_execute(*, job_id: int) -> str:
     job = _claim(job_id)
     if job is None:
         return ScoringJob.objects.values_list("status", flat=True).get(pk=job_id)
-    progress = JobProgress(job.pk)
+    progress = _job_progress(job.pk)
     try:
         fields = _score(job, progress)
     except Exception as exc:  # shown on the job's page, not lost in a log
