@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.utils import timezone
 
 from annotation.models import AnalysisRun, LabelRelease, Study
@@ -33,6 +32,7 @@ from annotation.services.analysis_options import (
 )
 from annotation.services.releases import release_freeze
 from common.progress import Progress, ThrottledProgress, progress_fraction, progress_scaled
+from core.jobs import ANALYSIS_RUN, enqueue_on_commit
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +88,7 @@ def analysis_run_dispatch(*, run: AnalysisRun, inline: bool | None = None) -> An
         inline = run.ratings_count <= inline_max_ratings()
     if inline:
         return analysis_run_execute(run=run)
-    from annotation.tasks import analysis_run_task
-
-    transaction.on_commit(lambda: analysis_run_task.delay(run.pk))
+    enqueue_on_commit(ANALYSIS_RUN, run.pk)
     return run
 
 

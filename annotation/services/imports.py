@@ -28,6 +28,7 @@ from annotation.services.release_formats import mos_table_external
 from annotation.services.releases import release_write
 from annotation.services.studies import study_create
 from common.progress import Progress, ThrottledProgress, progress_noop
+from core.jobs import IMPORT_JOB, enqueue_on_commit
 
 
 @dataclass(frozen=True)
@@ -341,10 +342,8 @@ def _stash_remove(options: dict) -> None:
 def import_job_create(
     *, kind: str, created_by: AbstractBaseUser | None, study: Study | None = None, options: dict
 ) -> ImportJob:
-    from annotation.tasks import import_job_run
-
     job = ImportJob.objects.create(kind=kind, created_by=created_by, study=study, options=options)
-    transaction.on_commit(lambda: import_job_run.delay(job.pk))
+    enqueue_on_commit(IMPORT_JOB, job.pk)
     return job
 
 

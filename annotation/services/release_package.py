@@ -60,6 +60,7 @@ from common.progress import (
     progress_noop,
     progress_scaled,
 )
+from core.jobs import RELEASE_PACKAGE, enqueue_on_commit
 
 log = logging.getLogger(__name__)
 
@@ -141,9 +142,7 @@ def release_package_request(
             ]
         )
         if not inline:
-            from annotation.tasks import release_package_task
-
-            transaction.on_commit(lambda: release_package_task.delay(locked.pk))
+            enqueue_on_commit(RELEASE_PACKAGE, locked.pk)
     if inline:
         return release_package_execute(release=locked)
     return locked

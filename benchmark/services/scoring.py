@@ -9,7 +9,6 @@ so the site and the CLI give the same scores.
 
 import logging
 import uuid
-from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -27,6 +26,7 @@ from annotation.services.imports import upload_discard, upload_stash
 from benchmark.models import BenchmarkRun, ScoringJob
 from benchmark.services.configs import media_path, media_relative
 from common.progress import Progress, ThrottledProgress, progress_fraction
+from core.jobs import SCORING_JOB, enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -75,14 +75,8 @@ def scoring_start(
         task_id=str(uuid.uuid4()),
         columns=list(run.score_columns),
     )
-    transaction.on_commit(partial(_enqueue, job_id=job.pk, task_id=job.task_id))
+    enqueue_on_commit(SCORING_JOB, job.pk, task_id=job.task_id)
     return job
-
-
-def _enqueue(*, job_id: int, task_id: str) -> None:
-    from benchmark.tasks import score_images
-
-    score_images.apply_async(args=[job_id], task_id=task_id)
 
 
 def _claim(job_id: int) -> ScoringJob | None:
