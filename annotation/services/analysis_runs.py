@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.utils import timezone
 
 from annotation.models import AnalysisRun, LabelRelease, Study
@@ -32,7 +31,8 @@ from annotation.services.analysis_options import (
     study_ratings_required,
 )
 from annotation.services.releases import release_freeze
-from common.progress import Progress, progress_fraction, progress_scaled
+from common.progress import Progress, ThrottledProgress, progress_fraction, progress_scaled
+from core.jobs import ANALYSIS_RUN, enqueue_on_commit
 
 log = logging.getLogger(__name__)
 
@@ -88,34 +88,31 @@ def analysis_run_dispatch(*, run: AnalysisRun, inline: bool | None = None) -> An
         inline = run.ratings_count <= inline_max_ratings()
     if inline:
         return analysis_run_execute(run=run)
-    from annotation.tasks import analysis_run_task
-
-    transaction.on_commit(lambda: analysis_run_task.delay(run.pk))
+    enqueue_on_commit(ANALYSIS_RUN, run.pk)
     return run
 
 
 class _RunProgress:
-    """Writes step and fraction to the run row, so the page's poll sees them move."""
+    """Writes step and fraction to the run row (throttled), so the page's poll sees them move;
+    keeps the log of when each step began."""
 
     def __init__(self, run: AnalysisRun) -> None:
         self.run = run
         self.started = time.monotonic()
         self.log: list[dict] = []
-        self.last_write = 0.0
+        self.written = ThrottledProgress(self._write)
 
     def __call__(self, step: str, done: float, total: float) -> None:
-        now = time.monotonic()
-        new_step = not self.log or self.log[-1]["step"] != step
-        if new_step:
-            self.log.append({"step": step, "at": round(now - self.started, 3)})
-        # Row counts arrive often while the ratings load; a write every half second is plenty.
-        if new_step or now - self.last_write > 0.5:
-            self.last_write = now
-            fraction = round(progress_fraction(done, total), 4)
-            self.run.step, self.run.progress, self.run.log = step, fraction, list(self.log)
-            AnalysisRun.objects.filter(pk=self.run.pk).update(
-                step=step, progress=fraction, log=self.run.log
-            )
+        if not self.log or self.log[-1]["step"] != step:
+            self.log.append({"step": step, "at": round(time.monotonic() - self.started, 3)})
+        self.written(step, done, total)
+
+    def _write(self, step: str, done: float, total: float) -> None:
+        fraction = round(progress_fraction(done, total), 4)
+        self.run.step, self.run.progress, self.run.log = step, fraction, list(self.log)
+        AnalysisRun.objects.filter(pk=self.run.pk).update(
+            step=step, progress=fraction, log=self.run.log
+        )
 
     def loading(self) -> Progress:
         """For the ratings snapshot, which counts rows read: the first 30 % of a run."""

@@ -2,19 +2,28 @@
 
 Headings follow Gebru et al., "Datasheets for Datasets" (motivation, composition,
 collection process, preprocessing, uses, distribution, maintenance), filled from the
-study's settings and the release's method configuration. The figures are drawn here
-(SVG by hand, PNG with Pillow) so packaging needs no browser and no plotting library.
+study's settings and the release's method configuration, which :func:`datasheet_facts`
+gathers. The figures are drawn here (SVG by hand, PNG with Pillow) so packaging needs no
+browser and no plotting library.
 """
 
 from __future__ import annotations
 
 import io
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape
 
 from PIL import Image, ImageDraw
+
+from annotation.models import LabelRelease, RatingSession, Stimulus, Study
+from annotation.services.release_formats import dimension_descriptions
+
+if TYPE_CHECKING:
+    from annotation.services.release_contents import PackageContents
 
 HISTOGRAM_BINS = 20
 FIGURE_SIZE = (640, 360)
@@ -352,3 +361,88 @@ def datasheet_markdown(facts: DatasheetFacts) -> str:
         USES_DISTRIBUTION_MAINTENANCE,
     ]
     return "\n\n".join("\n".join(section) for section in sections) + "\n"
+
+
+# --- the facts, gathered from the study and the release ------------------------------------
+
+
+def datasheet_facts(
+    *,
+    release: LabelRelease,
+    contents: PackageContents,
+    demographics: list[str],
+    reliability: dict,
+    figures: list[tuple[str, str]],
+    files: list[tuple[str, str]],
+) -> DatasheetFacts:
+    """What the README says about this package (``figures`` and ``files``: as written)."""
+    study = release.study
+    rated, anchors = contents.rated, contents.anchors
+    return DatasheetFacts(
+        title=study.name,
+        slug=study.slug,
+        version=release.version,
+        description=study.description,
+        licence=release.licence,
+        citation=release.citation,
+        created_at=release.created_at.date().isoformat(),
+        scale=_scale_facts(study),
+        dimensions=dimension_descriptions(study, contents.keys),
+        generators=dict(Counter(s.generator or "(unknown)" for s in rated)),
+        settings_keys=sorted({k for s in rated for k in s.settings}),
+        prompts=len({s.prompt for s in rated}),
+        prompt_groups=len({s.prompt_group for s in rated}),
+        stimuli=len(rated),
+        image_to_image=sum(1 for s in rated if s.reference),
+        training=sum(1 for s in anchors if s.role == Stimulus.Role.TRAINING),
+        gold=sum(1 for s in [*rated, *anchors] if s.role == Stimulus.Role.GOLD),
+        session_size=study.session_size,
+        break_interval=study.break_interval,
+        repeats_per_session=study.repeats_per_session,
+        gold_per_session=study.gold_per_session,
+        target_ratings=study.target_ratings_per_stimulus,
+        instructions=study.instructions,
+        counts=release.counts,
+        options=release.method_config.get("options") or {},
+        methods=list(release.method_config.get("methods") or []),
+        demographics=demographics,
+        reliability=reliability,
+        figures=figures,
+        files=files,
+        display=_display_conditions(study),
+    )
+
+
+def _scale_facts(study: Study) -> dict:
+    return {
+        "type": study.get_scale_type_display(),
+        "min": study.scale_min,
+        "max": study.scale_max,
+        "step": study.scale_step,
+        "labels": study.scale_labels,
+    }
+
+
+def _display_conditions(study: Study) -> list[str]:
+    """What the sessions' display checks recorded, summarised without any one subject."""
+    checks = [
+        check
+        for check in RatingSession.objects.filter(subject__study=study).values_list(
+            "display_check", flat=True
+        )
+        if check
+    ]
+    if not checks:
+        return []
+    by_area = sorted(checks, key=lambda check: check["window_width"] * check["window_height"])
+    windows = [f"{check['window_width']}x{check['window_height']}" for check in by_area]
+    ratios = sorted({float(c["device_pixel_ratio"]) for c in checks})
+    fullscreen = sum(1 for c in checks if c.get("fullscreen"))
+    return [
+        f"{len(checks)} sessions checked",
+        f"window sizes {windows[0]} to {windows[-1]} CSS px",
+        "device pixel ratios " + ", ".join(f"{ratio:g}" for ratio in ratios),
+        f"{fullscreen} of {len(checks)} in full screen",
+        "every subject confirmed the grey steps were distinguishable",
+        f"surround grey level {study.surround_grey} of 255",
+    ]

@@ -1,8 +1,10 @@
-"""The files of a label release: raw ratings CSV, MOS CSV and the release.json sidecar.
+"""The files of a label release: raw ratings CSV, MOS CSV and the release.json sidecar,
+and the columns of its dataset package's CSVs.
 
 Formats only (columns, their docs, file names, the folder); :mod:`annotation.services.releases`
 decides when they are written (once, by ``release_write``, for a freeze and for an external
-import alike). The column texts here are what the sidecar and the README document.
+import alike), :mod:`annotation.services.release_package` when a package is built. The
+column texts here are what the sidecar and the README document.
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ from annotation.imports.manifest import ImportRow
 from annotation.models import LabelRelease, Stimulus, Study
 from annotation.selectors.analysis import CHUNK_SIZE, RatingRows, StudyLookups, study_lookups
 from annotation.selectors.ratings import ratings_long_format
+from annotation.services.release_croissant import column_type
 
 if TYPE_CHECKING:
     from analysis.pipeline import PipelineResult
+    from annotation.services.release_contents import PackedStimulus
 
 RAW_COLUMNS = (
     "rating_id",
@@ -67,6 +71,7 @@ RAW_COLUMN_DOCS = {
     "created_at": "when the rating was stored (ISO 8601, UTC, milliseconds)",
 }
 FILES = {"mos": "mos.csv", "raw": "raw.csv", "sidecar": "release.json"}
+PACKAGE_FILE = "dataset.zip"
 
 RELEASE_BASE_COLUMNS = (
     "stimulus_id",
@@ -393,5 +398,143 @@ def sidecar_bytes(release: LabelRelease) -> bytes:
     return (text + "\n").encode("utf-8")
 
 
+# --- storage names ---------------------------------------------------------------------------
+
+
+def release_folder(release: LabelRelease) -> str:
+    """The release's folder in storage, where its MOS CSV and every other file of it lie."""
+    return Path(release.mos_file.name).parent.as_posix()
+
+
 def sidecar_name(*, release: LabelRelease) -> str:
-    return f"{Path(release.mos_file.name).parent.as_posix()}/{FILES['sidecar']}"
+    return f"{release_folder(release)}/{FILES['sidecar']}"
+
+
+def package_name(*, release: LabelRelease) -> str:
+    """Where the release's dataset package (the zip) is stored."""
+    return f"{release_folder(release)}/{PACKAGE_FILE}"
+
+
+# --- dataset package columns ------------------------------------------------------------------
+
+# ratings.csv: the release's raw columns less those that identify a person or a moment
+# (rating_id, session, created_at); subject holds the package's pseudonym.
+IDENTIFYING_COLUMNS = ("rating_id", "session", "created_at")
+RATING_COLUMNS = tuple(column for column in RAW_COLUMNS if column not in IDENTIFYING_COLUMNS)
+PACKAGE_COLUMN_DOCS = {
+    "name": "file name of the image inside images/",
+    "image": "the image, relative to the package folder",
+    "prompt_image": "prompt image for image-to-image, relative to the package folder; empty "
+    "for text-to-image",
+    "sha256": "sha256 of the image file",
+    "settings": "generation settings of the image (JSON object: steps, cfg, seed, ...)",
+    "role": "normal, or gold (an image with a known answer, rated like the others)",
+    "n": "number of ratings behind mos",
+    "expected_<key>": "known answer of a gold or training image on dimension <key>",
+    "explanation": "why a training image deserves its expected scores (shown to subjects)",
+    "subject": "random pseudonym made for this package (not the site's label)",
+    "ratings": "number of this subject's ratings in ratings.csv",
+    "rejected": "1 when screening rejected the subject on at least one dimension",
+    "rejected_on": "dimensions on which the subject was rejected (;-separated)",
+    "reasons": "why (screening method and its numbers)",
+}
+STIMULUS_TEXT_COLUMNS = ("sha256", "original_name", "generator", "prompt", "prompt_group", "role")
+
+
+def package_mos_columns(
+    stored: list[str], keys: list[str], *, has_reference: bool, has_gold: bool
+) -> list[str]:
+    """The package's mos.csv: paths and facts of each image, then the frozen scores."""
+    scores = [c for c in stored if c.startswith(("mos_", "std_", "ci95_", "n_"))]
+    return [
+        "name",
+        "image",
+        *(["prompt_image"] if has_reference else []),
+        "stimulus_id",
+        "sha256",
+        "original_name",
+        "generator",
+        "prompt",
+        "prompt_group",
+        "settings",
+        "role",
+        "mos",
+        *scores,
+        *(["n"] if f"n_{keys[0]}" in stored else []),
+        *([f"expected_{k}" for k in keys] if has_gold else []),
+    ]
+
+
+def package_mos_value(column: str, row: dict, stimulus: PackedStimulus, keys: list[str]):
+    """One cell of the package's mos.csv (``row``: the frozen mos.csv's row)."""
+    if column == "name":
+        return stimulus.name
+    if column == "image":
+        return f"images/{stimulus.name}"
+    if column == "prompt_image":
+        return stimulus.prompt_image
+    if column == "settings":
+        return json.dumps(stimulus.settings, sort_keys=True) if stimulus.settings else "{}"
+    if column in STIMULUS_TEXT_COLUMNS:
+        return getattr(stimulus, column)
+    if column == "n":
+        return row.get(f"n_{keys[0]}", "")
+    if column.startswith("expected_"):
+        value = stimulus.expected.get(column.removeprefix("expected_"))
+        return "" if value is None else value
+    return row.get(column, "")
+
+
+def package_anchor_columns(anchors: list[PackedStimulus], keys: list[str]) -> list[str]:
+    """anchors.csv: training and gold images without a MOS, with their expected scores."""
+    return [
+        "name",
+        "image",
+        *(["prompt_image"] if any(s.reference for s in anchors) else []),
+        "stimulus_id",
+        "sha256",
+        "role",
+        "generator",
+        "prompt",
+        "prompt_group",
+        "settings",
+        "explanation",
+        *(f"expected_{k}" for k in keys),
+    ]
+
+
+def package_anchor_value(column: str, stimulus: PackedStimulus):
+    if column == "stimulus_id":
+        return stimulus.pk
+    if column == "explanation":
+        return stimulus.explanation
+    return package_mos_value(column, {}, stimulus, [])
+
+
+def package_columns_described(columns: list[str], *, keys: list[str]) -> dict[str, tuple[str, str]]:
+    """Each column's Croissant type and meaning, for croissant.json and release.json."""
+    docs = columns_documented(columns)
+    out = {}
+    for column in columns:
+        prefix, _, key = column.partition("_")
+        meaning = PACKAGE_COLUMN_DOCS.get(column) or (
+            PACKAGE_COLUMN_DOCS.get(f"{prefix}_<key>", "").replace("<key>", key)
+            if key in keys
+            else ""
+        )
+        out[column] = (column_type(column), meaning or RAW_COLUMN_DOCS.get(column) or docs[column])
+    return out
+
+
+def package_subject_columns_described(columns: list[str]) -> dict[str, tuple[str, str]]:
+    """subjects.csv: the screening outcome's columns, then the demographic fields ticked."""
+    return {c: (column_type(c), PACKAGE_COLUMN_DOCS.get(c, "demographic field")) for c in columns}
+
+
+def dimension_descriptions(study: Study, keys: list[str]) -> list[dict]:
+    """The study's dimensions among ``keys``, in the study's order: what each one asked."""
+    return [
+        {"key": d.key, "label": d.label, "question": d.question, "anchor_text": d.anchor_text}
+        for d in study.dimensions.order_by("order", "id")
+        if d.key in keys
+    ]

@@ -29,7 +29,12 @@ from django.db.models import Max
 
 from analysis import LIBRARY_VERSION
 from annotation.models import LabelRelease, Study, release_dir
-from annotation.selectors.analysis import ratings_snapshot, study_lookups
+from annotation.selectors.analysis import (
+    RatingsSnapshot,
+    StudyLookups,
+    ratings_snapshot,
+    study_lookups,
+)
 from annotation.services import release_formats
 from annotation.services.allocation import allocation_config
 from annotation.services.analysis_options import (
@@ -105,23 +110,16 @@ def release_freeze(
 
     clean = analysis_options_clean(data=options)
     expected = study_ratings_required(study=study)
-    loading = progress_scaled(progress, start=0.0, end=0.4)
     staged = staging_dir() / f"raw-{uuid.uuid4().hex}.csv"
     try:
         lookups = study_lookups(study=study)
-        writer = RawCsvWriter(staged, lookups)
-        try:
-            snapshot = ratings_snapshot(
-                study=study,
-                lookups=lookups,
-                on_chunk=writer,
-                progress=loading,
-                expected_rows=expected.count,
-            )
-        finally:
-            raw_sha256 = writer.close()
-        if snapshot.fingerprint.count == 0:
-            raise ValidationError(f"Study {study.slug} has no ratings to freeze.")
+        snapshot, raw_sha256 = _snapshot_with_raw_csv(
+            study=study,
+            lookups=lookups,
+            staged=staged,
+            expected_rows=expected.count,
+            progress=progress_scaled(progress, start=0.0, end=0.4),
+        )
         result = pipeline_run(
             study=study,
             options=clean,
@@ -129,32 +127,14 @@ def release_freeze(
             progress=_freeze_pipeline_progress(progress),
         )
         keys = [k for k in lookups.dimension_order if k in set(result.mos.table["dimension"])]
-        mos = mos_table_build(study=study, result=result, keys=keys)
-        if not mos.rows:
-            raise ValidationError(
-                "No stimulus has a MOS on every dimension after screening; nothing was frozen."
-            )
-        subjects = snapshot.subject_labels()
+        mos = _mos_required(study=study, result=result, keys=keys)
         method_config = _method_config(
             study=study, options=clean, result=result, keys=keys, fingerprint=snapshot.fingerprint
         )
-        rejected = {r["subject"] for r in method_config["rejections"]}
-        counts = {
-            "ratings": snapshot.fingerprint.count,
-            "ratings_used": result.n_used_ratings,
-            "stimuli": len(mos.rows),
-            "stimuli_incomplete": len(mos.incomplete),
-            "dimensions": len(keys),
-            "subjects": len(subjects),
-            "subjects_kept": len(subjects - rejected),
-            "subjects_rejected": len(rejected & subjects),
-            "rejections": len(method_config["rejections"]),
-        }
-        method_config["subjects"] = {
-            "total": counts["subjects"],
-            "kept": counts["subjects_kept"],
-            "rejected": counts["subjects_rejected"],
-        }
+        counts = _freeze_counts(
+            snapshot=snapshot, result=result, mos=mos, keys=keys, method_config=method_config
+        )
+        method_config["subjects"] = _subjects_summary(counts)
         # Reliability of the ratings behind this MOS, for the dataset package's datasheet.
         method_config["reliability"] = reliability_table(result)
         progress("writing", 0.95, 1.0)
@@ -170,6 +150,68 @@ def release_freeze(
         )
     finally:
         staged.unlink(missing_ok=True)
+
+
+def _snapshot_with_raw_csv(
+    *, study: Study, lookups: StudyLookups, staged: Path, expected_rows: int, progress: Progress
+) -> tuple[RatingsSnapshot, str]:
+    """One pass over the ratings: the analysis table, and the raw CSV staged (with its
+    sha256) from the very same rows. Refused when there are none."""
+    writer = RawCsvWriter(staged, lookups)
+    try:
+        snapshot = ratings_snapshot(
+            study=study,
+            lookups=lookups,
+            on_chunk=writer,
+            progress=progress,
+            expected_rows=expected_rows,
+        )
+    finally:
+        raw_sha256 = writer.close()
+    if snapshot.fingerprint.count == 0:
+        raise ValidationError(f"Study {study.slug} has no ratings to freeze.")
+    return snapshot, raw_sha256
+
+
+def _mos_required(*, study: Study, result: PipelineResult, keys: list[str]) -> MosTable:
+    mos = mos_table_build(study=study, result=result, keys=keys)
+    if not mos.rows:
+        raise ValidationError(
+            "No stimulus has a MOS on every dimension after screening; nothing was frozen."
+        )
+    return mos
+
+
+def _freeze_counts(
+    *,
+    snapshot: RatingsSnapshot,
+    result: PipelineResult,
+    mos: MosTable,
+    keys: list[str],
+    method_config: dict,
+) -> dict:
+    """The release's counts: ratings, stimuli, dimensions, subjects and rejections."""
+    subjects = snapshot.subject_labels()
+    rejected = {r["subject"] for r in method_config["rejections"]}
+    return {
+        "ratings": snapshot.fingerprint.count,
+        "ratings_used": result.n_used_ratings,
+        "stimuli": len(mos.rows),
+        "stimuli_incomplete": len(mos.incomplete),
+        "dimensions": len(keys),
+        "subjects": len(subjects),
+        "subjects_kept": len(subjects - rejected),
+        "subjects_rejected": len(rejected & subjects),
+        "rejections": len(method_config["rejections"]),
+    }
+
+
+def _subjects_summary(counts: dict) -> dict:
+    return {
+        "total": counts["subjects"],
+        "kept": counts["subjects_kept"],
+        "rejected": counts["subjects_rejected"],
+    }
 
 
 # --- the one writer -----------------------------------------------------------------------

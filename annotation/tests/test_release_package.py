@@ -21,7 +21,8 @@ from rest_framework.test import APIClient
 
 from annotation.models import ImportJob, LabelRelease, Stimulus, Subject
 from annotation.services.imports import external_import, import_job_execute
-from annotation.services.release_package import RATING_COLUMNS, release_package_request
+from annotation.services.release_formats import RATING_COLUMNS
+from annotation.services.release_package import release_package_request
 from annotation.services.releases import release_freeze
 from annotation.tests.factories import AdminFactory, jpeg_bytes, rated_study_create
 from benchmark.training.cli import main as training_cli

@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from benchmark.models import BenchmarkRun, BenchmarkSweep
 from benchmark.services.events import run_event
-from benchmark.services.queueing import enqueue_on_commit
 from benchmark.services.results import sweep_finish_if_done, sweep_reopen
+from core.jobs import BENCHMARK_RUN, enqueue_on_commit
 
 
 def _who(user: AbstractBaseUser | None) -> str:
@@ -100,5 +100,5 @@ def run_retry(*, run: BenchmarkRun, by: AbstractBaseUser | None) -> BenchmarkRun
         run_event(run, f"retried by {_who(by)} after it {previous}")
         run.save()
         sweep_reopen(sweep_id=run.sweep_id)
-        enqueue_on_commit([run])
+        enqueue_on_commit(BENCHMARK_RUN, run.pk, task_id=run.task_id)
     return run

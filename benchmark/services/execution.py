@@ -34,7 +34,7 @@ from benchmark.services.configs import (
 from benchmark.services.events import run_event
 from benchmark.services.results import sweep_finish_if_done
 from common.jsonable import jsonable
-from common.progress import progress_fraction
+from common.progress import Throttle, progress_fraction
 
 logger = logging.getLogger(__name__)
 
@@ -114,11 +114,13 @@ class AttemptReporter:
     ``progress`` (the one progress type, :data:`common.progress.Progress`) only notes the
     phase and fraction done; ``on_epoch_end``, which train() calls right after it, writes
     them with the epoch's figures in one update, so the row is written once per epoch.
+    What it adds to the other jobs' throttled progress is the attempt's bookkeeping: only
+    the latest attempt writes, and cancel, supersession and the time limit stop it.
     """
 
     def __init__(self, attempt: Attempt, poll_seconds: float | None = None) -> None:
         self.attempt = attempt
-        self.poll_seconds = CANCEL_POLL_SECONDS if poll_seconds is None else poll_seconds
+        self._poll = Throttle(CANCEL_POLL_SECONDS if poll_seconds is None else poll_seconds)
         self.history: list[dict[str, Any]] = []
         self.superseded = False
         self.cancelled = False
@@ -127,7 +129,6 @@ class AttemptReporter:
         # `--pool solo` (so that it may start loader workers), so the run keeps its own.
         # Like the soft limit, a minute before the hard one.
         self._deadline = time.monotonic() + settings.BENCHMARK_TASK_TIME_LIMIT - 60
-        self._polled_at = float("-inf")
         self._phase: dict[str, Any] = {}
 
     def _mine(self):
@@ -172,16 +173,15 @@ class AttemptReporter:
             self.superseded = True
 
     def should_stop(self) -> bool:
-        """Polled before every batch; asks the database at most every ``poll_seconds``."""
+        """Polled before every batch; asks the database at most every ``poll_seconds``
+        (the shared :class:`~common.progress.Throttle`)."""
         if self.superseded or self.cancelled or self.timed_out:
             return True
-        now = time.monotonic()
-        if now >= self._deadline:
+        if time.monotonic() >= self._deadline:
             self.timed_out = True
             return True
-        if now - self._polled_at < self.poll_seconds:
+        if not self._poll.due():
             return False
-        self._polled_at = now
         _fresh_connection()
         row = (
             BenchmarkRun.objects.filter(pk=self.attempt.run_id)

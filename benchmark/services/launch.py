@@ -24,9 +24,9 @@ from benchmark.services.configs import (
     release_manifest_path,
     weights_path,
 )
-from benchmark.services.queueing import enqueue_on_commit
 from benchmark.training.config import ConfigError, SplitConfig, TrainConfig
 from benchmark.training.errors import TrainingInputError
+from core.jobs import BENCHMARK_RUN, enqueue_on_commit
 
 MAX_RUNS_PER_SWEEP = 500
 BACKBONE_DEPENDENT = ("image_size", "resize_size", "pscr.patch_size")
@@ -325,5 +325,6 @@ def sweep_launch(*, spec: SweepSpec, created_by: AbstractBaseUser | None) -> Ben
                 for p in plan
             ]
         )
-        enqueue_on_commit(runs)
+        for run in runs:
+            enqueue_on_commit(BENCHMARK_RUN, run.pk, task_id=run.task_id)
     return sweep

@@ -8,9 +8,7 @@ so the site and the CLI give the same scores.
 """
 
 import logging
-import time
 import uuid
-from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -27,12 +25,12 @@ from annotation.models import Study
 from annotation.services.imports import upload_discard, upload_stash
 from benchmark.models import BenchmarkRun, ScoringJob
 from benchmark.services.configs import media_path, media_relative
-from common.progress import progress_fraction
+from common.progress import Progress, ThrottledProgress, progress_fraction
+from core.jobs import SCORING_JOB, enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
-PROGRESS_WRITE_SECONDS = 0.5
 MAX_PROBLEMS_SHOWN = 10
 
 
@@ -77,14 +75,8 @@ def scoring_start(
         task_id=str(uuid.uuid4()),
         columns=list(run.score_columns),
     )
-    transaction.on_commit(partial(_enqueue, job_id=job.pk, task_id=job.task_id))
+    enqueue_on_commit(SCORING_JOB, job.pk, task_id=job.task_id)
     return job
-
-
-def _enqueue(*, job_id: int, task_id: str) -> None:
-    from benchmark.tasks import score_images
-
-    score_images.apply_async(args=[job_id], task_id=task_id)
 
 
 def _claim(job_id: int) -> ScoringJob | None:
@@ -99,25 +91,19 @@ def _claim(job_id: int) -> ScoringJob | None:
         return job
 
 
-class JobProgress:
-    """The :data:`common.progress.Progress` of a job: written to its row twice a second."""
+def _job_progress(job_id: int) -> ThrottledProgress:
+    """The :data:`common.progress.Progress` of a job: written to its row (throttled)."""
 
-    def __init__(self, job_id: int) -> None:
-        self.job_id = job_id
-        self._written = float("-inf")
-
-    def __call__(self, phase: str, done: float, total: float) -> None:
-        now = time.monotonic()
-        if done < total and now - self._written < PROGRESS_WRITE_SECONDS:
-            return
-        self._written = now
+    def write(phase: str, done: float, total: float) -> None:
         progress = {
             "phase": phase,
             "done": int(done),
             "total": int(total),
             "fraction": round(progress_fraction(done, total), 4),
         }
-        ScoringJob.objects.filter(pk=self.job_id).update(progress=progress)
+        ScoringJob.objects.filter(pk=job_id).update(progress=progress)
+
+    return ThrottledProgress(write)
 
 
 def _study_items(study: Study) -> tuple[list, dict[str, dict[str, Any]]]:
@@ -199,7 +185,7 @@ def _write_csv(job: ScoringJob, rows: list[dict[str, Any]], columns: list[str]) 
     return media_relative(path)
 
 
-def _score(job: ScoringJob, progress: JobProgress) -> dict[str, Any]:
+def _score(job: ScoringJob, progress: Progress) -> dict[str, Any]:
     from benchmark.training.checkpoint import load_checkpoint
     from benchmark.training.config import default_cache_dir
     from benchmark.training.predict import Scorer
@@ -248,7 +234,7 @@ def scoring_execute(*, job_id: int) -> str:
     job = _claim(job_id)
     if job is None:
         return ScoringJob.objects.values_list("status", flat=True).get(pk=job_id)
-    progress = JobProgress(job.pk)
+    progress = _job_progress(job.pk)
     try:
         fields = _score(job, progress)
     except Exception as exc:  # shown on the job's page, not lost in a log
