@@ -8,7 +8,7 @@ from pathlib import Path, PurePosixPath
 
 from annotation.imports.errors import ImportProblem, ImportRejected
 from annotation.imports.images import CheckedImage, image_check
-from benchmark.training.importers import PublishedRow
+from published.readers import PublishedRow
 
 REQUIRED_COLUMNS = ("image",)
 KNOWN_COLUMNS = ("image", "reference", "generator", "prompt", "prompt_group")

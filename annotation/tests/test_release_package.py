@@ -25,9 +25,9 @@ from annotation.services.release_package import RATING_COLUMNS, release_package_
 from annotation.services.releases import release_freeze
 from annotation.tests.factories import AdminFactory, jpeg_bytes, rated_study_create
 from benchmark.training.cli import main as training_cli
-from benchmark.training.importers import LAYOUTS
 from benchmark.training.manifest import load_manifest
 from fixtures.demo_study import load_demo_study
+from published.readers import LAYOUTS
 
 pytestmark = pytest.mark.django_db
 

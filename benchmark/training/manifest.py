@@ -1,7 +1,7 @@
 """Manifest CSV: one row per generated image with its MOS and grouping columns.
 
-The site's label-release export and the external-database importers both write this
-format. Everything is checked up front so a run fails in seconds, naming rows,
+The site's label-release export and the published-database readers (``published.readers``)
+both write this format. Everything is checked up front so a run fails in seconds, naming rows,
 instead of after an hour of training when a file turns out to be missing.
 """
 
