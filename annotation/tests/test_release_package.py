@@ -29,13 +29,7 @@ from benchmark.training.manifest import load_manifest
 from fixtures.demo_study import load_demo_study
 from published.readers import LAYOUTS
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return Path(settings.MEDIA_ROOT)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media")]
 
 
 def sha(data: bytes) -> str:

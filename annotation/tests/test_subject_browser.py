@@ -9,15 +9,9 @@ from annotation.services.subjects import subject_invite_create, token_hash
 from annotation.tests.factories import DimensionFactory, StimulusFactory, StudyFactory
 from annotation.tests.subject_support import ACR_FIVE_LEVELS
 from fixtures.demo_study import load_demo_study
-from study_site.tests.browser import BROWSER_MARKS, chromium_open
+from study_site.tests.browser import BROWSER_MARKS
 
 pytestmark = BROWSER_MARKS
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium_open() as chromium:
-        yield chromium
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from annotation.services.sessions import display_check_record, subject_consent_a
 from annotation.services.subjects import subject_invite_create, token_hash
 from annotation.tests.factories import DimensionFactory, StimulusFactory, StudyFactory
 from annotation.tests.subject_support import ACR_FIVE_LEVELS, DISPLAY_CHECK
-from study_site.tests.browser import BROWSER_MARKS, chromium_open
+from study_site.tests.browser import BROWSER_MARKS
 
 pytestmark = BROWSER_MARKS
 
@@ -35,12 +35,6 @@ FULLSCREEN_SPY = """
   };
 })();
 """
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium_open() as chromium:
-        yield chromium
 
 
 def new_page(browser, width: int, height: int, **options):
