@@ -4,10 +4,10 @@ import re
 
 import pytest
 
-from annotation.models import Rating, RatingSession, Stimulus
-from annotation.services.subjects import subject_invite_create, token_hash
+from annotation.models import Rating, Stimulus
+from annotation.services.subjects import subject_invite_create
 from annotation.tests.factories import DimensionFactory, StimulusFactory, StudyFactory
-from annotation.tests.subject_support import ACR_FIVE_LEVELS
+from annotation.tests.subject_support import ACR_FIVE_LEVELS, session_for, wait_for_trial
 from fixtures.demo_study import load_demo_study
 from study_site.tests.browser import BROWSER_MARKS
 
@@ -20,10 +20,6 @@ def page(browser):
     context.set_default_timeout(10_000)
     yield context.new_page()
     context.close()
-
-
-def session_for(token: str) -> RatingSession:
-    return RatingSession.objects.get(subject__token_hash=token_hash(token))
 
 
 def answer_with_keys(page, presses: list[int]) -> None:
@@ -43,12 +39,6 @@ def begin_after_consent(page, *, fullscreen: bool = False) -> None:
     page.click("#start")
     page.check("#grey-confirm")
     page.click("#display-continue")
-
-
-def wait_for_trial(page, index: int) -> None:
-    page.wait_for_url(re.compile(rf"/trials/{index}/$"))
-    # Trials follow each other in place: wait until this one's image is on screen.
-    page.wait_for_function(f"document.body.dataset.trialShown === '{index}'")
 
 
 def test_demo_study_consent_training_trials_and_resume(live_server, page):

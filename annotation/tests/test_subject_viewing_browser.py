@@ -14,11 +14,16 @@ import pytest
 from django.core.files.base import ContentFile
 from PIL import Image
 
-from annotation.models import Rating, RatingSession, Stimulus, Study
+from annotation.models import Rating, Stimulus, Study
 from annotation.services.sessions import display_check_record, subject_consent_accept
-from annotation.services.subjects import subject_invite_create, token_hash
+from annotation.services.subjects import subject_invite_create
 from annotation.tests.factories import DimensionFactory, StimulusFactory, StudyFactory
-from annotation.tests.subject_support import ACR_FIVE_LEVELS, DISPLAY_CHECK
+from annotation.tests.subject_support import (
+    ACR_FIVE_LEVELS,
+    DISPLAY_CHECK,
+    session_for,
+    wait_for_trial,
+)
 from study_site.tests.browser import BROWSER_MARKS
 
 pytestmark = BROWSER_MARKS
@@ -92,15 +97,6 @@ def ready_token(study: Study) -> str:
     subject_consent_accept(subject=subject)
     display_check_record(subject=subject, check=DISPLAY_CHECK)
     return token
-
-
-def session_for(token: str) -> RatingSession:
-    return RatingSession.objects.get(subject__token_hash=token_hash(token))
-
-
-def wait_for_trial(page, index: int) -> None:
-    page.wait_for_url(re.compile(rf"/trials/{index}/$"))
-    page.wait_for_function(f"document.body.dataset.trialShown === '{index}'")
 
 
 RECTS = """() => {
