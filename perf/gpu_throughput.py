@@ -44,8 +44,8 @@ from benchmark.training.batches import ResidentBatches  # noqa: E402
 from benchmark.training.catalog import BACKBONES  # noqa: E402
 from benchmark.training.config import TrainConfig  # noqa: E402
 from benchmark.training.data import DeviceAugment  # noqa: E402
-from benchmark.training.importers import agiqa3k_manifest  # noqa: E402
 from benchmark.training.models import create_model  # noqa: E402
+from published.readers import agiqa3k_manifest  # noqa: E402
 
 GRID = 3
 EXEMPLARS = 5

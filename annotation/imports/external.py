@@ -1,10 +1,10 @@
 """Published AIGC quality databases as the site imports them: a registry of layouts.
 
-The published databases are read by the training library's readers
-(:mod:`benchmark.training.importers`), the same code behind ``make-manifest``; this module
-only turns their rows and errors into the import pipeline's. Another kind of import (a
-site's own package, say) registers here by adding an object with the same attributes and
-``read`` to :data:`LAYOUTS`.
+The published databases are read by the shared readers (:mod:`published.readers`), the
+same code behind the training library's ``make-manifest``; this module only turns their
+rows and errors into the import pipeline's. Another kind of import (a site's own package,
+say) registers here by adding an object with the same attributes and ``read`` to
+:data:`LAYOUTS`.
 """
 
 from dataclasses import dataclass
@@ -14,8 +14,9 @@ from annotation.imports.errors import ImportProblem, ImportRejected
 from annotation.imports.manifest import RawRow
 from annotation.imports.package_layout import DatasetPackage
 from annotation.services.studies import DimensionSpec
-from benchmark.training.importers import LAYOUTS as PUBLISHED_LAYOUTS
-from benchmark.training.importers import LayoutError, PublishedLayout
+from published.errors import LayoutError
+from published.readers import LAYOUTS as PUBLISHED_LAYOUTS
+from published.readers import PublishedLayout
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from pathlib import Path, PurePosixPath
 
 from annotation.imports.errors import ImportProblem, ImportRejected
 from annotation.imports.images import CheckedImage, image_check
-from benchmark.training.importers import PublishedRow
+from published.readers import PublishedRow
 
 REQUIRED_COLUMNS = ("image",)
 KNOWN_COLUMNS = ("image", "reference", "generator", "prompt", "prompt_group")
@@ -46,8 +46,8 @@ class ImportRow:
 class RawRow(PublishedRow):
     """A row as read from a manifest or an external table, before its files are checked.
 
-    The columns are those of the training library's published row (one concept, defined
-    there, since the library may not import the site).
+    The columns are those of :class:`published.readers.PublishedRow` (one concept, defined
+    in the bottom layer, which may not import the site).
     """
 
     # Stimulus model fields a layout sets itself (a dataset package: role, expected_scores).
@@ -135,6 +135,24 @@ def _resolve(root: Path, relative: str) -> tuple[Path | None, str]:
     return path, ""
 
 
+@dataclass
+class _Seen:
+    """What earlier rows (and the study) hold: file contents, and references already checked."""
+
+    existing: dict[str, tuple[int, str]]  # the study's stimuli: sha256 -> (id, original name)
+    contents: dict[str, tuple[int, str]] = field(default_factory=dict)  # -> (row, name)
+    references: dict[Path, CheckedImage] = field(default_factory=dict)
+
+
+@dataclass
+class _SameFile:
+    """The earlier row or stored stimulus whose file a row's image repeats, if any."""
+
+    row: int | None = None
+    stimulus: int | None = None
+    name: str = ""
+
+
 def rows_validate(
     *,
     rows: list[RawRow],
@@ -150,67 +168,100 @@ def rows_validate(
     the content of the study's stimuli to (id, original name).
     """
     problems: list[ImportProblem] = []
-    existing = dict(existing_sha256 or {})
-    seen: dict[str, tuple[int, str]] = {}
-    checked_refs: dict[Path, CheckedImage] = {}
+    seen = _Seen(existing=dict(existing_sha256 or {}))
     valid: list[ImportRow] = []
     for index, raw in enumerate(rows, start=1):
-        row_problems: list[str] = []
-        image_path, why = _resolve(root, raw.image)
-        checked = None
-        if image_path is None:
-            row_problems.append(f"image: {why}")
-        else:
-            try:
-                checked = image_check(image_path)
-            except ValueError as exc:
-                row_problems.append(f"image: {exc}")
-        same_row, same_stimulus, same_name = None, None, ""
-        if checked is not None:
-            if checked.sha256 in seen:
-                same_row, same_name = seen[checked.sha256]
-                if not allow_duplicates:
-                    row_problems.append(f"same image content as row {same_row} ({same_name})")
-            elif checked.sha256 in existing:
-                same_stimulus, same_name = existing[checked.sha256]
-                if not allow_duplicates:
-                    row_problems.append("the same image is already in this study")
-            else:
-                seen[checked.sha256] = (raw.row, PurePosixPath(raw.image).name)
-        reference = None
-        if raw.reference:
-            ref_path, why = _resolve(root, raw.reference)
-            if ref_path is None:
-                row_problems.append(f"reference: {why}")
-            elif ref_path in checked_refs:
-                reference = checked_refs[ref_path]
-            else:
-                try:
-                    reference = checked_refs[ref_path] = image_check(ref_path)
-                except ValueError as exc:
-                    row_problems.append(f"reference: {exc}")
+        row, row_problems = _row_validate(raw, root, seen, allow_duplicates)
         problems.extend(ImportProblem(raw.row, raw.image, msg) for msg in row_problems)
-        if not row_problems and checked is not None:
-            valid.append(
-                ImportRow(
-                    row=raw.row,
-                    name=PurePosixPath(raw.image).name,
-                    image=checked,
-                    reference=reference,
-                    generator=raw.generator,
-                    prompt=raw.prompt,
-                    prompt_group=raw.prompt_group,
-                    metadata=raw.metadata,
-                    mos=raw.mos,
-                    std=raw.std,
-                    stimulus_fields=raw.stimulus_fields,
-                    same_file_as_row=same_row,
-                    same_file_as_stimulus=same_stimulus,
-                    same_file_as_name=same_name,
-                )
-            )
+        if row is not None:
+            valid.append(row)
         if progress is not None:
             progress(index)
     if problems:
         raise ImportRejected(problems)
     return valid
+
+
+def _row_validate(
+    raw: RawRow, root: Path, seen: _Seen, allow_duplicates: bool
+) -> tuple[ImportRow | None, list[str]]:
+    """One row checked: the row to import (None when it has problems) and its problems."""
+    problems: list[str] = []
+    checked = _image_checked(root, raw, problems)
+    same = _SameFile()
+    if checked is not None:
+        same = _same_file(raw, checked, seen, allow_duplicates, problems)
+    reference = _reference_checked(root, raw, seen, problems) if raw.reference else None
+    if problems or checked is None:
+        return None, problems
+    return _import_row(raw, checked, reference, same), problems
+
+
+def _image_checked(root: Path, raw: RawRow, problems: list[str]) -> CheckedImage | None:
+    image_path, why = _resolve(root, raw.image)
+    if image_path is None:
+        problems.append(f"image: {why}")
+        return None
+    try:
+        return image_check(image_path)
+    except ValueError as exc:
+        problems.append(f"image: {exc}")
+        return None
+
+
+def _same_file(
+    raw: RawRow, checked: CheckedImage, seen: _Seen, allow_duplicates: bool, problems: list[str]
+) -> _SameFile:
+    """The earlier row or stored stimulus with this content; a problem unless duplicates are
+    allowed. A first occurrence is remembered for the rows after it."""
+    if checked.sha256 in seen.contents:
+        same_row, same_name = seen.contents[checked.sha256]
+        if not allow_duplicates:
+            problems.append(f"same image content as row {same_row} ({same_name})")
+        return _SameFile(row=same_row, name=same_name)
+    if checked.sha256 in seen.existing:
+        same_stimulus, same_name = seen.existing[checked.sha256]
+        if not allow_duplicates:
+            problems.append("the same image is already in this study")
+        return _SameFile(stimulus=same_stimulus, name=same_name)
+    seen.contents[checked.sha256] = (raw.row, PurePosixPath(raw.image).name)
+    return _SameFile()
+
+
+def _reference_checked(
+    root: Path, raw: RawRow, seen: _Seen, problems: list[str]
+) -> CheckedImage | None:
+    """The row's reference image, checked once however many rows share it."""
+    ref_path, why = _resolve(root, raw.reference)
+    if ref_path is None:
+        problems.append(f"reference: {why}")
+        return None
+    if ref_path in seen.references:
+        return seen.references[ref_path]
+    try:
+        reference = seen.references[ref_path] = image_check(ref_path)
+    except ValueError as exc:
+        problems.append(f"reference: {exc}")
+        return None
+    return reference
+
+
+def _import_row(
+    raw: RawRow, checked: CheckedImage, reference: CheckedImage | None, same: _SameFile
+) -> ImportRow:
+    return ImportRow(
+        row=raw.row,
+        name=PurePosixPath(raw.image).name,
+        image=checked,
+        reference=reference,
+        generator=raw.generator,
+        prompt=raw.prompt,
+        prompt_group=raw.prompt_group,
+        metadata=raw.metadata,
+        mos=raw.mos,
+        std=raw.std,
+        stimulus_fields=raw.stimulus_fields,
+        same_file_as_row=same.row,
+        same_file_as_stimulus=same.stimulus,
+        same_file_as_name=same.name,
+    )

@@ -1,10 +1,12 @@
 """Steps of the subject flow that many subject tests pass through."""
 
 import json
+import re
 
 from django.test import Client
 
-from annotation.models import Study
+from annotation.models import RatingSession, Study
+from annotation.services.subjects import token_hash
 
 # A five-level absolute category rating scale, as the ACR studies of these tests use it.
 ACR_FIVE_LEVELS = {
@@ -36,3 +38,15 @@ def display_check_pass(client: Client, token: str, **changes) -> dict:
     )
     assert response.status_code == 200, response.content
     return response.json()
+
+
+def session_for(token: str) -> RatingSession:
+    """The rating session of the subject invited with ``token``."""
+    return RatingSession.objects.get(subject__token_hash=token_hash(token))
+
+
+def wait_for_trial(page, index: int) -> None:
+    """In a browser page: trial ``index`` is at its URL and its image is on screen."""
+    page.wait_for_url(re.compile(rf"/trials/{index}/$"))
+    # Trials follow each other in place: wait until this one's image is on screen.
+    page.wait_for_function(f"document.body.dataset.trialShown === '{index}'")

@@ -262,8 +262,8 @@ def test_a_folder_that_does_not_match_says_which_file_it_looked_for(tmp_path, la
 def test_the_imported_pku_study_trains_full_reference_models(tmp_path):
     """Round trip: published folder -> study -> release -> training manifest -> FR launch."""
     from benchmark.services import SweepSpec, sweep_plan
-    from benchmark.training.importers import published_manifest
     from benchmark.training.manifest import load_manifest
+    from published.readers import published_manifest
 
     db = make_published_database("pku-i2iqa", tmp_path / "PKU-I2IQA", count=48)
     result = imported("pku-i2iqa", db, owner=ResearcherFactory())

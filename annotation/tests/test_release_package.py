@@ -26,17 +26,11 @@ from annotation.services.release_package import release_package_request
 from annotation.services.releases import release_freeze
 from annotation.tests.factories import AdminFactory, jpeg_bytes, rated_study_create
 from benchmark.training.cli import main as training_cli
-from benchmark.training.importers import LAYOUTS
 from benchmark.training.manifest import load_manifest
 from fixtures.demo_study import load_demo_study
+from published.readers import LAYOUTS
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return Path(settings.MEDIA_ROOT)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media")]
 
 
 def sha(data: bytes) -> str:
@@ -74,14 +68,26 @@ def test_demo_package_file_by_file(demo_release, tmp_path):
     assert release.package_size == stored.stat().st_size
     folder = unpack(release, tmp_path)
     files = {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()}
+    assert_sha256sums_list_every_file(folder, files)
+    assert_mos_csv_holds_the_frozen_numbers_and_opens_every_image(folder, release)
+    assert_anchors_are_the_training_images(folder, files)
+    subjects = assert_ratings_and_subjects_are_pseudonymous(folder, release)
+    assert_sidecar_names_no_creator(folder, subjects)
+    assert_readme_describes_the_database_with_its_figures(folder)
 
-    # Every file is listed in SHA256SUMS with its true sha256, and nothing else is.
+
+def assert_sha256sums_list_every_file(folder: Path, files: set[str]) -> None:
+    """Every file is listed in SHA256SUMS with its true sha256, and nothing else is."""
     sums = dict(
         reversed(line.split("  ", 1)) for line in (folder / "SHA256SUMS").read_text().splitlines()
     )
     assert set(sums) == files - {"SHA256SUMS"}
     assert all(sha((folder / name).read_bytes()) == digest for name, digest in sums.items())
 
+
+def assert_mos_csv_holds_the_frozen_numbers_and_opens_every_image(
+    folder: Path, release: LabelRelease
+) -> None:
     mos = pd.read_csv(folder / "mos.csv", dtype={"settings": str})
     stored_mos = pd.read_csv(release.mos_file.path).set_index("stimulus_id")
     assert len(mos) == 60 == release.counts["stimuli"]
@@ -105,12 +111,19 @@ def test_demo_package_file_by_file(demo_release, tmp_path):
     i2i = mos[mos["prompt_image"].fillna("") != ""]
     assert len(i2i) == 30 and all((folder / p).is_file() for p in i2i["prompt_image"])
 
+
+def assert_anchors_are_the_training_images(folder: Path, files: set[str]) -> None:
     anchors = pd.read_csv(folder / "anchors.csv")
     assert len(anchors) == 3 and set(anchors["role"]) == {"training"}
     assert anchors["explanation"].str.len().min() > 0
     assert {"expected_quality", "expected_authenticity"} <= set(anchors.columns)
     assert len([f for f in files if f.startswith("images/")]) == 63
 
+
+def assert_ratings_and_subjects_are_pseudonymous(
+    folder: Path, release: LabelRelease
+) -> pd.DataFrame:
+    """ratings.csv is the frozen raw file under new pseudonyms; returns subjects.csv."""
     ratings = pd.read_csv(folder / "ratings.csv")
     raw = pd.read_csv(release.raw_file.path)
     assert tuple(ratings.columns) == RATING_COLUMNS
@@ -121,7 +134,10 @@ def test_demo_package_file_by_file(demo_release, tmp_path):
     assert set(subjects["subject"]) == set(ratings["subject"]) and len(subjects) == 20
     assert subjects["rejected"].sum() == release.counts["subjects_rejected"]
     assert not set(subjects["subject"]) & set(raw["subject"])
+    return subjects
 
+
+def assert_sidecar_names_no_creator(folder: Path, subjects: pd.DataFrame) -> None:
     sidecar = json.loads((folder / "release.json").read_text())
     assert "created_by" not in sidecar["release"]
     assert {r["subject"] for r in sidecar["method_config"]["rejections"]} <= set(
@@ -129,6 +145,8 @@ def test_demo_package_file_by_file(demo_release, tmp_path):
     )
     assert sidecar["licence"] == "CC BY 4.0"
 
+
+def assert_readme_describes_the_database_with_its_figures(folder: Path) -> None:
     readme = (folder / "README.md").read_text()
     for heading in (
         "## Motivation", "## Composition", "## Collection process", "## Subjects",

@@ -26,13 +26,7 @@ from annotation.tests.factories import (
 )
 from benchmark.training.manifest import load_manifest
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return Path(settings.MEDIA_ROOT)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media")]
 
 
 @pytest.fixture

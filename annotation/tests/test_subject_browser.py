@@ -5,19 +5,13 @@ import re
 import pytest
 
 from annotation.models import Rating, RatingSession, Stimulus
-from annotation.services.subjects import subject_invite_create, token_hash
+from annotation.services.subjects import subject_invite_create
 from annotation.tests.factories import DimensionFactory, StimulusFactory, StudyFactory
-from annotation.tests.subject_support import ACR_FIVE_LEVELS
+from annotation.tests.subject_support import ACR_FIVE_LEVELS, session_for, wait_for_trial
 from fixtures.demo_study import load_demo_study
-from study_site.tests.browser import BROWSER_MARKS, chromium_open
+from study_site.tests.browser import BROWSER_MARKS
 
 pytestmark = BROWSER_MARKS
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium_open() as chromium:
-        yield chromium
 
 
 @pytest.fixture
@@ -26,10 +20,6 @@ def page(browser):
     context.set_default_timeout(10_000)
     yield context.new_page()
     context.close()
-
-
-def session_for(token: str) -> RatingSession:
-    return RatingSession.objects.get(subject__token_hash=token_hash(token))
 
 
 def answer_with_keys(page, presses: list[int]) -> None:
@@ -51,22 +41,44 @@ def begin_after_consent(page, *, fullscreen: bool = False) -> None:
     page.click("#display-continue")
 
 
-def wait_for_trial(page, index: int) -> None:
-    page.wait_for_url(re.compile(rf"/trials/{index}/$"))
-    # Trials follow each other in place: wait until this one's image is on screen.
-    page.wait_for_function(f"document.body.dataset.trialShown === '{index}'")
-
-
 def test_demo_study_consent_training_trials_and_resume(live_server, page):
     demo = load_demo_study()
     token = demo.live_tokens[0]
     dims = [d.key for d in demo.study.dimensions.order_by("order")]
-    page.goto(f"{live_server.url}/s/{token}/")
+    resume_url = f"{live_server.url}/s/{token}/"
+    consent_and_begin(page, resume_url)
+    documents = document_requests(page)
+
+    session = session_for(token)
+    expected: dict[int, list[float]] = {}
+    checked_layout = False
+    for index in range(8):
+        entry = session.playlist[index]
+        expected[index], checked = rate_demo_trial(
+            page, entry, index, dims, resume_url=resume_url, check_layout=not checked_layout
+        )
+        checked_layout = checked_layout or checked
+    wait_for_trial(page, 8)
+    assert checked_layout, "no image-to-image stimulus among the first trials"
+    # One request per trial: pages load only for the first trial and the reload at 6.
+    loaded = [int(m.group(1)) for url in documents if (m := re.search(r"/trials/(\d+)/$", url))]
+    assert set(loaded) <= {0, 6}, documents
+    assert_demo_ratings_stored(session, dims, expected)
+    assert session_for(token).cursor == 8
+
+
+def consent_and_begin(page, invite_url: str) -> None:
+    """The demo's consent page, its instructions (with the keys), then the first trial."""
+    page.goto(invite_url)
     assert "You will rate AI-generated images" in page.content()
     page.click("#accept")
     page.wait_for_url(re.compile("/instructions/$"))
     assert page.locator("text=go to the next image").is_visible()
     begin_after_consent(page)
+
+
+def document_requests(page) -> list[str]:
+    """The URLs of the whole pages the browser loads from now on (filled as it goes)."""
     documents: list[str] = []
     page.on(
         "request",
@@ -74,55 +86,70 @@ def test_demo_study_consent_training_trials_and_resume(live_server, page):
             documents.append(request.url) if request.resource_type == "document" else None
         ),
     )
+    return documents
 
-    session = session_for(token)
-    expected: dict[int, list[float]] = {}
-    checked_layout = False
-    index = 0
-    while index < 8:
-        wait_for_trial(page, index)
-        entry = session.playlist[index]
-        assert page.locator("#next").is_disabled()
-        assert page.locator(".slider.unset").count() == len(dims)
-        if entry["kind"] == "rating" and not checked_layout:
-            stimulus = Stimulus.objects.get(pk=entry["stimulus"])
-            if stimulus.reference_image:
-                check_full_size_layout(page)
-                checked_layout = True
-        presses = [index % 5, -(index % 3), 7]
-        answer_with_keys(page, presses[: len(dims) - 1])
-        assert page.locator("#next").is_disabled()  # the last question is still unset
-        page.keyboard.press(str(len(dims)))
-        page.keyboard.press("ArrowLeft")
-        page.keyboard.press("Shift+ArrowLeft")
-        expected[index] = [50 + p for p in presses[: len(dims) - 1]] + [40.0]
-        assert page.locator("#next").is_enabled()
-        if index == 6:
-            # Reload mid-session before answering: the same trial comes back, unset.
-            page.reload()
-            wait_for_trial(page, 6)
-            assert page.locator(".slider.unset").count() == len(dims)
-            page.goto(f"{live_server.url}/s/{token}/")
-            wait_for_trial(page, 6)
-            answer_with_keys(page, presses[: len(dims) - 1])
-            page.keyboard.press(str(len(dims)))
-            page.keyboard.press("ArrowLeft")
-            page.keyboard.press("Shift+ArrowLeft")
-        page.keyboard.press("Enter")
-        if entry["kind"] == "training":
-            feedback = page.locator("#feedback")
-            feedback.wait_for(state="visible")
-            stimulus = Stimulus.objects.get(pk=entry["stimulus"])
-            assert stimulus.explanation in feedback.inner_text()
-            assert f"{stimulus.expected_scores['quality']:g}" in feedback.inner_text()
-            page.keyboard.press("Enter")
-        index += 1
-    wait_for_trial(page, 8)
-    assert checked_layout, "no image-to-image stimulus among the first trials"
-    # One request per trial: pages load only for the first trial and the reload at 6.
-    loaded = [int(m.group(1)) for url in documents if (m := re.search(r"/trials/(\d+)/$", url))]
-    assert set(loaded) <= {0, 6}, documents
 
+def rate_demo_trial(
+    page, entry: dict, index: int, dims: list[str], *, resume_url: str, check_layout: bool
+) -> tuple[list[float], bool]:
+    """Answer trial ``index`` by keyboard (reloading and resuming at trial 6); returns the
+    scores expected for it and whether the full-size layout was checked on it."""
+    wait_for_trial(page, index)
+    assert page.locator("#next").is_disabled()
+    assert page.locator(".slider.unset").count() == len(dims)
+    checked = check_layout and entry["kind"] == "rating" and layout_checked_if_i2i(page, entry)
+    presses = [index % 5, -(index % 3), 7][: len(dims) - 1]
+    answer_with_keys(page, presses)
+    assert page.locator("#next").is_disabled()  # the last question is still unset
+    answer_last_below_the_middle(page, len(dims))
+    assert page.locator("#next").is_enabled()
+    if index == 6:
+        reload_and_answer_again(page, resume_url, presses, len(dims))
+    page.keyboard.press("Enter")
+    if entry["kind"] == "training":
+        check_training_feedback(page, entry)
+    return [50 + p for p in presses] + [40.0], checked
+
+
+def layout_checked_if_i2i(page, entry: dict) -> bool:
+    stimulus = Stimulus.objects.get(pk=entry["stimulus"])
+    if not stimulus.reference_image:
+        return False
+    check_full_size_layout(page)
+    return True
+
+
+def answer_last_below_the_middle(page, count: int) -> None:
+    """The last question: its key, one step left (to the middle), then ten more (Shift)."""
+    page.keyboard.press(str(count))
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("Shift+ArrowLeft")
+
+
+def reload_and_answer_again(page, resume_url: str, presses: list[int], count: int) -> None:
+    """Reload mid-session before answering: the same trial comes back, unset."""
+    page.reload()
+    wait_for_trial(page, 6)
+    assert page.locator(".slider.unset").count() == count
+    page.goto(resume_url)
+    wait_for_trial(page, 6)
+    answer_with_keys(page, presses)
+    answer_last_below_the_middle(page, count)
+
+
+def check_training_feedback(page, entry: dict) -> None:
+    """A training trial's feedback names the explanation and the expected score."""
+    feedback = page.locator("#feedback")
+    feedback.wait_for(state="visible")
+    stimulus = Stimulus.objects.get(pk=entry["stimulus"])
+    assert stimulus.explanation in feedback.inner_text()
+    assert f"{stimulus.expected_scores['quality']:g}" in feedback.inner_text()
+    page.keyboard.press("Enter")
+
+
+def assert_demo_ratings_stored(
+    session: RatingSession, dims: list[str], expected: dict[int, list[float]]
+) -> None:
     ratings = list(Rating.objects.filter(session=session).select_related("dimension"))
     assert len(ratings) == 8 * len(dims)
     for rating in ratings:
@@ -131,7 +158,6 @@ def test_demo_study_consent_training_trials_and_resume(live_server, page):
         assert rating.stimulus_id == session.playlist[rating.trial_index]["stimulus"]
         position = dims.index(rating.dimension.key)
         assert rating.score == pytest.approx(expected[rating.trial_index][position])
-    assert session_for(token).cursor == 8
 
 
 def check_full_size_layout(page) -> None:

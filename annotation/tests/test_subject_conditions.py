@@ -9,11 +9,16 @@ from pathlib import Path
 import pytest
 from django.urls import reverse
 
-from annotation.models import Rating, RatingSession, Stimulus, Study
+from annotation.models import Rating, Stimulus, Study
 from annotation.research.forms import StudyForm
-from annotation.services.subjects import subject_invite_create, token_hash
+from annotation.services.subjects import subject_invite_create
 from annotation.tests.factories import DimensionFactory, StimulusFactory, StudyFactory
-from annotation.tests.subject_support import ACR_FIVE_LEVELS, DISPLAY_CHECK, display_check_pass
+from annotation.tests.subject_support import (
+    ACR_FIVE_LEVELS,
+    DISPLAY_CHECK,
+    display_check_pass,
+    session_for,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -36,10 +41,6 @@ def consented(client, study: Study) -> str:
     _, token = subject_invite_create(study=study)
     assert client.post(f"/s/{token}/consent/", {"decision": "accept"}).status_code == 302
     return token
-
-
-def session_for(token: str) -> RatingSession:
-    return RatingSession.objects.get(subject__token_hash=token_hash(token))
 
 
 def post_check(client, token: str, **changes):

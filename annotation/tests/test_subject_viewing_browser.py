@@ -16,10 +16,15 @@ from PIL import Image
 
 from annotation.models import Rating, RatingSession, Stimulus, Study
 from annotation.services.sessions import display_check_record, subject_consent_accept
-from annotation.services.subjects import subject_invite_create, token_hash
+from annotation.services.subjects import subject_invite_create
 from annotation.tests.factories import DimensionFactory, StimulusFactory, StudyFactory
-from annotation.tests.subject_support import ACR_FIVE_LEVELS, DISPLAY_CHECK
-from study_site.tests.browser import BROWSER_MARKS, chromium_open
+from annotation.tests.subject_support import (
+    ACR_FIVE_LEVELS,
+    DISPLAY_CHECK,
+    session_for,
+    wait_for_trial,
+)
+from study_site.tests.browser import BROWSER_MARKS
 
 pytestmark = BROWSER_MARKS
 
@@ -35,12 +40,6 @@ FULLSCREEN_SPY = """
   };
 })();
 """
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium_open() as chromium:
-        yield chromium
 
 
 def new_page(browser, width: int, height: int, **options):
@@ -98,15 +97,6 @@ def ready_token(study: Study) -> str:
     subject_consent_accept(subject=subject)
     display_check_record(subject=subject, check=DISPLAY_CHECK)
     return token
-
-
-def session_for(token: str) -> RatingSession:
-    return RatingSession.objects.get(subject__token_hash=token_hash(token))
-
-
-def wait_for_trial(page, index: int) -> None:
-    page.wait_for_url(re.compile(rf"/trials/{index}/$"))
-    page.wait_for_function(f"document.body.dataset.trialShown === '{index}'")
 
 
 RECTS = """() => {
@@ -199,86 +189,108 @@ def test_acr_by_number_keys_in_fullscreen_on_the_study_grey_through_a_break(live
         viewing_distance_text="Sit 60 cm from the screen.",
     )
     _, token = subject_invite_create(study=study)
+    chosen = {0: (4, 3), 1: (5, 1), 2: (2, 2), 3: (3, 5)}
     context, page = new_page(browser, 1366, 768)
     try:
         page.goto(f"{live_server.url}/s/{token}/")
         page.click("#accept")
-        page.wait_for_url(re.compile("/instructions/$"))
-        shot(page, "instructions-1366x768")
-        start = page.locator("#start").bounding_box()
-        assert start["y"] + start["height"] <= 768, "Start must be visible without scrolling"
-        assert "the score of the highlighted question" in page.inner_text("#key-help")
-        assert page.is_checked("#fullscreen-choice")
-        page.click("#start")
-        page.locator("#display-check").wait_for(state="visible")
-        assert page.evaluate("window.fullscreenRequests") == 1
-        assert page.evaluate("Boolean(document.fullscreenElement)")
-        assert "Sit 60 cm from the screen." in page.inner_text("#display-check")
-        assert "1366" in page.inner_text("#display-facts")
-        shot(page, "display-check")
-        assert page.locator("#display-continue").is_disabled()
-        page.check("#grey-confirm")
-        page.click("#display-continue")
-
-        wait_for_trial(page, 0)
-        # A page load left fullscreen: the first key press goes to restoring it.
-        page.locator("#fullscreen-resume").wait_for(state="visible")
-        page.keyboard.press("Space")
-        page.locator("#fullscreen-resume").wait_for(state="hidden")
-        assert page.evaluate("window.fullscreenRequests") == 1
-        surround = page.evaluate(
-            """() => ['body', '.trial-head', '.stage', '.panel'].map(
-                 (s) => getComputedStyle(document.querySelector(s)).backgroundColor)"""
-        )
-        assert surround == ["rgb(100, 100, 100)"] * 4
-        shot(page, "trial-acr-grey")
-        hint = page.inner_text("#key-hint")
-        assert "score" in hint and "Shift" not in hint
-
-        active = "document.querySelector('.dim.active').dataset.key"
-        page.keyboard.press("4")  # Good for quality, then on to correspondence
-        assert page.evaluate(active) == "correspondence"
-        page.keyboard.press("Shift+Tab")
-        assert page.evaluate(active) == "quality"
-        page.keyboard.press("ArrowDown")
-        assert page.evaluate(active) == "correspondence"
-        page.keyboard.press("ArrowUp")
-        page.keyboard.press("Tab")
-        assert page.locator("#next").is_disabled()
-        page.keyboard.press("3")
-        assert page.locator("#next").is_enabled()
-        assert page.inner_text(".dim[data-key=quality] .dim-value") == "4 · Good"
-        page.keyboard.press("Enter")
-        feedback = page.locator("#feedback")
-        feedback.wait_for(state="visible")
-        # In the scale's own terms: value and label, for the answer and the anchor.
-        assert "4 · Good" in feedback.inner_text() and "5 · Excellent" in feedback.inner_text()
-        page.keyboard.press("Enter")
-
-        chosen = {0: (4, 3), 1: (5, 1), 2: (2, 2), 3: (3, 5)}
-        for index in (1, 2, 3):
-            if index == 3:
-                page.wait_for_url(re.compile("/break/$"))
-                assert (
-                    page.evaluate("getComputedStyle(document.body).backgroundColor")
-                    == "rgb(100, 100, 100)"
-                )
-                page.click("#continue")
-                wait_for_trial(page, 3)
-                page.locator("#fullscreen-resume").wait_for(state="visible")
-                page.click("#fullscreen-resume")
-                page.locator("#fullscreen-resume").wait_for(state="hidden")
-                assert page.evaluate("window.fullscreenRequests") == 1  # restored after the break
-            wait_for_trial(page, index)
-            quality, correspondence = chosen[index]
-            page.keyboard.press(str(quality))
-            page.keyboard.press(str(correspondence))
-            page.keyboard.press("Enter")
+        instructions_then_the_display_check_in_fullscreen(page)
+        first_trial_back_in_fullscreen_on_the_study_grey(page)
+        answer_the_training_trial_by_number_keys(page)
+        rate_through_the_break_by_number_keys(page, chosen)
         page.wait_for_url(re.compile("/done/$"))
     finally:
         context.close()
+    assert_display_check_and_scores_stored(session_for(token), chosen)
 
-    session = session_for(token)
+
+def instructions_then_the_display_check_in_fullscreen(page) -> None:
+    """Start (visible without scrolling) goes fullscreen; the check names distance and size."""
+    page.wait_for_url(re.compile("/instructions/$"))
+    shot(page, "instructions-1366x768")
+    start = page.locator("#start").bounding_box()
+    assert start["y"] + start["height"] <= 768, "Start must be visible without scrolling"
+    assert "the score of the highlighted question" in page.inner_text("#key-help")
+    assert page.is_checked("#fullscreen-choice")
+    page.click("#start")
+    page.locator("#display-check").wait_for(state="visible")
+    assert page.evaluate("window.fullscreenRequests") == 1
+    assert page.evaluate("Boolean(document.fullscreenElement)")
+    assert "Sit 60 cm from the screen." in page.inner_text("#display-check")
+    assert "1366" in page.inner_text("#display-facts")
+    shot(page, "display-check")
+    assert page.locator("#display-continue").is_disabled()
+    page.check("#grey-confirm")
+    page.click("#display-continue")
+
+
+def first_trial_back_in_fullscreen_on_the_study_grey(page) -> None:
+    wait_for_trial(page, 0)
+    # A page load left fullscreen: the first key press goes to restoring it.
+    page.locator("#fullscreen-resume").wait_for(state="visible")
+    page.keyboard.press("Space")
+    page.locator("#fullscreen-resume").wait_for(state="hidden")
+    assert page.evaluate("window.fullscreenRequests") == 1
+    surround = page.evaluate(
+        """() => ['body', '.trial-head', '.stage', '.panel'].map(
+             (s) => getComputedStyle(document.querySelector(s)).backgroundColor)"""
+    )
+    assert surround == ["rgb(100, 100, 100)"] * 4
+    shot(page, "trial-acr-grey")
+    hint = page.inner_text("#key-hint")
+    assert "score" in hint and "Shift" not in hint
+
+
+def answer_the_training_trial_by_number_keys(page) -> None:
+    """4 for quality moves on to correspondence; Tab and the arrows move between questions;
+    the feedback speaks the scale's own terms."""
+    active = "document.querySelector('.dim.active').dataset.key"
+    page.keyboard.press("4")  # Good for quality, then on to correspondence
+    assert page.evaluate(active) == "correspondence"
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate(active) == "quality"
+    page.keyboard.press("ArrowDown")
+    assert page.evaluate(active) == "correspondence"
+    page.keyboard.press("ArrowUp")
+    page.keyboard.press("Tab")
+    assert page.locator("#next").is_disabled()
+    page.keyboard.press("3")
+    assert page.locator("#next").is_enabled()
+    assert page.inner_text(".dim[data-key=quality] .dim-value") == "4 · Good"
+    page.keyboard.press("Enter")
+    feedback = page.locator("#feedback")
+    feedback.wait_for(state="visible")
+    # In the scale's own terms: value and label, for the answer and the anchor.
+    assert "4 · Good" in feedback.inner_text() and "5 · Excellent" in feedback.inner_text()
+    page.keyboard.press("Enter")
+
+
+def rate_through_the_break_by_number_keys(page, chosen: dict[int, tuple[int, int]]) -> None:
+    """Trials 1 to 3 answered with two number keys each, the break (study grey) before 3."""
+    for index in (1, 2, 3):
+        if index == 3:
+            break_on_the_study_grey_then_back_to_fullscreen(page)
+        wait_for_trial(page, index)
+        quality, correspondence = chosen[index]
+        page.keyboard.press(str(quality))
+        page.keyboard.press(str(correspondence))
+        page.keyboard.press("Enter")
+
+
+def break_on_the_study_grey_then_back_to_fullscreen(page) -> None:
+    page.wait_for_url(re.compile("/break/$"))
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(100, 100, 100)"
+    page.click("#continue")
+    wait_for_trial(page, 3)
+    page.locator("#fullscreen-resume").wait_for(state="visible")
+    page.click("#fullscreen-resume")
+    page.locator("#fullscreen-resume").wait_for(state="hidden")
+    assert page.evaluate("window.fullscreenRequests") == 1  # restored after the break
+
+
+def assert_display_check_and_scores_stored(
+    session: RatingSession, chosen: dict[int, tuple[int, int]]
+) -> None:
     check = session.display_check
     assert (check["window_width"], check["window_height"]) == (1366, 768)
     assert check["device_pixel_ratio"] == 1 and check["grey_steps_distinguishable"]

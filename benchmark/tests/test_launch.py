@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings
 from django.urls import reverse
 
-from annotation.tests.factories import AdminFactory, ResearcherFactory, UserFactory
+from annotation.tests.factories import ResearcherFactory, UserFactory
 from benchmark.models import BenchmarkRun, BenchmarkSweep
 from benchmark.services import LaunchRejected, SweepSpec, sweep_plan
 from benchmark.tests.conftest import tiny_form
@@ -17,12 +17,6 @@ from benchmark.tests.factories import LabelReleaseFactory
 from benchmark.training.errors import TrainingInputError
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def admin_client(client):
-    client.force_login(AdminFactory())
-    return client
 
 
 @pytest.fixture

@@ -21,12 +21,6 @@ SPEC = {
 
 
 @pytest.fixture
-def admin_client(client):
-    client.force_login(AdminFactory())
-    return client
-
-
-@pytest.fixture
 def finished_run(django_capture_on_commit_callbacks) -> BenchmarkRun:
     release = LabelReleaseFactory()
     with django_capture_on_commit_callbacks(execute=False):

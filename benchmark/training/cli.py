@@ -18,6 +18,7 @@ from typing import Any
 
 from benchmark.training.config import ConfigError, TrainConfig
 from benchmark.training.errors import TrainingInputError
+from published.errors import LayoutError
 
 ALIASES = {"output_dir": ["--out"], "split.protocol": ["--split"]}
 HELP = {
@@ -147,7 +148,7 @@ def _run_validate(argv: Sequence[str]) -> int:
 
 
 def _run_make_manifest(argv: Sequence[str]) -> int:
-    from benchmark.training.importers import LAYOUTS, layout_describe, published_manifest
+    from published.readers import LAYOUTS, layout_describe, published_manifest
 
     parser = argparse.ArgumentParser(
         prog="python -m benchmark.training make-manifest",
@@ -250,6 +251,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
-    except TrainingInputError as exc:
+    except (TrainingInputError, LayoutError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,7 +1,7 @@
 """Manifest CSV: one row per generated image with its MOS and grouping columns.
 
-The site's label-release export and the external-database importers both write this
-format. Everything is checked up front so a run fails in seconds, naming rows,
+The site's label-release export and the published-database readers (``published.readers``)
+both write this format. Everything is checked up front so a run fails in seconds, naming rows,
 instead of after an hour of training when a file turns out to be missing.
 """
 
@@ -85,11 +85,31 @@ def load_manifest(
     are left out instead of being errors: full-reference models on a mixed release.
     """
     path = Path(path)
+    needed = [*REQUIRED, *score_columns] + (["reference"] if need_reference else [])
+    frame = _read_with_columns(path, needed)
+    if need_reference and reference_rows_only:
+        frame = _reference_rows(path, frame)
+    problems = _blank_problems(frame, REQUIRED + (("reference",) if need_reference else ()))
+    problems += _score_problems(frame, score_columns)
+    problems += _stimulus_id_problems(frame)
+    base = path.resolve().parent
+    frame["image_path"] = [resolve_path(base, v) for v in frame["image"]]
+    if need_reference:
+        frame["reference_path"] = [resolve_path(base, v) for v in frame["reference"]]
+    if check_files:
+        problems += _missing_file_problems(frame, base)
+    if problems:
+        raise ManifestError(f"{path}: " + "; ".join(problems))
+    frame = frame.reset_index(drop=True)
+    return Manifest(path=path, frame=frame, score_columns=list(score_columns))
+
+
+def _read_with_columns(path: Path, needed: list[str]) -> pd.DataFrame:
+    """The manifest's rows, every cell as text; it must exist, hold rows and every column."""
     if not path.is_file():
         raise ManifestError(f"manifest not found: {path}")
     # Strings everywhere so that ids like '007' and prompt groups keep their spelling.
     frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    needed = [*REQUIRED, *score_columns] + (["reference"] if need_reference else [])
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         raise ManifestError(
@@ -97,15 +117,28 @@ def load_manifest(
         )
     if frame.empty:
         raise ManifestError(f"{path}: no rows")
-    if need_reference and reference_rows_only:
-        frame = frame[frame["reference"].str.strip() != ""].reset_index(drop=True)
-        if frame.empty:
-            raise ManifestError(f"{path}: no row has a reference image")
-    problems: list[str] = []
-    for col in REQUIRED + (("reference",) if need_reference else ()):
+    return frame
+
+
+def _reference_rows(path: Path, frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame[frame["reference"].str.strip() != ""].reset_index(drop=True)
+    if frame.empty:
+        raise ManifestError(f"{path}: no row has a reference image")
+    return frame
+
+
+def _blank_problems(frame: pd.DataFrame, columns: tuple[str, ...]) -> list[str]:
+    problems = []
+    for col in columns:
         blank = frame[col].str.strip() == ""
         if blank.any():
             problems.append(f"empty '{col}' in {_rows(blank, frame, 'image')}")
+    return problems
+
+
+def _score_problems(frame: pd.DataFrame, score_columns: list[str]) -> list[str]:
+    """Rows whose MOS is missing or not a finite number; the columns become numbers."""
+    problems = []
     for col in score_columns:
         numbers = pd.to_numeric(frame[col].replace("", np.nan), errors="coerce")
         bad = numbers.isna() | ~np.isfinite(numbers.fillna(0.0))
@@ -114,26 +147,28 @@ def load_manifest(
                 f"missing or non-numeric MOS in '{col}' for {_rows(bad, frame, 'image')}"
             )
         frame[col] = numbers
+    return problems
+
+
+def _stimulus_id_problems(frame: pd.DataFrame) -> list[str]:
+    """Duplicate ``stimulus_id`` rows; without the column (or all blank) the image is the id."""
     if "stimulus_id" not in frame.columns or (frame["stimulus_id"].str.strip() == "").all():
         frame["stimulus_id"] = frame["image"]
     dup = frame["stimulus_id"].duplicated(keep=False)
     if dup.any():
-        problems.append(f"duplicate stimulus_id in {_rows(dup, frame, 'stimulus_id')}")
-    base = path.resolve().parent
-    frame["image_path"] = [resolve_path(base, v) for v in frame["image"]]
-    if need_reference:
-        frame["reference_path"] = [resolve_path(base, v) for v in frame["reference"]]
-    if check_files:
-        for col, label in (("image_path", "image"), ("reference_path", "reference")):
-            if col not in frame:
-                continue
-            absent = ~frame[col].map(lambda p: Path(p).is_file())
-            if absent.any():
-                problems.append(
-                    f"'{label}' file not found (relative paths start at {base}) for "
-                    f"{_rows(absent, frame, label)}"
-                )
-    if problems:
-        raise ManifestError(f"{path}: " + "; ".join(problems))
-    frame = frame.reset_index(drop=True)
-    return Manifest(path=path, frame=frame, score_columns=list(score_columns))
+        return [f"duplicate stimulus_id in {_rows(dup, frame, 'stimulus_id')}"]
+    return []
+
+
+def _missing_file_problems(frame: pd.DataFrame, base: Path) -> list[str]:
+    problems = []
+    for col, label in (("image_path", "image"), ("reference_path", "reference")):
+        if col not in frame:
+            continue
+        absent = ~frame[col].map(lambda p: Path(p).is_file())
+        if absent.any():
+            problems.append(
+                f"'{label}' file not found (relative paths start at {base}) for "
+                f"{_rows(absent, frame, label)}"
+            )
+    return problems

@@ -4,17 +4,11 @@ import pytest
 from django.urls import reverse
 
 from annotation.models import ImportJob, Rating, RatingSession, Study
-from annotation.tests.factories import AdminFactory, RatingFactory
+from annotation.tests.factories import RatingFactory
 from benchmark.models import BenchmarkRun, BenchmarkSweep
 from benchmark.tests.factories import BenchmarkRunFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def admin_client(client):
-    client.force_login(AdminFactory())
-    return client
 
 
 def test_ratings_are_view_only(admin_client):

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -47,79 +48,110 @@ def test_demo_setup_twice_neither_fails_nor_duplicates(tmp_path):
 
 
 def test_demo_serves_every_printed_url_and_stops_cleanly_on_ctrl_c(tmp_path):
-    port = _free_port()
-    process = subprocess.Popen(
+    process = demo_start(_free_port(), tmp_path)
+    drained: list[str] = []
+    drain = None
+    try:
+        output = read_until_ready(process)
+        text = "".join(output)
+        assert "press Ctrl-C" in text, text
+        # Keep reading the worker's and server's output so a full pipe never blocks them.
+        drain = output_drain(process, drained)
+        urls = dict(re.findall(r"^\s+([A-Za-z ]+):\s+(http://\S+)", text, flags=re.M))
+        username, password = re.search(r"Sign in as:\s+(\S+) / (\S+)", text).groups()
+        assert set(urls) == {"Dashboard", "Admin", "API docs", "Benchmarks", "Subject invite"}
+        browser = signed_in(urls["Dashboard"], username, password)
+        for name, url in urls.items():
+            response = browser.get(url, timeout=10)
+            assert response.status_code == 200, (name, url, response.status_code)
+        assert_the_queued_sweep_trains(browser, urls["Benchmarks"])
+    finally:
+        rest = stop_with_ctrl_c(process, drain, drained)
+    assert process.returncode == 0, "".join(output) + rest
+    assert "Demo stopped." in rest
+
+
+def demo_start(port: int, var_dir: Path) -> subprocess.Popen:
+    return subprocess.Popen(
         [sys.executable, "manage.py", "demo", "--port", str(port)],
         cwd=REPO,
-        env=child_env(VAR_DIR=str(tmp_path)),
+        env=child_env(VAR_DIR=str(var_dir)),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
-    output = []
-    drained: list[str] = []
-    drain = None
-    try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line and process.poll() is not None:
-                break
-            output.append(line)
-            if "press Ctrl-C" in line:
-                break
-        text = "".join(output)
-        assert "press Ctrl-C" in text, text
-        # Keep reading the worker's and server's output so a full pipe never blocks them.
-        drain = threading.Thread(
-            target=lambda: drained.extend(iter(process.stdout.readline, "")), daemon=True
-        )
-        drain.start()
-        urls = dict(re.findall(r"^\s+([A-Za-z ]+):\s+(http://\S+)", text, flags=re.M))
-        username, password = re.search(r"Sign in as:\s+(\S+) / (\S+)", text).groups()
-        assert set(urls) == {"Dashboard", "Admin", "API docs", "Benchmarks", "Subject invite"}
 
-        browser = requests.Session()
-        for _ in range(100):
-            try:
-                login_page = browser.get(urls["Dashboard"], timeout=5)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.3)
-        assert login_page.status_code == 200 and "Sign in" in login_page.text
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login_page.text)[1]
-        signed_in = browser.post(
-            login_page.url,
-            data={"username": username, "password": password, "csrfmiddlewaretoken": token},
-            headers={"Referer": login_page.url},
-            timeout=10,
-        )
-        assert signed_in.status_code == 200
-        assert "Demo: image-to-image quality" in signed_in.text
-        for name, url in urls.items():
-            response = browser.get(url, timeout=10)
-            assert response.status_code == 200, (name, url, response.status_code)
-        # The demo's worker trains the queued tiny sweep on CPU, end to end.
-        status_url = urls["Benchmarks"] + "sweeps/1/status.json"
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            sweep = browser.get(status_url, timeout=10).json()
-            if sweep["finished"]:
-                break
-            time.sleep(2)
-        assert sweep["finished"] and sweep["counts"] == {"succeeded": 1}, sweep
-        assert sweep["results"]["rows"][0]["cells"]["mos_quality"]["srcc"] is not None
-    finally:
-        process.send_signal(signal.SIGINT)
+
+def read_until_ready(process: subprocess.Popen) -> list[str]:
+    """The demo's output up to its 'press Ctrl-C' line (or its end, or three minutes)."""
+    output = []
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line and process.poll() is not None:
+            break
+        output.append(line)
+        if "press Ctrl-C" in line:
+            break
+    return output
+
+
+def output_drain(process: subprocess.Popen, drained: list[str]) -> threading.Thread:
+    """A thread reading the rest of the output into ``drained``."""
+    drain = threading.Thread(
+        target=lambda: drained.extend(iter(process.stdout.readline, "")), daemon=True
+    )
+    drain.start()
+    return drain
+
+
+def signed_in(dashboard_url: str, username: str, password: str) -> requests.Session:
+    """A session signed in with the printed credentials, once the server answers."""
+    browser = requests.Session()
+    for _ in range(100):
         try:
-            if drain is None:
-                rest, _ = process.communicate(timeout=30)
-            else:
-                process.wait(timeout=30)
-                drain.join(timeout=10)
-                rest = "".join(drained)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise
-    assert process.returncode == 0, "".join(output) + rest
-    assert "Demo stopped." in rest
+            login_page = browser.get(dashboard_url, timeout=5)
+            break
+        except requests.ConnectionError:
+            time.sleep(0.3)
+    assert login_page.status_code == 200 and "Sign in" in login_page.text
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login_page.text)[1]
+    response = browser.post(
+        login_page.url,
+        data={"username": username, "password": password, "csrfmiddlewaretoken": token},
+        headers={"Referer": login_page.url},
+        timeout=10,
+    )
+    assert response.status_code == 200
+    assert "Demo: image-to-image quality" in response.text
+    return browser
+
+
+def assert_the_queued_sweep_trains(browser: requests.Session, benchmarks_url: str) -> None:
+    """The demo's worker trains the queued tiny sweep on CPU, end to end."""
+    status_url = benchmarks_url + "sweeps/1/status.json"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        sweep = browser.get(status_url, timeout=10).json()
+        if sweep["finished"]:
+            break
+        time.sleep(2)
+    assert sweep["finished"] and sweep["counts"] == {"succeeded": 1}, sweep
+    assert sweep["results"]["rows"][0]["cells"]["mos_quality"]["srcc"] is not None
+
+
+def stop_with_ctrl_c(
+    process: subprocess.Popen, drain: threading.Thread | None, drained: list[str]
+) -> str:
+    """SIGINT, as Ctrl-C sends it; returns the output printed after the ready line."""
+    process.send_signal(signal.SIGINT)
+    try:
+        if drain is None:
+            rest, _ = process.communicate(timeout=30)
+            return rest
+        process.wait(timeout=30)
+        drain.join(timeout=10)
+        return "".join(drained)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.training import train
-from benchmark.training.importers import agiqa3k_manifest
+from published.readers import agiqa3k_manifest
 
 DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 SAMPLE = DATA / "agiqa3k-sample"

@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 
 from benchmark.training.cli import main
-from benchmark.training.importers import LAYOUTS, LayoutError
 from benchmark.training.manifest import load_manifest
 from benchmark.training.synthetic import make_published_database
+from published.errors import LayoutError
+from published.readers import LAYOUTS
 
 REPO = Path(__file__).resolve().parents[3]
 KEYS = {
@@ -78,7 +79,7 @@ def test_mat_files_and_images_that_disagree_are_refused(tmp_path):
 
 def test_the_readers_import_without_django():
     code = (
-        "import sys, benchmark.training.importers as m; "
+        "import sys, published.readers as m; "
         "assert 'django' not in sys.modules, 'django imported'; print(len(m.LAYOUTS))"
     )
     done = subprocess.run(

@@ -1,4 +1,4 @@
-"""Published AIGC quality databases, read from the files their authors publish.
+"""Readers of the published databases: one layout per database, and their training manifests.
 
 One reader per database, shared by the training library's ``make-manifest`` and the study
 site's ``import-external`` (``annotation.imports.external`` wraps these layouts), so the two
@@ -23,8 +23,8 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
-from benchmark.training.errors import TrainingInputError
-from benchmark.training.package_reader import package_manifest
+from published.errors import LayoutError, LayoutProblem
+from published.package import package_manifest
 
 TRAILING_NUMBER = re.compile(r"_(\d+)\.[A-Za-z0-9]+$")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
@@ -60,25 +60,6 @@ class PublishedTable:
     label_file: Path
     root: Path
     rows: list[PublishedRow]
-
-
-@dataclass(frozen=True)
-class LayoutProblem:
-    row: int  # data rows count from 1; 0 = the file or folder itself
-    image: str
-    message: str
-
-
-class LayoutError(TrainingInputError):
-    """The folder does not hold the database as published; ``problems`` lists why."""
-
-    def __init__(self, problems: list[LayoutProblem]):
-        self.problems = list(problems)
-        shown = "; ".join(
-            (f"row {p.row} ({p.image}): " if p.row else "") + p.message for p in self.problems[:10]
-        )
-        more = f" and {len(self.problems) - 10} more" if len(self.problems) > 10 else ""
-        super().__init__(shown + more)
 
 
 def _fail(message: str, where: str = "") -> LayoutError:
@@ -714,7 +695,7 @@ class Aigiqa20k(PublishedLayout):
 class DatasetPackage(PublishedLayout):
     """This platform's own dataset package (unzipped): its mos.csv names the dimensions
     (``mos_<key>`` columns), so the manifest is that table with its paths rewritten
-    (:func:`benchmark.training.package_reader.package_manifest`). The study site reads a
+    (:func:`published.package.package_manifest`). The study site reads a
     package with its own layout (release.json, anchors.csv, roles)."""
 
     key = "dataset-package"
