@@ -36,8 +36,6 @@ from common.progress import Progress
 if TYPE_CHECKING:
     from analysis.pipeline import PipelineOptions, PipelineResult
 
-OPTION_KINDS = ("many", "choice", "integer", "number", "switch")
-
 
 @dataclass(frozen=True)
 class OptionSpec:
@@ -210,7 +208,6 @@ def option_specs() -> dict[str, OptionSpec]:
 
 DEFAULT_ANALYSIS_OPTIONS = AnalysisOptions()
 DEFAULT_OPTIONS: dict = DEFAULT_ANALYSIS_OPTIONS.as_dict()
-SCREENING_METHODS: tuple[str, ...] = option_specs()["screening"].values
 
 
 def analysis_options_initial(*, study: Study) -> dict:

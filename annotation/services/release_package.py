@@ -23,7 +23,6 @@ import json
 import logging
 import mimetypes
 import secrets
-import shutil
 import uuid
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -873,14 +872,3 @@ def _package_store(*, release: LabelRelease, staged: Path) -> None:
         package_error="",
         packaged_at=timezone.now(),
     )
-
-
-def package_download_name(release: LabelRelease) -> str:
-    return f"{release.study.slug}-v{release.version}-dataset.zip"
-
-
-def package_copy_to(*, release: LabelRelease, out: Path) -> Path:
-    """For the command line: copy the stored package to ``out``."""
-    with default_storage.open(release.package_file.name, "rb") as src, out.open("wb") as dst:
-        shutil.copyfileobj(src, dst, CHUNK)
-    return out
