@@ -103,6 +103,63 @@ def stimuli_import(
     return ImportResult(study=study, created=len(created), duplicates=_duplicates(rows))
 
 
+def _external_study_create(
+    *, adapter, table, name: str, owner, slug: str
+) -> tuple[Study, list[str]]:
+    """The closed study that holds a published database, and its dimension keys."""
+    # A layout whose files name their own dimensions and scale (a dataset package) says so
+    # in its table.
+    dimensions = getattr(table, "dimensions", None) or adapter.dimensions
+    scale = getattr(table, "scale", None) or adapter.scale
+    study = study_create(
+        name=name,
+        owner=owner,
+        slug=slug or slugify(name)[:80],
+        dimensions=dimensions,
+        scale_min=scale[0],
+        scale_max=scale[1],
+        status=Study.Status.CLOSED,
+        metadata={"external": {"layout": adapter.key, "title": adapter.title}},
+        **getattr(table, "study_fields", {}),
+    )
+    return study, [d.key for d in dimensions]
+
+
+def _external_release_write(
+    *, study: Study, keys: list[str], adapter, table, stimuli, rows, duplicates, owner, written
+) -> tuple[LabelRelease, int]:
+    """The external release of the published scores; returns it and its unlabelled count."""
+    # Rows with no MOS at all (a package's training and gold anchors) stay out of the
+    # release; rows with a withheld MOS (None) are in it as unlabelled.
+    scored = [(s, r) for s, r in zip(stimuli, rows, strict=True) if r.mos]
+    mos = mos_table_external(stimuli=[s for s, _ in scored], rows=[r for _, r in scored], keys=keys)
+    release = release_write(
+        study=study,
+        source=LabelRelease.Source.EXTERNAL,
+        mos=mos,
+        method_config={
+            "database": adapter.title,
+            "layout": adapter.key,
+            "label_file": table.label_file.name,
+            "label_file_sha256": sha256_of(table.label_file),
+            "dimensions": keys,
+            "mos_column": f"mos_{keys[0]}",
+            "imported_at": timezone.now().isoformat(),
+            "same_file": list(duplicates),
+        },
+        counts={
+            "stimuli": len(scored),
+            "dimensions": len(keys),
+            "ratings": 0,
+            "same_file": len(duplicates),
+            "unlabelled": len(mos.incomplete),
+        },
+        created_by=owner,
+        written=written,
+    )
+    return release, len(mos.incomplete)
+
+
 def external_import(
     *,
     layout: str,
@@ -127,25 +184,12 @@ def external_import(
         allow_duplicates=adapter.allow_duplicates,
         progress=progress,
     )
-    # A layout whose files name their own dimensions and scale (a dataset package) says so
-    # in its table.
-    dimensions = getattr(table, "dimensions", None) or adapter.dimensions
-    scale = getattr(table, "scale", None) or adapter.scale
-    keys = [d.key for d in dimensions]
     duplicates = _duplicates(rows)
     written: list[str] = []
     try:
         with transaction.atomic():
-            study = study_create(
-                name=name,
-                owner=owner,
-                slug=slug or slugify(name)[:80],
-                dimensions=dimensions,
-                scale_min=scale[0],
-                scale_max=scale[1],
-                status=Study.Status.CLOSED,
-                metadata={"external": {"layout": adapter.key, "title": adapter.title}},
-                **getattr(table, "study_fields", {}),
+            study, keys = _external_study_create(
+                adapter=adapter, table=table, name=name, owner=owner, slug=slug
             )
             stimuli = stimuli_insert(
                 stimuli=stimuli_files_write(
@@ -153,34 +197,15 @@ def external_import(
                 ),
                 rows=rows,
             )
-            # Rows with no MOS at all (a package's training and gold anchors) stay out of the
-            # release; rows with a withheld MOS (None) are in it as unlabelled.
-            scored = [(s, r) for s, r in zip(stimuli, rows, strict=True) if r.mos]
-            mos = mos_table_external(
-                stimuli=[s for s, _ in scored], rows=[r for _, r in scored], keys=keys
-            )
-            release = release_write(
+            release, unlabelled = _external_release_write(
                 study=study,
-                source=LabelRelease.Source.EXTERNAL,
-                mos=mos,
-                method_config={
-                    "database": adapter.title,
-                    "layout": adapter.key,
-                    "label_file": table.label_file.name,
-                    "label_file_sha256": sha256_of(table.label_file),
-                    "dimensions": keys,
-                    "mos_column": f"mos_{keys[0]}",
-                    "imported_at": timezone.now().isoformat(),
-                    "same_file": list(duplicates),
-                },
-                counts={
-                    "stimuli": len(scored),
-                    "dimensions": len(keys),
-                    "ratings": 0,
-                    "same_file": len(duplicates),
-                    "unlabelled": len(mos.incomplete),
-                },
-                created_by=owner,
+                keys=keys,
+                adapter=adapter,
+                table=table,
+                stimuli=stimuli,
+                rows=rows,
+                duplicates=duplicates,
+                owner=owner,
                 written=written,
             )
     except BaseException:
@@ -191,7 +216,7 @@ def external_import(
         created=len(stimuli),
         release=release,
         duplicates=duplicates,
-        unlabelled=len(mos.incomplete),
+        unlabelled=unlabelled,
     )
 
 
