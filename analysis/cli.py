@@ -19,9 +19,9 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import Field, dataclass, fields, is_dataclass, replace
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 import pandas as pd
 
@@ -37,7 +37,7 @@ from analysis.pipeline import (
     ScreeningOptions,
     run_pipeline,
 )
-from analysis.presets import PRESETS, preset_options
+from analysis.presets import PRESETS, preset_options, standard_options
 from analysis.reliability import ReliabilityOptions
 from analysis.subject_model import SubjectModelOptions
 from common.progress import progress_fraction
@@ -72,37 +72,97 @@ def _range(text: str) -> tuple[float, float]:
     return lo, hi
 
 
+def _option_class(cls: Any, name: str) -> Any:
+    """The options dataclass of field ``name`` of ``cls`` (``NormalisationOptions | None``
+    -> ``NormalisationOptions``)."""
+    hint = get_type_hints(cls)[name]
+    return next(arg for arg in (hint, *get_args(hint)) if is_dataclass(arg))
+
+
+def _option_field(path: str) -> tuple[Field, Any, Any]:
+    """The dataclass field, type hint and standard-preset value of the library option at
+    ``path`` in :class:`PipelineOptions` (``screening.bt500.ddof``). A step the preset leaves
+    off (``normalisation``) shows its own class's default."""
+    cls: Any = PipelineOptions
+    value: Any = standard_options()
+    *parents, leaf = path.split(".")
+    for part in parents:
+        cls = _option_class(cls, part)
+        value = getattr(value, part) if value is not None else None
+        value = cls() if value is None else value
+    field = next(item for item in fields(cls) if item.name == leaf)
+    return field, get_type_hints(cls)[leaf], getattr(value, leaf)
+
+
 @dataclass(frozen=True)
 class Flag:
-    """One analysis option of the command line: the one place its flag, default and help
-    are written; :func:`_options` turns the parsed values into :class:`PipelineOptions`."""
+    """One analysis flag of the command line and the library options it sets.
+
+    ``options`` are paths in :class:`PipelineOptions`; the first one's field gives the
+    flag's default (the standard preset's value, shown in the help), choices (a
+    ``Literal``), value type and help (its ``metadata["help"]``). ``help`` is added to that
+    (or is the whole help of a flag that sets no option); ``default`` and ``choices`` are
+    given only for such a flag. :func:`_options` applies the values given.
+    """
 
     name: str  # the flag without its leading dashes
     group: str = ""  # argparse group title; "" for the command's own options
+    options: tuple[str, ...] = ()
     help: str | None = None
-    default: Any = None  # the standard preset's value, shown in the help
-    type: Callable[[str], Any] | None = None
+    type: Callable[[str], Any] | None = None  # when the option's own type cannot parse it
+    switch: bool = False  # a flag without a value (store_true) ...
+    sets: Any = True  # ... that sets its options to this
+    # Turns the parsed value into the option's; its errors are the command's one-line errors.
+    convert: Callable[[Any], Any] | None = None
+    default: Any = None
     choices: tuple[str, ...] | None = None
-    switch: bool = False  # a flag without a value (store_true)
+
+    @property
+    def dest(self) -> str:
+        return self.name.replace("-", "_")
+
+    def value(self, parsed: Any) -> Any:
+        """The option value for a flag given on the command line."""
+        if self.switch:
+            return self.sets
+        return self.convert(parsed) if self.convert else parsed
 
     def argparse_kwargs(self) -> dict[str, Any]:
         # Parsed default None: "not given", so the preset's value stands.
+        field, hint, default = (
+            _option_field(self.options[0]) if self.options else (None, None, None)
+        )
+        texts = [field.metadata.get("help") if field else None, self.help]
+        text = " ".join(t for t in texts if t) or None
         if self.switch:
-            return {"action": "store_true", "default": None, "help": self.help}
-        kwargs: dict[str, Any] = {"default": None, "help": self._help_with_default()}
-        if self.type is not None:
-            kwargs["type"] = self.type
-        if self.choices is not None:
-            kwargs["choices"] = self.choices
+            return {"action": "store_true", "default": None, "help": text}
+        kwargs: dict[str, Any] = {"default": None}
+        shown = self.default if not self.options else default
+        kwargs["help"] = _help_with_default(text, shown)
+        parse = self.type or (hint if hint in (int, float) else None)
+        if parse is not None:
+            kwargs["type"] = parse
+        choices = self.choices or (get_args(hint) if get_origin(hint) is Literal else None)
+        if choices:
+            kwargs["choices"] = choices
         return kwargs
 
-    def _help_with_default(self) -> str | None:
-        if self.default is None or (self.help and "default" in self.help):
-            return self.help
-        shown = (
-            ",".join(map(str, self.default)) if isinstance(self.default, tuple) else self.default
+
+def _help_with_default(text: str | None, default: Any) -> str | None:
+    if default is None or (text and "default" in text):
+        return text
+    shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+    return f"{text + ' ' if text else ''}(standard preset: {shown})"
+
+
+def _methods(text: str) -> tuple[str, ...]:
+    methods = tuple(m for m in _csv_list(text) if m != "none")
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise OptionsError(
+            "--screening", f"unknown method(s) {', '.join(unknown)}; choose from {METHODS}"
         )
-        return f"{self.help + ' ' if self.help else ''}(standard preset: {shown})"
+    return methods
 
 
 PRESET = "preset (flags given override it)"
@@ -117,103 +177,78 @@ ANALYSIS_FLAGS: tuple[Flag, ...] = (
     Flag(
         "preset",
         PRESET,
-        "standard (default: the standards' choices) or sureal (every choice SUREAL 0.9.0 "
+        help="standard (default: the standards' choices) or sureal (every choice SUREAL 0.9.0 "
         "makes); the other flags override the preset's values",
-        "standard",
+        default="standard",
         choices=tuple(PRESETS),
     ),
     Flag(
         "keep-unscreened",
         PRESET,
+        ("screening.if_all_rejected",),
         "when screening would reject every subject of a dimension, keep that dimension "
         "unscreened (with a warning) instead of stopping with an error",
         switch=True,
+        sets="keep_unscreened",
     ),
     Flag(
         "screening",
-        default="bt500",
-        help=f"comma list of {','.join(METHODS)} or 'none' (default: bt500)",
+        options=("screening.methods",),
+        help=f"comma list of {','.join(METHODS)} or 'none'",
+        convert=_methods,
     ),
-    Flag(
-        "repeat-policy",
-        choices=("first", "mean", "all"),
-        default="first",
-        help="which showings enter MOS (default: first)",
-    ),
-    Flag("bt500-ddof", BT500, "std denominator N-ddof (default 1)", 1, int),
-    Flag(
-        "bt500-zero-variance",
-        BT500,
-        "zero-variance stimuli: skip (default) or the literal formula (sureal)",
-        "skip",
-        choices=("skip", "literal"),
-    ),
-    Flag("bt500-pool", BT500, "pool dimensions (reject from all)", switch=True),
-    Flag(
-        "bt500-denominator",
-        BT500,
-        "J·K·L of a partial design: rated (default: the presentations the subject rated) or "
-        "presentations (all of the dimension, as SUREAL)",
-        "rated",
-        choices=("rated", "presentations"),
-    ),
-    Flag(
-        "bt500-pool-repeats",
-        BT500,
-        "one presentation per stimulus with all its showings (SUREAL) instead of one per repeat",
-        switch=True,
-    ),
+    Flag("repeat-policy", options=("repeat_policy",)),
+    Flag("bt500-ddof", BT500, ("screening.bt500.ddof",)),
+    Flag("bt500-zero-variance", BT500, ("screening.bt500.zero_variance",)),
+    Flag("bt500-pool", BT500, ("screening.bt500.pool_dimensions",), switch=True),
+    Flag("bt500-denominator", BT500, ("screening.bt500.denominator",)),
+    Flag("bt500-pool-repeats", BT500, ("screening.bt500.pool_repeats",), switch=True),
     Flag(
         "bt500-exclude-skipped",
         BT500,
+        ("screening.bt500.count_skipped_in_denominator",),
         "leave skipped stimuli out of the denominator J·K·L",
         switch=True,
+        sets=False,
     ),
-    Flag("corr-threshold", CORRELATION, default=0.75, type=float),
-    Flag("corr-coefficient", CORRELATION, default="pearson", choices=("pearson", "spearman")),
-    Flag("corr-reject-undefined", CORRELATION, switch=True),
-    Flag("repeat-threshold", CHECKS, default=0.25, type=float),
-    Flag("gold-threshold", CHECKS, default=0.25, type=float),
-    Flag("scale", CHECKS, "scale range LO,HI, e.g. 1,5", type=_range),
+    Flag("corr-threshold", CORRELATION, ("screening.correlation.threshold",)),
+    Flag("corr-coefficient", CORRELATION, ("screening.correlation.coefficient",)),
+    Flag(
+        "corr-reject-undefined",
+        CORRELATION,
+        ("screening.correlation.reject_undefined",),
+        switch=True,
+    ),
+    Flag("repeat-threshold", CHECKS, ("screening.repeat_consistency.threshold",)),
+    Flag("gold-threshold", CHECKS, ("screening.gold.threshold",)),
+    Flag(
+        "scale",
+        CHECKS,
+        ("screening.repeat_consistency.scale_range", "screening.gold.scale_range"),
+        "scale range LO,HI, e.g. 1,5",
+        type=_range,
+    ),
     Flag(
         "too-fast-seconds",
         RESPONSE_TIME,
-        f"answers quicker than this many seconds are too fast (>0..{TOO_FAST_MAX_SECONDS:g}, "
-        "default 1.0)",
-        1.0,
-        float,
+        ("screening.response_time.min_seconds",),
+        f"(>0..{TOO_FAST_MAX_SECONDS:g})",
     ),
-    Flag(
-        "too-fast-max-fraction",
-        RESPONSE_TIME,
-        "share of a subject's answers that may be too fast before rejection (0 <= x < 1, "
-        "default 0.1)",
-        0.1,
-        float,
-    ),
-    Flag(
-        "true-score-se",
-        MODEL,
-        "standard error of the true scores: p910 (default, P.910 Annex E, each stimulus's own "
-        "residual spread) or fisher (Fisher information)",
-        "p910",
-        choices=("p910", "fisher"),
-    ),
-    Flag("normalise", NORMALISATION, "z-score per subject and dimension", switch=True),
-    Flag("normalise-per-session", NORMALISATION, switch=True),
-    Flag(
-        "normalise-rule",
-        NORMALISATION,
-        "fixed: z=±3 -> range ends (default); minmax: observed z range",
-        "fixed",
-        choices=("fixed", "minmax", "none"),
-    ),
-    Flag("normalise-range", NORMALISATION, default=(0.0, 100.0), type=_range),
+    Flag("too-fast-max-fraction", RESPONSE_TIME, ("screening.response_time.max_fraction",)),
+    Flag("true-score-se", MODEL, ("subject_model.true_score_se",)),
+    Flag("normalise", NORMALISATION, help="z-score per subject and dimension", switch=True),
+    Flag("normalise-per-session", NORMALISATION, ("normalisation.per_session",), switch=True),
+    Flag("normalise-rule", NORMALISATION, ("normalisation.rescale",)),
+    Flag("normalise-range", NORMALISATION, ("normalisation.target_range",), type=_range),
     Flag("no-subject-model", LATER, switch=True),
     Flag("no-reliability", LATER, switch=True),
-    Flag("splits", LATER, "random split-halves (default 100)", 100, int),
-    Flag("seed", LATER, default=0, type=int),
-    Flag("confidence", LATER, default=0.95, type=float),
+    Flag("splits", LATER, ("reliability.n_splits",)),
+    Flag("seed", LATER, ("reliability.seed", "distribution.seed")),
+    Flag(
+        "confidence",
+        LATER,
+        ("mos.confidence", "subject_model.confidence", "reliability.confidence"),
+    ),
 )
 
 
@@ -247,33 +282,19 @@ def _add_ratings_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _given(args: argparse.Namespace, fields: dict[str, str]) -> dict[str, Any]:
-    """``{library field: value}`` for each flag (by dest) given on the command line."""
-    return {field: getattr(args, dest) for field, dest in fields.items() if getattr(args, dest)}
-
-
-def _given_values(args: argparse.Namespace, fields: dict[str, str]) -> dict[str, Any]:
-    """Like :func:`_given` for flags whose value may be falsy (0, 0.0): given = not None."""
-    return {
-        field: getattr(args, dest)
-        for field, dest in fields.items()
-        if getattr(args, dest) is not None
-    }
-
-
-def _switch(given: Any, field: str, value: Any) -> dict[str, Any]:
-    """``{field: value}`` when a switch (or a flag) was given, else nothing to change."""
-    return {field: value} if given else {}
-
-
-def _methods(text: str) -> tuple[str, ...]:
-    methods = tuple(m for m in _csv_list(text) if m != "none")
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise OptionsError(
-            "--screening", f"unknown method(s) {', '.join(unknown)}; choose from {METHODS}"
-        )
-    return methods
+def _given_at(args: argparse.Namespace, parent: str) -> dict[str, Any]:
+    """``{field: value}`` for each flag given on the command line that sets a field of the
+    options at ``parent`` (a path in :class:`PipelineOptions`; "" for its own fields)."""
+    given: dict[str, Any] = {}
+    for flag in ANALYSIS_FLAGS:
+        parsed = getattr(args, flag.dest)
+        if parsed is None:
+            continue
+        for path in flag.options:
+            head, _, leaf = path.rpartition(".")
+            if head == parent:
+                given[leaf] = flag.value(parsed)
+    return given
 
 
 def _check_too_fast_seconds(value: float | None) -> None:
@@ -284,46 +305,20 @@ def _check_too_fast_seconds(value: float | None) -> None:
 
 
 def _screening_options(args: argparse.Namespace, base: ScreeningOptions) -> ScreeningOptions:
-    bt500 = replace(
-        base.bt500,
-        **_given_values(
-            args,
-            {
-                "ddof": "bt500_ddof",
-                "zero_variance": "bt500_zero_variance",
-                "denominator": "bt500_denominator",
-            },
-        ),
-        **_switch(args.bt500_pool, "pool_dimensions", True),
-        **_switch(args.bt500_pool_repeats, "pool_repeats", True),
-        **_switch(args.bt500_exclude_skipped, "count_skipped_in_denominator", False),
-    )
-    correlation = replace(
-        base.correlation,
-        **_given_values(args, {"threshold": "corr_threshold", "coefficient": "corr_coefficient"}),
-        **_switch(args.corr_reject_undefined, "reject_undefined", True),
-    )
-    scale = _given_values(args, {"scale_range": "scale"})
-    repeat = replace(
-        base.repeat_consistency, **_given_values(args, {"threshold": "repeat_threshold"}), **scale
-    )
-    gold = replace(base.gold, **_given_values(args, {"threshold": "gold_threshold"}), **scale)
+    bt500 = replace(base.bt500, **_given_at(args, "screening.bt500"))
+    correlation = replace(base.correlation, **_given_at(args, "screening.correlation"))
+    repeat = replace(base.repeat_consistency, **_given_at(args, "screening.repeat_consistency"))
+    gold = replace(base.gold, **_given_at(args, "screening.gold"))
     _check_too_fast_seconds(args.too_fast_seconds)
-    response_time = replace(
-        base.response_time,
-        **_given_values(
-            args, {"min_seconds": "too_fast_seconds", "max_fraction": "too_fast_max_fraction"}
-        ),
-    )
+    response_time = replace(base.response_time, **_given_at(args, "screening.response_time"))
     return replace(
         base,
-        **_switch(args.screening is not None, "methods", _methods(args.screening or "")),
+        **_given_at(args, "screening"),
         bt500=bt500,
         correlation=correlation,
         repeat_consistency=repeat,
         gold=gold,
         response_time=response_time,
-        **_switch(args.keep_unscreened, "if_all_rejected", "keep_unscreened"),
     )
 
 
@@ -332,41 +327,32 @@ def _normalisation_options(
 ) -> NormalisationOptions | None:
     if not args.normalise:
         return base
-    return replace(
-        base or NormalisationOptions(),
-        **_given_values(args, {"rescale": "normalise_rule", "target_range": "normalise_range"}),
-        **_switch(args.normalise_per_session, "per_session", True),
-    )
+    return replace(base or NormalisationOptions(), **_given_at(args, "normalisation"))
 
 
 def _options(args: argparse.Namespace) -> PipelineOptions:
     """The preset's options with every flag given on the command line applied over them."""
     base = preset_options(args.preset or "standard")
-    confidence = _given_values(args, {"confidence": "confidence"})
     subject_model = None
     if not args.no_subject_model:
         subject_model = replace(
-            base.subject_model or SubjectModelOptions(),
-            **confidence,
-            **_given(args, {"true_score_se": "true_score_se"}),
+            base.subject_model or SubjectModelOptions(), **_given_at(args, "subject_model")
         )
     reliability_options = None
     if not args.no_reliability:
         reliability_options = replace(
-            base.reliability or ReliabilityOptions(),
-            **_given_values(args, {"n_splits": "splits", "seed": "seed"}),
-            **confidence,
+            base.reliability or ReliabilityOptions(), **_given_at(args, "reliability")
         )
     return replace(
         base,
-        **_given(args, {"repeat_policy": "repeat_policy"}),
+        **_given_at(args, ""),
         screening=_screening_options(args, base.screening),
         normalisation=_normalisation_options(args, base.normalisation),
-        mos=replace(base.mos or MOSOptions(), **confidence),
+        mos=replace(base.mos or MOSOptions(), **_given_at(args, "mos")),
         subject_model=subject_model,
         reliability=reliability_options,
         distribution=replace(
-            base.distribution or DistributionOptions(), **_given_values(args, {"seed": "seed"})
+            base.distribution or DistributionOptions(), **_given_at(args, "distribution")
         ),
     )
 
@@ -473,9 +459,10 @@ def cmd_distribution(args: argparse.Namespace) -> int:
     for col in _csv_list(args.values):
         groups = [("all", table)] + (list(table.groupby(by)) if by else [])
         for level, part in groups:
+            label = str(level)  # "all" or a generator (groupby keys are typed as maybe bytes)
             for fig in (
-                figures.distribution_figure(part[col], f"{col} ({level})"),
-                figures.qq_figure(part[col], f"Q-Q {col} ({level})"),
+                figures.distribution_figure(part[col], f"{col} ({label})"),
+                figures.qq_figure(part[col], f"Q-Q {col} ({label})"),
             ):
                 divs.append(figure_div(fig))
     (args.out / "distribution.html").write_text(
@@ -520,14 +507,8 @@ def cmd_factors(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m analysis",
-        description="Subject screening, MOS, subject model, reliability and distributions for "
-        "subjective ratings of AI-generated images.",
-    )
-    subparsers = parser.add_subparsers(dest="command", required=True)
-
+def _add_pipeline_commands(subparsers: Any) -> None:
+    """The commands that run the pipeline on a ratings CSV (with every analysis flag)."""
     command_parser = subparsers.add_parser(
         "report", help="full pipeline -> HTML report + CSV tables + summary.json"
     )
@@ -561,44 +542,63 @@ def build_parser() -> argparse.ArgumentParser:
     )
     command_parser.set_defaults(func=cmd_subject_model, no_reliability=True)
 
-    for name, func, helptext in (
-        (
-            "distribution",
-            cmd_distribution,
-            "Gaussian fits + normality tests of a per-stimulus MOS table",
-        ),
-        ("factors", cmd_factors, "per-generator summary, OLS/ANOVA, Tukey HSD of a MOS table"),
-    ):
-        command_parser = subparsers.add_parser(name, help=helptext)
-        command_parser.add_argument("mos", type=Path, help="per-stimulus MOS CSV")
-        command_parser.add_argument("--values", required=True, help="comma list of MOS columns")
+
+MOS_TABLE_COMMANDS = (
+    (
+        "distribution",
+        cmd_distribution,
+        "Gaussian fits + normality tests of a per-stimulus MOS table",
+    ),
+    ("factors", cmd_factors, "per-generator summary, OLS/ANOVA, Tukey HSD of a MOS table"),
+)
+
+
+def _add_mos_table_command(
+    subparsers: Any, name: str, func: Callable[[argparse.Namespace], int], helptext: str
+) -> None:
+    """A command that reads a per-stimulus MOS table instead of ratings."""
+    command_parser = subparsers.add_parser(name, help=helptext)
+    command_parser.add_argument("mos", type=Path, help="per-stimulus MOS CSV")
+    command_parser.add_argument("--values", required=True, help="comma list of MOS columns")
+    command_parser.add_argument(
+        "--names",
+        default=None,
+        help="column names for a header-less file, e.g. name,prompt,mos",
+    )
+    command_parser.add_argument(
+        "--generator-from",
+        default=None,
+        help="column whose basename prefix (before _<digits>) is the generator",
+    )
+    command_parser.add_argument(
+        "--out", type=Path, default=None, help="output directory (default stdout)"
+    )
+    command_parser.add_argument("--seed", type=int, default=0)
+    if name == "factors":
         command_parser.add_argument(
-            "--names",
+            "--formula",
+            action="append",
             default=None,
-            help="column names for a header-less file, e.g. name,prompt,mos",
+            help="patsy formula (repeatable); default '<value> ~ C(generator)'",
         )
         command_parser.add_argument(
-            "--generator-from",
+            "--words-from",
             default=None,
-            help="column whose basename prefix (before _<digits>) is the generator",
+            help="add <COLUMN>_words = number of words (e.g. prompt length)",
         )
-        command_parser.add_argument(
-            "--out", type=Path, default=None, help="output directory (default stdout)"
-        )
-        command_parser.add_argument("--seed", type=int, default=0)
-        if name == "factors":
-            command_parser.add_argument(
-                "--formula",
-                action="append",
-                default=None,
-                help="patsy formula (repeatable); default '<value> ~ C(generator)'",
-            )
-            command_parser.add_argument(
-                "--words-from",
-                default=None,
-                help="add <COLUMN>_words = number of words (e.g. prompt length)",
-            )
-        command_parser.set_defaults(func=func)
+    command_parser.set_defaults(func=func)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m analysis",
+        description="Subject screening, MOS, subject model, reliability and distributions for "
+        "subjective ratings of AI-generated images.",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    _add_pipeline_commands(subparsers)
+    for name, func, helptext in MOS_TABLE_COMMANDS:
+        _add_mos_table_command(subparsers, name, func, helptext)
     return parser
 
 

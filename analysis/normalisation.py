@@ -42,7 +42,10 @@ VERSION = "1.0"
 class NormalisationOptions:
     per_session: bool = False
     ddof: int = 1
-    rescale: Literal["fixed", "minmax", "none"] = "fixed"
+    rescale: Literal["fixed", "minmax", "none"] = dataclasses.field(
+        default="fixed",
+        metadata={"help": "fixed: z=±3 -> range ends; minmax: observed z range"},
+    )
     target_range: tuple[float, float] = (0.0, 100.0)
     z_span: float = 3.0
     degenerate: Literal["drop", "zero"] = "drop"

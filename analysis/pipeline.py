@@ -95,7 +95,9 @@ class ScreeningOptions:
 class PipelineOptions:
     """Everything that decides the numbers; ``None`` switches an optional step off."""
 
-    repeat_policy: RepeatPolicy = "first"
+    repeat_policy: RepeatPolicy = dataclasses.field(
+        default="first", metadata={"help": "which showings enter MOS"}
+    )
     exclude_gold: bool = True
     screening: ScreeningOptions = ScreeningOptions()
     normalisation: NormalisationOptions | None = None

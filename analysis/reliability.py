@@ -45,7 +45,7 @@ VERSION = "1.0"
 
 @dataclasses.dataclass(frozen=True)
 class ReliabilityOptions:
-    n_splits: int = 100
+    n_splits: int = dataclasses.field(default=100, metadata={"help": "random split-halves"})
     seed: int = 0
     confidence: float = 0.95
     icc: bool = True

@@ -114,7 +114,13 @@ class SubjectModelOptions:
     confidence: float = 0.95
     min_ratings_per_subject: int = 2
     inconsistency_floor: float = 1e-3
-    true_score_se: TrueScoreSE = "p910"
+    true_score_se: TrueScoreSE = dataclasses.field(
+        default="p910",
+        metadata={
+            "help": "standard error of the true scores: p910 (P.910 Annex E, each stimulus's "
+            "own residual spread) or fisher (Fisher information)"
+        },
+    )
     z_constant: ZConstant = "exact"
     variance_epsilon: float = 0.0
 

@@ -1,69 +1,119 @@
-"""The launch form: field-level bounds here, everything else in the service's validation."""
+"""The launch form: its TrainConfig fields are built from the config's own definition
+(defaults, choices, bounds, help); everything else is checked in the service's validation."""
+
+from collections.abc import Callable
+from typing import Any, get_args
 
 from django import forms
 from django.conf import settings
 
 from annotation.models import LabelRelease
 from benchmark.selectors import release_label, release_list
-from benchmark.services.configs import HYPER_FIELDS
+from benchmark.services.configs import HYPER_FIELDS, SPLIT_FIELDS
 from benchmark.services.launch import LaunchRejected, SweepSpec, reference_count
-from benchmark.training.catalog import (
-    BACKBONES,
-    LOSSES,
-    SCHEDULERS,
-    SPLIT_PROTOCOLS,
-    WEIGHTS_CHOICES,
-)
+from benchmark.training.config import Setting, settings_of
 
 # The hyper-parameters the form offers; the head's width keeps the library's default.
 TRAINING_FIELDS = tuple(name for name in HYPER_FIELDS if name != "hidden_dim")
-MODEL_CHOICES = [
-    ("nr", "NR: no-reference (image only)"),
-    ("fr", "FR: full-reference (image + prompt image)"),
-    ("pscr", "PSCR: patch sampling + contrastive regression"),
-]
-# "fixed" needs a published split file; it is run from the command line (README).
-PROTOCOL_CHOICES = [
-    (p, label)
-    for p, label in (
-        ("random", "Random train/val/test, repeated"),
-        ("kfold", "k-fold, repeated"),
-        ("cross_generator", "Cross-generator (train on some generators, test on others)"),
-    )
-    if p in SPLIT_PROTOCOLS
-]
-
-# Service error keys (TrainConfig's dotted field names) -> the field that shows them.
-ERROR_FIELDS = {
-    "release": "release",
-    "manifest": "release",
-    "models": "models",
-    "model": "models",
-    "backbones": "backbones",
-    "backbone": "backbones",
-    "score_columns": "score_columns",
-    "split.protocol": "split_protocol",
-    "split.val_fraction": "val_fraction",
-    "split.test_fraction": "test_fraction",
-    "split.folds": "folds",
-    "split.train_generators": "train_generators",
-    "split.test_generators": "test_generators",
-    "split.grouped": "grouped",
+# Form field -> the TrainConfig field it sets. A sweep runs every model kind and backbone
+# chosen (hence the plural); the split protocol keeps its prefix, the rest their own name.
+CONFIG_FIELDS: dict[str, str] = {
+    "models": "model",
+    "backbones": "backbone",
+    "split_protocol": "split.protocol",
+    **{name: f"split.{name}" for name in SPLIT_FIELDS if name != "protocol"},
     "repeats": "repeats",
     "seed": "seed",
-    "epochs": "epochs",
-    "batch_size": "batch_size",
-    "lr": "lr",
-    "weight_decay": "weight_decay",
-    "image_size": "image_size",
+    **{name: name for name in TRAINING_FIELDS},
+}
+# Config fields the form sets through another field: their errors are shown on that one.
+SET_THROUGH = {
+    "manifest": "release",
     "resize_size": "image_size",
     "pscr.patch_size": "image_size",
-    "weights": "weights",
     "weights_path": "weights",
-    "loss": "loss",
-    "scheduler": "scheduler",
-    "max_train_images": "max_train_images",
 }
+# A service error's key (a spec field or a TrainConfig dotted name) -> the form field.
+ERROR_FIELDS = {config: form for form, config in CONFIG_FIELDS.items()} | SET_THROUGH
+MULTIPLE = ("models", "backbones")
+LABELS = {"lr": "Learning rate"}
+# How the page names the choices of these fields, in the order shown. Only the protocols
+# named here are offered: "fixed" needs a published split file; it is run from the
+# command line (README).
+CHOICE_LABELS = {
+    "models": {
+        "nr": "NR: no-reference (image only)",
+        "fr": "FR: full-reference (image + prompt image)",
+        "pscr": "PSCR: patch sampling + contrastive regression",
+    },
+    "split_protocol": {
+        "random": "Random train/val/test, repeated",
+        "kfold": "k-fold, repeated",
+        "cross_generator": "Cross-generator (train on some generators, test on others)",
+    },
+}
+# A sweep repeats each run three times unless told otherwise, so its median over repeats
+# means something; one call of the library trains one repeat by default.
+SWEEP_INITIAL = {"repeats": 3}
+
+
+def _sentence(text: str) -> str:
+    """The config's CLI-style help ("keep images ...") as a sentence for the page."""
+    return f"{text[0].upper()}{text[1:]}." if text else ""
+
+
+def _choices(name: str, spec: Setting) -> list[tuple[str, str]]:
+    allowed = tuple(spec.choices or ())
+    labels = CHOICE_LABELS.get(name)
+    if labels is None:
+        return [(value, value) for value in allowed]
+    return [(value, label) for value, label in labels.items() if value in allowed]
+
+
+def _checked_by_config(spec: Setting) -> Callable[[Any], None]:
+    """A validator that refuses what the config refuses, with the config's own message."""
+
+    def check(value: Any) -> None:
+        problem = spec.problem(value)
+        if problem:
+            raise forms.ValidationError(problem)
+
+    return check
+
+
+def _number_field(spec: Setting, number: type, common: dict[str, Any]) -> forms.Field:
+    bounds = spec.bounds
+    ends = {"min": bounds.low, "max": bounds.high} if bounds else {}
+    attrs = {end: value for end, value in ends.items() if value is not None}
+    field_class = forms.IntegerField if number is int else forms.FloatField
+    return field_class(
+        required=spec.default is not None,
+        validators=[_checked_by_config(spec)],
+        widget=forms.NumberInput(attrs=attrs),
+        **common,
+    )
+
+
+def config_field(name: str) -> forms.Field:
+    """The form field ``name`` (a key of :data:`CONFIG_FIELDS`), built from its TrainConfig
+    field: default, choices, bounds (with the config's messages) and help."""
+    spec = settings_of()[CONFIG_FIELDS[name]]
+    initial = SWEEP_INITIAL.get(name, spec.default)
+    common: dict[str, Any] = {"help_text": _sentence(spec.help), "label": LABELS.get(name)}
+    if name in MULTIPLE:
+        widget = forms.CheckboxSelectMultiple
+        choices = _choices(name, spec)
+        return forms.MultipleChoiceField(
+            choices=choices, widget=widget, initial=[initial], **common
+        )
+    if spec.choices is not None:
+        return forms.ChoiceField(choices=_choices(name, spec), initial=initial, **common)
+    if spec.hint is bool:
+        return forms.BooleanField(required=False, initial=initial, **common)
+    if spec.hint == list[str]:
+        return forms.CharField(required=False, initial=",".join(initial), **common)
+    number = next(arg for arg in (spec.hint, *get_args(spec.hint)) if arg in (int, float))
+    return _number_field(spec, number, {"initial": initial, **common})
 
 
 def _names(text: str) -> list[str]:
@@ -75,21 +125,20 @@ class ReleaseChoiceField(forms.ModelChoiceField):
         return release_label(obj)
 
 
-class LaunchForm(forms.Form):
+# The form's TrainConfig fields, one per CONFIG_FIELDS entry; built by the form metaclass so
+# they are declared fields like the hand-written ones below.
+ConfigFields = type(forms.Form)(
+    "ConfigFields", (forms.Form,), {name: config_field(name) for name in CONFIG_FIELDS}
+)
+
+
+class LaunchForm(ConfigFields):
     release = ReleaseChoiceField(
         queryset=LabelRelease.objects.none(),
         label="Dataset (label release)",
         help_text="A frozen study release or an imported database's release.",
     )
     name = forms.CharField(max_length=200, required=False, help_text="Optional label.")
-    models = forms.MultipleChoiceField(
-        choices=MODEL_CHOICES, widget=forms.CheckboxSelectMultiple, initial=["nr"]
-    )
-    backbones = forms.MultipleChoiceField(
-        choices=[(name, name) for name in BACKBONES],
-        widget=forms.CheckboxSelectMultiple,
-        initial=["resnet18"],
-    )
     fr_reference_rows_only = forms.BooleanField(
         required=False,
         label="FR on rows with a prompt image only",
@@ -101,37 +150,6 @@ class LaunchForm(forms.Form):
         required=False,
         help_text="MOS columns to learn, comma-separated (e.g. mos_quality). "
         "Blank: every dimension of the release, one model output each.",
-    )
-    split_protocol = forms.ChoiceField(choices=PROTOCOL_CHOICES, initial="random")
-    grouped = forms.BooleanField(
-        required=False,
-        initial=True,
-        help_text="Keep images of one prompt in one part (no content leak into test).",
-    )
-    repeats = forms.IntegerField(min_value=1, max_value=50, initial=3)
-    seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=0)
-    val_fraction = forms.FloatField(initial=0.1)
-    test_fraction = forms.FloatField(initial=0.2)
-    folds = forms.IntegerField(initial=5, help_text="k-fold only.")
-    train_generators = forms.CharField(
-        required=False, help_text="Cross-generator: comma-separated."
-    )
-    test_generators = forms.CharField(required=False, help_text="Cross-generator: comma-separated.")
-    epochs = forms.IntegerField(min_value=1, max_value=10_000, initial=20)
-    batch_size = forms.IntegerField(min_value=1, max_value=4096, initial=16)
-    lr = forms.FloatField(label="Learning rate", initial=1e-4)
-    weight_decay = forms.FloatField(initial=1e-4)
-    image_size = forms.IntegerField(
-        required=False,
-        min_value=1,
-        max_value=4096,
-        help_text="Network input in pixels; blank: the backbone's own (224, Inception 299).",
-    )
-    weights = forms.ChoiceField(choices=[(w, w) for w in WEIGHTS_CHOICES], initial="imagenet")
-    loss = forms.ChoiceField(choices=[(x, x) for x in LOSSES], initial="mse")
-    scheduler = forms.ChoiceField(choices=[(x, x) for x in SCHEDULERS], initial="cosine")
-    max_train_images = forms.IntegerField(
-        required=False, min_value=1, help_text="Subsample training images (quick trials)."
     )
 
     def __init__(self, *args, **kwargs) -> None:
@@ -188,6 +206,7 @@ class LaunchForm(forms.Form):
             TRAINING_FIELDS,
         ),
     )
+    field_order = [name for _, names in GROUPS for name in names]
 
     def groups(self) -> list[tuple[str, list]]:
         """Bound fields by fieldset, for the template."""
@@ -228,7 +247,7 @@ class LaunchForm(forms.Form):
 
     def add_launch_errors(self, exc: LaunchRejected) -> None:
         for key, messages in exc.errors.items():
-            field = ERROR_FIELDS.get(key)
+            field = key if key in self.fields else ERROR_FIELDS.get(key)
             for message in messages:
                 self.add_error(field, message if field else f"{key}: {message}" if key else message)
 

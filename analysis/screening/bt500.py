@@ -72,15 +72,32 @@ POOLED_REPEATS = "*"
 
 @dataclasses.dataclass(frozen=True)
 class BT500Options:
-    ddof: int = 1
-    zero_variance: Literal["skip", "literal"] = "skip"
+    ddof: int = dataclasses.field(default=1, metadata={"help": "std denominator N-ddof"})
+    zero_variance: Literal["skip", "literal"] = dataclasses.field(
+        default="skip",
+        metadata={"help": "zero-variance stimuli: skip, or the literal formula (sureal)"},
+    )
     count_skipped_in_denominator: bool = True
     min_ratings: int = 2
-    pool_dimensions: bool = False
+    pool_dimensions: bool = dataclasses.field(
+        default=False, metadata={"help": "pool dimensions (reject from all)"}
+    )
     ratio_threshold: float = 0.05
     asymmetry_threshold: float = 0.3
-    denominator: Literal["rated", "presentations"] = "rated"
-    pool_repeats: bool = False
+    denominator: Literal["rated", "presentations"] = dataclasses.field(
+        default="rated",
+        metadata={
+            "help": "J·K·L of a partial design: rated (the presentations the subject rated) "
+            "or presentations (all of the dimension, as SUREAL)"
+        },
+    )
+    pool_repeats: bool = dataclasses.field(
+        default=False,
+        metadata={
+            "help": "one presentation per stimulus with all its showings (SUREAL) instead of "
+            "one per repeat"
+        },
+    )
 
     def __post_init__(self) -> None:
         check_ddof("bt500.ddof", self.ddof)

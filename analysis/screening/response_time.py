@@ -36,8 +36,17 @@ class ResponseTimeOptions:
     """``min_seconds``: answers quicker than this are too fast; ``max_fraction``: the share
     of a subject's timed ratings that may be too fast before the subject is rejected."""
 
-    min_seconds: float = 1.0
-    max_fraction: float = 0.1
+    min_seconds: float = dataclasses.field(
+        default=1.0,
+        metadata={"help": "answers quicker than this many seconds are too fast"},
+    )
+    max_fraction: float = dataclasses.field(
+        default=0.1,
+        metadata={
+            "help": "share of a subject's answers that may be too fast before rejection "
+            "(0 <= x < 1)"
+        },
+    )
     min_trials: int = 1
 
     def __post_init__(self) -> None:

@@ -51,3 +51,26 @@ def test_every_flag_changes_the_pipeline_options(flag):
     given = [f"--{flag.name}"] if flag.switch else [f"--{flag.name}", OTHER_VALUES[flag.name]]
     parser = build_parser()
     assert _options(parser.parse_args(base + given)) != _options(parser.parse_args(base))
+
+
+@pytest.mark.parametrize("flag", [f for f in ANALYSIS_FLAGS if f.options], ids=lambda f: f.name)
+def test_each_flag_shows_the_standard_presets_value_of_the_options_it_sets(flag):
+    from analysis.cli import _option_field
+
+    defaults = {repr(_option_field(path)[2]) for path in flag.options}
+    assert len(defaults) == 1, defaults  # a flag setting several options: one value for all
+    _, hint, default = _option_field(flag.options[0])
+    text = flag.argparse_kwargs()["help"] or ""
+    if default is not None and not flag.switch:
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else str(default)
+        assert text.endswith(f"(standard preset: {shown})")
+
+
+def test_choices_come_from_the_options_types():
+    kwargs = {flag.name: flag.argparse_kwargs() for flag in ANALYSIS_FLAGS}
+    assert kwargs["repeat-policy"]["choices"] == ("first", "mean", "all")
+    assert kwargs["bt500-zero-variance"]["choices"] == ("skip", "literal")
+    assert kwargs["normalise-rule"]["choices"] == ("fixed", "minmax", "none")
+    assert kwargs["true-score-se"]["choices"] == ("p910", "fisher")
+    assert kwargs["preset"]["choices"] == ("standard", "sureal")
+    assert kwargs["bt500-ddof"]["type"] is int and kwargs["confidence"]["type"] is float

@@ -34,9 +34,8 @@ from annotation.selectors.analysis import ratings_fingerprint
 from common.progress import Progress
 
 if TYPE_CHECKING:
-    from analysis.pipeline import PipelineOptions, PipelineResult
-
-OPTION_KINDS = ("many", "choice", "integer", "number", "switch")
+    from analysis.normalisation import NormalisationOptions
+    from analysis.pipeline import PipelineOptions, PipelineResult, ScreeningOptions
 
 
 @dataclass(frozen=True)
@@ -210,7 +209,6 @@ def option_specs() -> dict[str, OptionSpec]:
 
 DEFAULT_ANALYSIS_OPTIONS = AnalysisOptions()
 DEFAULT_OPTIONS: dict = DEFAULT_ANALYSIS_OPTIONS.as_dict()
-SCREENING_METHODS: tuple[str, ...] = option_specs()["screening"].values
 
 
 def analysis_options_initial(*, study: Study) -> dict:
@@ -359,16 +357,13 @@ def _library_options(chosen: AnalysisOptions, scale: tuple[float, float] | None)
         raise ValidationError({field_name: [message]} if field_name else message) from None
 
 
-def _library_options_unchecked(
-    chosen: AnalysisOptions, scale: tuple[float, float] | None
-) -> PipelineOptions:
-    from analysis.normalisation import NormalisationOptions
-    from analysis.presets import preset_options
-
-    base = preset_options(chosen.preset)
-    screening = base.screening
+def _screening_options(
+    chosen: AnalysisOptions, base: ScreeningOptions, scale_range: dict
+) -> ScreeningOptions:
+    """The preset's screening with the changed site options over it; ``scale_range`` is
+    ``{"scale_range": (low, high)}`` on a study, else empty."""
     bt500 = dataclasses.replace(
-        screening.bt500,
+        base.bt500,
         **_overrides(
             chosen,
             {
@@ -378,24 +373,23 @@ def _library_options_unchecked(
             },
         ),
     )
-    scale_range = {"scale_range": scale} if scale is not None else {}
-    screening = dataclasses.replace(
-        screening,
+    return dataclasses.replace(
+        base,
         **_overrides(chosen, {"methods": "screening"}),
         bt500=bt500,
         correlation=dataclasses.replace(
-            screening.correlation, **_overrides(chosen, {"threshold": "correlation_threshold"})
+            base.correlation, **_overrides(chosen, {"threshold": "correlation_threshold"})
         ),
         repeat_consistency=dataclasses.replace(
-            screening.repeat_consistency,
+            base.repeat_consistency,
             **_overrides(chosen, {"threshold": "repeat_threshold"}),
             **scale_range,
         ),
         gold=dataclasses.replace(
-            screening.gold, **_overrides(chosen, {"threshold": "gold_threshold"}), **scale_range
+            base.gold, **_overrides(chosen, {"threshold": "gold_threshold"}), **scale_range
         ),
         response_time=dataclasses.replace(
-            screening.response_time,
+            base.response_time,
             **_overrides(
                 chosen,
                 {"min_seconds": "too_fast_seconds", "max_fraction": "too_fast_max_fraction"},
@@ -403,14 +397,30 @@ def _library_options_unchecked(
         ),
         **{"if_all_rejected": "keep_unscreened"} if chosen.keep_unscreened else {},
     )
-    normalisation = base.normalisation
-    if _changed(chosen, "normalisation"):
-        # z-scores are rescaled onto the study's own scale so MOS stay comparable to it.
-        normalisation = (
-            NormalisationOptions(**({"target_range": scale} if scale is not None else {}))
-            if chosen.normalisation == "zscore"
-            else None
-        )
+
+
+def _normalisation_options(
+    chosen: AnalysisOptions, base: NormalisationOptions | None, scale: tuple[float, float] | None
+) -> NormalisationOptions | None:
+    if not _changed(chosen, "normalisation"):
+        return base
+    if chosen.normalisation != "zscore":
+        return None
+    from analysis.normalisation import NormalisationOptions
+
+    # z-scores are rescaled onto the study's own scale so MOS stay comparable to it.
+    return NormalisationOptions(**({"target_range": scale} if scale is not None else {}))
+
+
+def _library_options_unchecked(
+    chosen: AnalysisOptions, scale: tuple[float, float] | None
+) -> PipelineOptions:
+    from analysis.presets import preset_options
+
+    base = preset_options(chosen.preset)
+    scale_range = {"scale_range": scale} if scale is not None else {}
+    screening = _screening_options(chosen, base.screening, scale_range)
+    normalisation = _normalisation_options(chosen, base.normalisation, scale)
     subject_model = base.subject_model
     if subject_model is not None:
         subject_model = dataclasses.replace(

@@ -12,8 +12,6 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -21,11 +19,12 @@ from django.utils.text import slugify
 from annotation.imports.archives import zip_extract
 from annotation.imports.errors import ImportProblem, ImportRejected
 from annotation.imports.external import layout_get, layouts_listed  # noqa: F401 (re-exported)
-from annotation.imports.images import sha256_of, thumbnail_bytes, thumbnail_name
+from annotation.imports.images import sha256_of
 from annotation.imports.manifest import ImportRow, manifest_read, rows_validate
-from annotation.models import ImportJob, LabelRelease, Stimulus, Study
+from annotation.models import ImportJob, LabelRelease, Study
 from annotation.services.release_formats import mos_table_external
 from annotation.services.releases import release_write
+from annotation.services.stimuli import files_delete, stimuli_files_write, stimuli_insert
 from annotation.services.studies import study_create
 from common.progress import Progress, ThrottledProgress, progress_noop
 from core.jobs import IMPORT_JOB, enqueue_on_commit
@@ -41,106 +40,12 @@ class ImportResult:
     unlabelled: int = 0
 
 
-def _save(name: str, data: bytes, written: list[str]) -> str:
-    stored = default_storage.save(name, ContentFile(data))
-    written.append(stored)
-    return stored
-
-
-def _save_path(name: str, path: Path, written: list[str]) -> str:
-    with path.open("rb") as handle:
-        stored = default_storage.save(name, ContentFile(handle.read()))
-    written.append(stored)
-    return stored
-
-
-def _stored_file(*, study: Study, row: ImportRow, stored: dict[int, str], written) -> str:
-    """The storage name of the row's image: written once per content, shared by duplicates."""
-    if row.same_file_as_row is not None:
-        return stored[row.same_file_as_row]
-    if row.same_file_as_stimulus is not None:
-        return Stimulus.objects.get(pk=row.same_file_as_stimulus).image.name
-    image = row.image
-    return _save_path(
-        f"studies/{study.pk}/stimuli/{image.sha256[:16]}{image.path.suffix.lower()}",
-        image.path,
-        written,
-    )
-
-
-def _write_stimuli(
-    *, study: Study, rows: list[ImportRow], written: list[str], progress: Progress
-) -> list[Stimulus]:
-    stimuli = []
-    references: dict[Path, str] = {}
-    stored: dict[int, str] = {}
-    for index, row in enumerate(rows, start=1):
-        image = row.image
-        name = stored[row.row] = _stored_file(study=study, row=row, stored=stored, written=written)
-        reference_name = ""
-        if row.reference is not None:
-            ref = row.reference
-            if ref.path not in references:
-                references[ref.path] = _save_path(
-                    f"studies/{study.pk}/references/{ref.sha256[:16]}{ref.path.suffix.lower()}",
-                    ref.path,
-                    written,
-                )
-            reference_name = references[ref.path]
-        thumb = thumbnail_name(image.sha256)
-        if not default_storage.exists(thumb):
-            _save(thumb, thumbnail_bytes(image.path), written)
-        stimuli.append(
-            Stimulus(
-                study=study,
-                image=name,
-                reference_image=reference_name,
-                sha256=image.sha256,
-                same_file_as_id=row.same_file_as_stimulus,
-                width=image.width,
-                height=image.height,
-                file_size=image.file_size,
-                original_name=row.name[:300],
-                generator=row.generator[:100],
-                prompt=row.prompt,
-                prompt_group=row.prompt_group[:100],
-                metadata=row.metadata,
-                **row.stimulus_fields,
-            )
-        )
-        progress(ImportJob.Status.WRITING, index, len(rows))
-    return stimuli
-
-
-def _stimuli_insert(*, stimuli: list[Stimulus], rows: list[ImportRow]) -> list[Stimulus]:
-    """Insert in the rows' order; a duplicate needs its original's id, so the pending batch
-    is flushed before it whenever that original is still in it (rare: a few per database)."""
-    by_row: dict[int, Stimulus] = {}
-    pending: list[Stimulus] = []
-    for stimulus, row in zip(stimuli, rows, strict=True):
-        if row.same_file_as_row is not None:
-            original = by_row[row.same_file_as_row]
-            if original.pk is None:
-                Stimulus.objects.bulk_create(pending, batch_size=500)
-                pending = []
-            stimulus.same_file_as_id = original.same_file_as_id or original.pk
-        pending.append(stimulus)
-        by_row[row.row] = stimulus
-    Stimulus.objects.bulk_create(pending, batch_size=500)
-    return stimuli
-
-
 def _duplicates(rows: list[ImportRow]) -> tuple[dict, ...]:
     return tuple(
         {"row": row.row, "image": row.name, "same_file_as": row.same_file_as_name}
         for row in rows
         if row.is_duplicate
     )
-
-
-def _delete(written: list[str]) -> None:
-    for name in written:
-        default_storage.delete(name)
 
 
 def _validate(
@@ -188,13 +93,72 @@ def stimuli_import(
         written: list[str] = []
         try:
             # Files first, outside the transaction, so a job's progress is visible meanwhile.
-            unsaved = _write_stimuli(study=study, rows=rows, written=written, progress=progress)
+            unsaved = stimuli_files_write(
+                study=study, rows=rows, written=written, progress=progress
+            )
             with transaction.atomic():
-                created = _stimuli_insert(stimuli=unsaved, rows=rows)
+                created = stimuli_insert(stimuli=unsaved, rows=rows)
         except BaseException:
-            _delete(written)
+            files_delete(written)
             raise
     return ImportResult(study=study, created=len(created), duplicates=_duplicates(rows))
+
+
+def _external_study_create(
+    *, adapter, table, name: str, owner, slug: str
+) -> tuple[Study, list[str]]:
+    """The closed study that holds a published database, and its dimension keys."""
+    # A layout whose files name their own dimensions and scale (a dataset package) says so
+    # in its table.
+    dimensions = getattr(table, "dimensions", None) or adapter.dimensions
+    scale = getattr(table, "scale", None) or adapter.scale
+    study = study_create(
+        name=name,
+        owner=owner,
+        slug=slug or slugify(name)[:80],
+        dimensions=dimensions,
+        scale_min=scale[0],
+        scale_max=scale[1],
+        status=Study.Status.CLOSED,
+        metadata={"external": {"layout": adapter.key, "title": adapter.title}},
+        **getattr(table, "study_fields", {}),
+    )
+    return study, [d.key for d in dimensions]
+
+
+def _external_release_write(
+    *, study: Study, keys: list[str], adapter, table, stimuli, rows, duplicates, owner, written
+) -> tuple[LabelRelease, int]:
+    """The external release of the published scores; returns it and its unlabelled count."""
+    # Rows with no MOS at all (a package's training and gold anchors) stay out of the
+    # release; rows with a withheld MOS (None) are in it as unlabelled.
+    scored = [(s, r) for s, r in zip(stimuli, rows, strict=True) if r.mos]
+    mos = mos_table_external(stimuli=[s for s, _ in scored], rows=[r for _, r in scored], keys=keys)
+    release = release_write(
+        study=study,
+        source=LabelRelease.Source.EXTERNAL,
+        mos=mos,
+        method_config={
+            "database": adapter.title,
+            "layout": adapter.key,
+            "label_file": table.label_file.name,
+            "label_file_sha256": sha256_of(table.label_file),
+            "dimensions": keys,
+            "mos_column": f"mos_{keys[0]}",
+            "imported_at": timezone.now().isoformat(),
+            "same_file": list(duplicates),
+        },
+        counts={
+            "stimuli": len(scored),
+            "dimensions": len(keys),
+            "ratings": 0,
+            "same_file": len(duplicates),
+            "unlabelled": len(mos.incomplete),
+        },
+        created_by=owner,
+        written=written,
+    )
+    return release, len(mos.incomplete)
 
 
 def external_import(
@@ -221,69 +185,39 @@ def external_import(
         allow_duplicates=adapter.allow_duplicates,
         progress=progress,
     )
-    # A layout whose files name their own dimensions and scale (a dataset package) says so
-    # in its table.
-    dimensions = getattr(table, "dimensions", None) or adapter.dimensions
-    scale = getattr(table, "scale", None) or adapter.scale
-    keys = [d.key for d in dimensions]
     duplicates = _duplicates(rows)
     written: list[str] = []
     try:
         with transaction.atomic():
-            study = study_create(
-                name=name,
-                owner=owner,
-                slug=slug or slugify(name)[:80],
-                dimensions=dimensions,
-                scale_min=scale[0],
-                scale_max=scale[1],
-                status=Study.Status.CLOSED,
-                metadata={"external": {"layout": adapter.key, "title": adapter.title}},
-                **getattr(table, "study_fields", {}),
+            study, keys = _external_study_create(
+                adapter=adapter, table=table, name=name, owner=owner, slug=slug
             )
-            stimuli = _stimuli_insert(
-                stimuli=_write_stimuli(study=study, rows=rows, written=written, progress=progress),
+            stimuli = stimuli_insert(
+                stimuli=stimuli_files_write(
+                    study=study, rows=rows, written=written, progress=progress
+                ),
                 rows=rows,
             )
-            # Rows with no MOS at all (a package's training and gold anchors) stay out of the
-            # release; rows with a withheld MOS (None) are in it as unlabelled.
-            scored = [(s, r) for s, r in zip(stimuli, rows, strict=True) if r.mos]
-            mos = mos_table_external(
-                stimuli=[s for s, _ in scored], rows=[r for _, r in scored], keys=keys
-            )
-            release = release_write(
+            release, unlabelled = _external_release_write(
                 study=study,
-                source=LabelRelease.Source.EXTERNAL,
-                mos=mos,
-                method_config={
-                    "database": adapter.title,
-                    "layout": adapter.key,
-                    "label_file": table.label_file.name,
-                    "label_file_sha256": sha256_of(table.label_file),
-                    "dimensions": keys,
-                    "mos_column": f"mos_{keys[0]}",
-                    "imported_at": timezone.now().isoformat(),
-                    "same_file": list(duplicates),
-                },
-                counts={
-                    "stimuli": len(scored),
-                    "dimensions": len(keys),
-                    "ratings": 0,
-                    "same_file": len(duplicates),
-                    "unlabelled": len(mos.incomplete),
-                },
-                created_by=owner,
+                keys=keys,
+                adapter=adapter,
+                table=table,
+                stimuli=stimuli,
+                rows=rows,
+                duplicates=duplicates,
+                owner=owner,
                 written=written,
             )
     except BaseException:
-        _delete(written)
+        files_delete(written)
         raise
     return ImportResult(
         study=study,
         created=len(stimuli),
         release=release,
         duplicates=duplicates,
-        unlabelled=len(mos.incomplete),
+        unlabelled=unlabelled,
     )
 
 

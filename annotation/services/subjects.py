@@ -33,7 +33,3 @@ def subject_invite_create(
         study=study, label=label, token_hash=token_hash(token), simulated=simulated
     )
     return subject, token
-
-
-def subject_by_token(*, token: str) -> Subject | None:
-    return Subject.objects.select_related("study").filter(token_hash=token_hash(token)).first()

@@ -11,7 +11,7 @@ from PIL import Image
 from annotation.imports.errors import ImportRejected
 from annotation.imports.images import thumbnail_name
 from annotation.models import Stimulus
-from annotation.services import imports as imports_service
+from annotation.services import stimuli as stimuli_service
 from annotation.services.imports import stimuli_import
 from annotation.tests.factories import StudyFactory
 from annotation.tests.research_support import (
@@ -175,7 +175,7 @@ def test_not_a_zip(tmp_path, study):
 
 def test_failure_while_writing_removes_written_files(tmp_path, study, monkeypatch):
     manifest = image_set(tmp_path, n=3)
-    real = imports_service._save_path
+    real = stimuli_service._save_path
     calls = {"n": 0}
 
     def flaky(name, path, written):
@@ -184,7 +184,7 @@ def test_failure_while_writing_removes_written_files(tmp_path, study, monkeypatc
             raise OSError("disk full")
         return real(name, path, written)
 
-    monkeypatch.setattr(imports_service, "_save_path", flaky)
+    monkeypatch.setattr(stimuli_service, "_save_path", flaky)
     before_db, before_media = db_counts(), media_files()
     with pytest.raises(OSError):
         stimuli_import(study=study, manifest=manifest)

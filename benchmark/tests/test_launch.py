@@ -67,7 +67,7 @@ def test_the_task_goes_to_the_gpu_queue_acks_late_and_has_its_own_time_limits():
 @pytest.mark.parametrize(
     ("overrides", "field", "fragment"),
     [
-        ({"epochs": 0}, "epochs", "greater than or equal to 1"),
+        ({"epochs": 0}, "epochs", "must be >= 1"),
         ({"image_size": 16}, "image_size", "must be >= 32"),
         ({"batch_size": 1}, "batch_size", "must be >= 2"),
         ({"lr": 0}, "lr", "must be > 0"),

@@ -9,40 +9,26 @@ config; flags override values from ``--config cfg.json``.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
-import typing
 from collections.abc import Sequence
 from typing import Any
 
-from benchmark.training.config import ConfigError, TrainConfig
+from benchmark.training.config import ConfigError, Setting, TrainConfig, settings_of
 from benchmark.training.errors import TrainingInputError
 from published.errors import LayoutError
 
 ALIASES = {"output_dir": ["--out"], "split.protocol": ["--split"]}
-HELP = {
-    "manifest": "manifest CSV (image, generator, prompt_group, MOS columns)",
-    "output_dir": "directory for config.json, summary.csv, metrics.json, checkpoints",
-    "model": "nr, fr or pscr",
-    "backbone": "vgg16, vgg19, resnet18, resnet50 or inception_v4",
-    "weights": "none (random init) or imagenet (local file, see README)",
-    "score_columns": "comma-separated MOS columns; several train one multi-output head",
-    "split.protocol": "random, cross_generator, kfold or fixed",
-    "reference_rows_only": "fr: train and test on the rows with a reference image only",
-}
 
 
-def _fields(cls: type, prefix: str = "") -> list[tuple[str, Any]]:
-    out = []
-    hints = typing.get_type_hints(cls)
-    for field in dataclasses.fields(cls):
-        hint = hints[field.name]
-        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-            out += _fields(hint, f"{prefix}{field.name}.")
-        else:
-            out.append((f"{prefix}{field.name}", hint))
-    return out
+def _flag_help(spec: Setting) -> str | None:
+    """The field's help, else its choices ("nr, fr or pscr"), else none."""
+    if spec.help:
+        return spec.help
+    if spec.choices:
+        *rest, last = tuple(spec.choices)
+        return f"{', '.join(rest)} or {last}" if rest else last
+    return None
 
 
 def _train_parser() -> argparse.ArgumentParser:
@@ -60,10 +46,10 @@ def _train_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--print-config", action="store_true", help="print the resolved config and exit"
     )
-    for name, hint in _fields(TrainConfig):
+    for name, spec in settings_of(TrainConfig).items():
         flags = ["--" + name.replace(".", "-").replace("_", "-"), *ALIASES.get(name, [])]
-        kwargs: dict[str, Any] = {"dest": name, "default": None, "help": HELP.get(name)}
-        if hint is bool:
+        kwargs: dict[str, Any] = {"dest": name, "default": None, "help": _flag_help(spec)}
+        if spec.hint is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
             kwargs["metavar"] = name.split(".")[-1].upper()
@@ -98,7 +84,8 @@ def _read_config(path: str) -> dict[str, Any]:
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     data = _read_config(args.config) if args.config else {}
-    flags = {n: getattr(args, n) for n, _ in _fields(TrainConfig) if getattr(args, n) is not None}
+    names = settings_of(TrainConfig)
+    flags = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
     data = _merge(data, _nest(flags))
     if not args.quiet and "progress" not in flags:
         data["progress"] = True

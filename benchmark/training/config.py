@@ -13,6 +13,7 @@ import os
 import re
 import types
 import typing
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,59 @@ class ConfigError(ValueError):
         self.message = message
 
 
+@dataclass(frozen=True)
+class Bounds:
+    """The range a number field allows; an ``*_open`` end excludes the bound itself."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def problem(self, value: float | None) -> str | None:
+        """Why ``value`` is out of range (``must be >= 2; got 1``), or None when it is in."""
+        if value is None:
+            return None
+        low, high = self.low, self.high
+        too_low = low is not None and (value <= low if self.low_open else value < low)
+        too_high = high is not None and (value >= high if self.high_open else value > high)
+        if not (too_low or too_high):
+            return None
+        if low is not None and high is not None and (self.low_open or self.high_open):
+            # A fraction's range with an open end reads best whole: "must be in (0, 1)".
+            left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
+            return f"must be in {left}{low}, {high}{right}; got {value!r}"
+        if too_low:
+            return f"must be {'>' if self.low_open else '>='} {low}; got {value!r}"
+        return f"must be {'<' if self.high_open else '<='} {high}; got {value!r}"
+
+
+def setting(
+    default: Any = dataclasses.MISSING,
+    *,
+    default_factory: Any = dataclasses.MISSING,
+    help: str = "",
+    choices: Collection[str] | None = None,
+    bounds: Bounds | None = None,
+) -> Any:
+    """A config field with what flags, forms and :meth:`TrainConfig.validate` read from it:
+    its help text (CLI style: lowercase, no full stop), allowed choices or number bounds."""
+    metadata = {"help": help, "choices": choices, "bounds": bounds}
+    if default_factory is not dataclasses.MISSING:
+        return field(default_factory=default_factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+# Upper bounds far above any real run: they stop a slip of the keyboard (an extra zero)
+# from queueing days of work; seeds fit the 32-bit seed columns of the site's runs.
+MAX_EPOCHS = 10_000
+MAX_BATCH_SIZE = 4096
+MAX_IMAGE_SIZE = 4096
+MAX_REPEATS = 50
+MAX_SEED = 2**31 - 1  # the seed columns are 32-bit integers
+FRACTION = Bounds(0, 1, low_open=True, high_open=True)
+
+
 @dataclass
 class SplitConfig:
     """How stimuli are divided into train / val / test for each repeat.
@@ -50,13 +104,21 @@ class SplitConfig:
     ``cross_generator``; ``file`` for ``fixed`` (a CSV ``stimulus,part[,repeat]``).
     """
 
-    protocol: str = "random"
-    grouped: bool = True
-    val_fraction: float = 0.1
-    test_fraction: float = 0.2
-    folds: int = 5
-    train_generators: list[str] = field(default_factory=list)
-    test_generators: list[str] = field(default_factory=list)
+    protocol: str = setting("random", choices=SPLIT_PROTOCOLS)
+    grouped: bool = setting(
+        True, help="keep images of one prompt in one part (no content leak into test)"
+    )
+    val_fraction: float = setting(0.1, bounds=FRACTION)
+    test_fraction: float = setting(0.2, bounds=FRACTION)
+    folds: int = setting(5, help="for the kfold protocol only", bounds=Bounds(low=2))
+    train_generators: list[str] = setting(
+        default_factory=list,
+        help="cross-generator protocol: the generators to train on, comma-separated",
+    )
+    test_generators: list[str] = setting(
+        default_factory=list,
+        help="cross-generator protocol: the generators to test on, comma-separated",
+    )
     file: str | None = None
 
 
@@ -70,9 +132,9 @@ class PscrConfig:
     """
 
     patch_size: int | None = None
-    grid: int = 3
-    exemplars: int = 5
-    fusion: str = "concat_diff"
+    grid: int = setting(3, bounds=Bounds(low=1))
+    exemplars: int = setting(5, bounds=Bounds(low=1))
+    fusion: str = setting("concat_diff", choices=FR_FUSIONS)
 
 
 @dataclass
@@ -86,45 +148,66 @@ class TrainConfig:
     ``data_path``: ``resident`` keeps the packed uint8 images on the device, ``stream``
     reads them through ``workers`` loader processes, ``auto`` is resident when they fit
     in ``resident_share`` of the device's free memory (batches are the same either way).
+
+    Each field's help, choices and bounds are in its :func:`setting`; the CLI's flags and
+    the web launch form are built from them (:func:`settings_of`).
     """
 
-    manifest: str = ""
-    output_dir: str = ""
-    model: str = "nr"
-    backbone: str = "resnet18"
-    weights: str = "imagenet"
+    manifest: str = setting("", help="manifest CSV (image, generator, prompt_group, MOS columns)")
+    output_dir: str = setting(
+        "", help="directory for config.json, summary.csv, metrics.json, checkpoints"
+    )
+    model: str = setting("nr", choices=MODEL_KINDS)
+    # BACKBONES itself, not a copy: a backbone registered later is a valid choice too.
+    backbone: str = setting("resnet18", choices=BACKBONES)
+    weights: str = setting(
+        "imagenet",
+        help="random init (none) or ImageNet weights from a local file (imagenet, see README)",
+        choices=WEIGHTS_CHOICES,
+    )
     weights_path: str | None = None
     weights_sha256: str | None = None
     allow_download: bool = False
-    score_columns: list[str] = field(default_factory=lambda: ["mos"])
+    score_columns: list[str] = setting(
+        default_factory=lambda: ["mos"],
+        help="comma-separated MOS columns; several train one multi-output head",
+    )
     split: SplitConfig = field(default_factory=SplitConfig)
-    repeats: int = 1
-    seed: int = 0
-    epochs: int = 20
-    batch_size: int = 16
-    eval_batch_size: int | None = None
-    lr: float = 1e-4
-    weight_decay: float = 1e-4
-    loss: str = "mse"
-    scheduler: str = "cosine"
-    image_size: int | None = None
+    repeats: int = setting(1, bounds=Bounds(1, MAX_REPEATS))
+    seed: int = setting(0, bounds=Bounds(0, MAX_SEED))
+    epochs: int = setting(20, bounds=Bounds(1, MAX_EPOCHS))
+    # BatchNorm cannot normalise a batch of one, so training batches need two.
+    batch_size: int = setting(16, bounds=Bounds(2, MAX_BATCH_SIZE))
+    eval_batch_size: int | None = setting(None, bounds=Bounds(low=1))
+    lr: float = setting(1e-4, bounds=Bounds(low=0, low_open=True))
+    weight_decay: float = setting(1e-4, bounds=Bounds(low=0))
+    loss: str = setting("mse", choices=LOSSES)
+    scheduler: str = setting("cosine", choices=SCHEDULERS)
+    # The smallest input depends on the backbone; see _check_image_size.
+    image_size: int | None = setting(
+        None,
+        help="network input in pixels; unset: the backbone's own (224, Inception 299)",
+        bounds=Bounds(high=MAX_IMAGE_SIZE),
+    )
     resize_size: int | None = None
-    hidden_dim: int = 256
-    dropout: float = 0.1
-    fr_fusion: str = "concat"
+    hidden_dim: int = setting(256, bounds=Bounds(low=1))
+    dropout: float = setting(0.1, bounds=Bounds(0, 1, high_open=True))
+    fr_fusion: str = setting("concat", choices=FR_FUSIONS)
     # FR on a mixed release: train and test on the rows that have a reference image only
     # (text-to-image rows have none); off, such a row is an error.
-    reference_rows_only: bool = False
+    reference_rows_only: bool = setting(
+        False, help="fr: train and test on the rows with a reference image only"
+    )
     pscr: PscrConfig = field(default_factory=PscrConfig)
     device: str = "auto"
-    workers: int = 2
-    data_path: str = "auto"
-    resident_share: float = 0.5
-    threads: int | None = None
+    workers: int = setting(2, bounds=Bounds(low=0))
+    data_path: str = setting("auto", choices=DATA_PATHS)
+    resident_share: float = setting(0.5, bounds=Bounds(0, 1, low_open=True))
+    threads: int | None = setting(None, bounds=Bounds(low=1))
     cache_dir: str | None = None
     amp: bool = True
     channels_last: bool = True
-    max_train_images: int | None = None
+    max_train_images: int | None = setting(None, help="subsample training images (quick trials)")
     save_checkpoint: bool = True
     progress: bool = False
 
@@ -238,93 +321,181 @@ def _coerce(value: Any, hint: Any, name: str) -> Any:
     raise ConfigError(name, f"unsupported type {hint!r}")
 
 
-def _choice(name: str, value: str, choices: typing.Iterable[str]) -> None:
-    choices = tuple(choices)
-    if value not in choices:
-        raise ConfigError(name, f"must be one of {', '.join(choices)}; got {value!r}")
+@dataclass(frozen=True)
+class Setting:
+    """One leaf field of a config as flags and forms see it; ``name`` is dotted for a
+    nested field (``split.val_fraction``), as in :class:`ConfigError`."""
+
+    name: str
+    hint: Any
+    default: Any
+    help: str = ""
+    choices: Collection[str] | None = None
+    bounds: Bounds | None = None
+
+    def problem(self, value: Any) -> str | None:
+        """What is wrong with ``value`` by this field's choices and bounds, or None."""
+        if self.choices is not None and value not in self.choices:
+            choices = tuple(self.choices)
+            return f"must be one of {', '.join(choices)}; got {value!r}"
+        if self.bounds is not None:
+            return self.bounds.problem(value)
+        return None
+
+
+def _default(spec: dataclasses.Field) -> Any:
+    if spec.default_factory is not dataclasses.MISSING:
+        return spec.default_factory()
+    return spec.default
+
+
+def settings_of(cls: type = TrainConfig, prefix: str = "") -> dict[str, Setting]:
+    """Every leaf field of ``cls`` by dotted name, in declaration order (nested dataclasses
+    such as ``split`` contribute ``split.protocol`` ...)."""
+    out: dict[str, Setting] = {}
+    hints = typing.get_type_hints(cls)
+    for spec in dataclasses.fields(cls):
+        hint = hints[spec.name]
+        name = f"{prefix}{spec.name}"
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+            out.update(settings_of(hint, f"{name}."))
+            continue
+        meta = spec.metadata
+        out[name] = Setting(
+            name,
+            hint,
+            _default(spec),
+            meta.get("help", ""),
+            meta.get("choices"),
+            meta.get("bounds"),
+        )
+    return out
+
+
+def _value(config: TrainConfig, name: str) -> Any:
+    value: Any = config
+    for part in name.split("."):
+        value = getattr(value, part)
+    return value
 
 
 def _at_least(name: str, value: float | None, low: float) -> None:
-    if value is not None and value < low:
-        raise ConfigError(name, f"must be >= {low}; got {value!r}")
+    problem = Bounds(low=low).problem(value)
+    if problem:
+        raise ConfigError(name, problem)
 
 
 def _validate(config: TrainConfig, check_files: bool) -> None:
-    if not config.manifest:
-        raise ConfigError("manifest", "is required (path to the manifest CSV)")
-    if not config.output_dir:
-        raise ConfigError("output_dir", "is required")
-    _choice("model", config.model, MODEL_KINDS)
-    _choice("backbone", config.backbone, BACKBONES)
-    _choice("weights", config.weights, WEIGHTS_CHOICES)
-    if config.weights_sha256 is not None and not re.fullmatch(
-        r"[0-9a-fA-F]{8,64}", config.weights_sha256
-    ):
-        raise ConfigError("weights_sha256", "must be 8 to 64 hex digits of the file's sha256")
-    if not config.score_columns:
-        raise ConfigError("score_columns", "needs at least one MOS column")
-    if len(set(config.score_columns)) != len(config.score_columns):
-        raise ConfigError("score_columns", "lists a column twice")
-    _validate_split(config, check_files)
-    _at_least("repeats", config.repeats, 1)
-    _at_least("seed", config.seed, 0)
-    _at_least("epochs", config.epochs, 1)
-    # BatchNorm cannot normalise a batch of one, so training batches need two.
-    _at_least("batch_size", config.batch_size, 2)
-    _at_least("eval_batch_size", config.eval_batch_size, 1)
-    if not config.lr > 0:
-        raise ConfigError("lr", f"must be > 0; got {config.lr!r}")
-    _at_least("weight_decay", config.weight_decay, 0)
-    _choice("loss", config.loss, LOSSES)
-    _choice("scheduler", config.scheduler, SCHEDULERS)
-    info = BACKBONES[config.backbone]
-    _at_least("image_size", config.image_size, info.min_input_size)
-    image_size = config.image_size or info.input_size
-    _at_least("resize_size", config.resize_size, image_size)
-    _at_least("hidden_dim", config.hidden_dim, 1)
-    if not 0 <= config.dropout < 1:
-        raise ConfigError("dropout", f"must be in [0, 1); got {config.dropout!r}")
-    _choice("fr_fusion", config.fr_fusion, FR_FUSIONS)
-    if config.model == "pscr":
-        _at_least("pscr.patch_size", config.pscr.patch_size, info.min_input_size)
-    _at_least("pscr.grid", config.pscr.grid, 1)
-    _at_least("pscr.exemplars", config.pscr.exemplars, 1)
-    _choice("pscr.fusion", config.pscr.fusion, FR_FUSIONS)
-    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", config.device):
-        raise ConfigError("device", f"must be auto, cpu, cuda or cuda:N; got {config.device!r}")
-    _at_least("workers", config.workers, 0)
-    _choice("data_path", config.data_path, DATA_PATHS)
-    if not 0 < config.resident_share <= 1:
-        raise ConfigError("resident_share", f"must be in (0, 1]; got {config.resident_share!r}")
-    _at_least("threads", config.threads, 1)
-    _at_least("max_train_images", config.max_train_images, config.batch_size)
+    """Each field in declaration order: its declared choices and bounds, then the checks
+    that depend on other fields (:data:`_RELATED_CHECKS`)."""
+    for name, spec in settings_of().items():
+        problem = spec.problem(_value(config, name))
+        if problem:
+            raise ConfigError(name, problem)
+        related = _RELATED_CHECKS.get(name)
+        if related is not None:
+            related(config, check_files)
     if check_files:
         _check_files(config)
 
 
-def _validate_split(config: TrainConfig, check_files: bool) -> None:
+def _check_manifest(config: TrainConfig, check_files: bool) -> None:
+    if not config.manifest:
+        raise ConfigError("manifest", "is required (path to the manifest CSV)")
+
+
+def _check_output_dir(config: TrainConfig, check_files: bool) -> None:
+    if not config.output_dir:
+        raise ConfigError("output_dir", "is required")
+
+
+def _check_sha256(config: TrainConfig, check_files: bool) -> None:
+    if config.weights_sha256 is not None and not re.fullmatch(
+        r"[0-9a-fA-F]{8,64}", config.weights_sha256
+    ):
+        raise ConfigError("weights_sha256", "must be 8 to 64 hex digits of the file's sha256")
+
+
+def _check_score_columns(config: TrainConfig, check_files: bool) -> None:
+    if not config.score_columns:
+        raise ConfigError("score_columns", "needs at least one MOS column")
+    if len(set(config.score_columns)) != len(config.score_columns):
+        raise ConfigError("score_columns", "lists a column twice")
+
+
+def _check_fractions(config: TrainConfig, check_files: bool) -> None:
     split = config.split
-    _choice("split.protocol", split.protocol, SPLIT_PROTOCOLS)
-    if not 0 < split.val_fraction < 1:
-        raise ConfigError("split.val_fraction", f"must be in (0, 1); got {split.val_fraction!r}")
-    if not 0 < split.test_fraction < 1:
-        raise ConfigError("split.test_fraction", f"must be in (0, 1); got {split.test_fraction!r}")
     if split.protocol == "random" and split.val_fraction + split.test_fraction >= 1:
         raise ConfigError("split.test_fraction", "val_fraction + test_fraction must be < 1")
-    _at_least("split.folds", split.folds, 2)
-    if split.protocol == "cross_generator":
-        if not split.train_generators:
-            raise ConfigError("split.train_generators", "is required for cross_generator")
-        if not split.test_generators:
-            raise ConfigError("split.test_generators", "is required for cross_generator")
-        both = set(split.train_generators) & set(split.test_generators)
-        if both:
-            raise ConfigError("split.test_generators", f"also in train_generators: {sorted(both)}")
-    if split.protocol == "fixed":
-        if not split.file:
-            raise ConfigError("split.file", "is required for the fixed protocol")
-        if check_files and not Path(split.file).is_file():
-            raise ConfigError("split.file", f"no such file: {split.file}")
+
+
+def _check_train_generators(config: TrainConfig, check_files: bool) -> None:
+    split = config.split
+    if split.protocol == "cross_generator" and not split.train_generators:
+        raise ConfigError("split.train_generators", "is required for cross_generator")
+
+
+def _check_test_generators(config: TrainConfig, check_files: bool) -> None:
+    split = config.split
+    if split.protocol != "cross_generator":
+        return
+    if not split.test_generators:
+        raise ConfigError("split.test_generators", "is required for cross_generator")
+    both = set(split.train_generators) & set(split.test_generators)
+    if both:
+        raise ConfigError("split.test_generators", f"also in train_generators: {sorted(both)}")
+
+
+def _check_split_file(config: TrainConfig, check_files: bool) -> None:
+    split = config.split
+    if split.protocol != "fixed":
+        return
+    if not split.file:
+        raise ConfigError("split.file", "is required for the fixed protocol")
+    if check_files and not Path(split.file).is_file():
+        raise ConfigError("split.file", f"no such file: {split.file}")
+
+
+def _check_image_size(config: TrainConfig, check_files: bool) -> None:
+    _at_least("image_size", config.image_size, BACKBONES[config.backbone].min_input_size)
+
+
+def _check_resize_size(config: TrainConfig, check_files: bool) -> None:
+    image_size = config.image_size or BACKBONES[config.backbone].input_size
+    _at_least("resize_size", config.resize_size, image_size)
+
+
+def _check_patch_size(config: TrainConfig, check_files: bool) -> None:
+    if config.model == "pscr":
+        min_size = BACKBONES[config.backbone].min_input_size
+        _at_least("pscr.patch_size", config.pscr.patch_size, min_size)
+
+
+def _check_device(config: TrainConfig, check_files: bool) -> None:
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", config.device):
+        raise ConfigError("device", f"must be auto, cpu, cuda or cuda:N; got {config.device!r}")
+
+
+def _check_max_train_images(config: TrainConfig, check_files: bool) -> None:
+    _at_least("max_train_images", config.max_train_images, config.batch_size)
+
+
+# Checks that need more than the field's own declared choices or bounds, by field.
+_RELATED_CHECKS: dict[str, Callable[[TrainConfig, bool], None]] = {
+    "manifest": _check_manifest,
+    "output_dir": _check_output_dir,
+    "weights_sha256": _check_sha256,
+    "score_columns": _check_score_columns,
+    "split.test_fraction": _check_fractions,
+    "split.train_generators": _check_train_generators,
+    "split.test_generators": _check_test_generators,
+    "split.file": _check_split_file,
+    "image_size": _check_image_size,
+    "resize_size": _check_resize_size,
+    "pscr.patch_size": _check_patch_size,
+    "device": _check_device,
+    "max_train_images": _check_max_train_images,
+}
 
 
 def _check_files(config: TrainConfig) -> None:

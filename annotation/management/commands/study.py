@@ -76,92 +76,115 @@ def _progress_printer(stream):
     return report
 
 
+def _create_arguments(sub) -> None:
+    """``study create``: a draft study and its design."""
+    create = sub.add_parser("create", help="Create a draft study.")
+    create.add_argument("--name", required=True)
+    create.add_argument("--slug", default="")
+    create.add_argument("--owner", default="", help="Username of the researcher.")
+    create.add_argument("--dimensions", default="pku", help="'pku' or key:Label:Question;...")
+    create.add_argument(
+        "--scale-type", default=Study.ScaleType.CONTINUOUS, choices=Study.ScaleType.values
+    )
+    create.add_argument("--scale-min", type=float, default=0)
+    create.add_argument("--scale-max", type=float, default=100)
+    create.add_argument("--scale-step", type=float, default=0)
+    create.add_argument("--target", type=int, default=15, help="Ratings per stimulus.")
+    create.add_argument("--session-size", type=int, default=100)
+    create.add_argument("--break-interval", type=int, default=50)
+    create.add_argument("--repeats", type=int, default=0)
+
+
+def _import_arguments(sub) -> None:
+    """``study import``: a manifest CSV and its images."""
+    imp = sub.add_parser("import", help="Import a manifest CSV and its images (folder or zip).")
+    imp.add_argument("slug")
+    imp.add_argument("--manifest", type=Path, required=True)
+    imp.add_argument(
+        "--images",
+        type=Path,
+        default=None,
+        help="Folder or zip; default: the manifest's folder.",
+    )
+    imp.add_argument(
+        "--allow-duplicates",
+        action="store_true",
+        help="Import byte-identical images as separate stimuli sharing one stored file "
+        "(default: refuse them).",
+    )
+    imp.add_argument("--async", dest="run_async", action="store_true", help="Queue a Celery job.")
+
+
+def _import_external_arguments(sub) -> None:
+    """``study import-external``: a published database."""
+    ext = sub.add_parser(
+        "import-external",
+        help="Import a published database as a new study.",
+        description="Import a published database, read from the files its authors "
+        "publish, as a new closed study with an external label release.",
+        epilog="Layouts:\n" + _layouts_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ext.add_argument("--layout", required=True, choices=sorted(LAYOUTS))
+    ext.add_argument(
+        "--source", type=Path, required=True, help="The database folder, as published."
+    )
+    ext.add_argument("--name", required=True)
+    ext.add_argument("--slug", default="")
+    ext.add_argument("--owner", default="")
+
+
+def _study_step_arguments(sub) -> None:
+    """Invites, open/close/progress, analyse/freeze and the release list."""
+    inv = sub.add_parser("invite", help="Create invites; print label,link CSV (shown once).")
+    inv.add_argument("slug")
+    inv.add_argument("--count", type=int, default=10)
+    inv.add_argument("--base-url", default="http://127.0.0.1:8000")
+    for name in ("open", "close", "progress"):
+        sub.add_parser(name, help=f"{name.title()} a study.").add_argument("slug")
+    for name, text in (
+        ("analyse", "Analyse the ratings now; print screening decisions and MOS summary."),
+        ("freeze", "Freeze the next label release (MOS + raw ratings CSV, sha256)."),
+    ):
+        action = sub.add_parser(name, help=text)
+        action.add_argument("slug")
+        _analysis_arguments(action)
+        action.add_argument("--by", default="", help="Username recorded as the author.")
+    sub.add_parser("releases", help="List a study's label releases.").add_argument("slug")
+
+
+def _release_file_arguments(sub) -> None:
+    """``study export`` and ``study package``: a release's files."""
+    exp = sub.add_parser("export", help="Copy a release's stored file (or live ratings).")
+    exp.add_argument("slug")
+    exp.add_argument("--release", type=int, default=None, help="Version; default: latest.")
+    exp.add_argument("--what", choices=["mos", "raw", "sidecar"], default="mos")
+    exp.add_argument(
+        "--live", action="store_true", help="The current raw ratings, not a frozen release."
+    )
+    exp.add_argument("--out", required=True, help="File to write; '-' for standard output.")
+
+    pkg = sub.add_parser("package", help="Build a release's dataset package (zip).")
+    pkg.add_argument("slug")
+    pkg.add_argument("--release", type=int, default=None, help="Version; default: latest.")
+    pkg.add_argument("--licence", default="", help="Licence for the README, e.g. CC BY 4.0.")
+    pkg.add_argument("--citation", default="", help="How users should cite the database.")
+    pkg.add_argument(
+        "--demographics", default="", help="Comma-separated subject fields to include."
+    )
+    pkg.add_argument("--out", default="", help="Also copy the zip here ('-': stdout).")
+
+
 class Command(BaseCommand):
     help = "Design, import into, invite to, open and close studies."
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)
-        create = sub.add_parser("create", help="Create a draft study.")
-        create.add_argument("--name", required=True)
-        create.add_argument("--slug", default="")
-        create.add_argument("--owner", default="", help="Username of the researcher.")
-        create.add_argument("--dimensions", default="pku", help="'pku' or key:Label:Question;...")
-        create.add_argument(
-            "--scale-type", default=Study.ScaleType.CONTINUOUS, choices=Study.ScaleType.values
-        )
-        create.add_argument("--scale-min", type=float, default=0)
-        create.add_argument("--scale-max", type=float, default=100)
-        create.add_argument("--scale-step", type=float, default=0)
-        create.add_argument("--target", type=int, default=15, help="Ratings per stimulus.")
-        create.add_argument("--session-size", type=int, default=100)
-        create.add_argument("--break-interval", type=int, default=50)
-        create.add_argument("--repeats", type=int, default=0)
-        imp = sub.add_parser("import", help="Import a manifest CSV and its images (folder or zip).")
-        imp.add_argument("slug")
-        imp.add_argument("--manifest", type=Path, required=True)
-        imp.add_argument(
-            "--images",
-            type=Path,
-            default=None,
-            help="Folder or zip; default: the manifest's folder.",
-        )
-        imp.add_argument(
-            "--allow-duplicates",
-            action="store_true",
-            help="Import byte-identical images as separate stimuli sharing one stored file "
-            "(default: refuse them).",
-        )
-        imp.add_argument(
-            "--async", dest="run_async", action="store_true", help="Queue a Celery job."
-        )
-        ext = sub.add_parser(
-            "import-external",
-            help="Import a published database as a new study.",
-            description="Import a published database, read from the files its authors "
-            "publish, as a new closed study with an external label release.",
-            epilog="Layouts:\n" + _layouts_help(),
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
-        ext.add_argument("--layout", required=True, choices=sorted(LAYOUTS))
-        ext.add_argument(
-            "--source", type=Path, required=True, help="The database folder, as published."
-        )
-        ext.add_argument("--name", required=True)
-        ext.add_argument("--slug", default="")
-        ext.add_argument("--owner", default="")
-        inv = sub.add_parser("invite", help="Create invites; print label,link CSV (shown once).")
-        inv.add_argument("slug")
-        inv.add_argument("--count", type=int, default=10)
-        inv.add_argument("--base-url", default="http://127.0.0.1:8000")
-        for name in ("open", "close", "progress"):
-            sub.add_parser(name, help=f"{name.title()} a study.").add_argument("slug")
-        for name, text in (
-            ("analyse", "Analyse the ratings now; print screening decisions and MOS summary."),
-            ("freeze", "Freeze the next label release (MOS + raw ratings CSV, sha256)."),
-        ):
-            action = sub.add_parser(name, help=text)
-            action.add_argument("slug")
-            _analysis_arguments(action)
-            action.add_argument("--by", default="", help="Username recorded as the author.")
-        sub.add_parser("releases", help="List a study's label releases.").add_argument("slug")
-        exp = sub.add_parser("export", help="Copy a release's stored file (or live ratings).")
-        exp.add_argument("slug")
-        exp.add_argument("--release", type=int, default=None, help="Version; default: latest.")
-        exp.add_argument("--what", choices=["mos", "raw", "sidecar"], default="mos")
-        exp.add_argument(
-            "--live", action="store_true", help="The current raw ratings, not a frozen release."
-        )
-        exp.add_argument("--out", required=True, help="File to write; '-' for standard output.")
-
-        pkg = sub.add_parser("package", help="Build a release's dataset package (zip).")
-        pkg.add_argument("slug")
-        pkg.add_argument("--release", type=int, default=None, help="Version; default: latest.")
-        pkg.add_argument("--licence", default="", help="Licence for the README, e.g. CC BY 4.0.")
-        pkg.add_argument("--citation", default="", help="How users should cite the database.")
-        pkg.add_argument(
-            "--demographics", default="", help="Comma-separated subject fields to include."
-        )
-        pkg.add_argument("--out", default="", help="Also copy the zip here ('-': stdout).")
+        _create_arguments(sub)
+        _import_arguments(sub)
+        _import_external_arguments(sub)
+        _study_step_arguments(sub)
+        _release_file_arguments(sub)
 
     def handle(self, *args, action: str, **options):
         handler = getattr(self, "do_" + action.replace("-", "_"))

@@ -118,6 +118,39 @@ def test_bad_values_name_the_field(
     _fails({**tiny_config, **change}, field)
 
 
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        ({"batch_size": 1}, "batch_size", "must be >= 2; got 1"),
+        ({"epochs": 10_001}, "epochs", "must be <= 10000; got 10001"),
+        ({"seed": -1}, "seed", "must be >= 0; got -1"),
+        ({"lr": 0}, "lr", "must be > 0; got 0.0"),
+        ({"dropout": 1.0}, "dropout", "must be in [0, 1); got 1.0"),
+        ({"resident_share": 0}, "resident_share", "must be in (0, 1]; got 0.0"),
+        ({"split": {"val_fraction": 1}}, "split.val_fraction", "must be in (0, 1); got 1.0"),
+        ({"loss": "huber"}, "loss", "must be one of mse, l1; got 'huber'"),
+        ({"image_size": 16}, "image_size", "must be >= 32; got 16"),
+        ({"max_train_images": 3}, "max_train_images", "must be >= 8; got 3"),
+    ],
+)
+def test_bounds_and_choices_come_from_the_fields_with_one_message_each(
+    tiny_config: dict[str, Any], change: dict[str, Any], field: str, message: str
+) -> None:
+    assert _fails({**tiny_config, **change}, field).message == message
+
+
+def test_every_field_with_bounds_or_choices_declares_them_once() -> None:
+    from benchmark.training.config import settings_of
+
+    specs = settings_of(TrainConfig)
+    assert specs["batch_size"].bounds is not None and specs["batch_size"].bounds.low == 2
+    assert list(specs)[:3] == ["manifest", "output_dir", "model"]
+    assert "split.val_fraction" in specs and "pscr.grid" in specs and "split" not in specs
+    defaults = TrainConfig()
+    assert specs["split.folds"].default == defaults.split.folds
+    assert specs["score_columns"].default == defaults.score_columns
+
+
 def test_fr_needs_reference_column(tiny_config: dict[str, Any], tmp_path: Path) -> None:
     manifest = tmp_path / "m.csv"
     manifest.write_text("image,generator,prompt_group,mos\na.png,g,1,3\n")
