@@ -73,7 +73,7 @@ def browser_context(live_server, tmp_path):
 
 def _figures_checked(page, expected: int, name: str, *, legends: bool = True) -> list[dict]:
     page.wait_for_function(
-        f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {expected}"
+        f"() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= {expected}"
     )
     page.wait_for_timeout(300)  # the last figure's titles are drawn in the same frame
     figures = page.evaluate(FIGURES_JS)
