@@ -23,7 +23,7 @@ class InviteGuessThrottle:
     def __call__(self, request):
         if not request.path.startswith(SUBJECT_PREFIX):
             return self.get_response(request)
-        client = client_ip(request)
+        client = client_ip(request) or "unknown"
         if failures_exceeded(scope=SCOPE, client=client, limit=settings.INVITE_GUESS_LIMIT):
             return self._refused(request)
         response = self.get_response(request)

@@ -18,12 +18,13 @@ def get_or_404(lookup: Callable[..., Found], /, **kwargs) -> Found:
         raise Http404(str(exc)) from None
 
 
-def client_ip(request) -> str:
+def client_ip(request) -> str | None:
     """The client's address: REMOTE_ADDR, or the address the trusted proxies saw.
 
     Behind ``TRUSTED_PROXY_COUNT`` reverse proxies (each appending to X-Forwarded-For),
     the client is that many entries from the right; entries further left are whatever
-    the client chose to send, so they are never believed.
+    the client chose to send, so they are never believed. None when no address is known
+    (a request made in code, as tests' force_login makes).
     """
     from django.conf import settings
 
@@ -32,4 +33,4 @@ def client_ip(request) -> str:
     hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
     if proxies and len(hops) >= proxies:
         return hops[-proxies]
-    return request.META.get("REMOTE_ADDR", "") or "unknown"
+    return request.META.get("REMOTE_ADDR") or None
