@@ -49,4 +49,4 @@ def wait_for_trial(page, index: int) -> None:
     """In a browser page: trial ``index`` is at its URL and its image is on screen."""
     page.wait_for_url(re.compile(rf"/trials/{index}/$"))
     # Trials follow each other in place: wait until this one's image is on screen.
-    page.wait_for_function(f"document.body.dataset.trialShown === '{index}'")
+    page.wait_for_function(f"() => document.body.dataset.trialShown === '{index}'")

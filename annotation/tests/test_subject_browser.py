@@ -162,7 +162,7 @@ def assert_demo_ratings_stored(
 
 def check_full_size_layout(page) -> None:
     """The generated image at its natural pixels, the prompt image beside it, no scrolling."""
-    page.wait_for_function("document.getElementById('reference').naturalWidth > 0")
+    page.wait_for_function("() => document.getElementById('reference').naturalWidth > 0")
     sizes = page.evaluate(
         """() => {
           const img = document.getElementById('stimulus');
