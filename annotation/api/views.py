@@ -17,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotation.dimensions import DimensionSpec
 from annotation.imports.external import LAYOUTS
 from annotation.models import ImportJob, Stimulus, Study
 from annotation.selectors.research import (
@@ -42,7 +43,6 @@ from annotation.services.imports import import_job_create, layouts_listed, uploa
 from annotation.services.invites import MAX_INVITES_PER_REQUEST, invites_create, invites_csv
 from annotation.services.studies import (
     STUDY_EDITABLE_FIELDS,
-    DimensionSpec,
     stimulus_role_set,
     study_create,
     study_set_status,

@@ -10,10 +10,10 @@ say) registers here by adding an object with the same attributes and ``read`` to
 from dataclasses import dataclass
 from pathlib import Path
 
+from annotation.dimensions import DimensionSpec
 from annotation.imports.errors import ImportProblem, ImportRejected
 from annotation.imports.manifest import RawRow
 from annotation.imports.package_layout import DatasetPackage
-from annotation.services.studies import DimensionSpec
 from published.errors import LayoutError
 from published.readers import LAYOUTS as PUBLISHED_LAYOUTS
 from published.readers import PublishedLayout

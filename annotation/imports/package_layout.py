@@ -15,9 +15,9 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from annotation.dimensions import DimensionSpec
 from annotation.imports.errors import ImportProblem, ImportRejected
 from annotation.imports.manifest import RawRow, read_csv_text
-from annotation.services.studies import DimensionSpec
 
 ROLES = ("normal", "gold", "training")
 

@@ -1,6 +1,7 @@
 from django import forms
 from django.core.exceptions import ValidationError
 
+from annotation.dimensions import DimensionSpec
 from annotation.imports.external import LAYOUTS
 from annotation.models import ApiToken, Stimulus, Study
 from annotation.services.allocation import ALLOCATION_FIELDS
@@ -15,7 +16,6 @@ from annotation.services.stimulus_bulk import BULK_ACTIONS
 from annotation.services.studies import (
     DIMENSION_PRESETS,
     STUDY_EDITABLE_FIELDS,
-    DimensionSpec,
     validate_scale,
 )
 

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from annotation.dimensions import DimensionSpec
 from annotation.imports.images import thumbnail_name
 from annotation.models import ImportJob, Stimulus
 from annotation.playlist_entries import KIND_RATING, KIND_TRAINING
@@ -28,7 +29,6 @@ from annotation.selectors.subject import TrialPage
 from annotation.services.imports import import_job_create, layouts_listed, upload_stash
 from annotation.services.studies import (
     DIMENSION_PRESETS,
-    DimensionSpec,
     stimulus_role_set,
     study_create,
     study_set_status,

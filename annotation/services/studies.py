@@ -1,22 +1,12 @@
-from dataclasses import dataclass
-
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.text import slugify
 
+from annotation.dimensions import DimensionSpec
 from annotation.models import Dimension, Stimulus, Study
 from annotation.services.allocation import ALLOCATION_FIELDS, study_allocation_validate
 from annotation.services.scores import score_validate
-
-
-@dataclass(frozen=True)
-class DimensionSpec:
-    key: str
-    label: str
-    question: str
-    anchor_text: str = ""
-
 
 PKU_I2IQA_DIMENSIONS = (
     DimensionSpec(

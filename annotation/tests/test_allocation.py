@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from annotation.dimensions import DimensionSpec
 from annotation.models import AnalysisRun, Rating, Stimulus, Study
 from annotation.selectors.allocation import allocation_snapshot
 from annotation.selectors.research import study_progress
@@ -21,7 +22,7 @@ from annotation.services import release_formats
 from annotation.services.allocation import allocation_config
 from annotation.services.playlists import KIND_RATING, PlaylistError, playlist_session_start
 from annotation.services.releases import release_freeze
-from annotation.services.studies import DimensionSpec, study_create, study_update
+from annotation.services.studies import study_create, study_update
 from annotation.tests.factories import (
     DimensionFactory,
     RatingSessionFactory,

@@ -24,6 +24,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from annotation.dimensions import DimensionSpec
 from annotation.imports.errors import ImportRejected
 from annotation.imports.external import LAYOUTS, layouts_listed
 from annotation.models import AnalysisRun, ImportJob, LabelRelease, Study
@@ -40,7 +41,6 @@ from annotation.services.releases import (
 )
 from annotation.services.studies import (
     PKU_I2IQA_DIMENSIONS,
-    DimensionSpec,
     study_create,
     study_set_status,
 )
