@@ -60,4 +60,5 @@ RATING_ROW_FIELDS = (
     "trial_index",
     "response_time_ms",
     "created_iso",  # created_at as ISO 8601 UTC text with milliseconds
+    "too_fast",
 )

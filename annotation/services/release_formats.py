@@ -44,6 +44,7 @@ RAW_COLUMNS = (
     "trial_index",
     "is_repeat",
     "response_time_ms",
+    "too_fast",
     "role",
     "is_gold",
     "gold_score",
@@ -64,6 +65,8 @@ RAW_COLUMN_DOCS = {
     "trial_index": "position of the trial in the subject's playlist (0-based)",
     "is_repeat": "1 when this was a repeated showing (same as repeat >= 1)",
     "response_time_ms": "time from the image appearing to the answer, in milliseconds",
+    "too_fast": "1 when the answer came faster than the study's too-fast threshold when it "
+    "was stored (the per-subject report counts these)",
     "role": "stimulus role when frozen: normal or gold (training ratings are not exported)",
     "is_gold": "1 for a gold stimulus with a known answer on this dimension",
     "gold_score": "the known answer of a gold stimulus; empty otherwise",
@@ -133,7 +136,7 @@ def _raw_formatter(lookups: StudyLookups) -> Callable[[RatingRows], list[tuple]]
 
     def rows(chunk: RatingRows) -> list[tuple]:
         out = []
-        for rid, stim, subj, sess, dim, score, is_rep, trial, rt, created in chunk:
+        for rid, stim, subj, sess, dim, score, is_rep, trial, rt, created, fast in chunk:
             known = gold.get((stim, dim)) if gold else None
             rep = int(is_rep)
             out.append(
@@ -148,6 +151,7 @@ def _raw_formatter(lookups: StudyLookups) -> Callable[[RatingRows], list[tuple]]
                     trial,
                     rep,
                     "" if rt is None else rt,
+                    int(fast),
                     roles.get(stim, ""),
                     0 if known is None else 1,
                     "" if known is None else known,
