@@ -18,6 +18,7 @@ import pandas as pd
 from scipy.special import expit, ndtr
 
 from analysis.pairwise.bradley_terry import LOGIT_PER_JOD
+from analysis.pairwise.designs import PairDesign
 from analysis.pairwise.thurstone import JOD_SIGMA
 
 Behaviour = Literal["honest", "random", "left", "inverted"]
@@ -152,3 +153,37 @@ def full_design_study(
     rng = np.random.default_rng(seed + 2)
     choices = answer_pairs(truth, pairs, rng, behaviour=behaviour, model=model)
     return PlantedStudy(truth=truth, choices=choices, subjects=subjects)
+
+
+def run_design(
+    design: PairDesign,
+    truth: pd.DataFrame,
+    n_comparisons: int,
+    batch_size: int,
+    *,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Choices of one group (``truth`` rows of one group) collected by ``design`` in batches
+    of ``batch_size`` until ``n_comparisons`` answers; each batch is answered by a new
+    simulated subject ``"b000"``, ``"b001"``, ..."""
+    rng = np.random.default_rng(seed)
+    conditions = truth["stimulus"].tolist()
+    group = str(truth["group"].iloc[0])
+    answered: list[pd.DataFrame] = []
+    history = pd.DataFrame(columns=["subject", "group", "left", "right", "choice"])
+    done = 0
+    while done < n_comparisons:
+        wanted = min(batch_size, n_comparisons - done)
+        pairs = design.next_pairs(history, conditions, wanted, rng)
+        batch = pd.DataFrame(
+            {
+                "subject": f"b{len(answered):03d}",
+                "group": group,
+                "first": [a for a, _ in pairs],
+                "second": [b for _, b in pairs],
+            }
+        )
+        answered.append(answer_pairs(truth, batch, rng))
+        history = pd.concat(answered, ignore_index=True)
+        done += len(pairs)
+    return history
