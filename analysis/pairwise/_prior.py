@@ -20,6 +20,8 @@ import dataclasses
 
 import numpy as np
 
+from analysis.pairwise._solver import pair_incidence
+
 PRIOR_OFFSET = 0.1
 # Stands in for log(0) of pairs never compared: their terms vanish after exp without the
 # NaNs that -inf * 0 would make for an empty class.
@@ -90,9 +92,19 @@ class DistancePrior:
 
     def derivatives(
         self, distance: np.ndarray, mills_win: np.ndarray, mills_loss: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """First derivative of the term in each pair's distance, and a non-negative curvature:
-        the second derivative with the class sums ``S_c`` held fixed, clipped at 0."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Gradient of the term in each pair's distance ``d`` (JOD / sigma), and its exact
+        Hessian in the scores: a diagonal part per pair ``(G, P)`` (to go through ``B^T . B``)
+        and the part coupled through the class sums, already ``(G, n, n)`` in the scores.
+
+        With shares ``s_c(u) = h_c(u) / S_c``, ``t_c``, ``e_c`` the same for ``h'`` and
+        ``h''``, ``r_u = 1 / (prior_u + 0.1)``, ``A_u = sum_c m_c t_c(u)`` and ``gamma_c =
+        sum_u r_u s_c(u)``: the gradient is ``-r_w A_w + sum_c m_c gamma_c t_c(w)``; the
+        Hessian is ``diag(r^2 A^2 + sum_c m_c (gamma_c - r) e_c)`` plus
+        ``sum_c m_c (r_w + r_v - 2 gamma_c) t_c(w) t_c(v)``
+        ``- sum_c m_c (r_w^2 A_w s_c(w) t_c(v) + r_v^2 A_v s_c(v) t_c(w))``
+        ``+ sum_cc' m_c m_c' Gamma_cc' t_c(w) t_c'(v)``, ``Gamma_cc' = sum_u r_u^2 s_c(u) s_c'(u)``.
+        """
         win, loss = mills_win[:, :, None], mills_loss[:, :, None]
         win_slope = -win * (distance[:, :, None] + win)
         loss_slope = -loss * (loss - distance[:, :, None])
@@ -101,11 +113,36 @@ class DistancePrior:
         first = (self.term_a * rate_a + self.term_b * rate_b) / self.norm
         second = self.term_a * (rate_a**2 + self.low * win_slope + self.high * loss_slope)
         second += self.term_b * (rate_b**2 + self.high * win_slope + self.low * loss_slope)
-        weight = self.weight
-        # d prior_u / d d_w = sum_c m_c h'_c(w) (delta_uw - h_c(u) / S_c) / S_c.
-        coupled = np.einsum("gp,gpc->gc", weight, self.shares) * self.multiplicity
-        own = np.einsum("gpc,gc->gp", first, self.multiplicity)
-        cross = np.einsum("gpc,gc->gp", first, coupled)
-        own_second = np.einsum("gpc,gc->gp", second / self.norm, self.multiplicity)
-        curvature = np.maximum(weight * (weight * own**2 - own_second), 0.0)
-        return -(weight * own - cross), curvature
+        second /= self.norm
+        weight, multiplicity = self.weight, self.multiplicity
+        gamma = np.einsum("gp,gpc->gc", weight, self.shares)
+        own = np.einsum("gpc,gc->gp", first, multiplicity)
+        slope = -weight * own + np.einsum("gpc,gc->gp", first, gamma * multiplicity)
+        diagonal = (weight * own) ** 2 + np.einsum("gpc,gc->gp", second, gamma * multiplicity)
+        diagonal -= weight * np.einsum("gpc,gc->gp", second, multiplicity)
+        coupled = self._coupled_hessian(first, weight, own, gamma)
+        return slope, diagonal, coupled
+
+    def _coupled_hessian(
+        self, first: np.ndarray, weight: np.ndarray, own: np.ndarray, gamma: np.ndarray
+    ) -> np.ndarray:
+        """The Hessian's low-rank part (through the class sums), projected to the scores."""
+        pairs = first.shape[1]
+        size = int(round((1.0 + np.sqrt(1.0 + 8.0 * pairs)) / 2.0))  # pairs = n (n - 1) / 2
+        incidence = pair_incidence(size)
+        multiplicity = self.multiplicity[:, None, :]
+
+        def project(per_pair: np.ndarray) -> np.ndarray:  # B^T x: (G, P, C) -> (G, n, C)
+            return incidence.T @ per_pair
+
+        spread = project(first)
+        weighted = project(weight[:, :, None] * first)
+        mixed = project(((weight * own) * weight)[:, :, None] * self.shares)
+        squared = (weight**2)[:, :, None] * self.shares
+        gram = squared.transpose(0, 2, 1) @ self.shares
+        scaled = spread * multiplicity
+        hessian = (weighted - mixed) @ scaled.transpose(0, 2, 1)
+        hessian = hessian + hessian.transpose(0, 2, 1)
+        hessian -= 2.0 * (spread * (multiplicity * gamma[:, None, :])) @ spread.transpose(0, 2, 1)
+        hessian += scaled @ gram @ scaled.transpose(0, 2, 1)
+        return hessian

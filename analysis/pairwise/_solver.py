@@ -45,11 +45,21 @@ def pair_indices(size: int) -> tuple[np.ndarray, np.ndarray]:
 
 def pair_gradient(per_pair: np.ndarray, size: int) -> np.ndarray:
     """Gradient in the scores from the derivative in each pair's difference ``q_i - q_j``."""
-    return per_pair @ _incidence(size)
+    return per_pair @ pair_incidence(size)
+
+
+def pair_hessian(curvature: np.ndarray, size: int) -> np.ndarray:
+    """``(G, n, n)`` Hessian ``B^T diag(c) B`` in the scores from a curvature per pair."""
+    first, second = pair_indices(size)
+    hessian = np.zeros((len(curvature), size, size))
+    hessian[:, first, second] = -curvature
+    hessian[:, second, first] = -curvature
+    hessian[:, np.arange(size), np.arange(size)] = -hessian.sum(axis=2)
+    return hessian
 
 
 @functools.cache
-def _incidence(size: int) -> np.ndarray:
+def pair_incidence(size: int) -> np.ndarray:
     """``(P, n)`` matrix B with ``(B q)_p = q_i - q_j`` for pair ``p = (i, j)``."""
     first, second = pair_indices(size)
     matrix = np.zeros((len(first), size))
@@ -105,12 +115,11 @@ def _evaluate(
 def _newton_direction(
     curvature: np.ndarray, gradient: np.ndarray, involved: np.ndarray, ridge: float
 ) -> np.ndarray:
+    """Newton step; a full ``(G, n, n)`` curvature may be indefinite (a nonconvex prior)
+    and is then made positive definite by raising its eigenvalues to a floor."""
     size = gradient.shape[1]
-    first, second = pair_indices(size)
-    hessian = np.zeros((len(gradient), size, size))
-    hessian[:, first, second] = -curvature
-    hessian[:, second, first] = -curvature
-    hessian[:, np.arange(size), np.arange(size)] = -hessian.sum(axis=2)
+    full = curvature.ndim == 3
+    hessian = curvature.copy() if full else pair_hessian(curvature, size)
     # A little damping keeps the system solvable where a pair's curvature vanishes
     # (a unanimous pair far out on the tail) without changing the minimum.
     diagonal = np.where(involved, ridge + 1e-9, 1.0)
@@ -120,7 +129,13 @@ def _newton_direction(
         # stimuli by adding the projector onto their mean (the gradient is orthogonal to it).
         counts = np.maximum(involved.sum(axis=1), 1)[:, None, None]
         hessian += involved[:, :, None] * involved[:, None, :] / counts
-    return -np.linalg.solve(hessian, gradient[:, :, None])[:, :, 0]
+    if not full:
+        return -np.linalg.solve(hessian, gradient[:, :, None])[:, :, 0]
+    values, vectors = np.linalg.eigh(hessian)
+    floor = np.maximum(1e-6 * np.abs(values).max(axis=1, keepdims=True), 1e-9)
+    values = np.maximum(values, floor)
+    along = np.einsum("gji,gj->gi", vectors, gradient) / values
+    return -np.einsum("gij,gj->gi", vectors, along)
 
 
 def _backtrack(

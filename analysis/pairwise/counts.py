@@ -16,7 +16,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from analysis.pairwise.choices import Groups, groups_of
+from analysis.pairwise.choices import Groups
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,27 +57,25 @@ class PairLayout:
 
 
 def pair_layout(choices: pd.DataFrame, groups: Groups | None = None) -> PairLayout:
-    """Lay out a *validated* choices table (see :func:`~analysis.pairwise.validate_choices`)."""
-    members = groups_of(choices, groups)
-    group_names = sorted(members)
-    stimulus_names = sorted({s for stimuli in members.values() for s in stimuli})
-    row_group = pd.Categorical(choices["group"], categories=group_names).codes.astype(np.int64)
-    local = _local_index(choices, members, group_names, stimulus_names, row_group)
-    winner, loser, amount, row = _events(choices["choice"].to_numpy(), *local)
+    """Lay out a *validated* choices table (see :func:`~analysis.pairwise.validate_choices`).
+
+    Without ``groups``, a group's stimuli are those its rows show."""
+    codes = _Codes(choices, groups)
+    winner, loser, amount, row = _events(choices["choice"].to_numpy(), codes.left, codes.right)
     subject_codes, subject_names = pd.factorize(choices["subject"], sort=True)
+    sizes = np.diff(codes.group_start)
     batches = []
-    sizes = np.array([len(members[g]) for g in group_names])
-    for size in np.unique(sizes):
+    for size in np.unique(sizes[sizes > 0]):
         in_batch = np.flatnonzero(sizes == size)
-        position = np.full(len(group_names), -1, dtype=np.int64)
+        position = np.full(len(codes.group_names), -1, dtype=np.int64)
         position[in_batch] = np.arange(len(in_batch))
-        keep = position[row_group[row]] >= 0
+        keep = position[codes.row_group[row]] >= 0
         batches.append(
             GroupBatch(
-                groups=tuple(group_names[g] for g in in_batch),
-                stimuli=tuple(tuple(members[group_names[g]]) for g in in_batch),
+                groups=tuple(codes.group_names[g] for g in in_batch),
+                stimuli=tuple(codes.members(int(g)) for g in in_batch),
                 size=int(size),
-                event_group=position[row_group[row[keep]]],
+                event_group=position[codes.row_group[row[keep]]],
                 event_winner=winner[keep],
                 event_loser=loser[keep],
                 event_amount=amount[keep],
@@ -91,33 +89,49 @@ def pair_layout(choices: pd.DataFrame, groups: Groups | None = None) -> PairLayo
     )
 
 
-def _local_index(
-    choices: pd.DataFrame,
-    members: dict[str, list[str]],
-    group_names: list[str],
-    stimulus_names: list[str],
-    row_group: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Position of each row's left and right stimulus inside its group's sorted list."""
-    n_stimuli = len(stimulus_names)
-    stimulus_code = {name: code for code, name in enumerate(stimulus_names)}
-    member_keys = np.array(
-        [
-            g * n_stimuli + stimulus_code[s]
-            for g, name in enumerate(group_names)
-            for s in members[name]
-        ],
-        dtype=np.int64,
-    )
-    member_local = np.concatenate([np.arange(len(members[name])) for name in group_names])
-    order = np.argsort(member_keys)
-    sorted_keys, sorted_local = member_keys[order], member_local[order]
-    result = []
-    for column in ("left", "right"):
-        codes = pd.Categorical(choices[column], categories=stimulus_names).codes
-        keys = row_group * n_stimuli + codes.astype(np.int64)
-        result.append(sorted_local[np.searchsorted(sorted_keys, keys)])
-    return result[0], result[1]
+class _Codes:
+    """Integer codes of a choices table: groups, stimuli, and each row's local positions.
+
+    Membership is a sorted array of keys ``group * n_stimuli + stimulus`` (names sorted, so
+    keys of a group run in name order): a row's local position is found by binary search,
+    with no per-row Python or string work beyond one factorisation per column."""
+
+    def __init__(self, choices: pd.DataFrame, groups: Groups | None) -> None:
+        shown = pd.concat([choices["left"], choices["right"]], ignore_index=True)
+        named = None if groups is None else {str(g): {str(s) for s in m} for g, m in groups.items()}
+        if named is None:
+            self.group_names = sorted(pd.unique(choices["group"]).tolist())
+            self.stimulus_names = sorted(pd.unique(shown).tolist())
+        else:
+            self.group_names = sorted(named)
+            self.stimulus_names = sorted(set().union(*named.values()))
+        stimulus_index = pd.Index(self.stimulus_names)
+        count = len(self.stimulus_names)
+        self.row_group = pd.Index(self.group_names).get_indexer(choices["group"]).astype(np.int64)
+        shown_codes = stimulus_index.get_indexer(shown).astype(np.int64)
+        if named is None:
+            keys = np.concatenate([self.row_group, self.row_group]) * count + shown_codes
+        else:
+            keys = np.concatenate(
+                [
+                    g * count + stimulus_index.get_indexer(sorted(named[name]))
+                    for g, name in enumerate(self.group_names)
+                ]
+            ).astype(np.int64)
+        self.keys = np.unique(keys)
+        self.group_start = np.searchsorted(self.keys, np.arange(len(self.group_names) + 1) * count)
+        rows = len(choices)
+        position = np.searchsorted(
+            self.keys,
+            self.row_group[:, None] * count
+            + np.stack([shown_codes[:rows], shown_codes[rows:]], axis=1),
+        )
+        local = position - self.group_start[self.row_group][:, None]
+        self.left, self.right = local[:, 0], local[:, 1]
+
+    def members(self, group: int) -> tuple[str, ...]:
+        keys = self.keys[self.group_start[group] : self.group_start[group + 1]]
+        return tuple(self.stimulus_names[k] for k in (keys % len(self.stimulus_names)))
 
 
 def _events(

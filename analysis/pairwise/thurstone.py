@@ -31,10 +31,16 @@ from typing import Literal
 import numpy as np
 from scipy.special import log_ndtr, ndtri
 
-from analysis._checks import check_choice, check_int_at_least
+from analysis._checks import check_choice, check_int_at_least, check_number
 from analysis.pairwise._graph import component_labels, part_counts
 from analysis.pairwise._prior import DistancePrior, answer_classes
-from analysis.pairwise._solver import NewtonOptions, minimise, pair_gradient, pair_indices
+from analysis.pairwise._solver import (
+    NewtonOptions,
+    minimise,
+    pair_gradient,
+    pair_hessian,
+    pair_indices,
+)
 
 JOD_SIGMA = float(1.0 / ndtri(0.75))
 HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -43,14 +49,23 @@ CHUNK_GROUPS = 64
 
 @dataclasses.dataclass(frozen=True)
 class ThurstoneOptions:
-    """``prior``: ``"gaussian"`` (pwcmp's default) or ``"none"`` (plain maximum likelihood,
-    which has no finite answer for unanimous pairs)."""
+    """``prior``: ``"gaussian"`` (pwcmp's distance prior, the default) or ``"none"`` (plain
+    maximum likelihood, which has no finite answer for unanimous pairs).
+
+    ``score_sd`` (JOD; off by default, as in pwcmp) adds a Gaussian prior ``N(0, score_sd^2)``
+    on every score. pwcmp's distance prior is flat for pairs answered once (a single answer
+    is always "unanimous" and the prior gives every distance the same weight), so in a
+    sparse design - one answer per pair, as an active design leaves many - unanimous chains
+    run off to large distances; a weak score prior (a few JOD) keeps them in range."""
 
     prior: Literal["gaussian", "none"] = "gaussian"
+    score_sd: float | None = None
     max_iterations: int = 200
 
     def __post_init__(self) -> None:
         check_choice("thurstone.prior", self.prior, ("gaussian", "none"))
+        if self.score_sd is not None:
+            check_number("thurstone.score_sd", self.score_sd, minimum=0.0, inclusive=False)
         check_int_at_least("thurstone.max_iterations", self.max_iterations, 1)
 
 
@@ -74,6 +89,7 @@ def _scores_of_chunk(wins: np.ndarray, options: ThurstoneOptions) -> np.ndarray:
         problem.evaluate,
         least_squares_start(linked, involved),
         involved,
+        ridge=0.0 if options.score_sd is None else 1.0 / options.score_sd**2,
         options=NewtonOptions(max_iterations=options.max_iterations),
     )
     return _centred(scores, involved)
@@ -162,15 +178,21 @@ class _ThurstoneProblem:
         slope = -forward * mills_win + backward * mills_loss
         curvature = forward * mills_win * (distance + mills_win)
         curvature += backward * mills_loss * (mills_loss - distance)
+        coupled = None
         if self.use_prior:
             prior = DistancePrior(self.classes.subset(rows), compared, log_win, log_loss)
             value = value + prior.value()
             if derivatives:
-                prior_slope, prior_curvature = prior.derivatives(distance, mills_win, mills_loss)
+                prior_slope, prior_diagonal, coupled = prior.derivatives(
+                    distance, mills_win, mills_loss
+                )
                 slope = slope + prior_slope
-                curvature = curvature + prior_curvature
+                curvature = curvature + prior_diagonal
         if not derivatives:
             return value, np.empty(0), np.empty(0)
         slope, curvature = np.where(compared, slope, 0.0), np.where(compared, curvature, 0.0)
         gradient = pair_gradient(slope, self.size) / JOD_SIGMA
-        return value, gradient, curvature / JOD_SIGMA**2
+        if coupled is None:
+            return value, gradient, curvature / JOD_SIGMA**2
+        hessian = pair_hessian(curvature, self.size) + coupled
+        return value, gradient, hessian / JOD_SIGMA**2

@@ -171,3 +171,18 @@ def test_bad_options_are_refused():
         BradleyTerryOptions(alpha=-1.0)
     with pytest.raises(OptionsError, match="bootstrap.confidence"):
         BootstrapOptions(confidence=1.5)
+
+
+def test_a_score_prior_keeps_single_answer_chains_in_range():
+    # One answer per pair, all unanimous: pwcmp's distance prior is flat for single answers.
+    rows = [("s1", "a", "b"), ("s1", "b", "c"), ("s1", "c", "d"), ("s1", "a", "c")]
+    choices = pd.DataFrame(rows, columns=["subject", "left", "right"]).assign(
+        group="g", choice="left"
+    )
+    plain = scale_choices(choices)["score"]
+    bounded = ScalingOptions(thurstone=ThurstoneOptions(score_sd=2.0))
+    scores = scale_choices(choices, options=bounded).set_index("stimulus")["score"]
+    assert scores.max() - scores.min() < 0.5 * (plain.max() - plain.min())
+    assert scores["a"] > scores["b"] > scores["c"] > scores["d"] and abs(scores.mean()) < 1e-9
+    with pytest.raises(OptionsError, match="thurstone.score_sd"):
+        ThurstoneOptions(score_sd=0.0)
