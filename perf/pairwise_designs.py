@@ -10,8 +10,9 @@ do not fix one), answers by Thurstone Case V:
 * ``aigiqa``: an AIGIQA-20K-like study, 15 generators x ``--prompts`` prompts, one
   comparison group per prompt, 14 pairs per group per round.
 
-After every round each design's choices are scaled (Thurstone, JOD, pwcmp prior plus a weak
-N(0, 3^2) score prior, see ``ThurstoneOptions.score_sd``) and
+After every round each design's choices are scaled in JOD by two estimators (Thurstone with
+pwcmp's prior, and plain maximum likelihood; both with a weak N(0, 3^2) score prior, see
+``ThurstoneOptions.score_sd`` and :data:`EVALUATIONS`) and
 compared with the truth: RMSE (JOD, pooled) and SRCC (per group, averaged), averaged over
 ``--repeats`` runs. The table gives, for each design, the comparisons per group needed to
 reach the RMSE (and SRCC) that random pairs reach at the end, read off the averaged curves
@@ -42,9 +43,16 @@ from analysis.pairwise.scale import ScalingOptions, scale_choices  # noqa: E402
 from analysis.pairwise.synthetic import answer_pairs, planted_truth, run_design  # noqa: E402
 from analysis.pairwise.thurstone import ThurstoneOptions  # noqa: E402
 
-# pwcmp's prior is flat for pairs answered once, so early, sparse rounds would measure the
-# run-off of unanimous chains rather than the design: a weak score prior (2x the truth's sd).
-EVALUATION = ScalingOptions(thurstone=ThurstoneOptions(score_sd=3.0))
+# Two estimators score each design. pwcmp's (the library default) is what a researcher
+# gets, but its distance prior compresses pairs that stay unanimous however often they are
+# asked (far apart on a wide scale), so its RMSE need not fall with more data. The second,
+# maximum likelihood with a weak N(0, 3^2) score prior, is consistent: its error measures
+# the design. Both carry the score prior, which keeps single-answer pairs of the first
+# rounds from running off (pwcmp's prior is flat for them).
+EVALUATIONS = {
+    "pwcmp prior": ScalingOptions(thurstone=ThurstoneOptions(score_sd=3.0)),
+    "ML + score prior": ScalingOptions(thurstone=ThurstoneOptions(prior="none", score_sd=3.0)),
+}
 DESIGNS: list[tuple[str, PairDesign]] = [
     ("full", FullDesign()),
     ("random", RandomDesign()),
@@ -53,8 +61,15 @@ DESIGNS: list[tuple[str, PairDesign]] = [
 ]
 
 
-def accuracy(choices: pd.DataFrame, truth: pd.DataFrame) -> tuple[float, float]:
-    merged = scale_choices(choices, options=EVALUATION).merge(truth, on=["group", "stimulus"])
+def accuracy(choices: pd.DataFrame, truth: pd.DataFrame) -> list[tuple[float, float]]:
+    """(RMSE, SRCC) of the scale by each of :data:`EVALUATIONS`."""
+    return [one_accuracy(choices, truth, options) for options in EVALUATIONS.values()]
+
+
+def one_accuracy(
+    choices: pd.DataFrame, truth: pd.DataFrame, options: ScalingOptions
+) -> tuple[float, float]:
+    merged = scale_choices(choices, options=options).merge(truth, on=["group", "stimulus"])
     merged = merged.dropna(subset=["score"])
     rmse = float(np.sqrt(np.mean((merged["score"] - merged["true_score"]) ** 2)))
     srcc = [
@@ -68,7 +83,8 @@ def accuracy(choices: pd.DataFrame, truth: pd.DataFrame) -> tuple[float, float]:
 def curve(
     design: PairDesign, truth: pd.DataFrame, rounds: int, batch: int, seed: int
 ) -> np.ndarray:
-    """``(rounds, 2)`` RMSE and SRCC after each round; all groups advance together."""
+    """``(rounds, estimators, 2)`` RMSE and SRCC after each round; all groups advance
+    together."""
     rng = np.random.default_rng(seed)
     groups = {g: frame.reset_index(drop=True) for g, frame in truth.groupby("group", sort=True)}
     answered: dict[str, list[pd.DataFrame]] = {g: [] for g in groups}
@@ -120,9 +136,18 @@ def run_setting(
         runs = [curve(design, make_truth(seed), rounds, batch, seed) for seed in range(repeats)]
         curves[label] = np.mean(runs, axis=0)
         print(f"  {label:22s} simulated in {time.perf_counter() - started:6.1f} s", flush=True)
+    for position, estimator in enumerate(EVALUATIONS):
+        report(
+            {label: values[:, position] for label, values in curves.items()},
+            comparisons,
+            f"{name}, {estimator}",
+        )
+
+
+def report(curves: dict[str, np.ndarray], comparisons: np.ndarray, title: str) -> None:
     target_rmse, target_srcc = curves["random"][-1]
     print(
-        f"\n{name}: comparisons per group to reach random's final RMSE {target_rmse:.3f} JOD / SRCC {target_srcc:.3f}"
+        f"\n{title}: comparisons per group to reach random's final RMSE {target_rmse:.3f} JOD / SRCC {target_srcc:.3f}"
     )
     print(f"  {'design':22s} {'to RMSE':>8s} {'to SRCC':>8s}   RMSE, SRCC at {comparisons[-1]:.0f}")
     for label, values in curves.items():
