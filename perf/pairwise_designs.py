@@ -118,11 +118,11 @@ def needed(
     reached = values <= target if lower_is_better else values >= target
     if not reached.any():
         return f">{comparisons[-1]:.0f}"
-    k = int(np.argmax(reached))
-    if k == 0:
+    at = int(np.argmax(reached))
+    if at == 0:
         return f"<={comparisons[0]:.0f}"
-    share = (target - values[k - 1]) / (values[k] - values[k - 1])
-    return f"{comparisons[k - 1] + share * (comparisons[k] - comparisons[k - 1]):.0f}"
+    share = (target - values[at - 1]) / (values[at] - values[at - 1])
+    return f"{comparisons[at - 1] + share * (comparisons[at] - comparisons[at - 1]):.0f}"
 
 
 def run_setting(

@@ -217,7 +217,8 @@ def _as_pairs(
     order = rng.permutation(len(pairs))
     flips = rng.random(len(pairs)) < 0.5
     out = []
-    for k in order:
-        first, second = pairs[k]
-        out.append((names[second], names[first]) if flips[k] else (names[first], names[second]))
+    for position in order:
+        first, second = pairs[position]
+        flipped = flips[position]
+        out.append((names[second], names[first]) if flipped else (names[first], names[second]))
     return out

@@ -36,11 +36,12 @@ class Posterior:
     variance: np.ndarray
 
 
-def _truncation(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``V = phi(z) / Phi(z)`` and ``W = V (V + z)`` of a Gaussian truncated at 0."""
-    ratio = np.exp(-0.5 * z**2 - LOG_SQRT_2PI - log_ndtr(z))
+def _truncation(standard: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``V = phi(z) / Phi(z)`` and ``W = V (V + z)`` of a Gaussian truncated at 0, where
+    ``z`` (``standard``) is the standardised mean difference."""
+    ratio = np.exp(-0.5 * standard**2 - LOG_SQRT_2PI - log_ndtr(standard))
     # minimum/maximum rather than np.clip: the same values, a fraction of clip's overhead.
-    return ratio, np.minimum(np.maximum(ratio * (ratio + z), 0.0), MAX_TRUNCATION)
+    return ratio, np.minimum(np.maximum(ratio * (ratio + standard), 0.0), MAX_TRUNCATION)
 
 
 @dataclasses.dataclass(frozen=True)

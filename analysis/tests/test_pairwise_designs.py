@@ -35,7 +35,7 @@ def _connected(pairs: list[tuple[str, str]], conditions: list[str]) -> bool:
     return connected_components(matrix, directed=False)[0] == 1
 
 
-@pytest.mark.parametrize("design", DESIGNS, ids=lambda d: d.name)
+@pytest.mark.parametrize("design", DESIGNS, ids=lambda design: design.name)
 def test_every_design_returns_distinct_pairs_of_the_conditions(design):
     pairs = design.next_pairs(EMPTY, CONDITIONS, 7, np.random.default_rng(0))
     assert len(pairs) == 7
@@ -43,7 +43,7 @@ def test_every_design_returns_distinct_pairs_of_the_conditions(design):
     assert all(a in CONDITIONS and b in CONDITIONS and a != b for a, b in pairs)
 
 
-@pytest.mark.parametrize("design", DESIGNS, ids=lambda d: d.name)
+@pytest.mark.parametrize("design", DESIGNS, ids=lambda design: design.name)
 def test_pending_pairs_are_avoided_while_others_remain(design):
     rng = np.random.default_rng(1)
     pending = [("c0", "c1"), ("c2", "c3"), ("c4", "c5")]
@@ -81,12 +81,12 @@ def test_information_gain_is_the_expected_divergence_of_one_more_outcome():
     expected = 0.0
     for winner, loser, weight in ((0, 1, p_first), (1, 0, 1 - p_first)):
         # An exact one-game EP update of the pair (prior means shifted into the prior).
-        z = (prior.mean[winner] - prior.mean[loser]) / np.sqrt(spread)
-        ratio = norm.pdf(z) / norm.cdf(z)
+        standard = (prior.mean[winner] - prior.mean[loser]) / np.sqrt(spread)
+        ratio = norm.pdf(standard) / norm.cdf(standard)
         for player, sign in ((winner, 1), (loser, -1)):
             variance = prior.variance[player]
             mean = sign * variance / np.sqrt(spread) * ratio
-            new_variance = variance * (1 - variance / spread * ratio * (ratio + z))
+            new_variance = variance * (1 - variance / spread * ratio * (ratio + standard))
             expected += (
                 weight
                 * 0.5
@@ -115,8 +115,8 @@ def test_close_pairs_are_worth_more_than_settled_ones():
     gains = information_gain(posterior(8, np.array(winners), np.array(losers)))
     true = truth["true_score"].to_numpy()
     pairs = list(itertools.combinations(range(8), 2))
-    closest = min(pairs, key=lambda p: abs(true[p[0]] - true[p[1]]))
-    farthest = max(pairs, key=lambda p: abs(true[p[0]] - true[p[1]]))
+    closest = min(pairs, key=lambda pair: abs(true[pair[0]] - true[pair[1]]))
+    farthest = max(pairs, key=lambda pair: abs(true[pair[0]] - true[pair[1]]))
     assert gains[closest] > 10 * gains[farthest]
 
 

@@ -30,8 +30,11 @@ def _pwcmp_objective(scores: np.ndarray, wins: np.ndarray) -> float:
     shifted[unanimous & (wins != 0)] -= 1
     prob = norm.cdf((scores[:, None] - scores[None, :])[compared], 0, JOD_SIGMA)
     likelihood = prob ** wins[compared] * (1 - prob) ** wins.T[compared]
-    n, k = total[compared], shifted[compared]
-    aux = prob[:, None] ** k[None, :] * (1 - prob[:, None]) ** (n - k)[None, :]
+    answers, first_side = total[compared], shifted[compared]
+    aux = (
+        prob[:, None] ** first_side[None, :]
+        * (1 - prob[:, None]) ** (answers - first_side)[None, :]
+    )
     prior = (aux / aux.sum(axis=0)).sum(axis=1)
     return -np.sum(np.log(likelihood) + np.log(prior + 0.1)) + 0.01 * np.mean(scores) ** 2
 
@@ -41,9 +44,9 @@ def _random_wins(size: int, answers: int, seed: int, spread: float = 1.5) -> np.
     truth = rng.normal(0, spread, size)
     wins = np.zeros((size, size))
     for _ in range(answers):
-        i, j = rng.choice(size, 2, replace=False)
-        won = rng.random() < norm.cdf((truth[i] - truth[j]) / JOD_SIGMA)
-        wins[(i, j) if won else (j, i)] += 1
+        first, second = rng.choice(size, 2, replace=False)
+        won = rng.random() < norm.cdf((truth[first] - truth[second]) / JOD_SIGMA)
+        wins[(first, second) if won else (second, first)] += 1
     return wins
 
 
