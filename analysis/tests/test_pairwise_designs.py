@@ -1,0 +1,154 @@
+"""Pair designs: the shared interface, full and random designs, and the ASAP active design
+(its Gaussian posterior, information gain, spanning-tree batches and its advantage)."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.sparse.csgraph import connected_components
+from scipy.stats import norm, spearmanr
+
+from analysis.errors import RatingsError
+from analysis.pairwise.designs import ActiveDesign, FullDesign, RandomDesign
+from analysis.pairwise.scale import scale_choices
+from analysis.pairwise.synthetic import planted_truth, run_design
+from analysis.pairwise.trueskill import (
+    Posterior,
+    full_information_gain,
+    information_gain,
+    posterior,
+)
+
+CONDITIONS = [f"c{k}" for k in range(6)]
+EMPTY = pd.DataFrame(columns=["left", "right", "choice"])
+DESIGNS = [FullDesign(), RandomDesign(), ActiveDesign()]
+
+
+def _connected(pairs: list[tuple[str, str]], conditions: list[str]) -> bool:
+    index = {name: k for k, name in enumerate(conditions)}
+    matrix = np.zeros((len(conditions), len(conditions)))
+    for first, second in pairs:
+        matrix[index[first], index[second]] = 1
+    return connected_components(matrix, directed=False)[0] == 1
+
+
+@pytest.mark.parametrize("design", DESIGNS, ids=lambda design: design.name)
+def test_every_design_returns_distinct_pairs_of_the_conditions(design):
+    pairs = design.next_pairs(EMPTY, CONDITIONS, 7, np.random.default_rng(0))
+    assert len(pairs) == 7
+    assert len({frozenset(p) for p in pairs}) == 7
+    assert all(a in CONDITIONS and b in CONDITIONS and a != b for a, b in pairs)
+
+
+@pytest.mark.parametrize("design", DESIGNS, ids=lambda design: design.name)
+def test_pending_pairs_are_avoided_while_others_remain(design):
+    rng = np.random.default_rng(1)
+    pending = [("c0", "c1"), ("c2", "c3"), ("c4", "c5")]
+    pairs = design.next_pairs(EMPTY, CONDITIONS, 12, rng, pending=pending)
+    assert not {frozenset(p) for p in pairs} & {frozenset(p) for p in pending}
+
+
+def test_the_full_design_shows_every_pair_before_any_twice():
+    truth = planted_truth(1, 6, seed=2)
+    history = run_design(FullDesign(), truth, 15, 4, seed=3)
+    shown = {frozenset(p) for p in zip(history["left"], history["right"], strict=True)}
+    assert len(shown) == 15
+
+
+def test_a_first_active_batch_is_a_random_spanning_tree():
+    pairs = ActiveDesign().next_pairs(EMPTY, CONDITIONS, 5, np.random.default_rng(4))
+    assert _connected(pairs, CONDITIONS)
+
+
+def test_one_outcome_updates_the_posterior_as_trueskill_does():
+    state = posterior(2, np.array([0]), np.array([1]), prior_variance=0.5)
+    spread = 1.0 + 0.5 + 0.5
+    ratio = norm.pdf(0) / norm.cdf(0)
+    np.testing.assert_allclose(
+        state.mean, [0.5 / np.sqrt(spread) * ratio, -0.5 / np.sqrt(spread) * ratio]
+    )
+    np.testing.assert_allclose(state.variance, 0.5 * (1 - 0.5 / spread * ratio**2))
+
+
+def test_information_gain_is_the_expected_divergence_of_one_more_outcome():
+    prior = Posterior(mean=np.array([0.3, -0.2, 0.0]), variance=np.array([0.5, 0.4, 0.3]))
+    gains = information_gain(prior)
+    spread = 1.0 + 0.5 + 0.4
+    p_first = norm.cdf(0.5 / np.sqrt(spread))
+    expected = 0.0
+    for winner, loser, weight in ((0, 1, p_first), (1, 0, 1 - p_first)):
+        # An exact one-game EP update of the pair (prior means shifted into the prior).
+        standard = (prior.mean[winner] - prior.mean[loser]) / np.sqrt(spread)
+        ratio = norm.pdf(standard) / norm.cdf(standard)
+        for player, sign in ((winner, 1), (loser, -1)):
+            variance = prior.variance[player]
+            mean = sign * variance / np.sqrt(spread) * ratio
+            new_variance = variance * (1 - variance / spread * ratio * (ratio + standard))
+            expected += (
+                weight
+                * 0.5
+                * (
+                    new_variance / variance
+                    - 1
+                    - np.log(new_variance / variance)
+                    + mean**2 / variance
+                )
+            )
+    assert gains[0, 1] == pytest.approx(expected, rel=1e-12)
+    assert gains[1, 0] == gains[0, 1] and gains[2, 2] == 0.0
+
+
+def test_close_pairs_are_worth_more_than_settled_ones():
+    truth = planted_truth(1, 8, spread=2.0, seed=5)
+    history = run_design(FullDesign(), truth, 8 * 28, 28, seed=6)
+    winners, losers = [], []
+    index = {name: k for k, name in enumerate(truth["stimulus"])}
+    for left, right, choice in zip(
+        history["left"], history["right"], history["choice"], strict=True
+    ):
+        won, lost = (left, right) if choice == "left" else (right, left)
+        winners.append(index[won])
+        losers.append(index[lost])
+    gains = information_gain(posterior(8, np.array(winners), np.array(losers)))
+    true = truth["true_score"].to_numpy()
+    pairs = list(itertools.combinations(range(8), 2))
+    closest = min(pairs, key=lambda pair: abs(true[pair[0]] - true[pair[1]]))
+    farthest = max(pairs, key=lambda pair: abs(true[pair[0]] - true[pair[1]]))
+    assert gains[closest] > 10 * gains[farthest]
+
+
+def test_the_active_design_beats_random_pairs_on_a_planted_scale():
+    errors: dict[str, list[float]] = {"active": [], "random": []}
+    for design in (ActiveDesign(), RandomDesign()):
+        for seed in range(3):
+            truth = planted_truth(1, 20, spread=1.5, seed=7 + seed)
+            choices = run_design(design, truth, 19 * 20, 19, seed=seed)
+            merged = scale_choices(choices).merge(truth, on=["group", "stimulus"])
+            error = merged["score"] - merged["true_score"]
+            errors[design.name].append(float(np.sqrt(np.mean(error**2))))
+    assert np.mean(errors["active"]) < 0.9 * np.mean(errors["random"])
+
+
+def test_the_approximate_gain_ranks_pairs_like_the_full_one():
+    truth = planted_truth(1, 8, spread=1.5, seed=8)
+    history = run_design(RandomDesign(), truth, 40, 7, seed=9)
+    names = truth["stimulus"].tolist()
+    index = {name: k for k, name in enumerate(names)}
+    won = np.where(history["choice"] == "left", history["left"], history["right"])
+    lost = np.where(history["choice"] == "left", history["right"], history["left"])
+    winners, losers = np.array([index[w] for w in won]), np.array([index[w] for w in lost])
+    first, second = np.triu_indices(8, k=1)
+    full = full_information_gain(8, winners, losers)[first, second]
+    approx = information_gain(posterior(8, winners, losers))[first, second]
+    assert spearmanr(full, approx).statistic > 0.8
+
+
+def test_a_history_naming_other_stimuli_is_refused():
+    history = pd.DataFrame({"left": ["c0"], "right": ["zz"], "choice": ["left"]})
+    with pytest.raises(RatingsError, match="not among the conditions"):
+        ActiveDesign().next_pairs(history, CONDITIONS, 3, np.random.default_rng(0))
+    with pytest.raises(RatingsError, match="two conditions"):
+        RandomDesign().next_pairs(EMPTY, ["c0"], 1, np.random.default_rng(0))

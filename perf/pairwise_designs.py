@@ -1,0 +1,208 @@
+"""Pair designs on a planted ground truth: comparisons needed for the same scale accuracy.
+
+    python perf/pairwise_designs.py [--repeats 6 --rounds 30 --prompts 30 --quick]
+
+Two settings, true scores in JOD drawn N(0, 1.5) per group (a choice of ours; the papers
+do not fix one), answers by Thurstone Case V:
+
+* ``asap``: one group of 20 conditions, the size of the ASAP paper's simulations
+  (Mikhailiuk et al., ICPR 2020), batches of 19 pairs (a spanning tree) per round;
+* ``aigiqa``: an AIGIQA-20K-like study, 15 generators x ``--prompts`` prompts, one
+  comparison group per prompt, 14 pairs per group per round.
+
+After every round each design's choices are scaled in JOD by two estimators (Thurstone with
+pwcmp's prior, and plain maximum likelihood; both with a weak N(0, 3^2) score prior, see
+``ThurstoneOptions.score_sd`` and :data:`EVALUATIONS`) and
+compared with the truth: RMSE (JOD, pooled) and SRCC (per group, averaged), averaged over
+``--repeats`` runs. The table gives, for each design, the comparisons per group needed to
+reach the RMSE (and SRCC) that random pairs reach at the end, read off the averaged curves
+(linear interpolation; ">" where a design never gets there). The goal of the issue: the
+active design needs at most half the comparisons of random pairs.
+
+Last, the time to choose the next batch (49 pairs) for a group of 50 conditions after 20
+rounds (980 answers), median of 20 calls (2 for the full gain), for every design; the
+active design's default gain ("auto") uses the approximate gain at that size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from analysis.pairwise.designs import ActiveDesign, FullDesign, PairDesign, RandomDesign  # noqa: E402
+from analysis.pairwise.scale import ScalingOptions, scale_choices  # noqa: E402
+from analysis.pairwise.synthetic import answer_pairs, planted_truth, run_design  # noqa: E402
+from analysis.pairwise.thurstone import ThurstoneOptions  # noqa: E402
+
+# Two estimators score each design. pwcmp's (the library default) is what a researcher
+# gets, but its distance prior compresses pairs that stay unanimous however often they are
+# asked (far apart on a wide scale), so its RMSE need not fall with more data. The second,
+# maximum likelihood with a weak N(0, 3^2) score prior, is consistent: its error measures
+# the design. Both carry the score prior, which keeps single-answer pairs of the first
+# rounds from running off (pwcmp's prior is flat for them).
+EVALUATIONS = {
+    "pwcmp prior": ScalingOptions(thurstone=ThurstoneOptions(score_sd=3.0)),
+    "ML + score prior": ScalingOptions(thurstone=ThurstoneOptions(prior="none", score_sd=3.0)),
+}
+DESIGNS: list[tuple[str, PairDesign]] = [
+    ("full", FullDesign()),
+    ("random", RandomDesign()),
+    ("active (full gain)", ActiveDesign(gain="full")),
+    ("active (approx gain)", ActiveDesign(gain="approx")),
+]
+
+
+def accuracy(choices: pd.DataFrame, truth: pd.DataFrame) -> list[tuple[float, float]]:
+    """(RMSE, SRCC) of the scale by each of :data:`EVALUATIONS`."""
+    return [one_accuracy(choices, truth, options) for options in EVALUATIONS.values()]
+
+
+def one_accuracy(
+    choices: pd.DataFrame, truth: pd.DataFrame, options: ScalingOptions
+) -> tuple[float, float]:
+    merged = scale_choices(choices, options=options).merge(truth, on=["group", "stimulus"])
+    merged = merged.dropna(subset=["score"])
+    rmse = float(np.sqrt(np.mean((merged["score"] - merged["true_score"]) ** 2)))
+    srcc = [
+        spearmanr(frame["score"], frame["true_score"]).statistic
+        for _, frame in merged.groupby("group")
+        if len(frame) > 2
+    ]
+    return rmse, float(np.nanmean(srcc))
+
+
+def curve(
+    design: PairDesign, truth: pd.DataFrame, rounds: int, batch: int, seed: int
+) -> np.ndarray:
+    """``(rounds, estimators, 2)`` RMSE and SRCC after each round; all groups advance
+    together."""
+    rng = np.random.default_rng(seed)
+    groups = {g: frame.reset_index(drop=True) for g, frame in truth.groupby("group", sort=True)}
+    answered: dict[str, list[pd.DataFrame]] = {g: [] for g in groups}
+    empty = pd.DataFrame(columns=["subject", "group", "left", "right", "choice"])
+    out = []
+    for step in range(rounds):
+        for group, frame in groups.items():
+            history = pd.concat(answered[group], ignore_index=True) if answered[group] else empty
+            pairs = design.next_pairs(history, frame["stimulus"].tolist(), batch, rng)
+            asked = pd.DataFrame(
+                {
+                    "subject": f"r{step:03d}",
+                    "group": group,
+                    "first": [a for a, _ in pairs],
+                    "second": [b for _, b in pairs],
+                }
+            )
+            answered[group].append(answer_pairs(frame, asked, rng))
+        out.append(
+            accuracy(
+                pd.concat([f for fs in answered.values() for f in fs], ignore_index=True), truth
+            )
+        )
+    return np.array(out)
+
+
+def needed(
+    comparisons: np.ndarray, values: np.ndarray, target: float, lower_is_better: bool
+) -> str:
+    """First (interpolated) number of comparisons at which the curve reaches ``target``."""
+    reached = values <= target if lower_is_better else values >= target
+    if not reached.any():
+        return f">{comparisons[-1]:.0f}"
+    at = int(np.argmax(reached))
+    if at == 0:
+        return f"<={comparisons[0]:.0f}"
+    share = (target - values[at - 1]) / (values[at] - values[at - 1])
+    return f"{comparisons[at - 1] + share * (comparisons[at] - comparisons[at - 1]):.0f}"
+
+
+def run_setting(
+    name: str, make_truth: Callable[[int], pd.DataFrame], rounds: int, batch: int, repeats: int
+) -> None:
+    """Each repeat draws its own truth (``make_truth(seed)``) and answers."""
+    comparisons = batch * np.arange(1, rounds + 1, dtype=float)
+    curves = {}
+    for label, design in DESIGNS:
+        started = time.perf_counter()
+        runs = [curve(design, make_truth(seed), rounds, batch, seed) for seed in range(repeats)]
+        curves[label] = np.mean(runs, axis=0)
+        print(f"  {label:22s} simulated in {time.perf_counter() - started:6.1f} s", flush=True)
+    for position, estimator in enumerate(EVALUATIONS):
+        report(
+            {label: values[:, position] for label, values in curves.items()},
+            comparisons,
+            f"{name}, {estimator}",
+        )
+
+
+def report(curves: dict[str, np.ndarray], comparisons: np.ndarray, title: str) -> None:
+    target_rmse, target_srcc = curves["random"][-1]
+    print(
+        f"\n{title}: comparisons per group to reach random's final RMSE {target_rmse:.3f} JOD / SRCC {target_srcc:.3f}"
+    )
+    print(f"  {'design':22s} {'to RMSE':>8s} {'to SRCC':>8s}   RMSE, SRCC at {comparisons[-1]:.0f}")
+    for label, values in curves.items():
+        to_rmse = needed(comparisons, values[:, 0], target_rmse, lower_is_better=True)
+        to_srcc = needed(comparisons, values[:, 1], target_srcc, lower_is_better=False)
+        print(
+            f"  {label:22s} {to_rmse:>8s} {to_srcc:>8s}   {values[-1, 0]:.3f}, {values[-1, 1]:.3f}"
+        )
+    print()
+
+
+def batch_timing() -> None:
+    truth = planted_truth(1, 50, spread=1.5, seed=3)
+    history = run_design(ActiveDesign(gain="approx"), truth, 49 * 20, 49, seed=0)
+    conditions = truth["stimulus"].tolist()
+    rng = np.random.default_rng(0)
+    print("next batch of 49 pairs, 50 conditions, 980 answers in the history (goal <= 50 ms):")
+    for label, design in [*DESIGNS, ("active (auto, default)", ActiveDesign())]:
+        times = []
+        for _ in range(2 if "full gain" in label else 20):
+            started = time.perf_counter()
+            design.next_pairs(history, conditions, 49, rng)
+            times.append(time.perf_counter() - started)
+        print(f"  {label:22s} {1000 * np.median(times):8.1f} ms (median)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--repeats", type=int, default=6)
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--prompts", type=int, default=30)
+    parser.add_argument("--quick", action="store_true", help="2 repeats, 10 rounds, 6 prompts")
+    args = parser.parse_args()
+    if args.quick:
+        args.repeats, args.rounds, args.prompts = 2, 10, 6
+    print("setting asap: 1 group x 20 conditions, 19 pairs per round", flush=True)
+    run_setting(
+        "asap", lambda seed: planted_truth(1, 20, seed=100 + seed), args.rounds, 19, args.repeats
+    )
+    print(
+        f"setting aigiqa: {args.prompts} prompts x 15 generators, 14 pairs per group per round",
+        flush=True,
+    )
+    aigiqa_rounds = max(2, (2 * args.rounds) // 3)
+    run_setting(
+        "aigiqa",
+        lambda seed: planted_truth(args.prompts, 15, seed=200 + seed),
+        aigiqa_rounds,
+        14,
+        max(1, args.repeats // 3),
+    )
+    batch_timing()
+
+
+if __name__ == "__main__":
+    main()
