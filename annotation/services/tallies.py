@@ -7,8 +7,10 @@ tallies along with the ratings, a restored backup, a hand-edited table. Each che
 set-based statement (a GROUP BY over the ratings joined to the tallied rows), so it reads
 one snapshot and takes seconds at 1.26 M ratings on PostgreSQL and on SQLite.
 
-The recount counts exactly what the triggers count: the hour and "first dimension of the
-study" expressions are the migration's own, imported from it.
+The recount counts exactly what the triggers count: the hour expressions and PostgreSQL's
+"first dimension of each study" are the migration's own, imported from it. SQLite's
+triggers find a row's first dimension with a subquery per row; the recount asks for the
+set of first dimensions once instead (a quarter of the time at 1.26 M ratings).
 """
 
 from __future__ import annotations
@@ -51,6 +53,12 @@ _SESSIONS_REPAIR = (
 )
 
 
+_SQLITE_FIRST_DIMENSIONS = (
+    "SELECT (SELECT d2.id FROM annotation_dimension d2 WHERE d2.study_id = d1.study_id "
+    'ORDER BY d2."order", d2.id LIMIT 1) FROM annotation_dimension d1'
+)
+
+
 def _counted_hours(vendor: str) -> str:
     """Rated trials per (session, hour), a trial counted by its first-dimension row."""
     if vendor == "postgresql":
@@ -58,7 +66,7 @@ def _counted_hours(vendor: str) -> str:
         first = f"dimension_id IN ({_TRIGGERS._PG_FIRST_DIMENSION})"
     else:
         hour = _TRIGGERS._SQLITE_HOUR.format(row="annotation_rating")
-        first = _TRIGGERS._sqlite_first_dimension("annotation_rating")
+        first = f"dimension_id IN ({_SQLITE_FIRST_DIMENSIONS})"
     return (
         f"SELECT session_id, {hour} AS hour, 0 AS stored, count(*) AS counted "
         f"FROM annotation_rating WHERE NOT is_training AND {first} GROUP BY 1, 2"
@@ -128,8 +136,12 @@ def _drift_queries(vendor: str) -> dict[str, str]:
     }
 
 
-def _repair_statements(vendor: str) -> list[str]:
-    return [_STIMULI_REPAIR, _SESSIONS_REPAIR, _hours_repair(vendor)]
+def _repair_statements(vendor: str) -> dict[str, str]:
+    return {
+        "stimuli": _STIMULI_REPAIR,
+        "sessions": _SESSIONS_REPAIR,
+        "session hours": _hours_repair(vendor),
+    }
 
 
 def tallies_verify(*, using: str = DEFAULT_DB_ALIAS) -> TallyReport:
@@ -162,7 +174,8 @@ def tallies_repair(*, using: str = DEFAULT_DB_ALIAS) -> TallyReport:
         report = tallies_verify(using=using)
         if not report.ok:
             with connection.cursor() as cursor:
-                for statement in _repair_statements(connection.vendor):
-                    cursor.execute(statement)
+                for kind, statement in _repair_statements(connection.vendor).items():
+                    if report.drift[kind]:
+                        cursor.execute(statement)
             report.repaired = True
     return report
