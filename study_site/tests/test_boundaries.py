@@ -1,6 +1,7 @@
 """Imports run one way. The pure libraries (and ``common``) must not pull in Django: they
 run from a CSV without the site. ``core`` sits below the apps; selectors sit below
-services; ``study_site`` wires the apps together only in its URLconf and demo command."""
+services; ``study_site`` wires the apps together only in its URLconf and demo command;
+``ops`` (backup and restore) sits above the apps, which never import it."""
 
 import ast
 from pathlib import Path
@@ -29,7 +30,7 @@ def test_pure_library_imports_without_django(name):
 
 
 REPO = Path(__file__).resolve().parents[2]
-APPS = ("annotation", "benchmark", "study_site")
+APPS = ("annotation", "benchmark", "ops", "study_site")
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -63,7 +64,13 @@ def test_core_imports_no_app():
 def test_study_site_imports_apps_only_where_it_wires_them():
     wiring = {REPO / "study_site" / "urls.py", *source_files("study_site/management")}
     files = [p for p in source_files("study_site") if p not in wiring]
-    assert offending(files, lambda m: m.split(".")[0] in {"annotation", "benchmark"}) == {}
+    assert offending(files, lambda m: m.split(".")[0] in {"annotation", "benchmark", "ops"}) == {}
+
+
+def test_no_app_imports_ops():
+    """Backup and restore sit above the apps: they read the apps' tables, never the reverse."""
+    files = source_files("annotation") + source_files("benchmark") + source_files("study_site")
+    assert offending(files, lambda m: m.split(".")[0] == "ops") == {}
 
 
 def test_selectors_use_no_services_and_no_http_errors():
