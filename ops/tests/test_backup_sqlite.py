@@ -186,3 +186,14 @@ def test_a_database_or_media_root_that_is_not_empty_needs_force(backup, target, 
     assert "Rating tallies equal a recount" in said
     assert not (tmp_path / "restored-media" / "stray.txt").exists()
     assert table_counts(connections[target]) == table_counts(connections["default"])
+
+
+def test_tallies_that_drifted_before_the_backup_are_repaired_by_the_restore(
+    media, target, settings, tmp_path
+):
+    study = rated_study_create(stimuli=2, subjects=2)
+    study.stimuli.update(rating_tally=0)  # as a write with the triggers disabled would leave
+    _command("backup", str(tmp_path / "backup"))
+    said = _restore_into(target, tmp_path / "backup", tmp_path / "restored-media", settings)
+    assert "differ from a recount of the 8 ratings: 2 stimuli (repaired)" in said, said
+    assert tallies_verify(using=target).ok
