@@ -108,9 +108,12 @@ class TallyReport:
     def summary(self) -> str:
         if self.ok:
             return f"Rating tallies equal a recount of the {self.ratings} ratings."
-        counts = ", ".join(f"{n} {kind}" for kind, n in self.drift.items() if n)
+        counts = ", ".join(f"{kind}: {n}" for kind, n in self.drift.items() if n)
         done = "repaired" if self.repaired else "run with --repair to fix them"
-        return f"Rating tallies differ from a recount of the {self.ratings} ratings: {counts} ({done})."
+        return (
+            f"Rating tallies differ from a recount of the {self.ratings} ratings in "
+            f"{counts} ({done})."
+        )
 
 
 def _examples(kind: str, rows: list[tuple]) -> list[str]:

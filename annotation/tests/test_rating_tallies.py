@@ -227,7 +227,9 @@ def test_verify_reports_drift_and_repair_sets_every_tally_to_its_recount():
     report = tallies_verify()
     assert report.drift == {"stimuli": 1, "sessions": 1, "session hours": 1}
     assert f"stimulus {stimulus.pk}: tally 99, counted 6" in report.examples
-    with pytest.raises(CommandError, match="1 stimuli, 1 sessions, 1 session hours"):
+    with pytest.raises(
+        CommandError, match="in stimuli: 1, sessions: 1, session hours: 1 .run with --repair"
+    ):
         call_command("verify_tallies", stdout=io.StringIO())
     assert tallies(study) != expected  # verifying alone changes nothing
 

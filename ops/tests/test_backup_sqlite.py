@@ -195,5 +195,5 @@ def test_tallies_that_drifted_before_the_backup_are_repaired_by_the_restore(
     study.stimuli.update(rating_tally=0)  # as a write with the triggers disabled would leave
     _command("backup", str(tmp_path / "backup"))
     said = _restore_into(target, tmp_path / "backup", tmp_path / "restored-media", settings)
-    assert "differ from a recount of the 8 ratings: 2 stimuli (repaired)" in said, said
+    assert "differ from a recount of the 8 ratings in stimuli: 2 (repaired)" in said, said
     assert tallies_verify(using=target).ok

@@ -9,6 +9,7 @@ recount of what is stored (annotation.services.tallies).
 
 from django.core.management.commands import loaddata
 
+from annotation.models import Rating, RatingSession, Stimulus
 from annotation.services.tallies import tallies_repair
 
 DERIVED = "annotation.SessionHourTally"
@@ -26,7 +27,8 @@ class Command(loaddata.Command):
 
     def loaddata(self, fixture_labels) -> None:
         super().loaddata(fixture_labels)
-        if getattr(self, "loaded_object_count", 0):
+        tallied = {Rating, RatingSession, Stimulus}
+        if getattr(self, "loaded_object_count", 0) and tallied & getattr(self, "models", set()):
             report = tallies_repair(using=self.using)
             if report.repaired and self.verbosity >= 1:
                 self.stdout.write(report.summary())
