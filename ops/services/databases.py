@@ -48,11 +48,16 @@ def dump_engine(path: Path) -> str:
     return next((engine for engine, magic in _MAGIC.items() if head.startswith(magic)), "")
 
 
-def _state_read(cursor, tables: list[str]) -> DatabaseState:
+def _counts(cursor, tables: list[str]) -> dict[str, int]:
     counts = {}
     for table in sorted(tables):
         cursor.execute(f'SELECT count(*) FROM "{table}"')
         counts[table] = cursor.fetchone()[0]
+    return counts
+
+
+def _state_read(cursor, tables: list[str]) -> DatabaseState:
+    counts = _counts(cursor, tables)
     migrations: dict[str, list[str]] = {}
     if "django_migrations" in counts:
         cursor.execute("SELECT app, name FROM django_migrations ORDER BY id")
@@ -63,7 +68,7 @@ def _state_read(cursor, tables: list[str]) -> DatabaseState:
 
 def table_counts(connection: BaseDatabaseWrapper) -> dict[str, int]:
     with connection.cursor() as cursor:
-        return _state_read(cursor, connection.introspection.table_names(cursor)).tables
+        return _counts(cursor, connection.introspection.table_names(cursor))
 
 
 # --- PostgreSQL ---------------------------------------------------------------------------

@@ -83,7 +83,8 @@ def _engine_check(manifest: Manifest, folder: Path, connection: BaseDatabaseWrap
     found = dump_engine(folder / manifest.database_file)
     if manifest.engine != found:
         raise BackupError(
-            f"{manifest.database_file} is not the {manifest.engine} dump its manifest names."
+            f"{manifest.database_file} is not the {ENGINES.get(manifest.engine, manifest.engine)} "
+            "dump its manifest names."
         )
     if found != engine:
         raise BackupError(
