@@ -505,8 +505,13 @@ class ApiToken(models.Model):
     """A researcher's personal API token: only its sha256 is stored; the token is shown once.
 
     The API accepts it as ``Authorization: Token <token>`` or ``Bearer <token>`` and acts
-    with the owner's permissions. Revoking keeps the row (name, last use) for the record.
+    with the owner's permissions, narrowed by its scope: a read-only token may only read
+    (GET, HEAD, OPTIONS). Revoking keeps the row (name, last use) for the record.
     """
+
+    class Scope(models.TextChoices):
+        READ = "read", "read only"
+        WRITE = "write", "read and write"
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
@@ -515,6 +520,7 @@ class ApiToken(models.Model):
     token_hash = models.CharField(max_length=64, unique=True)
     # The first characters of the token, so its owner can tell tokens apart.
     prefix = models.CharField(max_length=12)
+    scope = models.CharField(max_length=5, choices=Scope.choices, default=Scope.READ)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
@@ -528,3 +534,7 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+    @property
+    def may_write(self) -> bool:
+        return self.scope == self.Scope.WRITE

@@ -41,3 +41,14 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return list(default)
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def cache_from_url(url: str) -> dict:
+    """A CACHES entry from a URL: redis:// or rediss:// (shared), locmem:// (this process)."""
+    if url.startswith(("redis://", "rediss://")):
+        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+    if url.startswith("locmem://"):
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    raise ImproperlyConfigured(
+        f"CACHE_URL={url!r} is not supported; use redis://host:6379/1 or locmem://."
+    )

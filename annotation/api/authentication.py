@@ -1,12 +1,13 @@
 """Personal API tokens for the API: ``Authorization: Token <token>`` or ``Bearer <token>``.
 
-The request runs as the token's owner, so the owner's permissions apply unchanged (staff
-only; another researcher's study answers 404). No CSRF check: a token is not a cookie a
-browser sends by itself.
+The request runs as the token's owner, so the owner's permissions apply (staff only;
+another researcher's study answers 404), narrowed by the token's scope: a read-only token
+is refused (403) for anything but GET, HEAD and OPTIONS, on every API view alike. No CSRF
+check: a token is not a cookie a browser sends by itself.
 """
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import authentication, exceptions
+from rest_framework import authentication, exceptions, permissions
 
 from annotation.services.api_tokens import api_token_authenticate
 
@@ -32,6 +33,11 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         if record is None or not record.user.is_active:
             raise exceptions.AuthenticationFailed(
                 "Invalid or revoked token; create a new one on the site's API tokens page."
+            )
+        if not record.may_write and request.method not in permissions.SAFE_METHODS:
+            # Refused here rather than in each view's permissions, so no view can forget it.
+            raise exceptions.PermissionDenied(
+                "This API token is read-only; create a read-write token to change data."
             )
         return record.user, record
 

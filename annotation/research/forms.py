@@ -2,7 +2,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from annotation.imports.external import LAYOUTS
-from annotation.models import Stimulus, Study
+from annotation.models import ApiToken, Stimulus, Study
 from annotation.services.allocation import ALLOCATION_FIELDS
 from annotation.services.analysis_options import (
     DEFAULT_OPTIONS,
@@ -361,3 +361,13 @@ class ApiTokenForm(forms.Form):
         max_length=100,
         help_text="What uses it, e.g. 'analysis notebook on lab-pc-3'.",
     )
+    scope = forms.ChoiceField(
+        choices=ApiToken.Scope.choices,
+        initial=ApiToken.Scope.READ,
+        required=False,
+        help_text="Read only unless the script must change data (freeze, import, analyse).",
+    )
+
+    def clean_scope(self) -> str:
+        # Least privilege when the field is left out (older forms, scripts posting a name).
+        return self.cleaned_data.get("scope") or ApiToken.Scope.READ

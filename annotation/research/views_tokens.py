@@ -23,7 +23,11 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
     created = None
     if request.method == "POST" and form.is_valid():
         try:
-            record, token = api_token_create(user=request.user, name=form.cleaned_data["name"])
+            record, token = api_token_create(
+                user=request.user,
+                name=form.cleaned_data["name"],
+                scope=form.cleaned_data["scope"],
+            )
         except ValidationError as exc:
             form.add_error(None, " ".join(exc.messages))
         else:

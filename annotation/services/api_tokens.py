@@ -18,8 +18,12 @@ MAX_ACTIVE_TOKENS = 20
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
-def api_token_create(*, user: AbstractBaseUser, name: str) -> tuple[ApiToken, str]:
+def api_token_create(
+    *, user: AbstractBaseUser, name: str, scope: str = ApiToken.Scope.WRITE
+) -> tuple[ApiToken, str]:
     """A new token for ``user``; the token itself is returned here and never stored."""
+    if scope not in ApiToken.Scope.values:
+        raise ValidationError(f"Unknown token scope {scope!r}: use 'read' or 'write'.")
     name = name.strip()
     if not name:
         raise ValidationError("Give the token a name, e.g. the script or machine that uses it.")
@@ -29,7 +33,7 @@ def api_token_create(*, user: AbstractBaseUser, name: str) -> tuple[ApiToken, st
         )
     token = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
     record = ApiToken.objects.create(
-        user=user, name=name[:100], token_hash=token_hash(token), prefix=token[:10]
+        user=user, name=name[:100], token_hash=token_hash(token), prefix=token[:10], scope=scope
     )
     return record, token
 

@@ -27,7 +27,7 @@ def test_analysis_page_draws_figures_and_a_sortable_searchable_mos_table(
     page.goto(f"{live_server.url}/studies/{study.pk}/analysis/")
     page.click("#analysis-options button[type=submit] >> nth=0")  # Analyse
     page.wait_for_selector("#figures .figure .main-svg")
-    page.wait_for_function("document.querySelectorAll('#figures .figure').length >= 6")
+    page.wait_for_function("() => document.querySelectorAll('#figures .figure').length >= 6")
     assert page.locator("#mos-table tbody tr").count() == 12
     assert "12 of 12 stimuli" in page.text_content("#mos-count")
 

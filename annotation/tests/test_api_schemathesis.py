@@ -1,4 +1,6 @@
-"""Schemathesis drives every API operation from the OpenAPI schema through the WSGI app.
+"""Schemathesis drives every API operation from the OpenAPI schema through the WSGI app,
+signed in once with a browser session (cookie and CSRF token) and once with a read-write
+API token, as scripts use it.
 
 Skipped where schemathesis is not installed (it is a dev-only extra); the hypothesis
 test in test_api_schema.py covers the same ground without it.
@@ -17,8 +19,9 @@ from drf_spectacular.generators import SchemaGenerator  # noqa: E402
 from schemathesis.checks import not_a_server_error  # noqa: E402
 from schemathesis.specs.openapi.checks import response_schema_conformance  # noqa: E402
 
-from annotation.models import ImportJob, RatingSession  # noqa: E402
+from annotation.models import ApiToken, ImportJob, RatingSession  # noqa: E402
 from annotation.services.analysis_runs import analysis_run_request  # noqa: E402
+from annotation.services.api_tokens import api_token_create  # noqa: E402
 from annotation.services.releases import release_freeze  # noqa: E402
 from annotation.tests.factories import (  # noqa: E402
     AdminFactory,
@@ -51,8 +54,8 @@ def web_schema(db):
         request_finished.connect(close_old_connections)
 
 
-@pytest.fixture
-def world(db) -> tuple[dict, dict]:
+@pytest.fixture(params=["session", "token"])
+def world(request, db) -> tuple[dict, dict]:
     # An admin who owns the study reaches every operation: studies, analysis, releases
     # and the admin-only benchmark API (permissions are tested elsewhere, per endpoint).
     study = StudyFactory(owner=AdminFactory())
@@ -68,9 +71,6 @@ def world(db) -> tuple[dict, dict]:
     run = analysis_run_request(study=study, options={"screening": []})
     release = release_freeze(study=study, options={"screening": []})
     benchmark_run = BenchmarkRunFactory()
-    client = Client()
-    client.force_login(study.owner)
-    session = client.cookies["sessionid"].value
     ids = {
         "id": study.pk,
         "stimulus_pk": stimulus.pk,
@@ -83,17 +83,32 @@ def world(db) -> tuple[dict, dict]:
         "/api/benchmark/runs/": benchmark_run.pk,
         "/api/benchmark/scoring/": ScoringJob.objects.create(run=benchmark_run, source="study").pk,
     }
-    return {"sessionid": session, "csrftoken": CSRF}, ids
+    return _credentials(request.param, study.owner), ids
+
+
+def _credentials(kind: str, user) -> dict:
+    """Cookies and headers of one way of signing in."""
+    if kind == "token":
+        _, token = api_token_create(user=user, name="schemathesis", scope=ApiToken.Scope.WRITE)
+        return {"cookies": {}, "headers": {"Authorization": f"Bearer {token}"}}
+    client = Client()
+    client.force_login(user)
+    session = client.cookies["sessionid"].value
+    return {
+        "cookies": {"sessionid": session, "csrftoken": CSRF},
+        "headers": {"X-CSRFToken": CSRF},
+    }
 
 
 def _checker(operation, world: tuple[dict, dict], seen: dict):
-    cookies, ids = world
+    credentials, ids = world
 
     @given(case=operation.as_strategy())
     @settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
     def check(case):
-        # The schema's cookieAuth makes schemathesis invent a session; use the real one.
-        case.cookies = dict(cookies)
+        # The schema's cookieAuth makes schemathesis invent a session; use the real one
+        # (or none, with a token).
+        case.cookies = dict(credentials["cookies"])
         # Real ids, so requests reach the views (unknown ids are tested elsewhere: 404).
         for name in case.path_parameters or {}:
             prefix = next(
@@ -101,7 +116,7 @@ def _checker(operation, world: tuple[dict, dict], seen: dict):
             )
             case.path_parameters[name] = ids[prefix] if prefix and name == "id" else ids[name]
         response = case.call_and_validate(
-            headers={"X-CSRFToken": CSRF},
+            headers=dict(credentials["headers"]),
             checks=[not_a_server_error, response_schema_conformance],
         )
         seen.setdefault(operation.label, set()).add(response.status_code)
@@ -116,7 +131,7 @@ def test_api_never_answers_5xx(web_schema, world):
     seen: dict[str, set[int]] = {}
     for operation in operations:
         _checker(operation, world, seen)()
-    # The session and CSRF token work: most operations succeed at least once, and none
+    # The session and CSRF token (or the token) work: most operations succeed at least once, and none
     # is refused only for lack of a login.
     succeeded = [label for label, codes in seen.items() if codes & {200, 201, 202}]
     assert len(succeeded) >= 11, seen

@@ -5,6 +5,7 @@ import hashlib
 import re
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 from rest_framework.test import APIClient
 
@@ -121,3 +122,44 @@ def test_schema_documents_the_token_scheme(admin_client):
     assert scheme["type"] == "http" and scheme["scheme"] == "bearer"
     (operation,) = [v["get"] for k, v in schema["paths"].items() if k == "/api/studies/"]
     assert {"apiToken": []} in operation["security"]
+
+
+def test_page_makes_read_only_tokens_unless_asked_for_write(client):
+    researcher = ResearcherFactory()
+    client.force_login(researcher)
+    url = reverse("api_tokens")
+    client.post(url, {"name": "reader"})
+    client.post(url, {"name": "writer", "scope": "write"})
+    scopes = dict(ApiToken.objects.values_list("name", "scope"))
+    assert scopes == {"reader": "read", "writer": "write"}
+    listed = client.get(url).content.decode()
+    assert "read only" in listed and "read and write" in listed
+    refused = client.post(url, {"name": "odd", "scope": "admin"}).content.decode()
+    assert 'id="new-token"' not in refused and not ApiToken.objects.filter(name="odd").exists()
+
+
+def test_read_only_token_reads_but_every_write_is_refused_and_nothing_changes():
+    study = rated_study_create(subjects=3, stimuli=3)
+    _, token = api_token_create(user=study.owner, name="reader", scope=ApiToken.Scope.READ)
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert api.get(reverse("api:study_list")).status_code == 200
+    assert api.get(reverse("api:study_detail", args=[study.pk])).status_code == 200
+    count = type(study).objects.count()
+    created = api.post(reverse("api:study_create"), {"name": "Nope"}, format="json")
+    assert created.status_code == 403
+    assert created.json() == {
+        "detail": "This API token is read-only; create a read-write token to change data."
+    }
+    assert type(study).objects.count() == count
+    frozen = api.post(reverse("api:release_freeze", args=[study.pk]), {}, format="json")
+    assert frozen.status_code == 403 and not study.releases.exists()
+    # The same owner with a read-write token may write.
+    _, writer = api_token_create(user=study.owner, name="writer", scope=ApiToken.Scope.WRITE)
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {writer}")
+    assert api.post(reverse("api:study_create"), {"name": "Yes"}, format="json").status_code == 201
+
+
+def test_unknown_scope_is_refused_by_the_service():
+    with pytest.raises(ValidationError, match="Unknown token scope"):
+        api_token_create(user=ResearcherFactory(), name="x", scope="admin")

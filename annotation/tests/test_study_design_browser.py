@@ -118,7 +118,7 @@ def test_a_three_dimension_study_is_designed_in_one_form_and_previewed_as_a_subj
     browser.visit("/studies/import-external/", "import-external")
     browser.visit(f"/studies/{study.pk}/stimuli/{first.pk}/role/", "stimulus-role")
     browser.visit(f"/studies/{study.pk}/preview/", "preview")
-    page.wait_for_function("document.body.dataset.trialShown === '0'")
+    page.wait_for_function("() => document.body.dataset.trialShown === '0'")
     for slider in page.locator(".dim input[type=range]").all():
         slider.click()
     before = len(browser.requests)
@@ -128,7 +128,7 @@ def test_a_three_dimension_study_is_designed_in_one_form_and_previewed_as_a_subj
     assert [m for m, _ in browser.requests[before:] if m == "POST"] == []
     browser.shoot("preview-submitted")
     page.click("#preview-next")
-    page.wait_for_function("document.body.dataset.trialShown === '1'")
+    page.wait_for_function("() => document.body.dataset.trialShown === '1'")
     assert not Subject.objects.exists() and not Rating.objects.exists()
 
 

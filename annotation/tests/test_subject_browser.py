@@ -54,7 +54,7 @@ def begin_after_consent(page, *, fullscreen: bool = False) -> None:
 def wait_for_trial(page, index: int) -> None:
     page.wait_for_url(re.compile(rf"/trials/{index}/$"))
     # Trials follow each other in place: wait until this one's image is on screen.
-    page.wait_for_function(f"document.body.dataset.trialShown === '{index}'")
+    page.wait_for_function(f"() => document.body.dataset.trialShown === '{index}'")
 
 
 def test_demo_study_consent_training_trials_and_resume(live_server, page):
@@ -136,7 +136,7 @@ def test_demo_study_consent_training_trials_and_resume(live_server, page):
 
 def check_full_size_layout(page) -> None:
     """The generated image at its natural pixels, the prompt image beside it, no scrolling."""
-    page.wait_for_function("document.getElementById('reference').naturalWidth > 0")
+    page.wait_for_function("() => document.getElementById('reference').naturalWidth > 0")
     sizes = page.evaluate(
         """() => {
           const img = document.getElementById('stimulus');

@@ -106,7 +106,7 @@ def session_for(token: str) -> RatingSession:
 
 def wait_for_trial(page, index: int) -> None:
     page.wait_for_url(re.compile(rf"/trials/{index}/$"))
-    page.wait_for_function(f"document.body.dataset.trialShown === '{index}'")
+    page.wait_for_function(f"() => document.body.dataset.trialShown === '{index}'")
 
 
 RECTS = """() => {
@@ -151,7 +151,7 @@ def test_the_image_is_shown_pixel_for_pixel(live_server, browser, width, height,
     try:
         page.goto(f"{live_server.url}/s/{token}/trials/0/")
         wait_for_trial(page, 0)
-        page.wait_for_function("document.getElementById('reference').naturalWidth > 0")
+        page.wait_for_function("() => document.getElementById('reference').naturalWidth > 0")
         shot(page, f"trial-{width}x{height}-dpr{ratio}")
         sizes = page.evaluate(RECTS)
         assert not sizes["warned"] and sizes["scale"] == 1
@@ -174,8 +174,8 @@ def test_a_small_window_says_the_image_is_shrunk_and_never_covers_an_image(live_
     try:
         page.goto(f"{live_server.url}/s/{token}/trials/0/")
         wait_for_trial(page, 0)
-        page.wait_for_function("document.getElementById('reference').naturalWidth > 0")
-        page.wait_for_function("!document.getElementById('too-small').hidden")
+        page.wait_for_function("() => document.getElementById('reference').naturalWidth > 0")
+        page.wait_for_function("() => !document.getElementById('too-small').hidden")
         shot(page, "trial-1024x600")
         sizes = page.evaluate(RECTS)
         assert 0 < sizes["scale"] < 1
@@ -315,7 +315,7 @@ def test_a_phone_is_asked_for_a_larger_screen_unless_the_study_allows_it(live_se
         page.tap("#display-continue")
         for index in range(2):
             wait_for_trial(page, index)
-            page.wait_for_function("document.getElementById('reference').naturalWidth > 0")
+            page.wait_for_function("() => document.getElementById('reference').naturalWidth > 0")
             sizes = page.evaluate(RECTS)
             # Stacked: image, prompt image, then the questions; nothing wider than the phone.
             assert sizes["image"]["bottom"] <= sizes["reference"]["top"]

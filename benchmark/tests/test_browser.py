@@ -67,7 +67,7 @@ def test_the_sweep_page_follows_a_run_and_shows_the_table_when_it_ends(live_serv
         progress={"split": 1, "splits": 1, "epoch": 1, "epochs": 2, "train_loss": 0.5},
     )
     page.wait_for_function(
-        f"document.querySelector('tr[data-run=\"{run.pk}\"]').textContent.includes('epoch 1 of 2')"
+        f"() => document.querySelector('tr[data-run=\"{run.pk}\"]').textContent.includes('epoch 1 of 2')"
     )
     assert "gpu1@node7" in row.inner_text()
     BenchmarkRun.objects.filter(pk=run.pk).update(status="queued")
@@ -114,7 +114,7 @@ def test_the_scoring_page_follows_the_job_then_sorts_the_table(live_server, page
         status="running", progress={"phase": "decode", "done": 2, "total": 4, "fraction": 0.5}
     )
     page.wait_for_function(
-        "document.querySelector('[data-field=progress]').textContent.includes('decode 2 of 4')"
+        "() => document.querySelector('[data-field=progress]').textContent.includes('decode 2 of 4')"
     )
     ScoringJob.objects.filter(pk=job.pk).update(status="queued")
     scoring_execute(job_id=job.pk)
@@ -130,7 +130,7 @@ def test_the_scoring_page_follows_the_job_then_sorts_the_table(live_server, page
     assert values == sorted(values, reverse=True)
     images = page.locator("#scores-table img")
     page.wait_for_function(
-        "Array.from(document.querySelectorAll('#scores-table img')).every(i => i.naturalWidth > 0)"
+        "() => Array.from(document.querySelectorAll('#scores-table img')).every(i => i.naturalWidth > 0)"
     )
     assert images.count() == 4
     assert page.errors == []

@@ -6,13 +6,15 @@ bare machine; production sets DATABASE_URL, CELERY_BROKER_URL and SECRET_KEY.
 See https://docs.djangoproject.com/en/5.2/ref/settings/ for the meaning of each.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
 
-from study_site.env import env_bool, env_int, env_list, env_str
+from study_site.env import cache_from_url, env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -43,6 +45,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files, served locally: /api/docs/ works offline
+    "axes",  # sign-in brute-force protection (django-axes)
+    "csp",  # Content-Security-Policy header (django-csp)
     "study_site",
     "annotation",
     "benchmark",
@@ -58,6 +62,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "annotation.middleware.InviteGuessThrottle",
+    # Last, as django-axes asks: it turns a locked-out sign-in into its 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "study_site.urls"
@@ -100,6 +108,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# django-axes first: it refuses a locked-out sign-in before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -146,6 +159,51 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Reverse proxies in front of the site that append to X-Forwarded-For (nginx: 1); the
+# client address for sign-in lockouts and link throttling is taken from there.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+
+# Every page's scripts and styles are files from this site: no inline script, no CDN.
+# Style *attributes* stay allowed (the subject pages' per-study grey surround and scale
+# ticks are computed per request); they cannot run script, and <style> elements cannot
+# be injected (style-src-elem has no 'unsafe-inline'). The one hash allowed is that of
+# the empty string: plotly.js adds an empty <style> and fills it through the CSSOM.
+EMPTY_STYLE_HASH = "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='"
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "style-src-elem": [SELF, EMPTY_STYLE_HASH],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": [SELF, "data:", "blob:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
+# Sign-in brute-force protection: a username is locked for one address after this many
+# failed sign-ins, until the cool-off ends (or `manage.py axes_reset_username NAME`).
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 30))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False  # no banner on every manage.py command
+AXES_CLIENT_IP_CALLABLE = "core.http.client_ip"
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Subject links: an address that opens this many unknown links within the window is
+# answered 429 on every subject URL until the window ends.
+INVITE_GUESS_LIMIT = env_int("INVITE_GUESS_LIMIT", 20)
+INVITE_GUESS_WINDOW_S = env_int("INVITE_GUESS_WINDOW_S", 600)
+
+# --- Cache: sign-in lockouts live in the database; link throttling counts here -----
+# Several web processes must share it (CACHE_URL=redis://host:6379/1); the default,
+# one process's memory, suits the demo's single process.
+CACHES = {"default": cache_from_url(env_str("CACHE_URL", "locmem://"))}
 
 # --- REST API ----------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -251,5 +309,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # django-axes logs every sign-in at INFO; failures and lockouts are WARNING.
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }

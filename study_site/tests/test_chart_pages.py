@@ -72,8 +72,11 @@ def browser_context(live_server, tmp_path):
 
 
 def _figures_checked(page, expected: int, name: str, *, legends: bool = True) -> list[dict]:
+    # Count drawn figures, not their SVG layers: each figure has two .main-svg, so
+    # counting layers let a half-drawn page pass the wait on a loaded machine.
     page.wait_for_function(
-        f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {expected}"
+        "() => Array.from(document.querySelectorAll('.js-plotly-plot'))"
+        f".filter(div => div.querySelector('.main-svg')).length >= {expected}"
     )
     page.wait_for_timeout(300)  # the last figure's titles are drawn in the same frame
     figures = page.evaluate(FIGURES_JS)

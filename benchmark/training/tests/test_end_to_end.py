@@ -19,20 +19,22 @@ from benchmark.training.models import create_model
 def test_nr_learns_and_beats_a_constant(tiny_config: dict[str, Any]) -> None:
     reports: list[EpochReport] = []
     phases: list[tuple[str, float, float]] = []
+    # Six epochs, not four: after four, 12 test images ranked 0.66 on one CPU (AMD EPYC)
+    # and above 0.8 on another; after six the rank correlation is about 0.93.
     result = train(
-        {**tiny_config, "epochs": 4},
+        {**tiny_config, "epochs": 6},
         on_epoch_end=reports.append,
         progress=lambda phase, done, total: phases.append((phase, done, total)),
     )
     # The one progress type: epochs done of all splits' epochs, with a label for people.
     split = reports[0].split
-    assert phases == [(f"{split} epoch {epoch} of 4", epoch, 4) for epoch in range(1, 5)]
+    assert phases == [(f"{split} epoch {epoch} of 6", epoch, 6) for epoch in range(1, 7)]
     test = result.repeats[0].metrics["test"]["mos"]
     assert test["srcc"] > 0.8, test
     # A constant predictor has no rank correlation and RMSE = std of the MOS.
     preds = pd.read_csv(result.repeats[0].predictions["test"])
     assert test["rmse_logistic"] < preds["mos"].std(ddof=0)
-    assert [r.epoch for r in reports] == [1, 2, 3, 4]
+    assert [r.epoch for r in reports] == [1, 2, 3, 4, 5, 6]
     assert reports[-1].lr < reports[0].lr  # cosine schedule
     out = Path(result.output_dir)
     summary = pd.read_csv(out / "summary.csv")
@@ -46,7 +48,7 @@ def test_nr_learns_and_beats_a_constant(tiny_config: dict[str, Any]) -> None:
         "lr",
         "seconds",
     ]
-    assert len(summary) == 4
+    assert len(summary) == 6
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["aggregate"]["test"]["mos"]["srcc"]["median"] == pytest.approx(test["srcc"])
     config = json.loads((out / "config.json").read_text())
