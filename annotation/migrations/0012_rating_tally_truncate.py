@@ -42,7 +42,7 @@ def truncate_trigger_remove(apps, schema_editor) -> None:
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("annotation", "0010_rating_tallies"),
+        ("annotation", "0011_api_token_scope"),
     ]
 
     operations = [
