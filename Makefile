@@ -45,7 +45,7 @@ test: setup lint typecheck
 
 # The Django side once more on the embedded SQLite default (CI runs this after `test`).
 test-sqlite: setup
-	env -u TEST_DATABASE_URL $(PY) -m pytest -m "not slow" annotation study_site benchmark --ignore=benchmark/training
+	env -u TEST_DATABASE_URL $(PY) -m pytest -m "not slow" annotation study_site benchmark ops --ignore=benchmark/training
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache .mypy_cache

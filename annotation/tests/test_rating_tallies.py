@@ -4,24 +4,30 @@ They must equal a recount of the ratings after every kind of write: the submit p
 under concurrency (PostgreSQL), bulk loads, updates and deletes; the pages read them.
 """
 
+import io
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import connection
-from django.db.models import Count, Max
+from django.db.models import Count, Max, ProtectedError
 from django.db.models.functions import TruncHour
+from django.utils import timezone
 
-from annotation.models import Rating, RatingSession, SessionHourTally, Stimulus, Study
+from annotation.models import Rating, RatingSession, SessionHourTally, Stimulus, Study, Subject
 from annotation.selectors.analysis import ratings_fingerprint, ratings_snapshot
 from annotation.selectors.research import study_progress
 from annotation.selectors.stimuli import StimulusQuery, stimulus_list_filtered, stimulus_page
 from annotation.services.sessions import subject_consent_accept, trial_submit
 from annotation.services.subjects import subject_invite_create
+from annotation.services.tallies import tallies_verify
 from annotation.tests.factories import (
     DimensionFactory,
+    RatingSessionFactory,
     StimulusFactory,
     StudyFactory,
+    SubjectFactory,
     rated_study_create,
     rating_add,
 )
@@ -197,3 +203,120 @@ def test_pages_numbers_equal_those_counted_from_the_ratings():
         pk: counted["stimuli"].get(pk, 0) // dimensions
         for pk in study.stimuli.values_list("pk", flat=True)
     }
+
+
+# --- verify / repair, and every way ratings arrive or leave -------------------------------
+
+
+def _assert_exact(study: Study) -> None:
+    assert tallies(study) == recount(study)
+    report = tallies_verify()
+    assert report.ok, report.examples
+
+
+def test_verify_reports_drift_and_repair_sets_every_tally_to_its_recount():
+    study = rated_study_create(stimuli=4, subjects=3)
+    expected = recount(study)
+    stimulus = study.stimuli.order_by("id").first()
+    session = RatingSession.objects.filter(subject__study=study).order_by("id").first()
+    # What a write with triggers disabled leaves: tallies that no longer match the rows.
+    Stimulus.objects.filter(pk=stimulus.pk).update(rating_tally=99)
+    RatingSession.objects.filter(pk=session.pk).update(rating_tally=1, rating_last_id=0)
+    SessionHourTally.objects.filter(session=session).delete()
+
+    report = tallies_verify()
+    assert report.drift == {"stimuli": 1, "sessions": 1, "session hours": 1}
+    assert f"stimulus {stimulus.pk}: tally 99, counted 6" in report.examples
+    with pytest.raises(
+        CommandError, match="in stimuli: 1, sessions: 1, session hours: 1 .run with --repair"
+    ):
+        call_command("verify_tallies", stdout=io.StringIO())
+    assert tallies(study) != expected  # verifying alone changes nothing
+
+    out = io.StringIO()
+    call_command("verify_tallies", "--repair", stdout=out)
+    assert "(repaired)" in out.getvalue()
+    assert tallies(study) == expected
+    out = io.StringIO()
+    call_command("verify_tallies", stdout=out)
+    assert "equal a recount of the 24 ratings" in out.getvalue()
+
+
+def test_tallies_are_exact_after_submissions_one_by_one():
+    study = _study(stimuli=3, session_size=3)
+    subject, token = subject_invite_create(study=study)
+    playlist = subject_consent_accept(subject=subject).playlist
+    _walk(token, playlist[:4])  # mid-session: some trials rated, some not
+    _assert_exact(study)
+    assert sum(recount(study)["stimuli"].values()) == 4 * 3
+
+
+def test_tallies_are_exact_after_a_copy_bulk_load_on_postgres():
+    postgres_required()
+    study = rated_study_create(stimuli=3, subjects=2)
+    session = RatingSessionFactory(subject=SubjectFactory(study=study))
+    stimuli = list(study.stimuli.order_by("id"))
+    dimension = study.dimensions.order_by("order", "id").first()
+    columns = "session_id, stimulus_id, dimension_id, score, trial_index, is_repeat, "
+    columns += "is_training, too_fast, created_at"
+    copying = f"COPY annotation_rating ({columns}) FROM STDIN"  # as the perf scripts load
+    with connection.cursor() as cursor, cursor.copy(copying) as copy:
+        for index, stimulus in enumerate(stimuli):
+            copy.write_row(
+                (
+                    session.pk,
+                    stimulus.pk,
+                    dimension.pk,
+                    50.0,
+                    index,
+                    False,
+                    False,
+                    False,
+                    timezone.now(),
+                )
+            )
+    _assert_exact(study)
+    assert RatingSession.objects.get(pk=session.pk).rating_tally == 3
+
+
+def test_tallies_are_exact_after_loaddata_of_a_dumpdata_with_tallies(tmp_path):
+    study = rated_study_create(stimuli=3, subjects=2)
+    expected = recount(study)
+    dump = tmp_path / "dump.json"
+    call_command("dumpdata", "auth.user", "annotation", output=str(dump), verbosity=0)
+    assert '"rating_tally": 6' in dump.read_text()  # the fixture carries the tallies
+    call_command("flush", interactive=False, verbosity=0)
+    assert not Rating.objects.exists()
+
+    call_command("loaddata", str(dump), verbosity=0)
+    study = Study.objects.get(pk=study.pk)
+    assert tallies(study) == expected
+    _assert_exact(study)
+
+
+def test_tallies_are_zero_after_truncate_on_postgres():
+    postgres_required()
+    study = rated_study_create(stimuli=3, subjects=2)
+    assert tallies(study)["stimuli"]
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE annotation_rating")
+    assert tallies(study) == recount(study) == {"stimuli": {}, "sessions": {}, "hours": []}
+    _assert_exact(study)
+
+
+def test_tallies_are_exact_after_deleting_a_subject_or_a_study():
+    kept = rated_study_create(stimuli=3, subjects=2)
+    gone = rated_study_create(stimuli=3, subjects=2)
+    Subject.objects.filter(study=kept).first().delete()
+    _assert_exact(kept)
+    assert RatingSession.objects.filter(subject__study=kept).count() == 1
+
+    # A study's ratings protect its stimuli: the study goes after its subjects (whose
+    # deletion takes their sessions and ratings), never with ratings left behind.
+    with pytest.raises(ProtectedError):
+        gone.delete()
+    _assert_exact(gone)
+    Subject.objects.filter(study=gone).delete()
+    gone.delete()
+    _assert_exact(kept)
+    assert not SessionHourTally.objects.filter(session__subject__study_id=gone.pk).exists()

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "study_site",
     "annotation",
     "benchmark",
+    "ops",  # backup and restore commands; no models
 ]
 
 MIDDLEWARE = [

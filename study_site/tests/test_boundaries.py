@@ -4,7 +4,8 @@ CSV without the site. ``published`` sits at the very bottom: the site and the tr
 library both read published databases through it, so it imports nothing from ``benchmark``.
 ``core`` and ``common`` sit below the apps; ``annotation`` imports nothing from
 ``benchmark``; selectors sit below services; ``study_site`` wires the apps together only in
-its URLconf and demo command."""
+its URLconf and demo command; ``ops`` (backup and restore) sits above the apps, which never
+import it."""
 
 import ast
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 from study_site.tests.helpers import run_python
 
 LIBRARIES = ("published", "analysis", "benchmark.training", "common")
-APPS = ("annotation", "benchmark", "study_site")
+APPS = ("annotation", "benchmark", "ops", "study_site")
 # core is Django code shared by the apps: below them, but above every library.
 SITE_PACKAGES = (*APPS, "core")
 
@@ -129,7 +130,13 @@ def test_annotation_imports_nothing_from_benchmark():
 def test_study_site_imports_apps_only_where_it_wires_them():
     wiring = {REPO / "study_site" / "urls.py", *source_files("study_site/management")}
     files = [p for p in source_files("study_site") if p not in wiring]
-    assert offending(files, lambda m: m.split(".")[0] in {"annotation", "benchmark"}) == {}
+    assert offending(files, lambda m: m.split(".")[0] in {"annotation", "benchmark", "ops"}) == {}
+
+
+def test_no_app_imports_ops():
+    """Backup and restore sit above the apps: they read the apps' tables, never the reverse."""
+    files = source_files("annotation") + source_files("benchmark") + source_files("study_site")
+    assert offending(files, lambda m: m.split(".")[0] == "ops") == {}
 
 
 def test_selectors_use_no_services_and_no_http_errors():
