@@ -12,6 +12,7 @@ from django.core.paginator import Page, Paginator
 from django.db.models import ExpressionWrapper, F, IntegerField, Q, QuerySet
 
 from annotation.models import Stimulus, Study
+from core.params import text_param
 
 DEFAULT_PAGE_SIZE = 50
 PAGE_SIZES = (25, 50, 100, 200)
@@ -47,8 +48,8 @@ def stimulus_query_from(params) -> StimulusQuery:
     role = params.get("role", "")
     excluded = params.get("excluded", "")
     return StimulusQuery(
-        search=(params.get("q") or "").strip()[:200],
-        generator=(params.get("generator") or "").strip()[:100],
+        search=text_param(params, "q", 200),
+        generator=text_param(params, "generator", 100),
         role=role if role in Stimulus.Role.values else "",
         below_target=params.get("below_target") in ("1", "true", "on", "yes"),
         excluded=excluded if excluded in ("yes", "no") else "",

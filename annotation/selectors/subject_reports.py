@@ -38,6 +38,7 @@ from annotation.models import (
     Study,
     Subject,
 )
+from core.params import text_param
 
 DEFAULT_PAGE_SIZE = 50
 PAGE_SIZES = (25, 50, 100, 200)
@@ -94,7 +95,7 @@ def subject_query_from(params) -> SubjectQuery:
     sort = params.get("sort", "label") or "label"
     state = params.get("state", "")
     return SubjectQuery(
-        search=(params.get("q") or "").strip()[:100],
+        search=text_param(params, "q", 100),
         state=state if state in SUBJECT_STATES else "",
         sort=sort if sort.lstrip("-") in SUBJECT_SORTS else "label",
     )
