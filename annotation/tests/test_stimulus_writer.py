@@ -12,7 +12,9 @@ from annotation.services.stimuli import stimulus_create_from_path
 from annotation.tests.factories import StudyFactory
 from annotation.tests.research_support import media_files, write_image, write_manifest
 
-pytestmark = pytest.mark.django_db
+# Each test its own media root: the names checked here would otherwise meet files that
+# earlier tests stored under the same study id (SQLite reuses ids after a rollback).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media")]
 
 
 def test_one_image_is_stored_as_an_import_stores_it(tmp_path):
