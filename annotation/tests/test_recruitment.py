@@ -3,13 +3,17 @@ one session per ID and per browser, completion codes, quota and idle release."""
 
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from django.test import Client
 from django.utils import timezone
 
 from annotation.models import RatingSession, Study, Subject
+from annotation.selectors.allocation import pending_counts
+from annotation.services.playlists import assignment_counts
 from annotation.services.recruitment import (
+    idle_sessions_release,
     platform_id_hash,
     recruitment_links,
     recruitment_settings_update,
@@ -278,3 +282,55 @@ def test_researcher_switches_the_link_on_and_sees_what_to_paste(admin_client):
     assert study.completion_code_crowd in body
     bad = admin_client.post(page, {**form, "completion_url": "http://x.org/{code}"})
     assert b"must start with https://" in bad.content
+
+
+# --- quota and idle sessions -----------------------------------------------------------------
+
+
+def test_the_link_closes_at_the_quota_with_its_own_code(client):
+    crowd = crowd_study(Study.Platform.PROLIFIC, quota_completed=1, quota_full_code="FULL99")
+    first = Client()
+    token = token_of(first.get(crowd.link, PROLIFIC))
+    # Started but not finished: the quota counts completed subjects only.
+    late = Client().get(crowd.link, {**PROLIFIC, "PROLIFIC_PID": "second00000"})
+    assert late.status_code == 302
+    finish(first, token)
+    refused = Client().get(crowd.link, {**PROLIFIC, "PROLIFIC_PID": "third000000"})
+    assert refused.status_code == 200 and b"The study is full" in refused.content
+    assert b"cc=FULL99" in refused.content
+    assert Subject.objects.filter(study=crowd.study).count() == 2
+    # Those who arrived before the quota still resume.
+    again = Client().get(crowd.link, {**PROLIFIC, "PROLIFIC_PID": "second00000"})
+    assert again.status_code == 302
+
+
+def test_an_idle_sessions_trials_are_served_to_someone_else(client):
+    crowd = crowd_study(Study.Platform.PROLIFIC, idle_release_minutes=30)
+    idle = Client()
+    token = token_of(idle.get(crowd.link, PROLIFIC))
+    idle.post(f"/s/{token}/consent/", {"decision": "accept"})
+    first = session_for(token)
+    held = {entry["stimulus"] for entry in first.playlist}
+    # The first two stimuli of four are held by the idle session; a second one gets the rest.
+    RatingSession.objects.filter(pk=first.pk).update(
+        last_activity_at=timezone.now() - timedelta(minutes=31)
+    )
+    assert idle_sessions_release(study=crowd.study) == 1
+    first.refresh_from_db()
+    assert first.released_at is not None and first.playlist == []
+    assert idle.get(f"/s/{token}/").status_code == 410
+    # Both allocations read what playlists still hold: the idle session holds nothing now.
+    playlists = RatingSession.objects.filter(subject__study=crowd.study).values_list(
+        "playlist", flat=True
+    )
+    assert assignment_counts(playlists=playlists, kind="rating") == {}
+    assert pending_counts(study=crowd.study) == {}
+    other = Client()
+    token2 = token_of(other.get(crowd.link, {**PROLIFIC, "PROLIFIC_PID": "second00000"}))
+    other.post(f"/s/{token2}/consent/", {"decision": "accept"})
+    assert len(session_for(token2).playlist) == 2 and held
+
+
+def test_sessions_are_released_only_when_the_study_sets_a_limit():
+    crowd = crowd_study(Study.Platform.PROLIFIC)
+    assert idle_sessions_release(study=crowd.study) == 0
