@@ -5,11 +5,12 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
 from annotation.research import forms
 from annotation.selectors.research import study_get_for_user
 from annotation.services.crowd_exits import EXIT_COMPLETED, platform_exit
+from annotation.services.payments import payment_csv
 from annotation.services.recruitment import recruitment_links, recruitment_settings_update
 from core.http import get_or_404
 from core.permissions import staff_required
@@ -37,3 +38,14 @@ def study_recruitment(request: HttpRequest, pk: int) -> HttpResponse:
         context["links"] = recruitment_links(study=study, link=request.build_absolute_uri(path))
         context["exit"] = platform_exit(study=study, kind=EXIT_COMPLETED)
     return render(request, "annotation/research/recruitment.html", context)
+
+
+@staff_required
+@require_GET
+def payment_list_csv(request: HttpRequest, pk: int) -> HttpResponse:
+    """The owner's payment and approval list: the one page that shows raw platform IDs."""
+    study = get_or_404(study_get_for_user, user=request.user, pk=pk)
+    response = HttpResponse(payment_csv(study=study), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{study.slug}-payments.csv"'
+    response["Cache-Control"] = "no-store"
+    return response

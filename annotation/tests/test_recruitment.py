@@ -1,11 +1,14 @@
 """Crowd recruitment links: arrivals from Prolific, MTurk and another panel, resume,
 one session per ID and per browser, completion codes, quota and idle release."""
 
+import csv
+import io
 import json
 from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
@@ -18,6 +21,7 @@ from annotation.services.recruitment import (
     recruitment_links,
     recruitment_settings_update,
 )
+from annotation.services.subjects import subject_invite_create
 from annotation.tests.factories import DimensionFactory, StimulusFactory, StudyFactory
 from annotation.tests.subject_support import display_check_pass, session_for
 
@@ -252,8 +256,6 @@ def test_a_declining_subject_gets_the_screened_out_code(client):
 
 
 def test_invited_subjects_see_no_platform_exit(client, prolific):
-    from annotation.services.subjects import subject_invite_create
-
     _, token = subject_invite_create(study=prolific.study)
     finish(client, token)
     done = client.get(f"/s/{token}/done/")
@@ -334,3 +336,72 @@ def test_an_idle_sessions_trials_are_served_to_someone_else(client):
 def test_sessions_are_released_only_when_the_study_sets_a_limit():
     crowd = crowd_study(Study.Platform.PROLIFIC)
     assert idle_sessions_release(study=crowd.study) == 0
+
+
+# --- payment and approval list -------------------------------------------------------------
+
+
+def _arrive(crowd: Crowd, participant: str) -> tuple[Client, str]:
+    browser = Client()
+    token = token_of(browser.get(crowd.link, {**PROLIFIC, "PROLIFIC_PID": participant}))
+    return browser, token
+
+
+def test_payment_list_rows_for_a_mix_of_subjects(admin_client):
+    crowd = crowd_study(Study.Platform.PROLIFIC)
+    crowd.study.too_fast_ms = 1000
+    crowd.study.save()
+    browser, token = _arrive(crowd, "good0000001")
+    finish(browser, token)
+    browser, token = _arrive(crowd, "fast0000002")
+    assert browser.post(f"/s/{token}/consent/", {"decision": "accept"}).status_code == 302
+    display_check_pass(browser, token)
+    for index, entry in enumerate(session_for(token).playlist):
+        body = {"stimulus": entry["stimulus"], "scores": {"quality": 50}, "response_time_ms": 100}
+        browser.post(
+            f"/s/{token}/trials/{index}/", json.dumps(body), content_type="application/json"
+        )
+    browser, token = _arrive(crowd, "decline0003")
+    browser.post(f"/s/{token}/consent/", {"decision": "decline_confirmed"})
+    _arrive(crowd, "started0004")
+    subject_invite_create(study=crowd.study)  # an invited subject is not on the list
+    response = admin_client.get(f"/studies/{crowd.study.pk}/subjects/payments.csv")
+    assert response.status_code == 200 and response["Cache-Control"] == "no-store"
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    by_id = {row["participant_id"]: row for row in rows}
+    assert list(by_id) == ["good0000001", "fast0000002", "decline0003", "started0004"]
+    good = by_id["good0000001"]
+    assert (
+        good["decision"] == "accept" and good["trials"] == "2" and good["too_fast_share"] == "0.0"
+    )
+    assert good["platform_session_id"] == "se1" and good["minutes"] and good["finished_at"]
+    assert by_id["fast0000002"]["decision"] == "review"
+    assert by_id["fast0000002"]["too_fast_share"] == "1.0"
+    assert by_id["decline0003"]["decision"] == "screened_out"
+    assert by_id["started0004"]["decision"] == "incomplete"
+    assert all(row["pseudonym"].startswith("PRO") for row in rows)
+    page = admin_client.get(f"/studies/{crowd.study.pk}/subjects/")
+    assert b'id="payment-csv"' in page.content
+
+
+def test_raw_platform_ids_stay_out_of_exports_and_the_api(admin_client, prolific):
+    browser, token = _arrive(prolific, "secret00001")
+    finish(browser, token)
+    live = b"".join(admin_client.get(f"/studies/{prolific.study.pk}/ratings.csv").streaming_content)
+    subjects = admin_client.get(f"/api/studies/{prolific.study.pk}/subjects/")
+    report = admin_client.get(f"/studies/{prolific.study.pk}/subjects/report.csv")
+    assert subjects.status_code == 200 and b"PRO" in subjects.content
+    for body in (live, subjects.content, b"".join(report.streaming_content)):
+        assert b"secret00001" not in body
+
+
+def test_payment_list_from_the_command_line(tmp_path, prolific):
+    browser, token = _arrive(prolific, "cli00000001")
+    finish(browser, token)
+    out = tmp_path / "payments.csv"
+    call_command("study", "payments", prolific.study.slug, "--out", str(out))
+    rows = list(csv.DictReader(out.open()))
+    assert rows[0]["participant_id"] == "cli00000001" and rows[0]["decision"] == "accept"
+    stdout = io.StringIO()
+    call_command("study", "release-idle", prolific.study.slug, stdout=stdout)
+    assert "0 idle session(s) released" in stdout.getvalue()
