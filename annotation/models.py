@@ -122,6 +122,47 @@ class Study(models.Model):
         default=0.95,
         help_text="Adaptive: confidence level of the target intervals.",
     )
+
+    # Crowd recruitment (annotation.services.recruitment; docs: "Running on Prolific /
+    # MTurk"): a public link that makes a subject per platform participant.
+    class Platform(models.TextChoices):
+        NONE = "", "No recruitment link (invites only)"
+        PROLIFIC = "prolific", "Prolific"
+        MTURK = "mturk", "Amazon Mechanical Turk (external question)"
+        GENERIC = "generic", "Another panel (a participant-ID parameter)"
+
+    recruitment_platform = models.CharField(
+        max_length=10, choices=Platform.choices, default=Platform.NONE, blank=True
+    )
+    # The public link's path part; unguessable, so a link cannot be found by counting.
+    recruitment_key = models.CharField(max_length=43, blank=True, editable=False)
+    participant_param = models.CharField(
+        "participant-ID parameter",
+        max_length=40,
+        default="participant",
+        blank=True,
+        help_text="Another panel: the URL parameter that carries the participant's ID.",
+    )
+    completion_url = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="Where a finished subject is sent; {code} is replaced by the code. Blank: "
+        "Prolific's https://app.prolific.com/submissions/complete?cc={code} (Prolific), the "
+        "code shown on the page (another panel). MTurk posts back to the HIT instead.",
+    )
+    completion_code_crowd = models.CharField("completion code", max_length=40, blank=True)
+    screened_out_code = models.CharField(max_length=40, blank=True)
+    quota_full_code = models.CharField(max_length=40, blank=True)
+    quota_completed = models.PositiveIntegerField(
+        "quota (completed subjects)",
+        default=0,
+        help_text="The link closes when this many recruited subjects have finished; 0 = no quota.",
+    )
+    idle_release_minutes = models.PositiveIntegerField(
+        default=0,
+        help_text="A recruited session silent this long is released: its trials not yet "
+        "rated go back to the allocation; 0 = never.",
+    )
     # Provenance for imported databases and, in the demo, the simulation's ground truth.
     metadata = models.JSONField(default=dict, blank=True)
 
@@ -138,6 +179,11 @@ class Study(models.Model):
             models.CheckConstraint(condition=Q(scale_step__gte=0), name="study_scale_step_nonneg"),
             models.CheckConstraint(
                 condition=Q(surround_grey__lte=255), name="study_surround_grey_8bit"
+            ),
+            models.UniqueConstraint(
+                fields=["recruitment_key"],
+                condition=~Q(recruitment_key=""),
+                name="study_unique_recruitment_key",
             ),
         ]
 
@@ -239,12 +285,29 @@ class Subject(models.Model):
     declined_at = models.DateTimeField(null=True, blank=True)
     demographics = models.JSONField(default=dict, blank=True)
     simulated = models.BooleanField(default=False)
+    # Recruited through the study's link (annotation.services.recruitment): which platform,
+    # and the participant's platform ID as a keyed hash (HMAC with SECRET_KEY), the one
+    # identity used to find a returning participant.
+    platform = models.CharField(max_length=10, blank=True)
+    platform_id_hash = models.CharField(max_length=64, blank=True, editable=False)
+    # The raw platform ID, kept only because the platform needs it to approve and pay: it
+    # is read by the owner's payment list alone, never by exports, releases or the API.
+    platform_participant_id = models.CharField(max_length=100, blank=True, editable=False)
+    # Prolific SESSION_ID / MTurk assignmentId, and the HIT's turkSubmitTo (checked host).
+    platform_session_id = models.CharField(max_length=100, blank=True, editable=False)
+    platform_submit_to = models.CharField(max_length=200, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["study", "id"]
         constraints = [
             models.UniqueConstraint(fields=["study", "label"], name="subject_unique_label"),
+            # One subject per platform participant and study, whatever races.
+            models.UniqueConstraint(
+                fields=["study", "platform_id_hash"],
+                condition=~Q(platform_id_hash=""),
+                name="subject_unique_platform_id",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -260,6 +323,9 @@ class RatingSession(models.Model):
     last_activity_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     completion_code = models.CharField(max_length=32, blank=True)
+    # Idle past the study's idle_release_minutes: the trials not yet rated were handed back
+    # to the allocation (the playlist was cut at the cursor) and the session is over.
+    released_at = models.DateTimeField(null=True, blank=True)
     # The display check before training: window and screen size, device pixel ratio,
     # fullscreen, grey steps confirmed, the viewing-distance text shown, and when.
     display_check = models.JSONField(default=dict, blank=True)

@@ -1,11 +1,13 @@
 from django.urls import path
 
-from annotation import views_subject
+from annotation import views_recruitment, views_subject
 
 app_name = "annotation"
 
 # Subject pages: the invite token in the path is the only credential a subject has.
 urlpatterns = [
+    # A study's public recruitment link for crowd platforms (makes the subject, then /s/).
+    path("r/<str:key>/", views_recruitment.recruitment_entry, name="recruitment-entry"),
     path("s/<str:token>/", views_subject.subject_entry, name="subject-entry"),
     path("s/<str:token>/consent/", views_subject.subject_consent, name="subject-consent"),
     path(

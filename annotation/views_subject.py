@@ -28,6 +28,7 @@ from annotation.selectors.subject import (
     STAGE_DONE,
     STAGE_INSTRUCTIONS,
     STAGE_NOT_OPEN,
+    STAGE_RELEASED,
     STAGE_TRIAL,
     TrialPage,
     break_info,
@@ -38,6 +39,12 @@ from annotation.selectors.subject import (
     subject_session,
     subject_stage,
     trial_page_get,
+)
+from annotation.services.crowd_exits import (
+    EXIT_COMPLETED,
+    EXIT_SCREENED_OUT,
+    PlatformExit,
+    platform_exit,
 )
 from annotation.services.scores import acr_choices
 from annotation.services.sessions import (
@@ -73,7 +80,11 @@ def _invalid_link(request: HttpRequest) -> HttpResponse:
 def _page_for_stage(request: HttpRequest, subject: Subject, token: str, stage: str) -> HttpResponse:
     """Send the subject to where they belong now (or show the page that ends the way)."""
     if stage == STAGE_DECLINED:
-        return render(request, TEMPLATES + "declined.html", {"study": subject.study})
+        exit_ = platform_exit(study=subject.study, kind=EXIT_SCREENED_OUT, subject=subject)
+        context = {"study": subject.study, "exit": exit_}
+        return render(request, TEMPLATES + "declined.html", context)
+    if stage == STAGE_RELEASED:
+        return render(request, TEMPLATES + "released.html", {"study": subject.study}, status=410)
     if stage == STAGE_NOT_OPEN:
         return render(request, TEMPLATES + "not_open.html", {"study": subject.study}, status=403)
     if stage == STAGE_DONE:
@@ -477,7 +488,21 @@ def subject_break(request: HttpRequest, token: str, subject: Subject, stage: str
 @_subject_page(STAGE_DONE)
 def subject_done(request: HttpRequest, token: str, subject: Subject, stage: str) -> HttpResponse:
     session = subject_session(subject=subject)
-    return render(request, TEMPLATES + "done.html", {"study": subject.study, "session": session})
+    exit_ = platform_exit(
+        study=subject.study,
+        kind=EXIT_COMPLETED,
+        subject=subject,
+        session_code=session.completion_code,
+    )
+    context = {"study": subject.study, "session": session, "exit": exit_}
+    return with_exit_form_allowed(render(request, TEMPLATES + "done.html", context), exit_)
+
+
+def with_exit_form_allowed(response: HttpResponse, exit_: PlatformExit | None) -> HttpResponse:
+    """Let this page alone post its form to the platform (MTurk's externalSubmit)."""
+    if exit_ is not None and exit_.form_action:
+        response._csp_update = {"form-action": [exit_.form_origin]}  # type: ignore[attr-defined]
+    return response
 
 
 @require_GET

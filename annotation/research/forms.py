@@ -12,6 +12,7 @@ from annotation.services.analysis_options import (
     option_specs,
 )
 from annotation.services.invites import MAX_INVITES_PER_REQUEST
+from annotation.services.recruitment import RECRUITMENT_FIELDS
 from annotation.services.stimulus_bulk import BULK_ACTIONS
 from annotation.services.studies import (
     DIMENSION_PRESETS,
@@ -371,3 +372,24 @@ class ApiTokenForm(forms.Form):
     def clean_scope(self) -> str:
         # Least privilege when the field is left out (older forms, scripts posting a name).
         return self.cleaned_data.get("scope") or ApiToken.Scope.READ
+
+
+class RecruitmentForm(forms.ModelForm):
+    """A study's crowd recruitment settings (annotation.services.recruitment)."""
+
+    class Meta:
+        model = Study
+        fields = list(RECRUITMENT_FIELDS)
+        labels = {
+            "recruitment_platform": "Platform",
+            "completion_code_crowd": "Completion code",
+            "screened_out_code": "Screened-out code",
+            "quota_full_code": "Quota-full code",
+        }
+        help_texts = {
+            "completion_code_crowd": "The code the platform expects from a finished participant "
+            "(Prolific: the study's completion code). Blank: one is made for you.",
+            "screened_out_code": "Given to a participant who declines consent (Prolific: a "
+            "'NOCONSENT' code set to 'return').",
+            "quota_full_code": "Given to an arrival after the quota is reached.",
+        }

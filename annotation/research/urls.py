@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotation.research import views, views_analysis, views_lists
+from annotation.research import views, views_analysis, views_lists, views_recruitment
 
 app_name = "research"
 
@@ -38,6 +38,12 @@ urlpatterns = [
         name="study_preview_stimulus",
     ),
     path("<int:pk>/import/", views.study_import, name="study_import"),
+    path("<int:pk>/recruitment/", views_recruitment.study_recruitment, name="study_recruitment"),
+    path(
+        "<int:pk>/subjects/payments.csv",
+        views_recruitment.payment_list_csv,
+        name="payment_list_csv",
+    ),
     path("<int:pk>/subjects/", views_lists.subject_list, name="subject_list"),
     path("<int:pk>/subjects/report/", views_lists.subject_report, name="subject_report"),
     path("<int:pk>/subjects/report.csv", views_lists.subject_report_csv, name="subject_report_csv"),

@@ -16,6 +16,8 @@ STAGE_NOT_OPEN = "not_open"
 STAGE_CONSENT = "consent"
 STAGE_INSTRUCTIONS = "instructions"
 STAGE_TRIAL = "trial"
+# A recruited session released after idling (annotation.services.recruitment).
+STAGE_RELEASED = "released"
 
 
 # What the subject pages read; the study's free-form metadata (the demo keeps its whole
@@ -41,12 +43,20 @@ _SUBJECT_PAGE_FIELDS = (
     "study__allow_small_screens",
     "study__viewing_distance_text",
     "study__updated_at",
+    "study__recruitment_platform",
+    "study__completion_url",
+    "study__completion_code_crowd",
+    "study__screened_out_code",
+    "platform",
+    "platform_session_id",
+    "platform_submit_to",
     "session__id",
     "session__playlist",
     "session__cursor",
     "session__completed_at",
     "session__completion_code",
     "session__display_check",
+    "session__released_at",
 )
 
 
@@ -79,6 +89,8 @@ def subject_stage(*, subject: Subject) -> str:
     session = subject_session(subject=subject)
     if session is not None and session.is_complete:
         return STAGE_DONE
+    if session is not None and session.released_at is not None:
+        return STAGE_RELEASED
     if subject.study.status != Study.Status.OPEN:
         return STAGE_NOT_OPEN
     if session is None or subject.consented_at is None:

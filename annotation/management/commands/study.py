@@ -11,6 +11,8 @@ manage.py study releases my-study
 manage.py study export my-study --release 2 --what mos --out labels.csv
 manage.py study export my-study --live --out ratings-now.csv
 manage.py study package my-study --release 2 --licence "CC BY 4.0" --out my-study-v2.zip
+manage.py study payments my-study --out payments.csv
+manage.py study release-idle my-study
 """
 
 import argparse
@@ -33,6 +35,8 @@ from annotation.services.analysis_options import option_specs
 from annotation.services.analysis_runs import analysis_run_request
 from annotation.services.imports import external_import, import_job_create, stimuli_import
 from annotation.services.invites import invites_create, invites_csv
+from annotation.services.payments import payment_csv
+from annotation.services.recruitment import idle_sessions_release
 from annotation.services.release_formats import ratings_csv_stream
 from annotation.services.release_package import release_package_request
 from annotation.services.releases import (
@@ -151,6 +155,12 @@ def _study_step_arguments(sub) -> None:
         _analysis_arguments(action)
         action.add_argument("--by", default="", help="Username recorded as the author.")
     sub.add_parser("releases", help="List a study's label releases.").add_argument("slug")
+    pay = sub.add_parser("payments", help="The crowd payment and approval list (CSV).")
+    pay.add_argument("slug")
+    pay.add_argument("--out", default="-", help="File to write; '-' (default): standard output.")
+    sub.add_parser(
+        "release-idle", help="Release idle recruited sessions (their trials go back)."
+    ).add_argument("slug")
 
 
 def _release_file_arguments(sub) -> None:
@@ -301,6 +311,17 @@ class Command(BaseCommand):
     def do_close(self, **cli_options):
         study_set_status(study=self._study(cli_options["slug"]), status=Study.Status.CLOSED)
         self.stdout.write(f"Study {cli_options['slug']} is closed.")
+
+    def do_payments(self, **cli_options):
+        body = payment_csv(study=self._study(cli_options["slug"]))
+        if cli_options["out"] == "-":
+            self.stdout.write(body, ending="")
+        else:
+            Path(cli_options["out"]).write_text(body, encoding="utf-8")
+
+    def do_release_idle(self, **cli_options):
+        released = idle_sessions_release(study=self._study(cli_options["slug"]))
+        self.stdout.write(f"{released} idle session(s) released.")
 
     def do_progress(self, **cli_options):
         progress = study_progress(study=self._study(cli_options["slug"]))
