@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotation', '0011_api_token_scope'),
+        ('annotation', '0012_rating_tally_truncate'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
