@@ -7,6 +7,7 @@ renaming. Classifier layers are never built: VGG's alone would be 120M parameter
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -14,7 +15,7 @@ import torch
 from torch import nn
 
 from benchmark.training.catalog import BACKBONES, BackboneInfo, register_backbone_info
-from benchmark.training.weights import load_pretrained
+from benchmark.training.weights import StateConverter, load_pretrained
 
 Builder = Callable[[], nn.Module]
 
@@ -24,6 +25,8 @@ class BackboneEntry:
     build: Builder
     # State-dict prefixes of the classifier the checkpoint has and we do not build.
     classifier_prefixes: tuple[str, ...]
+    # Renames the published file's keys where it was saved by another implementation.
+    convert: StateConverter | None = None
 
 
 _REGISTRY: dict[str, BackboneEntry] = {}
@@ -85,6 +88,59 @@ def _inception_v4() -> nn.Module:
     return timm.create_model("inception_v4", pretrained=False, num_classes=0)
 
 
+def _tf_efficientnet_lite0() -> nn.Module:
+    import timm
+
+    return timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=0)
+
+
+# The packaged EfficientNet-Lite0 file was saved by the efficientnet_pytorch-style code
+# (flat ``_blocks.N``); timm nests blocks per stage and names the layers of its
+# depthwise-separable (first stage) and inverted-residual blocks differently.
+_LITE0_STAGE_DEPTHS = (1, 2, 2, 3, 3, 4, 1)
+_LITE_TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2"}
+_LITE_TOP["_fc"] = "classifier"
+_LITE_SEPARABLE = {
+    "_depthwise_conv": "conv_dw",
+    "_bn1": "bn1",
+    "_project_conv": "conv_pw",
+    "_bn2": "bn2",
+}
+_LITE_INVERTED = {
+    "_expand_conv": "conv_pw",
+    "_bn0": "bn1",
+    "_depthwise_conv": "conv_dw",
+    "_bn1": "bn2",
+    "_project_conv": "conv_pwl",
+    "_bn2": "bn3",
+}
+_LITE_BLOCK_KEY = re.compile(r"_blocks\.(\d+)\.(\w+)\.(\w+)")
+
+
+def lite0_to_timm(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Keys of the packaged EfficientNet-Lite0 file -> timm's ``tf_efficientnet_lite0``.
+
+    Keys that fit neither layout are kept as they are, so ``load_into`` names them.
+    """
+    positions = [
+        (stage, block) for stage, n in enumerate(_LITE0_STAGE_DEPTHS) for block in range(n)
+    ]
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        match = _LITE_BLOCK_KEY.fullmatch(key)
+        head, _, rest = key.partition(".")
+        if match and int(match.group(1)) < len(positions):
+            stage, block = positions[int(match.group(1))]
+            layers = _LITE_SEPARABLE if stage == 0 else _LITE_INVERTED
+            layer = layers.get(match.group(2), match.group(2))
+            out[f"blocks.{stage}.{block}.{layer}.{match.group(3)}"] = value
+        elif head in _LITE_TOP:
+            out[f"{_LITE_TOP[head]}.{rest}"] = value
+        else:
+            out[key] = value
+    return out
+
+
 for _name, _build, _prefixes in (
     ("vgg16", _vgg("D"), ("classifier.",)),
     ("vgg19", _vgg("E"), ("classifier.",)),
@@ -93,6 +149,9 @@ for _name, _build, _prefixes in (
     ("inception_v4", _inception_v4, ("last_linear.",)),
 ):
     _REGISTRY[_name] = BackboneEntry(_build, _prefixes)
+_REGISTRY["efficientnet_lite0"] = BackboneEntry(
+    _tf_efficientnet_lite0, ("classifier.",), lite0_to_timm
+)
 
 
 class Backbone(nn.Module):
@@ -132,6 +191,7 @@ def create_backbone(
             weights_sha256=weights_sha256,
             allow_download=allow_download,
             ignore=entry.classifier_prefixes,
+            convert=entry.convert,
         )
     elif weights != "none":
         raise ValueError(f"weights must be 'none' or 'imagenet', got {weights!r}")

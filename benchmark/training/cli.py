@@ -24,7 +24,7 @@ HELP = {
     "manifest": "manifest CSV (image, generator, prompt_group, MOS columns)",
     "output_dir": "directory for config.json, summary.csv, metrics.json, checkpoints",
     "model": "nr, fr or pscr",
-    "backbone": "vgg16, vgg19, resnet18, resnet50 or inception_v4",
+    "backbone": "vgg16, vgg19, resnet18, resnet50, inception_v4 or efficientnet_lite0",
     "weights": "none (random init) or imagenet (local file, see README)",
     "score_columns": "comma-separated MOS columns; several train one multi-output head",
     "split.protocol": "random, cross_generator, kfold or fixed",
