@@ -14,7 +14,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from benchmark.training.catalog import BACKBONES, BackboneInfo, register_backbone_info
+from benchmark.training.catalog import (
+    BACKBONES,
+    PRETRAINED_WEIGHTS,
+    BackboneInfo,
+    register_backbone_info,
+)
 from benchmark.training.weights import StateConverter, load_pretrained
 
 Builder = Callable[[], nn.Module]
@@ -154,6 +159,27 @@ _REGISTRY["efficientnet_lite0"] = BackboneEntry(
 )
 
 
+def _clip(model_name: str) -> Builder:
+    def build() -> nn.Module:
+        from benchmark.training.textimage import create_clip
+
+        return create_clip(model_name)
+
+    return build
+
+
+def register_clip_backbone(info: BackboneInfo) -> None:
+    """Add a text-image backbone: ``info.clip_model`` names an open_clip model config."""
+    if info.clip_model is None:
+        raise ValueError(f"{info.name}: a CLIP backbone needs clip_model")
+    register_backbone(info, _clip(info.clip_model))
+
+
+for _info in list(BACKBONES.values()):
+    if _info.clip_model is not None:
+        _REGISTRY[_info.name] = BackboneEntry(_clip(_info.clip_model), ())
+
+
 class Backbone(nn.Module):
     """A feature extractor with the facts a model and its data pipeline need."""
 
@@ -176,14 +202,14 @@ def create_backbone(
     weights_sha256: str | None = None,
     allow_download: bool = False,
 ) -> Backbone:
-    """Build ``name`` with random (``weights="none"``) or local ImageNet weights."""
+    """Build ``name`` with random (``weights="none"``) or its local pretrained weights."""
     if name not in _REGISTRY:
         raise KeyError(f"unknown backbone {name!r}; known: {', '.join(list_backbones())}")
     entry = _REGISTRY[name]
     info = BACKBONES[name]
     body = entry.build()
     digest = None
-    if weights == "imagenet":
+    if weights in PRETRAINED_WEIGHTS:
         digest = load_pretrained(
             body,
             info,
@@ -194,5 +220,5 @@ def create_backbone(
             convert=entry.convert,
         )
     elif weights != "none":
-        raise ValueError(f"weights must be 'none' or 'imagenet', got {weights!r}")
+        raise ValueError(f"weights must be 'none', 'imagenet' or 'pretrained', got {weights!r}")
     return Backbone(info, body, digest)

@@ -23,9 +23,10 @@ ALIASES = {"output_dir": ["--out"], "split.protocol": ["--split"]}
 HELP = {
     "manifest": "manifest CSV (image, generator, prompt_group, MOS columns)",
     "output_dir": "directory for config.json, summary.csv, metrics.json, checkpoints",
-    "model": "nr, fr or pscr",
-    "backbone": "vgg16, vgg19, resnet18, resnet50, inception_v4 or efficientnet_lite0",
-    "weights": "none (random init) or imagenet (local file, see README)",
+    "model": "nr, fr, pscr, clipscore (zero-shot CLIPScore) or text (prompt-conditioned CLIP)",
+    "backbone": "vgg16, vgg19, resnet18, resnet50, inception_v4, efficientnet_lite0; "
+    "clip_vit_b32 for clipscore and text",
+    "weights": "none (random init), imagenet or pretrained (local file, see README)",
     "score_columns": "comma-separated MOS columns; several train one multi-output head",
     "split.protocol": "random, cross_generator, kfold or fixed",
     "reference_rows_only": "fr: train and test on the rows with a reference image only",
@@ -182,6 +183,12 @@ def _run_predict(argv: Sequence[str]) -> int:
         default="reference",
         help="FR models: the manifest column naming each image's reference (default reference)",
     )
+    parser.add_argument(
+        "--prompt-column",
+        default="prompt",
+        help="text-image models: the manifest column with each image's text prompt "
+        "(default prompt)",
+    )
     parser.add_argument("--out", required=True, help="CSV to write")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
@@ -201,7 +208,8 @@ def _run_predict(argv: Sequence[str]) -> int:
 
     checkpoint = load_checkpoint(args.checkpoint)
     reference_column = args.reference_column if checkpoint.needs_reference else None
-    items = find_items(args.images, reference_column=reference_column)
+    prompt_column = args.prompt_column if checkpoint.needs_prompt else None
+    items = find_items(args.images, reference_column=reference_column, prompt_column=prompt_column)
     scorer = Scorer(
         checkpoint,
         device=resolve_device(args.device),

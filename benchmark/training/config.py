@@ -23,9 +23,12 @@ from benchmark.training.catalog import (
     FR_FUSIONS,
     LOSSES,
     MODEL_KINDS,
+    PRETRAINED_WEIGHTS,
     SCHEDULERS,
     SPLIT_PROTOCOLS,
+    TEXT_MODEL_KINDS,
     WEIGHTS_CHOICES,
+    BackboneInfo,
 )
 
 DEFAULT_CACHE_ENV = "BENCHMARK_TRAINING_CACHE"
@@ -75,6 +78,25 @@ class PscrConfig:
     fusion: str = "concat_diff"
 
 
+def _default_levels() -> list[str]:
+    return ["bad", "poor", "fair", "good", "perfect"]
+
+
+@dataclass
+class TextConfig:
+    """How the image's prompt becomes text for the text-image kinds (``clipscore``, ``text``).
+
+    ``text``: per score column, the softmax over ``levels`` (worst first, worth 1 .. n) of
+    the image's similarity to ``template`` filled with each level and the prompt; the
+    score is the expected level. ``clipscore``: the image's similarity to
+    ``clipscore_template`` filled with the prompt ("A photo depicts", as its paper).
+    """
+
+    template: str = "a {level} quality photo of {prompt}"
+    levels: list[str] = field(default_factory=_default_levels)
+    clipscore_template: str = "A photo depicts {prompt}"
+
+
 @dataclass
 class TrainConfig:
     """Everything a run needs; ``None`` sizes resolve from the backbone (see ``resolved``).
@@ -86,6 +108,8 @@ class TrainConfig:
     ``data_path``: ``resident`` keeps the packed uint8 images on the device, ``stream``
     reads them through ``workers`` loader processes, ``auto`` is resident when they fit
     in ``resident_share`` of the device's free memory (batches are the same either way).
+    The text-image kinds (``clipscore``, ``text``) need a CLIP backbone, the manifest's
+    ``prompt`` column and ``text``'s templates; ``clipscore`` trains nothing.
     """
 
     manifest: str = ""
@@ -116,6 +140,7 @@ class TrainConfig:
     # (text-to-image rows have none); off, such a row is an error.
     reference_rows_only: bool = False
     pscr: PscrConfig = field(default_factory=PscrConfig)
+    text: TextConfig = field(default_factory=TextConfig)
     device: str = "auto"
     workers: int = 2
     data_path: str = "auto"
@@ -153,8 +178,10 @@ class TrainConfig:
         """A copy with every size and path default filled in, as recorded in runs."""
         info = BACKBONES[self.backbone]
         image_size = self.image_size or info.input_size
-        # The 256/224 ratio torchvision uses leaves room for a random crop.
-        resize_size = self.resize_size or round(image_size * 256 / 224)
+        # The 256/224 ratio torchvision uses leaves room for a random crop; zero-shot
+        # CLIPScore never crops at random, so it sees the whole image as CLIP does.
+        ratio = 1.0 if self.model == "clipscore" else 256 / 224
+        resize_size = self.resize_size or round(image_size * ratio)
         pscr = dataclasses.replace(self.pscr, patch_size=self.pscr.patch_size or image_size)
         return dataclasses.replace(
             self,
@@ -290,6 +317,8 @@ def _validate(config: TrainConfig, check_files: bool) -> None:
     _at_least("pscr.grid", config.pscr.grid, 1)
     _at_least("pscr.exemplars", config.pscr.exemplars, 1)
     _choice("pscr.fusion", config.pscr.fusion, FR_FUSIONS)
+    _validate_kind_and_backbone(config, info)
+    _validate_text(config)
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", config.device):
         raise ConfigError("device", f"must be auto, cpu, cuda or cuda:N; got {config.device!r}")
     _at_least("workers", config.workers, 0)
@@ -300,6 +329,57 @@ def _validate(config: TrainConfig, check_files: bool) -> None:
     _at_least("max_train_images", config.max_train_images, config.batch_size)
     if check_files:
         _check_files(config)
+
+
+def _validate_kind_and_backbone(config: TrainConfig, info: BackboneInfo) -> None:
+    """Text-image kinds run on CLIP backbones only, and CLIP backbones on them only."""
+    text_kind = config.model in TEXT_MODEL_KINDS
+    if text_kind and not info.is_text_image:
+        clips = ", ".join(sorted(name for name, b in BACKBONES.items() if b.is_text_image))
+        raise ConfigError(
+            "backbone", f"model {config.model} needs a text-image (CLIP) backbone: {clips}"
+        )
+    if not text_kind and info.is_text_image:
+        raise ConfigError(
+            "backbone",
+            f"{config.backbone} is a text-image (CLIP) backbone, for model "
+            f"{' or '.join(TEXT_MODEL_KINDS)} only",
+        )
+    if not info.is_text_image:
+        return
+    if config.image_size is not None and config.image_size != info.input_size:
+        raise ConfigError(
+            "image_size",
+            f"{config.backbone} takes {info.input_size} px only (its position embeddings are "
+            f"fixed); got {config.image_size}",
+        )
+    if config.weights == "imagenet":
+        raise ConfigError(
+            "weights",
+            f"{config.backbone} has no ImageNet weights; use pretrained (its CLIP checkpoint)",
+        )
+    if config.model == "clipscore" and config.weights not in PRETRAINED_WEIGHTS:
+        raise ConfigError("weights", "clipscore is zero-shot: it needs weights: pretrained")
+
+
+def _validate_text(config: TrainConfig) -> None:
+    text = config.text
+    for name, template in (
+        ("template", text.template),
+        ("clipscore_template", text.clipscore_template),
+    ):
+        try:
+            filled = template.format(level="LEVEL", prompt="PROMPT")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ConfigError(
+                f"text.{name}", f"may only use {{level}} and {{prompt}}; {exc!r} in {template!r}"
+            ) from None
+        if "PROMPT" not in filled:
+            raise ConfigError(f"text.{name}", f"must contain {{prompt}}; got {template!r}")
+    if "LEVEL" not in text.template.format(level="LEVEL", prompt=""):
+        raise ConfigError("text.template", f"must contain {{level}}; got {text.template!r}")
+    if len(text.levels) < 2 or len(set(text.levels)) != len(text.levels):
+        raise ConfigError("text.levels", f"needs two or more distinct levels; got {text.levels}")
 
 
 def _validate_split(config: TrainConfig, check_files: bool) -> None:
@@ -336,6 +416,8 @@ def _check_files(config: TrainConfig) -> None:
     needed = ["image", "generator", "prompt_group", *config.score_columns]
     if config.model == "fr":
         needed.append("reference")
+    if config.model in TEXT_MODEL_KINDS:
+        needed.append("prompt")
     missing = [col for col in needed if col not in header]
     if missing:
         name = "score_columns" if set(missing) <= set(config.score_columns) else "manifest"

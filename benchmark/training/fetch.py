@@ -148,7 +148,10 @@ def fetch_backbone(info: BackboneInfo, folder: Path, *, bar: bool = False) -> Fe
 
 
 def run_fetch_cli(argv: Sequence[str]) -> int:
-    downloadable = sorted(name for name, info in BACKBONES.items() if info.weights_url)
+    # The default stays the CNNs' ImageNet files: a CLIP checkpoint is fetched by name.
+    downloadable = sorted(
+        name for name, info in BACKBONES.items() if info.weights_url and not info.is_text_image
+    )
     parser = argparse.ArgumentParser(
         prog="python -m benchmark.training fetch-weights",
         description="Download ImageNet weights from their official URLs and verify them.",

@@ -41,6 +41,13 @@ class Manifest:
         return self.frame["reference_path"].tolist()
 
     @property
+    def prompts(self) -> list[str]:
+        """Each row's text prompt (text-image models); '' where the manifest has none."""
+        if "prompt" not in self.frame:
+            return [""] * len(self.frame)
+        return self.frame["prompt"].tolist()
+
+    @property
     def scores(self) -> np.ndarray:
         return self.frame[self.score_columns].to_numpy(dtype=np.float64)
 
@@ -65,6 +72,16 @@ def _rows(mask: pd.Series | np.ndarray, frame: pd.DataFrame, column: str) -> str
     return f"{len(idx)} row(s): {shown}{more}"
 
 
+def missing_prompts_message(ids: list[str]) -> str:
+    """One line naming the first rows without a text prompt and how many there are."""
+    shown = ", ".join(repr(key) for key in ids[:MAX_LISTED])
+    more = f" and {len(ids) - MAX_LISTED} more" if len(ids) > MAX_LISTED else ""
+    return (
+        f"{len(ids)} row(s) have no text prompt, which a text-image model needs: {shown}{more} "
+        "(fill their 'prompt' column or leave those rows out)"
+    )
+
+
 def resolve_path(base: Path, value: str) -> str:
     """``value`` as written in a CSV at ``base``: absolute (``~`` expanded) or relative to it."""
     path = Path(value).expanduser()
@@ -78,11 +95,13 @@ def load_manifest(
     need_reference: bool = False,
     reference_rows_only: bool = False,
     check_files: bool = True,
+    need_prompt: bool = False,
 ) -> Manifest:
     """Read and validate a manifest; raise :class:`ManifestError` naming bad rows.
 
     With ``reference_rows_only`` (and ``need_reference``) rows without a reference image
     are left out instead of being errors: full-reference models on a mixed release.
+    ``need_prompt`` (text-image models): every row needs its text ``prompt``.
     """
     path = Path(path)
     if not path.is_file():
@@ -90,6 +109,7 @@ def load_manifest(
     # Strings everywhere so that ids like '007' and prompt groups keep their spelling.
     frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     needed = [*REQUIRED, *score_columns] + (["reference"] if need_reference else [])
+    needed += ["prompt"] if need_prompt else []
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         raise ManifestError(
@@ -116,6 +136,10 @@ def load_manifest(
         frame[col] = numbers
     if "stimulus_id" not in frame.columns or (frame["stimulus_id"].str.strip() == "").all():
         frame["stimulus_id"] = frame["image"]
+    if need_prompt:
+        no_prompt = frame["prompt"].str.strip() == ""
+        if no_prompt.any():
+            problems.append(missing_prompts_message(frame.loc[no_prompt, "stimulus_id"].tolist()))
     dup = frame["stimulus_id"].duplicated(keep=False)
     if dup.any():
         problems.append(f"duplicate stimulus_id in {_rows(dup, frame, 'stimulus_id')}")

