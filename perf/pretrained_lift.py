@@ -7,7 +7,8 @@ DATA_DIR is an AGIQA-3K folder as its authors publish it (``data.csv`` and the i
 default ``../shared/data/agiqa3k-sample`` beside the repository (300 images), and the full
 AGIQA-3K works the same where a user has it. Both runs train NR on the same grouped
 split (same seed, same config but ``weights``), and the script prints test SRCC and PLCC
-(after the 4-parameter logistic) per MOS column side by side, medians over repeats.
+(after the 4-parameter logistic) per MOS column side by side, medians over repeats, and
+the same on validation (where each run's best epoch was chosen).
 EfficientNet-Lite0's ImageNet weights come with its pip package: nothing is downloaded.
 Not a test: the figures go into docs/training.md by hand.
 """
@@ -73,18 +74,25 @@ def _config(args: argparse.Namespace, manifest: Path, work: Path, weights: str) 
 
 
 def _table(results: dict[str, Any]) -> str:
-    """Test metrics per column: random, pretrained and the difference, side by side."""
-    lines = [f"{'dimension':<12} {'metric':<6} {'random':>8} {'imagenet':>9} {'lift':>7}"]
-    for column in COLUMNS:
-        for metric in METRICS:
-            random_init, pretrained = (
-                results[weights].aggregate["test"][column][metric]["median"]
-                for weights in ("none", "imagenet")
-            )
-            lines.append(
-                f"{column:<12} {metric:<6} {random_init:>8.3f} {pretrained:>9.3f} "
-                f"{pretrained - random_init:>+7.3f}"
-            )
+    """Metrics per part and column: random, pretrained and the difference, side by side.
+
+    Validation chose each run's epoch, so its figures lean optimistic; test is held out.
+    """
+    header = (
+        f"{'part':<5} {'dimension':<12} {'metric':<6} {'random':>8} {'imagenet':>9} {'lift':>7}"
+    )
+    lines = [header]
+    for part in ("test", "val"):
+        for column in COLUMNS:
+            for metric in METRICS:
+                random_init, pretrained = (
+                    results[weights].aggregate[part][column][metric]["median"]
+                    for weights in ("none", "imagenet")
+                )
+                lines.append(
+                    f"{part:<5} {column:<12} {metric:<6} {random_init:>8.3f} {pretrained:>9.3f} "
+                    f"{pretrained - random_init:>+7.3f}"
+                )
     return "\n".join(lines)
 
 
@@ -108,7 +116,7 @@ def main() -> None:
             f"batch {args.batch_size}, {args.repeats} repeat(s) of a grouped 0.6/0.2/0.2 split, "
             f"device {results['none'].device}, {args.threads} thread(s); "
             f"{seconds['none']:.0f} s random, {seconds['imagenet']:.0f} s pretrained\n"
-            "test metrics (median over repeats):"
+            "median over repeats:"
         )
         print(_table(results))
 

@@ -257,3 +257,47 @@ def test_an_unknown_open_clip_config_is_one_error_line(
     assert main(["--config", _cli_config(config, tmp_path), "--quiet"]) == 2
     assert "open_clip has no model config 'ViT-Nope-1'" in _one_line(capsys)
     assert not Path(config["cache_dir"]).exists()
+
+
+@pytest.mark.parametrize("kind", ["text", "clipscore"])
+def test_export_writes_the_model_and_both_towers(
+    text_config: dict[str, Any], tmp_path: Path, kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import onnxruntime
+
+    from benchmark.training.cli import main
+    from benchmark.training.textimage import PromptTokenizer
+
+    result = train({**text_config, "model": kind, "epochs": 1})
+    checkpoint = str(result.repeats[0].checkpoint)
+    for fmt, suffix in (("torchscript", ".pt"), ("onnx", ".onnx")):
+        out = tmp_path / f"model{suffix}"
+        args = ["export", "--checkpoint", checkpoint, "--format", fmt, "--out", str(out)]
+        assert main(args) == 0, capsys.readouterr().err
+        side = json.loads(out.with_name(out.name + ".json").read_text())
+        assert list(side["inputs"]) == ["image", "tokens"]
+        assert side["inputs"]["tokens"]["shape"] == ["batch", 5 if kind == "text" else 1, 24]
+        assert side["tokenisation"]["clip_model"] == "aigc-tiny-clip"
+        for tower in ("image", "text"):
+            assert (tmp_path / side["towers"][tower]["file"]).is_file()
+        assert (
+            max(side["check"]["towers_max_abs_difference"].values()) <= side["check"]["tolerance"]
+        )
+
+    # Tokenised outside the graph as the sidecar says, the ONNX file scores like the run.
+    saved = pd.read_csv(result.repeats[0].predictions["test"]).head(4)
+    source = pd.read_csv(text_config["manifest"]).set_index("stimulus_id")
+    from benchmark.training.checkpoint import load_checkpoint
+    from benchmark.training.predict import Scorer, ScoringItem
+
+    loaded = load_checkpoint(checkpoint)
+    scorer = Scorer(loaded, device=torch.device("cpu"), cache_dir=text_config["cache_dir"])
+    base = Path(text_config["manifest"]).parent
+    items = [ScoringItem(key, str(base / source["image"][key])) for key in saved["stimulus_id"]]
+    files, _ = scorer.decode(items)
+    images = scorer.preprocess.normalise(scorer.stacked([f for f in files if f])[0])
+    tokenizer = PromptTokenizer("aigc-tiny-clip", kind, loaded.config.text)
+    tokens = tokenizer([source["prompt"][key] for key in saved["stimulus_id"]])
+    session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"))
+    scores = session.run(None, {"image": images.numpy(), "tokens": tokens.numpy()})[0]
+    assert np.allclose(scores[:, 0], saved["pred_mos"], rtol=0, atol=1e-4)
