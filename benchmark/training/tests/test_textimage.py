@@ -301,3 +301,32 @@ def test_export_writes_the_model_and_both_towers(
     session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"))
     scores = session.run(None, {"image": images.numpy(), "tokens": tokens.numpy()})[0]
     assert np.allclose(scores[:, 0], saved["pred_mos"], rtol=0, atol=1e-4)
+
+
+def test_the_catalog_clip_fits_its_open_clip_config_and_is_not_fetched_by_default(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import open_clip
+
+    from benchmark.training.catalog import BACKBONES
+    from benchmark.training.cli import main
+
+    info = BACKBONES["clip_vit_b32"]
+    config = open_clip.get_model_config(info.clip_model)
+    assert config["embed_dim"] == info.feature_dim
+    assert config["vision_cfg"]["image_size"] == info.input_size == info.min_input_size
+    with pytest.raises(SystemExit):
+        main(["fetch-weights", "--help"])
+    assert "default: all with a URL (resnet18, resnet50, vgg16, vgg19)" in capsys.readouterr().out
+
+
+def test_text_settings_round_trip_through_the_config() -> None:
+    from benchmark.training.config import TrainConfig
+
+    data = {"manifest": "m.csv", "output_dir": "o", "model": "text", "backbone": "clip_vit_b32"}
+    data |= {"weights": "pretrained", "text": {"levels": "low,mid,high"}}
+    config = TrainConfig.from_dict(data, validate=False).validate(check_files=False)
+    assert config.text.levels == ["low", "mid", "high"]
+    assert config.text.template == "a {level} quality photo of {prompt}"
+    assert TrainConfig.from_dict(config.to_dict(), validate=False).text == config.text
+    assert config.resolved().image_size == 224
