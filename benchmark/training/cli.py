@@ -30,6 +30,9 @@ HELP = {
     "score_columns": "comma-separated MOS columns; several train one multi-output head",
     "split.protocol": "random, cross_generator, kfold or fixed",
     "reference_rows_only": "fr: train and test on the rows with a reference image only",
+    "text.template": "text: per-level text, with {level} and {prompt}",
+    "text.levels": "text: comma-separated quality levels, worst first (worth 1..n)",
+    "text.clipscore_template": "clipscore: the text, with {prompt}",
 }
 
 
