@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import nn
@@ -191,6 +192,9 @@ class Backbone(nn.Module):
         self.weights_sha256 = weights_sha256
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self.info.is_text_image:  # open_clip's CLIP: its image tower's embedding
+            encode_image = cast(Callable[[torch.Tensor], torch.Tensor], self.body.encode_image)
+            return encode_image(images)
         return self.body(images)
 
 
