@@ -330,3 +330,26 @@ def test_text_settings_round_trip_through_the_config() -> None:
     assert config.text.template == "a {level} quality photo of {prompt}"
     assert TrainConfig.from_dict(config.to_dict(), validate=False).text == config.text
     assert config.resolved().image_size == 224
+
+
+def test_predict_refuses_a_folder_or_blank_prompts_for_a_text_model(
+    text_config: dict[str, Any], prompt_manifest: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    from benchmark.training.cli import main
+
+    result = train({**text_config, "epochs": 1, "max_train_images": 8})
+    base = ["predict", "--checkpoint", str(result.repeats[0].checkpoint), "--quiet"]
+    folder = prompt_manifest.parent / "images"
+    assert main([*base, "--images", str(folder), "--out", str(tmp_path / "a.csv")]) == 2
+    assert "every image needs its text prompt" in _one_line(capsys)
+    frame = pd.read_csv(prompt_manifest, dtype=str).head(4)
+    frame["image"] = [str(prompt_manifest.parent / name) for name in frame["image"]]
+    frame.loc[2, "prompt"] = ""
+    frame.to_csv(tmp_path / "some.csv", index=False)
+    assert (
+        main([*base, "--images", str(tmp_path / "some.csv"), "--out", str(tmp_path / "b.csv")]) == 2
+    )
+    err = _one_line(capsys)
+    assert "1 row(s) have no text prompt" in err and repr(frame["stimulus_id"][2]) in err
+    assert not (tmp_path / "b.csv").exists()
