@@ -45,6 +45,8 @@ CHOICE_LABELS = {
         "nr": "NR: no-reference (image only)",
         "fr": "FR: full-reference (image + prompt image)",
         "pscr": "PSCR: patch sampling + contrastive regression",
+        "clipscore": "CLIPScore: zero-shot image-prompt similarity (baseline, no training)",
+        "text": "Text: prompt-conditioned CLIP regressor (image + its prompt)",
     },
     "split_protocol": {
         "random": "Random train/val/test, repeated",
