@@ -94,6 +94,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "run": run,
         "release_label": selectors.release_label(run.release),
         "requeued": selectors.run_requeued(run),
+        "zero_shot": selectors.run_is_zero_shot(run),
         "metric_rows": selectors.run_metric_rows(run),
         "scoring_jobs": selectors.run_scoring_jobs(run),
     }

@@ -8,7 +8,9 @@ the code that builds it.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
+from pathlib import Path
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -64,6 +66,21 @@ BACKBONES: dict[str, BackboneInfo] = {}
 
 def register_backbone_info(info: BackboneInfo) -> None:
     BACKBONES[info.name] = info
+
+
+def package_weights_path(info: BackboneInfo) -> Path | None:
+    """Where ``info.pip_package`` put its weights file, or None if it is not installed.
+
+    Found with ``find_spec`` so the package's own code (and torch) is never imported: the
+    site's launch checks it in the web process.
+    """
+    if not info.package_weights:
+        return None
+    module, _, inside = info.package_weights.partition("/")
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / inside
 
 
 for _info in (
@@ -156,6 +173,9 @@ for _info in (
 # Text-image kinds read the image's prompt: zero-shot CLIPScore and the fine-tuned
 # quality-level prompt regressor (benchmark/training/textimage.py).
 TEXT_MODEL_KINDS = ("clipscore", "text")
+# Kinds that train nothing: each split is one evaluation of the pretrained model, a
+# baseline beside the trained kinds.
+ZERO_SHOT_MODEL_KINDS = ("clipscore",)
 MODEL_KINDS = ("nr", "fr", "pscr", *TEXT_MODEL_KINDS)
 SPLIT_PROTOCOLS = ("random", "cross_generator", "kfold", "fixed")
 # pretrained: the backbone's published weights, whatever they were trained on (ImageNet
@@ -167,3 +187,8 @@ SCHEDULERS = ("cosine", "none")
 # Where batches come from (benchmark/training/batches.py); auto: resident when it fits.
 DATA_PATHS = ("auto", "resident", "stream")
 FR_FUSIONS = ("concat", "concat_diff")
+
+
+def backbone_fits(model: str, backbone: str) -> bool:
+    """Text-image kinds run on CLIP backbones only, and CLIP backbones on them only."""
+    return (model in TEXT_MODEL_KINDS) == BACKBONES[backbone].is_text_image

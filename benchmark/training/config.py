@@ -29,6 +29,7 @@ from benchmark.training.catalog import (
     SPLIT_PROTOCOLS,
     TEXT_MODEL_KINDS,
     WEIGHTS_CHOICES,
+    backbone_fits,
 )
 
 DEFAULT_CACHE_ENV = "BENCHMARK_TRAINING_CACHE"
@@ -493,19 +494,18 @@ def _check_split_file(config: TrainConfig, check_files: bool) -> None:
 
 def _check_backbone(config: TrainConfig, check_files: bool) -> None:
     """Text-image kinds run on CLIP backbones only, and CLIP backbones on them only."""
-    text_kind = config.model in TEXT_MODEL_KINDS
-    is_clip = BACKBONES[config.backbone].is_text_image
-    if text_kind and not is_clip:
+    if backbone_fits(config.model, config.backbone):
+        return
+    if config.model in TEXT_MODEL_KINDS:
         clips = ", ".join(sorted(name for name, b in BACKBONES.items() if b.is_text_image))
         raise ConfigError(
             "backbone", f"model {config.model} needs a text-image (CLIP) backbone: {clips}"
         )
-    if not text_kind and is_clip:
-        raise ConfigError(
-            "backbone",
-            f"{config.backbone} is a text-image (CLIP) backbone, for model "
-            f"{' or '.join(TEXT_MODEL_KINDS)} only",
-        )
+    raise ConfigError(
+        "backbone",
+        f"{config.backbone} is a text-image (CLIP) backbone, for model "
+        f"{' or '.join(TEXT_MODEL_KINDS)} only",
+    )
 
 
 def _check_weights(config: TrainConfig, check_files: bool) -> None:

@@ -32,7 +32,12 @@ from benchmark.training.batches import (
     stream_batches,
 )
 from benchmark.training.cache import CacheSpec, ImageCache, load_cached
-from benchmark.training.catalog import BACKBONES, PRETRAINED_WEIGHTS, TEXT_MODEL_KINDS
+from benchmark.training.catalog import (
+    BACKBONES,
+    PRETRAINED_WEIGHTS,
+    TEXT_MODEL_KINDS,
+    ZERO_SHOT_MODEL_KINDS,
+)
 from benchmark.training.checkpoint import checkpoint_payload
 from benchmark.training.config import ConfigError, TrainConfig
 from benchmark.training.data import DeviceAugment, PatchDataset, sample_patches
@@ -329,7 +334,7 @@ class _Best:
 
 def is_zero_shot(config: TrainConfig) -> bool:
     """CLIPScore trains nothing: each split is one evaluation of the pretrained model."""
-    return config.model == "clipscore"
+    return config.model in ZERO_SHOT_MODEL_KINDS
 
 
 def epochs_of(config: TrainConfig) -> int:

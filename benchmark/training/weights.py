@@ -10,7 +10,6 @@ are found in that package's folder. Nothing is fetched unless ``allow_download``
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -19,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from benchmark.training.catalog import BackboneInfo
+from benchmark.training.catalog import BackboneInfo, package_weights_path
 from benchmark.training.errors import WeightsError
 from common.files import sha256_of
 
@@ -69,20 +68,6 @@ def hf_hub_cache() -> Path:
         "huggingface",
     )
     return Path(home) / "hub"
-
-
-def package_weights_path(info: BackboneInfo) -> Path | None:
-    """Where ``info.pip_package`` put its weights file, or None if it is not installed.
-
-    Found with ``find_spec`` so the package's own code is never imported.
-    """
-    if not info.package_weights:
-        return None
-    module, _, inside = info.package_weights.partition("/")
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations))) / inside
 
 
 def candidate_paths(info: BackboneInfo) -> list[Path]:

@@ -45,45 +45,13 @@ def tiny_config(synthetic_manifest: Path, tmp_path: Path) -> dict[str, Any]:
     }
 
 
-# A CLIP of the real model code (open_clip's CLIP) small enough for CPU tests: two tiny
-# transformer towers at 32 px, with open_clip's own tokenizer (its vocabulary ships with it).
-TINY_CLIP_CONFIG = {
-    "embed_dim": 16,
-    "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 8, "head_width": 16},
-    "text_cfg": {"context_length": 24, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
-}
-TINY_CLIP = "aigc-tiny-clip"
-
-
 @pytest.fixture(scope="session")
 def tiny_clip_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Registers the ``clip_tiny`` backbone and saves random weights as its local file.
+    """Registers the ``clip_tiny`` backbone and saves random weights as its local file
+    (:func:`benchmark.training.tests.tiny_clip.make_tiny_clip`)."""
+    from benchmark.training.tests.tiny_clip import make_tiny_clip
 
-    The file is named ``tiny-clip-<sha256 prefix>.pt`` like the published checkpoints,
-    so it loads through the real weights path (located, verified, loaded strictly).
-    """
-    import hashlib
-    import json
-
-    import open_clip
-    import torch
-
-    from benchmark.training.backbones import register_clip_backbone
-    from benchmark.training.catalog import CLIP_MEAN, CLIP_STD, BackboneInfo
-
-    folder = tmp_path_factory.mktemp("tiny_clip")
-    (folder / f"{TINY_CLIP}.json").write_text(json.dumps(TINY_CLIP_CONFIG))
-    open_clip.add_model_config(folder / f"{TINY_CLIP}.json")
-    info = BackboneInfo("clip_tiny", 32, 32, 16, CLIP_MEAN, CLIP_STD, clip_model=TINY_CLIP)
-    register_clip_backbone(info)
-    torch.manual_seed(0)
-    model = open_clip.create_model(TINY_CLIP, pretrained=None, load_weights=False)
-    scratch = folder / "weights.pt"
-    torch.save(model.state_dict(), scratch)
-    digest = hashlib.sha256(scratch.read_bytes()).hexdigest()
-    path = folder / f"tiny-clip-{digest[:8]}.pt"
-    scratch.rename(path)
-    return path
+    return make_tiny_clip(tmp_path_factory.mktemp("tiny_clip"))
 
 
 @pytest.fixture(scope="session")
