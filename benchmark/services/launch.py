@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from annotation.models import LabelRelease
@@ -38,12 +39,18 @@ MAX_RUNS_PER_SWEEP = 500
 BACKBONE_DEPENDENT = ("image_size", "resize_size", "pscr.patch_size")
 
 
-class LaunchRejected(ValueError):
-    """The launch is not queued; ``errors`` maps a spec field ('' for general) to messages."""
+class LaunchRejected(ValidationError):
+    """The launch is not queued; ``errors`` maps a spec field ('' for general) to messages.
+
+    A ``ValidationError`` with one message per problem ('field: message'), so the API
+    answers it as every rejected request (400, ``{"detail": [...]}``)."""
 
     def __init__(self, errors: dict[str, list[str]]) -> None:
-        super().__init__("; ".join(f"{k or 'launch'}: {m}" for k, ms in errors.items() for m in ms))
+        super().__init__([f"{k}: {m}" if k else m for k, ms in errors.items() for m in ms])
         self.errors = errors
+
+    def __str__(self) -> str:
+        return "; ".join(f"{k or 'launch'}: {m}" for k, ms in self.errors.items() for m in ms)
 
 
 @dataclass(frozen=True)

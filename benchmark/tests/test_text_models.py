@@ -170,3 +170,39 @@ def test_clip_backbones_have_no_imagenet_weights_and_clipscore_needs_pretrained(
     assert refused.value.errors["weights"] == [
         "clipscore is zero-shot: it needs weights: pretrained"
     ]
+
+
+def test_the_api_launches_text_kinds_and_refuses_bad_input_with_nothing_queued(
+    admin_client, tiny_clip, django_capture_on_commit_callbacks
+):
+    release = LabelReleaseFactory()
+    url = reverse("benchmark-api:sweep_list")
+    body = {
+        "release": release.pk,
+        "models": ["nr", "text", "clipscore"],
+        "backbones": [LITE0, tiny_clip],
+        "score_columns": ["mos_quality"],
+        "split": SPLIT,
+        "hyper": TINY,
+    }
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = admin_client.post(url, body, content_type="application/json")
+    assert response.status_code == 201, response.content
+    runs = response.json()["runs"]
+    assert sorted((run["model_kind"], run["backbone"]) for run in runs) == [
+        ("clipscore", tiny_clip),
+        ("nr", LITE0),
+        ("text", tiny_clip),
+    ]
+    assert len(callbacks) == 3
+    ids = _blank_prompts(release, 1)
+    refused = admin_client.post(url, body, content_type="application/json")
+    assert refused.status_code == 400
+    (problem,) = refused.json()["detail"]
+    assert problem.startswith("models: text and clipscore cannot train") and repr(ids[0]) in problem
+    unknown = admin_client.post(
+        url, {**body, "models": ["clip"], "hyper": {"epoch": 1}}, content_type="application/json"
+    )
+    assert unknown.status_code == 400
+    assert set(unknown.json()) == {"models", "hyper"}
+    assert BenchmarkSweep.objects.count() == 1
