@@ -285,8 +285,15 @@ class ScoringForm(forms.Form):
     images = forms.FileField(required=False, help_text="Or a zip of images (JPEG, PNG or WebP).")
     manifest = forms.FileField(
         required=False,
-        help_text="Optional CSV with an image column (and reference, for FR models) naming "
-        "the images in the zip; without it every image in the zip is scored.",
+        help_text="Optional CSV with an image column (and reference, for FR models; prompt, "
+        "for text-image models) naming the images in the zip; without it every image in the "
+        "zip is scored.",
+    )
+    prompt = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Text-image models (CLIPScore, Text) score each image with its prompt: this "
+        "one is for every image without its own (a stimulus's, a manifest row's).",
     )
 
     def __init__(self, *args, **kwargs) -> None:

@@ -10,7 +10,7 @@ from django.urls import reverse
 from annotation.models import LabelRelease, Study
 from benchmark.models import BenchmarkRun, BenchmarkSweep, ScoringJob
 from benchmark.services.configs import media_path
-from benchmark.training.catalog import ZERO_SHOT_MODEL_KINDS
+from benchmark.training.catalog import TEXT_MODEL_KINDS, ZERO_SHOT_MODEL_KINDS
 from core.errors import NotFound
 
 SCATTER_MAX_POINTS = 5000
@@ -60,6 +60,11 @@ def run_requeued(run: BenchmarkRun) -> bool:
 def run_is_zero_shot(run: BenchmarkRun) -> bool:
     """A kind that trains nothing (CLIPScore): its metrics are a baseline's."""
     return run.model_kind in ZERO_SHOT_MODEL_KINDS
+
+
+def run_needs_prompt(run: BenchmarkRun) -> bool:
+    """A text-image kind: it scores each image with its prompt."""
+    return run.model_kind in TEXT_MODEL_KINDS
 
 
 def run_summary(run: BenchmarkRun) -> dict[str, Any]:
@@ -240,7 +245,8 @@ def scoring_status(*, job: ScoringJob) -> dict[str, Any]:
 
 
 def scoring_rows(job: ScoringJob) -> list[dict[str, Any]]:
-    """The results table: one row per image with its scores in the job's column order."""
+    """The results table: one row per image with its scores in the job's column order
+    (and, for a text-image model, the prompt it was scored with)."""
     return [
         {**row, "values": [row["scores"].get(column) for column in job.columns]}
         for row in job.results

@@ -212,7 +212,14 @@ class ScoringInputSerializer(serializers.Serializer):
     )
     images = serializers.FileField(required=False, help_text="Or a zip of images.")
     manifest = serializers.FileField(
-        required=False, help_text="Optional CSV naming the images in the zip (image column)."
+        required=False,
+        help_text="Optional CSV naming the images in the zip (image column; reference for FR, "
+        "prompt for text-image models).",
+    )
+    prompt = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text="Text-image models: the prompt of every image without its own.",
     )
 
 
@@ -233,6 +240,7 @@ class RunScoringApi(APIView):
             study=data.validated_data.get("study"),
             images=data.validated_data.get("images"),
             manifest=data.validated_data.get("manifest"),
+            prompt=data.validated_data.get("prompt", ""),
         )
         return Response(ScoringJobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
