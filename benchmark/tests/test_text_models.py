@@ -17,7 +17,7 @@ from benchmark.tasks import run_benchmark
 from benchmark.tests.conftest import tiny_form
 from benchmark.tests.factories import LabelReleaseFactory
 from benchmark.training.catalog import BACKBONES
-from benchmark.training.tests.tiny_clip import ALIGNED_TINY_CLIP_BACKBONE
+from benchmark.training.tests.tiny_clip import TINY_CLIP_BACKBONE
 from benchmark.training.weights import package_weights_path
 
 pytestmark = pytest.mark.django_db
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.django_db
 TINY = {"epochs": 1, "batch_size": 4, "lr": 1e-3, "image_size": 32, "weights": "pretrained"}
 SPLIT = {"protocol": "random", "val_fraction": 0.2, "test_fraction": 0.25}
 LITE0 = "efficientnet_lite0"
-CLIP = ALIGNED_TINY_CLIP_BACKBONE  # registered by the tiny_clip fixture
+CLIP = TINY_CLIP_BACKBONE  # registered by the tiny_clip fixture
 
 
 def _spec(release, **values) -> SweepSpec:

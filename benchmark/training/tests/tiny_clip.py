@@ -15,9 +15,9 @@ TINY_CLIP_CONFIG = {
 }
 TINY_CLIP = "aigc-tiny-clip"
 TINY_CLIP_BACKBONE = "clip_tiny"
-# The site's tests use their own name: in one session with the library's, each keeps
-# its own catalog entry (and weights file name).
-ALIGNED_TINY_CLIP_BACKBONE = "clip_tiny_aligned"
+# One file and one catalog entry per process, whichever tests ask first (the library's
+# and the site's can run in one session).
+_made: list[Path] = []
 
 
 def _align_towers(model) -> None:
@@ -33,15 +33,17 @@ def _align_towers(model) -> None:
         model.text_projection.copy_(model.visual.proj)
 
 
-def make_tiny_clip(folder: Path, name: str = TINY_CLIP_BACKBONE, *, aligned: bool = False) -> Path:
-    """Register the ``name`` backbone (``clip_tiny``) and save random weights as its file
-    (``aligned``: with towers aligned, see :func:`_align_towers`).
+def make_tiny_clip(folder: Path) -> Path:
+    """Register the ``clip_tiny`` backbone and save random weights (towers aligned, see
+    :func:`_align_towers`) as its local file, once per process; return the file.
 
     The file is named ``tiny-clip-<sha256 prefix>.pt`` like the published checkpoints, and
     the backbone's catalog entry names it as its weights file, so it loads through the real
     weights path (located, verified, loaded strictly): from ``weights_path`` in the library,
-    from BENCHMARK_WEIGHTS_DIR on the site. The same seed gives the same file every time.
+    from BENCHMARK_WEIGHTS_DIR on the site.
     """
+    if _made:
+        return _made[0]
     import open_clip
     import torch
 
@@ -53,13 +55,15 @@ def make_tiny_clip(folder: Path, name: str = TINY_CLIP_BACKBONE, *, aligned: boo
     open_clip.add_model_config(folder / f"{TINY_CLIP}.json")
     torch.manual_seed(0)
     model = open_clip.create_model(TINY_CLIP, pretrained=None, load_weights=False)
-    if aligned:
-        _align_towers(model)
+    _align_towers(model)
     scratch = folder / "weights.pt"
     torch.save(model.state_dict(), scratch)
     digest = hashlib.sha256(scratch.read_bytes()).hexdigest()
     path = folder / f"tiny-clip-{digest[:8]}.pt"
     scratch.rename(path)
-    info = BackboneInfo(name, 32, 32, 16, CLIP_MEAN, CLIP_STD, path.name, clip_model=TINY_CLIP)
+    info = BackboneInfo(
+        TINY_CLIP_BACKBONE, 32, 32, 16, CLIP_MEAN, CLIP_STD, path.name, clip_model=TINY_CLIP
+    )
     register_clip_backbone(info)
+    _made.append(path)
     return path
