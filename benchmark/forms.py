@@ -11,6 +11,7 @@ from annotation.models import LabelRelease
 from benchmark.selectors import release_label, release_list
 from benchmark.services.configs import HYPER_FIELDS, SPLIT_FIELDS
 from benchmark.services.launch import LaunchRejected, SweepSpec, reference_count
+from benchmark.training.catalog import BACKBONES
 from benchmark.training.config import Setting, settings_of
 
 # The hyper-parameters the form offers; the head's width keeps the library's default.
@@ -37,20 +38,28 @@ SET_THROUGH = {
 ERROR_FIELDS = {config: form for form, config in CONFIG_FIELDS.items()} | SET_THROUGH
 MULTIPLE = ("models", "backbones")
 LABELS = {"lr": "Learning rate"}
-# How the page names the choices of these fields, in the order shown. Only the protocols
-# named here are offered: "fixed" needs a published split file; it is run from the
-# command line (README).
+# How the page names some choices, in the order shown; the choices themselves are the
+# config's (a kind or backbone added there is offered with its own name). The "fixed"
+# protocol is not offered: it needs a published split file and is run from the command
+# line (README).
 CHOICE_LABELS = {
     "models": {
         "nr": "NR: no-reference (image only)",
         "fr": "FR: full-reference (image + prompt image)",
         "pscr": "PSCR: patch sampling + contrastive regression",
+        "clipscore": "CLIPScore: zero-shot image-prompt similarity (baseline, no training)",
+        "text": "Text: prompt-conditioned CLIP regressor (image + its prompt)",
     },
     "split_protocol": {
         "random": "Random train/val/test, repeated",
         "kfold": "k-fold, repeated",
         "cross_generator": "Cross-generator (train on some generators, test on others)",
     },
+}
+NOT_OFFERED = {"split_protocol": ("fixed",)}
+HELP = {
+    "models": "Each kind runs on the chosen backbones that fit it: CLIPScore and Text "
+    "(they read each image's prompt) on the CLIP backbones, the others on the image backbones.",
 }
 # A sweep repeats each run three times unless told otherwise, so its median over repeats
 # means something; one call of the library trains one repeat by default.
@@ -62,12 +71,23 @@ def _sentence(text: str) -> str:
     return f"{text[0].upper()}{text[1:]}." if text else ""
 
 
+def _backbone_label(name: str) -> str:
+    info = BACKBONES[name]
+    if info.is_text_image:
+        return f"{name} (CLIP: CLIPScore and Text only)"
+    if info.pip_package:
+        return f"{name} (ImageNet weights installed with pip)"
+    return name
+
+
 def _choices(name: str, spec: Setting) -> list[tuple[str, str]]:
-    allowed = tuple(spec.choices or ())
-    labels = CHOICE_LABELS.get(name)
-    if labels is None:
-        return [(value, value) for value in allowed]
-    return [(value, label) for value, label in labels.items() if value in allowed]
+    """The config's choices less those not offered: labelled ones first, in label order."""
+    allowed = [value for value in spec.choices or () if value not in NOT_OFFERED.get(name, ())]
+    labels = CHOICE_LABELS.get(name, {})
+    if name == "backbones":
+        labels = {value: _backbone_label(value) for value in allowed}
+    labelled = [(value, label) for value, label in labels.items() if value in allowed]
+    return labelled + [(value, value) for value in allowed if value not in labels]
 
 
 def _checked_by_config(spec: Setting) -> Callable[[Any], None]:
@@ -99,7 +119,8 @@ def config_field(name: str) -> forms.Field:
     field: default, choices, bounds (with the config's messages) and help."""
     spec = settings_of()[CONFIG_FIELDS[name]]
     initial = SWEEP_INITIAL.get(name, spec.default)
-    common: dict[str, Any] = {"help_text": _sentence(spec.help), "label": LABELS.get(name)}
+    help_text = HELP.get(name) or _sentence(spec.help)
+    common: dict[str, Any] = {"help_text": help_text, "label": LABELS.get(name)}
     if name in MULTIPLE:
         widget = forms.CheckboxSelectMultiple
         choices = _choices(name, spec)
@@ -264,8 +285,15 @@ class ScoringForm(forms.Form):
     images = forms.FileField(required=False, help_text="Or a zip of images (JPEG, PNG or WebP).")
     manifest = forms.FileField(
         required=False,
-        help_text="Optional CSV with an image column (and reference, for FR models) naming "
-        "the images in the zip; without it every image in the zip is scored.",
+        help_text="Optional CSV with an image column (and reference, for FR models; prompt, "
+        "for text-image models) naming the images in the zip; without it every image in the "
+        "zip is scored.",
+    )
+    prompt = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Text-image models (CLIPScore, Text) score each image with its prompt: this "
+        "one is for every image without its own (a stimulus's, a manifest row's).",
     )
 
     def __init__(self, *args, **kwargs) -> None:

@@ -133,6 +133,9 @@ class ScoringJob(models.Model):
     )
     # Uploads wait outside MEDIA_ROOT (var/) until the worker has validated them.
     upload = models.JSONField(default=dict, blank=True)
+    # Text-image models: the prompt of every image that has none of its own (a study's
+    # stimulus or a manifest row without one; every image of a zip without a manifest).
+    prompt = models.TextField(blank=True, default="")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )

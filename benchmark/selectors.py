@@ -10,6 +10,7 @@ from django.urls import reverse
 from annotation.models import LabelRelease, Study
 from benchmark.models import BenchmarkRun, BenchmarkSweep, ScoringJob
 from benchmark.services.configs import media_path
+from benchmark.training.catalog import TEXT_MODEL_KINDS, ZERO_SHOT_MODEL_KINDS
 from core.errors import NotFound
 
 SCATTER_MAX_POINTS = 5000
@@ -54,6 +55,16 @@ def run_get(*, pk: int) -> BenchmarkRun:
 
 def run_requeued(run: BenchmarkRun) -> bool:
     return any("worker loss" in e.get("event", "") for e in run.events)
+
+
+def run_is_zero_shot(run: BenchmarkRun) -> bool:
+    """A kind that trains nothing (CLIPScore): its metrics are a baseline's."""
+    return run.model_kind in ZERO_SHOT_MODEL_KINDS
+
+
+def run_needs_prompt(run: BenchmarkRun) -> bool:
+    """A text-image kind: it scores each image with its prompt."""
+    return run.model_kind in TEXT_MODEL_KINDS
 
 
 def run_summary(run: BenchmarkRun) -> dict[str, Any]:
@@ -154,7 +165,8 @@ def leaderboard(*, release: LabelRelease, part: str = "test") -> dict[str, Any]:
     """Best result per (model, backbone, split protocol) across every sweep on ``release``.
 
     A sweep row's score is its median over repeats (the results table's cell); rows are
-    ranked per score column by that median SRCC.
+    ranked per score column by that median SRCC. Zero-shot kinds (CLIPScore) are rows
+    like the others, marked ``baseline``: what the pretrained model gives untrained.
     """
     sweeps = BenchmarkSweep.objects.filter(
         release=release, status=BenchmarkSweep.Status.FINISHED
@@ -164,6 +176,7 @@ def leaderboard(*, release: LabelRelease, part: str = "test") -> dict[str, Any]:
     for sweep in sweeps:
         table = sweep.results or {}
         protocol = (sweep.parameters.get("split") or {}).get("protocol", "random")
+        epochs = (sweep.parameters.get("hyper") or {}).get("epochs")
         for column in table.get("columns", []):
             if column not in columns:
                 columns.append(column)
@@ -180,7 +193,9 @@ def leaderboard(*, release: LabelRelease, part: str = "test") -> dict[str, Any]:
                     "sweep": sweep.pk,
                     "sweep_name": str(sweep),
                     "repeats": cell.get("n", 0),
-                    "epochs": (sweep.parameters.get("hyper") or {}).get("epochs"),
+                    "baseline": row["model"] in ZERO_SHOT_MODEL_KINDS,
+                    # A zero-shot baseline trains no epochs, whatever the sweep asked.
+                    "epochs": None if row["model"] in ZERO_SHOT_MODEL_KINDS else epochs,
                     **{m: cell.get(m) for m in ("srcc", "krcc", "plcc", "plcc_logistic", "rmse")},
                 }
                 if key not in best or entry["srcc"] > best[key]["srcc"]:
@@ -230,7 +245,8 @@ def scoring_status(*, job: ScoringJob) -> dict[str, Any]:
 
 
 def scoring_rows(job: ScoringJob) -> list[dict[str, Any]]:
-    """The results table: one row per image with its scores in the job's column order."""
+    """The results table: one row per image with its scores in the job's column order
+    (and, for a text-image model, the prompt it was scored with)."""
     return [
         {**row, "values": [row["scores"].get(column) for column in job.columns]}
         for row in job.results

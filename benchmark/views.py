@@ -94,6 +94,8 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "run": run,
         "release_label": selectors.release_label(run.release),
         "requeued": selectors.run_requeued(run),
+        "zero_shot": selectors.run_is_zero_shot(run),
+        "needs_prompt": selectors.run_needs_prompt(run),
         "metric_rows": selectors.run_metric_rows(run),
         "scoring_jobs": selectors.run_scoring_jobs(run),
     }
@@ -188,20 +190,27 @@ def run_score(request: HttpRequest, pk: int) -> HttpResponse:
                 study=form.cleaned_data["study"],
                 images=form.cleaned_data["images"],
                 manifest=form.cleaned_data["manifest"],
+                prompt=form.cleaned_data["prompt"],
             )
         except ScoringRejected as exc:
             form.add_error(None, exc)
         else:
             return redirect("benchmark:scoring_detail", pk=job.pk)
     status = 400 if request.method == "POST" else 200
-    return render(request, T + "run_score.html", {"run": run, "form": form}, status=status)
+    context = {"run": run, "form": form, "needs_prompt": selectors.run_needs_prompt(run)}
+    return render(request, T + "run_score.html", context, status=status)
 
 
 @admin_required
 @require_GET
 def scoring_detail(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_or_404(selectors.scoring_job_get, pk=pk)
-    context = {"job": job, "run": job.run, "rows": selectors.scoring_rows(job)}
+    context = {
+        "job": job,
+        "run": job.run,
+        "rows": selectors.scoring_rows(job),
+        "needs_prompt": selectors.run_needs_prompt(job.run),
+    }
     return render(request, T + "scoring_detail.html", context)
 
 

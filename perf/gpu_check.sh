@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # One command for a machine with a CUDA GPU (about 5 minutes on an H100/H200; at most 7):
-#   1. the GPU tests: benchmark/tests/test_gpu.py and the training library's CUDA test;
+#   1. the GPU tests: benchmark/tests/test_gpu.py (NR and PSCR runs, and one run of each
+#      text-image kind, text and clipscore, on the tiny CLIP of the tests) and the training
+#      library's CUDA test;
 #   2. per backbone x model kind, the project's training step against a plain-PyTorch
 #      ceiling of the same backbone (random input already on the device, bf16 +
 #      channels_last, same batch), as a ratio;

@@ -256,7 +256,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--backbones", default=",".join(BACKBONES))
+    # The image backbones: a CLIP backbone trains only the text-image kinds.
+    image_backbones = [name for name, info in BACKBONES.items() if not info.is_text_image]
+    parser.add_argument("--backbones", default=",".join(image_backbones))
     parser.add_argument("--models", default="nr,fr,pscr")
     parser.add_argument("--end-to-end", default="resnet18,resnet50", help="backbones (NR, FR)")
     parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared/data/agiqa3k-sample")

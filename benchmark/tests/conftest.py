@@ -38,3 +38,22 @@ def tiny_form(release, **overrides) -> dict:
     }
     data.update(overrides)
     return {k: v for k, v in data.items() if v is not None}
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_file(tmp_path_factory):
+    """The tiny random CLIP of the training library's tests, registered as ``clip_tiny``
+    (:func:`benchmark.training.tests.tiny_clip.make_tiny_clip`)."""
+    from benchmark.training.tests.tiny_clip import make_tiny_clip
+
+    return make_tiny_clip(tmp_path_factory.mktemp("tiny_clip"))
+
+
+@pytest.fixture
+def tiny_clip(settings, tiny_clip_file) -> str:
+    """``clip_tiny`` with its weights file in this test's BENCHMARK_WEIGHTS_DIR, where the
+    site looks for a backbone's pretrained weights; returns the backbone's name."""
+    from benchmark.training.tests.tiny_clip import TINY_CLIP_BACKBONE
+
+    (settings.BENCHMARK_WEIGHTS_DIR / tiny_clip_file.name).symlink_to(tiny_clip_file)
+    return TINY_CLIP_BACKBONE

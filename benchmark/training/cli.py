@@ -170,6 +170,12 @@ def _run_predict(argv: Sequence[str]) -> int:
         default="reference",
         help="FR models: the manifest column naming each image's reference (default reference)",
     )
+    parser.add_argument(
+        "--prompt-column",
+        default="prompt",
+        help="text-image models: the manifest column with each image's text prompt "
+        "(default prompt)",
+    )
     parser.add_argument("--out", required=True, help="CSV to write")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
@@ -189,7 +195,8 @@ def _run_predict(argv: Sequence[str]) -> int:
 
     checkpoint = load_checkpoint(args.checkpoint)
     reference_column = args.reference_column if checkpoint.needs_reference else None
-    items = find_items(args.images, reference_column=reference_column)
+    prompt_column = args.prompt_column if checkpoint.needs_prompt else None
+    items = find_items(args.images, reference_column=reference_column, prompt_column=prompt_column)
     scorer = Scorer(
         checkpoint,
         device=resolve_device(args.device),

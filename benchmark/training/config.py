@@ -24,9 +24,12 @@ from benchmark.training.catalog import (
     FR_FUSIONS,
     LOSSES,
     MODEL_KINDS,
+    PRETRAINED_WEIGHTS,
     SCHEDULERS,
     SPLIT_PROTOCOLS,
+    TEXT_MODEL_KINDS,
     WEIGHTS_CHOICES,
+    backbone_fits,
 )
 
 DEFAULT_CACHE_ENV = "BENCHMARK_TRAINING_CACHE"
@@ -137,6 +140,33 @@ class PscrConfig:
     fusion: str = setting("concat_diff", choices=FR_FUSIONS)
 
 
+def _default_levels() -> list[str]:
+    return ["bad", "poor", "fair", "good", "perfect"]
+
+
+@dataclass
+class TextConfig:
+    """How the image's prompt becomes text for the text-image kinds (``clipscore``, ``text``).
+
+    ``text``: per score column, the softmax over ``levels`` (worst first, worth 1 .. n) of
+    the image's similarity to ``template`` filled with each level and the prompt; the
+    score is the expected level. ``clipscore``: the image's similarity to
+    ``clipscore_template`` filled with the prompt ("A photo depicts", as its paper).
+    """
+
+    template: str = setting(
+        "a {level} quality photo of {prompt}",
+        help="text: per-level text, with {level} and {prompt}",
+    )
+    levels: list[str] = setting(
+        default_factory=_default_levels,
+        help="text: comma-separated quality levels, worst first (worth 1..n)",
+    )
+    clipscore_template: str = setting(
+        "A photo depicts {prompt}", help="clipscore: the text, with {prompt}"
+    )
+
+
 @dataclass
 class TrainConfig:
     """Everything a run needs; ``None`` sizes resolve from the backbone (see ``resolved``).
@@ -148,6 +178,8 @@ class TrainConfig:
     ``data_path``: ``resident`` keeps the packed uint8 images on the device, ``stream``
     reads them through ``workers`` loader processes, ``auto`` is resident when they fit
     in ``resident_share`` of the device's free memory (batches are the same either way).
+    The text-image kinds (``clipscore``, ``text``) need a CLIP backbone, the manifest's
+    ``prompt`` column and ``text``'s templates; ``clipscore`` trains nothing.
 
     Each field's help, choices and bounds are in its :func:`setting`; the CLI's flags and
     the web launch form are built from them (:func:`settings_of`).
@@ -162,7 +194,8 @@ class TrainConfig:
     backbone: str = setting("resnet18", choices=BACKBONES)
     weights: str = setting(
         "imagenet",
-        help="random init (none) or ImageNet weights from a local file (imagenet, see README)",
+        help="random init (none), ImageNet weights (imagenet) or the backbone's published "
+        "weights, CLIP's for a CLIP backbone (pretrained); from a local file, see README",
         choices=WEIGHTS_CHOICES,
     )
     weights_path: str | None = None
@@ -199,6 +232,7 @@ class TrainConfig:
         False, help="fr: train and test on the rows with a reference image only"
     )
     pscr: PscrConfig = field(default_factory=PscrConfig)
+    text: TextConfig = field(default_factory=TextConfig)
     device: str = "auto"
     workers: int = setting(2, bounds=Bounds(low=0))
     data_path: str = setting("auto", choices=DATA_PATHS)
@@ -236,8 +270,10 @@ class TrainConfig:
         """A copy with every size and path default filled in, as recorded in runs."""
         info = BACKBONES[self.backbone]
         image_size = self.image_size or info.input_size
-        # The 256/224 ratio torchvision uses leaves room for a random crop.
-        resize_size = self.resize_size or round(image_size * 256 / 224)
+        # The 256/224 ratio torchvision uses leaves room for a random crop; zero-shot
+        # CLIPScore never crops at random, so it sees the whole image as CLIP does.
+        ratio = 1.0 if self.model == "clipscore" else 256 / 224
+        resize_size = self.resize_size or round(image_size * ratio)
         pscr = dataclasses.replace(self.pscr, patch_size=self.pscr.patch_size or image_size)
         return dataclasses.replace(
             self,
@@ -456,8 +492,45 @@ def _check_split_file(config: TrainConfig, check_files: bool) -> None:
         raise ConfigError("split.file", f"no such file: {split.file}")
 
 
+def _check_backbone(config: TrainConfig, check_files: bool) -> None:
+    """Text-image kinds run on CLIP backbones only, and CLIP backbones on them only."""
+    if backbone_fits(config.model, config.backbone):
+        return
+    if config.model in TEXT_MODEL_KINDS:
+        clips = ", ".join(sorted(name for name, b in BACKBONES.items() if b.is_text_image))
+        raise ConfigError(
+            "backbone", f"model {config.model} needs a text-image (CLIP) backbone: {clips}"
+        )
+    raise ConfigError(
+        "backbone",
+        f"{config.backbone} is a text-image (CLIP) backbone, for model "
+        f"{' or '.join(TEXT_MODEL_KINDS)} only",
+    )
+
+
+def _check_weights(config: TrainConfig, check_files: bool) -> None:
+    """A CLIP backbone has its CLIP checkpoint, no ImageNet weights; zero-shot needs it."""
+    if not BACKBONES[config.backbone].is_text_image:
+        return
+    if config.weights == "imagenet":
+        raise ConfigError(
+            "weights",
+            f"{config.backbone} has no ImageNet weights; use pretrained (its CLIP checkpoint)",
+        )
+    if config.model == "clipscore" and config.weights not in PRETRAINED_WEIGHTS:
+        raise ConfigError("weights", "clipscore is zero-shot: it needs weights: pretrained")
+
+
 def _check_image_size(config: TrainConfig, check_files: bool) -> None:
-    _at_least("image_size", config.image_size, BACKBONES[config.backbone].min_input_size)
+    info = BACKBONES[config.backbone]
+    _at_least("image_size", config.image_size, info.min_input_size)
+    fixed = info.is_text_image and config.image_size is not None
+    if fixed and config.image_size != info.input_size:
+        raise ConfigError(
+            "image_size",
+            f"{config.backbone} takes {info.input_size} px only (its position embeddings are "
+            f"fixed); got {config.image_size}",
+        )
 
 
 def _check_resize_size(config: TrainConfig, check_files: bool) -> None:
@@ -480,10 +553,39 @@ def _check_max_train_images(config: TrainConfig, check_files: bool) -> None:
     _at_least("max_train_images", config.max_train_images, config.batch_size)
 
 
+def _check_template(name: str, template: str, needs_level: bool) -> None:
+    try:
+        filled = template.format(level="LEVEL", prompt="PROMPT")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ConfigError(
+            name, f"may only use {{level}} and {{prompt}}; {exc!r} in {template!r}"
+        ) from None
+    if "PROMPT" not in filled:
+        raise ConfigError(name, f"must contain {{prompt}}; got {template!r}")
+    if needs_level and "LEVEL" not in template.format(level="LEVEL", prompt=""):
+        raise ConfigError(name, f"must contain {{level}}; got {template!r}")
+
+
+def _check_text_template(config: TrainConfig, check_files: bool) -> None:
+    _check_template("text.template", config.text.template, needs_level=True)
+
+
+def _check_clipscore_template(config: TrainConfig, check_files: bool) -> None:
+    _check_template("text.clipscore_template", config.text.clipscore_template, needs_level=False)
+
+
+def _check_levels(config: TrainConfig, check_files: bool) -> None:
+    levels = config.text.levels
+    if len(levels) < 2 or len(set(levels)) != len(levels):
+        raise ConfigError("text.levels", f"needs two or more distinct levels; got {levels}")
+
+
 # Checks that need more than the field's own declared choices or bounds, by field.
 _RELATED_CHECKS: dict[str, Callable[[TrainConfig, bool], None]] = {
     "manifest": _check_manifest,
     "output_dir": _check_output_dir,
+    "backbone": _check_backbone,
+    "weights": _check_weights,
     "weights_sha256": _check_sha256,
     "score_columns": _check_score_columns,
     "split.test_fraction": _check_fractions,
@@ -495,6 +597,9 @@ _RELATED_CHECKS: dict[str, Callable[[TrainConfig, bool], None]] = {
     "pscr.patch_size": _check_patch_size,
     "device": _check_device,
     "max_train_images": _check_max_train_images,
+    "text.template": _check_text_template,
+    "text.levels": _check_levels,
+    "text.clipscore_template": _check_clipscore_template,
 }
 
 
@@ -507,6 +612,8 @@ def _check_files(config: TrainConfig) -> None:
     needed = ["image", "generator", "prompt_group", *config.score_columns]
     if config.model == "fr":
         needed.append("reference")
+    if config.model in TEXT_MODEL_KINDS:
+        needed.append("prompt")
     missing = [col for col in needed if col not in header]
     if missing:
         name = "score_columns" if set(missing) <= set(config.score_columns) else "manifest"

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from benchmark.training.batches import BatchSource
+from benchmark.training.catalog import TEXT_MODEL_KINDS
 from benchmark.training.data import DeviceAugment
 from benchmark.training.models import PSCRModel
 
@@ -43,6 +44,9 @@ def train_outputs(
     ctx: StepContext, batch: dict[str, torch.Tensor]
 ) -> tuple[torch.Tensor, torch.Tensor]:
     target = batch["target"].to(ctx.device, non_blocking=True)
+    if ctx.kind in TEXT_MODEL_KINDS:
+        (images,) = ctx.augment([batch["image"]], train=True)
+        return ctx.model(images, batch["tokens"].to(ctx.device, non_blocking=True)), target
     if ctx.kind == "nr":
         (images,) = ctx.augment([batch["image"]], train=True)
         return ctx.model(images), target
@@ -131,7 +135,10 @@ def predict(ctx: StepContext, batches: BatchSource) -> np.ndarray:
     positions: list[torch.Tensor] = []
     for batch in batches:
         with ctx.autocast():
-            if ctx.kind == "nr":
+            if ctx.kind in TEXT_MODEL_KINDS:
+                (images,) = ctx.augment([batch["image"]], train=False)
+                pred = ctx.model(images, batch["tokens"].to(ctx.device, non_blocking=True))
+            elif ctx.kind == "nr":
                 (images,) = ctx.augment([batch["image"]], train=False)
                 pred = ctx.model(images)
             elif ctx.kind == "fr":

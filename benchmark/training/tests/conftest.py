@@ -43,3 +43,40 @@ def tiny_config(synthetic_manifest: Path, tmp_path: Path) -> dict[str, Any]:
         "split": {"val_fraction": 0.2, "test_fraction": 0.25},
         "pscr": {"patch_size": 32, "grid": 2, "exemplars": 3},
     }
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Registers the ``clip_tiny`` backbone and saves random weights as its local file
+    (:func:`benchmark.training.tests.tiny_clip.make_tiny_clip`)."""
+    from benchmark.training.tests.tiny_clip import make_tiny_clip
+
+    return make_tiny_clip(tmp_path_factory.mktemp("tiny_clip"))
+
+
+@pytest.fixture(scope="session")
+def prompt_manifest(synthetic_manifest: Path) -> Path:
+    """The synthetic database with a text prompt per prompt group (beside its images)."""
+    import pandas as pd
+
+    frame = pd.read_csv(synthetic_manifest, dtype=str)
+    frame["prompt"] = [f"a picture of scene {group[1:]}" for group in frame["prompt_group"]]
+    path = synthetic_manifest.with_name("manifest_prompts.csv")
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def text_config(
+    tiny_config: dict[str, Any], prompt_manifest: Path, tiny_clip_weights: Path
+) -> dict[str, Any]:
+    """tiny_config for the text-image kinds on the tiny CLIP and its local weights file."""
+    return {
+        **tiny_config,
+        "manifest": str(prompt_manifest),
+        "model": "text",
+        "backbone": "clip_tiny",
+        "weights": "pretrained",
+        "weights_path": str(tiny_clip_weights),
+        "image_size": None,
+    }

