@@ -23,7 +23,9 @@ from benchmark.tasks import run_benchmark, score_images
 from benchmark.tests.factories import LabelReleaseFactory
 from benchmark.training.cli import main as training_cli
 
-pytestmark = pytest.mark.django_db
+# Each test its own media root: uploads are stashed under the job id, and SQLite hands a
+# rolled-back job's id (and so its folder, if left behind) to the next test's job.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media")]
 
 TINY = {"epochs": 1, "batch_size": 4, "lr": 1e-3, "image_size": 32, "weights": "none"}
 SPLIT = {"protocol": "random", "val_fraction": 0.2, "test_fraction": 0.25}

@@ -21,7 +21,9 @@ from benchmark.tests.factories import LabelReleaseFactory
 from benchmark.tests.test_scoring import _png, _queue, _zip
 from benchmark.training.cli import main as training_cli
 
-pytestmark = pytest.mark.django_db
+# Each test its own media root: uploads are stashed under the job id, and SQLite hands a
+# rolled-back job's id (and so its folder, if left behind) to the next test's job.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media")]
 
 TINY = {"epochs": 1, "batch_size": 4, "lr": 1e-3, "weights": "pretrained"}
 SPLIT = {"protocol": "random", "val_fraction": 0.2, "test_fraction": 0.25}
