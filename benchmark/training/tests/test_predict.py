@@ -12,19 +12,8 @@ import torch
 
 from benchmark.training.checkpoint import CheckpointError, load_checkpoint
 from benchmark.training.cli import main
-from benchmark.training.runner import TrainResult, train
-
-
-def _test_manifest(result: TrainResult, manifest: str, out: Path) -> tuple[Path, pd.DataFrame]:
-    """The run's test images as a scoring manifest (absolute paths, references kept)."""
-    saved = pd.read_csv(result.repeats[0].predictions["test"], dtype={"stimulus_id": str})
-    source = pd.read_csv(manifest, dtype=str)
-    base = Path(manifest).parent
-    rows = source.set_index("stimulus_id").loc[saved["stimulus_id"]].reset_index()
-    rows["image"] = [str(base / name) for name in rows["image"]]
-    rows["reference"] = [str(base / name) for name in rows["reference"]]
-    rows[["stimulus_id", "image", "reference"]].to_csv(out, index=False)
-    return out, saved
+from benchmark.training.runner import train
+from benchmark.training.tests.predict_support import predict_cli, run_test_manifest
 
 
 @pytest.mark.parametrize(
@@ -41,22 +30,11 @@ def test_predict_reproduces_the_runs_test_predictions(
     tiny_config: dict[str, Any], tmp_path: Path, change: dict[str, Any]
 ) -> None:
     result = train({**tiny_config, **change, "epochs": 1})
-    manifest, saved = _test_manifest(result, tiny_config["manifest"], tmp_path / "test.csv")
-    out = tmp_path / "scores.csv"
-    code = main(
-        [
-            "predict",
-            "--checkpoint", str(result.repeats[0].checkpoint),
-            "--images", str(manifest),
-            "--out", str(out),
-            "--device", "cpu",
-            "--batch-size", "5",
-            "--workers", "1",
-            "--quiet",
-        ]
-    )  # fmt: skip
+    manifest, saved = run_test_manifest(
+        result, tiny_config["manifest"], tmp_path / "test.csv", paths=("image", "reference")
+    )
+    code, scored = predict_cli(result.repeats[0].checkpoint, manifest, tmp_path / "scores.csv")
     assert code == 0
-    scored = pd.read_csv(out, dtype={"stimulus_id": str}, keep_default_na=False)
     assert scored["stimulus_id"].tolist() == saved["stimulus_id"].tolist()
     for column in change.get("score_columns", ["mos"]):
         assert np.allclose(scored[f"pred_{column}"], saved[f"pred_{column}"], rtol=0, atol=1e-5)

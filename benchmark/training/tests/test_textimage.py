@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from benchmark.training import EpochReport, train
+from benchmark.training.tests.predict_support import predict_cli, run_test_manifest
 
 
 def test_text_kind_trains_on_prompts_and_learns(text_config: dict[str, Any]) -> None:
@@ -46,39 +47,16 @@ def test_clipscore_is_zero_shot_and_follows_its_definition(text_config: dict[str
     assert set(result.repeats[0].metrics["test"]) == {"mos_quality", "mos_authenticity"}
 
 
-def _scoring_manifest(result: Any, manifest: str, out: Path) -> tuple[Path, pd.DataFrame]:
-    """The run's test images with their prompts, as a scoring manifest (absolute paths)."""
-    saved = pd.read_csv(result.repeats[0].predictions["test"], dtype={"stimulus_id": str})
-    source = pd.read_csv(manifest, dtype=str).set_index("stimulus_id")
-    rows = source.loc[saved["stimulus_id"]].reset_index()
-    rows["image"] = [str(Path(manifest).parent / name) for name in rows["image"]]
-    rows[["stimulus_id", "image", "prompt"]].to_csv(out, index=False)
-    return out, saved
-
-
 @pytest.mark.parametrize("kind", ["text", "clipscore"])
 def test_predict_reproduces_the_runs_test_predictions(
     text_config: dict[str, Any], tmp_path: Path, kind: str
 ) -> None:
-    from benchmark.training.cli import main
-
     result = train({**text_config, "model": kind, "epochs": 1})
-    manifest, saved = _scoring_manifest(result, text_config["manifest"], tmp_path / "test.csv")
-    out = tmp_path / "scores.csv"
-    code = main(
-        [
-            "predict",
-            "--checkpoint", str(result.repeats[0].checkpoint),
-            "--images", str(manifest),
-            "--out", str(out),
-            "--device", "cpu",
-            "--batch-size", "5",
-            "--workers", "1",
-            "--quiet",
-        ]
-    )  # fmt: skip
+    manifest, saved = run_test_manifest(
+        result, text_config["manifest"], tmp_path / "test.csv", paths=("image",), extra=("prompt",)
+    )
+    code, scored = predict_cli(result.repeats[0].checkpoint, manifest, tmp_path / "scores.csv")
     assert code == 0
-    scored = pd.read_csv(out, dtype={"stimulus_id": str}, keep_default_na=False)
     assert list(scored["stimulus_id"]) == list(saved["stimulus_id"])
     assert np.abs(scored["pred_mos"] - saved["pred_mos"]).max() < 1e-5
 
