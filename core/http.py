@@ -3,6 +3,7 @@
 from collections.abc import Callable
 from typing import TypeVar
 
+from django.conf import settings
 from django.http import Http404
 
 from core.errors import NotFound
@@ -26,8 +27,6 @@ def client_ip(request) -> str | None:
     the client chose to send, so they are never believed. None when no address is known
     (a request made in code, as tests' force_login makes).
     """
-    from django.conf import settings
-
     proxies = getattr(settings, "TRUSTED_PROXY_COUNT", 0)
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
     hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
