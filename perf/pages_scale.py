@@ -170,6 +170,8 @@ def pages(study, token: str) -> list[tuple[str, str, dict]]:
     api = {"HTTP_AUTHORIZATION": f"Token {token}"}
     session = study.releases.order_by("-version").first()
     version = session.version if session else 1
+    latest_run = study.analysis_runs.filter(kind="analysis", status="done").order_by("-pk").first()
+    run_pk = latest_run.pk if latest_run else 0
     return [
         ("dashboard", reverse("home"), {}),
         ("study list", reverse("research:study_list"), {}),
@@ -194,6 +196,11 @@ def pages(study, token: str) -> list[tuple[str, str, dict]]:
         ("progress", reverse("research:study_progress", args=[pk]), {}),
         ("progress.json", reverse("research:study_progress_json", args=[pk]), {}),
         ("analysis (cached result)", reverse("research:analysis", args=[pk]), {}),
+        (
+            "analysis result.json",
+            reverse("research:analysis_run_result", args=[pk, run_pk]),
+            {},
+        ),
         ("releases", reverse("research:release_list", args=[pk]), {}),
         ("API tokens page", reverse("api_tokens"), {}),
         ("API studies", reverse("api:study_list"), api),
@@ -249,13 +256,15 @@ def measure(repeats: int) -> list[dict]:
     users = get_user_model().objects
     researcher = users.get(username="researcher")
     _, token = api_token_create(user=researcher, name="pages_scale")
-    owner, admin = Client(), Client()
+    # Every request accepts gzip as a browser does: sizes are what travels.
+    browser = {"HTTP_ACCEPT_ENCODING": "gzip, deflate, br"}
+    owner, admin = Client(**browser), Client(**browser)
     owner.force_login(researcher)
     admin.force_login(users.get(username="admin"))
     rows = []
     for name, url, extra in pages(study, token):
         headers = {k: v for k, v in extra.items() if k != "admin"}
-        client = admin if extra.get("admin") else (Client() if headers else owner)
+        client = admin if extra.get("admin") else (Client(**browser) if headers else owner)
         response = client.get(url, **headers)  # warm-up: caches, connection
         _body_size(response)
         times, size, queries = [], 0, []

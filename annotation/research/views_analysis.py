@@ -14,6 +14,7 @@ from django.http import (
 )
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotation.downloads import ratings_live_response, release_file_response
@@ -24,6 +25,7 @@ from annotation.selectors.analysis import (
     analysis_run_get_for_user,
     analysis_run_is_stale,
     analysis_run_latest,
+    analysis_run_payload_text,
     freeze_runs_recent,
     ratings_fingerprint,
     release_get_for_user,
@@ -122,13 +124,14 @@ def analysis_run_json(request: HttpRequest, pk: int, run_pk: int) -> JsonRespons
 
 @staff_required
 @require_GET
-def analysis_run_result(request: HttpRequest, pk: int, run_pk: int) -> JsonResponse:
+@gzip_page  # megabytes of JSON at 20,000 stimuli; about a sixth of that gzipped
+def analysis_run_result(request: HttpRequest, pk: int, run_pk: int) -> HttpResponse:
     run = get_or_404(analysis_run_get_for_user, user=request.user, study_pk=pk, pk=run_pk)
     if run.status != AnalysisRun.Status.DONE or run.kind != AnalysisRun.Kind.ANALYSIS:
         return JsonResponse(
             {"error": "This run has no result (yet).", **run_status(run)}, status=409
         )
-    return JsonResponse(run.payload)
+    return HttpResponse(analysis_run_payload_text(run=run), content_type="application/json")
 
 
 @staff_required

@@ -1,5 +1,8 @@
 """Analysis runs: options, caching until new ratings arrive, the Celery path, the page."""
 
+import gzip
+import json
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
@@ -181,12 +184,24 @@ def test_analysis_page_shows_screening_table_figures_and_mos_table(client, study
     assert "mos-table" in page and "analysis.js" in page and "plotly-custom" in page
     assert "cdn" not in page.lower()
     assert any(m["method"] == "zscore" for m in run.summary["methods"])
-    result = client.get(reverse("research:analysis_run_result", args=[study.pk, run.pk])).json()
+    result_url = reverse("research:analysis_run_result", args=[study.pk, run.pk])
+    result = client.get(result_url).json()
     assert result["mos"]["columns"][3:6] == ["mos_quality", "ci95_quality", "n_quality"]
     assert all(f["figure"]["data"] for f in result["figures"])
+    _assert_result_travels_gzipped(client, result_url, stored=run.payload)
     from django.contrib.staticfiles import finders
 
     assert finders.find("annotation/research/analysis.js")
+
+
+def _assert_result_travels_gzipped(client, url: str, *, stored: dict) -> None:
+    """A browser gets the stored payload gzipped, and it decodes to exactly that payload."""
+    response = client.get(url, HTTP_ACCEPT_ENCODING="gzip, deflate, br")
+    assert response.status_code == 200 and response["Content-Type"] == "application/json"
+    assert response["Content-Encoding"] == "gzip" and "Accept-Encoding" in response["Vary"]
+    assert json.loads(gzip.decompress(response.content)) == stored
+    plain = client.get(url)
+    assert not plain.has_header("Content-Encoding") and json.loads(plain.content) == stored
 
 
 def test_analysis_page_refuses_a_study_without_ratings_clearly(client):
