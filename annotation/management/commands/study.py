@@ -48,6 +48,7 @@ from annotation.services.studies import (
     study_create,
     study_set_status,
 )
+from annotation.services.traps import trap_stimuli_create
 
 
 def _dimensions(text: str) -> tuple[DimensionSpec, ...]:
@@ -161,6 +162,9 @@ def _study_step_arguments(sub) -> None:
     sub.add_parser(
         "release-idle", help="Release idle recruited sessions (their trials go back)."
     ).add_argument("slug")
+    traps = sub.add_parser("make-traps", help="Add attention-check (trap) stimuli.")
+    traps.add_argument("slug")
+    traps.add_argument("--count", type=int, default=3)
 
 
 def _release_file_arguments(sub) -> None:
@@ -322,6 +326,15 @@ class Command(BaseCommand):
     def do_release_idle(self, **cli_options):
         released = idle_sessions_release(study=self._study(cli_options["slug"]))
         self.stdout.write(f"{released} idle session(s) released.")
+
+    def do_make_traps(self, **cli_options):
+        try:
+            made = trap_stimuli_create(
+                study=self._study(cli_options["slug"]), count=cli_options["count"]
+            )
+        except (ValueError, ValidationError) as error:
+            raise CommandError(str(error)) from None
+        self.stdout.write(f"{len(made)} trap stimuli added.")
 
     def do_progress(self, **cli_options):
         progress = study_progress(study=self._study(cli_options["slug"]))
