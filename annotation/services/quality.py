@@ -183,3 +183,20 @@ def session_time_out_if_due(*, session: RatingSession, study: Study) -> bool:
     if not is_past_max_duration(session=session, study=study):
         return False
     return session_end_early(session_id=session.pk, reason=RatingSession.Ended.MAX_DURATION)
+
+
+def sessions_past_max_duration_end(*, study: Study) -> int:
+    """End every unfinished session of the study past its maximum duration; how many."""
+    if not study.max_duration_minutes:
+        return 0
+    since = timezone.now() - timedelta(minutes=study.max_duration_minutes)
+    overdue = RatingSession.objects.filter(
+        subject__study=study,
+        completed_at__isnull=True,
+        released_at__isnull=True,
+        started_at__lt=since,
+    ).values_list("id", flat=True)
+    return sum(
+        session_end_early(session_id=session_id, reason=RatingSession.Ended.MAX_DURATION)
+        for session_id in list(overdue)
+    )

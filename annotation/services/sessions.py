@@ -266,11 +266,13 @@ def _feedback(
         .values("explanation", "expected_scores")[0]
     )
     expected = anchor["expected_scores"] or {}
-    return {
+    feedback = {
         "explanation": anchor["explanation"],
         "expected": {d.key: expected[d.key] for d in dimensions if d.key in expected},
-        "tolerance": qualification_tolerance(study) if study.qualification_enabled else None,
     }
+    if study.qualification_enabled:
+        feedback["tolerance"] = qualification_tolerance(study)
+    return feedback
 
 
 def _replay_ack_or_conflict(

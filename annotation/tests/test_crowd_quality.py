@@ -148,7 +148,7 @@ def test_a_failed_try_repeats_the_training_block_and_the_last_screens_out():
 def test_without_a_qualification_training_is_practice_only():
     study = crowd_study()
     browser, token = arrive(study, "practice001")
-    assert answer(browser, token, 0, 5)["feedback"]["tolerance"] is None
+    assert "tolerance" not in answer(browser, token, 0, 5)["feedback"]
     answer(browser, token, 1, 1)
     assert session_for(token).released_at is None
     assert not QualityCheck.objects.filter(kind="qualification").exists()
@@ -297,6 +297,16 @@ def test_past_the_maximum_duration_the_session_ends_with_the_timed_out_code():
     page = browser.get(f"/s/{token}/")
     assert page.status_code == 410
     assert b'id="time-limit"' in page.content and b"cc=TOOLONG" in page.content
+
+
+def test_the_release_command_ends_sessions_past_the_limit():
+    study = crowd_study(max_duration_minutes=30)
+    _browser, token = arrive(study, "late0000003")
+    _started_minutes_ago(token, 31)
+    out = io.StringIO()
+    call_command("study", "release-idle", study.slug, stdout=out)
+    assert "1 past the maximum duration ended" in out.getvalue()
+    assert session_for(token).ended_reason == "max_duration"
 
 
 def test_opening_a_page_past_the_limit_ends_the_session_too():
