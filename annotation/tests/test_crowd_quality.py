@@ -145,6 +145,16 @@ def test_a_failed_try_repeats_the_training_block_and_the_last_screens_out():
     )
 
 
+def test_the_result_page_speaks_the_studys_language():
+    study = crowd_study(qualification_enabled=True, qualification_attempts=1)
+    Study.objects.filter(pk=study.pk).update(language="zh-hans")
+    browser, token = arrive(study, "zh000000001")
+    answer(browser, token, 0, 2)
+    answer(browser, token, 1, 4)
+    page = browser.get(f"/s/{token}/qualification/").content.decode()
+    assert "您已通过练习" in page and "开始评分" in page
+
+
 def test_without_a_qualification_training_is_practice_only():
     study = crowd_study()
     browser, token = arrive(study, "practice001")

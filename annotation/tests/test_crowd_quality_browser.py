@@ -32,6 +32,9 @@ def context(browser):
     )
     errors: list[str] = []
     context.on("weberror", lambda error: errors.append(str(error.error)))
+    context.on(
+        "console", lambda message: errors.append(message.text) if message.type == "error" else None
+    )
     yield context
     context.close()
     cache.clear()
