@@ -265,6 +265,9 @@ def test_payment_list_for_accepted_rejected_screened_out_and_timed_out(admin_cli
     report = admin_client.get(f"/studies/{study.pk}/subjects/report/")
     body = report.content.decode()
     assert 'class="tag accept"' in body and 'class="tag reject"' in body and "0.75" in body
+    # The checks are listed in the admin, read-only.
+    listed = admin_client.get("/admin/annotation/qualitycheck/?kind=trap&passed__exact=0")
+    assert listed.status_code == 200 and b"4 quality checks" in listed.content
 
 
 def test_a_bot_like_pace_is_flagged_for_review():
