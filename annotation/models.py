@@ -181,7 +181,7 @@ class Study(models.Model):
     qualification_tolerance = models.FloatField(
         default=0,
         help_text="How far (on the study's scale) an answer may lie from the expected score; "
-        "0 = 15% of the scale's range.",
+        "0 = 15% of the scale's range, at least one scale step.",
     )
     qualification_attempts = models.PositiveSmallIntegerField(
         default=2, help_text="Tries at the training block before a subject is screened out."

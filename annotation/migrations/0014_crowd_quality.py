@@ -69,7 +69,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='study',
             name='qualification_tolerance',
-            field=models.FloatField(default=0, help_text="How far (on the study's scale) an answer may lie from the expected score; 0 = 15% of the scale's range."),
+            field=models.FloatField(default=0, help_text="How far (on the study's scale) an answer may lie from the expected score; 0 = 15% of the scale's range, at least one scale step."),
         ),
         migrations.AddField(
             model_name='study',

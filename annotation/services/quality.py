@@ -31,7 +31,7 @@ from annotation.playlist_entries import (
 )
 from annotation.selectors.subject_reports import GOLD_TOLERANCE_FRACTION
 
-# A qualification tolerance of 0 means this share of the scale's range.
+# A qualification tolerance of 0 means this share of the scale's range (at least a step).
 DEFAULT_QUALIFICATION_FRACTION = 0.15
 
 OUTCOME_PASSED = "passed"
@@ -40,10 +40,15 @@ OUTCOME_FAILED = "failed"
 
 
 def qualification_tolerance(study: Study) -> float:
-    """How far from the expected score a qualification answer may lie, on the study's scale."""
+    """How far from the expected score a qualification answer may lie, on the study's scale.
+
+    The default is a share of the range but never less than one step: on ACR 1..5 the share
+    (0.6) would ask for the exact category, stricter than the anchors' own spread.
+    """
     if study.qualification_tolerance > 0:
         return study.qualification_tolerance
-    return DEFAULT_QUALIFICATION_FRACTION * (study.scale_max - study.scale_min)
+    share = DEFAULT_QUALIFICATION_FRACTION * (study.scale_max - study.scale_min)
+    return max(share, study.scale_step)
 
 
 def trap_tolerance(study: Study) -> float:
