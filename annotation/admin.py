@@ -6,6 +6,7 @@ from annotation.models import (
     Dimension,
     ImportJob,
     LabelRelease,
+    QualityCheck,
     Rating,
     RatingSession,
     Stimulus,
@@ -122,8 +123,9 @@ class RatingSessionAdmin(ViewOnlyAdmin):
         "last_activity_at",
         "completed_at",
         "completion_code",
+        "ended_reason",
     )
-    list_filter = ("subject__study",)
+    list_filter = ("subject__study", "ended_reason")
     search_fields = ("subject__label", "=completion_code")
     readonly_fields = ("playlist", "completion_code", "display_check")
     list_select_related = ("subject__study",)
@@ -133,6 +135,17 @@ class RatingSessionAdmin(ViewOnlyAdmin):
     def get_queryset(self, request):
         # The list never shows the playlist: leave its megabytes in the database.
         return super().get_queryset(request).defer("playlist", "subject__study__metadata")
+
+
+@admin.register(QualityCheck)
+class QualityCheckAdmin(ViewOnlyAdmin):
+    """Pass or fail of each qualification, trap and gold trial (annotation.services.quality)."""
+
+    list_display = ("session", "trial_index", "kind", "stimulus", "attempt", "passed")
+    list_filter = ("kind", "passed", "session__subject__study")
+    list_select_related = ("session__subject__study",)
+    raw_id_fields = ("session", "stimulus")
+    show_full_result_count = False
 
 
 @admin.register(Rating)

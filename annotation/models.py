@@ -163,6 +163,53 @@ class Study(models.Model):
         help_text="A recruited session silent this long is released: its trials not yet "
         "rated go back to the allocation; 0 = never.",
     )
+    max_duration_minutes = models.PositiveIntegerField(
+        "maximum duration (minutes)",
+        default=0,
+        help_text="A session running longer than this since consent ends with the timed-out "
+        "code; its trials not yet rated go back to the allocation; 0 = no limit.",
+    )
+    timed_out_code = models.CharField(max_length=40, blank=True)
+    # Quality control in the crowd toolkits' pattern (annotation.services.quality; docs:
+    # "Quality gates"): a qualification on the training trials, traps and gold at a rate.
+    qualification_enabled = models.BooleanField(
+        "qualification step",
+        default=False,
+        help_text="The training trials become a qualification: answers must fall within the "
+        "tolerance of the anchors' expected scores, or the subject is screened out.",
+    )
+    qualification_tolerance = models.FloatField(
+        default=0,
+        help_text="How far (on the study's scale) an answer may lie from the expected score; "
+        "0 = 15% of the scale's range, at least one scale step.",
+    )
+    qualification_attempts = models.PositiveSmallIntegerField(
+        default=2, help_text="Tries at the training block before a subject is screened out."
+    )
+    qualification_failed_code = models.CharField(
+        max_length=40,
+        blank=True,
+        help_text="Given to a subject who failed the qualification; blank: the screened-out code.",
+    )
+    trap_every = models.PositiveIntegerField(
+        "one trap per",
+        default=0,
+        help_text="One attention-check (trap) trial in every this many rating trials, at a "
+        "random place in each block (the P.910 crowd toolkit: 10); 0 = none.",
+    )
+    gold_every = models.PositiveIntegerField(
+        "one gold per",
+        default=0,
+        help_text="One gold trial in every this many rating trials, at a random place in each "
+        "block; 0 = the fixed gold trials per session above.",
+    )
+    bonus_amount = models.DecimalField(
+        max_digits=8,
+        decimal_places=2,
+        default=0,
+        help_text="The suggested bonus for an accepted subject whose gold answers are "
+        "accurate (see the payment list's rule); 0 = no bonus.",
+    )
     # Provenance for imported databases and, in the demo, the simulation's ground truth.
     metadata = models.JSONField(default=dict, blank=True)
 
@@ -222,6 +269,9 @@ class Stimulus(models.Model):
         NORMAL = "normal", "Normal"
         TRAINING = "training", "Training (anchor)"
         GOLD = "gold", "Gold (known answer)"
+        # An attention check: its image (and prompt) says which answer to give; the
+        # required answer is its expected_scores. Never analysed.
+        TRAP = "trap", "Trap (attention check)"
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="stimuli")
     image = models.ImageField(
@@ -326,6 +376,15 @@ class RatingSession(models.Model):
     # Idle past the study's idle_release_minutes: the trials not yet rated were handed back
     # to the allocation (the playlist was cut at the cursor) and the session is over.
     released_at = models.DateTimeField(null=True, blank=True)
+
+    # Why a session ended before completion (the playlist cut the same way as for idling).
+    class Ended(models.TextChoices):
+        NONE = "", "Not ended early"
+        IDLE = "idle", "Idle too long"
+        MAX_DURATION = "max_duration", "Past the maximum duration"
+        QUALIFICATION = "qualification", "Failed the qualification"
+
+    ended_reason = models.CharField(max_length=20, choices=Ended.choices, blank=True)
     # The display check before training: window and screen size, device pixel ratio,
     # fullscreen, grey steps confirmed, the viewing-distance text shown, and when.
     display_check = models.JSONField(default=dict, blank=True)
@@ -356,6 +415,8 @@ class Rating(models.Model):
     score = models.FloatField()
     trial_index = models.PositiveIntegerField()
     is_repeat = models.BooleanField(default=False)
+    # Not part of the data: a training or a trap trial (analysis, allocation and tallies
+    # read is_training=False only).
     is_training = models.BooleanField(default=False)
     response_time_ms = models.PositiveIntegerField(null=True, blank=True)
     # Answered faster than the study's too_fast_ms when it was stored.
@@ -389,6 +450,39 @@ class Rating(models.Model):
 
     def __str__(self) -> str:
         return f"{self.stimulus_id}/{self.dimension_id}={self.score}"
+
+
+class QualityCheck(models.Model):
+    """Pass or fail of one qualification, trap or gold trial of a session.
+
+    Written with the trial's ratings in the submission's transaction, one per trial, so the
+    payment list and the report count them without re-scoring answers.
+    """
+
+    class Kind(models.TextChoices):
+        QUALIFICATION = "qualification", "Qualification (training) trial"
+        TRAP = "trap", "Trap (attention check)"
+        GOLD = "gold", "Gold trial"
+
+    session = models.ForeignKey(RatingSession, on_delete=models.CASCADE, related_name="checks")
+    trial_index = models.PositiveIntegerField()
+    kind = models.CharField(max_length=15, choices=Kind.choices)
+    stimulus = models.ForeignKey(Stimulus, on_delete=models.PROTECT, related_name="checks")
+    # Qualification: which try at the training block (1, 2, ...); 0 otherwise.
+    attempt = models.PositiveSmallIntegerField(default=0)
+    passed = models.BooleanField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["session", "trial_index"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session", "trial_index"], name="quality_check_unique_trial"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session_id}#{self.trial_index} {self.kind}: {self.passed}"
 
 
 class SessionHourTally(models.Model):

@@ -1,6 +1,7 @@
 """The shape of a playlist entry, shared by the playlist service and the subject selectors.
 
-Entry shape: {"stimulus": id, "kind": "training" | "rating" | "gold", "repeat": bool}.
+Entry shape: {"stimulus": id, "kind": "training" | "rating" | "gold" | "trap",
+"repeat": bool}; a training entry of a repeated qualification try also has "attempt": n.
 """
 
 from collections.abc import Mapping, Sequence
@@ -8,6 +9,7 @@ from collections.abc import Mapping, Sequence
 KIND_TRAINING = "training"
 KIND_RATING = "rating"
 KIND_GOLD = "gold"
+KIND_TRAP = "trap"
 
 
 def playlist_entry(stimulus_id: int, kind: str, *, repeat: bool = False) -> dict:
@@ -17,3 +19,20 @@ def playlist_entry(stimulus_id: int, kind: str, *, repeat: bool = False) -> dict
 def training_count(*, playlist: Sequence[Mapping]) -> int:
     """Training trials come first; this is where rating trials start."""
     return sum(1 for entry in playlist if entry["kind"] == KIND_TRAINING)
+
+
+def entry_attempt(entry: Mapping) -> int:
+    """Which try at the training block a training entry belongs to (the first is 1)."""
+    return int(entry.get("attempt", 1))
+
+
+def is_attempt_end(*, playlist: Sequence[Mapping], trial_index: int) -> bool:
+    """The training trial at ``trial_index`` is the last of its try at the training block."""
+    entry = playlist[trial_index]
+    if entry["kind"] != KIND_TRAINING:
+        return False
+    following = trial_index + 1
+    if following >= len(playlist):
+        return True
+    after = playlist[following]
+    return after["kind"] != KIND_TRAINING or entry_attempt(after) != entry_attempt(entry)

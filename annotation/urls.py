@@ -25,6 +25,11 @@ urlpatterns = [
         views_subject.subject_trial,
         name="subject-trial",
     ),
+    path(
+        "s/<str:token>/qualification/",
+        views_subject.subject_qualification,
+        name="subject-qualification",
+    ),
     path("s/<str:token>/break/", views_subject.subject_break, name="subject-break"),
     path("s/<str:token>/done/", views_subject.subject_done, name="subject-done"),
     path(

@@ -24,14 +24,19 @@ from annotation.services.recruitment import (
     OUTCOME_QUOTA_FULL,
     OUTCOME_RESUMED,
     OUTCOME_STARTED,
+    OUTCOME_THROTTLED,
     ArrivalInvalid,
     arrival_from_params,
     recruitment_arrive,
 )
+from core.http import client_ip
+from core.throttle import failure_record, failures_exceeded
 
 TEMPLATES = "annotation/subject/"
 COOKIE_SALT = "annotation.recruitment"
 COOKIE_MAX_AGE_S = 60 * 60 * 24 * 60
+# Starts of new participants per address (core.throttle's fixed window, counting starts).
+START_SCOPE = "recruit-start"
 REFUSED_STATUS = {"quota_full": 200, "closed": 403, "other_browser": 403, "invalid": 400}
 
 
@@ -88,19 +93,37 @@ def recruitment_entry(request: HttpRequest, key: str) -> HttpResponse:
         return _framable_by_mturk(_arrival_page(request, study), study)
 
 
+def _too_many_starts(request: HttpRequest) -> HttpResponse:
+    window = settings.RECRUIT_START_WINDOW_S
+    context = {"minutes": max(1, window // 60), "starts": True}
+    response = render(request, TEMPLATES + "throttled.html", context, status=429)
+    response["Retry-After"] = str(window)
+    return response
+
+
 def _arrival_page(request: HttpRequest, study: Study) -> HttpResponse:
+    client = client_ip(request) or "unknown"
     try:
         arrival = arrival_from_params(study=study, params=request.GET)
     except ArrivalInvalid as invalid:
         return _refused(request, study, "invalid", invalid.message)
     outcome = recruitment_arrive(
-        study=study, arrival=arrival, browser_subject_id=_browser_subject_id(request, study)
+        study=study,
+        arrival=arrival,
+        browser_subject_id=_browser_subject_id(request, study),
+        starts_allowed=not failures_exceeded(
+            scope=START_SCOPE, client=client, limit=settings.RECRUIT_START_LIMIT
+        ),
     )
+    if outcome.kind == OUTCOME_THROTTLED:
+        return _too_many_starts(request)
     if outcome.kind == OUTCOME_PREVIEW:
         return render(request, TEMPLATES + "recruit_preview.html", {"study": study})
     if outcome.kind not in (OUTCOME_STARTED, OUTCOME_RESUMED):
         reason = "quota_full" if outcome.kind == OUTCOME_QUOTA_FULL else outcome.kind
         return _refused(request, study, reason)
+    if outcome.kind == OUTCOME_STARTED:
+        failure_record(scope=START_SCOPE, client=client, window_s=settings.RECRUIT_START_WINDOW_S)
     link = invite_path(outcome.token)
     if study.recruitment_platform == Study.Platform.MTURK:
         # Inside MTurk's frame the study's own cookies would be third-party: it runs in a tab.

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from annotation.errors import SessionRejected
 from annotation.models import Study, Subject
 from annotation.playlist_entries import training_count
+from annotation.selectors.quality import qualification_result
 from annotation.selectors.subject import (
     STAGE_CONSENT,
     STAGE_DECLINED,
@@ -29,6 +30,7 @@ from annotation.selectors.subject import (
     STAGE_INSTRUCTIONS,
     STAGE_NOT_OPEN,
     STAGE_RELEASED,
+    STAGE_SCREENED_OUT,
     STAGE_TRIAL,
     TrialPage,
     break_info,
@@ -42,10 +44,13 @@ from annotation.selectors.subject import (
 )
 from annotation.services.crowd_exits import (
     EXIT_COMPLETED,
+    EXIT_QUALIFICATION_FAILED,
     EXIT_SCREENED_OUT,
+    EXIT_TIMED_OUT,
     PlatformExit,
     platform_exit,
 )
+from annotation.services.quality import qualification_tolerance, session_time_out_if_due
 from annotation.services.scores import acr_choices
 from annotation.services.sessions import (
     NextStep,
@@ -84,7 +89,9 @@ def _page_for_stage(request: HttpRequest, subject: Subject, token: str, stage: s
         context = {"study": subject.study, "exit": exit_}
         return render(request, TEMPLATES + "declined.html", context)
     if stage == STAGE_RELEASED:
-        return render(request, TEMPLATES + "released.html", {"study": subject.study}, status=410)
+        return _released_page(request, subject)
+    if stage == STAGE_SCREENED_OUT:
+        return redirect("annotation:subject-qualification", token=token)
     if stage == STAGE_NOT_OPEN:
         return render(request, TEMPLATES + "not_open.html", {"study": subject.study}, status=403)
     if stage == STAGE_DONE:
@@ -95,6 +102,22 @@ def _page_for_stage(request: HttpRequest, subject: Subject, token: str, stage: s
         return redirect("annotation:subject-instructions", token=token)
     session = subject_session(subject=subject)
     return redirect("annotation:subject-trial", token=token, trial_index=session.cursor)
+
+
+def _released_page(request: HttpRequest, subject: Subject) -> HttpResponse:
+    """An idle or over-long session: it ended, with the timed-out code where one is set."""
+    session = subject_session(subject=subject)
+    exit_ = platform_exit(study=subject.study, kind=EXIT_TIMED_OUT, subject=subject)
+    context = {"study": subject.study, "session": session, "exit": exit_}
+    return render(request, TEMPLATES + "released.html", context, status=410)
+
+
+def _current_stage(subject: Subject) -> str:
+    """The subject's stage, after ending a session that ran past the study's limit."""
+    session = subject_session(subject=subject)
+    if session is not None and session_time_out_if_due(session=session, study=subject.study):
+        session.refresh_from_db(fields=["playlist", "released_at", "ended_reason"])
+    return subject_stage(subject=subject)
 
 
 def _subject_page(*stages: str):
@@ -110,7 +133,7 @@ def _subject_page(*stages: str):
             subject = subject_for_token(token=token)
             if subject is None:
                 return _invalid_link(request)
-            stage = subject_stage(subject=subject)
+            stage = _current_stage(subject)
             # Every subject page speaks the study's language, whatever the browser says.
             with translation.override(subject.study.language or settings.LANGUAGE_CODE):
                 if stage not in stages:
@@ -129,7 +152,7 @@ def subject_entry(request: HttpRequest, token: str) -> HttpResponse:
     if subject is None:
         return _invalid_link(request)
     with translation.override(subject.study.language or settings.LANGUAGE_CODE):
-        return _page_for_stage(request, subject, token, subject_stage(subject=subject))
+        return _page_for_stage(request, subject, token, _current_stage(subject))
 
 
 @never_cache
@@ -380,6 +403,8 @@ def _js_strings() -> dict[str, str]:
         ),
         "between": _("between “%(low)s” and “%(high)s”"),
         "fullscreenResume": _("Press any key or click to continue in full screen."),
+        "close": _("Close enough to the expected answer."),
+        "tooFar": _("Too far from the expected answer."),
     }
 
 
@@ -416,6 +441,10 @@ def _trial_url(token: str, trial_index: int) -> str:
 def _next_url(token: str, step: NextStep) -> str:
     if step.kind == "done":
         return reverse("annotation:subject-done", kwargs={"token": token})
+    if step.kind == "qualification":
+        return reverse("annotation:subject-qualification", kwargs={"token": token})
+    if step.kind == "ended":
+        return reverse("annotation:subject-entry", kwargs={"token": token})
     if step.kind == "break":
         return reverse("annotation:subject-break", kwargs={"token": token})
     return _trial_url(token, step.trial_index)
@@ -481,6 +510,40 @@ def subject_break(request: HttpRequest, token: str, subject: Subject, stage: str
     context["progress"] = break_info(session=session)
     context["surround"] = _surround_style(study)
     return render(request, TEMPLATES + "break.html", context)
+
+
+@never_cache
+@require_GET
+@_subject_page(STAGE_TRIAL, STAGE_SCREENED_OUT)
+def subject_qualification(
+    request: HttpRequest, token: str, subject: Subject, stage: str
+) -> HttpResponse:
+    """The result of the latest try at the qualification: go on, try again, or leave."""
+    study = subject.study
+    session = subject_session(subject=subject)
+    result = qualification_result(
+        session=session,
+        attempts=study.qualification_attempts,
+        dimensions=study_dimensions(study=study),
+    )
+    if result is None:
+        if stage == STAGE_SCREENED_OUT:  # not reached by the service; never a redirect loop
+            return _released_page(request, subject)
+        return _page_for_stage(request, subject, token, stage)
+    exit_ = None
+    if stage == STAGE_SCREENED_OUT:
+        exit_ = platform_exit(study=study, kind=EXIT_QUALIFICATION_FAILED, subject=subject)
+    context = {
+        "study": study,
+        "token": token,
+        "result": result,
+        "screened_out": stage == STAGE_SCREENED_OUT,
+        "exit": exit_,
+        "next_url": _trial_url(token, session.cursor),
+        "tolerance": qualification_tolerance(study),
+        "surround": _surround_style(study),
+    }
+    return render(request, TEMPLATES + "qualification.html", context)
 
 
 @never_cache

@@ -385,6 +385,8 @@ class RecruitmentForm(forms.ModelForm):
             "completion_code_crowd": "Completion code",
             "screened_out_code": "Screened-out code",
             "quota_full_code": "Quota-full code",
+            "timed_out_code": "Timed-out code",
+            "qualification_failed_code": "Qualification-failed code",
         }
         help_texts = {
             "completion_code_crowd": "The code the platform expects from a finished participant "
@@ -392,4 +394,6 @@ class RecruitmentForm(forms.ModelForm):
             "screened_out_code": "Given to a participant who declines consent (Prolific: a "
             "'NOCONSENT' code set to 'return').",
             "quota_full_code": "Given to an arrival after the quota is reached.",
+            "timed_out_code": "Given to a subject whose session ended after idling or past "
+            "the maximum duration (Prolific: a 'Manually review' code).",
         }

@@ -18,6 +18,8 @@ STAGE_INSTRUCTIONS = "instructions"
 STAGE_TRIAL = "trial"
 # A recruited session released after idling (annotation.services.recruitment).
 STAGE_RELEASED = "released"
+# Failed the qualification (annotation.services.quality): screened out with its own code.
+STAGE_SCREENED_OUT = "screened_out"
 
 
 # What the subject pages read; the study's free-form metadata (the demo keeps its whole
@@ -47,6 +49,12 @@ _SUBJECT_PAGE_FIELDS = (
     "study__completion_url",
     "study__completion_code_crowd",
     "study__screened_out_code",
+    "study__qualification_enabled",
+    "study__qualification_attempts",
+    "study__qualification_tolerance",
+    "study__qualification_failed_code",
+    "study__max_duration_minutes",
+    "study__timed_out_code",
     "platform",
     "platform_session_id",
     "platform_submit_to",
@@ -57,6 +65,8 @@ _SUBJECT_PAGE_FIELDS = (
     "session__completion_code",
     "session__display_check",
     "session__released_at",
+    "session__ended_reason",
+    "session__started_at",
 )
 
 
@@ -90,6 +100,8 @@ def subject_stage(*, subject: Subject) -> str:
     if session is not None and session.is_complete:
         return STAGE_DONE
     if session is not None and session.released_at is not None:
+        if session.ended_reason == RatingSession.Ended.QUALIFICATION:
+            return STAGE_SCREENED_OUT
         return STAGE_RELEASED
     if subject.study.status != Study.Status.OPEN:
         return STAGE_NOT_OPEN

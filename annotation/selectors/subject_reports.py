@@ -10,6 +10,7 @@ dimension, all with the trial's response time).
 import statistics
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 
 from django.core.paginator import Page, Paginator
 from django.db import connection
@@ -29,6 +30,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce, Least
+from django.utils import timezone
 
 from annotation.models import (
     AnalysisRun,
@@ -38,6 +40,8 @@ from annotation.models import (
     Study,
     Subject,
 )
+from annotation.selectors.crowd_gates import accept_decision, suggested_bonus
+from annotation.selectors.quality import CheckCounts, check_counts
 from core.params import text_param
 
 DEFAULT_PAGE_SIZE = 50
@@ -188,7 +192,21 @@ class SubjectReport:
     gold_accuracy: float | None = None
     screening: str = ""  # "kept", "rejected", or "" (not in the latest analysis)
     screening_reason: str = ""
+    checks: CheckCounts = field(default_factory=CheckCounts)
+    # The crowd gates (annotation.selectors.crowd_gates); blank for invited subjects.
+    accept: str = ""
+    bonus: Decimal | None = None
     extra: dict = field(default_factory=dict)
+
+    @property
+    def qualification(self) -> str:
+        """ "passed", "failed", "in_progress", or "" when the session had no qualification."""
+        if not self.checks.qualification_trials:
+            return ""
+        session = getattr(self.subject, "session", None)
+        if session is not None and session.ended_reason == "qualification":
+            return "failed"
+        return "passed" if self.trials or self.finished_at else "in_progress"
 
     @property
     def state(self) -> str:
@@ -343,6 +361,8 @@ def subject_reports(*, study: Study, subjects: list[Subject]) -> list[SubjectRep
     repeats = _repeat_rows(session_ids=session_ids) if study.repeats_per_session else {}
     gold = _gold_rows(study=study, session_ids=session_ids)
     decisions = screening_decisions(study=study)
+    checks = check_counts(session_ids=session_ids)
+    now = timezone.now()
     reports = []
     for subject in subjects:
         report = SubjectReport(subject=subject)
@@ -358,5 +378,10 @@ def subject_reports(*, study: Study, subjects: list[Subject]) -> list[SubjectRep
         if session and session.pk in gold:
             report.gold_answers, report.gold_mean_abs_error, report.gold_accuracy = gold[session.pk]
         report.screening, report.screening_reason = decisions.get(subject.label, ("", ""))
+        if session and session.pk in checks:
+            report.checks = checks[session.pk]
+        if subject.platform:
+            report.accept = accept_decision(report, study=study, now=now)
+            report.bonus = suggested_bonus(report, study=study, decision=report.accept)
         reports.append(report)
     return reports

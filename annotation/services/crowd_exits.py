@@ -17,6 +17,8 @@ MTURK_SUBMIT_PATH = "/mturk/externalSubmit"
 EXIT_COMPLETED = "completed"
 EXIT_SCREENED_OUT = "screened_out"
 EXIT_QUOTA_FULL = "quota_full"
+EXIT_QUALIFICATION_FAILED = "qualification_failed"
+EXIT_TIMED_OUT = "timed_out"
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ def _exit_code(study: Study, kind: str, fallback: str) -> str:
         EXIT_COMPLETED: study.completion_code_crowd,
         EXIT_SCREENED_OUT: study.screened_out_code,
         EXIT_QUOTA_FULL: study.quota_full_code,
+        EXIT_QUALIFICATION_FAILED: study.qualification_failed_code or study.screened_out_code,
+        EXIT_TIMED_OUT: study.timed_out_code,
     }
     return codes[kind] or fallback
 

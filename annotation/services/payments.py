@@ -4,17 +4,9 @@ The researcher uploads it to the platform (or reads it while approving). It is t
 place the raw platform ID is read: the platform needs it to approve and pay, and nothing
 else (exports, releases, the API, the admin) shows it.
 
-The accept rule, documented in docs/researchers.md ("Running on Prolific / MTurk"):
-
-- ``accept``: the session is complete and at most ``TOO_FAST_SHARE_MAX`` of its timed
-  answers came faster than the study's too-fast threshold;
-- ``review``: complete, but more answers than that were too fast (a bot or a clicker):
-  look before rejecting; Prolific allows a rejection only for failed attention checks, which
-  this site does not run yet, so nothing is rejected automatically;
-- ``screened_out``: declined consent (sent back with the screened-out code: ask them to
-  return the submission);
-- ``timed_out``: the session was released after idling; ``incomplete``: still under way or
-  never started.
+The ``decision`` column is the *accept* gate and ``use`` the *use* gate; both, and the
+``suggested_bonus`` rule, are documented in :mod:`annotation.selectors.crowd_gates` and
+docs/researchers.md ("Quality gates").
 """
 
 import csv
@@ -24,7 +16,6 @@ from dataclasses import dataclass
 from annotation.models import Study
 from annotation.selectors.subject_reports import SubjectReport, subject_reports, subject_rows
 
-TOO_FAST_SHARE_MAX = 0.5
 PAYMENT_COLUMNS = (
     "pseudonym",
     "platform",
@@ -35,22 +26,34 @@ PAYMENT_COLUMNS = (
     "minutes",
     "trials",
     "too_fast_share",
+    "qualification",
+    "traps_passed",
+    "traps_failed",
+    "gold_passed",
+    "gold_failed",
     "decision",
+    "use",
+    "suggested_bonus",
 )
 
 
 @dataclass(frozen=True)
 class PaymentRow:
     report: SubjectReport
-    decision: str
+
+    @property
+    def decision(self) -> str:
+        return self.report.accept
 
     def values(self) -> list[object]:
-        subject = self.report.subject
-        started, finished = self.report.started_at, self.report.finished_at
+        report = self.report
+        subject = report.subject
+        started, finished = report.started_at, report.finished_at
         minutes = (
             round((finished - started).total_seconds() / 60, 1) if started and finished else ""
         )
-        share = self.report.too_fast_share
+        share = report.too_fast_share
+        checks = report.checks
         return [
             subject.label,
             subject.platform,
@@ -59,33 +62,22 @@ class PaymentRow:
             started.isoformat() if started else "",
             finished.isoformat() if finished else "",
             minutes,
-            self.report.trials,
+            report.trials,
             "" if share is None else round(share, 4),
-            self.decision,
+            report.qualification,
+            checks.traps_passed,
+            checks.traps_failed,
+            checks.gold_passed,
+            checks.gold_failed,
+            report.accept,
+            report.screening,
+            report.bonus if report.bonus is not None else "",
         ]
-
-
-def accept_decision(report: SubjectReport) -> str:
-    """The rule of the module's docstring, for one subject's report line."""
-    subject = report.subject
-    session = getattr(subject, "session", None)
-    if subject.declined_at is not None:
-        return "screened_out"
-    if session is not None and session.released_at is not None:
-        return "timed_out"
-    if session is None or session.completed_at is None:
-        return "incomplete"
-    if (report.too_fast_share or 0) > TOO_FAST_SHARE_MAX:
-        return "review"
-    return "accept"
 
 
 def payment_rows(*, study: Study) -> list[PaymentRow]:
     subjects = list(subject_rows(study=study).exclude(platform="").order_by("id"))
-    return [
-        PaymentRow(report, accept_decision(report))
-        for report in subject_reports(study=study, subjects=subjects)
-    ]
+    return [PaymentRow(report) for report in subject_reports(study=study, subjects=subjects)]
 
 
 def payment_csv(*, study: Study) -> str:

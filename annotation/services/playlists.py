@@ -11,6 +11,7 @@ same lock from the ratings and the trials still ahead in unfinished sessions.
 Entry shape: see `annotation.playlist_entries`.
 """
 
+import math
 import random
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -23,6 +24,7 @@ from annotation.playlist_entries import (
     KIND_GOLD,
     KIND_RATING,
     KIND_TRAINING,
+    KIND_TRAP,
     playlist_entry,
 )
 from annotation.services.allocation import adaptive_rating_ids
@@ -103,6 +105,34 @@ def repeats_insert(*, trials: Sequence[dict], repeats: int, rng: random.Random) 
     return result
 
 
+def checks_insert(
+    *, trials: Sequence[dict], checks: Sequence[dict], every: int, rng: random.Random
+) -> list[dict]:
+    """One of ``checks`` at a random place in each block of ``every`` trials, in order.
+
+    A random place in each block, rather than anywhere, keeps the rate steady through the
+    session (the P.910 crowd toolkit's one trap per ten), so a subject who stops attending
+    halfway meets a check soon after.
+    """
+    result = list(trials)
+    length = len(trials)
+    # Each block's own places (the slot before its first trial up to its last), so two
+    # checks never share a place and keep their order.
+    places = [
+        rng.randint(block * every, min((block + 1) * every - 1, length))
+        for block in range(len(checks))
+    ]
+    # From the last place back, so an insertion never moves a place still to come.
+    for place, check in sorted(zip(places, checks, strict=True), key=lambda pair: -pair[0]):
+        result.insert(place, check)
+    return result
+
+
+def checks_per_session(*, rating_trials: int, every: int) -> int:
+    """One check in every block of ``every`` rating trials, the last partial block included."""
+    return math.ceil(rating_trials / every) if every > 0 and rating_trials > 0 else 0
+
+
 def playlist_build(
     *,
     training_ids: Sequence[int],
@@ -110,13 +140,40 @@ def playlist_build(
     gold_ids: Sequence[int],
     repeats: int,
     rng: random.Random,
+    trap_ids: Sequence[int] = (),
+    gold_every: int = 0,
+    trap_every: int = 0,
 ) -> list[dict]:
-    """Training first (in the researcher's order), then rating and gold trials shuffled."""
+    """Training first (in the researcher's order), then rating and gold trials shuffled.
+
+    With ``gold_every``, gold trials are spread one per block of that many trials instead
+    of shuffled in; traps (``trap_ids``, in order) are spread one per ``trap_every``.
+    """
     main = [playlist_entry(s, KIND_RATING) for s in rating_ids]
-    main += [playlist_entry(s, KIND_GOLD) for s in gold_ids]
-    rng.shuffle(main)
+    golds = [playlist_entry(s, KIND_GOLD) for s in gold_ids]
+    if gold_every:
+        rng.shuffle(main)
+        main = checks_insert(trials=main, checks=golds, every=gold_every, rng=rng)
+    else:
+        main += golds
+        rng.shuffle(main)
+    if trap_ids:
+        traps = [playlist_entry(s, KIND_TRAP) for s in trap_ids]
+        main = checks_insert(trials=main, checks=traps, every=max(trap_every, 1), rng=rng)
     main = repeats_insert(trials=main, repeats=repeats, rng=rng)
     return [playlist_entry(s, KIND_TRAINING) for s in training_ids] + main
+
+
+def trap_ids_pick(
+    *, trap_ids: Sequence[int], counts: Mapping[int, int], n: int, rng: random.Random
+) -> list[int]:
+    """``n`` traps, the least shown first; a study with fewer traps shows them again."""
+    if not trap_ids or n <= 0:
+        return []
+    order = stimuli_pick_least_assigned(
+        stimulus_ids=trap_ids, counts=counts, n=len(trap_ids), rng=rng
+    )
+    return [order[i % len(order)] for i in range(n)]
 
 
 def playlist_for_study(
@@ -141,10 +198,19 @@ def playlist_for_study(
             n=study.session_size,
             rng=rng,
         )
+    gold_count = study.gold_per_session
+    if study.gold_every:
+        gold_count = checks_per_session(rating_trials=len(rating_ids), every=study.gold_every)
     gold_ids = stimuli_pick_least_assigned(
         stimulus_ids=by_role[Stimulus.Role.GOLD],
         counts=assignment_counts(playlists=playlists, kind=KIND_GOLD),
-        n=study.gold_per_session,
+        n=gold_count,
+        rng=rng,
+    )
+    trap_ids = trap_ids_pick(
+        trap_ids=by_role[Stimulus.Role.TRAP],
+        counts=assignment_counts(playlists=playlists, kind=KIND_TRAP),
+        n=checks_per_session(rating_trials=len(rating_ids), every=study.trap_every),
         rng=rng,
     )
     return playlist_build(
@@ -153,6 +219,9 @@ def playlist_for_study(
         gold_ids=gold_ids,
         repeats=study.repeats_per_session,
         rng=rng,
+        trap_ids=trap_ids,
+        gold_every=study.gold_every,
+        trap_every=study.trap_every,
     )
 
 

@@ -51,6 +51,7 @@ OUTCOME_QUOTA_FULL = "quota_full"
 OUTCOME_OTHER_BROWSER = "other_browser"
 OUTCOME_STARTED = "started"
 OUTCOME_RESUMED = "resumed"
+OUTCOME_THROTTLED = "throttled"
 
 
 class ArrivalInvalid(ValidationError):
@@ -161,11 +162,17 @@ def _subject_recruit(*, study: Study, arrival: Arrival, id_hash: str) -> tuple[S
 
 
 def recruitment_arrive(
-    *, study: Study, arrival: Arrival, browser_subject_id: int | None
+    *,
+    study: Study,
+    arrival: Arrival,
+    browser_subject_id: int | None,
+    starts_allowed: bool = True,
 ) -> ArrivalOutcome:
     """Make, resume or refuse a participant arriving through the study's link.
 
-    ``browser_subject_id`` is the subject this browser took part as (its signed cookie).
+    ``browser_subject_id`` is the subject this browser took part as (its signed cookie);
+    ``starts_allowed`` False (the arrival's address started too many) refuses a new
+    participant but still lets a returning one resume.
     """
     if arrival.preview:
         return ArrivalOutcome(OUTCOME_PREVIEW)
@@ -184,6 +191,8 @@ def recruitment_arrive(
         idle_sessions_release(study=study)
         if _quota_reached(study):
             return ArrivalOutcome(OUTCOME_QUOTA_FULL)
+        if not starts_allowed:
+            return ArrivalOutcome(OUTCOME_THROTTLED)
         subject, token = _subject_recruit(study=study, arrival=arrival, id_hash=id_hash)
         return ArrivalOutcome(OUTCOME_STARTED, subject, token)
 
@@ -263,6 +272,15 @@ RECRUITMENT_FIELDS = (
     "quota_full_code",
     "quota_completed",
     "idle_release_minutes",
+    "max_duration_minutes",
+    "timed_out_code",
+    "qualification_enabled",
+    "qualification_tolerance",
+    "qualification_attempts",
+    "qualification_failed_code",
+    "trap_every",
+    "gold_every",
+    "bonus_amount",
 )
 
 
@@ -272,6 +290,8 @@ def recruitment_settings_update(*, study: Study, **fields) -> Study:
     unknown = set(fields) - set(RECRUITMENT_FIELDS)
     if unknown:
         raise ValidationError(f"Not recruitment settings: {', '.join(sorted(unknown))}.")
+    if fields.get("qualification_attempts", 1) < 1:
+        raise ValidationError("A qualification needs at least one try.")
     url = fields.get("completion_url", study.completion_url)
     if url and not url.startswith("https://"):
         raise ValidationError("The completion URL must start with https://.")

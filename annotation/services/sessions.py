@@ -18,9 +18,18 @@ from django.utils.translation import gettext as _
 
 from annotation.errors import ScoreOutOfRange, SessionRejected
 from annotation.models import Rating, RatingSession, Stimulus, Study, Subject
-from annotation.playlist_entries import KIND_TRAINING, training_count
+from annotation.playlist_entries import KIND_TRAINING, KIND_TRAP, training_count
 from annotation.selectors.subject import DimensionView, study_dimensions
 from annotation.services.playlists import PlaylistError, playlist_session_start
+from annotation.services.quality import (
+    OUTCOME_FAILED,
+    attempt_conclude,
+    check_record,
+    is_past_max_duration,
+    is_qualification_end,
+    qualification_tolerance,
+    session_end_early,
+)
 from annotation.services.scores import score_validate
 from annotation.tokens import token_hash
 
@@ -38,12 +47,21 @@ _SUBMIT_FIELDS = (
     "subject__study__break_interval",
     "subject__study__too_fast_ms",
     "subject__study__updated_at",
+    "subject__study__qualification_enabled",
+    "subject__study__qualification_attempts",
+    "subject__study__qualification_tolerance",
+    "subject__study__max_duration_minutes",
+    "started_at",
+    "completed_at",
+    "released_at",
 )
 
 
 @dataclass(frozen=True)
 class NextStep:
-    """Where the subject goes after a trial: "trial", "break" (then that trial) or "done"."""
+    """Where the subject goes after a trial: "trial", "break" (then that trial), "done",
+    "qualification" (the result of a try at the qualification, then that trial) or "ended"
+    (the session was ended early: past its maximum duration)."""
 
     kind: str
     trial_index: int | None = None
@@ -86,6 +104,14 @@ def next_step_after(*, playlist: list[dict], trial_index: int, break_interval: i
     if is_break_before(playlist=playlist, trial_index=following, break_interval=break_interval):
         return NextStep("break", following)
     return NextStep("trial", following)
+
+
+def _step_after(*, study: Study, playlist: list[dict], trial_index: int) -> NextStep:
+    if is_qualification_end(study=study, playlist=playlist, trial_index=trial_index):
+        return NextStep("qualification", trial_index + 1)
+    return next_step_after(
+        playlist=playlist, trial_index=trial_index, break_interval=study.break_interval
+    )
 
 
 def completion_code_new() -> str:
@@ -228,9 +254,10 @@ def _scores_validate(
 
 
 def _feedback(
-    *, entry: dict, stimulus_id: int, dimensions: tuple[DimensionView, ...]
+    *, study: Study, entry: dict, stimulus_id: int, dimensions: tuple[DimensionView, ...]
 ) -> dict | None:
-    """Training trials answer with the anchor: why the image deserves its scores."""
+    """Training trials answer with the anchor: why the image deserves its scores (and, in a
+    qualification, how far from them an answer may lie)."""
     if entry["kind"] != KIND_TRAINING:
         return None
     anchor = (
@@ -239,10 +266,13 @@ def _feedback(
         .values("explanation", "expected_scores")[0]
     )
     expected = anchor["expected_scores"] or {}
-    return {
+    feedback = {
         "explanation": anchor["explanation"],
         "expected": {d.key: expected[d.key] for d in dimensions if d.key in expected},
     }
+    if study.qualification_enabled:
+        feedback["tolerance"] = qualification_tolerance(study)
+    return feedback
 
 
 def _replay_ack_or_conflict(
@@ -331,7 +361,7 @@ def _ratings_create(
             score=score,
             trial_index=trial_index,
             is_repeat=bool(entry.get("repeat")),
-            is_training=entry["kind"] == KIND_TRAINING,
+            is_training=entry["kind"] in (KIND_TRAINING, KIND_TRAP),
             response_time_ms=response_time_ms,
             too_fast=too_fast,
         )
@@ -339,9 +369,11 @@ def _ratings_create(
     )
 
 
-def _cursor_advance(*, session: RatingSession, trial_index: int, complete: bool) -> None:
+def _cursor_advance(
+    *, session: RatingSession, trial_index: int, complete: bool, extra: dict | None = None
+) -> None:
     now = timezone.now()
-    fields: dict = {"cursor": trial_index + 1, "last_activity_at": now}
+    fields: dict = {"cursor": trial_index + 1, "last_activity_at": now, **(extra or {})}
     if complete:
         fields.update(completed_at=now, completion_code=completion_code_new())
     # "Still at this trial" is part of the update, so the cursor can only ever move
@@ -351,6 +383,41 @@ def _cursor_advance(*, session: RatingSession, trial_index: int, complete: bool)
             _("This trial was answered at the same time elsewhere; reload the page."),
             code="out_of_order",
         )
+
+
+def _quality_after_trial(
+    *,
+    session: RatingSession,
+    study: Study,
+    entry: dict,
+    trial_index: int,
+    scores_by_key: dict[str, float],
+    record: bool,
+) -> dict:
+    """Record the trial's check; at the end of a qualification try, what the session's row
+    must change to (a new playlist for another try, or the end of a failed subject)."""
+    if record:
+        check_record(
+            session=session, study=study, entry=entry, trial_index=trial_index, scores=scores_by_key
+        )
+    playlist = session.playlist
+    if not is_qualification_end(study=study, playlist=playlist, trial_index=trial_index):
+        return {}
+    result = attempt_conclude(
+        session=session, study=study, playlist=playlist, trial_index=trial_index
+    )
+    changes: dict = {}
+    if result.playlist != playlist:
+        changes["playlist"] = result.playlist
+    if result.outcome == OUTCOME_FAILED:
+        changes.update(released_at=timezone.now(), ended_reason=RatingSession.Ended.QUALIFICATION)
+    return changes
+
+
+def _ended_ack(session: RatingSession, trial_index: int) -> TrialAck:
+    """Past the maximum duration: the session ends now and this answer is not stored."""
+    session_end_early(session_id=session.pk, reason=RatingSession.Ended.MAX_DURATION)
+    return TrialAck(trial_index=trial_index, ratings=0, next_step=NextStep("ended"))
 
 
 def _submit_once(
@@ -372,10 +439,10 @@ def _submit_once(
         ack = TrialAck(
             trial_index=trial_index,
             ratings=len(values),
-            next_step=next_step_after(
-                playlist=playlist, trial_index=trial_index, break_interval=study.break_interval
+            next_step=_step_after(study=study, playlist=playlist, trial_index=trial_index),
+            feedback=_feedback(
+                study=study, entry=entry, stimulus_id=stimulus_id, dimensions=dimensions
             ),
-            feedback=_feedback(entry=entry, stimulus_id=stimulus_id, dimensions=dimensions),
             playlist=playlist,
         )
         _cursor_reached(session=session, trial_index=trial_index)
@@ -387,6 +454,8 @@ def _submit_once(
             if replay:
                 return ack
         _study_open(study)
+        if is_past_max_duration(session=session, study=study):
+            return _ended_ack(session, trial_index)
         if not rows_may_exist:
             _ratings_create(
                 session=session,
@@ -396,7 +465,19 @@ def _submit_once(
                 values=values,
                 response_time_ms=response_time_ms,
             )
-        _cursor_advance(session=session, trial_index=trial_index, complete=ack.complete)
+        changes = _quality_after_trial(
+            session=session,
+            study=study,
+            entry=entry,
+            trial_index=trial_index,
+            scores_by_key={d.key: values[d.id] for d in dimensions},
+            record=not rows_may_exist,
+        )
+        _cursor_advance(
+            session=session, trial_index=trial_index, complete=ack.complete, extra=changes
+        )
+        if "playlist" in changes:
+            ack = TrialAck(**{**ack.__dict__, "playlist": changes["playlist"]})
         return ack
 
 

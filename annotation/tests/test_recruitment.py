@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
 from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
@@ -26,6 +27,15 @@ from annotation.tests.factories import DimensionFactory, StimulusFactory, StudyF
 from annotation.tests.subject_support import display_check_pass, session_for
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    # The start throttle counts per address in the cache; every test's client is 127.0.0.1.
+    cache.clear()
+    yield
+    cache.clear()
+
 
 PROLIFIC = {"PROLIFIC_PID": "5f1a2b3c4d5e6f7a8b9c0d1e", "STUDY_ID": "st1", "SESSION_ID": "se1"}
 MTURK = {
@@ -275,6 +285,14 @@ def test_researcher_switches_the_link_on_and_sees_what_to_paste(admin_client):
         "quota_full_code": "",
         "quota_completed": "30",
         "idle_release_minutes": "60",
+        "max_duration_minutes": "0",
+        "timed_out_code": "",
+        "qualification_tolerance": "0",
+        "qualification_attempts": "2",
+        "qualification_failed_code": "",
+        "trap_every": "0",
+        "gold_every": "0",
+        "bonus_amount": "0",
     }
     assert admin_client.post(page, form).status_code == 302
     study.refresh_from_db()

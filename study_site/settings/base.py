@@ -199,6 +199,10 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 # answered 429 on every subject URL until the window ends.
 INVITE_GUESS_LIMIT = env_int("INVITE_GUESS_LIMIT", 20)
 INVITE_GUESS_WINDOW_S = env_int("INVITE_GUESS_WINDOW_S", 600)
+# New participants one address may start through a recruitment link per window (a lab or
+# a household shares an address, a script starting dozens does not).
+RECRUIT_START_LIMIT = env_int("RECRUIT_START_LIMIT", 10)
+RECRUIT_START_WINDOW_S = env_int("RECRUIT_START_WINDOW_S", 600)
 
 # --- Cache: sign-in lockouts live in the database; link throttling counts here -----
 # Several web processes must share it (CACHE_URL=redis://host:6379/1); the default,

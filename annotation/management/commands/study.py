@@ -36,6 +36,7 @@ from annotation.services.analysis_runs import analysis_run_request
 from annotation.services.imports import external_import, import_job_create, stimuli_import
 from annotation.services.invites import invites_create, invites_csv
 from annotation.services.payments import payment_csv
+from annotation.services.quality import sessions_past_max_duration_end
 from annotation.services.recruitment import idle_sessions_release
 from annotation.services.release_formats import ratings_csv_stream
 from annotation.services.release_package import release_package_request
@@ -48,6 +49,7 @@ from annotation.services.studies import (
     study_create,
     study_set_status,
 )
+from annotation.services.traps import trap_stimuli_create
 
 
 def _dimensions(text: str) -> tuple[DimensionSpec, ...]:
@@ -159,8 +161,13 @@ def _study_step_arguments(sub) -> None:
     pay.add_argument("slug")
     pay.add_argument("--out", default="-", help="File to write; '-' (default): standard output.")
     sub.add_parser(
-        "release-idle", help="Release idle recruited sessions (their trials go back)."
+        "release-idle",
+        help="Release idle recruited sessions and end those past the maximum duration "
+        "(their trials go back).",
     ).add_argument("slug")
+    traps = sub.add_parser("make-traps", help="Add attention-check (trap) stimuli.")
+    traps.add_argument("slug")
+    traps.add_argument("--count", type=int, default=3)
 
 
 def _release_file_arguments(sub) -> None:
@@ -320,8 +327,21 @@ class Command(BaseCommand):
             Path(cli_options["out"]).write_text(body, encoding="utf-8")
 
     def do_release_idle(self, **cli_options):
-        released = idle_sessions_release(study=self._study(cli_options["slug"]))
-        self.stdout.write(f"{released} idle session(s) released.")
+        study = self._study(cli_options["slug"])
+        released = idle_sessions_release(study=study)
+        ended = sessions_past_max_duration_end(study=study)
+        self.stdout.write(
+            f"{released} idle session(s) released; {ended} past the maximum duration ended."
+        )
+
+    def do_make_traps(self, **cli_options):
+        try:
+            made = trap_stimuli_create(
+                study=self._study(cli_options["slug"]), count=cli_options["count"]
+            )
+        except (ValueError, ValidationError) as error:
+            raise CommandError(str(error)) from None
+        self.stdout.write(f"{len(made)} trap stimuli added.")
 
     def do_progress(self, **cli_options):
         progress = study_progress(study=self._study(cli_options["slug"]))

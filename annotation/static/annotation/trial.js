@@ -436,6 +436,22 @@
     busy = false;
   }
 
+  // A qualification trial says whether the answers were close enough to the anchor's.
+  function showVerdict(feedback) {
+    const verdict = document.getElementById("feedback-verdict");
+    if (feedback.tolerance === null || feedback.tolerance === undefined) {
+      verdict.hidden = true;
+      return;
+    }
+    const close = data.dimensions.every(function (dim) {
+      const expected = feedback.expected[dim.key];
+      return expected === undefined || Math.abs(values[dim.key] - expected) <= feedback.tolerance;
+    });
+    verdict.textContent = close ? strings.close : strings.tooFar;
+    verdict.classList.toggle("off", !close);
+    verdict.hidden = false;
+  }
+
   function showFeedback(feedback, goOn) {
     const rows = document.getElementById("feedback-rows");
     rows.textContent = "";
@@ -451,6 +467,7 @@
       rows.appendChild(row);
     }
     document.getElementById("feedback-explanation").textContent = feedback.explanation;
+    showVerdict(feedback);
     form.hidden = true;
     const panel = document.getElementById("feedback");
     panel.hidden = false;
