@@ -105,6 +105,10 @@ def _packed(row: dict, name: str) -> PackedStimulus:
     )
 
 
+# Attention-check (trap) images state the answer to give: they are no quality stimuli.
+ANCHOR_ROLES = (Stimulus.Role.TRAINING, Stimulus.Role.GOLD)
+
+
 def packed_stimuli(*, release: LabelRelease, ids: list[int]) -> dict[int, PackedStimulus]:
     """The study's stimuli in the package: those rated in the release, and every anchor."""
     wanted = set(ids)
@@ -112,7 +116,7 @@ def packed_stimuli(*, release: LabelRelease, ids: list[int]) -> dict[int, Packed
     names: set[str] = set()
     rows = Stimulus.objects.filter(study_id=release.study_id).values(*STIMULUS_FIELDS)
     for row in rows.iterator(chunk_size=2000):
-        if row["id"] not in wanted and row["role"] == Stimulus.Role.NORMAL:
+        if row["id"] not in wanted and row["role"] not in ANCHOR_ROLES:
             continue
         found[row["id"]] = _packed(row, _content_name(row, names))
     return found
@@ -130,5 +134,5 @@ def contents_read(release: LabelRelease) -> PackageContents:
         raise ValidationError(f"Stimuli {missing[:5]} of the release are gone from the study.")
     in_mos = set(ids)
     # Training images never have a MOS; gold ones have none when the analysis left them out.
-    anchors = [s for s in stimuli.values() if s.role != Stimulus.Role.NORMAL and s.pk not in in_mos]
+    anchors = [s for s in stimuli.values() if s.role in ANCHOR_ROLES and s.pk not in in_mos]
     return PackageContents(keys, stored_rows, stimuli, [stimuli[pk] for pk in ids], anchors)

@@ -24,6 +24,7 @@ from annotation.services.imports import external_import, import_job_execute
 from annotation.services.release_formats import RATING_COLUMNS
 from annotation.services.release_package import release_package_request
 from annotation.services.releases import release_freeze
+from annotation.services.traps import trap_stimuli_create
 from annotation.tests.factories import AdminFactory, jpeg_bytes, rated_study_create
 from benchmark.training.cli import main as training_cli
 from benchmark.training.manifest import load_manifest
@@ -59,6 +60,15 @@ def csv_rows(path: Path) -> list[dict]:
 @pytest.fixture
 def demo_release() -> LabelRelease:
     return LabelRelease.objects.get(study=load_demo_study().study)
+
+
+def test_trap_images_are_no_anchors_of_the_package(demo_release, tmp_path):
+    traps = trap_stimuli_create(study=demo_release.study, count=2)
+    folder = unpack(package_of(demo_release), tmp_path)
+    anchors = pd.read_csv(folder / "anchors.csv")
+    assert set(anchors["role"]) == {"training"} and len(anchors) == 3
+    names = {p.name for p in (folder / "images").rglob("*")}
+    assert not names & {Path(t.image.name).name for t in traps}
 
 
 def test_demo_package_file_by_file(demo_release, tmp_path):
