@@ -4,7 +4,7 @@
                                     [--first-seed 0] [--only asap --only aigiqa --only timing]
 
 Two settings, true scores in JOD drawn N(0, 1.5) per group (a choice of ours; the papers
-do not fix one), answers by Thurstone Case V:
+do not fix one; ``--spread`` changes it for the asap setting), answers by Thurstone Case V:
 
 * ``asap``: one group of 20 conditions, the size of the ASAP paper's simulations
   (Mikhailiuk et al., ICPR 2020), batches of 19 pairs (a spanning tree) per round;
@@ -194,6 +194,9 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=30)
     parser.add_argument("--quick", action="store_true", help="2 repeats, 10 rounds, 6 prompts")
     parser.add_argument(
+        "--spread", type=float, default=1.5, help="sd of the asap setting's true scores (JOD)"
+    )
+    parser.add_argument(
         "--first-seed",
         type=int,
         default=0,
@@ -216,7 +219,7 @@ def main() -> None:
         print("setting asap: 1 group x 20 conditions, 19 pairs per round", flush=True)
         run_setting(
             "asap",
-            lambda seed: planted_truth(1, 20, seed=100 + seed),
+            lambda seed: planted_truth(1, 20, spread=args.spread, seed=100 + seed),
             args.rounds,
             19,
             range(args.first_seed, args.first_seed + args.repeats),
