@@ -29,6 +29,8 @@ import pandas as pd
 from scipy.sparse.csgraph import minimum_spanning_tree
 from scipy.special import log_ndtr, ndtr
 
+from analysis.pairwise.trueskill import converged_messages, full_information_gain
+
 PRIOR_VARIANCE = 0.5
 ROUND_SWEEPS = 6
 CANDIDATE_SWEEPS = 4
@@ -177,3 +179,22 @@ def _games(history: pd.DataFrame, names: list[str]) -> np.ndarray:
     winner, loser = np.nonzero(wins)
     repeats = wins[winner, loser]
     return np.stack([np.repeat(winner, repeats), np.repeat(loser, repeats)], axis=1)
+
+
+def reference_gains(
+    history: pd.DataFrame, names: list[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(library gains, library posterior means, reference gains, reference means) of one
+    history: the reference's round posterior from the prior, then its candidate loop."""
+    games = _games(history, names)
+    size = len(names)
+    posterior, _ = converged_messages(size, games[:, 0], games[:, 1], PRIOR_VARIANCE)
+    ours = full_information_gain(size, games[:, 0], games[:, 1], prior_variance=PRIOR_VARIANCE)
+    state = _State(
+        np.zeros(size), np.full(size, 1.0 / PRIOR_VARIANCE), np.zeros((0, 2)), np.zeros((0, 2))
+    )
+    state.message_precision = np.zeros((len(games), 2))
+    state.message_mean = np.zeros((len(games), 2))
+    state.mean, state.precision = _sweeps(games, state, state.mean, state.precision, ROUND_SWEEPS)
+    reference = _gain_matrix(games, state)
+    return ours, posterior.mean, reference + reference.T, state.mean

@@ -43,7 +43,7 @@ from analysis.pairwise.designs import ActiveDesign, FullDesign, PairDesign, Rand
 from analysis.pairwise.scale import ScalingOptions, scale_choices  # noqa: E402
 from analysis.pairwise.synthetic import answer_pairs, planted_truth, run_design  # noqa: E402
 from analysis.pairwise.thurstone import ThurstoneOptions  # noqa: E402
-from perf.asap_reference import ReferenceASAP  # noqa: E402
+from perf.asap_reference import ReferenceASAP, reference_gains  # noqa: E402
 
 # Two estimators score each design. pwcmp's (the library default) is what a researcher
 # gets, but its distance prior compresses pairs that stay unanimous however often they are
@@ -203,7 +203,10 @@ def main() -> None:
         help="repeats use seeds first-seed, first-seed + 1, ...",
     )
     parser.add_argument(
-        "--only", choices=("asap", "aigiqa", "timing"), action="append", help="run these parts"
+        "--only",
+        choices=("asap", "aigiqa", "timing", "agreement"),
+        action="append",
+        help="run these parts",
     )
     parser.add_argument(
         "--design",
@@ -214,7 +217,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.repeats, args.rounds, args.prompts = 2, 10, 6
-    parts = set(args.only or ("asap", "aigiqa", "timing"))
+    parts = set(args.only or ("asap", "aigiqa", "timing", "agreement"))
     if "asap" in parts:
         print("setting asap: 1 group x 20 conditions, 19 pairs per round", flush=True)
         run_setting(
@@ -229,6 +232,23 @@ def main() -> None:
         run_aigiqa(args)
     if "timing" in parts:
         batch_timing()
+    if "agreement" in parts:
+        reference_agreement()
+
+
+def reference_agreement() -> None:
+    """The library's full gain and posterior against the reference code's, on one history."""
+    truth = planted_truth(1, 20, seed=105)
+    history = run_design(RandomDesign(), truth, 19 * 8, 19, seed=1)
+    names = truth["stimulus"].tolist()
+    ours, mean, reference, reference_mean = reference_gains(history, names)
+    first, second = np.triu_indices(len(names), k=1)
+    agreement = spearmanr(ours[first, second], reference[first, second]).statistic
+    print(
+        f"gain of every pair after {len(history)} random answers, 20 conditions: Spearman "
+        f"{agreement:.4f} between the library's full gain and the reference code's; "
+        f"posterior means differ by at most {np.max(np.abs(mean - reference_mean)):.3f}"
+    )
 
 
 def run_aigiqa(args: argparse.Namespace) -> None:
