@@ -1,9 +1,10 @@
 """Pair designs on a planted ground truth: comparisons needed for the same scale accuracy.
 
     python perf/pairwise_designs.py [--repeats 6 --rounds 30 --prompts 30 --quick]
+                                    [--first-seed 0] [--only asap --only aigiqa --only timing]
 
 Two settings, true scores in JOD drawn N(0, 1.5) per group (a choice of ours; the papers
-do not fix one), answers by Thurstone Case V:
+do not fix one; ``--spread`` changes it for the asap setting), answers by Thurstone Case V:
 
 * ``asap``: one group of 20 conditions, the size of the ASAP paper's simulations
   (Mikhailiuk et al., ICPR 2020), batches of 19 pairs (a spanning tree) per round;
@@ -29,7 +30,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,7 @@ from analysis.pairwise.designs import ActiveDesign, FullDesign, PairDesign, Rand
 from analysis.pairwise.scale import ScalingOptions, scale_choices  # noqa: E402
 from analysis.pairwise.synthetic import answer_pairs, planted_truth, run_design  # noqa: E402
 from analysis.pairwise.thurstone import ThurstoneOptions  # noqa: E402
+from perf.asap_reference import ReferenceASAP, reference_gains  # noqa: E402
 
 # Two estimators score each design. pwcmp's (the library default) is what a researcher
 # gets, but its distance prior compresses pairs that stay unanimous however often they are
@@ -58,6 +60,8 @@ DESIGNS: list[tuple[str, PairDesign]] = [
     ("random", RandomDesign()),
     ("active (full gain)", ActiveDesign(gain="full")),
     ("active (approx gain)", ActiveDesign(gain="approx")),
+    # For comparison only: ASAP as the authors' reference code runs it (perf/asap_reference.py).
+    ("asap reference code", ReferenceASAP()),
 ]
 
 
@@ -126,14 +130,21 @@ def needed(
 
 
 def run_setting(
-    name: str, make_truth: Callable[[int], pd.DataFrame], rounds: int, batch: int, repeats: int
+    name: str,
+    make_truth: Callable[[int], pd.DataFrame],
+    rounds: int,
+    batch: int,
+    seeds: range,
+    wanted: Collection[str],
 ) -> None:
-    """Each repeat draws its own truth (``make_truth(seed)``) and answers."""
+    """Each repeat (one per seed) draws its own truth (``make_truth(seed)``) and answers."""
     comparisons = batch * np.arange(1, rounds + 1, dtype=float)
     curves = {}
     for label, design in DESIGNS:
+        if label not in wanted:
+            continue
         started = time.perf_counter()
-        runs = [curve(design, make_truth(seed), rounds, batch, seed) for seed in range(repeats)]
+        runs = [curve(design, make_truth(seed), rounds, batch, seed) for seed in seeds]
         curves[label] = np.mean(runs, axis=0)
         print(f"  {label:22s} simulated in {time.perf_counter() - started:6.1f} s", flush=True)
     for position, estimator in enumerate(EVALUATIONS):
@@ -165,7 +176,7 @@ def batch_timing() -> None:
     conditions = truth["stimulus"].tolist()
     rng = np.random.default_rng(0)
     print("next batch of 49 pairs, 50 conditions, 980 answers in the history (goal <= 50 ms):")
-    for label, design in [*DESIGNS, ("active (auto, default)", ActiveDesign())]:
+    for label, design in [*DESIGNS[:4], ("active (auto, default)", ActiveDesign())]:
         times = []
         for _ in range(2 if "full gain" in label else 20):
             started = time.perf_counter()
@@ -182,13 +193,65 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--prompts", type=int, default=30)
     parser.add_argument("--quick", action="store_true", help="2 repeats, 10 rounds, 6 prompts")
+    parser.add_argument(
+        "--spread", type=float, default=1.5, help="sd of the asap setting's true scores (JOD)"
+    )
+    parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="repeats use seeds first-seed, first-seed + 1, ...",
+    )
+    parser.add_argument(
+        "--only",
+        choices=("asap", "aigiqa", "timing", "agreement"),
+        action="append",
+        help="run these parts",
+    )
+    parser.add_argument(
+        "--design",
+        choices=[label for label, _ in DESIGNS],
+        action="append",
+        help="simulate only these designs (and random pairs)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.repeats, args.rounds, args.prompts = 2, 10, 6
-    print("setting asap: 1 group x 20 conditions, 19 pairs per round", flush=True)
-    run_setting(
-        "asap", lambda seed: planted_truth(1, 20, seed=100 + seed), args.rounds, 19, args.repeats
+    parts = set(args.only or ("asap", "aigiqa", "timing", "agreement"))
+    if "asap" in parts:
+        print("setting asap: 1 group x 20 conditions, 19 pairs per round", flush=True)
+        run_setting(
+            "asap",
+            lambda seed: planted_truth(1, 20, spread=args.spread, seed=100 + seed),
+            args.rounds,
+            19,
+            range(args.first_seed, args.first_seed + args.repeats),
+            _wanted(args),
+        )
+    if "aigiqa" in parts:
+        run_aigiqa(args)
+    if "timing" in parts:
+        batch_timing()
+    if "agreement" in parts:
+        reference_agreement()
+
+
+def reference_agreement() -> None:
+    """The library's full gain and posterior against the reference code's, on one history."""
+    truth = planted_truth(1, 20, seed=105)
+    history = run_design(RandomDesign(), truth, 19 * 8, 19, seed=1)
+    names = truth["stimulus"].tolist()
+    ours, mean, reference, reference_mean = reference_gains(history, names)
+    first, second = np.triu_indices(len(names), k=1)
+    agreement = spearmanr(ours[first, second], reference[first, second]).statistic
+    print(
+        f"gain of every pair after {len(history)} random answers, 20 conditions: Spearman "
+        f"{agreement:.4f} between the library's full gain and the reference code's; "
+        f"posterior means differ by at most {np.max(np.abs(mean - reference_mean)):.3f}"
     )
+
+
+def run_aigiqa(args: argparse.Namespace) -> None:
     print(
         f"setting aigiqa: {args.prompts} prompts x 15 generators, 14 pairs per group per round",
         flush=True,
@@ -199,9 +262,14 @@ def main() -> None:
         lambda seed: planted_truth(args.prompts, 15, seed=200 + seed),
         aigiqa_rounds,
         14,
-        max(1, args.repeats // 3),
+        range(args.first_seed, args.first_seed + max(1, args.repeats // 3)),
+        _wanted(args),
     )
-    batch_timing()
+
+
+def _wanted(args: argparse.Namespace) -> set[str]:
+    """The designs asked for (all by default); random pairs always, as the yardstick."""
+    return {"random", *(args.design or [label for label, _ in DESIGNS])}
 
 
 if __name__ == "__main__":

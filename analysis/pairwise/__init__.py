@@ -18,6 +18,7 @@ from analysis.pairwise.choices import (
 )
 from analysis.pairwise.counts import GroupBatch, PairLayout, pair_layout
 from analysis.pairwise.designs import ActiveDesign, FullDesign, PairDesign, RandomDesign
+from analysis.pairwise.joint import JointOptions, JointScale, bootstrap_joint, joint_scale
 from analysis.pairwise.scale import (
     BootstrapOptions,
     ScalingOptions,
@@ -48,6 +49,8 @@ __all__ = [
     "BootstrapOptions",
     "BradleyTerryOptions",
     "FullDesign",
+    "JointOptions",
+    "JointScale",
     "GroupBatch",
     "PairDesign",
     "PairLayout",
@@ -55,11 +58,13 @@ __all__ = [
     "RandomDesign",
     "ScalingOptions",
     "ThurstoneOptions",
+    "bootstrap_joint",
     "bootstrap_scale",
     "bradley_terry_scores",
     "check_groups",
     "choices_from_winners",
     "groups_of",
+    "joint_scale",
     "outlier_analysis",
     "pair_layout",
     "repeat_consistency",

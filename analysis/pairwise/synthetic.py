@@ -187,3 +187,64 @@ def run_design(
         history = pd.concat(answered, ignore_index=True)
         done += len(pairs)
     return history
+
+
+def planted_ratings(
+    truth: pd.DataFrame,
+    n_subjects: int,
+    *,
+    slope: float = 0.8,
+    offset: float = 3.0,
+    relative_noise: float = 1.5,
+    subject_offsets: np.ndarray | None = None,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Ratings of every stimulus of ``truth`` by ``n_subjects`` subjects ``"r00"``, ...
+    under the unified model: ``slope * q + offset (+ the subject's offset)`` plus Gaussian
+    noise of sd ``slope * relative_noise * 1.4826 / sqrt 2`` (``relative_noise`` is the
+    paper's ``c``). A ratings table (``stimulus``, ``subject``, ``dimension``, ``score``).
+
+    The noise comes from its own stream of ``seed``: with :func:`planted_truth`'s stream
+    the noise would repeat the planted scores."""
+    rng = np.random.default_rng([seed, 1])
+    shifts = np.zeros(n_subjects) if subject_offsets is None else np.asarray(subject_offsets)
+    noise_sd = abs(slope) * relative_noise * JOD_SIGMA / np.sqrt(2.0)
+    frames = []
+    for subject in range(n_subjects):
+        mean = slope * truth["true_score"].to_numpy() + offset + shifts[subject]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "stimulus": truth["stimulus"].to_numpy(),
+                    "subject": f"r{subject:02d}",
+                    "dimension": "score",
+                    "score": mean + rng.normal(0.0, noise_sd, len(truth)),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def sparse_pairs(
+    truth: pd.DataFrame, per_group: int, n_subjects: int, *, seed: int = 0
+) -> pd.DataFrame:
+    """``per_group`` uniformly random pairs per group, each by one of ``n_subjects``
+    subjects ``"c00"``, ...: the ``pairs`` input of :func:`answer_pairs`."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for group, frame in truth.groupby("group", sort=True):
+        stimuli = frame["stimulus"].to_numpy()
+        first = rng.integers(0, len(stimuli), per_group)
+        second = (first + rng.integers(1, len(stimuli), per_group)) % len(stimuli)
+        subjects = rng.integers(0, n_subjects, per_group)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "subject": [f"c{s:02d}" for s in subjects],
+                    "group": group,
+                    "first": stimuli[first],
+                    "second": stimuli[second],
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)

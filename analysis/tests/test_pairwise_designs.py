@@ -121,10 +121,13 @@ def test_close_pairs_are_worth_more_than_settled_ones():
 
 
 def test_the_active_design_beats_random_pairs_on_a_planted_scale():
+    # A spread of 3 JOD, where random pairs waste many answers on pairs that are always
+    # answered the same way: at 1.5 JOD the active design's lead (about 10 % in RMSE, see
+    # perf/pairwise_designs.py) is smaller than the spread between 3 seeds.
     errors: dict[str, list[float]] = {"active": [], "random": []}
     for design in (ActiveDesign(), RandomDesign()):
         for seed in range(3):
-            truth = planted_truth(1, 20, spread=1.5, seed=7 + seed)
+            truth = planted_truth(1, 20, spread=3.0, seed=7 + seed)
             choices = run_design(design, truth, 19 * 20, 19, seed=seed)
             merged = scale_choices(choices).merge(truth, on=["group", "stimulus"])
             error = merged["score"] - merged["true_score"]
