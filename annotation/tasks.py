@@ -4,6 +4,7 @@ from celery import shared_task
 
 from annotation.models import AnalysisRun, ImportJob, LabelRelease
 from annotation.services.analysis_runs import analysis_run_execute
+from annotation.services.crowd_sweep import crowd_sessions_sweep
 from annotation.services.imports import import_job_execute
 from annotation.services.release_package import release_package_execute
 
@@ -26,3 +27,10 @@ def analysis_run_task(run_id: int) -> str:
 def release_package_task(release_id: int) -> str:
     release = LabelRelease.objects.select_related("study").get(pk=release_id)
     return release_package_execute(release=release).package_status
+
+
+# Run by Celery beat (CELERY_BEAT_SCHEDULE); cheap when no study sets a limit.
+@shared_task(name="annotation.crowd_sessions_sweep", time_limit=600, ignore_result=True)
+def crowd_sessions_sweep_task() -> dict:
+    counts = crowd_sessions_sweep()
+    return {"studies": counts.studies, "released": counts.released, "ended": counts.ended}

@@ -3,7 +3,12 @@
 import sys
 
 
-def worker_argv(*, hostname: str, queues: str = "default,gpu") -> list[str]:
+def worker_argv(
+    *, hostname: str, queues: str = "default,gpu", beat_schedule: str | None = None
+) -> list[str]:
+    """``beat_schedule`` (a file path) also runs Celery beat inside this worker, as a lone
+    local worker may; production runs one ``celery -A study_site beat`` process instead."""
+    beat = ["--beat", "--schedule", beat_schedule] if beat_schedule else []
     # One process and no gossip/mingle: a local worker needs no cluster chatter, and the
     # filesystem broker cannot carry it.
     return [
@@ -26,6 +31,7 @@ def worker_argv(*, hostname: str, queues: str = "default,gpu") -> list[str]:
         "--without-heartbeat",
         "--hostname",
         hostname,
+        *beat,
     ]
 
 

@@ -20,6 +20,7 @@ from annotation.services.playlists import checks_insert, playlist_for_study
 from annotation.services.recruitment import recruitment_settings_update
 from annotation.tests.factories import DimensionFactory, StimulusFactory, StudyFactory
 from annotation.tests.subject_support import ACR_FIVE_LEVELS, display_check_pass, session_for
+from study_site.celery import app
 
 pytestmark = pytest.mark.django_db
 
@@ -351,3 +352,24 @@ def test_make_traps_adds_images_that_state_their_answer(settings, tmp_path):
     assert "注意力检查" in traps[0].prompt and "5 (Excellent)" in traps[0].prompt
     with Image.open(traps[0].image.path) as image:
         assert image.size == (768, 512)
+
+
+def test_the_periodic_sweep_releases_idle_and_ends_overlong_sessions_of_every_study():
+    idle_study = crowd_study(idle_release_minutes=20)
+    long_study = crowd_study(max_duration_minutes=30)
+    _idle, idle_token = arrive(idle_study, "sweep000001")
+    _long, long_token = arrive(long_study, "sweep000002")
+    _fresh, fresh_token = arrive(long_study, "sweep000003")
+    RatingSession.objects.filter(pk=session_for(idle_token).pk).update(
+        last_activity_at=timezone.now() - timedelta(minutes=21)
+    )
+    _started_minutes_ago(long_token, 31)
+    # The task beat sends, found by the name in the schedule among the tasks a worker loads.
+    app.loader.import_default_modules()
+    entry = app.conf.beat_schedule["crowd-sessions-sweep"]
+    counts = app.tasks[entry["task"]].apply().get()
+    assert counts == {"studies": 2, "released": 1, "ended": 1}
+    assert session_for(idle_token).released_at is not None
+    assert session_for(long_token).ended_reason == "max_duration"
+    fresh = session_for(fresh_token)
+    assert fresh.released_at is None and not fresh.ended_reason

@@ -265,6 +265,13 @@ CELERY_TASK_QUEUES = (
 CELERY_TASK_ROUTES = {"benchmark.tasks.*": {"queue": "gpu", "routing_key": "gpu"}}
 # A worker takes one task at a time so a long training run never holds others hostage.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Periodic work, sent by `celery -A study_site beat` (the demo's worker runs beat itself).
+CELERY_BEAT_SCHEDULE = {
+    "crowd-sessions-sweep": {
+        "task": "annotation.crowd_sessions_sweep",
+        "schedule": float(env_int("CROWD_SWEEP_SECONDS", 60)),
+    },
+}
 # No global time limit: each task declares its own (a retrain runs for hours).
 CELERY_TASK_TIME_LIMIT = None
 CELERY_TASK_SOFT_TIME_LIMIT = None

@@ -103,7 +103,10 @@ class Command(BaseCommand):
 
     def _serve(self, host: str, port: int) -> None:
         manage = str(Path(settings.BASE_DIR) / "manage.py")
-        worker = subprocess.Popen(worker_argv(hostname="demo@%h"), cwd=settings.BASE_DIR)
+        schedule = str(Path(settings.VAR_DIR) / "celerybeat-schedule")
+        worker = subprocess.Popen(
+            worker_argv(hostname="demo@%h", beat_schedule=schedule), cwd=settings.BASE_DIR
+        )
         web = subprocess.Popen(
             [sys.executable, manage, "runserver", f"{host}:{port}", "--noreload"],
             cwd=settings.BASE_DIR,
