@@ -398,8 +398,9 @@ def _js_strings() -> dict[str, str]:
         ),
         "noPrompt": _("(no text prompt)"),
         "notAccepted": _("The answer was not accepted (%(status)s)."),
-        "unreachable": _(
-            "The server cannot be reached. Check your connection and press Next again."
+        "connectionLost": _(
+            "Connection lost, retrying… Your answer is kept and will be sent as soon as "
+            "the server answers."
         ),
         "between": _("between “%(low)s” and “%(high)s”"),
         "fullscreenResume": _("Press any key or click to continue in full screen."),

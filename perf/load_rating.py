@@ -103,7 +103,8 @@ def study_setup(subjects: int, tokens_file: Path) -> None:
     tokens_file.write_text(json.dumps(tokens))
 
 
-def gunicorn_start(env, port: int, workers: int, threads: int, worker_class: str):
+def gunicorn_start(env, port: int, workers: int, threads: int, worker_class: str, log=None):
+    """gunicorn on 127.0.0.1:`port`; its output to `log` (an open file) if given."""
     command = [
         sys.executable,
         "-m",
@@ -124,7 +125,9 @@ def gunicorn_start(env, port: int, workers: int, threads: int, worker_class: str
         "--log-level",
         "warning",
     ]
-    return subprocess.Popen(command, cwd=ROOT, env=env)
+    return subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=log, stderr=log and subprocess.STDOUT
+    )
 
 
 # --- a minimal HTTP/1.1 client (keep-alive; the stdlib has no async one) ----------------

@@ -8,6 +8,7 @@ The policy itself lives in :mod:`analysis.allocation`.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -24,6 +25,9 @@ from analysis.allocation import (
     ratings_still_needed,
 )
 from annotation.models import AnalysisRun, Rating, RatingSession, Stimulus, Study
+from core.throttle import CACHE_ERRORS
+
+log = logging.getLogger(__name__)
 
 # Ratings older than this are surely committed; their sums are kept between session starts
 # (see _settled_sums) for SETTLED_REFRESH_SECONDS, then read again in full.
@@ -147,7 +151,7 @@ def _settled_sums(
     """
     key = f"allocation-settled:{study.pk}:{study.created_at.timestamp()}"
     screening = run.pk if run is not None else 0
-    cached = cache.get(key)
+    cached = _cache_get(key)
     if cached is not None and cached[0] == screening:
         return cached[1], cached[2]
     settled_before = timezone.now() - SETTLED_AFTER
@@ -159,8 +163,24 @@ def _settled_sums(
         .first()
     ) or 0
     sums = _sums(_counted_ratings(study=study).filter(id__lte=boundary), kept)
-    cache.set(key, (screening, boundary, sums), SETTLED_REFRESH_SECONDS)
+    _cache_set(key, (screening, boundary, sums), SETTLED_REFRESH_SECONDS)
     return boundary, sums
+
+
+# The sums are only a saving: with the cache server down they are computed every time.
+def _cache_get(key: str):
+    try:
+        return cache.get(key)
+    except CACHE_ERRORS as exc:
+        log.warning("allocation sums not read from the cache (unreachable): %s", exc)
+        return None
+
+
+def _cache_set(key: str, value, timeout: int) -> None:
+    try:
+        cache.set(key, value, timeout)
+    except CACHE_ERRORS as exc:
+        log.warning("allocation sums not kept in the cache (unreachable): %s", exc)
 
 
 def _rows_of(ids: np.ndarray, wanted: list[int]) -> tuple[np.ndarray, np.ndarray]:

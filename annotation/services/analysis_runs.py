@@ -32,7 +32,7 @@ from annotation.services.analysis_options import (
 )
 from annotation.services.releases import release_freeze
 from common.progress import Progress, ThrottledProgress, progress_fraction, progress_scaled
-from core.jobs import ANALYSIS_RUN, enqueue_on_commit
+from core.jobs import ANALYSIS_RUN, enqueue_on_commit, failure_handler
 
 log = logging.getLogger(__name__)
 
@@ -225,3 +225,12 @@ def release_freeze_request(
         created_by=user,
     )
     return FreezeOutcome(run=analysis_run_dispatch(run=run))
+
+
+@failure_handler(ANALYSIS_RUN)
+def analysis_run_fail(run_id: int, reason: str) -> None:
+    """The run failed outside the analysis itself (queue unreachable, worker died)."""
+    unfinished = (AnalysisRun.Status.PENDING, AnalysisRun.Status.RUNNING)
+    AnalysisRun.objects.filter(pk=run_id, status__in=unfinished).update(
+        status=AnalysisRun.Status.FAILED, error=reason, finished_at=timezone.now()
+    )

@@ -27,7 +27,7 @@ from annotation.services.releases import release_write
 from annotation.services.stimuli import files_delete, stimuli_files_write, stimuli_insert
 from annotation.services.studies import study_create
 from common.progress import Progress, ThrottledProgress, progress_noop
-from core.jobs import IMPORT_JOB, enqueue_on_commit
+from core.jobs import IMPORT_JOB, enqueue_on_commit, failure_handler
 
 
 @dataclass(frozen=True)
@@ -330,3 +330,14 @@ def import_job_execute(*, job: ImportJob) -> ImportJob:
     job.save()
     _stash_remove(options)
     return job
+
+
+@failure_handler(IMPORT_JOB)
+def import_job_fail(job_id: int, reason: str) -> None:
+    """The job failed outside the import itself (queue unreachable, worker died)."""
+    unfinished = (ImportJob.Status.PENDING, ImportJob.Status.VALIDATING, ImportJob.Status.WRITING)
+    ImportJob.objects.filter(pk=job_id, status__in=unfinished).update(
+        status=ImportJob.Status.FAILED,
+        error_report=[{"row": 0, "image": "", "message": reason}],
+        finished_at=timezone.now(),
+    )

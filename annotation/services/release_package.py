@@ -45,7 +45,7 @@ from common.progress import (
     progress_noop,
     progress_scaled,
 )
-from core.jobs import RELEASE_PACKAGE, enqueue_on_commit
+from core.jobs import RELEASE_PACKAGE, enqueue_on_commit, failure_handler
 
 log = logging.getLogger(__name__)
 
@@ -217,4 +217,14 @@ def _package_store(*, release: LabelRelease, staged: Path) -> None:
         package_progress=1.0,
         package_error="",
         packaged_at=timezone.now(),
+    )
+
+
+@failure_handler(RELEASE_PACKAGE)
+def release_package_fail(release_id: int, reason: str) -> None:
+    """The build failed outside the build itself (queue unreachable, worker died); a zip
+    it left half-written is never the release's package (only `_package_store` sets it)."""
+    busy = (LabelRelease.PackageStatus.PENDING, LabelRelease.PackageStatus.RUNNING)
+    LabelRelease.objects.filter(pk=release_id, package_status__in=busy).update(
+        package_status=LabelRelease.PackageStatus.FAILED, package_error=reason
     )

@@ -49,3 +49,14 @@ def test_each_malformed_field_is_named_in_one_line(body, code, message):
     assert rejected.value.code == code
     assert "\n" not in rejected.value.message
     assert rejected.value.message.startswith(message)
+
+
+def test_the_connection_lost_state_is_worded_in_english_and_simplified_chinese():
+    from django.utils import translation
+
+    from annotation.views_subject import _js_strings
+
+    with translation.override("en"):
+        assert _js_strings()["connectionLost"].startswith("Connection lost, retrying")
+    with translation.override("zh-hans"):
+        assert _js_strings()["connectionLost"].startswith("连接中断，正在重试")

@@ -15,6 +15,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from annotation.models import LabelRelease
 from benchmark.models import BenchmarkRun, BenchmarkSweep
@@ -33,7 +34,7 @@ from benchmark.training.catalog import (
 )
 from benchmark.training.config import ConfigError, SplitConfig, TrainConfig
 from benchmark.training.errors import TrainingInputError
-from core.jobs import BENCHMARK_RUN, enqueue_on_commit
+from core.jobs import BENCHMARK_RUN, enqueue_on_commit, failure_handler
 
 MAX_RUNS_PER_SWEEP = 500
 BACKBONE_DEPENDENT = ("image_size", "resize_size", "pscr.patch_size")
@@ -403,3 +404,12 @@ def sweep_launch(*, spec: SweepSpec, created_by: AbstractBaseUser | None) -> Ben
         for run in runs:
             enqueue_on_commit(BENCHMARK_RUN, run.pk, task_id=run.task_id)
     return sweep
+
+
+@failure_handler(BENCHMARK_RUN)
+def run_fail_unsent(run_id: int, reason: str) -> None:
+    """The run's task never reached the queue: failed with the reason, so the sweep page
+    says so and "retry" sends it again (a worker's death re-queues it instead)."""
+    BenchmarkRun.objects.filter(pk=run_id, status=BenchmarkRun.Status.QUEUED).update(
+        status=BenchmarkRun.Status.FAILED, error=reason, finished_at=timezone.now()
+    )

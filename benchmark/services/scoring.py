@@ -27,7 +27,7 @@ from benchmark.models import BenchmarkRun, ScoringJob
 from benchmark.services.configs import media_path, media_relative
 from benchmark.training.catalog import TEXT_MODEL_KINDS
 from common.progress import Progress, ThrottledProgress, progress_fraction
-from core.jobs import SCORING_JOB, enqueue_on_commit
+from core.jobs import SCORING_JOB, enqueue_on_commit, failure_handler
 
 logger = logging.getLogger(__name__)
 
@@ -318,3 +318,11 @@ def scoring_execute(*, job_id: int) -> str:
             upload_discard(stashed)
     ScoringJob.objects.filter(pk=job.pk).update(status=status, finished_at=timezone.now(), **fields)
     return status
+
+
+@failure_handler(SCORING_JOB)
+def scoring_fail_unsent(job_id: int, reason: str) -> None:
+    """The job's task never reached the queue: failed with the reason, never left queued."""
+    ScoringJob.objects.filter(pk=job_id, status=ScoringJob.Status.QUEUED).update(
+        status=ScoringJob.Status.FAILED, error=reason, finished_at=timezone.now()
+    )

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from celery.signals import task_failure
+from django.db import transaction
 
 from core import jobs
 from study_site.celery import app
@@ -98,3 +100,69 @@ def test_a_process_that_never_imported_the_task_modules_still_finds_the_tasks():
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(sorted(jobs.JOB_TASKS))
+
+
+@pytest.fixture
+def unreachable_broker(monkeypatch):
+    """The app's broker is a Redis address where nothing listens (a broker that is down)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setattr(app.conf, "broker_url", f"redis://127.0.0.1:{port}/0")
+    # The connection pools were made for the configured broker; new ones for this one.
+    monkeypatch.setattr(app, "_pool", None)
+    monkeypatch.setattr(app.amqp, "_producer_pool", None)
+    yield
+    if app._pool is not None:
+        app._pool.force_close_all()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_queued_while_the_broker_is_down_fails_with_the_reason(unreachable_broker):
+    from annotation.models import ImportJob
+
+    with transaction.atomic():
+        job = ImportJob.objects.create()
+        jobs.enqueue_on_commit(jobs.IMPORT_JOB, job.pk)
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.FAILED
+    [problem] = job.error_report
+    assert problem["message"].startswith("Not started: the task queue could not be reached")
+    assert job.finished_at is not None
+
+
+@pytest.mark.django_db
+def test_a_job_whose_worker_died_fails_with_the_reason_and_a_finished_one_is_kept():
+    from billiard.exceptions import WorkerLostError
+
+    from annotation.models import ImportJob
+
+    running = ImportJob.objects.create(status=ImportJob.Status.WRITING)
+    done = ImportJob.objects.create(status=ImportJob.Status.DONE)
+    task = jobs.registered_task(jobs.IMPORT_JOB)
+    lost = WorkerLostError("Worker exited prematurely: signal 9 (SIGKILL).")
+    # What the worker's main process sends when the pool child running the task is killed.
+    for job in (running, done):
+        task_failure.send(sender=task, task_id="t", exception=lost, args=[job.pk], kwargs={})
+    running.refresh_from_db()
+    done.refresh_from_db()
+    assert running.status == ImportJob.Status.FAILED
+    assert "worker process running this job died" in running.error_report[0]["message"]
+    assert done.status == ImportJob.Status.DONE
+
+
+@pytest.mark.django_db
+def test_a_redelivered_task_whose_worker_died_is_left_to_its_next_attempt():
+    from billiard.exceptions import WorkerLostError
+
+    from benchmark.tests.factories import BenchmarkRunFactory
+
+    run = BenchmarkRunFactory(status="running")
+    task = jobs.registered_task(jobs.BENCHMARK_RUN)
+    task_failure.send(
+        sender=task, task_id="t", exception=WorkerLostError("lost"), args=[run.pk], kwargs={}
+    )
+    run.refresh_from_db()
+    assert run.status == "running"  # reject_on_worker_lost: the broker delivers it again

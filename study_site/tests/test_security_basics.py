@@ -167,3 +167,28 @@ def test_cache_url_names_a_shared_or_a_local_cache():
     assert cache_from_url("locmem://")["BACKEND"].endswith("LocMemCache")
     with pytest.raises(ImproperlyConfigured, match="CACHE_URL='memcached://x' is not supported"):
         cache_from_url("memcached://x")
+
+
+def _nothing_listens() -> str:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"redis://127.0.0.1:{probe.getsockname()[1]}/1"
+
+
+def test_with_the_cache_server_down_subjects_still_start_and_guesses_still_answer_404():
+    """The link throttle and the allocation's cached sums fail open: a Redis outage must
+    not stop a study (perf/outages.py found every new subject answered 500)."""
+    from annotation.tests.subject_support import display_check_pass
+
+    study = rated_study_create(subjects=1, stimuli=4)
+    _, token = subject_invite_create(study=study)
+    with override_settings(CACHES={"default": cache_from_url(_nothing_listens())}):
+        guesser = Client(REMOTE_ADDR="203.0.113.10")
+        assert guesser.get("/s/guess/").status_code == 404
+        subject = Client(REMOTE_ADDR="198.51.100.6")
+        consented = subject.post(f"/s/{token}/consent/", {"decision": "accept"})
+        assert consented.status_code == 302
+        display_check_pass(subject, token)
+        assert subject.get(f"/s/{token}/trials/0/").status_code == 200

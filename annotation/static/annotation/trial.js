@@ -13,6 +13,7 @@
   const form = document.getElementById("rating-form");
   const nextButton = document.getElementById("next");
   const errorBox = document.getElementById("submit-error");
+  const connectionBox = document.getElementById("connection-lost");
   const image = document.getElementById("stimulus");
   const reference = document.getElementById("reference");
   const tooSmall = document.getElementById("too-small");
@@ -313,10 +314,6 @@
     errorBox.hidden = false;
   }
 
-  function sleep(ms) {
-    return new Promise(function (resolve) { setTimeout(resolve, ms); });
-  }
-
   async function submit() {
     if (busy || !ready()) return;
     if (data.preview) {
@@ -339,27 +336,17 @@
       scores: Object.assign({}, values),
       response_time_ms: Math.max(0, Math.round(performance.now() - started)),
     });
-    for (let attempt = 0; attempt < 5; attempt++) {
-      let response;
-      try {
-        response = await fetch(trial.submitUrl, {
-          method: "POST",
-          credentials: "same-origin",
-          headers: {
-            "Content-Type": "application/json",
-            "X-CSRFToken": csrfToken,
-            "X-Study-Language": data.language,
-          },
-          body: body,
-        });
-      } catch (networkError) {
-        await sleep(400 * 2 ** attempt);
+    // Until the server answers, the same request is sent again (same trial address,
+    // same body: the server stores it once and acknowledges every copy alike), with
+    // the subject told the connection is lost; nothing is dropped or counted twice.
+    for (let attempt = 0; ; attempt++) {
+      const response = await post(body);
+      if (response === null) {
+        connectionLost(attempt);
+        await waitToRetry(attempt);
         continue;
       }
-      if (response.status >= 500) {
-        await sleep(400 * 2 ** attempt);
-        continue;
-      }
+      connectionBack();
       const answer = await response.json().catch(function () { return {}; });
       if (response.ok) {
         acknowledged(answer);
@@ -376,9 +363,52 @@
       nextButton.disabled = !ready();
       return;
     }
-    showError(strings.unreachable);
-    busy = false;
-    nextButton.disabled = !ready();
+  }
+
+  // The response, or null where the server was unreachable or failed (5xx): a
+  // restarting server or proxy, never an answer about this submission.
+  async function post(body) {
+    try {
+      const response = await fetch(trial.submitUrl, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: {
+          "Content-Type": "application/json",
+          "X-CSRFToken": csrfToken,
+          "X-Study-Language": data.language,
+        },
+        body: body,
+      });
+      return response.status >= 500 ? null : response;
+    } catch (networkError) {
+      return null;
+    }
+  }
+
+  function connectionLost(attempt) {
+    connectionBox.textContent = strings.connectionLost;
+    connectionBox.hidden = false;
+    // Tests and tools can tell the state and how many tries failed.
+    document.body.dataset.connection = "lost";
+    document.body.dataset.submitRetries = String(attempt + 1);
+  }
+
+  function connectionBack() {
+    connectionBox.hidden = true;
+    if (document.body.dataset.connection) document.body.dataset.connection = "ok";
+  }
+
+  // 0.5, 1, 2, 4 s, then every 5 s; at once when the browser says it is online again.
+  function waitToRetry(attempt) {
+    return new Promise(function (resolve) {
+      const done = function () {
+        clearTimeout(timer);
+        window.removeEventListener("online", done);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.min(500 * 2 ** attempt, 5000));
+      window.addEventListener("online", done);
+    });
   }
 
   function acknowledged(answer) {
