@@ -66,6 +66,9 @@ CHOICE_LABELS = {
 }
 NOT_OFFERED = {"split_protocol": ("fixed",)}
 HELP = {
+    "protocol": "A published protocol sets every field below that you leave at the library's "
+    "default (split, sizes, optimiser, schedule, seed ...); any other value you set is used "
+    "and recorded on each run as an override, beside what this server cannot reproduce.",
     "models": "Each kind runs on the chosen backbones that fit it: CLIPScore and Text "
     "(they read each image's prompt) on the CLIP backbones, the others on the image backbones.",
 }
@@ -147,6 +150,11 @@ def config_field(name: str) -> forms.Field:
 
 def _names(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _as_config(value: Any, spec: Setting) -> Any:
+    """A cleaned form value as the config holds it (a comma-separated list as a list)."""
+    return _names(value) if spec.hint == list[str] and isinstance(value, str) else value
 
 
 class ReleaseChoiceField(forms.ModelChoiceField):
@@ -243,11 +251,18 @@ class LaunchForm(ConfigFields):
 
     def given(self) -> set[str]:
         """The form fields a published protocol does not fill: without one, all of them;
-        with one, those the admin changed from their initial value (so an untouched field
-        takes the protocol's value and a changed one is recorded as an override)."""
-        if self.cleaned_data.get("protocol", NO_PROTOCOL) == NO_PROTOCOL:
+        with one, those whose value is not the library's default (so such a field takes the
+        protocol's value, and any other value is used and recorded as an override)."""
+        data = self.cleaned_data
+        if data.get("protocol", NO_PROTOCOL) == NO_PROTOCOL:
             return set(self.fields)
-        return set(self.changed_data) | {"protocol"}
+        specs = settings_of()
+        return {"protocol"} | {
+            name
+            for name, config_name in CONFIG_FIELDS.items()
+            if name in data
+            and _as_config(data[name], specs[config_name]) != specs[config_name].default
+        }
 
     def spec(self) -> SweepSpec:
         data = self.cleaned_data

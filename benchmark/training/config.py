@@ -33,6 +33,7 @@ from benchmark.training.catalog import (
     backbone_fits,
 )
 from benchmark.training.presets import (
+    FOLLOWS,
     NO_PROTOCOL,
     PROTOCOL_FIELDS,
     PROTOCOL_NAMES,
@@ -329,7 +330,7 @@ def with_protocol(config: TrainConfig, given: set[str]) -> TrainConfig:
         return dataclasses.replace(config, protocol_overrides=[])
     overrides = []
     for name, value in preset.values_for(config.backbone).items():
-        if name in PROTOCOL_FIELDS:
+        if name in PROTOCOL_FIELDS or (name not in given and FOLLOWS.get(name) in given):
             continue
         if name not in given:
             config = _with_value(config, name, value)

@@ -83,6 +83,9 @@ PKU_I2IQA = Protocol(
 
 PROTOCOLS: dict[str, Protocol] = {PKU_I2IQA.name: PKU_I2IQA}
 PROTOCOL_NAMES = (NO_PROTOCOL, *PROTOCOLS)
+# A preset value left out when the user gives the field it follows: a user's own input
+# size gets the library's resize for it (the same 256/224 ratio), not the paper's 256.
+FOLLOWS = {"resize_size": "image_size"}
 # Bookkeeping fields: never preset, never an override.
 PROTOCOL_FIELDS = ("protocol", "protocol_overrides")
 

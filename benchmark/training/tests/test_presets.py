@@ -139,7 +139,7 @@ def _cli_args(tiny_config: dict[str, Any], *extra: str) -> list[str]:
 def test_cli_run_records_overrides_and_deviations(
     tiny_config: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    small = ["--weights", "none", "--epochs", "1", "--image-size", "32", "--resize-size", "36"]
+    small = ["--weights", "none", "--epochs", "1", "--image-size", "32"]
     code = main(_cli_args(tiny_config, *small, "--hidden-dim", "16", "--no-save-checkpoint"))
     assert code == 0
     out = capsys.readouterr().out
@@ -150,6 +150,8 @@ def test_cli_run_records_overrides_and_deviations(
     assert saved["protocol"] == "pku-i2iqa" and saved["optimizer"] == "adam"
     assert saved["lr"] == 1e-4 and saved["seed"] == 1 and saved["split"]["folds"] == 4
     assert "image_size=32 (preset 224)" in saved["protocol_overrides"]
+    # Its resize follows the given input size (the library's ratio), not the paper's 256.
+    assert saved["resize_size"] == round(32 * 256 / 224)
     assert saved["_run"]["protocol_deviations"][0].startswith("device: cpu")
 
 
