@@ -13,6 +13,7 @@ from benchmark.services.configs import HYPER_FIELDS, SPLIT_FIELDS
 from benchmark.services.launch import LaunchRejected, SweepSpec, reference_count
 from benchmark.training.catalog import BACKBONES
 from benchmark.training.config import Setting, settings_of
+from benchmark.training.presets import NO_PROTOCOL
 
 # The hyper-parameters the form offers; the head's width keeps the library's default.
 TRAINING_FIELDS = tuple(name for name in HYPER_FIELDS if name != "hidden_dim")
@@ -28,6 +29,8 @@ CONFIG_FIELDS: dict[str, str] = {
     **{name: name for name in TRAINING_FIELDS},
 }
 # Config fields the form sets through another field: their errors are shown on that one.
+# A split config field -> its form field, where the names differ.
+CONFIG_SPLIT_FORM = {"protocol": "split_protocol"}
 SET_THROUGH = {
     "manifest": "release",
     "resize_size": "image_size",
@@ -50,14 +53,22 @@ CHOICE_LABELS = {
         "clipscore": "CLIPScore: zero-shot image-prompt similarity (baseline, no training)",
         "text": "Text: prompt-conditioned CLIP regressor (image + its prompt)",
     },
+    "protocol": {
+        "none": "None: the values below",
+        "pku-i2iqa": "PKU-I2IQA authors' protocol (fields left untouched take its values)",
+    },
     "split_protocol": {
         "random": "Random train/val/test, repeated",
         "kfold": "k-fold, repeated",
         "cross_generator": "Cross-generator (train on some generators, test on others)",
+        "interleaved": "Interleaved: every folds-th row is a test row (PKU-I2IQA's rule)",
     },
 }
 NOT_OFFERED = {"split_protocol": ("fixed",)}
 HELP = {
+    "protocol": "A published protocol sets every field below that you leave at the library's "
+    "default (split, sizes, optimiser, schedule, seed ...); any other value you set is used "
+    "and recorded on each run as an override, beside what this server cannot reproduce.",
     "models": "Each kind runs on the chosen backbones that fit it: CLIPScore and Text "
     "(they read each image's prompt) on the CLIP backbones, the others on the image backbones.",
 }
@@ -139,6 +150,11 @@ def config_field(name: str) -> forms.Field:
 
 def _names(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _as_config(value: Any, spec: Setting) -> Any:
+    """A cleaned form value as the config holds it (a comma-separated list as a list)."""
+    return _names(value) if spec.hint == list[str] and isinstance(value, str) else value
 
 
 class ReleaseChoiceField(forms.ModelChoiceField):
@@ -233,9 +249,25 @@ class LaunchForm(ConfigFields):
         """Bound fields by fieldset, for the template."""
         return [(legend, [self[name] for name in names]) for legend, names in self.GROUPS]
 
+    def given(self) -> set[str]:
+        """The form fields a published protocol does not fill: without one, all of them;
+        with one, those whose value is not the library's default (so such a field takes the
+        protocol's value, and any other value is used and recorded as an override)."""
+        data = self.cleaned_data
+        if data.get("protocol", NO_PROTOCOL) == NO_PROTOCOL:
+            return set(self.fields)
+        specs = settings_of()
+        return {"protocol"} | {
+            name
+            for name, config_name in CONFIG_FIELDS.items()
+            if name in data
+            and _as_config(data[name], specs[config_name]) != specs[config_name].default
+        }
+
     def spec(self) -> SweepSpec:
         data = self.cleaned_data
-        hyper = {k: data[k] for k in TRAINING_FIELDS if data.get(k) is not None}
+        given = self.given()
+        hyper = {k: data[k] for k in TRAINING_FIELDS if data.get(k) is not None and k in given}
         split = {
             "protocol": data["split_protocol"],
             "grouped": data["grouped"],
@@ -245,6 +277,7 @@ class LaunchForm(ConfigFields):
             "train_generators": _names(data.get("train_generators", "")),
             "test_generators": _names(data.get("test_generators", "")),
         }
+        split = {k: v for k, v in split.items() if CONFIG_SPLIT_FORM.get(k, k) in given}
         return SweepSpec(
             release=data["release"],
             models=tuple(data["models"]),
@@ -252,7 +285,7 @@ class LaunchForm(ConfigFields):
             score_columns=tuple(_names(data.get("score_columns", ""))),
             split=split,
             repeats=data["repeats"],
-            seed=data["seed"],
+            seed=data["seed"] if "seed" in given else None,
             hyper=hyper,
             name=data.get("name", ""),
             fr_reference_rows_only=data.get("fr_reference_rows_only", False),

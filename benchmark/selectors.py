@@ -11,6 +11,8 @@ from annotation.models import LabelRelease, Study
 from benchmark.models import BenchmarkRun, BenchmarkSweep, ScoringJob
 from benchmark.services.configs import media_path
 from benchmark.training.catalog import TEXT_MODEL_KINDS, ZERO_SHOT_MODEL_KINDS
+from benchmark.training.config import TrainConfig
+from benchmark.training.presets import PROTOCOLS, protocol_deviations
 from core.errors import NotFound
 
 SCATTER_MAX_POINTS = 5000
@@ -65,6 +67,27 @@ def run_is_zero_shot(run: BenchmarkRun) -> bool:
 def run_needs_prompt(run: BenchmarkRun) -> bool:
     """A text-image kind: it scores each image with its prompt."""
     return run.model_kind in TEXT_MODEL_KINDS
+
+
+def run_protocol(run: BenchmarkRun) -> dict[str, Any] | None:
+    """A run under a published protocol: its name, source, the preset values the admin
+    replaced and what this machine and platform do differently (None without one). The
+    device is known once a worker has claimed the run."""
+    protocol = PROTOCOLS.get(str(run.config.get("protocol", "")))
+    if protocol is None:
+        return None
+    config = TrainConfig.from_dict(run.config, validate=False)
+    device_type = run.device.split(":")[0].split(" ")[0] if run.device else "cuda"
+    deviations = protocol_deviations(
+        protocol.name, run.backbone, device_type=device_type, model=run.model_kind
+    )
+    return {
+        "name": protocol.name,
+        "source": protocol.source,
+        "overrides": config.protocol_overrides,
+        "deviations": deviations,
+        "device_known": bool(run.device),
+    }
 
 
 def run_summary(run: BenchmarkRun) -> dict[str, Any]:

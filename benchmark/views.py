@@ -98,6 +98,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "needs_prompt": selectors.run_needs_prompt(run),
         "metric_rows": selectors.run_metric_rows(run),
         "scoring_jobs": selectors.run_scoring_jobs(run),
+        "protocol": selectors.run_protocol(run),
     }
     return render(request, T + "run_detail.html", context)
 

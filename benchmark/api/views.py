@@ -96,12 +96,14 @@ def _known_keys(value: dict, known: tuple[str, ...]) -> dict:
     return value
 
 
-def _bounded_integer(name: str, default: int) -> serializers.IntegerField:
-    """An integer with the bounds of the TrainConfig field of that name."""
+def _bounded_integer(name: str, default: int | None) -> serializers.IntegerField:
+    """An integer with the bounds of the TrainConfig field of that name (None: the seed
+    of ``hyper.protocol``, if any, else 0)."""
     bounds = settings_of()[name].bounds
     low, high = (bounds.low, bounds.high) if bounds else (None, None)
     return serializers.IntegerField(
         default=default,
+        allow_null=default is None,
         min_value=None if low is None else int(low),
         max_value=None if high is None else int(high),
     )
@@ -125,7 +127,7 @@ class SweepInputSerializer(serializers.Serializer):
     )
     split = serializers.DictField(required=False, help_text="protocol, val_fraction, ...")
     repeats = _bounded_integer("repeats", default=1)
-    seed = _bounded_integer("seed", default=0)
+    seed = _bounded_integer("seed", default=None)
     hyper = serializers.DictField(required=False, help_text="epochs, weights, image_size, ...")
     name = serializers.CharField(required=False, allow_blank=True, max_length=200)
     fr_reference_rows_only = serializers.BooleanField(default=False)

@@ -19,6 +19,7 @@ from benchmark.training.config import SplitConfig
 
 # Fields a launch may set per sweep; everything else keeps the library's default.
 HYPER_FIELDS = (
+    "protocol",
     "epochs",
     "batch_size",
     "lr",

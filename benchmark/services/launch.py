@@ -34,6 +34,7 @@ from benchmark.training.catalog import (
 )
 from benchmark.training.config import ConfigError, SplitConfig, TrainConfig
 from benchmark.training.errors import TrainingInputError
+from benchmark.training.presets import PROTOCOLS
 from core.jobs import BENCHMARK_RUN, enqueue_on_commit, failure_handler
 
 MAX_RUNS_PER_SWEEP = 500
@@ -65,7 +66,9 @@ class SweepSpec:
     score_columns: tuple[str, ...] = ()  # empty: every mos_<dimension> column (else "mos")
     split: dict[str, Any] = field(default_factory=dict)
     repeats: int = 1
-    seed: int = 0
+    # None: the protocol's seed (hyper["protocol"]), else 0. With a protocol, ``split`` and
+    # ``hyper`` hold only what the admin gave: the preset fills the rest.
+    seed: int | None = None
     hyper: dict[str, Any] = field(default_factory=dict)
     name: str = ""
     # FR on a mixed release: train FR on the rows that have a reference image only.
@@ -153,6 +156,22 @@ def _score_columns(spec: SweepSpec, header: list[str], errors: _Errors) -> list[
     return columns or (["mos"] if "mos" in header else [])
 
 
+def first_seed(spec: SweepSpec) -> int:
+    """The seed of the sweep's first repeat; repeat r uses this + r."""
+    if spec.seed is not None:
+        return spec.seed
+    protocol = PROTOCOLS.get(str(spec.hyper.get("protocol", "")))
+    return int(protocol.values.get("seed", 0)) if protocol else 0
+
+
+def _protocol_split(spec: SweepSpec) -> SplitConfig:
+    """The split the runs use: the admin's values over the protocol's (if any)."""
+    data = {"split": {k: v for k, v in spec.split.items() if k in SPLIT_FIELDS}}
+    if "protocol" in spec.hyper:
+        data["protocol"] = spec.hyper["protocol"]
+    return TrainConfig.from_dict(data, validate=False).split
+
+
 def _base_config(
     spec: SweepSpec, model: str, backbone: str, seed: int, columns: list[str]
 ) -> dict[str, Any]:
@@ -203,7 +222,7 @@ def _check_configs(
     manifest = release_manifest_path(release=spec.release)
     valid = {backbone for _, backbone in pairs}
     for model, backbone in pairs:
-        base = _base_config(spec, model, backbone, spec.seed, columns or ["mos"])
+        base = _base_config(spec, model, backbone, first_seed(spec), columns or ["mos"])
         try:
             # Paths are placeholders: files are checked below, once, with better messages.
             config = machine_config(base=base, manifest=manifest, output_dir=manifest.parent)
@@ -282,11 +301,11 @@ def _check_splits(spec: SweepSpec, frames: dict[str, Any], errors: _Errors) -> N
     from benchmark.training.splits import make_splits
 
     path = release_manifest_path(release=spec.release)
-    split = SplitConfig(**{k: v for k, v in spec.split.items() if k in SPLIT_FIELDS})
+    split = _protocol_split(spec)
     for where, frame in frames.items():
         try:
             for repeat in range(spec.repeats):
-                make_splits(frame, split, repeats=1, seed=spec.seed + repeat)
+                make_splits(frame, split, repeats=1, seed=first_seed(spec) + repeat)
         except TrainingInputError as exc:
             errors.add(
                 "split.protocol",
@@ -354,13 +373,14 @@ def sweep_plan(*, spec: SweepSpec) -> list[PlannedRun]:
         if frames is not None and split_ok:
             _check_splits(spec, frames, errors)
     errors.raise_if_any()
+    seed = first_seed(spec)
     return [
         PlannedRun(
             model,
             backbone,
             repeat,
-            spec.seed + repeat,
-            _base_config(spec, model, backbone, spec.seed + repeat, columns),
+            seed + repeat,
+            _base_config(spec, model, backbone, seed + repeat, columns),
         )
         for model, backbone in pairs
         for repeat in range(spec.repeats)
@@ -376,7 +396,7 @@ def sweep_launch(*, spec: SweepSpec, created_by: AbstractBaseUser | None) -> Ben
         "score_columns": plan[0].config["score_columns"],
         "split": plan[0].config["split"],
         "repeats": spec.repeats,
-        "seed": spec.seed,
+        "seed": plan[0].seed,
         "hyper": {k: v for k, v in spec.hyper.items() if k in HYPER_FIELDS},
         "fr_reference_rows_only": spec.fr_reference_rows_only,
     }
@@ -391,7 +411,7 @@ def sweep_launch(*, spec: SweepSpec, created_by: AbstractBaseUser | None) -> Ben
                     release=spec.release,
                     model_kind=p.model,
                     backbone=p.backbone,
-                    split_protocol=p.config["split"].get("protocol", "random"),
+                    split_protocol=_protocol_split(spec).protocol,
                     repeat=p.repeat,
                     seed=p.seed,
                     score_columns=p.config["score_columns"],

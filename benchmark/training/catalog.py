@@ -177,13 +177,15 @@ TEXT_MODEL_KINDS = ("clipscore", "text")
 # baseline beside the trained kinds.
 ZERO_SHOT_MODEL_KINDS = ("clipscore",)
 MODEL_KINDS = ("nr", "fr", "pscr", *TEXT_MODEL_KINDS)
-SPLIT_PROTOCOLS = ("random", "cross_generator", "kfold", "fixed")
+SPLIT_PROTOCOLS = ("random", "cross_generator", "kfold", "fixed", "interleaved")
 # pretrained: the backbone's published weights, whatever they were trained on (ImageNet
 # for the CNNs, image-text pairs for CLIP); imagenet: the same, for the CNNs only.
 WEIGHTS_CHOICES = ("none", "imagenet", "pretrained")
 PRETRAINED_WEIGHTS = ("imagenet", "pretrained")
 LOSSES = ("mse", "l1")
 SCHEDULERS = ("cosine", "none")
+# adamw: decoupled weight decay; adam: L2 weight decay added to the gradient (torch.optim.Adam).
+OPTIMIZERS = ("adamw", "adam")
 # Where batches come from (benchmark/training/batches.py); auto: resident when it fits.
 DATA_PATHS = ("auto", "resident", "stream")
 FR_FUSIONS = ("concat", "concat_diff")

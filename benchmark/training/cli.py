@@ -101,7 +101,12 @@ def _run_train(argv: Sequence[str]) -> int:
     from tqdm import tqdm
 
     from benchmark.training.outputs import format_table
-    from benchmark.training.runner import EpochReport, train
+    from benchmark.training.presets import protocol_lines
+    from benchmark.training.runner import EpochReport, resolve_device, run_deviations, train
+
+    deviations = run_deviations(config, resolve_device(config.device))
+    for line in protocol_lines(config.protocol, config.protocol_overrides, deviations):
+        print(line)
 
     def report(report: EpochReport) -> None:
         if args.quiet:

@@ -24,12 +24,22 @@ from benchmark.training.catalog import (
     FR_FUSIONS,
     LOSSES,
     MODEL_KINDS,
+    OPTIMIZERS,
     PRETRAINED_WEIGHTS,
     SCHEDULERS,
     SPLIT_PROTOCOLS,
     TEXT_MODEL_KINDS,
     WEIGHTS_CHOICES,
     backbone_fits,
+)
+from benchmark.training.presets import (
+    FOLLOWS,
+    NO_PROTOCOL,
+    PROTOCOL_FIELDS,
+    PROTOCOL_NAMES,
+    PROTOCOLS,
+    flat_names,
+    override_note,
 )
 
 DEFAULT_CACHE_ENV = "BENCHMARK_TRAINING_CACHE"
@@ -105,6 +115,8 @@ class SplitConfig:
     images generated from one prompt share content and would leak it). ``folds`` is
     for ``kfold``; ``train_generators`` / ``test_generators`` for
     ``cross_generator``; ``file`` for ``fixed`` (a CSV ``stimulus,part[,repeat]``).
+    ``interleaved`` tests on every ``folds``-th row in manifest order (the PKU-I2IQA
+    authors' rule with ``folds`` 4) and carves val from the other rows.
     """
 
     protocol: str = setting("random", choices=SPLIT_PROTOCOLS)
@@ -113,7 +125,11 @@ class SplitConfig:
     )
     val_fraction: float = setting(0.1, bounds=FRACTION)
     test_fraction: float = setting(0.2, bounds=FRACTION)
-    folds: int = setting(5, help="for the kfold protocol only", bounds=Bounds(low=2))
+    folds: int = setting(
+        5,
+        help="kfold: the number of folds; interleaved: every folds-th row is a test row",
+        bounds=Bounds(low=2),
+    )
     train_generators: list[str] = setting(
         default_factory=list,
         help="cross-generator protocol: the generators to train on, comma-separated",
@@ -189,6 +205,16 @@ class TrainConfig:
     output_dir: str = setting(
         "", help="directory for config.json, summary.csv, metrics.json, checkpoints"
     )
+    protocol: str = setting(
+        NO_PROTOCOL,
+        help="a published training protocol whose values fill every field not given "
+        "(none, or pku-i2iqa: the PKU-I2IQA authors' split, sizes, optimiser, schedule, seed)",
+        choices=PROTOCOL_NAMES,
+    )
+    # Filled by from_dict: the preset values the user's own values replaced.
+    protocol_overrides: list[str] = setting(
+        default_factory=list, help="set automatically: the protocol values given otherwise"
+    )
     model: str = setting("nr", choices=MODEL_KINDS)
     # BACKBONES itself, not a copy: a backbone registered later is a valid choice too.
     backbone: str = setting("resnet18", choices=BACKBONES)
@@ -215,6 +241,7 @@ class TrainConfig:
     lr: float = setting(1e-4, bounds=Bounds(low=0, low_open=True))
     weight_decay: float = setting(1e-4, bounds=Bounds(low=0))
     loss: str = setting("mse", choices=LOSSES)
+    optimizer: str = setting("adamw", choices=OPTIMIZERS)
     scheduler: str = setting("cosine", choices=SCHEDULERS)
     # The smallest input depends on the backbone; see _check_image_size.
     image_size: int | None = setting(
@@ -247,8 +274,9 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, validate: bool = True) -> TrainConfig:
-        """Build from plain data (JSON, a web form); unknown keys are errors."""
-        config = _from_dict(cls, data, prefix="")
+        """Build from plain data (JSON, a web form); unknown keys are errors. With a
+        ``protocol``, its values fill the fields ``data`` does not give (:func:`with_protocol`)."""
+        config = with_protocol(_from_dict(cls, data, prefix=""), flat_names(data))
         if validate:
             config.validate()
         return config
@@ -283,6 +311,32 @@ class TrainConfig:
             pscr=pscr,
             cache_dir=self.cache_dir or default_cache_dir(),
         )
+
+
+def _with_value(config: Any, name: str, value: Any) -> Any:
+    """A copy of the (nested) dataclass ``config`` with the dotted field ``name`` set."""
+    head, _, rest = name.partition(".")
+    if rest:
+        value = _with_value(getattr(config, head), rest, value)
+    return dataclasses.replace(config, **{head: value})
+
+
+def with_protocol(config: TrainConfig, given: set[str]) -> TrainConfig:
+    """``config`` with its protocol's values in every field not in ``given`` (dotted
+    names); a given field whose value differs from the preset's is listed in
+    ``protocol_overrides``. An unknown protocol is left for :meth:`validate` to name."""
+    preset = PROTOCOLS.get(config.protocol)
+    if preset is None:
+        return dataclasses.replace(config, protocol_overrides=[])
+    overrides = []
+    for name, value in preset.values_for(config.backbone).items():
+        if name in PROTOCOL_FIELDS or (name not in given and FOLLOWS.get(name) in given):
+            continue
+        if name not in given:
+            config = _with_value(config, name, value)
+        elif _value(config, name) != value:
+            overrides.append(override_note(name, _value(config, name), value))
+    return dataclasses.replace(config, protocol_overrides=overrides)
 
 
 def default_cache_dir() -> str:

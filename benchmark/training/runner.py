@@ -45,6 +45,7 @@ from benchmark.training.manifest import Manifest, load_manifest
 from benchmark.training.metrics import aggregate, compute_metrics
 from benchmark.training.models import create_model
 from benchmark.training.outputs import SummaryWriter, write_json, write_predictions
+from benchmark.training.presets import protocol_deviations
 from benchmark.training.splits import Split, make_splits, split_table
 from benchmark.training.textimage import PromptBatches, PromptTokenizer
 from benchmark.training.weights import locate, read_state_dict
@@ -404,9 +405,8 @@ def _build_split(run: _Run, index: int, split: Split) -> _SplitTraining:
     model, context = _build_model(run, seed)
     exemplar_rows = _attach_exemplars(run, context, train_rows, targets)
     standard = targets.standard
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
-    )
+    optimizer_class = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
+    optimizer = optimizer_class(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = (
         torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
         if config.scheduler == "cosine"
@@ -720,6 +720,13 @@ def _set_up_torch(config: TrainConfig) -> torch.device:
     return device
 
 
+def run_deviations(config: TrainConfig, device: torch.device) -> list[str]:
+    """What this run does differently from its published protocol (none without one)."""
+    return protocol_deviations(
+        config.protocol, config.backbone, device_type=device.type, model=config.model
+    )
+
+
 def _write_run_config(run: _Run, splits: list[Split]) -> None:
     """``config.json``: the resolved configuration plus the facts of this machine and run."""
     write_json(
@@ -732,6 +739,7 @@ def _write_run_config(run: _Run, splits: list[Split]) -> None:
                 "python": platform.python_version(),
                 "manifest_rows": len(run.manifest),
                 "splits": [split.name for split in splits],
+                "protocol_deviations": run_deviations(run.config, run.device),
                 "format_version": FORMAT_VERSION,
             },
         },
