@@ -65,21 +65,25 @@ CHOICE_LABELS = {
     },
 }
 NOT_OFFERED = {"split_protocol": ("fixed",)}
+
+
+def _sentence(text: str) -> str:
+    """The config's CLI-style help ("keep images ...") as a sentence for the page."""
+    return f"{text[0].upper()}{text[1:]}." if text else ""
+
+
 HELP = {
-    "protocol": "A published protocol sets every field below that you leave at the library's "
-    "default (split, sizes, optimiser, schedule, seed ...); any other value you set is used "
-    "and recorded on each run as an override, beside what this server cannot reproduce.",
+    # The config's help first (said once), then what "not given" means on this page.
+    "protocol": _sentence(settings_of()["protocol"].help)
+    + " Here, every field below left at the library's default counts as not given; any other "
+    "value you set is used and recorded on each run as an override, beside what this server "
+    "cannot reproduce.",
     "models": "Each kind runs on the chosen backbones that fit it: CLIPScore and Text "
     "(they read each image's prompt) on the CLIP backbones, the others on the image backbones.",
 }
 # A sweep repeats each run three times unless told otherwise, so its median over repeats
 # means something; one call of the library trains one repeat by default.
 SWEEP_INITIAL = {"repeats": 3}
-
-
-def _sentence(text: str) -> str:
-    """The config's CLI-style help ("keep images ...") as a sentence for the page."""
-    return f"{text[0].upper()}{text[1:]}." if text else ""
 
 
 def _backbone_label(name: str) -> str:
@@ -192,6 +196,8 @@ class LaunchForm(ConfigFields):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["release"].queryset = release_list()
+        # Not posting a protocol (a script, an older page) means none.
+        self.fields["protocol"].required = False
         weights_dir = settings.BENCHMARK_WEIGHTS_DIR
         if not (weights_dir.is_dir() and any(weights_dir.iterdir())):
             # Nothing to load on this server: offer the choice that can run.
@@ -200,6 +206,9 @@ class LaunchForm(ConfigFields):
         if mixed:
             field = self.fields["fr_reference_rows_only"]
             field.help_text += " Releases with some: " + "; ".join(mixed) + "."
+
+    def clean_protocol(self) -> str:
+        return self.cleaned_data.get("protocol") or NO_PROTOCOL
 
     def mixed_releases(self) -> list[str]:
         """'<release>: N of M rows have a prompt image' for each release that mixes both."""

@@ -77,7 +77,7 @@ def test_every_model_kind_is_offered_and_fixed_splits_are_not():
     fields = LaunchForm.base_fields
     assert sorted(value for value, _ in fields["models"].choices) == sorted(MODEL_KINDS)
     protocols = [value for value, _ in fields["split_protocol"].choices]
-    assert protocols == ["random", "kfold", "cross_generator"]
+    assert protocols == ["random", "kfold", "cross_generator", "interleaved"]
 
 
 def test_batch_size_one_is_refused_by_the_form_as_by_the_config():

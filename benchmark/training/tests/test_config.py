@@ -144,7 +144,7 @@ def test_every_field_with_bounds_or_choices_declares_them_once() -> None:
 
     specs = settings_of(TrainConfig)
     assert specs["batch_size"].bounds is not None and specs["batch_size"].bounds.low == 2
-    assert list(specs)[:3] == ["manifest", "output_dir", "model"]
+    assert list(specs)[:4] == ["manifest", "output_dir", "protocol", "protocol_overrides"]
     assert "split.val_fraction" in specs and "pscr.grid" in specs and "split" not in specs
     defaults = TrainConfig()
     assert specs["split.folds"].default == defaults.split.folds
