@@ -1,6 +1,9 @@
 """The shape of a playlist entry, shared by the playlist service and the subject selectors.
 
 Entry shape: {"stimulus": id, "kind": "training" | "rating" | "gold", "repeat": bool}.
+A pairwise trial: {"stimulus": left id, "right": right id, "kind": "pair", "group": name,
+"side": "left" | "right", "repeat": bool}, where "side" is where the pair's first stimulus,
+as the design served it, is shown (the record of the side randomisation).
 """
 
 from collections.abc import Mapping, Sequence
@@ -8,6 +11,7 @@ from collections.abc import Mapping, Sequence
 KIND_TRAINING = "training"
 KIND_RATING = "rating"
 KIND_GOLD = "gold"
+KIND_PAIR = "pair"
 
 
 def playlist_entry(stimulus_id: int, kind: str, *, repeat: bool = False) -> dict:
@@ -17,3 +21,30 @@ def playlist_entry(stimulus_id: int, kind: str, *, repeat: bool = False) -> dict
 def training_count(*, playlist: Sequence[Mapping]) -> int:
     """Training trials come first; this is where rating trials start."""
     return sum(1 for entry in playlist if entry["kind"] == KIND_TRAINING)
+
+
+def pair_entry(*, first: int, second: int, group: str, swap: bool, repeat: bool = False) -> dict:
+    """A pairwise trial showing the served pair (first, second), sides swapped if `swap`."""
+    left, right = (second, first) if swap else (first, second)
+    return {
+        "stimulus": left,
+        "right": right,
+        "kind": KIND_PAIR,
+        "group": group,
+        "side": "right" if swap else "left",
+        "repeat": repeat,
+    }
+
+
+def pair_served(entry: Mapping) -> tuple[int, int]:
+    """The pair of a pairwise entry in the order the design served it."""
+    if entry["side"] == "left":
+        return entry["stimulus"], entry["right"]
+    return entry["right"], entry["stimulus"]
+
+
+def entry_stimulus_ids(entry: Mapping) -> tuple[int, ...]:
+    """Every stimulus a trial shows: one, or both of a pair."""
+    if entry.get("kind") == KIND_PAIR:
+        return entry["stimulus"], entry["right"]
+    return (entry["stimulus"],)

@@ -46,6 +46,11 @@ from annotation.services.crowd_exits import (
     PlatformExit,
     platform_exit,
 )
+from annotation.services.pair_submissions import (
+    is_pair_submission,
+    pair_submission_parse,
+    pair_submit,
+)
 from annotation.services.scores import acr_choices
 from annotation.services.sessions import (
     NextStep,
@@ -70,6 +75,7 @@ REJECTION_STATUS = {
     "foreign_trial": 403,
     "out_of_order": 409,
     "rating_conflict": 409,
+    "pair_not_served": 409,
 }
 
 
@@ -445,9 +451,16 @@ def _error(message: str, code: str, status: int = 400, **details) -> JsonRespons
 
 def _trial_submit(request: HttpRequest, token: str, trial_index: int) -> JsonResponse:
     try:
-        submission = trial_submission_parse(request.body)
         # The page says which language it is in, so the answer needs no study lookup.
         with translation.override(_page_language(request)):
+            if is_pair_submission(request.body):
+                ack = pair_submit(
+                    token=token,
+                    trial_index=trial_index,
+                    submission=pair_submission_parse(request.body),
+                )
+                return JsonResponse(_ack_json(token, ack))
+            submission = trial_submission_parse(request.body)
             ack = trial_submit(
                 token=token,
                 trial_index=trial_index,
