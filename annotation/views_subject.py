@@ -33,6 +33,8 @@ from annotation.selectors.subject import (
     TrialPage,
     break_info,
     display_check_needed,
+    is_pair_trial,
+    pair_trial_page_get,
     session_stimulus_for_image,
     study_dimensions,
     subject_for_token,
@@ -62,6 +64,7 @@ from annotation.services.sessions import (
     trial_submit,
 )
 from annotation.services.submissions import trial_submission_parse
+from annotation.views_pair import pair_page_context
 
 TEMPLATES = "annotation/subject/"
 
@@ -179,6 +182,7 @@ def subject_instructions(
         "cursor": session.cursor,
         "scale_labels": _labels_spread(study),
         "acr": study.scale_type == Study.ScaleType.ACR,
+        "pairwise": study.scale_type == Study.ScaleType.PAIRWISE,
         "acr_choices": acr_choices(study),
         "has_practice": training_count(playlist=session.playlist) > 0,
         "needs_display_check": display_check_needed(session=session),
@@ -248,6 +252,12 @@ def _trial_page(
     if display_check_needed(session=session):
         url = reverse("annotation:subject-instructions", kwargs={"token": token})
         return redirect(url + "#display-check")
+    if is_pair_trial(playlist=session.playlist, trial_index=session.cursor):
+        trial = pair_trial_page_get(playlist=session.playlist, trial_index=session.cursor)
+        context = pair_page_context(
+            study=subject.study, trial=trial, token=token, surround=_surround_style(subject.study)
+        )
+        return render(request, TEMPLATES + "pair_trial.html", context)
     return render(request, TEMPLATES + "trial.html", _trial_context(subject, session, token))
 
 
@@ -430,7 +440,10 @@ def _next_url(token: str, step: NextStep) -> str:
 def _ack_json(token: str, ack: TrialAck) -> dict:
     step = ack.next_step
     next_trial = None
-    if step.kind == "trial":
+    # A pairwise trial is a page of its own: the browser goes to next_url.
+    if step.kind == "trial" and not is_pair_trial(
+        playlist=ack.playlist, trial_index=step.trial_index
+    ):
         next_trial = _trial_payload(
             token, trial_page_get(playlist=ack.playlist, trial_index=step.trial_index)
         )

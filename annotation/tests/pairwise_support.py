@@ -2,18 +2,29 @@
 
 import json
 
+from django.core.files.base import ContentFile
 from django.test import Client
 
 from annotation.models import RatingSession, Study, Subject
 from annotation.services.subjects import subject_invite_create
-from annotation.tests.factories import DimensionFactory, StimulusFactory, StudyFactory
+from annotation.tests.factories import (
+    DimensionFactory,
+    StimulusFactory,
+    StudyFactory,
+    jpeg_bytes,
+)
 from annotation.tests.subject_support import display_check_pass, session_for
 
 PAIRWISE = {"scale_type": Study.ScaleType.PAIRWISE}
 
 
 def pairwise_study_create(
-    *, prompts: int = 2, per_prompt: int = 4, dimensions: tuple[str, ...] = ("match",), **fields
+    *,
+    prompts: int = 2,
+    per_prompt: int = 4,
+    dimensions: tuple[str, ...] = ("match",),
+    image_size: tuple[int, int] | None = None,
+    **fields,
 ) -> Study:
     """An open pairwise study; images of one prompt share a prompt_group."""
     study = StudyFactory(**{**PAIRWISE, "session_size": 6, "break_interval": 0, **fields})
@@ -22,9 +33,15 @@ def pairwise_study_create(
             study=study, key=key, order=order, question="Which image matches the prompt better?"
         )
     for prompt in range(prompts):
-        StimulusFactory.create_batch(
-            per_prompt, study=study, prompt=f"prompt {prompt}", prompt_group=f"p{prompt}"
-        )
+        for number in range(per_prompt):
+            image = {}
+            if image_size is not None:
+                colour = (40 + 50 * number, 90, 30 + 60 * prompt)
+                content = jpeg_bytes(size=image_size, colour=colour)
+                image = {"image": ContentFile(content, name=f"p{prompt}-{number}.jpg")}
+            StimulusFactory(
+                study=study, prompt=f"prompt {prompt}", prompt_group=f"p{prompt}", **image
+            )
     return study
 
 
