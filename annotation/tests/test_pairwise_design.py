@@ -241,3 +241,17 @@ def test_no_preference_only_where_the_study_offers_it(client):
     accepted = pair_post(client, token, 0, pair_answer(session.playlist[0], "none"))
     assert accepted.status_code == 200
     assert PairwiseChoice.objects.get().choice == "none"
+
+
+# --- the page -----------------------------------------------------------------------------
+
+
+def test_the_pair_page_serves_both_images_and_speaks_chinese_where_the_study_does(client):
+    study = pairwise_study_create(language=Study.Language.CHINESE_SIMPLIFIED)
+    _, token, session = pairwise_subject_start(client, study)
+    entry = session.playlist[0]
+    page = client.get(f"/s/{token}/trials/0/").content.decode()
+    assert 'id="image-left"' in page and 'id="image-right"' in page
+    assert "左图" in page and "右图" in page and "第 1 对，共 6 对" in page
+    for stimulus_id in (entry["stimulus"], entry["right"]):
+        assert client.get(f"/s/{token}/images/{stimulus_id}/").status_code == 200
