@@ -85,3 +85,24 @@ def pairwise_pending(*, study: Study) -> dict[str, list[tuple[str, str]]]:
                 first, second = pair_served(entry)
                 pending[entry["group"]].append((str(first), str(second)))
     return dict(pending)
+
+
+def pairwise_choice_rows(*, study: Study):
+    """The study's stored choices, one row per trial and dimension, in the order given."""
+    return (
+        PairwiseChoice.objects.filter(session__subject__study=study)
+        .order_by("session_id", "trial_index", "dimension__order", "dimension_id")
+        .values_list(
+            "session__subject__label",
+            "dimension__key",
+            "trial_index",
+            "group",
+            "left_id",
+            "right_id",
+            "choice",
+            "side",
+            "response_time_ms",
+            "too_fast",
+            "is_repeat",
+        )
+    )

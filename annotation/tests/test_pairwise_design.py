@@ -2,12 +2,15 @@
 stored (the submission endpoint through the test client)."""
 
 import html
+import io
 import random
 
+import pandas as pd
 import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
+from analysis.pairwise import validate_choices
 from annotation.models import PairwiseChoice, Rating, Stimulus, Study
 from annotation.playlist_entries import KIND_PAIR, pair_served
 from annotation.selectors.pairwise import GroupingRow
@@ -255,3 +258,36 @@ def test_the_pair_page_serves_both_images_and_speaks_chinese_where_the_study_doe
     assert "左图" in page and "右图" in page and "第 1 对，共 6 对" in page
     for stimulus_id in (entry["stimulus"], entry["right"]):
         assert client.get(f"/s/{token}/images/{stimulus_id}/").status_code == 200
+
+
+# --- export -------------------------------------------------------------------------------
+
+
+def test_the_live_export_of_a_pairwise_study_is_its_choices_table_the_library_reads(client):
+    study = pairwise_study_create()
+    _, token, session = pairwise_subject_start(client, study)
+    for index, entry in enumerate(session.playlist[:3]):
+        pair_post(client, token, index, pair_answer(entry, "right" if index else "left"))
+    client.force_login(study.owner)
+    response = client.get(reverse("research:ratings_live_csv", args=[study.pk]))
+    assert response.status_code == 200
+    assert f"{study.slug}-choices-live.csv" in response["Content-Disposition"]
+    table = pd.read_csv(io.BytesIO(b"".join(response.streaming_content)))
+    assert list(table.columns[:7]) == [
+        "subject",
+        "group",
+        "left",
+        "right",
+        "choice",
+        "side",
+        "time",
+    ]
+    checked = validate_choices(table)
+    assert list(checked["choice"]) == ["left", "right", "right"]
+    for (_, line), entry in zip(table.iterrows(), session.playlist[:3], strict=True):
+        assert (line["left"], line["right"], line["side"]) == (
+            entry["stimulus"],
+            entry["right"],
+            entry["side"],
+        )
+        assert line["time"] == 1.5 and line["dimension"] == "match"
