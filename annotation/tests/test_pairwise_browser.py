@@ -120,3 +120,30 @@ def test_a_small_window_shows_one_image_at_a_time_with_the_warning_never_scaled(
     wait_for_trial(page, 1)
     assert PairwiseChoice.objects.get().choice == "right"
     assert page.errors == []
+
+
+def test_the_design_form_creates_a_pairwise_study_in_the_browser(live_server, pages):
+    from annotation.models import Study
+    from annotation.tests.factories import ResearcherFactory
+
+    researcher = ResearcherFactory()
+    page = pages(1366, 768)
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=username]", researcher.username)
+    page.fill("input[name=password]", "pw-for-tests")
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+    page.goto(f"{live_server.url}/studies/new/?preset=pairwise")
+    page.fill("input[name=name]", "Which matches better")
+    page.select_option("select[name=scale_type]", "pairwise")
+    page.select_option("select[name=pairwise_design]", "full")
+    page.check("input[name=pairwise_no_preference]")
+    page.locator("select[name=pairwise_grouping]").scroll_into_view_if_needed()
+    shot(page, "pair-design-form.png")
+    page.click("text=Create the study")
+    page.wait_for_load_state()
+    study = Study.objects.get(name="Which matches better")
+    assert (study.scale_type, study.pairwise_design) == ("pairwise", "full")
+    assert study.pairwise_no_preference and study.pairwise_grouping == "prompt"
+    assert study.dimensions.first().question == "Which image matches the prompt better?"
+    assert page.errors == []

@@ -10,7 +10,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from analysis.pairwise import validate_choices
+from analysis.pairwise import scale_choices, validate_choices
 from annotation.models import PairwiseChoice, Rating, Stimulus, Study
 from annotation.playlist_entries import KIND_PAIR, pair_served
 from annotation.selectors.pairwise import GroupingRow
@@ -282,7 +282,9 @@ def test_the_live_export_of_a_pairwise_study_is_its_choices_table_the_library_re
         "side",
         "time",
     ]
-    checked = validate_choices(table)
+    checked = validate_choices(table[table["dimension"] == "match"])
+    scores = scale_choices(checked)
+    assert scores["comparisons"].sum() == 6 and scores["score"].notna().any()
     assert list(checked["choice"]) == ["left", "right", "right"]
     for (_, line), entry in zip(table.iterrows(), session.playlist[:3], strict=True):
         assert (line["left"], line["right"], line["side"]) == (
