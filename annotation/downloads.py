@@ -8,6 +8,7 @@ from django.http import FileResponse, Http404, StreamingHttpResponse
 
 from annotation.models import LabelRelease, Study
 from annotation.selectors.subject_reports import SubjectReport, too_fast_threshold_ms
+from annotation.services.pair_exports import choices_csv_stream
 from annotation.services.release_formats import ratings_csv_stream
 from annotation.services.releases import release_download_open
 
@@ -28,11 +29,13 @@ def release_file_response(*, release: LabelRelease, what: str) -> FileResponse:
 
 
 def ratings_live_response(*, study: Study) -> StreamingHttpResponse:
-    """The current raw ratings, generated now and streamed (not a release: they change)."""
-    response = StreamingHttpResponse(
-        ratings_csv_stream(study=study), content_type="text/csv; charset=utf-8"
-    )
-    response["Content-Disposition"] = f'attachment; filename="{study.slug}-ratings-live.csv"'
+    """The current raw ratings, generated now and streamed (not a release: they change);
+    a pairwise study's are its choices (`services.pair_exports`)."""
+    pairwise = study.scale_type == Study.ScaleType.PAIRWISE
+    stream = choices_csv_stream(study=study) if pairwise else ratings_csv_stream(study=study)
+    response = StreamingHttpResponse(stream, content_type="text/csv; charset=utf-8")
+    name = "choices" if pairwise else "ratings"
+    response["Content-Disposition"] = f'attachment; filename="{study.slug}-{name}-live.csv"'
     # Never cached: the next request may hold ratings that arrived since.
     response["Cache-Control"] = "no-store"
     return response

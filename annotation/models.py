@@ -19,6 +19,17 @@ class Study(models.Model):
     class ScaleType(models.TextChoices):
         CONTINUOUS = "continuous", "Continuous slider"
         ACR = "acr", "ACR buttons (absolute category rating)"
+        PAIRWISE = "pairwise", "Pairwise comparison (which of two images is better)"
+
+    class PairGrouping(models.TextChoices):
+        PROMPT = "prompt", "By prompt: the images of one prompt are compared"
+        ALL = "all", "All against all: every image with every other"
+        COLUMN = "column", "By a manifest column"
+
+    class PairDesign(models.TextChoices):
+        ACTIVE = "active", "Active: the most informative pairs given the choices so far"
+        FULL = "full", "Full: every pair of a group equally often"
+        RANDOM = "random", "Random pairs"
 
     class Allocation(models.TextChoices):
         BALANCED = "balanced", "Balanced: the same number of ratings for every stimulus"
@@ -60,6 +71,34 @@ class Study(models.Model):
         default=0, help_text="Stimuli shown twice per session, for consistency checks."
     )
     gold_per_session = models.PositiveIntegerField(default=0)
+
+    # Pairwise studies (scale_type "pairwise"; annotation.services.pairwise): pairs are
+    # formed inside comparison groups and chosen by a design of analysis.pairwise.designs.
+    pairwise_no_preference = models.BooleanField(
+        'offer "no preference"',
+        default=False,
+        help_text="Pairwise: besides left and right, subjects may answer that neither is better.",
+    )
+    pairwise_grouping = models.CharField(
+        "comparison groups",
+        max_length=10,
+        choices=PairGrouping.choices,
+        default=PairGrouping.PROMPT,
+        help_text="Pairwise: which images are compared with each other.",
+    )
+    pairwise_group_column = models.CharField(
+        "group column",
+        max_length=100,
+        blank=True,
+        help_text="Pairwise, by a manifest column: the column whose value names the group.",
+    )
+    pairwise_design = models.CharField(
+        "pair design",
+        max_length=10,
+        choices=PairDesign.choices,
+        default=PairDesign.ACTIVE,
+        help_text="Pairwise: how the pairs of each new session are chosen.",
+    )
 
     # Viewing conditions and the subject pages (see docs: subjects' flow).
     class Language(models.TextChoices):
@@ -483,6 +522,62 @@ class QualityCheck(models.Model):
 
     def __str__(self) -> str:
         return f"{self.session_id}#{self.trial_index} {self.kind}: {self.passed}"
+
+
+class PairwiseChoice(models.Model):
+    """One answer of a pairwise trial on one dimension: which of two shown images won.
+
+    ``left`` and ``right`` are the stimuli as shown on screen; ``side`` records the side
+    randomisation: where the pair's first stimulus, as the design served it, was shown.
+    One row per (session, trial, dimension), as for ratings, so a replayed submit finds the
+    stored row instead of writing a second one.
+    """
+
+    class Choice(models.TextChoices):
+        LEFT = "left", "Left"
+        RIGHT = "right", "Right"
+        NONE = "none", "No preference"
+
+    class Side(models.TextChoices):
+        LEFT = "left", "Left"
+        RIGHT = "right", "Right"
+
+    session = models.ForeignKey(
+        RatingSession, on_delete=models.CASCADE, related_name="pair_choices"
+    )
+    dimension = models.ForeignKey(Dimension, on_delete=models.PROTECT, related_name="+")
+    trial_index = models.PositiveIntegerField()
+    group = models.CharField(max_length=200)
+    left = models.ForeignKey(Stimulus, on_delete=models.PROTECT, related_name="+")
+    right = models.ForeignKey(Stimulus, on_delete=models.PROTECT, related_name="+")
+    choice = models.CharField(max_length=5, choices=Choice.choices)
+    side = models.CharField(max_length=5, choices=Side.choices)
+    is_repeat = models.BooleanField(default=False)
+    response_time_ms = models.PositiveIntegerField(null=True, blank=True)
+    too_fast = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["session", "trial_index", "dimension"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session", "trial_index", "dimension"],
+                name="pair_choice_unique_per_trial_dimension",
+            ),
+            models.CheckConstraint(
+                condition=~Q(left=models.F("right")), name="pair_choice_two_stimuli"
+            ),
+            models.CheckConstraint(
+                condition=Q(choice__in=["left", "right", "none"]), name="pair_choice_value"
+            ),
+            models.CheckConstraint(
+                condition=Q(side__in=["left", "right"]), name="pair_choice_side"
+            ),
+        ]
+        indexes = [models.Index(fields=["dimension", "group"])]
+
+    def __str__(self) -> str:
+        return f"{self.left_id} vs {self.right_id}: {self.choice}"
 
 
 class SessionHourTally(models.Model):

@@ -2,6 +2,9 @@
 
 Entry shape: {"stimulus": id, "kind": "training" | "rating" | "gold" | "trap",
 "repeat": bool}; a training entry of a repeated qualification try also has "attempt": n.
+A pairwise trial: {"stimulus": left id, "right": right id, "kind": "pair", "group": name,
+"side": "left" | "right", "repeat": bool}, where "side" is where the pair's first stimulus,
+as the design served it, is shown (the record of the side randomisation).
 """
 
 from collections.abc import Mapping, Sequence
@@ -10,6 +13,7 @@ KIND_TRAINING = "training"
 KIND_RATING = "rating"
 KIND_GOLD = "gold"
 KIND_TRAP = "trap"
+KIND_PAIR = "pair"
 
 
 def playlist_entry(stimulus_id: int, kind: str, *, repeat: bool = False) -> dict:
@@ -36,3 +40,30 @@ def is_attempt_end(*, playlist: Sequence[Mapping], trial_index: int) -> bool:
         return True
     after = playlist[following]
     return after["kind"] != KIND_TRAINING or entry_attempt(after) != entry_attempt(entry)
+
+
+def pair_entry(*, first: int, second: int, group: str, swap: bool, repeat: bool = False) -> dict:
+    """A pairwise trial showing the served pair (first, second), sides swapped if `swap`."""
+    left, right = (second, first) if swap else (first, second)
+    return {
+        "stimulus": left,
+        "right": right,
+        "kind": KIND_PAIR,
+        "group": group,
+        "side": "right" if swap else "left",
+        "repeat": repeat,
+    }
+
+
+def pair_served(entry: Mapping) -> tuple[int, int]:
+    """The pair of a pairwise entry in the order the design served it."""
+    if entry["side"] == "left":
+        return entry["stimulus"], entry["right"]
+    return entry["right"], entry["stimulus"]
+
+
+def entry_stimulus_ids(entry: Mapping) -> tuple[int, ...]:
+    """Every stimulus a trial shows: one, or both of a pair."""
+    if entry.get("kind") == KIND_PAIR:
+        return entry["stimulus"], entry["right"]
+    return (entry["stimulus"],)

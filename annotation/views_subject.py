@@ -35,6 +35,8 @@ from annotation.selectors.subject import (
     TrialPage,
     break_info,
     display_check_needed,
+    is_pair_trial,
+    pair_trial_page_get,
     session_stimulus_for_image,
     study_dimensions,
     subject_for_token,
@@ -50,6 +52,11 @@ from annotation.services.crowd_exits import (
     PlatformExit,
     platform_exit,
 )
+from annotation.services.pair_submissions import (
+    is_pair_submission,
+    pair_submission_parse,
+    pair_submit,
+)
 from annotation.services.quality import qualification_tolerance, session_time_out_if_due
 from annotation.services.scores import acr_choices
 from annotation.services.sessions import (
@@ -62,6 +69,7 @@ from annotation.services.sessions import (
     trial_submit,
 )
 from annotation.services.submissions import trial_submission_parse
+from annotation.views_pair import pair_page_context
 
 TEMPLATES = "annotation/subject/"
 
@@ -75,6 +83,7 @@ REJECTION_STATUS = {
     "foreign_trial": 403,
     "out_of_order": 409,
     "rating_conflict": 409,
+    "pair_not_served": 409,
 }
 
 
@@ -196,6 +205,7 @@ def subject_instructions(
         "cursor": session.cursor,
         "scale_labels": _labels_spread(study),
         "acr": study.scale_type == Study.ScaleType.ACR,
+        "pairwise": study.scale_type == Study.ScaleType.PAIRWISE,
         "acr_choices": acr_choices(study),
         "has_practice": training_count(playlist=session.playlist) > 0,
         "needs_display_check": display_check_needed(session=session),
@@ -265,6 +275,12 @@ def _trial_page(
     if display_check_needed(session=session):
         url = reverse("annotation:subject-instructions", kwargs={"token": token})
         return redirect(url + "#display-check")
+    if is_pair_trial(playlist=session.playlist, trial_index=session.cursor):
+        trial = pair_trial_page_get(playlist=session.playlist, trial_index=session.cursor)
+        context = pair_page_context(
+            study=subject.study, trial=trial, token=token, surround=_surround_style(subject.study)
+        )
+        return render(request, TEMPLATES + "pair_trial.html", context)
     return render(request, TEMPLATES + "trial.html", _trial_context(subject, session, token))
 
 
@@ -454,7 +470,10 @@ def _next_url(token: str, step: NextStep) -> str:
 def _ack_json(token: str, ack: TrialAck) -> dict:
     step = ack.next_step
     next_trial = None
-    if step.kind == "trial":
+    # A pairwise trial is a page of its own: the browser goes to next_url.
+    if step.kind == "trial" and not is_pair_trial(
+        playlist=ack.playlist, trial_index=step.trial_index
+    ):
         next_trial = _trial_payload(
             token, trial_page_get(playlist=ack.playlist, trial_index=step.trial_index)
         )
@@ -475,9 +494,16 @@ def _error(message: str, code: str, status: int = 400, **details) -> JsonRespons
 
 def _trial_submit(request: HttpRequest, token: str, trial_index: int) -> JsonResponse:
     try:
-        submission = trial_submission_parse(request.body)
         # The page says which language it is in, so the answer needs no study lookup.
         with translation.override(_page_language(request)):
+            if is_pair_submission(request.body):
+                ack = pair_submit(
+                    token=token,
+                    trial_index=trial_index,
+                    submission=pair_submission_parse(request.body),
+                )
+                return JsonResponse(_ack_json(token, ack))
+            submission = trial_submission_parse(request.body)
             ack = trial_submit(
                 token=token,
                 trial_index=trial_index,

@@ -12,6 +12,7 @@ from annotation.services.analysis_options import (
     option_specs,
 )
 from annotation.services.invites import MAX_INVITES_PER_REQUEST
+from annotation.services.pairwise import PAIRWISE_FIELDS, pairwise_settings_validate
 from annotation.services.recruitment import RECRUITMENT_FIELDS
 from annotation.services.stimulus_bulk import BULK_ACTIONS
 from annotation.services.studies import (
@@ -29,7 +30,9 @@ STUDY_HELP = {
     "standard text (a research study; they may stop at any time).",
     "instructions": "Shown after consent, before the first trial: what to judge and how.",
     "scale_type": "Continuous: a slider subjects can set anywhere in the range. "
-    "ACR: one button per category (e.g. 1–5, Bad … Excellent).",
+    "ACR: one button per category (e.g. 1–5, Bad … Excellent). "
+    "Pairwise: two images side by side; subjects choose the better one on each dimension "
+    "(the minimum, maximum, step and labels are not used).",
     "scale_min": "The lowest score (the slider's left end, or the first button).",
     "scale_max": "The highest score; must be above the minimum.",
     "scale_step": "Distance between allowed scores. 0 means a continuous slider: any value "
@@ -59,6 +62,15 @@ STUDY_SECTIONS = (
     ("Study", ("name", "description")),
     ("What subjects read", ("consent_text", "instructions")),
     ("Rating scale", ("scale_type", "scale_min", "scale_max", "scale_step", "scale_labels_text")),
+    (
+        "Pairwise comparison",
+        (
+            "pairwise_grouping",
+            "pairwise_group_column",
+            "pairwise_design",
+            "pairwise_no_preference",
+        ),
+    ),
     (
         "Sessions",
         (
@@ -99,7 +111,7 @@ class StudyForm(forms.ModelForm):
             self.initial["scale_labels_text"] = "\n".join(self.instance.scale_labels)
         # Left out, they keep the study's values (or the defaults): a balanced study's form
         # need not mention adaptive settings.
-        for name in ALLOCATION_FIELDS:
+        for name in (*ALLOCATION_FIELDS, *PAIRWISE_FIELDS):
             self.fields[name].required = False
         for name in ("scale_min", "scale_max", "scale_step"):
             if name in self.fields:
@@ -127,6 +139,10 @@ class StudyForm(forms.ModelForm):
                 scale_max=data.get("scale_max") or 0,
                 scale_step=data.get("scale_step") or 0,
             )
+            pairwise_settings_validate(
+                grouping=data.get("pairwise_grouping") or Study.PairGrouping.PROMPT,
+                column=data.get("pairwise_group_column") or "",
+            )
         except ValidationError as exc:
             raise ValidationError(exc.messages) from None
         return data
@@ -137,7 +153,7 @@ class StudyForm(forms.ModelForm):
 
     def study_fields(self) -> dict:
         data = {k: v for k, v in self.cleaned_data.items() if k in STUDY_EDITABLE_FIELDS}
-        for name in ALLOCATION_FIELDS:
+        for name in (*ALLOCATION_FIELDS, "pairwise_grouping", "pairwise_design"):
             if data.get(name) in (None, ""):
                 data.pop(name, None)
         if "allocation_targets" in self.data and "allocation_targets" not in data:

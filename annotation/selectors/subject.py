@@ -7,7 +7,12 @@ from functools import lru_cache
 from django.core.exceptions import ObjectDoesNotExist
 
 from annotation.models import Dimension, RatingSession, Stimulus, Study, Subject
-from annotation.playlist_entries import KIND_TRAINING, training_count
+from annotation.playlist_entries import (
+    KIND_PAIR,
+    KIND_TRAINING,
+    entry_stimulus_ids,
+    training_count,
+)
 from annotation.tokens import token_hash
 
 STAGE_DECLINED = "declined"
@@ -40,6 +45,7 @@ _SUBJECT_PAGE_FIELDS = (
     "study__scale_step",
     "study__scale_labels",
     "study__break_interval",
+    "study__pairwise_no_preference",
     "study__language",
     "study__surround_grey",
     "study__allow_small_screens",
@@ -193,6 +199,43 @@ def trial_page_get(*, playlist: list[dict], trial_index: int) -> TrialPage:
     )
 
 
+def is_pair_trial(*, playlist: list[dict], trial_index: int) -> bool:
+    return 0 <= trial_index < len(playlist) and playlist[trial_index]["kind"] == KIND_PAIR
+
+
+@dataclass(frozen=True)
+class PairTrialPage:
+    """A pairwise trial: the two images as shown (left, right), and the next trial's."""
+
+    index: int
+    total: int
+    repeat: bool
+    left: Stimulus
+    right: Stimulus
+    preload: tuple[Stimulus, ...]
+
+
+def pair_trial_page_get(*, playlist: list[dict], trial_index: int) -> PairTrialPage:
+    entry = playlist[trial_index]
+    following = (
+        entry_stimulus_ids(playlist[trial_index + 1]) if trial_index + 1 < len(playlist) else ()
+    )
+    stimuli = {
+        stimulus.pk: stimulus
+        for stimulus in Stimulus.objects.filter(pk__in=[*entry_stimulus_ids(entry), *following])
+        .order_by()
+        .only("id", "image", "width", "height", "prompt")
+    }
+    return PairTrialPage(
+        index=trial_index,
+        total=len(playlist),
+        repeat=bool(entry.get("repeat")),
+        left=stimuli[entry["stimulus"]],
+        right=stimuli[entry["right"]],
+        preload=tuple(stimuli[stimulus_id] for stimulus_id in following),
+    )
+
+
 def display_check_needed(*, session: RatingSession) -> bool:
     """The display check comes before the first trial; sessions already under way skip it."""
     return session.cursor == 0 and not session.display_check
@@ -200,7 +243,7 @@ def display_check_needed(*, session: RatingSession) -> bool:
 
 def session_stimulus_for_image(*, session: RatingSession, stimulus_id: int) -> Stimulus | None:
     """The stimulus if it is in this session's playlist; anything else stays unseen."""
-    if not any(entry["stimulus"] == stimulus_id for entry in session.playlist):
+    if not any(stimulus_id in entry_stimulus_ids(entry) for entry in session.playlist):
         return None
     return (
         Stimulus.objects.filter(pk=stimulus_id)

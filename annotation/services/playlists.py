@@ -16,6 +16,7 @@ import random
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -28,6 +29,7 @@ from annotation.playlist_entries import (
     playlist_entry,
 )
 from annotation.services.allocation import adaptive_rating_ids
+from annotation.services.pairwise import pairwise_playlist
 
 
 class PlaylistError(Exception):
@@ -234,6 +236,9 @@ def playlist_session_start(*, subject: Subject) -> RatingSession:
         existing = RatingSession.objects.filter(subject=subject).first()
         if existing is not None:
             return existing
+        rng = playlist_rng(study_id=study.pk, subject_id=subject.pk)
+        if study.scale_type == Study.ScaleType.PAIRWISE:
+            return _pairwise_session_create(study=study, subject=subject, rng=rng)
         stimuli = list(
             Stimulus.objects.filter(study=study, excluded_from_playlists=False)
             .order_by()
@@ -244,7 +249,6 @@ def playlist_session_start(*, subject: Subject) -> RatingSession:
                 "This study has no images to rate yet. Please contact the researcher "
                 "who sent you the link."
             )
-        rng = playlist_rng(study_id=study.pk, subject_id=subject.pk)
         rating_ids = None
         if study.allocation == Study.Allocation.ADAPTIVE:
             rating_ids = adaptive_rating_ids(study=study, count=study.session_size, rng=rng)
@@ -268,3 +272,19 @@ def playlist_session_start(*, subject: Subject) -> RatingSession:
         return RatingSession.objects.create(
             subject=subject, playlist=playlist, last_activity_at=timezone.now()
         )
+
+
+def _pairwise_session_create(
+    *, study: Study, subject: Subject, rng: random.Random
+) -> RatingSession:
+    try:
+        playlist = pairwise_playlist(study=study, rng=rng)
+    except ValidationError as error:
+        # A design problem (a group of one image): the subject cannot fix it, but the
+        # message tells the researcher they contact what to fix.
+        raise PlaylistError(
+            "This study cannot show pairs yet: " + " ".join(error.messages)
+        ) from None
+    return RatingSession.objects.create(
+        subject=subject, playlist=playlist, last_activity_at=timezone.now()
+    )

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 
 from annotation.errors import ScoreOutOfRange, SessionRejected
 from annotation.models import Rating, RatingSession, Stimulus, Study, Subject
-from annotation.playlist_entries import KIND_TRAINING, KIND_TRAP, training_count
+from annotation.playlist_entries import KIND_PAIR, KIND_TRAINING, KIND_TRAP, training_count
 from annotation.selectors.subject import DimensionView, study_dimensions
 from annotation.services.playlists import PlaylistError, playlist_session_start
 from annotation.services.quality import (
@@ -46,6 +46,7 @@ _SUBMIT_FIELDS = (
     "subject__study__scale_step",
     "subject__study__break_interval",
     "subject__study__too_fast_ms",
+    "subject__study__pairwise_no_preference",
     "subject__study__updated_at",
     "subject__study__qualification_enabled",
     "subject__study__qualification_attempts",
@@ -317,6 +318,11 @@ def _playlist_entry(*, playlist: list[dict], trial_index: int, stimulus_id: int)
             code="no_such_trial",
         )
     entry = playlist[trial_index]
+    if entry["kind"] == KIND_PAIR:
+        raise SessionRejected(
+            f"Trial {trial_index} compares two images: answer it with a choice, not a score.",
+            code="pair_not_served",
+        )
     if entry["stimulus"] != stimulus_id:
         raise SessionRejected(
             f"Trial {trial_index} of this session shows another image; "

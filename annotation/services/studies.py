@@ -6,6 +6,11 @@ from django.utils.text import slugify
 from annotation.dimensions import DimensionSpec
 from annotation.models import Dimension, Stimulus, Study
 from annotation.services.allocation import ALLOCATION_FIELDS, study_allocation_validate
+from annotation.services.pairwise import (
+    PAIRWISE_FIELDS,
+    pairwise_settings_validate,
+    study_comparison_groups,
+)
 from annotation.services.scores import score_validate
 
 PKU_I2IQA_DIMENSIONS = (
@@ -40,10 +45,29 @@ AIGIQA_20K_DIMENSIONS = (
     ),
 )
 
+PAIRWISE_DIMENSIONS = (
+    DimensionSpec(
+        "correspondence",
+        "Correspondence",
+        "Which image matches the prompt better?",
+        "Judge content, layout and style against what the prompt asks for.",
+    ),
+    DimensionSpec(
+        "quality",
+        "Quality",
+        "Which image has the better visual quality?",
+        "Consider sharpness, noise, artefacts, colour and composition.",
+    ),
+)
+
 # Dimension sets of published databases, offered on the study form as starting points.
 DIMENSION_PRESETS: dict[str, tuple[str, tuple[DimensionSpec, ...]]] = {
     "pku-i2iqa": ("PKU-I2IQA: quality, authenticity, correspondence", PKU_I2IQA_DIMENSIONS),
     "aigiqa-20k": ("AIGIQA-20K: quality", AIGIQA_20K_DIMENSIONS),
+    "pairwise": (
+        "Pairwise: prompt match and quality, as questions between two images",
+        PAIRWISE_DIMENSIONS,
+    ),
 }
 
 
@@ -111,6 +135,7 @@ def study_create(
         **fields,
     )
     study_allocation_validate(study=study, dimension_keys=[spec.key for spec in dimensions])
+    _pairwise_validate(study)
     study.slug = _slug_for(name=name, slug=slug)
     study.save()
     Dimension.objects.bulk_create(
@@ -130,6 +155,9 @@ def study_create(
 def study_set_status(*, study: Study, status: str) -> Study:
     if status not in Study.Status.values:
         raise ValidationError(f"Unknown status {status!r}.")
+    if status == Study.Status.OPEN and study.scale_type == Study.ScaleType.PAIRWISE:
+        # Refused before any subject arrives: every group must be able to form a pair.
+        study_comparison_groups(study=study)
     study.status = status
     study.save(update_fields=["status", "updated_at"])
     return study
@@ -156,7 +184,19 @@ STUDY_EDITABLE_FIELDS = (
     "viewing_distance_text",
     "too_fast_ms",
     *ALLOCATION_FIELDS,
+    *PAIRWISE_FIELDS,
 )
+
+
+def _pairwise_validate(study: Study) -> None:
+    pairwise_settings_validate(grouping=study.pairwise_grouping, column=study.pairwise_group_column)
+    if (
+        study.scale_type == Study.ScaleType.PAIRWISE
+        and study.allocation != Study.Allocation.BALANCED
+    ):
+        raise ValidationError(
+            "A pairwise study chooses its pairs by its pair design; set allocation to balanced."
+        )
 
 
 @transaction.atomic
@@ -182,6 +222,7 @@ def study_update(
         else list(study.dimensions.values_list("key", flat=True))
     )
     study_allocation_validate(study=study, dimension_keys=keys)
+    _pairwise_validate(study)
     study.save()
     if dimensions is not None:
         study_dimensions_set(study=study, dimensions=dimensions)

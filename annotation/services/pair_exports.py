@@ -1,0 +1,48 @@
+"""Pairwise choices as CSV: the raw choices table of :mod:`analysis.pairwise.choices`.
+
+Columns: subject, group, left, right, choice, side, time (seconds), as the library reads
+them, then dimension, trial, too_fast and repeat. ``left``/``right`` are stimulus ids as
+shown on screen; ``side`` is where the pair's first stimulus, as the design served it, was
+shown.
+"""
+
+from collections.abc import Iterator
+
+from analysis.pairwise import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
+from annotation.models import Study
+from annotation.selectors.analysis import CHUNK_SIZE
+from annotation.selectors.pairwise import pairwise_choice_rows
+from annotation.services.release_formats import csv_bytes
+
+CHOICE_COLUMNS = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS, "dimension", "trial", "too_fast", "repeat")
+
+
+def _csv_row(row: tuple) -> list:
+    subject, dimension, trial, group, left, right, choice, side, ms, too_fast, repeat = row
+    seconds = "" if ms is None else f"{ms / 1000:.3f}"
+    return [
+        subject,
+        group,
+        left,
+        right,
+        choice,
+        side,
+        seconds,
+        dimension,
+        trial,
+        int(too_fast),
+        int(repeat),
+    ]
+
+
+def choices_csv_stream(*, study: Study, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+    """The study's current choices as CSV chunks (live, not frozen), for streaming."""
+    yield csv_bytes([], CHOICE_COLUMNS)
+    chunk: list[list] = []
+    for row in pairwise_choice_rows(study=study).iterator(chunk_size=chunk_size):
+        chunk.append(_csv_row(row))
+        if len(chunk) >= chunk_size:
+            yield csv_bytes(chunk)
+            chunk = []
+    if chunk:
+        yield csv_bytes(chunk)

@@ -1,0 +1,200 @@
+"""A subject's answer to a pairwise trial: parse, check against the served pair, store once.
+
+POST JSON {"left": id, "right": id, "choices": {dimension key: "left"|"right"|"none"},
+"response_time_ms": ms}. `pair_submission_parse` checks the shape; `pair_submit` locks the
+session like `sessions.trial_submit`, refuses a pair that this trial did not serve (or the
+sides the other way round), stores one row per dimension and advances the cursor in one
+transaction. A replayed submit with the same choices gets the same acknowledgement and
+writes nothing; different choices for a stored trial are refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+
+from annotation.errors import SessionRejected
+from annotation.models import PairwiseChoice, RatingSession
+from annotation.playlist_entries import KIND_PAIR
+from annotation.selectors.subject import DimensionView, study_dimensions
+from annotation.services.sessions import (
+    TrialAck,
+    _cursor_advance,
+    _cursor_reached,
+    _session_locked,
+    _study_open,
+    is_too_fast,
+    next_step_after,
+)
+from annotation.services.submissions import _json_object, _response_time_ms, _stimulus_id
+
+
+@dataclass(frozen=True)
+class PairSubmission:
+    left_id: int
+    right_id: int
+    choices: Mapping[str, object]
+    response_time_ms: int
+
+
+def is_pair_submission(body: bytes) -> bool:
+    """Whether a trial POST answers a pair (it carries "choices"); bad JSON is not."""
+    try:
+        return b'"choices"' in body and "choices" in _json_object(body)
+    except SessionRejected:
+        return False
+
+
+def pair_submission_parse(body: bytes) -> PairSubmission:
+    raw = _json_object(body)
+    choices = raw.get("choices")
+    if not isinstance(choices, dict):
+        raise SessionRejected(
+            "'choices' must be an object of {dimension key: left, right or none}.",
+            code="dimension_keys",
+        )
+    return PairSubmission(
+        left_id=_stimulus_id(raw.get("left")),
+        right_id=_stimulus_id(raw.get("right")),
+        choices=choices,
+        response_time_ms=_response_time_ms(raw.get("response_time_ms")),
+    )
+
+
+def _served_entry(*, playlist: list[dict], trial_index: int, left: int, right: int) -> dict:
+    if not 0 <= trial_index < len(playlist):
+        raise SessionRejected(
+            f"This session has no trial {trial_index} (it has {len(playlist)}).",
+            code="no_such_trial",
+        )
+    entry = playlist[trial_index]
+    if entry.get("kind") != KIND_PAIR or (entry["stimulus"], entry["right"]) != (left, right):
+        raise SessionRejected(
+            f"Trial {trial_index} did not show images {left} (left) and {right} (right); "
+            "a choice can only answer the pair that was served.",
+            code="pair_not_served",
+        )
+    return entry
+
+
+def _choices_validate(
+    *, dimensions: tuple[DimensionView, ...], choices: Mapping[str, object], allow_none: bool
+) -> dict[int, str]:
+    """Choices keyed by dimension id; every dimension must be answered at once."""
+    keys = [dimension.key for dimension in dimensions]
+    if sorted(str(key) for key in choices) != sorted(keys):
+        raise SessionRejected(
+            f"Answer every question of this study ({', '.join(keys)}); got "
+            f"{', '.join(sorted(str(key) for key in choices)) or 'none'}.",
+            code="dimension_keys",
+        )
+    allowed = ("left", "right", "none") if allow_none else ("left", "right")
+    values = {}
+    for dimension in dimensions:
+        value = choices[dimension.key]
+        if value not in allowed:
+            raise SessionRejected(
+                f"{dimension.key}: the choice must be one of {', '.join(allowed)}; got {value!r}.",
+                code="bad_choice",
+            )
+        values[dimension.id] = str(value)
+    return values
+
+
+def _replay_or_conflict(
+    *, session: RatingSession, trial_index: int, values: dict[int, str]
+) -> None:
+    stored = dict(
+        PairwiseChoice.objects.filter(session=session, trial_index=trial_index)
+        .order_by()
+        .values_list("dimension_id", "choice")
+    )
+    if stored != values:
+        raise SessionRejected(
+            f"Trial {trial_index} was already answered with other choices; "
+            "a stored choice cannot be changed.",
+            code="rating_conflict",
+        )
+
+
+def _choices_create(
+    *, session: RatingSession, entry: dict, trial_index: int, values: dict[int, str], ms: int
+) -> None:
+    too_fast = is_too_fast(response_time_ms=ms, threshold_ms=session.subject.study.too_fast_ms)
+    PairwiseChoice.objects.bulk_create(
+        PairwiseChoice(
+            session_id=session.pk,
+            dimension_id=dimension_id,
+            trial_index=trial_index,
+            group=entry["group"],
+            left_id=entry["stimulus"],
+            right_id=entry["right"],
+            choice=choice,
+            side=entry["side"],
+            is_repeat=bool(entry.get("repeat")),
+            response_time_ms=ms,
+            too_fast=too_fast,
+        )
+        for dimension_id, choice in values.items()
+    )
+
+
+def _submit_once(
+    *, token: str, trial_index: int, submission: PairSubmission, rows_may_exist: bool
+) -> TrialAck:
+    with transaction.atomic():
+        session = _session_locked(token)
+        study = session.subject.study
+        playlist = session.playlist
+        entry = _served_entry(
+            playlist=playlist,
+            trial_index=trial_index,
+            left=submission.left_id,
+            right=submission.right_id,
+        )
+        values = _choices_validate(
+            dimensions=study_dimensions(study=study),
+            choices=submission.choices,
+            allow_none=study.pairwise_no_preference,
+        )
+        ack = TrialAck(
+            trial_index=trial_index,
+            ratings=len(values),
+            next_step=next_step_after(
+                playlist=playlist, trial_index=trial_index, break_interval=study.break_interval
+            ),
+            playlist=playlist,
+        )
+        _cursor_reached(session=session, trial_index=trial_index)
+        replay = trial_index < session.cursor
+        if replay or rows_may_exist:
+            _replay_or_conflict(session=session, trial_index=trial_index, values=values)
+            if replay:
+                return ack
+        _study_open(study)
+        if not rows_may_exist:
+            _choices_create(
+                session=session,
+                entry=entry,
+                trial_index=trial_index,
+                values=values,
+                ms=submission.response_time_ms,
+            )
+        _cursor_advance(session=session, trial_index=trial_index, complete=ack.complete)
+        return ack
+
+
+def pair_submit(*, token: str, trial_index: int, submission: PairSubmission) -> TrialAck:
+    """Store one pairwise trial (all dimensions) and advance the session; idempotent."""
+    try:
+        return _submit_once(
+            token=token, trial_index=trial_index, submission=submission, rows_may_exist=False
+        )
+    except IntegrityError:
+        # Rows for a trial the cursor had not passed, written by a concurrent request that
+        # lost the cursor race: accept them if they match, as a replay would be.
+        return _submit_once(
+            token=token, trial_index=trial_index, submission=submission, rows_may_exist=True
+        )
