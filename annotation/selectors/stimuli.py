@@ -71,7 +71,8 @@ def stimulus_search(*, stimuli: QuerySet[Stimulus], search: str) -> QuerySet[Sti
         | Q(generator__icontains=search)
         | Q(prompt_group__iexact=search)
     )
-    if search.isdigit():
+    # ASCII digits only ("²".isdigit() is true too) and within a bigint, else no id.
+    if search.isascii() and search.isdigit() and len(search) <= 18:
         match |= Q(pk=int(search))
     if len(search) >= 8 and all(c in "0123456789abcdef" for c in search.lower()):
         match |= Q(sha256__startswith=search.lower())

@@ -184,3 +184,14 @@ def test_upload_import_runs_a_job(api, study, tmp_path, django_capture_on_commit
     job = api.get(reverse("api:import_job", args=[response.json()["id"]])).json()
     assert job["status"] == "done" and job["result"]["created"] == 1
     assert study.stimuli.get().generator == "MJ"
+
+
+@pytest.mark.parametrize("search", ["99999999999999999999999", "²³", "own id"])
+def test_a_search_of_digits_finds_by_id_only_where_it_can_be_one(api, study, search):
+    stimulus = StimulusFactory(study=study, original_name="x.png", prompt="p", generator="g")
+    query = str(stimulus.pk) if search == "own id" else search
+    api.force_authenticate(study.owner)
+    response = api.get(reverse("api:stimulus_list", args=[study.pk]), {"q": query})
+    assert response.status_code == 200
+    found = [row["id"] for row in response.json()["results"]]
+    assert found == ([stimulus.pk] if search == "own id" else [])
