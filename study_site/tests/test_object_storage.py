@@ -12,11 +12,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import os
 import uuid
 import zipfile
 from pathlib import Path
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.core.files.base import ContentFile
 from django.core.management import CommandError, call_command
 from django.db import connections
@@ -38,7 +40,7 @@ from benchmark.services import SweepSpec, sweep_launch
 from benchmark.services.scoring import scoring_start
 from benchmark.tasks import run_benchmark, score_images
 from benchmark.training.synthetic import make_synthetic_database
-from core.storage import media_cache, object_version
+from core.storage import MediaCache, media_cache, object_version
 from ops.services.databases import table_counts
 from ops.tests.support import database_alias
 from study_site.env import media_storage_from_env
@@ -286,3 +288,29 @@ def test_backup_copies_the_bucket_and_restore_fills_an_empty_one(
         pytest.raises(CommandError, match=refused),
     ):
         call_command("restore", str(tmp_path / "backup"), database=alias)
+
+
+def test_bad_media_settings_stop_in_one_line(monkeypatch):
+    monkeypatch.setenv("MEDIA_STORAGE", "ftp")
+    with pytest.raises(ImproperlyConfigured, match="MEDIA_STORAGE='ftp' is not supported"):
+        media_storage_from_env()
+    monkeypatch.setenv("MEDIA_STORAGE", "s3")
+    monkeypatch.delenv("MEDIA_S3_BUCKET", raising=False)
+    with pytest.raises(ImproperlyConfigured, match="needs MEDIA_S3_BUCKET"):
+        media_storage_from_env()
+
+
+def test_the_cache_drops_least_recently_used_copies_past_its_bound(tmp_path):
+    cache = MediaCache(tmp_path, max_bytes=2500)
+    paths = []
+    for age, name in enumerate(("newest", "middle", "oldest", "needed")):
+        path = tmp_path / "ab" / name
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(b"x" * 1000)
+        os.utime(path, (1_000_000 - age * 100, 1_000_000 - age * 100))
+        paths.append(path)
+    newest, middle, oldest, needed = paths
+    assert cache.trim(keep=[needed]) == 2000  # 4000 bytes -> 2000: the two oldest not kept
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["needed", "newest"]
+    assert not middle.exists() and not oldest.exists()
+    assert MediaCache(tmp_path, max_bytes=0).trim() == 0  # unbounded
