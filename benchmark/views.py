@@ -3,7 +3,6 @@ visitors sent to sign in. Views parse input, call a service or selector, render.
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -17,7 +16,7 @@ from benchmark.services.launch import reference_count
 from benchmark.services.scoring import ScoringRejected, scoring_start
 from core import permissions
 from core.http import get_or_404
-from core.storage import media_exists
+from core.storage import media_exists, media_open, stream_response
 
 T = "benchmark/"
 
@@ -145,7 +144,7 @@ def _download(relative: str, filename: str) -> FileResponse:
     if not media_exists(relative):
         raise Http404("The file is missing from storage.")
     # Streamed from storage (a local file or the bucket), never read whole into memory.
-    return FileResponse(default_storage.open(relative, "rb"), as_attachment=True, filename=filename)
+    return stream_response(media_open(relative), as_attachment=True, filename=filename)
 
 
 @admin_required

@@ -10,6 +10,7 @@ media is local (the folder *is* media), an upload of every file when it is a buc
 """
 
 import hashlib
+import io
 import os
 import posixpath
 import shutil
@@ -17,6 +18,7 @@ import tempfile
 import uuid
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from django.conf import settings
 from django.core.files import File
@@ -34,15 +36,85 @@ def storage_is_local() -> bool:
     return True
 
 
+def _bucket_object(name: str):
+    """The boto3 Object of a stored name (its key carries the storage's prefix), or None
+    when media is not a bucket."""
+    bucket = getattr(default_storage, "bucket", None)
+    if bucket is None:
+        return None
+    return bucket.Object(default_storage._normalize_name(name))
+
+
+def _missing(name: str, error: Exception) -> FileNotFoundError:
+    return FileNotFoundError(f"{name} is not in the media bucket ({error})")
+
+
 def object_version(name: str) -> str:
     """What changes when the object is replaced: its ETag in a bucket (one HEAD request),
     else its size and modification time."""
-    bucket = getattr(default_storage, "bucket", None)
-    if bucket is not None:
-        key = default_storage._normalize_name(name)  # the key with the storage's prefix
-        return str(bucket.Object(key).e_tag).strip('"')
-    modified = default_storage.get_modified_time(name).timestamp()
-    return f"{default_storage.size(name)}-{modified}"
+    from botocore.exceptions import ClientError
+
+    stored = _bucket_object(name)
+    if stored is None:
+        modified = default_storage.get_modified_time(name).timestamp()
+        return f"{default_storage.size(name)}-{modified}"
+    try:
+        return str(stored.e_tag).strip('"')
+    except ClientError as error:
+        raise _missing(name, error) from None
+
+
+class _BodyReader(io.RawIOBase):
+    """A bucket object's body as a raw stream: blocks as they arrive, never held whole."""
+
+    def __init__(self, body) -> None:
+        self._body = body
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._body.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._body.close()
+        super().close()
+
+
+class StoredReader(io.BufferedReader):
+    """What :func:`media_open` returns: a binary file object with the object's ``size``."""
+
+    size: int
+
+
+def stream_response(handle: BinaryIO, **options):
+    """A FileResponse streaming ``handle`` (from :func:`media_open`) with its length."""
+    from django.http import FileResponse
+
+    response = FileResponse(handle, **options)
+    if isinstance(handle, StoredReader):  # not seekable: FileResponse cannot measure it
+        response["Content-Length"] = str(handle.size)
+    return response
+
+
+def media_open(name: str) -> BinaryIO:
+    """The stored file for reading, streamed: from the folder, or from the bucket block
+    by block (django-storages' own file object downloads the whole object first)."""
+    from botocore.exceptions import ClientError
+
+    stored = _bucket_object(name)
+    if stored is None:
+        return default_storage.open(name, "rb")
+    try:
+        response = stored.get()
+    except ClientError as error:
+        raise _missing(name, error) from None
+    reader = StoredReader(_BodyReader(response["Body"]), buffer_size=COPY_CHUNK)
+    reader.size = int(response["ContentLength"])
+    return reader
 
 
 def cache_key(name: str, version: str) -> str:
@@ -73,7 +145,7 @@ class MediaCache:
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
         try:
-            with default_storage.open(name, "rb") as source, partial.open("wb") as out:
+            with media_open(name) as source, partial.open("wb") as out:
                 shutil.copyfileobj(source, out, COPY_CHUNK)
             os.replace(partial, target)
         finally:

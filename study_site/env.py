@@ -81,5 +81,7 @@ def media_storage_from_env() -> dict:
         "querystring_auth": True,
         # A name already taken gets a new one, as in a local folder: nothing is replaced.
         "file_overwrite": False,
+        # An object read through its file object spills to disk past this (default: never).
+        "max_memory_size": 64 * 1024 * 1024,
     }
     return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}

@@ -14,7 +14,7 @@ from pathlib import Path
 from django.core.files import File
 from django.core.files.storage import default_storage
 
-from core.storage import storage_is_local
+from core.storage import media_open, storage_is_local
 from ops.services.manifest import (
     BLOCK,
     MEDIA,
@@ -50,7 +50,7 @@ def _stored_copy_hashed(name: str, target: Path) -> dict:
     digest = hashlib.sha256()
     size = 0
     target.parent.mkdir(parents=True, exist_ok=True)
-    with default_storage.open(name, "rb") as reader, target.open("wb") as writer:
+    with media_open(name) as reader, target.open("wb") as writer:
         while block := reader.read(BLOCK):
             digest.update(block)
             writer.write(block)
@@ -89,7 +89,7 @@ def media_restore(folder: Path, manifest: Manifest, media_root: Path) -> int:
 
 def _stored_sha256(name: str) -> str:
     digest = hashlib.sha256()
-    with default_storage.open(name, "rb") as reader:
+    with media_open(name) as reader:
         while block := reader.read(BLOCK):
             digest.update(block)
     return digest.hexdigest()

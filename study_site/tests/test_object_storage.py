@@ -40,7 +40,7 @@ from benchmark.services import SweepSpec, sweep_launch
 from benchmark.services.scoring import scoring_start
 from benchmark.tasks import run_benchmark, score_images
 from benchmark.training.synthetic import make_synthetic_database
-from core.storage import MediaCache, media_cache, object_version
+from core.storage import MediaCache, StoredReader, media_cache, object_version
 from ops.services.databases import table_counts
 from ops.tests.support import database_alias
 from study_site.env import media_storage_from_env
@@ -161,7 +161,10 @@ def test_import_freeze_and_package_live_in_the_bucket_and_download_byte_for_byte
         url = reverse("research:release_download", args=[release.study_id, release.version, what])
         response = client.get(url)
         assert response.status_code == 200
+        # Streamed from the bucket block by block, with its length.
+        assert isinstance(response.file_to_stream, StoredReader)
         body = b"".join(response.streaming_content)
+        assert int(response["Content-Length"]) == len(body)
         assert body == stored[f"{field.name}"]
         assert hashlib.sha256(body).hexdigest() == digest
     with zipfile.ZipFile(io.BytesIO(stored[f"{release.package_file.name}"])) as package:
