@@ -23,6 +23,7 @@ from django.core.files.base import ContentFile
 from django.core.management import CommandError, call_command
 from django.db import connections
 from django.urls import reverse
+from storages.backends.s3 import S3File
 
 from annotation.models import LabelRelease, Rating, Stimulus
 from annotation.services.imports import stimuli_import
@@ -40,7 +41,7 @@ from benchmark.services import SweepSpec, sweep_launch
 from benchmark.services.scoring import scoring_start
 from benchmark.tasks import run_benchmark, score_images
 from benchmark.training.synthetic import make_synthetic_database
-from core.storage import MediaCache, StoredReader, media_cache, object_version
+from core.storage import MediaCache, media_cache, object_version
 from ops.services.databases import table_counts
 from ops.tests.support import database_alias
 from study_site.env import media_storage_from_env
@@ -142,34 +143,47 @@ def _frozen_release(tmp_path: Path) -> LabelRelease:
     return release_freeze(study=study)
 
 
+def _whole_download_refused(monkeypatch) -> None:
+    """django-storages' file object downloads the whole object at its first read: a
+    download that went through it would fail here instead of streaming."""
+
+    def whole(_file):
+        raise AssertionError("the whole object was downloaded before streaming")
+
+    monkeypatch.setattr(S3File, "file", property(whole))
+
+
 def test_import_freeze_and_package_live_in_the_bucket_and_download_byte_for_byte(
-    prefix, s3_server, client, settings, tmp_path
+    prefix, s3_server, client, settings, monkeypatch, tmp_path
 ):
     release = _frozen_release(tmp_path)
     release = release_package_request(release=release, inline=True, licence="CC BY 4.0")
     assert release.package_status == LabelRelease.PackageStatus.DONE, release.package_error
     stored = _keys(s3_server, prefix)
     for stimulus in Stimulus.objects.filter(study=release.study):
-        assert f"{stimulus.image.name}" in stored
-        assert f"{stimulus.reference_image.name}" in stored
+        assert stimulus.image.name in stored
+        assert stimulus.reference_image.name in stored
     client.force_login(AdminFactory())
-    for what, field, digest in (
-        ("mos", release.mos_file, release.mos_sha256),
-        ("raw", release.raw_file, release.raw_sha256),
-        ("package", release.package_file, release.package_sha256),
-    ):
-        url = reverse("research:release_download", args=[release.study_id, release.version, what])
-        response = client.get(url)
-        assert response.status_code == 200
-        # Streamed from the bucket block by block, with its length.
-        assert isinstance(response.file_to_stream, StoredReader)
-        body = b"".join(response.streaming_content)
-        assert int(response["Content-Length"]) == len(body)
-        assert body == stored[f"{field.name}"]
-        assert hashlib.sha256(body).hexdigest() == digest
-    with zipfile.ZipFile(io.BytesIO(stored[f"{release.package_file.name}"])) as package:
-        images = [name for name in package.namelist() if "/images/" in name]
-    assert len(images) == 12
+    with monkeypatch.context() as patch:
+        _whole_download_refused(patch)
+        for what, field, digest in (
+            ("mos", release.mos_file, release.mos_sha256),
+            ("raw", release.raw_file, release.raw_sha256),
+            ("package", release.package_file, release.package_sha256),
+        ):
+            url = reverse(
+                "research:release_download", args=[release.study_id, release.version, what]
+            )
+            response = client.get(url)
+            assert response.status_code == 200
+            body = b"".join(response.streaming_content)
+            assert int(response["Content-Length"]) == len(body)
+            assert body == stored[field.name]
+            assert hashlib.sha256(body).hexdigest() == digest
+        with zipfile.ZipFile(io.BytesIO(stored[release.package_file.name])) as package:
+            images = [name for name in package.namelist() if "/images/" in name]
+        assert len(images) == 12
+    # Thumbnails are small: the storage's own file object serves them.
     stimulus = release.study.stimuli.first()
     thumbnail = client.get(
         reverse("research:stimulus_thumbnail", args=[release.study_id, stimulus.pk])
