@@ -220,8 +220,8 @@ def test_a_worker_trains_through_its_cache_stores_its_checkpoint_and_scores(
     release = _frozen_release(tmp_path)
     run = _train(release, django_capture_on_commit_callbacks)
     stored = _keys(s3_server, prefix)
-    assert f"{run.checkpoint_path}" in stored
-    assert f"{run.predictions_path}" in stored
+    assert run.checkpoint_path in stored
+    assert run.predictions_path in stored
     cached = _cached(settings)
     # Fetched once each: 12 images, the 4 prompt images they share, the MOS CSV.
     stimuli = release.study.stimuli.all()
@@ -236,13 +236,13 @@ def test_a_worker_trains_through_its_cache_stores_its_checkpoint_and_scores(
     admin = AdminFactory()
     client.force_login(admin)
     download = client.get(reverse("benchmark:run_checkpoint", args=[run.pk, 0]))
-    assert b"".join(download.streaming_content) == stored[f"{run.checkpoint_path}"]
+    assert b"".join(download.streaming_content) == stored[run.checkpoint_path]
     with django_capture_on_commit_callbacks(execute=False):
         job = scoring_start(run=run, by=admin, study=release.study)
     assert score_images.apply(args=[job.pk]).get() == "succeeded"
     job.refresh_from_db()
     assert [row["error"] for row in job.results] == [""] * 12
-    assert f"{job.results_path}" in _keys(s3_server, prefix)
+    assert job.results_path in _keys(s3_server, prefix)
     thumbnail = client.get(reverse("benchmark:scoring_thumbnail", args=[job.pk, 0]))
     assert thumbnail.status_code == 200
     assert not Path(settings.MEDIA_ROOT).exists()
