@@ -11,6 +11,7 @@ from annotation.selectors.subject_reports import SubjectReport, too_fast_thresho
 from annotation.services.pair_exports import choices_csv_stream
 from annotation.services.release_formats import ratings_csv_stream
 from annotation.services.releases import release_download_open
+from core.storage import stream_response
 
 
 def release_file_response(*, release: LabelRelease, what: str) -> FileResponse:
@@ -20,7 +21,7 @@ def release_file_response(*, release: LabelRelease, what: str) -> FileResponse:
         download = release_download_open(release=release, what=what)
     except ValidationError as exc:
         raise Http404(" ".join(exc.messages)) from None
-    return FileResponse(
+    return stream_response(
         download.handle,
         as_attachment=True,
         filename=download.filename,

@@ -14,6 +14,7 @@ from benchmark.training.catalog import TEXT_MODEL_KINDS, ZERO_SHOT_MODEL_KINDS
 from benchmark.training.config import TrainConfig
 from benchmark.training.presets import PROTOCOLS, protocol_deviations
 from core.errors import NotFound
+from core.storage import media_exists
 
 SCATTER_MAX_POINTS = 5000
 
@@ -168,10 +169,11 @@ def run_scatter(*, run: BenchmarkRun) -> dict[str, Any]:
     """Test predictions against MOS per score column, for the run page's scatter plot."""
     if not run.predictions_path:
         return {"columns": {}}
-    path = media_path(run.predictions_path)
-    if not path.is_file():
+    if not media_exists(run.predictions_path):
         return {"columns": {}, "missing": True}
-    frame = pd.read_csv(path, dtype={"stimulus_id": str}).head(SCATTER_MAX_POINTS)
+    frame = pd.read_csv(media_path(run.predictions_path), dtype={"stimulus_id": str}).head(
+        SCATTER_MAX_POINTS
+    )
     columns = {}
     for column in run.score_columns:
         if column in frame and f"pred_{column}" in frame:

@@ -16,6 +16,7 @@ from benchmark.services.launch import reference_count
 from benchmark.services.scoring import ScoringRejected, scoring_start
 from core import permissions
 from core.http import get_or_404
+from core.storage import media_exists, media_open, stream_response
 
 T = "benchmark/"
 
@@ -141,10 +142,10 @@ def run_retry_view(request: HttpRequest, pk: int) -> HttpResponse:
 def _download(relative: str, filename: str) -> FileResponse:
     if not relative:
         raise Http404("This run has no such file (yet).")
-    path = media_path(relative)
-    if not path.is_file():
+    if not media_exists(relative):
         raise Http404("The file is missing from storage.")
-    return FileResponse(path.open("rb"), as_attachment=True, filename=filename)
+    # Streamed from storage (a local file or the bucket), never read whole into memory.
+    return stream_response(media_open(relative), as_attachment=True, filename=filename)
 
 
 @admin_required
@@ -236,11 +237,11 @@ def scoring_thumbnail(request: HttpRequest, pk: int, index: int) -> HttpResponse
     job = get_or_404(selectors.scoring_job_get, pk=pk)
     if index >= len(job.results):
         raise Http404("No such image.")
-    path = media_path(job.results[index]["image"])
-    if not path.is_file():
+    name = job.results[index]["image"]
+    if not media_exists(name):
         raise Http404("The image is missing from storage.")
     try:
-        data = thumbnail_bytes(path)
+        data = thumbnail_bytes(media_path(name))
     except (OSError, ValueError):
         raise Http404("The image cannot be decoded.") from None
     response = HttpResponse(data, content_type="image/jpeg")

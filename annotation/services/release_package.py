@@ -46,6 +46,7 @@ from common.progress import (
     progress_scaled,
 )
 from core.jobs import RELEASE_PACKAGE, enqueue_on_commit, failure_handler
+from core.storage import media_local_path
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +190,7 @@ def _reliability(*, release: LabelRelease, progress: Progress) -> dict:
 
     progress("reliability", 0, 1)
     try:
-        frame = load_ratings(default_storage.path(release.raw_file.name))
+        frame = load_ratings(str(media_local_path(release.raw_file.name)))
         result = pipeline_run(study=release.study, options=options, snapshot_frame=frame)
     except (NotImplementedError, ValidationError) as exc:
         log.warning("no reliability for release %s: %s", release.pk, exc)

@@ -52,6 +52,7 @@ from annotation.services.release_formats import (
     staging_dir,
 )
 from common.progress import Progress, progress_noop, progress_scaled
+from core.storage import media_open
 
 if TYPE_CHECKING:
     from analysis.pipeline import PipelineResult
@@ -287,22 +288,22 @@ def release_download_open(*, release: LabelRelease, what: str) -> ReleaseDownloa
     prefix = f"{release.study.slug}-v{release.version}"
     if what == "mos":
         return ReleaseDownload(
-            release.mos_file.open("rb"), f"{prefix}-mos.csv", "text/csv; charset=utf-8"
+            media_open(release.mos_file.name), f"{prefix}-mos.csv", "text/csv; charset=utf-8"
         )
     if what == "raw":
         if not release.raw_file:
             raise ValidationError("This release has no raw ratings (an imported database).")
         return ReleaseDownload(
-            release.raw_file.open("rb"), f"{prefix}-raw.csv", "text/csv; charset=utf-8"
+            media_open(release.raw_file.name), f"{prefix}-raw.csv", "text/csv; charset=utf-8"
         )
     if what == "package":
         if release.package_status != LabelRelease.PackageStatus.DONE or not release.package_file:
             raise ValidationError("This release has no dataset package yet; package it first.")
         return ReleaseDownload(
-            release.package_file.open("rb"), f"{prefix}-dataset.zip", "application/zip"
+            media_open(release.package_file.name), f"{prefix}-dataset.zip", "application/zip"
         )
     if what == "sidecar":
-        handle = default_storage.open(sidecar_name(release=release), "rb")
+        handle = media_open(sidecar_name(release=release))
         return ReleaseDownload(handle, f"{prefix}-release.json", "application/json")
     known = ", ".join([*FILES, "package"])
     raise ValidationError(f"Unknown release file {what!r}; use one of {known}.")

@@ -5,17 +5,22 @@ parameters); paths, device and thread counts differ between the web server and e
 worker, so they are filled in from that machine's settings at the moment of use.
 """
 
+import csv
 import dataclasses
+import io
 import multiprocessing
 import os
+import posixpath
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 
 from annotation.models import LabelRelease
 from benchmark.training.catalog import BACKBONES, PRETRAINED_WEIGHTS, package_weights_path
 from benchmark.training.config import SplitConfig
+from core.storage import media_cache, media_local_path, media_name, storage_is_local
 
 # Fields a launch may set per sweep; everything else keeps the library's default.
 HYPER_FIELDS = (
@@ -35,8 +40,43 @@ HYPER_FIELDS = (
 SPLIT_FIELDS = tuple(f.name for f in dataclasses.fields(SplitConfig) if f.name != "file")
 
 
+# Columns of a release's MOS CSV that name image files (relative to the CSV's folder).
+IMAGE_COLUMNS = ("image", "reference")
+
+
 def release_manifest_path(*, release: LabelRelease) -> Path:
-    return Path(release.mos_file.path)
+    """The release's MOS CSV as a file on this machine, as stored: its image paths are
+    relative to the release folder, so they resolve only where media is a local folder."""
+    return media_local_path(release.mos_file.name)
+
+
+def release_manifest_for_training(*, mos_name: str, dest: Path) -> Path:
+    """A MOS CSV whose images this machine can open: the stored one when media is local;
+    else a copy in ``dest`` naming each image (and reference) by its copy in this
+    machine's media cache, fetched now unless a run before fetched the same version."""
+    if storage_is_local():
+        return media_local_path(mos_name)
+    with default_storage.open(mos_name, "rb") as handle:
+        text = handle.read().decode("utf-8-sig")
+    reader = csv.DictReader(io.StringIO(text))
+    rows = list(reader)
+    cache = media_cache()
+    folder = posixpath.dirname(mos_name)
+    fetched: list[Path] = []
+    for row in rows:
+        for column in IMAGE_COLUMNS:
+            if (row.get(column) or "").strip():
+                name = posixpath.normpath(posixpath.join(folder, row[column]))
+                fetched.append(cache.fetch(name))
+                row[column] = str(fetched[-1])
+    cache.trim(keep=fetched)
+    dest.mkdir(parents=True, exist_ok=True)
+    path = dest / posixpath.basename(mos_name)
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.DictWriter(out, fieldnames=reader.fieldnames or [], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
 
 
 def weights_path(*, backbone: str) -> Path | None:
@@ -90,11 +130,13 @@ def machine_config(*, base: dict[str, Any], manifest: Path, output_dir: Path) ->
 
 
 def media_relative(path: str | Path | None) -> str:
-    """A path under MEDIA_ROOT as stored on rows, so every machine resolves it itself."""
+    """The stored name of a file this machine wrote for media (core.storage.media_workdir),
+    as kept on rows, so every machine resolves it itself."""
     if not path:
         return ""
-    return str(Path(path).resolve().relative_to(Path(settings.MEDIA_ROOT).resolve()))
+    return media_name(path)
 
 
 def media_path(relative: str) -> Path:
-    return Path(settings.MEDIA_ROOT) / relative
+    """A file on this machine with the bytes of the stored ``relative`` (core.storage)."""
+    return media_local_path(relative)

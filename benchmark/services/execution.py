@@ -13,6 +13,7 @@ the task must be idempotent on the run id:
 """
 
 import logging
+import shutil
 import time
 import traceback
 from dataclasses import dataclass
@@ -27,14 +28,14 @@ from django.utils import timezone
 from benchmark.models import BenchmarkRun
 from benchmark.services.configs import (
     machine_config,
-    media_path,
     media_relative,
-    release_manifest_path,
+    release_manifest_for_training,
 )
 from benchmark.services.events import run_event
 from benchmark.services.results import sweep_finish_if_done
 from common.jsonable import jsonable
 from common.progress import Throttle, progress_fraction
+from core.storage import media_publish, media_workdir, scratch_dir, storage_is_local
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,8 @@ class Attempt:
     number: int
     config: dict[str, Any]
     output_dir: Path
+    output_name: str  # the stored folder of output_dir
+    mos_name: str  # the stored name of the release's MOS CSV
 
 
 def _claim(*, run_id: int, hostname: str, device: str, task_id: str | None) -> Attempt | None:
@@ -98,13 +101,15 @@ def _claim(*, run_id: int, hostname: str, device: str, task_id: str | None) -> A
         run.error = run.traceback = ""
         run.output_dir = f"benchmark/runs/{run.pk}/attempt-{run.attempts}"
         run.save()
-        output_dir = media_path(run.output_dir)
+        output_dir = media_workdir(run.output_dir)
+        # The manifest whose images this machine opens is made after the claim, outside
+        # the row lock (with media in a bucket it fetches the images): see _train.
         config = machine_config(
-            base=run.config,
-            manifest=release_manifest_path(release=run.release),
-            output_dir=output_dir,
+            base=run.config, manifest=Path(run.release.mos_file.name), output_dir=output_dir
         )
-        return Attempt(run.pk, run.attempts, config, output_dir)
+        return Attempt(
+            run.pk, run.attempts, config, output_dir, run.output_dir, run.release.mos_file.name
+        )
 
 
 class AttemptReporter:
@@ -293,35 +298,78 @@ def data_event(data: dict[str, Any]) -> str:
     )
 
 
+def _train(attempt: Attempt, reporter: AttemptReporter):
+    """Train the attempt on images this machine can open (core.storage); the manifest made
+    for it is removed afterwards, the images stay in the media cache for the next run."""
+    from benchmark.training import train
+
+    scratch = scratch_dir("run-manifest-")
+    try:
+        manifest = release_manifest_for_training(mos_name=attempt.mos_name, dest=scratch)
+        return train(
+            {**attempt.config, "manifest": str(manifest)},
+            on_epoch_end=reporter.on_epoch_end,
+            should_stop=reporter.should_stop,
+            progress=reporter.progress,
+        )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        _release_device_memory()
+
+
+def _discard_outputs(attempt: Attempt) -> None:
+    """With media in a bucket, an attempt that did not succeed leaves nothing behind."""
+    if not storage_is_local():
+        shutil.rmtree(attempt.output_dir, ignore_errors=True)
+
+
+def _record(attempt: Attempt, reporter: AttemptReporter, result) -> None:
+    """The outcome of a train() that returned: cancelled, timed out or succeeded (its
+    checkpoints and predictions stored in media before the row points at them)."""
+    event = data_event(result.data)
+    if reporter.timed_out:
+        _discard_outputs(attempt)
+        _finish(
+            attempt=attempt,
+            status=BenchmarkRun.Status.FAILED,
+            event=event,
+            error=time_limit_message(),
+            history=reporter.history,
+        )
+    elif result.stopped:
+        _discard_outputs(attempt)
+        _finish(
+            attempt=attempt,
+            status=BenchmarkRun.Status.CANCELLED,
+            event=event,
+            history=reporter.history,
+        )
+    else:
+        fields = _result_fields(result, reporter, attempt.output_dir)
+        media_publish(attempt.output_name)
+        _finish(attempt=attempt, status=BenchmarkRun.Status.SUCCEEDED, event=event, **fields)
+
+
 def run_execute(*, run_id: int, hostname: str, task_id: str | None = None) -> str:
     """The task body: claim the run, train it, record the outcome; return its status.
 
     ``task_id`` (the Celery task's id) lets a message left over from before a retry be
     told apart from a re-delivery of the current task, which keeps its id.
     """
-    from benchmark.training import train
-
     device = device_label(settings.BENCHMARK_DEVICE)
     attempt = _claim(run_id=run_id, hostname=hostname, device=device, task_id=task_id)
     if attempt is None:
         return BenchmarkRun.objects.values_list("status", flat=True).get(pk=run_id)
     reporter = AttemptReporter(attempt)
     try:
-        try:
-            result = train(
-                attempt.config,
-                on_epoch_end=reporter.on_epoch_end,
-                should_stop=reporter.should_stop,
-                progress=reporter.progress,
-            )
-        finally:
-            _release_device_memory()
+        result = _train(attempt, reporter)
     except Exception as exc:  # every failure is shown on the run's page, not lost in a log
         known = isinstance(exc, ValueError)  # TrainingInputError and ConfigError among them
         message = str(exc) if known else f"{type(exc).__name__}: {exc}"
         if type(exc).__name__ == "SoftTimeLimitExceeded":
             message = time_limit_message()
         logger.exception("run %s attempt %s failed", run_id, attempt.number)
+        _discard_outputs(attempt)
         _finish(
             attempt=attempt,
             status=BenchmarkRun.Status.FAILED,
@@ -330,25 +378,8 @@ def run_execute(*, run_id: int, hostname: str, task_id: str | None = None) -> st
             history=reporter.history,
         )
     else:
-        event = data_event(result.data)
         if reporter.superseded:
+            _discard_outputs(attempt)
             return "superseded"
-        if reporter.timed_out:
-            _finish(
-                attempt=attempt,
-                status=BenchmarkRun.Status.FAILED,
-                event=event,
-                error=time_limit_message(),
-                history=reporter.history,
-            )
-        elif result.stopped:
-            _finish(
-                attempt=attempt,
-                status=BenchmarkRun.Status.CANCELLED,
-                event=event,
-                history=reporter.history,
-            )
-        else:
-            fields = _result_fields(result, reporter, attempt.output_dir)
-            _finish(attempt=attempt, status=BenchmarkRun.Status.SUCCEEDED, event=event, **fields)
+        _record(attempt, reporter, result)
     return BenchmarkRun.objects.values_list("status", flat=True).get(pk=run_id)

@@ -36,6 +36,7 @@ from benchmark.training.config import ConfigError, SplitConfig, TrainConfig
 from benchmark.training.errors import TrainingInputError
 from benchmark.training.presets import PROTOCOLS
 from core.jobs import BENCHMARK_RUN, enqueue_on_commit, failure_handler
+from core.storage import storage_is_local
 
 MAX_RUNS_PER_SWEEP = 500
 BACKBONE_DEPENDENT = ("image_size", "resize_size", "pscr.patch_size")
@@ -267,8 +268,10 @@ def _training_frames(
     from benchmark.training.manifest import load_manifest
 
     path = release_manifest_path(release=spec.release)
+    # With media in a bucket the images were checked when imported; the web server does
+    # not fetch them all to launch a sweep (the worker reports one that went missing).
     try:
-        manifest = load_manifest(path, columns, check_files=True)
+        manifest = load_manifest(path, columns, check_files=storage_is_local())
     except TrainingInputError as exc:
         errors.add("release", f"The release cannot be trained on: {_short(str(exc), path)}")
         return None
@@ -280,7 +283,7 @@ def _training_frames(
                 columns,
                 need_reference=True,
                 reference_rows_only=spec.fr_reference_rows_only,
-                check_files=True,
+                check_files=storage_is_local(),
             )
         except TrainingInputError as exc:
             errors.add("models", f"FR cannot train on this release: {_short(str(exc), path)}")

@@ -8,6 +8,7 @@ so the site and the CLI give the same scores.
 """
 
 import logging
+import shutil
 import uuid
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -15,6 +16,8 @@ from typing import Any
 import pandas as pd
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
@@ -28,10 +31,13 @@ from benchmark.services.configs import media_path, media_relative
 from benchmark.training.catalog import TEXT_MODEL_KINDS
 from common.progress import Progress, ThrottledProgress, progress_fraction
 from core.jobs import SCORING_JOB, enqueue_on_commit, failure_handler
+from core.storage import media_local_path, media_publish, media_workdir, storage_is_local
 
 logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+# An upload's value on the job when it waits in media (a bucket) rather than in var/.
+STASHED_IN_MEDIA = "media:"
 MAX_PROBLEMS_SHOWN = 10
 
 
@@ -39,8 +45,13 @@ class ScoringRejected(ValidationError):
     """The job cannot be created as asked; the message says why."""
 
 
+def _job_folder(job: ScoringJob) -> str:
+    return f"benchmark/scoring/{job.pk}"
+
+
 def _job_dir(job: ScoringJob) -> Path:
-    return media_path(f"benchmark/scoring/{job.pk}")
+    """Where the worker writes the job's files (published to media when it succeeds)."""
+    return media_workdir(_job_folder(job))
 
 
 def scoring_start(
@@ -119,7 +130,33 @@ def _stash_upload(run: BenchmarkRun, images, manifest, prompt: str) -> dict[str,
                 for stashed in upload.values():
                     upload_discard(stashed)
                 raise
-    return upload
+    return {key: _stash_for_workers(Path(value)) for key, value in upload.items()}
+
+
+def _stash_for_workers(local: Path) -> str:
+    """Where the gpu worker finds a stashed upload: this server's var/ when media is a
+    local folder (shared, as media is), else the bucket, under ``STASHED_IN_MEDIA``."""
+    if storage_is_local():
+        return str(local)
+    with local.open("rb") as handle:
+        name = default_storage.save(
+            f"benchmark/uploads/{local.parent.name}/{local.name}", File(handle)
+        )
+    upload_discard(local)
+    return STASHED_IN_MEDIA + name
+
+
+def _stashed_path(value: str) -> Path:
+    if value.startswith(STASHED_IN_MEDIA):
+        return media_local_path(value.removeprefix(STASHED_IN_MEDIA))
+    return Path(value)
+
+
+def _stash_discard(value: str) -> None:
+    if value.startswith(STASHED_IN_MEDIA):
+        default_storage.delete(value.removeprefix(STASHED_IN_MEDIA))
+    else:
+        upload_discard(value)
 
 
 def _check_manifest_prompts(path: Path) -> None:
@@ -175,10 +212,19 @@ def _study_items(job: ScoringJob, study: Study) -> tuple[list, dict[str, dict[st
     items, info = [], {}
     for stimulus in study.stimuli.order_by("pk"):
         key = str(stimulus.pk)
-        reference = stimulus.reference_image.path if stimulus.reference_image else None
+        reference = (
+            str(media_local_path(stimulus.reference_image.name))
+            if stimulus.reference_image
+            else None
+        )
         prompt = _prompt(job, stimulus.prompt)
-        items.append(ScoringItem(key, stimulus.image.path, reference, prompt))
-        info[key] = {"name": stimulus.original_name or f"stimulus {stimulus.pk}", "stimulus": key}
+        image = str(media_local_path(stimulus.image.name))
+        items.append(ScoringItem(key, image, reference, prompt))
+        info[key] = {
+            "name": stimulus.original_name or f"stimulus {stimulus.pk}",
+            "stimulus": key,
+            "image": stimulus.image.name,
+        }
         if prompt is not None:
             info[key]["prompt"] = prompt
     return items, info
@@ -198,8 +244,8 @@ def _upload_items(job: ScoringJob) -> tuple[list, dict[str, dict[str, Any]]]:
     """Extract and validate the upload into the job's media folder (kept for thumbnails)."""
     from benchmark.training.predict import ScoringItem
 
-    root = zip_extract(archive=Path(job.upload["images"]), dest=_job_dir(job) / "images")
-    manifest = Path(job.upload["manifest"]) if job.upload.get("manifest") else None
+    root = zip_extract(archive=_stashed_path(job.upload["images"]), dest=_job_dir(job) / "images")
+    manifest = _stashed_path(job.upload["manifest"]) if job.upload.get("manifest") else None
     rows = _upload_rows(root, manifest)
     if not rows:
         raise ScoringRejected(
@@ -230,7 +276,8 @@ def _results(result, info: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
             {
                 **info[item.key],
                 "id": item.key,
-                "image": media_relative(item.image),
+                # A stimulus's stored name; an upload's image as published with the job.
+                "image": info[item.key].get("image") or media_relative(item.image),
                 "scores": scores,
                 "error": failed.get(item.key, ""),
             }
@@ -261,7 +308,7 @@ def _score(job: ScoringJob, progress: Progress) -> dict[str, Any]:
     from benchmark.training.predict import Scorer
     from benchmark.training.runner import resolve_device
 
-    checkpoint = load_checkpoint(media_path(job.run.checkpoint_path))
+    checkpoint = load_checkpoint(media_path(job.run.checkpoint_path))  # from the cache
     if job.source == ScoringJob.Source.STUDY:
         if job.study is None:
             raise ScoringRejected("The study was deleted before the job ran.")
@@ -277,10 +324,12 @@ def _score(job: ScoringJob, progress: Progress) -> dict[str, Any]:
     )
     result = scorer.score(items, skip_bad=True, progress=progress)
     rows = _results(result, info)
+    results_path = _write_csv(job, rows, list(checkpoint.score_columns))
+    media_publish(_job_folder(job))  # the table and an upload's images, for the pages
     return {
         "columns": list(checkpoint.score_columns),
         "results": rows,
-        "results_path": _write_csv(job, rows, list(checkpoint.score_columns)),
+        "results_path": results_path,
     }
 
 
@@ -315,7 +364,9 @@ def scoring_execute(*, job_id: int) -> str:
         status = ScoringJob.Status.SUCCEEDED
     finally:
         for stashed in job.upload.values():
-            upload_discard(stashed)
+            _stash_discard(stashed)
+        if not storage_is_local():  # the scratch copy of a job that did not publish
+            shutil.rmtree(_job_dir(job), ignore_errors=True)
     ScoringJob.objects.filter(pk=job.pk).update(status=status, finished_at=timezone.now(), **fields)
     return status
 

@@ -1,7 +1,7 @@
 """`manage.py backup DEST`: the whole platform, consistently, into a folder (or a .tar).
 
 The database first (its dump and what the manifest records of it come from one snapshot),
-then MEDIA_ROOT file by file (stimulus images, release files and dataset packages,
+then media file by file (MEDIA_ROOT, or the bucket with MEDIA_STORAGE=s3: stimulus images, release files and dataset packages,
 benchmark checkpoints and predictions), each file hashed as it is copied; then the files
 the snapshot's rows vouch for are checked in the copy, and the manifest is written last.
 Everything is written under DEST.partial and renamed to DEST at the end: an interrupted
@@ -20,14 +20,15 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils import timezone
 
+from core.storage import storage_is_local
 from ops.services.databases import DUMP_FILES, ENGINES, database_dump, engine_of
 from ops.services.manifest import (
     BackupError,
     Manifest,
     file_entry,
     manifest_write,
-    media_copy,
 )
+from ops.services.media_store import media_backup, media_where
 from ops.services.stored_files import stored_files_mismatched
 
 
@@ -72,12 +73,13 @@ def _contents_write(folder: Path, *, using: str, media_root: Path) -> Manifest:
     engine = engine_of(connection)
     dump = folder / DUMP_FILES[engine]
     state = database_dump(connection, dump)
-    files = media_copy(media_root, folder / "media") if media_root.is_dir() else {}
+    files = media_backup(media_root, folder / "media")
     problems = stored_files_mismatched(state.stored_files, folder / "media")
     if problems:
         raise BackupError(
-            f"Backup stopped: {problems[0]} in the copy of MEDIA_ROOT (changed or removed while "
-            f"it was copied?); run the backup again ({len(problems)} problem(s) in all)."
+            f"Backup stopped: {problems[0]} in the copy of {media_where(media_root)} (changed "
+            f"or removed while it was copied?); run the backup again ({len(problems)} "
+            "problem(s) in all)."
         )
     files[dump.name] = file_entry(dump)
     manifest = Manifest(
@@ -88,7 +90,7 @@ def _contents_write(folder: Path, *, using: str, media_root: Path) -> Manifest:
         migrations=state.migrations,
         tables=state.tables,
         files=dict(sorted(files.items())),
-        media_root=str(media_root),
+        media_root=str(media_root) if storage_is_local() else media_where(media_root),
     )
     manifest_write(folder, manifest)
     return manifest

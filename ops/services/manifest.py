@@ -4,7 +4,7 @@ table). The layout:
 
     manifest.json
     database.dump | database.sqlite3    pg_dump --format=custom, or an SQLite database file
-    media/...                           MEDIA_ROOT as it was, file for file
+    media/...                           media as it was (MEDIA_ROOT or the bucket), file for file
 """
 
 from __future__ import annotations

@@ -40,13 +40,17 @@ from ops.services.databases import (
 from ops.services.manifest import (
     BackupError,
     Manifest,
-    file_copy_hashed,
-    files_under,
     files_verify,
-    folder_has_files,
     manifest_read,
 )
-from ops.services.stored_files import stored_files_mismatched, stored_files_read
+from ops.services.media_store import (
+    media_clear,
+    media_has_files,
+    media_mismatched,
+    media_restore,
+    media_where,
+)
+from ops.services.stored_files import stored_files_read
 
 
 @dataclass
@@ -116,19 +120,11 @@ def _target_check(connection: BaseDatabaseWrapper, media_root: Path, *, force: b
             f"The database {name} is not empty ({len(tables)} tables); restore into an empty "
             "database, or pass --force to replace what is there."
         )
-    if folder_has_files(media_root) and not force:
+    if media_has_files(media_root) and not force:
         raise BackupError(
-            f"MEDIA_ROOT ({media_root}) is not empty; restore into an empty media folder, "
+            f"{media_where(media_root)} is not empty; restore into empty media, "
             "or pass --force to replace what is there."
         )
-
-
-def _media_restore(folder: Path, manifest: Manifest, media_root: Path) -> int:
-    for name, entry in manifest.media_files().items():
-        written = file_copy_hashed(folder / name, media_root / name.removeprefix("media/"))
-        if written != {"sha256": entry["sha256"], "size": entry["size"]}:
-            raise BackupError(f"{name} changed while it was restored (sha256 or size)")
-    return len(manifest.media_files())
 
 
 def _restored_verify(manifest: Manifest, connection: BaseDatabaseWrapper, media_root: Path):
@@ -138,23 +134,15 @@ def _restored_verify(manifest: Manifest, connection: BaseDatabaseWrapper, media_
             raise BackupError(f"table {table} has {counts.get(table)} rows, the backup {expected}")
     with connection.cursor() as cursor:
         stored = stored_files_read(cursor, set(counts))
-    problems = stored_files_mismatched(stored, media_root)
+    problems = media_mismatched(stored, media_root)
     if problems:
         raise BackupError(f"{problems[0]} ({len(problems)} problem(s) in all)")
     return len(counts), sum(counts.values()), len(stored)
 
 
-def _media_clear(media_root: Path) -> None:
-    for path in list(files_under(media_root)) if media_root.exists() else []:
-        path.unlink()
-    for child in media_root.iterdir() if media_root.exists() else []:
-        if child.is_dir():
-            shutil.rmtree(child)
-
-
 def _undo(connection: BaseDatabaseWrapper, media_root: Path) -> None:
     database_clear(connection)
-    _media_clear(media_root)
+    media_clear(media_root)
 
 
 def _restore_and_verify(
@@ -166,8 +154,8 @@ def _restore_and_verify(
     ContentType.objects.clear_cache()  # ids of the restored rows, not of the ones before
     try:
         if force:
-            _media_clear(media_root)
-        media = _media_restore(folder, manifest, media_root)
+            media_clear(media_root)
+        media = media_restore(folder, manifest, media_root)
         tables, rows, stored = _restored_verify(manifest, connection, media_root)
         tallies = tallies_repair(using=connection.alias)
     except BaseException as error:
@@ -179,7 +167,7 @@ def _restore_and_verify(
         ) from error
     lines = [
         f"Restored the {ENGINES[manifest.engine]} database ({tables} tables, {rows} rows, as "
-        f"the backup counted them) and {media} media files into {media_root}.",
+        f"the backup counted them) and {media} media files into {media_where(media_root)}.",
         f"Verified: every file's size and sha256 against the manifest; the {stored} files "
         "that releases and benchmark runs point at are there, with their stored sha256.",
         tallies.summary(),

@@ -14,7 +14,14 @@ from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
 
-from study_site.env import cache_from_url, env_bool, env_int, env_list, env_str
+from study_site.env import (
+    cache_from_url,
+    env_bool,
+    env_int,
+    env_list,
+    env_str,
+    media_storage_from_env,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -134,7 +141,8 @@ STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "static")))
 # WhiteNoise warns on every request while the folder is missing (before collectstatic).
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # MEDIA_STORAGE=local (MEDIA_ROOT) or s3 (a bucket): media_storage_from_env's doc.
+    "default": media_storage_from_env(),
     # Hashed, compressed static files in production (after collectstatic); plain in DEBUG.
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -144,6 +152,11 @@ STORAGES = {
 }
 MEDIA_URL = env_str("MEDIA_URL", "/media/")
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
+# With media in a bucket, each machine keeps the files it reads (training images,
+# checkpoints) here, reused across runs, least recently used removed past the bound
+# (0: unbounded). docs/operations.md, "Workers on other machines".
+MEDIA_CACHE_DIR = Path(env_str("MEDIA_CACHE_DIR", str(VAR_DIR / "media-cache")))
+MEDIA_CACHE_MAX_MB = env_int("MEDIA_CACHE_MAX_MB", 20_000)
 # Stimulus images are served by Django (not a public web server) so that access can be
 # checked; large files stream from disk.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
