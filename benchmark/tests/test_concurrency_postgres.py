@@ -51,7 +51,7 @@ def test_two_runs_finishing_together_aggregate_the_sweep_once_with_both(monkeypa
 
     def finish(run: BenchmarkRun, srcc: float) -> bool:
         try:
-            attempt = execution.Attempt(run.pk, 1, {}, tmp_path)
+            attempt = execution.Attempt(run.pk, 1, {}, tmp_path, run.output_dir, "mos.csv")
             metrics = {"test": {"mos_quality": {"srcc": srcc, "plcc": srcc}}}
             return execution._finish(attempt=attempt, status="succeeded", metrics=metrics)
         finally:
