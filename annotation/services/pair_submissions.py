@@ -19,16 +19,18 @@ from annotation.errors import SessionRejected
 from annotation.models import PairwiseChoice, RatingSession
 from annotation.playlist_entries import KIND_PAIR
 from annotation.selectors.subject import DimensionView, study_dimensions
+from annotation.services.quality import is_past_max_duration
 from annotation.services.sessions import (
     TrialAck,
-    _cursor_advance,
-    _cursor_reached,
-    _session_locked,
-    _study_open,
+    cursor_advance,
+    cursor_reached,
+    ended_ack,
     is_too_fast,
     next_step_after,
+    session_locked,
+    study_open_required,
 )
-from annotation.services.submissions import _json_object, _response_time_ms, _stimulus_id
+from annotation.services.submissions import json_object, response_time_ms_parse, stimulus_id_parse
 
 
 @dataclass(frozen=True)
@@ -42,13 +44,13 @@ class PairSubmission:
 def is_pair_submission(body: bytes) -> bool:
     """Whether a trial POST answers a pair (it carries "choices"); bad JSON is not."""
     try:
-        return b'"choices"' in body and "choices" in _json_object(body)
+        return b'"choices"' in body and "choices" in json_object(body)
     except SessionRejected:
         return False
 
 
 def pair_submission_parse(body: bytes) -> PairSubmission:
-    raw = _json_object(body)
+    raw = json_object(body)
     choices = raw.get("choices")
     if not isinstance(choices, dict):
         raise SessionRejected(
@@ -56,10 +58,10 @@ def pair_submission_parse(body: bytes) -> PairSubmission:
             code="dimension_keys",
         )
     return PairSubmission(
-        left_id=_stimulus_id(raw.get("left")),
-        right_id=_stimulus_id(raw.get("right")),
+        left_id=stimulus_id_parse(raw.get("left")),
+        right_id=stimulus_id_parse(raw.get("right")),
         choices=choices,
-        response_time_ms=_response_time_ms(raw.get("response_time_ms")),
+        response_time_ms=response_time_ms_parse(raw.get("response_time_ms")),
     )
 
 
@@ -145,7 +147,7 @@ def _submit_once(
     *, token: str, trial_index: int, submission: PairSubmission, rows_may_exist: bool
 ) -> TrialAck:
     with transaction.atomic():
-        session = _session_locked(token)
+        session = session_locked(token)
         study = session.subject.study
         playlist = session.playlist
         entry = _served_entry(
@@ -167,13 +169,15 @@ def _submit_once(
             ),
             playlist=playlist,
         )
-        _cursor_reached(session=session, trial_index=trial_index)
+        cursor_reached(session=session, trial_index=trial_index)
         replay = trial_index < session.cursor
         if replay or rows_may_exist:
             _replay_or_conflict(session=session, trial_index=trial_index, values=values)
             if replay:
                 return ack
-        _study_open(study)
+        study_open_required(study)
+        if is_past_max_duration(session=session, study=study):
+            return ended_ack(session, trial_index)
         if not rows_may_exist:
             _choices_create(
                 session=session,
@@ -182,7 +186,7 @@ def _submit_once(
                 values=values,
                 ms=submission.response_time_ms,
             )
-        _cursor_advance(session=session, trial_index=trial_index, complete=ack.complete)
+        cursor_advance(session=session, trial_index=trial_index, complete=ack.complete)
         return ack
 
 

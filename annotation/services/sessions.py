@@ -138,7 +138,7 @@ def _rejected_for_missing_session(token: str) -> SessionRejected:
 
 def subject_consent_accept(*, subject: Subject) -> RatingSession:
     """Record consent (once) and start the session with its playlist."""
-    _study_open(subject.study)
+    study_open_required(subject.study)
     with transaction.atomic():
         now = timezone.now()
         # Conditional updates: a decline in another tab can never be overwritten.
@@ -296,7 +296,7 @@ def _replay_ack_or_conflict(
         )
 
 
-def _session_locked(token: str) -> RatingSession:
+def session_locked(token: str) -> RatingSession:
     # Locks only this subject's session row (not the subject or study), so
     # subjects never wait for each other and a double submit waits for the first.
     try:
@@ -332,7 +332,7 @@ def _playlist_entry(*, playlist: list[dict], trial_index: int, stimulus_id: int)
     return entry
 
 
-def _cursor_reached(*, session: RatingSession, trial_index: int) -> None:
+def cursor_reached(*, session: RatingSession, trial_index: int) -> None:
     if trial_index > session.cursor:
         raise SessionRejected(
             f"Trial {trial_index} is not open yet; the current trial is {session.cursor}.",
@@ -341,7 +341,7 @@ def _cursor_reached(*, session: RatingSession, trial_index: int) -> None:
         )
 
 
-def _study_open(study: Study) -> None:
+def study_open_required(study: Study) -> None:
     if study.status != Study.Status.OPEN:
         raise SessionRejected(_("This study is not open for ratings."), code="study_not_open")
 
@@ -375,7 +375,7 @@ def _ratings_create(
     )
 
 
-def _cursor_advance(
+def cursor_advance(
     *, session: RatingSession, trial_index: int, complete: bool, extra: dict | None = None
 ) -> None:
     now = timezone.now()
@@ -420,7 +420,7 @@ def _quality_after_trial(
     return changes
 
 
-def _ended_ack(session: RatingSession, trial_index: int) -> TrialAck:
+def ended_ack(session: RatingSession, trial_index: int) -> TrialAck:
     """Past the maximum duration: the session ends now and this answer is not stored."""
     session_end_early(session_id=session.pk, reason=RatingSession.Ended.MAX_DURATION)
     return TrialAck(trial_index=trial_index, ratings=0, next_step=NextStep("ended"))
@@ -436,7 +436,7 @@ def _submit_once(
     rows_may_exist: bool,
 ) -> TrialAck:
     with transaction.atomic():
-        session = _session_locked(token)
+        session = session_locked(token)
         study = session.subject.study
         playlist = session.playlist
         entry = _playlist_entry(playlist=playlist, trial_index=trial_index, stimulus_id=stimulus_id)
@@ -451,7 +451,7 @@ def _submit_once(
             ),
             playlist=playlist,
         )
-        _cursor_reached(session=session, trial_index=trial_index)
+        cursor_reached(session=session, trial_index=trial_index)
         replay = trial_index < session.cursor
         if replay or rows_may_exist:
             _replay_ack_or_conflict(
@@ -459,9 +459,9 @@ def _submit_once(
             )
             if replay:
                 return ack
-        _study_open(study)
+        study_open_required(study)
         if is_past_max_duration(session=session, study=study):
-            return _ended_ack(session, trial_index)
+            return ended_ack(session, trial_index)
         if not rows_may_exist:
             _ratings_create(
                 session=session,
@@ -479,7 +479,7 @@ def _submit_once(
             scores_by_key={d.key: values[d.id] for d in dimensions},
             record=not rows_may_exist,
         )
-        _cursor_advance(
+        cursor_advance(
             session=session, trial_index=trial_index, complete=ack.complete, extra=changes
         )
         if "playlist" in changes:

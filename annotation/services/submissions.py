@@ -26,15 +26,15 @@ class TrialSubmission:
 
 def trial_submission_parse(body: bytes) -> TrialSubmission:
     """Check each field in the order a subject's browser could get one wrong."""
-    raw = _json_object(body)
+    raw = json_object(body)
     return TrialSubmission(
-        stimulus_id=_stimulus_id(raw.get("stimulus")),
+        stimulus_id=stimulus_id_parse(raw.get("stimulus")),
         scores=_scores(raw.get("scores")),
-        response_time_ms=_response_time_ms(raw.get("response_time_ms")),
+        response_time_ms=response_time_ms_parse(raw.get("response_time_ms")),
     )
 
 
-def _json_object(body: bytes) -> dict:
+def json_object(body: bytes) -> dict:
     try:
         raw = json.loads(body)
     except (ValueError, UnicodeDecodeError):
@@ -44,7 +44,7 @@ def _json_object(body: bytes) -> dict:
     return raw
 
 
-def _stimulus_id(value: object) -> int:
+def stimulus_id_parse(value: object) -> int:
     # JSON true/false are ints to Python, never an image's id.
     if isinstance(value, bool) or not isinstance(value, int):
         raise SessionRejected(
@@ -61,7 +61,7 @@ def _scores(value: object) -> Mapping[str, object]:
     return value
 
 
-def _response_time_ms(value: object) -> int:
+def response_time_ms_parse(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise SessionRejected(
             "response_time_ms must be a number of milliseconds.", code="bad_response_time"

@@ -4,14 +4,16 @@ stored (the submission endpoint through the test client)."""
 import html
 import io
 import random
+from datetime import timedelta
 
 import pandas as pd
 import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
+from django.utils import timezone
 
 from analysis.pairwise import scale_choices, validate_choices
-from annotation.models import PairwiseChoice, Rating, Stimulus, Study
+from annotation.models import PairwiseChoice, Rating, RatingSession, Stimulus, Study
 from annotation.playlist_entries import KIND_PAIR, pair_served
 from annotation.selectors.pairwise import GroupingRow
 from annotation.services.pairwise import comparison_groups, pair_trials_build
@@ -217,6 +219,19 @@ def test_a_replayed_submit_stores_nothing_twice_and_other_choices_are_refused(cl
         "Trial 0 was already answered with other choices; a stored choice cannot be changed."
     )
     assert PairwiseChoice.objects.get().choice == "left"
+
+
+def test_past_the_maximum_duration_a_pair_answer_ends_the_session_unstored(client):
+    study = pairwise_study_create(max_duration_minutes=30)
+    _, token, session = pairwise_subject_start(client, study)
+    RatingSession.objects.filter(pk=session.pk).update(
+        started_at=timezone.now() - timedelta(minutes=31)
+    )
+    response = pair_post(client, token, 0, pair_answer(session.playlist[0]))
+    assert response.status_code == 200 and response.json()["ratings"] == 0
+    session.refresh_from_db()
+    assert session.ended_reason == "max_duration"
+    assert not PairwiseChoice.objects.exists()
 
 
 def test_a_choice_for_a_pair_that_was_not_served_is_refused_in_one_line(client):
