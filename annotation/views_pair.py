@@ -31,8 +31,9 @@ def _js_strings() -> dict[str, str]:
         "showLeft": _("Show the left image"),
         "showRight": _("Show the right image"),
         "notAccepted": _("The answer was not accepted (%(status)s)."),
-        "unreachable": _(
-            "The server cannot be reached. Check your connection and press Next again."
+        "connectionLost": _(
+            "Connection lost, retrying… Your answer is kept and will be sent as soon as "
+            "the server answers."
         ),
     }
 

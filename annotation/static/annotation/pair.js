@@ -10,6 +10,7 @@
   const form = document.getElementById("pair-form");
   const nextButton = document.getElementById("next");
   const errorBox = document.getElementById("submit-error");
+  const connectionBox = document.getElementById("connection-lost");
   const warning = document.getElementById("pair-warning");
   const toggleRow = document.getElementById("pair-toggle-row");
   const toggle = document.getElementById("view-toggle");
@@ -166,24 +167,15 @@
       choices: choices,
       response_time_ms: Math.max(0, Math.round(performance.now() - started)),
     };
-    let response;
-    try {
-      response = await fetch(data.submitUrl, {
-        method: "POST",
-        headers: {
-          "Content-Type": "application/json",
-          "X-CSRFToken": csrfToken,
-          "X-Study-Language": data.language,
-        },
-        body: JSON.stringify(body),
-        credentials: "same-origin",
-      });
-    } catch (error) {
-      busy = false;
-      nextButton.disabled = false;
-      showError(strings.unreachable);
-      return;
-    }
+    // Sent again, unchanged, until the server answers (submit_retry.js).
+    const response = await window.subjectSubmit.sendUntilAnswered({
+      url: data.submitUrl,
+      body: JSON.stringify(body),
+      csrfToken: csrfToken,
+      language: data.language,
+      box: connectionBox,
+      message: strings.connectionLost,
+    });
     const answer = await response.json().catch(function () { return {}; });
     if (!response.ok || !answer.ok) {
       busy = false;

@@ -336,79 +336,28 @@
       scores: Object.assign({}, values),
       response_time_ms: Math.max(0, Math.round(performance.now() - started)),
     });
-    // Until the server answers, the same request is sent again (same trial address,
-    // same body: the server stores it once and acknowledges every copy alike), with
-    // the subject told the connection is lost; nothing is dropped or counted twice.
-    for (let attempt = 0; ; attempt++) {
-      const response = await post(body);
-      if (response === null) {
-        connectionLost(attempt);
-        await waitToRetry(attempt);
-        continue;
-      }
-      connectionBack();
-      const answer = await response.json().catch(function () { return {}; });
-      if (response.ok) {
-        acknowledged(answer);
-        return;
-      }
-      showError(answer.error || fill(strings.notAccepted, { status: response.status }));
-      if (response.status !== 400) {
-        // The session moved on elsewhere (another tab) or ended: reloading shows the
-        // page the server has for it now.
-        setTimeout(function () { window.location.reload(); }, 1500);
-        return;
-      }
-      busy = false;
-      nextButton.disabled = !ready();
+    const response = await window.subjectSubmit.sendUntilAnswered({
+      url: trial.submitUrl,
+      body: body,
+      csrfToken: csrfToken,
+      language: data.language,
+      box: connectionBox,
+      message: strings.connectionLost,
+    });
+    const answer = await response.json().catch(function () { return {}; });
+    if (response.ok) {
+      acknowledged(answer);
       return;
     }
-  }
-
-  // The response, or null where the server was unreachable or failed (5xx): a
-  // restarting server or proxy, never an answer about this submission.
-  async function post(body) {
-    try {
-      const response = await fetch(trial.submitUrl, {
-        method: "POST",
-        credentials: "same-origin",
-        headers: {
-          "Content-Type": "application/json",
-          "X-CSRFToken": csrfToken,
-          "X-Study-Language": data.language,
-        },
-        body: body,
-      });
-      return response.status >= 500 ? null : response;
-    } catch (networkError) {
-      return null;
+    showError(answer.error || fill(strings.notAccepted, { status: response.status }));
+    if (response.status !== 400) {
+      // The session moved on elsewhere (another tab) or ended: reloading shows the
+      // page the server has for it now.
+      setTimeout(function () { window.location.reload(); }, 1500);
+      return;
     }
-  }
-
-  function connectionLost(attempt) {
-    connectionBox.textContent = strings.connectionLost;
-    connectionBox.hidden = false;
-    // Tests and tools can tell the state and how many tries failed.
-    document.body.dataset.connection = "lost";
-    document.body.dataset.submitRetries = String(attempt + 1);
-  }
-
-  function connectionBack() {
-    connectionBox.hidden = true;
-    if (document.body.dataset.connection) document.body.dataset.connection = "ok";
-  }
-
-  // 0.5, 1, 2, 4 s, then every 5 s; at once when the browser says it is online again.
-  function waitToRetry(attempt) {
-    return new Promise(function (resolve) {
-      const done = function () {
-        clearTimeout(timer);
-        window.removeEventListener("online", done);
-        resolve();
-      };
-      const timer = setTimeout(done, Math.min(500 * 2 ** attempt, 5000));
-      window.addEventListener("online", done);
-    });
+    busy = false;
+    nextButton.disabled = !ready();
   }
 
   function acknowledged(answer) {
