@@ -433,31 +433,9 @@ def retrain_launch(release, epochs: int):
     """One tiny run (resnet18, 32 px, CPU), launched as the sweep form launches it."""
     from benchmark.forms import LaunchForm
     from benchmark.services.launch import sweep_launch
+    from benchmark.tests.factories import tiny_form
 
-    form = LaunchForm(
-        {
-            "release": release.pk,
-            "name": "outage",
-            "models": ["nr"],
-            "backbones": ["resnet18"],
-            "score_columns": "mos_quality",
-            "split_protocol": "random",
-            "grouped": "on",
-            "repeats": 1,
-            "seed": 0,
-            "val_fraction": 0.2,
-            "test_fraction": 0.25,
-            "folds": 5,
-            "epochs": epochs,
-            "batch_size": 4,
-            "lr": 0.001,
-            "weight_decay": 0.0001,
-            "image_size": 32,
-            "weights": "none",
-            "loss": "mse",
-            "scheduler": "cosine",
-        }
-    )
+    form = LaunchForm(tiny_form(release, name="outage", epochs=epochs))
     if not form.is_valid():
         sys.exit(f"the launch form refused the retrain: {form.errors.as_text()}")
     return sweep_launch(spec=form.spec(), created_by=None).runs.get()

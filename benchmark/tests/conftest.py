@@ -12,34 +12,6 @@ def _benchmark_settings(settings, tmp_path_factory):
     settings.BENCHMARK_WEIGHTS_DIR = tmp_path_factory.mktemp("weights")
 
 
-def tiny_form(release, **overrides) -> dict:
-    """Launch-form POST data for a run that takes a second or two on one CPU core."""
-    data = {
-        "release": release.pk,
-        "name": "tiny",
-        "models": ["nr"],
-        "backbones": ["resnet18"],
-        "score_columns": "mos_quality",
-        "split_protocol": "random",
-        "grouped": "on",
-        "repeats": 1,
-        "seed": 0,
-        "val_fraction": 0.2,
-        "test_fraction": 0.25,
-        "folds": 5,
-        "epochs": 1,
-        "batch_size": 4,
-        "lr": 0.001,
-        "weight_decay": 0.0001,
-        "image_size": 32,
-        "weights": "none",
-        "loss": "mse",
-        "scheduler": "cosine",
-    }
-    data.update(overrides)
-    return {k: v for k, v in data.items() if v is not None}
-
-
 @pytest.fixture(scope="session")
 def tiny_clip_file(tmp_path_factory):
     """The tiny random CLIP of the training library's tests, registered as ``clip_tiny``

@@ -9,8 +9,7 @@ from rest_framework.test import APIClient
 
 from annotation.tests.factories import AdminFactory
 from benchmark.models import BenchmarkRun
-from benchmark.tests.conftest import tiny_form
-from benchmark.tests.factories import LabelReleaseFactory
+from benchmark.tests.factories import LabelReleaseFactory, tiny_form
 from benchmark.training.config import TrainConfig
 
 pytestmark = pytest.mark.django_db

@@ -9,8 +9,7 @@ from django.urls import reverse
 
 from annotation.tests.factories import AdminFactory, StimulusFactory, StudyFactory
 from benchmark.models import BenchmarkSweep, ScoringJob
-from benchmark.tests.conftest import tiny_form
-from benchmark.tests.factories import LabelReleaseFactory
+from benchmark.tests.factories import LabelReleaseFactory, tiny_form
 from benchmark.tests.test_worker_redis import (  # noqa: F401 - fixtures
     broker,
     redis_url,

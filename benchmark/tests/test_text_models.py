@@ -14,8 +14,7 @@ from benchmark.models import BenchmarkRun, BenchmarkSweep
 from benchmark.services import LaunchRejected, SweepSpec, sweep_launch, sweep_plan
 from benchmark.services.configs import machine_config, weights_path
 from benchmark.tasks import run_benchmark
-from benchmark.tests.conftest import tiny_form
-from benchmark.tests.factories import LabelReleaseFactory
+from benchmark.tests.factories import LabelReleaseFactory, tiny_form
 from benchmark.training.catalog import BACKBONES
 from benchmark.training.tests.tiny_clip import TINY_CLIP_BACKBONE
 from benchmark.training.weights import package_weights_path

@@ -19,8 +19,7 @@ from django.urls import reverse
 
 from annotation.tests.factories import AdminFactory
 from benchmark.models import BenchmarkRun, BenchmarkSweep
-from benchmark.tests.conftest import tiny_form
-from benchmark.tests.factories import LabelReleaseFactory
+from benchmark.tests.factories import LabelReleaseFactory, tiny_form
 from study_site.tests.helpers import REPO, child_env, server_database_url
 from study_site.worker import worker_argv
 
