@@ -12,8 +12,7 @@ from django.urls import reverse
 from annotation.tests.factories import ResearcherFactory, UserFactory
 from benchmark.models import BenchmarkRun, BenchmarkSweep
 from benchmark.services import LaunchRejected, SweepSpec, sweep_plan
-from benchmark.tests.conftest import tiny_form
-from benchmark.tests.factories import LabelReleaseFactory
+from benchmark.tests.factories import LabelReleaseFactory, tiny_form
 from benchmark.training.errors import TrainingInputError
 
 pytestmark = pytest.mark.django_db
