@@ -47,6 +47,8 @@ def _train_parser() -> argparse.ArgumentParser:
         "--print-config", action="store_true", help="print the resolved config and exit"
     )
     for name, spec in settings_of(TrainConfig).items():
+        if spec.derived:
+            continue
         flags = ["--" + name.replace(".", "-").replace("_", "-"), *ALIASES.get(name, [])]
         kwargs: dict[str, Any] = {"dest": name, "default": None, "help": _flag_help(spec)}
         if spec.hint is bool:
@@ -84,7 +86,7 @@ def _read_config(path: str) -> dict[str, Any]:
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     data = _read_config(args.config) if args.config else {}
-    names = settings_of(TrainConfig)
+    names = [name for name, spec in settings_of(TrainConfig).items() if not spec.derived]
     flags = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
     data = _merge(data, _nest(flags))
     if not args.quiet and "progress" not in flags:

@@ -88,10 +88,12 @@ def setting(
     help: str = "",
     choices: Collection[str] | None = None,
     bounds: Bounds | None = None,
+    derived: bool = False,
 ) -> Any:
     """A config field with what flags, forms and :meth:`TrainConfig.validate` read from it:
-    its help text (CLI style: lowercase, no full stop), allowed choices or number bounds."""
-    metadata = {"help": help, "choices": choices, "bounds": bounds}
+    its help text (CLI style: lowercase, no full stop), allowed choices or number bounds.
+    ``derived``: set by the config itself (kept in config.json), never given as a flag."""
+    metadata = {"help": help, "choices": choices, "bounds": bounds, "derived": derived}
     if default_factory is not dataclasses.MISSING:
         return field(default_factory=default_factory, metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -213,7 +215,9 @@ class TrainConfig:
     )
     # Filled by from_dict: the preset values the user's own values replaced.
     protocol_overrides: list[str] = setting(
-        default_factory=list, help="set automatically: the protocol values given otherwise"
+        default_factory=list,
+        help="set automatically: the protocol values given otherwise",
+        derived=True,
     )
     model: str = setting("nr", choices=MODEL_KINDS)
     # BACKBONES itself, not a copy: a backbone registered later is a valid choice too.
@@ -422,6 +426,7 @@ class Setting:
     help: str = ""
     choices: Collection[str] | None = None
     bounds: Bounds | None = None
+    derived: bool = False
 
     def problem(self, value: Any) -> str | None:
         """What is wrong with ``value`` by this field's choices and bounds, or None."""
@@ -458,6 +463,7 @@ def settings_of(cls: type = TrainConfig, prefix: str = "") -> dict[str, Setting]
             meta.get("help", ""),
             meta.get("choices"),
             meta.get("bounds"),
+            meta.get("derived", False),
         )
     return out
 

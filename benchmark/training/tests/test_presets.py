@@ -180,3 +180,12 @@ def test_cli_unknown_protocol_is_one_line(
     err = capsys.readouterr().err.strip()
     assert code == 2 and "\n" not in err
     assert err == "config error: protocol: must be one of none, pku-i2iqa; got 'pku-2k'"
+
+
+def test_the_overrides_are_set_by_the_config_never_by_a_flag(
+    tiny_config: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as refused:
+        main(["--manifest", tiny_config["manifest"], "--out", "x", "--protocol-overrides", "lr"])
+    assert refused.value.code == 2
+    assert "unrecognized arguments: --protocol-overrides" in capsys.readouterr().err
