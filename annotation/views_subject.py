@@ -5,7 +5,6 @@ subject belongs on, and every write goes through `annotation.services.sessions`.
 """
 
 import functools
-import json
 import mimetypes
 
 from django.conf import settings
@@ -68,7 +67,7 @@ from annotation.services.sessions import (
     subject_consent_decline,
     trial_submit,
 )
-from annotation.services.submissions import trial_submission_parse
+from annotation.services.submissions import json_object, trial_submission_parse
 from annotation.views_pair import pair_page_context
 
 TEMPLATES = "annotation/subject/"
@@ -243,13 +242,7 @@ def subject_display_check(
 ) -> JsonResponse:
     """POST JSON: window/screen size, device_pixel_ratio, fullscreen, grey steps confirmed."""
     try:
-        body = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
-        return _error(_("The request body must be JSON."), "bad_json")
-    if not isinstance(body, dict):
-        return _error(_("The request body must be a JSON object."), "bad_json")
-    try:
-        session = display_check_record(subject=subject, check=body)
+        session = display_check_record(subject=subject, check=json_object(request.body))
     except SessionRejected as rejection:
         status = 409 if rejection.code == "display_check_closed" else 400
         return _error(rejection.message, rejection.code, status)

@@ -9,6 +9,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from django.utils.translation import gettext
+
 from annotation.errors import SessionRejected
 
 # A day in milliseconds: anything longer is a broken clock, not a slow subject.
@@ -38,9 +40,9 @@ def json_object(body: bytes) -> dict:
     try:
         raw = json.loads(body)
     except (ValueError, UnicodeDecodeError):
-        raise SessionRejected("The request body must be JSON.", code="bad_json") from None
+        raise SessionRejected(gettext("The request body must be JSON."), code="bad_json") from None
     if not isinstance(raw, dict):
-        raise SessionRejected("The request body must be a JSON object.", code="bad_json")
+        raise SessionRejected(gettext("The request body must be a JSON object."), code="bad_json")
     return raw
 
 

@@ -226,7 +226,17 @@ def test_a_chinese_study_speaks_chinese_but_shows_the_researchers_text_as_writte
     client.post(f"/s/{token}/consent/", {"decision": "accept"})
     instructions = client.get(f"/s/{token}/instructions/").content.decode()
     assert "请认真观看每张图像。" in instructions and "显示检查" in instructions
+    broken = client.post(f"/s/{token}/display-check/", "{oops", content_type="application/json")
+    assert broken.status_code == 400
+    assert broken.json() == {"ok": False, "error": "请求内容必须是 JSON。", "code": "bad_json"}
     display_check_pass(client, token)
+    not_an_object = client.post(
+        f"/s/{token}/trials/0/",
+        "[1]",
+        content_type="application/json",
+        HTTP_X_STUDY_LANGUAGE="zh-hans",
+    ).json()
+    assert not_an_object["error"] == "请求内容必须是 JSON 对象。"
     trial = client.get(f"/s/{token}/trials/0/").content.decode()
     assert "图像 1 / 3" in trial and ">下一张</button>" in trial
     data = json.loads(
