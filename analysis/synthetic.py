@@ -134,11 +134,14 @@ def _dimension_blocks(
 def _first_rated(subject_rows: np.ndarray, n_subjects: int, count: int) -> np.ndarray:
     """Positions of the first ``count`` ratings of each subject (the ones shown again)."""
     order = np.argsort(subject_rows, kind="stable")
-    first_positions = np.searchsorted(subject_rows[order], np.arange(n_subjects))
     if not len(order):
         return np.empty(0, np.intp)
+    by_subject = subject_rows[order]
+    starts = np.searchsorted(by_subject, np.arange(n_subjects), side="left")
+    ends = np.searchsorted(by_subject, np.arange(n_subjects), side="right")
+    # A subject with fewer ratings than ``count`` repeats all of them, never the next one's.
     return np.concatenate(
-        [order[start : start + count] for start in first_positions if start < len(order)]
+        [order[start : min(start + count, end)] for start, end in zip(starts, ends, strict=True)]
     )
 
 
