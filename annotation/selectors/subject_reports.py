@@ -63,9 +63,11 @@ SUBJECT_SORTS = {
 def too_fast_threshold_ms(*, study: Study) -> int:
     """The response time below which an answer counts as too fast, for this study.
 
-    The study's own setting where the model has one (``too_fast_ms``), else the default.
+    The study's own setting where the model has one (``too_fast_ms``; 0 means never), else
+    the default.
     """
-    return int(getattr(study, "too_fast_ms", None) or DEFAULT_TOO_FAST_MS)
+    own = getattr(study, "too_fast_ms", None)
+    return DEFAULT_TOO_FAST_MS if own is None else int(own)
 
 
 class JsonArrayLength(Func):

@@ -123,6 +123,15 @@ def test_report_api_matches_hand_computed_numbers(study):
     assert b["median_ms"] is None and b["screening"] == ""
 
 
+def test_a_threshold_of_zero_flags_no_answer_as_too_fast(study):
+    study.too_fast_ms = 0
+    study.save(update_fields=["too_fast_ms"])
+    api = APIClient()
+    api.force_login(study.owner)
+    a = api.get(reverse("api:subject_report", args=[study.pk])).json()["results"][0]
+    assert (a["too_fast_threshold_ms"], a["too_fast_share"]) == (0, 0.0)
+
+
 def test_report_page_and_csv(client, study):
     client.force_login(study.owner)
     page = client.get(reverse("research:subject_report", args=[study.pk])).content.decode()
