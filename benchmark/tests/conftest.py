@@ -14,18 +14,20 @@ def _benchmark_settings(settings, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_clip_file(tmp_path_factory):
-    """The tiny random CLIP of the training library's tests, registered as ``clip_tiny``
-    (:func:`benchmark.training.tests.tiny_clip.make_tiny_clip`)."""
-    from benchmark.training.tests.tiny_clip import make_tiny_clip
+    """The weights file of the catalog's ``clip_tiny_random`` (random, from its seed), made
+    once per session by the library (:func:`benchmark.training.fetch.create_random_weights`)."""
+    from benchmark.training.catalog import BACKBONES, RANDOM_CLIP_BACKBONE
+    from benchmark.training.fetch import create_random_weights
 
-    return make_tiny_clip(tmp_path_factory.mktemp("tiny_clip"))
+    info = BACKBONES[RANDOM_CLIP_BACKBONE]
+    return create_random_weights(info, tmp_path_factory.mktemp("tiny_clip")).path
 
 
 @pytest.fixture
 def tiny_clip(settings, tiny_clip_file) -> str:
-    """``clip_tiny`` with its weights file in this test's BENCHMARK_WEIGHTS_DIR, where the
-    site looks for a backbone's pretrained weights; returns the backbone's name."""
-    from benchmark.training.tests.tiny_clip import TINY_CLIP_BACKBONE
+    """``clip_tiny_random`` with its weights file in this test's BENCHMARK_WEIGHTS_DIR, where
+    the site looks for a backbone's pretrained weights; returns the backbone's name."""
+    from benchmark.training.catalog import RANDOM_CLIP_BACKBONE
 
     (settings.BENCHMARK_WEIGHTS_DIR / tiny_clip_file.name).symlink_to(tiny_clip_file)
-    return TINY_CLIP_BACKBONE
+    return RANDOM_CLIP_BACKBONE

@@ -1,6 +1,6 @@
 """The text-image kinds on the site: a sweep that mixes them with an image kind trains all
-of them in-process on a tiny release (the tiny random CLIP of the library's tests, loaded
-from BENCHMARK_WEIGHTS_DIR; EfficientNet-Lite0's ImageNet weights from its pip package),
+of them in-process on a tiny release (the catalog's tiny random CLIP, its weights
+made from its seed and loaded from BENCHMARK_WEIGHTS_DIR; EfficientNet-Lite0's ImageNet weights from its pip package),
 the leaderboard shows CLIPScore as the zero-shot baseline, and bad input is refused before
 anything is queued."""
 
@@ -15,17 +15,16 @@ from benchmark.services import LaunchRejected, SweepSpec, sweep_launch, sweep_pl
 from benchmark.services.configs import machine_config, weights_path
 from benchmark.tasks import run_benchmark
 from benchmark.tests.factories import LabelReleaseFactory, tiny_form
-from benchmark.training.catalog import BACKBONES
-from benchmark.training.tests.tiny_clip import TINY_CLIP_BACKBONE
+from benchmark.training.catalog import BACKBONES, RANDOM_CLIP_BACKBONE
 from benchmark.training.weights import package_weights_path
 
 pytestmark = pytest.mark.django_db
 
-# clip_tiny takes 32 px only, so the image backbone trains at 32 px too.
+# clip_tiny_random takes 32 px only, so the image backbone trains at 32 px too.
 TINY = {"epochs": 1, "batch_size": 4, "lr": 1e-3, "image_size": 32, "weights": "pretrained"}
 SPLIT = {"protocol": "random", "val_fraction": 0.2, "test_fraction": 0.25}
 LITE0 = "efficientnet_lite0"
-CLIP = TINY_CLIP_BACKBONE  # registered by the tiny_clip fixture
+CLIP = RANDOM_CLIP_BACKBONE  # its weights file put in place by the tiny_clip fixture
 
 
 def _spec(release, **values) -> SweepSpec:
@@ -205,3 +204,4 @@ def test_the_api_launches_text_kinds_and_refuses_bad_input_with_nothing_queued(
     assert unknown.status_code == 400
     assert set(unknown.json()) == {"models", "hyper"}
     assert BenchmarkSweep.objects.count() == 1
+

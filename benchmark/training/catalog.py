@@ -23,6 +23,11 @@ TF_LITE_STD = (0.5, 0.5, 0.5)
 # What OpenAI's CLIP and open_clip's CLIP checkpoints were trained on.
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+# The catalogued CLIP with random weights made locally (see its entry below).
+RANDOM_CLIP_BACKBONE = "clip_tiny_random"
+RANDOM_WEIGHTS_NOTE = (
+    "random weights made on this machine for trying the pipeline, not a quality model"
+)
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,10 @@ class BackboneInfo:
     ``clip_model`` names the open_clip model config of a text-image (CLIP) backbone:
     an image and a text tower, for the text-image model kinds only; its input size is
     fixed (``input_size``) and ``hf_files`` are the file names of open_clip's format.
+    ``init_seed``: the weights are no published file but random ones that
+    ``fetch-weights`` creates on this machine from this seed (the same bytes everywhere
+    with the pinned torch and open_clip, checked against ``weights_sha256``): for trying
+    the pipeline offline, not a quality model.
     """
 
     name: str
@@ -55,10 +64,16 @@ class BackboneInfo:
     pip_package: str | None = None
     clip_model: str | None = None
     hf_files: tuple[str, ...] = ("model.safetensors", "pytorch_model.bin")
+    init_seed: int | None = None
 
     @property
     def is_text_image(self) -> bool:
         return self.clip_model is not None
+
+    @property
+    def random_weights(self) -> bool:
+        """Its "pretrained" weights are random ones made locally (``init_seed``)."""
+        return self.init_seed is not None
 
 
 BACKBONES: dict[str, BackboneInfo] = {}
@@ -166,6 +181,23 @@ for _info in (
         "timm/vit_base_patch32_clip_224.laion2b_e16",
         clip_model="ViT-B-32",
         hf_files=("open_clip_model.safetensors", "open_clip_pytorch_model.bin"),
+    ),
+    # A CLIP of the same open_clip model code, small enough for two CPU cores (two one-layer
+    # towers at 32 px, open_clip's own tokenizer), whose weights are random: made from seed 0
+    # by `python -m benchmark.training fetch-weights clip_tiny_random`, offline. For trying
+    # the text-image kinds where no CLIP checkpoint can be had (the demo); its scores mean
+    # nothing about quality. The model config ships in clip_configs/.
+    BackboneInfo(
+        RANDOM_CLIP_BACKBONE,
+        32,
+        32,
+        16,
+        CLIP_MEAN,
+        CLIP_STD,
+        "clip-tiny-random-s0-2bfd5a6e.pt",
+        weights_sha256="2bfd5a6ebaa9c37f89064d4846cf9d5c57aea8505e0dfb2ff52d2ca0855cd0e1",
+        clip_model="aigc-tiny-clip",
+        init_seed=0,
     ),
 ):
     register_backbone_info(_info)

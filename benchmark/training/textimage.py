@@ -19,8 +19,10 @@ token ids and export as graphs; the open_clip model is the backbone's ``body``.
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any, cast
 
 import torch
@@ -29,6 +31,7 @@ from torch import nn
 
 from benchmark.training.backbones import Backbone
 from benchmark.training.batches import Batch, BatchSource
+from benchmark.training.catalog import BackboneInfo
 from benchmark.training.config import TextConfig
 from benchmark.training.errors import TrainingInputError
 
@@ -41,29 +44,76 @@ class TextModelError(TrainingInputError):
     """A text-image model cannot be built as configured (e.g. an unknown CLIP config)."""
 
 
-def _not_random_init_notice(record: logging.LogRecord) -> bool:
+def _not_open_clip_chatter(record: logging.LogRecord) -> bool:
     # open_clip warns that a model it builds without weights is random; ours get their
-    # weights right after (benchmark.training.weights), so the warning would mislead.
-    return "No pretrained weights loaded" not in record.getMessage()
+    # weights right after (benchmark.training.weights), so the warning would mislead. Its
+    # INFO lines on the root logger (config parsed, model built) would fill a command's
+    # output and the worker's log on every run.
+    if "No pretrained weights loaded" in record.getMessage():
+        return False
+    return not (record.levelno < logging.WARNING and "open_clip" in record.pathname)
+
+
+# open_clip model configs of the library's own CLIPs (the catalog's clip_tiny_random),
+# added to open_clip's in every process that builds or tokenises for one: web, worker, CLI.
+CLIP_CONFIGS_DIR = Path(__file__).with_name("clip_configs")
+
+
+def _library_clip_configs() -> None:
+    import open_clip
+
+    if not all(open_clip.get_model_config(p.stem) for p in CLIP_CONFIGS_DIR.glob("*.json")):
+        open_clip.add_model_config(CLIP_CONFIGS_DIR)
 
 
 def create_clip(model_name: str) -> nn.Module:
     """A randomly initialised open_clip model of config ``model_name``; downloads nothing."""
     import open_clip
 
+    _library_clip_configs()
     if open_clip.get_model_config(model_name) is None:
         raise TextModelError(
             f"open_clip has no model config {model_name!r} (known e.g. ViT-B-32, ViT-B-16, "
             "ViT-L-14; see open_clip.list_models())"
         )
     root = logging.getLogger()
-    root.addFilter(_not_random_init_notice)
+    root.addFilter(_not_open_clip_chatter)
     try:
         return open_clip.create_model(
             model_name, pretrained=None, load_weights=False, pretrained_text=False
         )
     finally:
-        root.removeFilter(_not_random_init_notice)
+        root.removeFilter(_not_open_clip_chatter)
+
+
+def _align_towers(model: Any) -> None:
+    """Both towers end in the same LayerNorm bias and projection, so every image-prompt
+    cosine is positive, as a trained CLIP's are: CLIPScore's clipping at 0 then keeps the
+    images apart (a random CLIP's cosines are often all negative, every score 0)."""
+    bias = torch.randn(model.ln_final.bias.shape, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        model.visual.ln_post.bias.copy_(bias * 0.5)
+        model.ln_final.bias.copy_(bias * 0.5)
+        model.text_projection.copy_(model.visual.proj)
+
+
+def random_clip_weights(info: BackboneInfo) -> bytes:
+    """The weights file of a random-weights CLIP (``info.init_seed``): open_clip's own
+    initialisation from that seed, towers aligned (:func:`_align_towers`), saved by
+    ``torch.save`` to memory so no file name enters the archive: the same bytes on every
+    machine with the pinned torch and open_clip."""
+    if info.clip_model is None or info.init_seed is None:
+        raise TextModelError(f"{info.name} is no CLIP with weights made from a seed")
+    state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(info.init_seed)
+        model = create_clip(info.clip_model)
+    finally:
+        torch.random.set_rng_state(state)
+    _align_towers(model)
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    return buffer.getvalue()
 
 
 def prompt_texts(kind: str, text: TextConfig, prompt: str) -> list[str]:
@@ -84,6 +134,7 @@ class PromptTokenizer:
     def __init__(self, clip_model: str, kind: str, text: TextConfig) -> None:
         import open_clip
 
+        _library_clip_configs()
         if open_clip.get_model_config(clip_model) is None:
             create_clip(clip_model)  # raises the one-line error naming the config
         self.tokenizer = open_clip.get_tokenizer(clip_model)

