@@ -11,7 +11,7 @@ from annotation.models import LabelRelease
 from benchmark.selectors import release_label, release_list
 from benchmark.services.configs import HYPER_FIELDS, SPLIT_FIELDS
 from benchmark.services.launch import LaunchRejected, SweepSpec, reference_count
-from benchmark.training.catalog import BACKBONES
+from benchmark.training.catalog import BACKBONES, RANDOM_WEIGHTS_NOTE
 from benchmark.training.config import Setting, settings_of
 from benchmark.training.presets import NO_PROTOCOL
 
@@ -88,6 +88,8 @@ SWEEP_INITIAL = {"repeats": 3}
 
 def _backbone_label(name: str) -> str:
     info = BACKBONES[name]
+    if info.random_weights:
+        return f"{name} (tiny CLIP, CLIPScore and Text only: {RANDOM_WEIGHTS_NOTE})"
     if info.is_text_image:
         return f"{name} (CLIP: CLIPScore and Text only)"
     if info.pip_package:

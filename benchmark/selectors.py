@@ -10,7 +10,7 @@ from django.urls import reverse
 from annotation.models import LabelRelease, Study
 from benchmark.models import BenchmarkRun, BenchmarkSweep, ScoringJob
 from benchmark.services.configs import media_path
-from benchmark.training.catalog import TEXT_MODEL_KINDS, ZERO_SHOT_MODEL_KINDS
+from benchmark.training.catalog import BACKBONES, TEXT_MODEL_KINDS, ZERO_SHOT_MODEL_KINDS
 from benchmark.training.config import TrainConfig
 from benchmark.training.presets import PROTOCOLS, protocol_deviations
 from core.errors import NotFound
@@ -63,6 +63,13 @@ def run_requeued(run: BenchmarkRun) -> bool:
 def run_is_zero_shot(run: BenchmarkRun) -> bool:
     """A kind that trains nothing (CLIPScore): its metrics are a baseline's."""
     return run.model_kind in ZERO_SHOT_MODEL_KINDS
+
+
+def backbone_has_random_weights(name: str) -> bool:
+    """A backbone whose weights are random ones made from a seed (clip_tiny_random): its
+    results show the pipeline works, nothing about quality."""
+    info = BACKBONES.get(name)
+    return info is not None and info.random_weights
 
 
 def run_needs_prompt(run: BenchmarkRun) -> bool:
@@ -219,6 +226,7 @@ def leaderboard(*, release: LabelRelease, part: str = "test") -> dict[str, Any]:
                     "sweep_name": str(sweep),
                     "repeats": cell.get("n", 0),
                     "baseline": row["model"] in ZERO_SHOT_MODEL_KINDS,
+                    "random_weights": backbone_has_random_weights(row["backbone"]),
                     # A zero-shot baseline trains no epochs, whatever the sweep asked.
                     "epochs": None if row["model"] in ZERO_SHOT_MODEL_KINDS else epochs,
                     **{m: cell.get(m) for m in ("srcc", "krcc", "plcc", "plcc_logistic", "rmse")},
@@ -233,7 +241,13 @@ def leaderboard(*, release: LabelRelease, part: str = "test") -> dict[str, Any]:
         )
         for column in columns
     }
-    return {"part": part, "columns": columns, "rows": by_column}
+    random_backbones = sorted({e["backbone"] for e in best.values() if e["random_weights"]})
+    return {
+        "part": part,
+        "columns": columns,
+        "rows": by_column,
+        "random_backbones": random_backbones,
+    }
 
 
 def scoring_job_get(*, pk: int) -> ScoringJob:

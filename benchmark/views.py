@@ -96,6 +96,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "release_label": selectors.release_label(run.release),
         "requeued": selectors.run_requeued(run),
         "zero_shot": selectors.run_is_zero_shot(run),
+        "random_weights": selectors.backbone_has_random_weights(run.backbone),
         "needs_prompt": selectors.run_needs_prompt(run),
         "metric_rows": selectors.run_metric_rows(run),
         "scoring_jobs": selectors.run_scoring_jobs(run),

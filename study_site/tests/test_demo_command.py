@@ -44,7 +44,11 @@ def test_demo_setup_twice_neither_fails_nor_duplicates(tmp_path):
         VAR_DIR=str(tmp_path),
         DEBUG="1",
     )
-    assert count.stdout.split() == ["1", "63", "1"]
+    assert count.stdout.split() == ["1", "63", "4"]
+    # The tiny CLIP's random weights were made once, offline, where the site looks.
+    assert "Made the weights of clip_tiny_random" in first.stdout
+    assert "Made the weights" not in second.stdout
+    assert [p.name for p in (tmp_path / "weights").iterdir()] == ["clip-tiny-random-s0-2bfd5a6e.pt"]
 
 
 def test_demo_serves_every_printed_url_and_stops_cleanly_on_ctrl_c(tmp_path):
@@ -128,7 +132,8 @@ def signed_in(dashboard_url: str, username: str, password: str) -> requests.Sess
 
 
 def assert_the_queued_sweep_trains(browser: requests.Session, benchmarks_url: str) -> None:
-    """The demo's worker trains the queued tiny sweep on CPU, end to end."""
+    """The demo's worker trains the queued tiny sweep on CPU, end to end: NR, FR, Text and
+    the CLIPScore baseline, on one leaderboard."""
     status_url = benchmarks_url + "sweeps/1/status.json"
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
@@ -136,8 +141,14 @@ def assert_the_queued_sweep_trains(browser: requests.Session, benchmarks_url: st
         if sweep["finished"]:
             break
         time.sleep(2)
-    assert sweep["finished"] and sweep["counts"] == {"succeeded": 1}, sweep
-    assert sweep["results"]["rows"][0]["cells"]["mos_quality"]["srcc"] is not None
+    assert sweep["finished"] and sweep["counts"] == {"succeeded": 4}, sweep
+    rows = sweep["results"]["rows"]
+    assert sorted(row["model"] for row in rows) == ["clipscore", "fr", "nr", "text"]
+    assert all(row["cells"]["mos_quality"]["srcc"] is not None for row in rows)
+    board = browser.get(benchmarks_url + "leaderboard/1/", timeout=10)
+    assert board.status_code == 200
+    assert "CLIPSCORE <small>(zero-shot baseline)</small>" in board.text
+    assert 'id="random-weights"' in board.text
 
 
 def stop_with_ctrl_c(
