@@ -75,9 +75,9 @@ def _sentence(text: str) -> str:
 HELP = {
     # The config's help first (said once), then what "not given" means on this page.
     "protocol": _sentence(settings_of()["protocol"].help)
-    + " Here, every field below left at the library's default counts as not given; any other "
-    "value you set is used and recorded on each run as an override, beside what this server "
-    "cannot reproduce.",
+    + " Here, every field below you leave untouched at the library's default counts as not "
+    "given; a value you set (the default too, once you type or pick it) is used and recorded "
+    "on each run as an override, beside what this server cannot reproduce.",
     "models": "Each kind runs on the chosen backbones that fit it: CLIPScore and Text "
     "(they read each image's prompt) on the CLIP backbones, the others on the image backbones.",
 }
@@ -194,6 +194,10 @@ class LaunchForm(ConfigFields):
         help_text="MOS columns to learn, comma-separated (e.g. mos_quality). "
         "Blank: every dimension of the release, one model output each.",
     )
+    # The fields the admin set on the page, comma-separated (the page's script fills it on
+    # each edit): under a protocol such a field counts as given even at the library's
+    # default, which the posted values alone cannot tell from a field left untouched.
+    chosen = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -262,17 +266,22 @@ class LaunchForm(ConfigFields):
 
     def given(self) -> set[str]:
         """The form fields a published protocol does not fill: without one, all of them;
-        with one, those whose value is not the library's default (so such a field takes the
-        protocol's value, and any other value is used and recorded as an override)."""
+        with one, those the admin set (named in ``chosen``) and those whose value is not the
+        library's default. A field left untouched at the default takes the protocol's
+        value; a given one is used and recorded as an override where it differs."""
         data = self.cleaned_data
         if data.get("protocol", NO_PROTOCOL) == NO_PROTOCOL:
             return set(self.fields)
         specs = settings_of()
+        chosen = set(_names(data.get("chosen", "")))
         return {"protocol"} | {
             name
             for name, config_name in CONFIG_FIELDS.items()
             if name in data
-            and _as_config(data[name], specs[config_name]) != specs[config_name].default
+            and (
+                name in chosen
+                or _as_config(data[name], specs[config_name]) != specs[config_name].default
+            )
         }
 
     def spec(self) -> SweepSpec:

@@ -134,3 +134,35 @@ def test_the_scoring_page_follows_the_job_then_sorts_the_table(live_server, page
     )
     assert images.count() == 4
     assert page.errors == []
+
+
+@closes_its_connection
+def test_a_default_typed_under_a_protocol_is_used_and_untouched_fields_take_the_presets(
+    live_server, page
+):
+    """The launch form's script names the fields the admin edits: retyping the library's
+    default weight decay under pku-i2iqa keeps it (an override); the scheduler, left at the
+    library's default, takes the protocol's."""
+    from unittest import mock
+
+    from benchmark.training.config import TrainConfig
+
+    release = LabelReleaseFactory()
+    page.goto(f"{live_server.url}/benchmark/new/")
+    page.select_option("#id_release", str(release.pk))
+    page.select_option("#id_protocol", "pku-i2iqa")
+    page.check('input[name="backbones"][value="resnet18"]')
+    page.select_option("#id_weights", "none")
+    page.fill("#id_score_columns", "mos_quality")
+    page.fill("#id_repeats", "1")
+    assert page.input_value("#id_weight_decay") == "0.0001"  # the library's default
+    page.fill("#id_weight_decay", "0.0001")
+    with mock.patch("benchmark.tasks.run_benchmark.apply_async"):
+        page.click("#sweep-form button[type=submit]")
+        page.wait_for_url("**/benchmark/sweeps/*/")
+    config = TrainConfig.from_dict(BenchmarkRun.objects.get().config, validate=False)
+    assert config.weight_decay == 1e-4
+    assert "weight_decay=0.0001 (preset 1e-05)" in config.protocol_overrides
+    assert config.scheduler == "none"
+    assert not any(note.startswith("scheduler=") for note in config.protocol_overrides)
+    assert page.errors == []

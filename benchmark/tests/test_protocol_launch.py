@@ -56,6 +56,34 @@ def test_a_form_launch_takes_the_presets_values_and_records_the_admins(admin_cli
     assert "The device is known once a worker starts the run." in page
 
 
+def test_a_form_value_the_admin_set_counts_as_given_even_at_the_librarys_default(admin_client):
+    """The page names the fields the admin edited in ``chosen``: those keep their value
+    under the protocol even where it is the library's default; untouched ones do not."""
+    release = LabelReleaseFactory()
+    # tiny_form's seed 0, weight decay 1e-4, cosine, grouped and 5 folds are library defaults.
+    form = tiny_form(release, protocol="pku-i2iqa", chosen="seed,scheduler,weight_decay")
+    response = admin_client.post(reverse("benchmark:sweep_new"), form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    run = BenchmarkRun.objects.get()
+    assert (run.seed, run.split_protocol) == (0, "interleaved")
+    config = _trained_config(run)
+    assert (config.scheduler, config.weight_decay) == ("cosine", 1e-4)
+    # Left untouched at the library's default: the protocol's values.
+    assert (config.split.folds, config.split.grouped, config.optimizer) == (4, False, "adam")
+    assert "scheduler='cosine' (preset 'none')" in config.protocol_overrides
+    assert "weight_decay=0.0001 (preset 1e-05)" in config.protocol_overrides
+    assert "seed=0 (preset 1)" in config.protocol_overrides
+
+
+def test_chosen_names_no_field_without_a_protocol_and_unknown_names_are_ignored(admin_client):
+    release = LabelReleaseFactory()
+    form = tiny_form(release, chosen="scheduler,nonsense")
+    response = admin_client.post(reverse("benchmark:sweep_new"), form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    config = _trained_config(BenchmarkRun.objects.get())
+    assert (config.scheduler, config.split.folds, config.protocol_overrides) == ("cosine", 5, [])
+
+
 def test_the_api_takes_the_protocol_and_fills_what_is_not_given():
     release = LabelReleaseFactory()
     api = APIClient()
