@@ -111,6 +111,14 @@ class PairwisePipelineResult:
     timings: dict[str, float] = dataclasses.field(default_factory=dict)
 
     @property
+    def unit(self) -> str:
+        """The scores' unit, for axis titles and table headers."""
+        scaling = self.options.scaling
+        if scaling.method == "bradley_terry" and scaling.bradley_terry.units == "logit":
+            return "logit"
+        return "JOD"
+
+    @property
     def dimensions(self) -> list[str]:
         return sorted(self.scores["dimension"].unique().tolist())
 
