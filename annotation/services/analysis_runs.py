@@ -41,10 +41,19 @@ from core.jobs import ANALYSIS_RUN, enqueue_on_commit, failure_handler
 log = logging.getLogger(__name__)
 
 DEFAULT_INLINE_MAX_RATINGS = 50_000
+# A pairwise run costs far more per row than a ratings run: the outlier check solves one
+# leave-one-out scale per (subject, group) and the bootstrap one per resample and group
+# (perf/pairwise_analysis.py: 2,000 choices of 300 subjects in 20 groups take about 30 s
+# with 500 resamples), so only small pairwise studies are analysed in the request.
+DEFAULT_INLINE_MAX_CHOICES = 1_000
 
 
 def inline_max_ratings() -> int:
     return int(getattr(settings, "ANALYSIS_INLINE_MAX_RATINGS", DEFAULT_INLINE_MAX_RATINGS))
+
+
+def inline_max_choices() -> int:
+    return int(getattr(settings, "ANALYSIS_INLINE_MAX_CHOICES", DEFAULT_INLINE_MAX_CHOICES))
 
 
 def analysis_run_request(
@@ -94,7 +103,8 @@ def analysis_run_request(
 def analysis_run_dispatch(*, run: AnalysisRun, inline: bool | None = None) -> AnalysisRun:
     """Small studies now, in this process; large ones on a worker once the row is committed."""
     if inline is None:
-        inline = run.ratings_count <= inline_max_ratings()
+        limit = inline_max_choices() if study_is_pairwise(run.study) else inline_max_ratings()
+        inline = run.ratings_count <= limit
     if inline:
         return analysis_run_execute(run=run)
     enqueue_on_commit(ANALYSIS_RUN, run.pk)

@@ -15,6 +15,7 @@ from annotation.models import AnalysisRun, PairwiseChoice
 from annotation.selectors.analysis import pairwise_choices_frame
 from annotation.services.analysis_runs import analysis_run_request
 from annotation.tests.pairwise_analysis_support import pairwise_study_with_choices
+from annotation.tests.test_analysis_runs import eager_celery  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -103,3 +104,21 @@ def test_the_api_runs_and_returns_the_pairwise_result(client):
         content_type="application/json",
     )
     assert refused.status_code == 400
+
+
+def test_a_larger_pairwise_study_goes_to_the_worker(
+    settings,
+    django_capture_on_commit_callbacks,
+    eager_celery,  # noqa: F811
+):
+    settings.ANALYSIS_INLINE_MAX_CHOICES = 10
+    study = pairwise_study_with_choices(subjects=6)
+    with django_capture_on_commit_callbacks() as callbacks:
+        run = analysis_run_request(study=study, options=FAST)
+    assert run.status == AnalysisRun.Status.PENDING and len(callbacks) == 1
+    callbacks[0]()
+    run.refresh_from_db()
+    assert run.status == AnalysisRun.Status.DONE and run.progress == 1.0, run.error
+    steps = [entry["step"] for entry in run.log]
+    assert steps[0] == "loading choices" and steps[-1] == "done"
+    assert {"screening", "scaling", "figures"} <= set(steps)
