@@ -1,4 +1,4 @@
-"""Command line: ``python -m analysis {report,mos,screen,subject-model,distribution,factors}``.
+"""Command line: ``python -m analysis {report,mos,screen,subject-model,pairwise,distribution,factors}``.
 
 Progress goes to stderr, tables to stdout or to files under ``--out``.
 
@@ -543,6 +543,128 @@ def _add_pipeline_commands(subparsers: Any) -> None:
     command_parser.set_defaults(func=cmd_subject_model, no_reliability=True)
 
 
+def _pairwise_choices(args: argparse.Namespace) -> pd.DataFrame:
+    """The choices table: as the site exports it, or a winner/loser table (``--winner``)."""
+    from analysis.pairwise import choices_from_winners
+
+    table = pd.read_csv(args.choices)
+    if args.winner is None:
+        return table
+    for flag, column in (
+        ("--winner", args.winner),
+        ("--loser", args.loser),
+        ("--subject", args.subject),
+    ):
+        if column not in table.columns:
+            raise RatingsError(
+                f"{flag} names column {column!r}, which {args.choices} does not have "
+                f"(columns: {', '.join(map(str, table.columns))})"
+            )
+    if args.group is not None and args.group not in table.columns:
+        raise RatingsError(
+            f"--group names column {args.group!r}, which {args.choices} does not have"
+        )
+    return choices_from_winners(
+        table, winner=args.winner, loser=args.loser, subject=args.subject, group=args.group
+    )
+
+
+def _pairwise_options(args: argparse.Namespace) -> Any:
+    from analysis.pairwise import (
+        BootstrapOptions,
+        BradleyTerryOptions,
+        PairwisePipelineOptions,
+        ScalingOptions,
+        ThurstoneOptions,
+    )
+
+    scaling = ScalingOptions(
+        method=args.method,
+        thurstone=ThurstoneOptions(prior=args.prior),
+        bradley_terry=BradleyTerryOptions(alpha=args.alpha),
+    )
+    bootstrap = (
+        None
+        if args.resamples == 0
+        else BootstrapOptions(
+            n_resamples=args.resamples, confidence=args.confidence, seed=args.seed
+        )
+    )
+    return PairwisePipelineOptions(
+        scaling=scaling,
+        bootstrap=bootstrap,
+        apply_screening=not args.no_screening,
+        exclude_too_fast=not args.keep_too_fast,
+    )
+
+
+def cmd_pairwise(args: argparse.Namespace) -> int:
+    from analysis.pairwise import pairwise_pipeline_run
+    from analysis.report import write_pairwise_report
+
+    progress = _progress(args.quiet)
+    progress(f"loading {args.choices}")
+    options = _pairwise_options(args)
+    result = pairwise_pipeline_run(_pairwise_choices(args), options, progress)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
+    if args.strict and result.warnings:
+        raise StrictWarningsError(
+            f"--strict: {len(result.warnings)} warning(s) above; nothing written"
+        )
+    summary = write_pairwise_report(result, args.out, args.title, progress)
+    progress(f"wrote {len(summary['files'])} files to {args.out}", 1.0, 1.0)
+    return 0
+
+
+def _add_pairwise_command(subparsers: Any) -> None:
+    command_parser = subparsers.add_parser(
+        "pairwise",
+        help="pairwise choices -> scale with CIs, preference matrices, subject screening: "
+        "HTML report + CSV tables + summary.json",
+    )
+    command_parser.add_argument(
+        "choices",
+        type=Path,
+        help="choices CSV as the site exports it (subject, group, left, right, choice, ...)",
+    )
+    command_parser.add_argument("--out", type=Path, required=True, help="output directory")
+    command_parser.add_argument("--title", default="Pairwise comparison study analysis")
+    command_parser.add_argument(
+        "--method", choices=("thurstone", "bradley_terry"), default="thurstone"
+    )
+    command_parser.add_argument(
+        "--prior",
+        choices=("gaussian", "none"),
+        default="gaussian",
+        help="Thurstone: pwcmp's distance prior, or none (plain ML, as SUREAL) (default gaussian)",
+    )
+    command_parser.add_argument(
+        "--alpha", type=float, default=0.0, help="Bradley-Terry regularisation (default 0)"
+    )
+    command_parser.add_argument(
+        "--resamples", type=int, default=500, help="subject-bootstrap resamples; 0: no CIs"
+    )
+    command_parser.add_argument("--confidence", type=float, default=0.95)
+    command_parser.add_argument("--seed", type=int, default=0)
+    command_parser.add_argument(
+        "--no-screening", action="store_true", help="report the screening, drop nobody"
+    )
+    command_parser.add_argument(
+        "--keep-too-fast", action="store_true", help="keep rows with too_fast = 1"
+    )
+    group = command_parser.add_argument_group(
+        "winner/loser tables (one row per decided comparison, e.g. SUREAL's pc datasets)"
+    )
+    group.add_argument("--winner", default=None, help="column of the preferred stimulus")
+    group.add_argument("--loser", default=None, help="column of the other stimulus")
+    group.add_argument("--subject", default="subject", help="subject column (default subject)")
+    group.add_argument("--group", default=None, help="comparison-group column (default: one group)")
+    command_parser.add_argument("--strict", action="store_true", help="any warning: exit 2")
+    command_parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    command_parser.set_defaults(func=cmd_pairwise)
+
+
 MOS_TABLE_COMMANDS = (
     (
         "distribution",
@@ -597,6 +719,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_pipeline_commands(subparsers)
+    _add_pairwise_command(subparsers)
     for name, func, helptext in MOS_TABLE_COMMANDS:
         _add_mos_table_command(subparsers, name, func, helptext)
     return parser

@@ -262,3 +262,163 @@ def bt500_ratio_figure(bt500_subjects: pd.DataFrame, ratio_threshold: float = 0.
         yaxis_title="(P+Q)/N: share of outlying scores",
     )
     return fig
+
+
+# Pairwise studies (analysis.pairwise.pipeline): the scale, preference matrices, subjects.
+
+
+def pairwise_scale_figure(
+    scores: pd.DataFrame,
+    title: str = "Scale with confidence intervals",
+    unit: str = "JOD",
+    confidence: float | None = 0.95,
+) -> go.Figure:
+    """One marker per stimulus at its score with its CI as an error bar, one trace per group.
+
+    ``scores`` has the pipeline's ``scores`` columns (one dimension; pass a few groups: a
+    study's thousands of groups belong in the table, not one chart). Stimuli are ordered by
+    score within their group."""
+    fig = go.Figure()
+    ordered = scores.sort_values(["group", "score"], ascending=[True, False])
+    has_ci = ordered["ci_low"].notna().any()
+    for group, part in ordered.groupby("group", sort=True):
+        error = None
+        if has_ci:
+            error = {
+                "type": "data",
+                "symmetric": False,
+                "array": (part["ci_high"] - part["score"]).to_numpy(),
+                "arrayminus": (part["score"] - part["ci_low"]).to_numpy(),
+                "thickness": 1.5,
+            }
+        fig.add_scatter(
+            x=part["stimulus"].astype(str).to_list(),
+            y=part["score"].to_numpy(),
+            mode="markers",
+            name=f"group {group}",
+            error_y=error,
+            marker={"size": 8},
+            customdata=np.stack([part["comparisons"], part["wins"]], axis=1),
+            hovertemplate="%{x}<br>score %{y:.3f}<br>comparisons %{customdata[0]}"
+            "<br>wins %{customdata[1]}<extra>%{fullData.name}</extra>",
+        )
+    interval = f"{confidence:.0%} bootstrap CI" if has_ci and confidence else "no CI"
+    fig.update_layout(
+        title=f"{title} ({interval})",
+        template=TEMPLATE,
+        xaxis={"type": "category", "title": {"text": "stimulus (by score within group)"}},
+        yaxis_title=f"score ({unit}, mean 0 per group)",
+        showlegend=True,
+    )
+    return fig
+
+
+def preference_heatmap(
+    matrix: pd.DataFrame, title: str = "Preference matrix", max_labels: int = 40
+) -> go.Figure:
+    """Wins of the row stimulus over the column stimulus (a "no preference" counts half)."""
+    values = matrix.to_numpy(dtype=float)
+    fig = go.Figure(
+        go.Heatmap(
+            z=values,
+            x=[str(c) for c in matrix.columns],
+            y=[str(i) for i in matrix.index],
+            colorscale="Blues",
+            zmin=0,
+            text=values if len(matrix) <= max_labels else None,
+            texttemplate="%{text}" if len(matrix) <= max_labels else None,
+            hovertemplate="%{y} over %{x}: %{z} wins<extra></extra>",
+            colorbar={"title": {"text": "wins (row over column)"}},
+        )
+    )
+    fig.update_layout(
+        title=title,
+        template=TEMPLATE,
+        xaxis={"type": "category", "title": {"text": "loser (column stimulus)"}},
+        yaxis={
+            "type": "category",
+            "title": {"text": "winner (row stimulus)"},
+            "autorange": "reversed",
+        },
+    )
+    return fig
+
+
+def pairwise_consistency_figure(
+    subjects: pd.DataFrame,
+    title: str = "Consistency per subject",
+    max_repeat_inconsistency: float | None = None,
+    max_circular_share: float | None = None,
+) -> go.Figure:
+    """Each subject at (swapped-repeat inconsistency, circular triad share), kept or rejected.
+
+    Subjects a check did not judge (too few repeats or triads) sit at 0 on that axis with an
+    open marker; the dashed lines are the screening thresholds."""
+    fig = go.Figure()
+    for rejected, name, colour in ((False, "kept", "#2c7fb8"), (True, "rejected", "#c0392b")):
+        part = subjects.loc[subjects["rejected"] == rejected]
+        if part.empty:
+            continue
+        judged = part["repeat_inconsistency"].notna() & part["circular_share"].notna()
+        fig.add_scatter(
+            x=part["repeat_inconsistency"].fillna(0.0).to_numpy(),
+            y=part["circular_share"].fillna(0.0).to_numpy(),
+            mode="markers",
+            name=f"{name} ({len(part)})",
+            text=[
+                f"{s} ({d})" if d else str(s)
+                for s, d in zip(part["subject"], part["dimension"], strict=True)
+            ],
+            customdata=part["reasons"].to_numpy(),
+            hovertemplate="%{text}<br>repeat inconsistency %{x:.2f}<br>circular share %{y:.2f}"
+            "<br>%{customdata}<extra></extra>",
+            marker={
+                "size": 9,
+                "color": colour,
+                "symbol": np.where(judged, "circle", "circle-open").tolist(),
+            },
+        )
+    if max_repeat_inconsistency is not None:
+        fig.add_vline(x=max_repeat_inconsistency, line_dash="dash", line_color="#7f8c8d")
+    if max_circular_share is not None:
+        fig.add_hline(y=max_circular_share, line_dash="dash", line_color="#7f8c8d")
+    fig.update_layout(
+        title=title,
+        template=TEMPLATE,
+        xaxis={
+            "title": {"text": "changed preference on swapped repeats (share)"},
+            "range": [-0.05, 1.05],
+        },
+        yaxis={
+            "title": {"text": "circular triads (share of complete triads)"},
+            "range": [-0.05, 1.05],
+        },
+        showlegend=True,
+    )
+    return fig
+
+
+def pairwise_outlier_figure(subjects: pd.DataFrame, threshold: float | None = None) -> go.Figure:
+    """pwcmp outlier distance per subject (IQRs below the first quartile; 0 = not below)."""
+    ordered = subjects.sort_values("outlier_distance", ascending=False, na_position="last")
+    labels = [
+        f"{s} ({d})" if d else str(s)
+        for s, d in zip(ordered["subject"], ordered["dimension"], strict=True)
+    ]
+    fig = go.Figure()
+    fig.add_bar(
+        x=labels,
+        y=ordered["outlier_distance"].to_numpy(),
+        marker_color=np.where(ordered["rejected"], "#c0392b", "#7f9fbf").tolist(),
+        name="outlier distance",
+    )
+    if threshold is not None:
+        fig.add_hline(y=threshold, line_dash="dash", line_color="#7f8c8d")
+    fig.update_layout(
+        title="Outlier analysis per subject (red: rejected by any check)",
+        template=TEMPLATE,
+        xaxis={"type": "category", "title": {"text": "subject"}},
+        yaxis_title="distance below Q1 of log10 likelihood (IQRs)",
+        showlegend=False,
+    )
+    return fig

@@ -286,10 +286,11 @@ STEPS = ("validate", "screening", "mos", "subject_model", "reliability", "distri
 
 
 class _StepClock:
-    """Announces each step to ``progress`` and records how long it took."""
+    """Announces each of ``steps`` to ``progress`` and records how long it took."""
 
-    def __init__(self, progress: Progress | None) -> None:
+    def __init__(self, progress: Progress | None, steps: tuple[str, ...] = STEPS) -> None:
         self.progress = progress
+        self.steps = steps
         self.timings: dict[str, float] = {}
         self.started = time.perf_counter()
 
@@ -297,14 +298,14 @@ class _StepClock:
     def step(self, name: str) -> Iterator[None]:
         started = time.perf_counter()
         if self.progress is not None:
-            self.progress(name, STEPS.index(name), len(STEPS))
+            self.progress(name, self.steps.index(name), len(self.steps))
         yield
         self.timings[name] = round(time.perf_counter() - started, 4)
 
     def finish(self) -> dict[str, float]:
         self.timings["total"] = round(time.perf_counter() - self.started, 4)
         if self.progress is not None:
-            self.progress("done", len(STEPS), len(STEPS))
+            self.progress("done", len(self.steps), len(self.steps))
         return self.timings
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from analysis.pairwise.pipeline import PairwisePipelineResult
 from analysis.pipeline import PipelineResult
 from analysis.provenance import LIBRARY_VERSION
 from common.jsonable import jsonable
@@ -58,7 +59,7 @@ def html_page(title: str, body: str) -> str:
     )
 
 
-def write_tables(result: PipelineResult, out_dir: Path) -> list[str]:
+def write_tables(result: PipelineResult | PairwisePipelineResult, out_dir: Path) -> list[str]:
     """One CSV per table of :meth:`PipelineResult.tables`; returns the file names."""
     out_dir.mkdir(parents=True, exist_ok=True)
     names = []
@@ -70,7 +71,7 @@ def write_tables(result: PipelineResult, out_dir: Path) -> list[str]:
     return names
 
 
-def _table_html(table: pd.DataFrame, max_rows: int = MAX_TABLE_ROWS) -> str:
+def table_html(table: pd.DataFrame, max_rows: int = MAX_TABLE_ROWS) -> str:
     shown = table.head(max_rows)
     body = shown.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0, classes="t")
     body = f"<div class='scroll'>{body}</div>"
@@ -141,7 +142,7 @@ def _screening_html(result: PipelineResult) -> list[str]:
     rejected = table.loc[table["rejected_any"]]
     parts = [f"<h2>Screening</h2><p>{len(rejected)} (subject, dimension) decision(s) rejected.</p>"]
     if len(rejected):
-        parts.append(_table_html(rejected))
+        parts.append(table_html(rejected))
     return parts
 
 
@@ -160,16 +161,16 @@ def _results_html(result: PipelineResult, sections: dict[str, list[str]]) -> lis
     """MOS, distributions, generators, dimensions and the subject model: figures and tables."""
     mos_columns = ["n", "mos", "std", "ci_t", "ci_z"]
     mos_means = result.mos.table.groupby("dimension", observed=True)[mos_columns].mean()
-    parts = ["<h2>MOS</h2>", _table_html(mos_means.reset_index())]
+    parts = ["<h2>MOS</h2>", table_html(mos_means.reset_index())]
     for name in ("MOS", "Distributions", "Generators", "Dimensions", "Subject model"):
         divs = sections.pop(name, [])
         if name != "MOS" and divs:
             parts.append(f"<h2>{name}</h2>")
         parts += divs
         if name == "Distributions" and result.distribution is not None:
-            parts.append(_table_html(result.distribution))
+            parts.append(table_html(result.distribution))
         if name == "Subject model" and result.subject_model is not None:
-            parts.append(_table_html(result.subject_model.fit))
+            parts.append(table_html(result.subject_model.fit))
     return parts
 
 
@@ -181,7 +182,7 @@ def _reliability_html(result: PipelineResult) -> list[str]:
         result.reliability.icc,
         result.reliability.krippendorff,
     )
-    return ["<h2>Reliability</h2>", *(_table_html(table) for table in tables if not table.empty)]
+    return ["<h2>Reliability</h2>", *(table_html(table) for table in tables if not table.empty)]
 
 
 def _methods_html(result: PipelineResult) -> str:
@@ -239,4 +240,148 @@ def write_report(
     summary["files"] = [*files, "summary.json", "report.html"]
     (out / "summary.json").write_text(json.dumps(jsonable(summary), indent=2), encoding="utf-8")
     write_html(result, out / "report.html", title, progress)
+    return summary
+
+
+# Pairwise studies: the same page shape for a PairwisePipelineResult.
+MAX_GROUP_FIGURES = 12
+MAX_PREFERENCE_FIGURES = 6
+
+
+def pairwise_figures(
+    result: PairwisePipelineResult, groups: list[str] | None = None
+) -> list[tuple[str, object]]:
+    """(section, figure) of a pairwise result: per dimension the scale of ``groups`` (default
+    the first :data:`MAX_GROUP_FIGURES`) and their preference matrices (the first
+    :data:`MAX_PREFERENCE_FIGURES`), then the subjects' consistency and outlier charts."""
+    from analysis import figures
+
+    options = result.options
+    confidence = options.bootstrap.confidence if options.bootstrap is not None else None
+    figs: list[tuple[str, object]] = []
+    for dimension in result.dimensions:
+        label = f": {dimension}" if dimension else ""
+        shown = groups if groups is not None else result.groups(dimension)[:MAX_GROUP_FIGURES]
+        scores = result.scores.loc[
+            (result.scores["dimension"] == dimension) & result.scores["group"].isin(shown)
+        ]
+        figs.append(
+            (
+                "Scale",
+                figures.pairwise_scale_figure(
+                    scores, f"Scale{label}", unit=result.unit, confidence=confidence
+                ),
+            )
+        )
+        for group in shown[:MAX_PREFERENCE_FIGURES]:
+            matrix = result.preference.get((dimension, group))
+            if matrix is not None:
+                figs.append(
+                    (
+                        "Preference matrices",
+                        figures.preference_heatmap(
+                            matrix, f"Preference matrix{label}, group {group}"
+                        ),
+                    )
+                )
+    screening = options.screening
+    figs.append(
+        (
+            "Subjects",
+            figures.pairwise_consistency_figure(
+                result.subjects,
+                max_repeat_inconsistency=screening.max_repeat_inconsistency,
+                max_circular_share=screening.max_circular_share,
+            ),
+        )
+    )
+    figs.append(
+        (
+            "Subjects",
+            figures.pairwise_outlier_figure(result.subjects, screening.outlier_distance),
+        )
+    )
+    return figs
+
+
+def write_pairwise_html(
+    result: PairwisePipelineResult, path: Path, title: str, progress: Progress | None = None
+) -> None:
+    figs = pairwise_figures(result)
+    sections: dict[str, list[str]] = {}
+    for index, (section, fig) in enumerate(figs):
+        if progress:
+            progress(f"figure: {section}", index, len(figs))
+        sections.setdefault(section, []).append(figure_div(fig))
+    summary = result.to_summary()
+    n_groups = summary["n_groups"]
+    parts = [
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p>analysis library {LIBRARY_VERSION}, pairwise comparisons, "
+        f"{html.escape(result.options.scaling.method)} scale in {result.unit}: "
+        f"{summary['n_input_choices']} choices in, {summary['n_used_choices']} used, "
+        f"{summary['n_subjects']} subjects, {n_groups} groups, {summary['n_stimuli']} stimuli"
+        + (
+            f", dimensions {html.escape(', '.join(summary['dimensions']))}"
+            if any(summary["dimensions"])
+            else ""
+        )
+        + ".</p>",
+    ]
+    if result.warnings:
+        items = "".join(f"<li>{html.escape(warning)}</li>" for warning in result.warnings)
+        parts.append(f"<h2>Warnings: data left out</h2><ul class='warnings'>{items}</ul>")
+    parts.append("<h2>Scale</h2>")
+    if n_groups > MAX_GROUP_FIGURES:
+        parts.append(
+            f"<p class='note'>charts show the first {MAX_GROUP_FIGURES} of {n_groups} groups; "
+            "every group is in scores.csv and preference.csv</p>"
+        )
+    parts += sections.get("Scale", [])
+    parts.append(table_html(result.scores))
+    parts.append("<h2>Preference matrices</h2>")
+    parts += sections.get("Preference matrices", [])
+    parts.append("<h2>Subjects</h2>")
+    parts += sections.get("Subjects", [])
+    parts.append(table_html(result.subjects))
+    parts.append(_pairwise_methods_html())
+    path.write_text(html_page(title, "".join(parts)), encoding="utf-8")
+
+
+def _pairwise_methods_html() -> str:
+    from analysis.pairwise import screening
+
+    methods = (
+        (
+            "pairwise scaling",
+            "Thurstone Case V (pwcmp pw_scale) or Bradley-Terry ML, "
+            "subject-bootstrap percentile CIs",
+        ),
+        (screening.REPEAT_METHOD, "hidden repeats with sides swapped"),
+        (screening.TRANSITIVITY_METHOD, "circular triads (Kendall and Babington Smith 1940)"),
+        (screening.OUTLIER_METHOD, "pwcmp pw_outlier_analysis (Perez-Ortiz and Mantiuk 2017)"),
+    )
+    rows = "".join(
+        f"<tr><td>{html.escape(name)}</td><td>{html.escape(text)}</td></tr>"
+        for name, text in methods
+    )
+    return f"<h2>Methods</h2><table class='t'><tr><th>method</th><th>what</th></tr>{rows}</table>"
+
+
+def write_pairwise_report(
+    result: PairwisePipelineResult,
+    out_dir: str | Path,
+    title: str = "Pairwise comparison study analysis",
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """``scores.csv``, ``subjects.csv``, ``preference.csv``, ``summary.json`` and
+    ``report.html`` in ``out_dir``; returns the summary."""
+    out = Path(out_dir)
+    if progress:
+        progress("writing tables", 0, 1)
+    files = write_tables(result, out)
+    summary = result.to_summary()
+    summary["files"] = [*files, "summary.json", "report.html"]
+    (out / "summary.json").write_text(json.dumps(jsonable(summary), indent=2), encoding="utf-8")
+    write_pairwise_html(result, out / "report.html", title, progress)
     return summary

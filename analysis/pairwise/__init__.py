@@ -19,6 +19,11 @@ from analysis.pairwise.choices import (
 from analysis.pairwise.counts import GroupBatch, PairLayout, pair_layout
 from analysis.pairwise.designs import ActiveDesign, FullDesign, PairDesign, RandomDesign
 from analysis.pairwise.joint import JointOptions, JointScale, bootstrap_joint, joint_scale
+from analysis.pairwise.pipeline import (
+    PairwisePipelineOptions,
+    PairwisePipelineResult,
+    pairwise_pipeline_run,
+)
 from analysis.pairwise.scale import (
     BootstrapOptions,
     ScalingOptions,
@@ -54,6 +59,8 @@ __all__ = [
     "GroupBatch",
     "PairDesign",
     "PairLayout",
+    "PairwisePipelineOptions",
+    "PairwisePipelineResult",
     "PairwiseScreeningOptions",
     "RandomDesign",
     "ScalingOptions",
@@ -66,6 +73,7 @@ __all__ = [
     "groups_of",
     "joint_scale",
     "outlier_analysis",
+    "pairwise_pipeline_run",
     "pair_layout",
     "repeat_consistency",
     "scale_choices",

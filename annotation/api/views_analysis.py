@@ -19,14 +19,21 @@ from rest_framework.views import APIView
 from annotation.downloads import ratings_live_response, release_file_response
 from annotation.models import AnalysisRun, LabelRelease
 from annotation.selectors.analysis import (
+    analysis_fingerprint,
     analysis_run_get_for_user,
     analysis_run_is_stale,
-    ratings_fingerprint,
     release_get_for_user,
     release_list_for_study,
 )
 from annotation.selectors.research import study_get_for_user
-from annotation.services.analysis_options import OptionSpec, analysis_options_parse, option_specs
+from annotation.services.analysis_options import (
+    OptionSpec,
+    analysis_options_parse,
+    option_specs,
+    pairwise_option_specs,
+    pairwise_options_parse,
+    study_is_pairwise,
+)
 from annotation.services.analysis_runs import analysis_run_request, release_freeze_request
 from annotation.services.release_package import release_package_request
 from core.pagination import ApiPagination
@@ -63,8 +70,11 @@ class AnalysisOptionsSerializer(serializers.Serializer):
     class Meta:
         ref_name = "AnalysisOptions"
 
+    specs = staticmethod(option_specs)
+    parse = staticmethod(analysis_options_parse)
+
     def get_fields(self) -> dict[str, serializers.Field]:
-        options = {name: option_serializer_field(spec) for name, spec in option_specs().items()}
+        options = {name: option_serializer_field(spec) for name, spec in self.specs().items()}
         return {**options, **super().get_fields()}
 
     def validate(self, attrs):
@@ -75,9 +85,9 @@ class AnalysisOptionsSerializer(serializers.Serializer):
                 {"detail": [f"Unknown option(s): {', '.join(sorted(map(str, extra)))}."]}
             )
         # The analysis library's own checks, reported on the option they concern.
-        specs = option_specs()
+        specs = self.specs()
         try:
-            analysis_options_parse(data={k: v for k, v in attrs.items() if k in specs})
+            self.parse(data={k: v for k, v in attrs.items() if k in specs})
         except DjangoValidationError as exc:
             if hasattr(exc, "error_dict"):
                 raise ValidationError(exc.message_dict) from None
@@ -113,7 +123,7 @@ class AnalysisRunOutputSerializer(serializers.ModelSerializer):
         ]
 
     def get_stale(self, run: AnalysisRun) -> bool:
-        return analysis_run_is_stale(run=run, fingerprint=ratings_fingerprint(study=run.study))
+        return analysis_run_is_stale(run=run, fingerprint=analysis_fingerprint(study=run.study))
 
     def get_release(self, run: AnalysisRun) -> int | None:
         return run.release.version if run.release_id else None
@@ -122,6 +132,16 @@ class AnalysisRunOutputSerializer(serializers.ModelSerializer):
 def _run_response(run: AnalysisRun) -> Response:
     code = status.HTTP_200_OK if run.finished_at else status.HTTP_202_ACCEPTED
     return Response(AnalysisRunOutputSerializer(run).data, status=code)
+
+
+class PairwiseAnalysisOptionsSerializer(AnalysisOptionsSerializer):
+    """A pairwise study's analysis options (scaling, bootstrap, screening); all optional."""
+
+    class Meta:
+        ref_name = "PairwiseAnalysisOptions"
+
+    specs = staticmethod(pairwise_option_specs)
+    parse = staticmethod(pairwise_options_parse)
 
 
 class AnalysisRunCreateApi(APIView):
@@ -133,15 +153,29 @@ class AnalysisRunCreateApi(APIView):
             required=False, default=False, help_text="Compute again even if a fresh run exists."
         )
 
+    class PairwiseInputSerializer(PairwiseAnalysisOptionsSerializer):
+        class Meta:
+            ref_name = "PairwiseAnalysisRunCreateInput"
+
+        force = serializers.BooleanField(
+            required=False, default=False, help_text="Compute again even if a fresh run exists."
+        )
+
     @extend_schema(
         request=InputSerializer,
         responses={200: AnalysisRunOutputSerializer, 202: AnalysisRunOutputSerializer},
         description="Analyse the study's ratings: the cached run when nothing changed, else a "
-        "new one, computed now for small studies (200) or queued on a worker (202; poll it).",
+        "new one, computed now for small studies (200) or queued on a worker (202; poll it). "
+        "A pairwise study's run analyses its choices and takes the pairwise options instead "
+        "(PairwiseAnalysisRunCreateInput: method, prior, bt_alpha, bootstrap_resamples, "
+        "confidence, keep_rejected, keep_too_fast and the screening thresholds).",
     )
     def post(self, request: Request, pk: int) -> Response:
         study = study_get_for_user(user=request.user, pk=pk)
-        serializer = self.InputSerializer(data=request.data)
+        serializer_class = (
+            self.PairwiseInputSerializer if study_is_pairwise(study) else self.InputSerializer
+        )
+        serializer = serializer_class(data=request.data)
         serializer.is_valid(raise_exception=True)
         options = dict(serializer.validated_data)
         force = options.pop("force", False)
@@ -164,7 +198,9 @@ class AnalysisRunDetailApi(APIView):
 class AnalysisRunResultApi(APIView):
     @extend_schema(
         responses={200: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT},
-        description="The finished run's MOS table (columns + rows) and plotly figures (JSON).",
+        description="The finished run's MOS table (columns + rows) and plotly figures (JSON). "
+        "For a pairwise study (kind 'pairwise'): the scores table with CIs, each group's "
+        "preference matrix, the figures, and per dimension the first group's figures.",
     )
     def get(self, request: Request, pk: int, run_pk: int) -> Response:
         run = analysis_run_get_for_user(user=request.user, study_pk=pk, pk=run_pk)

@@ -7,9 +7,12 @@ from annotation.models import ApiToken, Stimulus, Study
 from annotation.services.allocation import ALLOCATION_FIELDS
 from annotation.services.analysis_options import (
     DEFAULT_OPTIONS,
+    PAIRWISE_DEFAULT_OPTIONS,
     OptionSpec,
     analysis_options_parse,
     option_specs,
+    pairwise_option_specs,
+    pairwise_options_parse,
 )
 from annotation.services.invites import MAX_INVITES_PER_REQUEST
 from annotation.services.pairwise import PAIRWISE_FIELDS, pairwise_settings_validate
@@ -293,9 +296,21 @@ class AnalysisOptionsForm(forms.Form):
     :class:`~annotation.services.analysis_options.AnalysisOptions`); the service checks
     them again."""
 
+    @staticmethod
+    def specs() -> dict[str, OptionSpec]:
+        return option_specs()
+
+    @staticmethod
+    def defaults() -> dict:
+        return DEFAULT_OPTIONS
+
+    @staticmethod
+    def parse(data: dict) -> object:
+        return analysis_options_parse(data=data)
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        for name, spec in option_specs().items():
+        for name, spec in self.specs().items():
             self.fields[name] = option_form_field(spec)
             # An option missing from the request (an older link or script) is its default.
             self.fields[name].required = False
@@ -306,11 +321,11 @@ class AnalysisOptionsForm(forms.Form):
         cleaned = super().clean() or {}
         if self.errors:
             return cleaned
-        for name, spec in option_specs().items():
+        for name, spec in self.specs().items():
             if spec.kind not in ("many", "switch") and cleaned.get(name) in (None, ""):
-                cleaned[name] = DEFAULT_OPTIONS[name]
+                cleaned[name] = self.defaults()[name]
         try:
-            analysis_options_parse(data=cleaned)
+            self.parse(cleaned)
         except ValidationError as exc:
             if hasattr(exc, "error_dict"):
                 for name, errors in exc.error_dict.items():
@@ -321,6 +336,23 @@ class AnalysisOptionsForm(forms.Form):
 
     def options(self) -> dict:
         return dict(self.cleaned_data)
+
+
+class PairwiseAnalysisOptionsForm(AnalysisOptionsForm):
+    """The options of a pairwise study's analysis (:class:`~annotation.services.
+    analysis_options.PairwiseAnalysisOptions`): scaling, bootstrap and screening."""
+
+    @staticmethod
+    def specs() -> dict[str, OptionSpec]:
+        return pairwise_option_specs()
+
+    @staticmethod
+    def defaults() -> dict:
+        return PAIRWISE_DEFAULT_OPTIONS
+
+    @staticmethod
+    def parse(data: dict) -> object:
+        return pairwise_options_parse(data=data)
 
 
 class ReleasePackageForm(forms.Form):

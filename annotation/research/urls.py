@@ -60,6 +60,11 @@ urlpatterns = [
         views_analysis.analysis_run_result,
         name="analysis_run_result",
     ),
+    path(
+        "<int:pk>/analysis/runs/<int:run_pk>/pairwise/<str:what>",
+        views_analysis.analysis_run_pairwise_download,
+        name="analysis_run_pairwise_download",
+    ),
     path("<int:pk>/releases/", views_analysis.release_list, name="release_list"),
     path("<int:pk>/releases/freeze/", views_analysis.release_freeze, name="release_freeze"),
     path("<int:pk>/releases/package/", views_analysis.release_package, name="release_package"),

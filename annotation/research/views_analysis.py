@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import (
     FileResponse,
+    Http404,
     HttpRequest,
     HttpResponse,
     JsonResponse,
@@ -19,8 +20,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from annotation.downloads import ratings_live_response, release_file_response
 from annotation.models import AnalysisRun
-from annotation.research.forms import AnalysisOptionsForm, ReleasePackageForm
+from annotation.research.forms import (
+    AnalysisOptionsForm,
+    PairwiseAnalysisOptionsForm,
+    ReleasePackageForm,
+)
 from annotation.selectors.analysis import (
+    analysis_fingerprint,
     analysis_run_get,
     analysis_run_get_for_user,
     analysis_run_is_stale,
@@ -33,9 +39,11 @@ from annotation.selectors.analysis import (
 )
 from annotation.selectors.research import study_get_for_user, target_shortfall
 from annotation.services.analysis_options import (
-    analysis_options_clean,
     analysis_options_hash,
     analysis_options_initial,
+    study_is_pairwise,
+    study_options_clean,
+    study_options_initial,
 )
 from annotation.services.analysis_runs import analysis_run_request, release_freeze_request
 from annotation.services.release_package import demographic_fields, release_package_request
@@ -68,8 +76,10 @@ def run_status(run: AnalysisRun, *, stale: bool | None = None) -> dict:
 @require_http_methods(["GET", "POST"])
 def analysis_page(request: HttpRequest, pk: int) -> HttpResponse:
     study = get_or_404(study_get_for_user, user=request.user, pk=pk)
+    pairwise = study_is_pairwise(study)
+    form_class = PairwiseAnalysisOptionsForm if pairwise else AnalysisOptionsForm
     if request.method == "POST":
-        form = AnalysisOptionsForm(request.POST)
+        form = form_class(request.POST)
         if form.is_valid():
             options = form.options()
             try:
@@ -82,20 +92,20 @@ def analysis_page(request: HttpRequest, pk: int) -> HttpResponse:
             except ValidationError as exc:
                 messages.error(request, " ".join(exc.messages))
                 run = None
-            query = _options_query(analysis_options_clean(data=options))
+            query = _options_query(study_options_clean(study=study, data=options))
             if run is not None:
                 query += f"&run={run.pk}"
             return redirect(reverse("research:analysis", args=[study.pk]) + "?" + query)
-    elif "repeat_policy" in request.GET:  # options chosen before (the form was submitted)
-        form = AnalysisOptionsForm(request.GET)
+    elif ("method" if pairwise else "repeat_policy") in request.GET:  # options chosen before
+        form = form_class(request.GET)
     else:
-        form = AnalysisOptionsForm(initial=analysis_options_initial(study=study))
+        form = form_class(initial=study_options_initial(study=study))
     options = (
-        analysis_options_clean(data=form.options())
+        study_options_clean(study=study, data=form.options())
         if form.is_bound and form.is_valid()
-        else analysis_options_clean(data=analysis_options_initial(study=study))
+        else study_options_clean(study=study, data=study_options_initial(study=study))
     )
-    fingerprint = ratings_fingerprint(study=study)
+    fingerprint = analysis_fingerprint(study=study)
     run = None
     if request.GET.get("run", "").isdigit():
         run = get_or_404(analysis_run_get, study=study, pk=int(request.GET["run"]))
@@ -109,15 +119,45 @@ def analysis_page(request: HttpRequest, pk: int) -> HttpResponse:
         "stale": stale,
         "fingerprint": fingerprint,
         "options_query": _options_query(options),
+        "pairwise": pairwise,
     }
     return render(request, T + "analysis.html", context)
+
+
+PAIRWISE_DOWNLOADS = {
+    "report.html": "text/html; charset=utf-8",
+    "scores.csv": "text/csv; charset=utf-8",
+    "subjects.csv": "text/csv; charset=utf-8",
+    "preference.csv": "text/csv; charset=utf-8",
+}
+
+
+@staff_required
+@require_GET
+def analysis_run_pairwise_download(
+    request: HttpRequest, pk: int, run_pk: int, what: str
+) -> HttpResponse:
+    """A finished pairwise run's offline report or one of its tables, from the stored run."""
+    from annotation.services.analysis_report import pairwise_run_file
+
+    run = get_or_404(analysis_run_get_for_user, user=request.user, study_pk=pk, pk=run_pk)
+    if what not in PAIRWISE_DOWNLOADS or run.status != AnalysisRun.Status.DONE:
+        raise Http404("No such file for this run.")
+    if run.summary.get("kind") != "pairwise":
+        raise Http404("Not a pairwise analysis run.")
+    response = HttpResponse(
+        pairwise_run_file(run=run, what=what), content_type=PAIRWISE_DOWNLOADS[what]
+    )
+    name = f"study{run.study_id}-run{run.pk}-{what}"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
 
 
 @staff_required
 @require_GET
 def analysis_run_json(request: HttpRequest, pk: int, run_pk: int) -> JsonResponse:
     run = get_or_404(analysis_run_get_for_user, user=request.user, study_pk=pk, pk=run_pk)
-    fingerprint = ratings_fingerprint(study=run.study)
+    fingerprint = analysis_fingerprint(study=run.study)
     stale = analysis_run_is_stale(run=run, fingerprint=fingerprint)
     return JsonResponse(run_status(run, stale=stale))
 

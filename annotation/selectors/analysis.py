@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from django.db.models import Max, QuerySet, Sum, TextField
+from django.db.models import Count, Max, QuerySet, Sum, TextField
 from django.db.models.functions import Cast
 
 from annotation.models import AnalysisRun, LabelRelease, RatingSession, Stimulus, Study
@@ -288,3 +288,54 @@ def release_get_for_user(*, user, study_pk: int, version: int) -> LabelRelease:
     if release is None:
         raise NotFound("No such release.")
     return release
+
+
+# --- pairwise studies: the choices are what an analysis reads -----------------------------
+
+
+def pairwise_choices_fingerprint(*, study: Study) -> RatingsFingerprint:
+    """The study's stored choices and their largest id (a run's ``ratings_*`` fields hold
+    these for a pairwise study: a new choice makes its analysis stale)."""
+    from annotation.models import PairwiseChoice
+
+    row = PairwiseChoice.objects.filter(session__subject__study=study).aggregate(
+        count=Count("id"), last=Max("id")
+    )
+    return RatingsFingerprint(count=row["count"] or 0, last_id=row["last"] or 0)
+
+
+def analysis_fingerprint(*, study: Study) -> RatingsFingerprint:
+    """What a study's analysis reads: its choices for a pairwise study, else its ratings."""
+    if study.scale_type == Study.ScaleType.PAIRWISE:
+        return pairwise_choices_fingerprint(study=study)
+    return ratings_fingerprint(study=study)
+
+
+def pairwise_choices_frame(*, study: Study) -> pd.DataFrame:
+    """The study's choices as the analysis library's table (the columns of the choices CSV
+    export: stimulus ids as strings, ``time`` in seconds, ``dimension`` the key)."""
+    import pandas as pd
+
+    from annotation.selectors.pairwise import pairwise_choice_rows
+
+    columns = (
+        "subject",
+        "dimension",
+        "trial",
+        "group",
+        "left",
+        "right",
+        "choice",
+        "side",
+        "time",
+        "too_fast",
+        "repeat",
+    )
+    rows = list(pairwise_choice_rows(study=study).iterator(chunk_size=CHUNK_SIZE))
+    frame = pd.DataFrame.from_records(rows, columns=list(columns))
+    for column in ("left", "right"):
+        frame[column] = frame[column].astype(str)
+    frame["time"] = pd.to_numeric(frame["time"], errors="coerce") / 1000.0
+    frame["too_fast"] = frame["too_fast"].astype(int)
+    frame["repeat"] = frame["repeat"].astype(int)
+    return frame

@@ -11,6 +11,7 @@ import math
 
 import pandas as pd
 
+from analysis.pairwise import PairwisePipelineOptions, PairwisePipelineResult
 from analysis.pipeline import PipelineResult
 from analysis.provenance import LIBRARY_VERSION
 from annotation.models import Study
@@ -34,10 +35,10 @@ def _round(value, digits: int = 4):
     return value
 
 
-def _records(table: pd.DataFrame, columns: list[str]) -> list[dict]:
+def _records(table: pd.DataFrame, columns: list[str], digits: int = 4) -> list[dict]:
     present = [c for c in columns if c in table.columns]
     return [
-        {k: _round(v) for k, v in row.items()}
+        {k: _round(v, digits) for k, v in row.items()}
         for row in jsonable(table[present].to_dict(orient="records"))
     ]
 
@@ -204,3 +205,163 @@ def analysis_digest(
         "figures": _figures(result, labels),
     }
     return jsonable(summary), payload
+
+
+# --- pairwise studies ----------------------------------------------------------------------
+
+PAIRWISE_SCORE_COLUMNS = [
+    "dimension",
+    "group",
+    "stimulus",
+    "name",
+    "score",
+    "se",
+    "ci_low",
+    "ci_high",
+    "comparisons",
+    "wins",
+]
+
+
+def _figure_json(fig: object) -> dict:
+    return json.loads(fig.to_json())  # type: ignore[attr-defined]
+
+
+def _pairwise_groups(result: PairwisePipelineResult) -> dict[str, dict[str, dict]]:
+    """dimension -> group -> its stimuli and win matrix: what the page's group picker draws."""
+    out: dict[str, dict[str, dict]] = {}
+    for (dimension, group), matrix in sorted(result.preference.items()):
+        out.setdefault(dimension, {})[group] = {
+            "stimuli": [str(s) for s in matrix.index],
+            "wins": [[_round(float(v)) for v in row] for row in matrix.to_numpy()],
+        }
+    return out
+
+
+def _pairwise_figures(result: PairwisePipelineResult) -> tuple[list[dict], dict[str, dict]]:
+    """The page's fixed figures (scale of the first groups, subjects) and, per dimension, the
+    scale and preference figures of its first group, which the group picker redraws."""
+    from analysis import figures
+    from analysis.report import pairwise_figures
+
+    fixed = [
+        {"section": section, "figure": _figure_json(fig)}
+        for section, fig in pairwise_figures(result)
+        if section != "Preference matrices"
+    ]
+    confidence = result.options.bootstrap.confidence if result.options.bootstrap else None
+    per_dimension: dict[str, dict] = {}
+    for dimension in result.dimensions:
+        groups = result.groups(dimension)
+        if not groups:
+            continue
+        first = groups[0]
+        scores = result.scores.loc[
+            (result.scores["dimension"] == dimension) & (result.scores["group"] == first)
+        ]
+        label = f"{dimension}, " if dimension else ""
+        per_dimension[dimension] = {
+            "scale": _figure_json(
+                figures.pairwise_scale_figure(
+                    scores, f"Scale: {label}group {first}", result.unit, confidence
+                )
+            ),
+            "preference": _figure_json(
+                figures.preference_heatmap(
+                    result.preference[(dimension, first)],
+                    f"Preference matrix: {label}group {first}",
+                )
+            ),
+        }
+    return fixed, per_dimension
+
+
+def pairwise_digest(*, study: Study, result: PairwisePipelineResult) -> tuple[dict, dict]:
+    """(summary, payload) of a pairwise pipeline result, both plain JSON, for the page,
+    the API and the downloads (:func:`pairwise_result_from_run` reads them back)."""
+    names = {str(pk): name for pk, name in study.stimuli.values_list("id", "original_name")}
+    labels = dict(study.dimensions.order_by("order", "id").values_list("key", "label"))
+    overview = result.to_summary()
+    subjects = result.subjects
+    summary = {
+        **overview,
+        "unit": result.unit,
+        "dimension_labels": {d: labels.get(d, d) for d in result.dimensions},
+        "subjects": {
+            "total": int(subjects["subject"].nunique()),
+            "rejected": len(result.excluded_subjects),
+            "columns": list(subjects.columns),
+            "rows": [list(row.values()) for row in _records(subjects, list(subjects.columns))],
+        },
+        "methods": [r.provenance.to_dict() for r in _pairwise_screening_provenance(result)],
+    }
+    scores = result.scores.assign(name=result.scores["stimulus"].map(names).fillna(""))
+    fixed, per_dimension = _pairwise_figures(result)
+    payload = {
+        "kind": "pairwise",
+        "scores": {
+            "columns": PAIRWISE_SCORE_COLUMNS,
+            # Scores at 1e-7: the page is compared with SUREAL's models to 1e-5.
+            "rows": [
+                list(row.values()) for row in _records(scores, PAIRWISE_SCORE_COLUMNS, digits=7)
+            ],
+        },
+        "groups": _pairwise_groups(result),
+        "figures": fixed,
+        "group_figures": per_dimension,
+    }
+    return jsonable(summary), jsonable(payload)
+
+
+def _pairwise_screening_provenance(result: PairwisePipelineResult):
+    from analysis.pairwise import outlier_analysis, repeat_consistency, transitivity
+
+    # Each check's provenance (method, standard, version, options) as the library states it;
+    # computed on a two-row table, as only the provenance is kept.
+    tiny = pd.DataFrame(
+        {
+            "subject": ["a", "a"],
+            "group": "g",
+            "left": ["x", "y"],
+            "right": ["y", "x"],
+            "choice": "left",
+        }
+    )
+    options = result.options.screening
+    return [
+        repeat_consistency(tiny, options),
+        transitivity(tiny, options),
+        outlier_analysis(tiny, options=options),
+    ]
+
+
+def pairwise_result_from_run(*, options: PairwisePipelineOptions, summary: dict, payload: dict):
+    """The stored run as a :class:`~analysis.pairwise.PairwisePipelineResult`, so its
+    offline report and CSV tables hold exactly the numbers the page shows."""
+    import numpy as np
+
+    from analysis.pairwise import PairwisePipelineResult
+
+    scores = pd.DataFrame(payload["scores"]["rows"], columns=payload["scores"]["columns"])
+    scores = scores.drop(columns="name").astype({"se": float, "ci_low": float, "ci_high": float})
+    subjects = pd.DataFrame(summary["subjects"]["rows"], columns=summary["subjects"]["columns"])
+    preference = {
+        (dimension, group): pd.DataFrame(
+            np.asarray(data["wins"], dtype=float),
+            index=pd.Index(data["stimuli"], name="winner"),
+            columns=data["stimuli"],
+        )
+        for dimension, groups in payload["groups"].items()
+        for group, data in groups.items()
+    }
+    return PairwisePipelineResult(
+        scores=scores,
+        subjects=subjects,
+        preference=preference,
+        excluded_subjects=list(summary["excluded_subjects"]),
+        warnings=list(summary["warnings"]),
+        options=options,
+        n_input_choices=int(summary["n_input_choices"]),
+        n_used_choices=int(summary["n_used_choices"]),
+        timings=dict(summary.get("timings") or {}),
+    )

@@ -35,6 +35,7 @@ from common.progress import Progress
 
 if TYPE_CHECKING:
     from analysis.normalisation import NormalisationOptions
+    from analysis.pairwise import PairwisePipelineOptions, PairwisePipelineResult
     from analysis.pipeline import PipelineOptions, PipelineResult, ScreeningOptions
 
 
@@ -470,4 +471,215 @@ def study_ratings_required(*, study: Study):
         raise ValidationError(
             f"Study {study.slug} has no ratings yet (training ratings do not count)."
         )
+    return fingerprint
+
+
+# --- pairwise studies ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PairwiseAnalysisOptions:
+    """The options of a pairwise study's analysis; the defaults are the analysis library's
+    (:class:`analysis.pairwise.PairwisePipelineOptions`)."""
+
+    method: str = option(
+        "thurstone",
+        kind="choice",
+        label="Scaling",
+        help="thurstone (Case V, JOD units, pwcmp) or bradley_terry (maximum likelihood, JOD)",
+        choices=(("thurstone", "Thurstone Case V (pwcmp)"), ("bradley_terry", "Bradley-Terry")),
+    )
+    prior: str = option(
+        "gaussian",
+        kind="choice",
+        label="Thurstone prior",
+        help="gaussian (pwcmp's distance prior) or none (plain maximum likelihood, as SUREAL)",
+        choices=(("gaussian", "pwcmp distance prior"), ("none", "None (plain ML, as SUREAL)")),
+    )
+    bt_alpha: float = option(
+        0.0,
+        kind="number",
+        label="Bradley-Terry regularisation",
+        help="alpha * sum(s²) in logit units; above 0 a stimulus that never loses still scales",
+        low=0.0,
+        high=100.0,
+    )
+    bootstrap_resamples: int = option(
+        500,
+        kind="integer",
+        label="Bootstrap resamples",
+        help="subject-bootstrap resamples for the confidence intervals; 0: no intervals",
+        low=0,
+        high=5000,
+    )
+    confidence: float = option(
+        0.95,
+        kind="number",
+        label="Confidence level",
+        help="level of the bootstrap percentile intervals",
+        low=0.5,
+        high=0.999,
+    )
+    keep_rejected: bool = option(
+        False,
+        kind="switch",
+        label="Keep rejected subjects",
+        help="report the screening but scale every subject's answers",
+    )
+    keep_too_fast: bool = option(
+        False,
+        kind="switch",
+        label="Keep too-fast answers",
+        help="scale answers flagged too fast too (by default they are left out)",
+    )
+    max_repeat_inconsistency: float = option(
+        0.4,
+        kind="number",
+        label="Repeats: changed preference above",
+        help="reject a subject who changes preference on more than this share of swapped repeats",
+        low=0.0,
+        high=1.0,
+    )
+    max_circular_share: float = option(
+        0.15,
+        kind="number",
+        label="Circular triads above",
+        help="reject a subject with more than this share of circular triads",
+        low=0.0,
+        high=1.0,
+    )
+    outlier_distance: float = option(
+        1.5,
+        kind="number",
+        label="Outlier distance above",
+        help="reject a subject whose likelihood lies more than this many IQRs below Q1 (pwcmp)",
+        low=0.0,
+        high=20.0,
+    )
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def pairwise_option_specs() -> dict[str, OptionSpec]:
+    return {f.name: f.metadata["option"] for f in dataclasses.fields(PairwiseAnalysisOptions)}
+
+
+PAIRWISE_DEFAULT_OPTIONS: dict = PairwiseAnalysisOptions().as_dict()
+PAIRWISE_LIBRARY_FIELDS = {
+    "scaling.method": "method",
+    "bootstrap.n_resamples": "bootstrap_resamples",
+    "bootstrap.confidence": "confidence",
+    "bradley_terry.alpha": "bt_alpha",
+    "pairwise_screening.max_repeat_inconsistency": "max_repeat_inconsistency",
+    "pairwise_screening.max_circular_share": "max_circular_share",
+    "pairwise_screening.outlier_distance": "outlier_distance",
+}
+
+
+def pairwise_options_parse(*, data: Mapping | None) -> PairwiseAnalysisOptions:
+    """Defaults filled in, every value checked, unknown keys refused, as for ratings."""
+    data = dict(data or {})
+    specs = pairwise_option_specs()
+    unknown = sorted(set(data) - set(specs))
+    if unknown:
+        raise ValidationError(
+            f"Unknown analysis option(s) for a pairwise study: {', '.join(map(str, unknown))}. "
+            f"Known options: {', '.join(specs)}."
+        )
+    chosen = PairwiseAnalysisOptions(
+        **{
+            name: _CLEANERS[spec.kind](name, spec, data[name])
+            for name, spec in specs.items()
+            if name in data
+        }
+    )
+    pairwise_pipeline_options_build(options=chosen.as_dict())
+    return chosen
+
+
+def pairwise_pipeline_options_build(*, options: Mapping) -> PairwisePipelineOptions:
+    """The library's typed options for cleaned pairwise site options (checked by it)."""
+    from analysis.errors import OptionsError
+    from analysis.pairwise import (
+        BootstrapOptions,
+        BradleyTerryOptions,
+        PairwisePipelineOptions,
+        PairwiseScreeningOptions,
+        ScalingOptions,
+        ThurstoneOptions,
+    )
+
+    chosen = {**PAIRWISE_DEFAULT_OPTIONS, **options}
+    try:
+        resamples = int(chosen["bootstrap_resamples"])
+        return PairwisePipelineOptions(
+            scaling=ScalingOptions(
+                method=chosen["method"],
+                thurstone=ThurstoneOptions(prior=chosen["prior"]),
+                bradley_terry=BradleyTerryOptions(alpha=float(chosen["bt_alpha"])),
+            ),
+            bootstrap=(
+                BootstrapOptions(n_resamples=resamples, confidence=float(chosen["confidence"]))
+                if resamples
+                else None
+            ),
+            screening=PairwiseScreeningOptions(
+                max_repeat_inconsistency=float(chosen["max_repeat_inconsistency"]),
+                max_circular_share=float(chosen["max_circular_share"]),
+                outlier_distance=float(chosen["outlier_distance"]),
+            ),
+            apply_screening=not chosen["keep_rejected"],
+            exclude_too_fast=not chosen["keep_too_fast"],
+        )
+    except OptionsError as exc:
+        field_name = PAIRWISE_LIBRARY_FIELDS.get(exc.option)
+        message = f"Option {field_name or exc.option}: {exc.problem}."
+        raise ValidationError({field_name: [message]} if field_name else message) from None
+
+
+def study_is_pairwise(study: Study) -> bool:
+    return study.scale_type == Study.ScaleType.PAIRWISE
+
+
+def study_options_clean(*, study: Study, data: Mapping | None) -> dict:
+    """The checked options of this study's kind of analysis, as stored on its runs."""
+    if study_is_pairwise(study):
+        return pairwise_options_parse(data=data).as_dict()
+    return analysis_options_clean(data=data)
+
+
+def study_options_initial(*, study: Study) -> dict:
+    if study_is_pairwise(study):
+        return dict(PAIRWISE_DEFAULT_OPTIONS)
+    return analysis_options_initial(study=study)
+
+
+def pairwise_run(
+    *, options: dict, choices_frame, progress: Progress | None = None
+) -> PairwisePipelineResult:
+    """pairwise_pipeline_run with the library's complaints turned into ValidationError."""
+    from analysis.errors import AllSubjectsRejectedError, RatingsError
+    from analysis.pairwise import pairwise_pipeline_run
+
+    try:
+        return pairwise_pipeline_run(
+            choices_frame, pairwise_pipeline_options_build(options=options), progress
+        )
+    except AllSubjectsRejectedError as exc:
+        raise ValidationError(
+            f"Screening leaves nothing to analyse: {exc}. Relax the screening thresholds, or "
+            "'Keep rejected subjects'."
+        ) from None
+    except RatingsError as exc:
+        raise ValidationError(f"The choices cannot be analysed: {exc}") from None
+
+
+def study_choices_required(*, study: Study):
+    """The fingerprint of a pairwise study's choices; a study with none is refused."""
+    from annotation.selectors.analysis import pairwise_choices_fingerprint
+
+    fingerprint = pairwise_choices_fingerprint(study=study)
+    if fingerprint.count == 0:
+        raise ValidationError(f"Study {study.slug} has no pairwise choices yet.")
     return fingerprint

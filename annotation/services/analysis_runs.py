@@ -27,7 +27,11 @@ from annotation.selectors.analysis import ratings_snapshot
 from annotation.services.analysis_options import (
     analysis_options_clean,
     analysis_options_hash,
+    pairwise_run,
     pipeline_run,
+    study_choices_required,
+    study_is_pairwise,
+    study_options_clean,
     study_ratings_required,
 )
 from annotation.services.releases import release_freeze
@@ -37,10 +41,19 @@ from core.jobs import ANALYSIS_RUN, enqueue_on_commit, failure_handler
 log = logging.getLogger(__name__)
 
 DEFAULT_INLINE_MAX_RATINGS = 50_000
+# A pairwise run costs far more per row than a ratings run: the outlier check solves one
+# leave-one-out scale per (subject, group) and the bootstrap one per resample and group
+# (perf/pairwise_analysis.py: 2,000 choices of 300 subjects in 20 groups take about 30 s
+# with 500 resamples), so only small pairwise studies are analysed in the request.
+DEFAULT_INLINE_MAX_CHOICES = 1_000
 
 
 def inline_max_ratings() -> int:
     return int(getattr(settings, "ANALYSIS_INLINE_MAX_RATINGS", DEFAULT_INLINE_MAX_RATINGS))
+
+
+def inline_max_choices() -> int:
+    return int(getattr(settings, "ANALYSIS_INLINE_MAX_CHOICES", DEFAULT_INLINE_MAX_CHOICES))
 
 
 def analysis_run_request(
@@ -52,9 +65,14 @@ def analysis_run_request(
     inline: bool | None = None,
 ) -> AnalysisRun:
     """A fresh run for these options: the cached one, or a new one, computed now or queued
-    (``inline=None``: by size, see :func:`inline_max_ratings`)."""
-    clean = analysis_options_clean(data=options)
-    fingerprint = study_ratings_required(study=study)
+    (``inline=None``: by size, see :func:`inline_max_ratings`). A pairwise study's run
+    analyses its choices (``ratings_count``/``ratings_last_id`` then count choices)."""
+    clean = study_options_clean(study=study, data=options)
+    fingerprint = (
+        study_choices_required(study=study)
+        if study_is_pairwise(study)
+        else study_ratings_required(study=study)
+    )
     digest = analysis_options_hash(options=clean)
     if not force:
         cached = (
@@ -85,7 +103,8 @@ def analysis_run_request(
 def analysis_run_dispatch(*, run: AnalysisRun, inline: bool | None = None) -> AnalysisRun:
     """Small studies now, in this process; large ones on a worker once the row is committed."""
     if inline is None:
-        inline = run.ratings_count <= inline_max_ratings()
+        limit = inline_max_choices() if study_is_pairwise(run.study) else inline_max_ratings()
+        inline = run.ratings_count <= limit
     if inline:
         return analysis_run_execute(run=run)
     enqueue_on_commit(ANALYSIS_RUN, run.pk)
@@ -150,6 +169,8 @@ def analysis_run_execute(*, run: AnalysisRun) -> AnalysisRun:
             run.ratings_count = release.counts["ratings"]
             run.ratings_last_id = release.method_config["ratings"]["last_id"]
             run.summary = {"release": release.version, "counts": release.counts}
+        elif study_is_pairwise(run.study):
+            _pairwise_execute(run, progress)
         else:
             snapshot = ratings_snapshot(
                 study=run.study, progress=progress.loading(), expected_rows=run.ratings_count
@@ -186,6 +207,25 @@ def analysis_run_execute(*, run: AnalysisRun) -> AnalysisRun:
     if run.status == AnalysisRun.Status.DONE and run.kind == AnalysisRun.Kind.ANALYSIS:
         _prune(run)
     return run
+
+
+def _pairwise_execute(run: AnalysisRun, progress: _RunProgress) -> None:
+    """A pairwise study's analysis: its choices through the pairwise pipeline."""
+    from annotation.selectors.analysis import pairwise_choices_fingerprint, pairwise_choices_frame
+    from annotation.services.analysis_digest import pairwise_digest
+
+    progress("loading choices", 0.0, 1.0)
+    # Fingerprint first: a choice arriving while the frame is read makes the run stale,
+    # never wrongly fresh.
+    fingerprint = pairwise_choices_fingerprint(study=run.study)
+    frame = pairwise_choices_frame(study=run.study)
+    if frame.empty:
+        raise ValidationError("The study has no pairwise choices.")
+    result = pairwise_run(options=run.options, choices_frame=frame, progress=progress.pipeline())
+    progress("figures", 0.9, 1.0)
+    run.summary, run.payload = pairwise_digest(study=run.study, result=result)
+    run.ratings_count = fingerprint.count
+    run.ratings_last_id = fingerprint.last_id
 
 
 def _prune(run: AnalysisRun) -> None:

@@ -296,6 +296,9 @@ STUDY_MAX_IMAGE_PIXELS = env_int("STUDY_MAX_IMAGE_PIXELS", 40_000_000)
 # Studies with at most this many ratings are analysed in the request (the demo takes about
 # a second); larger ones go to a Celery task whose progress the analysis page polls.
 ANALYSIS_INLINE_MAX_RATINGS = env_int("ANALYSIS_INLINE_MAX_RATINGS", 50_000)
+# The same for pairwise studies, counted in choices: their analysis costs far more per row
+# (perf/pairwise_analysis.py).
+ANALYSIS_INLINE_MAX_CHOICES = env_int("ANALYSIS_INLINE_MAX_CHOICES", 1_000)
 
 # --- Benchmark retrains (benchmark app; README "Benchmark retrains and GPU workers") -
 # Pretrained ImageNet weights are read from this folder, never downloaded; file names as

@@ -95,12 +95,97 @@
     }).catch(function (error) { Charts.failed(holder, error); });
   }
 
+  // Pairwise studies: one group's scale and preference matrix at a time (studies have
+  // thousands of groups). The first group's figures come from the analysis library; another
+  // group gets the same figure with its own numbers.
+  var MAX_GROUP_OPTIONS = 200;
+
+  function pairwise(result) {
+    var dimensionSelect = document.getElementById("pw-dimension");
+    var groupInput = document.getElementById("pw-group");
+    var list = document.getElementById("pw-group-list");
+    var note = document.getElementById("pw-group-note");
+    var columns = result.scores.columns;
+    var at = {};
+    columns.forEach(function (name, index) { at[name] = index; });
+
+    function groupsOf(dimension) { return Object.keys(result.groups[dimension] || {}).sort(); }
+
+    function fillList() {
+      var words = groupInput.value.toLowerCase();
+      var groups = groupsOf(dimensionSelect.value);
+      var shown = groups.filter(function (g) { return g.toLowerCase().indexOf(words) !== -1; });
+      var options = document.createDocumentFragment();
+      shown.slice(0, MAX_GROUP_OPTIONS).forEach(function (g) {
+        var option = document.createElement("option");
+        option.value = g;
+        options.appendChild(option);
+      });
+      list.replaceChildren(options);
+      note.textContent = groups.length + " groups" +
+        (shown.length > MAX_GROUP_OPTIONS ? " (type to narrow the list)" : "");
+    }
+
+    function scaleFigure(template, dimension, group) {
+      var rows = result.scores.rows.filter(function (row) {
+        return row[at.dimension] === dimension && row[at.group] === group;
+      }).sort(function (a, b) { return b[at.score] - a[at.score]; });
+      var trace = Object.assign({}, template.data[0], {
+        x: rows.map(function (row) { return String(row[at.stimulus]); }),
+        y: rows.map(function (row) { return row[at.score]; }),
+        name: "group " + group,
+        customdata: rows.map(function (row) { return [row[at.comparisons], row[at.wins]]; }),
+      });
+      if (trace.error_y && rows.length && rows[0][at.ci_low] !== null) {
+        trace.error_y = Object.assign({}, trace.error_y, {
+          array: rows.map(function (row) { return row[at.ci_high] - row[at.score]; }),
+          arrayminus: rows.map(function (row) { return row[at.score] - row[at.ci_low]; }),
+        });
+      }
+      return { data: [trace], layout: template.layout };
+    }
+
+    function retitle(layout, from, to) {
+      var title = Object.assign({}, layout.title, { text: layout.title.text.replace(from, to) });
+      return Object.assign({}, layout, { title: title, height: 420 });
+    }
+
+    function draw() {
+      var dimension = dimensionSelect.value;
+      var templates = result.group_figures[dimension];
+      var groups = groupsOf(dimension);
+      if (!templates || !groups.length) return;
+      var group = groups.indexOf(groupInput.value) !== -1 ? groupInput.value : groups[0];
+      var first = "group " + groups[0];
+      var scale = scaleFigure(templates.scale, dimension, group);
+      var matrix = result.groups[dimension][group];
+      var heat = Object.assign({}, templates.preference.data[0], {
+        z: matrix.wins, x: matrix.stimuli, y: matrix.stimuli,
+        text: templates.preference.data[0].text ? matrix.wins : undefined,
+      });
+      Charts.plotly().then(function () {
+        Plotly.react("pw-scale", scale.data, retitle(scale.layout, first, "group " + group), Charts.config);
+        Plotly.react("pw-preference", [heat],
+          retitle(templates.preference.layout, first, "group " + group), Charts.config);
+      }).catch(function (error) { Charts.failed(document.getElementById("pw-scale"), error); });
+    }
+
+    dimensionSelect.addEventListener("change", function () { groupInput.value = ""; fillList(); draw(); });
+    groupInput.addEventListener("input", fillList);
+    groupInput.addEventListener("change", draw);
+    fillList();
+    draw();
+    mosTable(result.scores);
+    figures(result.figures);
+  }
+
   if (root.dataset.status === "pending" || root.dataset.status === "running") {
     poll();
   } else if (root.dataset.status === "done") {
     fetch(root.dataset.resultUrl, { credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
       .then(function (result) {
+        if (result.kind === "pairwise") { pairwise(result); return; }
         mosTable(result.mos);
         figures(result.figures);
       }, function (e) {
