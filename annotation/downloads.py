@@ -60,6 +60,9 @@ SUBJECT_REPORT_COLUMNS = (
     "gold_accuracy",
     "screening",
     "screening_reason",
+    # Pairwise studies (added last, so the columns before keep their places): the share of
+    # repeated pairs where the same image won; gold_accuracy is the share of gold pairs passed.
+    "repeat_agreement",
 )
 
 
@@ -100,6 +103,7 @@ def subject_report_csv_response(
                     "" if r.gold_accuracy is None else round(r.gold_accuracy, 4),
                     r.screening,
                     r.screening_reason,
+                    "" if r.repeat_agreement is None else round(r.repeat_agreement, 4),
                 ]
             )
 

@@ -542,6 +542,13 @@ class PairwiseChoice(models.Model):
         LEFT = "left", "Left"
         RIGHT = "right", "Right"
 
+    class Stage(models.TextChoices):
+        NORMAL = "normal", "Normal"
+        # Training and gold pairs are the researcher's own (stimuli of those roles), with a
+        # known answer: not data, so history, scaling and exports read stage="normal" only.
+        TRAINING = "training", "Training"
+        GOLD = "gold", "Gold"
+
     session = models.ForeignKey(
         RatingSession, on_delete=models.CASCADE, related_name="pair_choices"
     )
@@ -555,6 +562,9 @@ class PairwiseChoice(models.Model):
     is_repeat = models.BooleanField(default=False)
     response_time_ms = models.PositiveIntegerField(null=True, blank=True)
     too_fast = models.BooleanField(default=False)
+    stage = models.CharField(max_length=10, choices=Stage.choices, default=Stage.NORMAL)
+    # Training and gold pairs: the side (as shown) that should win on this dimension.
+    expected = models.CharField(max_length=5, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -68,7 +68,7 @@ from annotation.services.sessions import (
     trial_submit,
 )
 from annotation.services.submissions import json_object, trial_submission_parse
-from annotation.views_pair import pair_page_context
+from annotation.views_pair import pair_page_context, pair_trial_payload
 
 TEMPLATES = "annotation/subject/"
 
@@ -463,10 +463,12 @@ def _next_url(token: str, step: NextStep) -> str:
 def _ack_json(token: str, ack: TrialAck) -> dict:
     step = ack.next_step
     next_trial = None
-    # A pairwise trial is a page of its own: the browser goes to next_url.
-    if step.kind == "trial" and not is_pair_trial(
-        playlist=ack.playlist, trial_index=step.trial_index
-    ):
+    if step.kind == "trial" and is_pair_trial(playlist=ack.playlist, trial_index=step.trial_index):
+        next_trial = pair_trial_payload(
+            token=token,
+            trial=pair_trial_page_get(playlist=ack.playlist, trial_index=step.trial_index),
+        )
+    elif step.kind == "trial":
         next_trial = _trial_payload(
             token, trial_page_get(playlist=ack.playlist, trial_index=step.trial_index)
         )

@@ -9,6 +9,11 @@ from django.urls import reverse
 
 from annotation.models import ImportJob, Rating, RatingSession, Stimulus, Study, Subject
 from annotation.selectors.allocation import allocation_progress
+from annotation.selectors.pairwise import (
+    pairwise_stage_counts,
+    pairwise_trials_per_hour,
+    pairwise_trials_per_stimulus,
+)
 from annotation.selectors.stimuli import stimulus_trial_counts
 from annotation.selectors.subject_reports import subject_rows, trials_per_hour
 from core.errors import NotFound
@@ -190,14 +195,20 @@ def target_shortfall(*, study: Study) -> TargetShortfall | None:
 def study_progress(*, study: Study) -> dict:
     """Numbers for the progress dashboard; plain data so the JSON endpoint can return it."""
     target = study.target_ratings_per_stimulus
-    counts = trials_per_stimulus(study=study)
+    pairwise = study.scale_type == Study.ScaleType.PAIRWISE
+    # A pairwise study counts its answered comparisons per image, as ACR counts ratings.
+    counts = (
+        pairwise_trials_per_stimulus(study=study) if pairwise else trials_per_stimulus(study=study)
+    )
     missing = sum(max(target - c, 0) for c in counts)
     session_rating_trials = max(study.session_size - study.repeats_per_session, 1)
+    if pairwise:  # repeats come on top of session_size pairs, each comparing two images
+        session_rating_trials = 2 * max(study.session_size, 1)
     statuses = subject_statuses(study=study)
     # Sessions under way will still deliver their remaining trials.
     under_way = sum(s.total - s.done for s in statuses if s.state == "in_progress")
     still_needed = max(missing - under_way, 0)
-    hourly = trials_per_hour(study=study)
+    hourly = pairwise_trials_per_hour(study=study) if pairwise else trials_per_hour(study=study)
     by_state: dict[str, int] = {}
     for status in statuses:
         by_state[status.state] = by_state.get(status.state, 0) + 1
@@ -224,4 +235,5 @@ def study_progress(*, study: Study) -> dict:
         "subjects_by_state": by_state,
         # Adaptive studies stop by precision, not by count: the numbers that matter there.
         "allocation": allocation_progress(study=study),
+        "pairs_by_stage": pairwise_stage_counts(study=study) if pairwise else None,
     }

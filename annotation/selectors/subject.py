@@ -213,6 +213,8 @@ class PairTrialPage:
     left: Stimulus
     right: Stimulus
     preload: tuple[Stimulus, ...]
+    # A training pair: the answer is followed by the expected one.
+    training: bool = False
 
 
 def pair_trial_page_get(*, playlist: list[dict], trial_index: int) -> PairTrialPage:
@@ -233,6 +235,7 @@ def pair_trial_page_get(*, playlist: list[dict], trial_index: int) -> PairTrialP
         left=stimuli[entry["stimulus"]],
         right=stimuli[entry["right"]],
         preload=tuple(stimuli[stimulus_id] for stimulus_id in following),
+        training=entry.get("stage") == "training",
     )
 
 

@@ -4,11 +4,13 @@ A subject's state and progress come from one query over subjects and sessions (t
 playlist's length is computed by the database; the playlist itself is never loaded). The
 report's timing figures are one aggregate over the ratings of the subjects shown, counting
 one rating row per trial (the study's first dimension: a trial stores one row per
-dimension, all with the trial's response time).
+dimension, all with the trial's response time). A pairwise study counts its choices the
+same way (training and gold pairs left out); its repeats report the share of swapped
+repeats where the same image won, its gold the share of gold pairs passed.
 """
 
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -34,6 +36,7 @@ from django.utils import timezone
 
 from annotation.models import (
     AnalysisRun,
+    PairwiseChoice,
     Rating,
     SessionHourTally,
     Stimulus,
@@ -189,6 +192,8 @@ class SubjectReport:
     too_fast_share: float | None = None
     repeat_pairs: int = 0
     repeat_mean_abs_diff: float | None = None
+    # Pairwise: the share of repeated pairs (sides swapped) where the same image won.
+    repeat_agreement: float | None = None
     gold_answers: int = 0
     gold_mean_abs_error: float | None = None
     gold_accuracy: float | None = None
@@ -255,8 +260,15 @@ def trials_per_hour(*, study: Study) -> list[dict]:
 
 
 def _timing_rows(*, study: Study, session_ids: list[int], too_fast_ms: int) -> dict[int, dict]:
-    """Per session: trials, median and fastest response time, share under ``too_fast_ms``."""
-    trials = trial_ratings(study=study).filter(session_id__in=session_ids)
+    """Per session: trials, median and fastest response time, share under ``too_fast_ms``
+    (a pairwise study's choices, training and gold left out, or its ratings)."""
+    trials: QuerySet
+    if study.scale_type == Study.ScaleType.PAIRWISE:
+        trials = _pair_rows(study=study, session_ids=session_ids).filter(
+            stage=PairwiseChoice.Stage.NORMAL
+        )
+    else:
+        trials = trial_ratings(study=study).filter(session_id__in=session_ids)
     timed = Q(response_time_ms__isnull=False)
     aggregates = {
         "trials": Count("*"),
@@ -274,6 +286,51 @@ def _timing_rows(*, study: Study, session_ids: list[int], too_fast_ms: int) -> d
         for session, row in rows.items():
             row["median"] = float(statistics.median(times[session])) if session in times else None
     return rows
+
+
+def _pair_rows(*, study: Study, session_ids: list[int]) -> QuerySet[PairwiseChoice]:
+    """A pairwise study's choices of the sessions, one row per trial (its first dimension)."""
+    first = study.dimensions.order_by("order", "id").values_list("id", flat=True).first()
+    return PairwiseChoice.objects.filter(
+        session_id__in=session_ids, dimension_id=first or 0
+    ).order_by()
+
+
+def _pair_repeat_rows(*, study: Study, session_ids: list[int]) -> dict[int, tuple[int, float]]:
+    """Per session: (repeated pairs, share where the same image won both times) over every
+    dimension; a repeat shows the pair with its sides swapped, so the shown sides differ."""
+    rows = PairwiseChoice.objects.filter(
+        session_id__in=session_ids, stage=PairwiseChoice.Stage.NORMAL
+    ).order_by("trial_index")
+    firsts: dict[tuple[int, int, frozenset[int]], int | None] = {}
+    agreements: dict[int, list[bool]] = {}
+    for session, dimension, left, right, choice, is_repeat in rows.values_list(
+        "session_id", "dimension_id", "left_id", "right_id", "choice", "is_repeat"
+    ):
+        winner = {"left": left, "right": right}.get(choice)
+        key = (session, dimension, frozenset((left, right)))
+        if not is_repeat:
+            firsts.setdefault(key, winner)
+        elif key in firsts:
+            agreements.setdefault(session, []).append(firsts[key] == winner)
+    return {s: (len(a), sum(a) / len(a)) for s, a in agreements.items()}
+
+
+def _pair_gold_rows(*, session_ids: list[int]) -> dict[int, tuple[int, int]]:
+    """Per session: (gold pairs passed, failed); a pair passes when every dimension's
+    choice is the expected side."""
+    trials: dict[tuple[int, int], bool] = {}
+    for session, trial, choice, expected in (
+        PairwiseChoice.objects.filter(session_id__in=session_ids, stage=PairwiseChoice.Stage.GOLD)
+        .order_by()
+        .values_list("session_id", "trial_index", "choice", "expected")
+    ):
+        trials[(session, trial)] = trials.get((session, trial), True) and choice == expected
+    counts: dict[int, tuple[int, int]] = {}
+    for (session, _trial), passed in trials.items():
+        done, failed = counts.get(session, (0, 0))
+        counts[session] = (done + passed, failed + (not passed))
+    return counts
 
 
 def _repeat_rows(*, session_ids: list[int]) -> dict[int, tuple[int, float]]:
@@ -360,8 +417,11 @@ def subject_reports(*, study: Study, subjects: list[Subject]) -> list[SubjectRep
     timing = _timing_rows(
         study=study, session_ids=session_ids, too_fast_ms=too_fast_threshold_ms(study=study)
     )
+    pairwise = study.scale_type == Study.ScaleType.PAIRWISE
     repeats = _repeat_rows(session_ids=session_ids) if study.repeats_per_session else {}
     gold = _gold_rows(study=study, session_ids=session_ids)
+    pair_repeats = _pair_repeat_rows(study=study, session_ids=session_ids) if pairwise else {}
+    pair_gold = _pair_gold_rows(session_ids=session_ids) if pairwise else {}
     decisions = screening_decisions(study=study)
     checks = check_counts(session_ids=session_ids)
     now = timezone.now()
@@ -379,6 +439,14 @@ def subject_reports(*, study: Study, subjects: list[Subject]) -> list[SubjectRep
             report.repeat_pairs, report.repeat_mean_abs_diff = repeats[session.pk]
         if session and session.pk in gold:
             report.gold_answers, report.gold_mean_abs_error, report.gold_accuracy = gold[session.pk]
+        if session and session.pk in pair_repeats:
+            report.repeat_pairs, report.repeat_agreement = pair_repeats[session.pk]
+        if session and session.pk in pair_gold:
+            passed, failed = pair_gold[session.pk]
+            report.gold_answers, report.gold_accuracy = passed + failed, passed / (passed + failed)
+            # Counted as gold checks, so the crowd gates' gold rule reads them as ACR gold.
+            checks.setdefault(session.pk, CheckCounts())
+            checks[session.pk] = replace(checks[session.pk], gold_passed=passed, gold_failed=failed)
         report.screening, report.screening_reason = decisions.get(subject.label, ("", ""))
         if session and session.pk in checks:
             report.checks = checks[session.pk]

@@ -5,7 +5,9 @@ POST JSON {"left": id, "right": id, "choices": {dimension key: "left"|"right"|"n
 session like `sessions.trial_submit`, refuses a pair that this trial did not serve (or the
 sides the other way round), stores one row per dimension and advances the cursor in one
 transaction. A replayed submit with the same choices gets the same acknowledgement and
-writes nothing; different choices for a stored trial are refused.
+writes nothing; different choices for a stored trial are refused. A training pair's
+acknowledgement carries the expected side per dimension (the feedback); training and gold
+rows keep their stage and expected side, so they are scored and never read as data.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from django.db import IntegrityError, transaction
 
 from annotation.errors import SessionRejected
 from annotation.models import PairwiseChoice, RatingSession
-from annotation.playlist_entries import KIND_PAIR
+from annotation.playlist_entries import KIND_PAIR, STAGE_TRAINING
 from annotation.selectors.subject import DimensionView, study_dimensions
 from annotation.services.quality import is_past_max_duration
 from annotation.services.sessions import (
@@ -121,10 +123,24 @@ def _replay_or_conflict(
         )
 
 
+def pair_feedback(*, entry: Mapping) -> dict | None:
+    """A training pair answers with the side that should have won on each dimension."""
+    if entry.get("stage") != STAGE_TRAINING:
+        return None
+    return {"expected": dict(entry.get("expected", {}))}
+
+
 def _choices_create(
-    *, session: RatingSession, entry: dict, trial_index: int, values: dict[int, str], ms: int
+    *,
+    session: RatingSession,
+    entry: dict,
+    trial_index: int,
+    values: dict[int, str],
+    ms: int,
+    keys: Mapping[int, str],
 ) -> None:
     too_fast = is_too_fast(response_time_ms=ms, threshold_ms=session.subject.study.too_fast_ms)
+    expected = entry.get("expected", {})
     PairwiseChoice.objects.bulk_create(
         PairwiseChoice(
             session_id=session.pk,
@@ -138,6 +154,8 @@ def _choices_create(
             is_repeat=bool(entry.get("repeat")),
             response_time_ms=ms,
             too_fast=too_fast,
+            stage=entry.get("stage") or PairwiseChoice.Stage.NORMAL,
+            expected=expected.get(keys[dimension_id], ""),
         )
         for dimension_id, choice in values.items()
     )
@@ -156,8 +174,9 @@ def _submit_once(
             left=submission.left_id,
             right=submission.right_id,
         )
+        dimensions = study_dimensions(study=study)
         values = _choices_validate(
-            dimensions=study_dimensions(study=study),
+            dimensions=dimensions,
             choices=submission.choices,
             allow_none=study.pairwise_no_preference,
         )
@@ -167,6 +186,7 @@ def _submit_once(
             next_step=next_step_after(
                 playlist=playlist, trial_index=trial_index, break_interval=study.break_interval
             ),
+            feedback=pair_feedback(entry=entry),
             playlist=playlist,
         )
         cursor_reached(session=session, trial_index=trial_index)
@@ -185,6 +205,7 @@ def _submit_once(
                 trial_index=trial_index,
                 values=values,
                 ms=submission.response_time_ms,
+                keys={dimension.id: dimension.key for dimension in dimensions},
             )
         cursor_advance(session=session, trial_index=trial_index, complete=ack.complete)
         return ack

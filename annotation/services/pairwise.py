@@ -7,6 +7,12 @@ under the study-row lock of `playlists.playlist_session_start` by the study's de
 (:mod:`analysis.pairwise.designs`: full, random or active) from the choices stored so far
 and the pairs other sessions were served and have not answered yet, so concurrent subjects
 get different, informative pairs. Sides are randomised per trial and recorded in the entry.
+
+Training and gold pairs are the researcher's: stimuli of role training or gold, paired
+within their comparison group in id order ((1st, 2nd), (3rd, 4th), ...), whose expected
+scores say the winner on each dimension (the higher score; a tie means no preference).
+Training pairs come first, with feedback; gold pairs (a pair must have a winner on every
+dimension) are spread through the session like ACR gold and scored pass/fail.
 """
 
 from __future__ import annotations
@@ -19,10 +25,17 @@ import pandas as pd
 from django.core.exceptions import ValidationError
 
 from analysis.pairwise import ActiveDesign, FullDesign, PairDesign, RandomDesign
-from annotation.models import Study
-from annotation.playlist_entries import pair_entry
+from annotation.models import Stimulus, Study
+from annotation.playlist_entries import (
+    STAGE_GOLD,
+    STAGE_TRAINING,
+    checks_insert,
+    checks_per_session,
+    pair_entry,
+)
 from annotation.selectors.pairwise import (
     GroupingRow,
+    pairwise_expected_scores,
     pairwise_first_dimension,
     pairwise_grouping_rows,
     pairwise_history,
@@ -168,6 +181,130 @@ def _swapped_repeat(entry: dict) -> dict:
     }
 
 
+def reference_winners(
+    *, first: Mapping[str, object], second: Mapping[str, object], keys: Sequence[str]
+) -> dict[str, str] | None:
+    """Per dimension key, which of (first, second) should win: "first", "second" or "none"
+    (equal expected scores); None where a key has no expected score on either image."""
+    winners = {}
+    for key in keys:
+        try:
+            first_score, second_score = float(first[key]), float(second[key])  # type: ignore[arg-type]
+        except (KeyError, TypeError, ValueError):
+            return None
+        if first_score == second_score:
+            winners[key] = "none"
+        else:
+            winners[key] = "first" if first_score > second_score else "second"
+    return winners
+
+
+def reference_pairs(
+    *,
+    rows: Sequence[GroupingRow],
+    expected: Mapping[int, Mapping[str, object]],
+    keys: Sequence[str],
+    grouping: str,
+    column: str,
+    allow_none: bool,
+) -> list[tuple[str, int, int, dict[str, str]]]:
+    """(group, first, second, winners) for training or gold stimuli, paired in id order
+    within their group; a pair is kept only if it has a usable answer on every dimension
+    (no tie unless the study offers "no preference")."""
+    by_group: dict[str, list[int]] = {}
+    for row in rows:
+        key = _group_key(row, grouping=grouping, column=column)
+        by_group.setdefault(key, []).append(row.stimulus_id)
+    pairs = []
+    for group, members in by_group.items():
+        for first, second in zip(members[::2], members[1::2], strict=False):
+            winners = reference_winners(
+                first=expected.get(first, {}), second=expected.get(second, {}), keys=keys
+            )
+            if winners is None or (not allow_none and "none" in winners.values()):
+                continue
+            pairs.append((group, first, second, winners))
+    return pairs
+
+
+def study_reference_pairs(*, study: Study, role: str) -> list[tuple[str, int, int, dict]]:
+    return reference_pairs(
+        rows=pairwise_grouping_rows(study=study, role=role),
+        expected=pairwise_expected_scores(study=study, role=role),
+        keys=[dimension.key for dimension in study.dimensions.order_by("order", "id")],
+        grouping=study.pairwise_grouping,
+        column=study.pairwise_group_column,
+        allow_none=study.pairwise_no_preference,
+    )
+
+
+def reference_entry(
+    *, group: str, first: int, second: int, winners: Mapping[str, str], stage: str, swap: bool
+) -> dict:
+    """A training or gold pair's playlist entry; "expected" is per key the side, as shown,
+    that should win ("none" for a tie)."""
+    entry = pair_entry(first=first, second=second, group=group, swap=swap)
+    first_side = entry["side"]
+    other_side = "right" if first_side == "left" else "left"
+    sides = {"first": first_side, "second": other_side, "none": "none"}
+    return {
+        **entry,
+        "stage": stage,
+        "expected": {key: sides[winner] for key, winner in winners.items()},
+    }
+
+
+def gold_count_for(*, study: Study, trials: int) -> int:
+    if study.gold_every:
+        return checks_per_session(rating_trials=trials, every=study.gold_every)
+    return study.gold_per_session
+
+
+def reference_trials_add(
+    *,
+    trials: list[dict],
+    training: Sequence[tuple[str, int, int, dict]],
+    gold: Sequence[tuple[str, int, int, dict]],
+    gold_count: int,
+    gold_every: int,
+    rng: random.Random,
+) -> list[dict]:
+    """Training pairs first (in order), then the trials with `gold_count` gold pairs
+    spread in (one per block of `gold_every`, or at random places), as ACR gold is."""
+    golds: list[dict] = []
+    if gold and gold_count > 0:
+        order = rng.sample(range(len(gold)), len(gold))
+        for index in range(gold_count):
+            group, first, second, winners = gold[order[index % len(order)]]
+            golds.append(
+                reference_entry(
+                    group=group,
+                    first=first,
+                    second=second,
+                    winners=winners,
+                    stage=STAGE_GOLD,
+                    swap=rng.random() < 0.5,
+                )
+            )
+    if gold_every:
+        trials = checks_insert(trials=trials, checks=golds, every=gold_every, rng=rng)
+    else:
+        for entry in golds:
+            trials.insert(rng.randint(0, len(trials)), entry)
+    lead = [
+        reference_entry(
+            group=group,
+            first=first,
+            second=second,
+            winners=winners,
+            stage=STAGE_TRAINING,
+            swap=rng.random() < 0.5,
+        )
+        for group, first, second, winners in training
+    ]
+    return lead + trials
+
+
 def pairwise_playlist(*, study: Study, rng: random.Random) -> list[dict]:
     """A new session's trials; call under the study-row lock (see module docstring)."""
     groups = study_comparison_groups(study=study)
@@ -179,4 +316,12 @@ def pairwise_playlist(*, study: Study, rng: random.Random) -> list[dict]:
         count=study.session_size,
         rng=rng,
     )
-    return pair_trials_build(pairs=pairs, repeats=study.repeats_per_session, rng=rng)
+    trials = pair_trials_build(pairs=pairs, repeats=study.repeats_per_session, rng=rng)
+    return reference_trials_add(
+        trials=trials,
+        training=study_reference_pairs(study=study, role=Stimulus.Role.TRAINING),
+        gold=study_reference_pairs(study=study, role=Stimulus.Role.GOLD),
+        gold_count=gold_count_for(study=study, trials=len(pairs)),
+        gold_every=study.gold_every,
+        rng=rng,
+    )

@@ -11,7 +11,6 @@ same lock from the ratings and the trials still ahead in unfinished sessions.
 Entry shape: see `annotation.playlist_entries`.
 """
 
-import math
 import random
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -26,6 +25,8 @@ from annotation.playlist_entries import (
     KIND_RATING,
     KIND_TRAINING,
     KIND_TRAP,
+    checks_insert,
+    checks_per_session,
     playlist_entry,
 )
 from annotation.services.allocation import adaptive_rating_ids
@@ -105,34 +106,6 @@ def repeats_insert(*, trials: Sequence[dict], repeats: int, rng: random.Random) 
         if slot < length:
             result.append(trials[slot])
     return result
-
-
-def checks_insert(
-    *, trials: Sequence[dict], checks: Sequence[dict], every: int, rng: random.Random
-) -> list[dict]:
-    """One of ``checks`` at a random place in each block of ``every`` trials, in order.
-
-    A random place in each block, rather than anywhere, keeps the rate steady through the
-    session (the P.910 crowd toolkit's one trap per ten), so a subject who stops attending
-    halfway meets a check soon after.
-    """
-    result = list(trials)
-    length = len(trials)
-    # Each block's own places (the slot before its first trial up to its last), so two
-    # checks never share a place and keep their order.
-    places = [
-        rng.randint(block * every, min((block + 1) * every - 1, length))
-        for block in range(len(checks))
-    ]
-    # From the last place back, so an insertion never moves a place still to come.
-    for place, check in sorted(zip(places, checks, strict=True), key=lambda pair: -pair[0]):
-        result.insert(place, check)
-    return result
-
-
-def checks_per_session(*, rating_trials: int, every: int) -> int:
-    """One check in every block of ``every`` rating trials, the last partial block included."""
-    return math.ceil(rating_trials / every) if every > 0 and rating_trials > 0 else 0
 
 
 def playlist_build(

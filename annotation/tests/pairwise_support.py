@@ -68,3 +68,35 @@ def pair_answer(entry: dict, choice: str = "left", keys: tuple[str, ...] = ("mat
         "choices": dict.fromkeys(keys, choice),
         "response_time_ms": 1500,
     }
+
+
+def reference_pairs_add(
+    study: Study,
+    *,
+    role: str,
+    pairs: int = 1,
+    scores: tuple[float, float] = (5.0, 1.0),
+    key: str = "match",
+    image_size: tuple[int, int] | None = None,
+) -> list[tuple[int, int]]:
+    """`pairs` training or gold pairs of one prompt each: the first image of a pair should
+    win (its expected score is the higher). Returns the pairs' (winner, loser) ids."""
+    created = []
+    for pair in range(pairs):
+        ids = []
+        for number, score in enumerate(scores):
+            image = {}
+            if image_size is not None:
+                content = jpeg_bytes(size=image_size, colour=(200 - 120 * number, 60, 60))
+                image = {"image": ContentFile(content, name=f"{role}{pair}-{number}.jpg")}
+            stimulus = StimulusFactory(
+                study=study,
+                role=role,
+                prompt=f"{role} prompt {pair}",
+                prompt_group=f"{role}{pair}",
+                expected_scores={key: score},
+                **image,
+            )
+            ids.append(stimulus.pk)
+        created.append((ids[0], ids[1]))
+    return created

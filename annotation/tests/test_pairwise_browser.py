@@ -5,9 +5,9 @@ import re
 
 import pytest
 
-from annotation.models import PairwiseChoice
+from annotation.models import PairwiseChoice, Stimulus
 from annotation.services.subjects import subject_invite_create
-from annotation.tests.pairwise_support import pairwise_study_create
+from annotation.tests.pairwise_support import pairwise_study_create, reference_pairs_add
 from annotation.tests.subject_support import session_for, wait_for_trial
 from study_site.tests.browser import BROWSER_MARKS
 
@@ -147,3 +147,110 @@ def test_the_design_form_creates_a_pairwise_study_in_the_browser(live_server, pa
     assert study.pairwise_no_preference and study.pairwise_grouping == "prompt"
     assert study.dimensions.first().question == "Which image matches the prompt better?"
     assert page.errors == []
+
+
+def test_a_training_pair_shows_the_expected_side_and_full_screen_stays_across_pairs(
+    live_server, pages
+):
+    study = pairwise_study_create(session_size=2, gold_per_session=1, image_size=(300, 300))
+    reference_pairs_add(study, role=Stimulus.Role.TRAINING, image_size=(300, 300))
+    reference_pairs_add(study, role=Stimulus.Role.GOLD, image_size=(300, 300))
+    _, token = subject_invite_create(study=study)
+    page = pages(1366, 768)
+    page.goto(f"{live_server.url}/s/{token}/")
+    page.click("#accept")
+    page.wait_for_url(re.compile("/instructions/$"))
+    page.check("#fullscreen-choice")
+    page.click("#start")
+    page.check("#grey-confirm")
+    page.click("#display-continue")
+    wait_for_trial(page, 0)
+    # The page load left full screen: the first key press goes back to it.
+    assert page.locator("#fullscreen-resume").is_visible()
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.fullscreenElement !== null")
+    page.evaluate("window.samePage = true")
+    assert page.locator("#practice-badge").is_visible()
+    expected = session_for(token).playlist[0]["expected"]["match"]
+    wrong = "right" if expected == "left" else "left"
+    page.click(f".pair-dim [data-choice='{wrong}']")
+    page.click("#next")
+    feedback = page.locator("#feedback")
+    feedback.wait_for(state="visible")
+    assert f"The expected answer was the {expected} image." in feedback.inner_text()
+    assert "not the expected one" in feedback.inner_text()
+    shot(page, "pair-training-feedback-1366x768.png")
+    page.keyboard.press("Enter")
+    wait_for_trial(page, 1)
+    assert not page.locator("#practice-badge").is_visible()
+    for index in (1, 2):
+        page.keyboard.press("ArrowLeft")
+        page.keyboard.press("Enter")
+        wait_for_trial(page, index + 1)
+    # Three pairs later: the same page (no load), still in full screen.
+    assert page.evaluate("window.samePage === true && document.fullscreenElement !== null")
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile("/done/$"))
+    assert page.errors == []
+    stages = dict(PairwiseChoice.objects.values_list("trial_index", "stage"))
+    assert stages[0] == "training" and sorted(stages.values()).count("gold") == 1
+    assert PairwiseChoice.objects.get(trial_index=0).choice == wrong
+
+
+def test_on_a_phone_the_pair_is_answered_by_touch_with_thumb_sized_targets(live_server, browser):
+    study = pairwise_study_create(
+        session_size=2,
+        image_size=(1024, 1024),
+        pairwise_no_preference=True,
+        language="zh-hans",
+        allow_small_screens=True,
+    )
+    _, token = subject_invite_create(study=study)
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844},
+        has_touch=True,
+        is_mobile=True,
+        device_scale_factor=1,
+    )
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    page.errors = []
+    page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
+    try:
+        page.goto(f"{live_server.url}/s/{token}/")
+        page.tap("#accept")
+        page.wait_for_url(re.compile("/instructions/$"))
+        if page.locator("#fullscreen-choice").is_visible():
+            page.uncheck("#fullscreen-choice")
+        page.tap("#start")
+        page.check("#grey-confirm")
+        page.tap("#display-continue")
+        wait_for_trial(page, 0)
+        assert page.evaluate("document.body.dataset.pairView") == "toggle"
+        # Never scaled: one image pixel per device pixel, one image at a time.
+        shown = page.evaluate(
+            "[devicePixelRatio, document.getElementById('image-left').getBoundingClientRect()"
+            ".width, document.getElementById('image-left').naturalWidth]"
+        )
+        assert abs(shown[0] * shown[1] - shown[2]) < 0.5 and shown[2] == 1024
+        assert not page.locator("#image-right").is_visible()
+        # The page speaks the study's language, the pair page's own strings included.
+        assert "一次只显示一张" in page.locator("#pair-warning").inner_text()
+        for selector in ("#view-toggle", ".pair-dim [data-choice='left']", "#next"):
+            box = page.locator(selector).bounding_box()
+            assert box["height"] >= 44 and box["x"] >= 0 and box["x"] + box["width"] <= 390
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        shot(page, "pair-phone-390x844.png")
+        page.tap("#view-toggle")
+        assert page.locator("#image-right").is_visible()
+        page.tap(".pair-dim [data-choice='none']")
+        page.tap("#next")
+        wait_for_trial(page, 1)
+        page.tap(".pair-dim [data-choice='right']")
+        page.tap("#next")
+        page.wait_for_url(re.compile("/done/$"))
+        assert page.errors == []
+        assert list(PairwiseChoice.objects.values_list("choice", flat=True)) == ["none", "right"]
+    finally:
+        context.close()

@@ -107,7 +107,7 @@ def test_a_pair_answer_is_retried_the_same_way_and_stored_once(live_server, page
         else:
             route.continue_()
 
-    page.route(f"**{data['submitUrl']}", failing_then_back)
+    page.route(f"**{data['trial']['submitUrl']}", failing_then_back)
     page.keyboard.press("ArrowLeft")
     page.keyboard.press("Enter")
     page.wait_for_function("() => Number(document.body.dataset.submitRetries) >= 2")

@@ -1,12 +1,14 @@
 // Pairwise trials: two images at their natural pixels side by side; where the window
 // cannot hold both, one at a time with a toggle and a warning (never scaled). Arrow keys
-// or clicks choose per question, Enter or Next submits; the answer is idempotent on the
-// server and the next pair is a page load (which is also how a session resumes).
+// or clicks (taps) choose per question, Enter or Next submits; the answer is idempotent on
+// the server, which answers with the next pair: it is shown in place, as on the rating
+// page, so full screen stays. A training pair first shows the expected answer.
 (function () {
   "use strict";
 
   const data = JSON.parse(document.getElementById("trial-data").textContent);
   const strings = data.strings;
+  let trial = data.trial;
   const form = document.getElementById("pair-form");
   const nextButton = document.getElementById("next");
   const errorBox = document.getElementById("submit-error");
@@ -19,10 +21,11 @@
   const images = [document.getElementById("image-left"), document.getElementById("image-right")];
   const csrfToken = form.querySelector("input[name=csrfmiddlewaretoken]").value;
   const dims = Array.from(form.querySelectorAll(".pair-dim"));
-  const choices = {};
+  let choices = {};
   let active = 0;
   let shownAt = null;
   let busy = false;
+  let feedbackNext = null;
 
   function fill(template, values) {
     return template
@@ -80,9 +83,10 @@
   function whenShown() {
     if (!images.every(function (image) { return image.complete && image.naturalWidth; })) return;
     layout();
+    images.forEach(function (image) { image.style.visibility = ""; });
     if (shownAt === null) shownAt = performance.now();
-    document.body.dataset.trialShown = String(data.trialIndex);
-    for (const url of data.preload) {
+    document.body.dataset.trialShown = String(trial.trialIndex);
+    for (const url of trial.preload) {
       const next = new Image();
       next.decoding = "async";
       next.src = url;
@@ -130,7 +134,15 @@
   });
 
   document.addEventListener("keydown", function (event) {
-    if (event.altKey || event.ctrlKey || event.metaKey || busy) return;
+    if (event.altKey || event.ctrlKey || event.metaKey) return;
+    if (feedbackNext) {
+      if (event.key === "Enter" || event.key === " ") {
+        event.preventDefault();
+        feedbackNext();
+      }
+      return;
+    }
+    if (busy) return;
     const keys = { ArrowLeft: "left", ArrowRight: "right", ArrowDown: "none" };
     if (event.key in keys) {
       event.preventDefault();
@@ -162,14 +174,14 @@
     errorBox.hidden = true;
     const started = shownAt === null ? performance.now() : shownAt;
     const body = {
-      left: data.left,
-      right: data.right,
+      left: trial.left,
+      right: trial.right,
       choices: choices,
       response_time_ms: Math.max(0, Math.round(performance.now() - started)),
     };
     // Sent again, unchanged, until the server answers (submit_retry.js).
     const response = await window.subjectSubmit.sendUntilAnswered({
-      url: data.submitUrl,
+      url: trial.submitUrl,
       body: JSON.stringify(body),
       csrfToken: csrfToken,
       language: data.language,
@@ -178,13 +190,167 @@
     });
     const answer = await response.json().catch(function () { return {}; });
     if (!response.ok || !answer.ok) {
+      showError(answer.error || fill(strings.notAccepted, { status: response.status }));
+      if (response.status !== 400) {
+        // The session moved on elsewhere (another tab) or ended: reloading shows the
+        // page the server has for it now.
+        setTimeout(function () { window.location.reload(); }, 1500);
+        return;
+      }
       busy = false;
       nextButton.disabled = false;
-      showError(answer.error || fill(strings.notAccepted, { status: response.status }));
       return;
     }
-    window.location.assign(answer.next_url);
+    let gone = false;
+    const goOn = function () {
+      if (gone) return;  // Enter and a click on Continue may both arrive
+      gone = true;
+      moveOn(answer);
+    };
+    if (answer.feedback) showFeedback(answer.feedback, goOn);
+    else goOn();
   }
 
   form.addEventListener("submit", submit);
+
+  // --- training feedback: the side that should have won, per question ---------------
+  function choiceText(choice) {
+    return { left: strings.expectedLeft, right: strings.expectedRight, none: strings.expectedNone }[choice];
+  }
+
+  function buttonText(dim, choice) {
+    const button = dim.querySelector('[data-choice="' + choice + '"]');
+    return button ? button.textContent.trim() : choice;
+  }
+
+  function showFeedback(feedback, goOn) {
+    const rows = document.getElementById("feedback-rows");
+    rows.textContent = "";
+    let allRight = true;
+    const sentences = [];
+    for (const dim of dims) {
+      const key = dim.dataset.key;
+      const expected = feedback.expected[key];
+      if (expected !== undefined && expected !== choices[key]) allRight = false;
+      const row = document.createElement("tr");
+      row.dataset.key = key;
+      for (const text of [dim.querySelector(".dim-label").textContent, buttonText(dim, choices[key]),
+        expected === undefined ? "–" : buttonText(dim, expected)]) {
+        const cell = document.createElement("td");
+        cell.textContent = text;
+        row.appendChild(cell);
+      }
+      rows.appendChild(row);
+      if (expected !== undefined && dims.length === 1) sentences.push(choiceText(expected));
+    }
+    const verdict = document.getElementById("feedback-verdict");
+    sentences.push(allRight ? strings.yourAnswerRight : strings.yourAnswerWrong);
+    verdict.textContent = sentences.join(" ");
+    verdict.classList.toggle("off", !allRight);
+    form.hidden = true;
+    document.getElementById("feedback").hidden = false;
+    const button = document.getElementById("feedback-continue");
+    feedbackNext = goOn;
+    button.onclick = goOn;
+    button.focus({ preventScroll: true });
+  }
+
+  // --- the next pair, in place -------------------------------------------------------
+  function moveOn(answer) {
+    if (answer.next_trial) showPair(answer.next_trial, answer.next_url);
+    else window.location.assign(answer.next_url);
+  }
+
+  function showPrompts(prompts) {
+    const box = document.getElementById("pair-prompts");
+    box.querySelectorAll(".prompt-text").forEach(function (node) { node.remove(); });
+    prompts.forEach(function (prompt, k) {
+      const line = document.createElement("p");
+      line.className = "prompt-text";
+      const label = prompts.length > 1 ? (k === 0 ? strings.promptLeft : strings.promptRight) + " " : "";
+      line.textContent = label + (prompt || strings.noPrompt);
+      box.appendChild(line);
+    });
+  }
+
+  function setImage(image, url, size) {
+    // Hidden until the new image is decoded: the old one must never pass for it.
+    image.style.visibility = "hidden";
+    if (size[0]) {
+      image.width = size[0];
+      image.height = size[1];
+    } else {
+      image.removeAttribute("width");
+      image.removeAttribute("height");
+    }
+    image.src = url;
+  }
+
+  function showPair(next, url) {
+    trial = next;
+    // The address follows the trial, so a reload or a shared link lands on it.
+    history.replaceState(null, "", url);
+    document.getElementById("progress").textContent = next.progressLabel;
+    document.getElementById("progress-bar").style.width = next.progressPercent + "%";
+    document.title = next.progressLabel + document.title.slice(document.title.indexOf(" · "));
+    document.getElementById("practice-badge").hidden = !next.training;
+    showPrompts(next.prompts);
+    shownAt = null;
+    delete document.body.dataset.trialShown;
+    setImage(images[0], next.leftUrl, next.leftSize);
+    setImage(images[1], next.rightUrl, next.rightSize);
+    choices = {};
+    dims.forEach(function (dim) {
+      dim.classList.remove("answered");
+      dim.querySelectorAll("[data-choice]").forEach(function (button) {
+        button.setAttribute("aria-checked", "false");
+      });
+    });
+    activate(0);
+    imagesBox.dataset.showing = "left";
+    feedbackNext = null;
+    document.getElementById("feedback").hidden = true;
+    form.hidden = false;
+    errorBox.hidden = true;
+    nextButton.disabled = true;
+    busy = false;
+    whenShown();
+  }
+
+  // --- fullscreen: chosen on the instructions page, restored after a page load --------
+  // As on the rating page: a page load (the first pair, after a break) leaves full
+  // screen, and only a key press or a click may enter it again.
+  const resume = document.getElementById("fullscreen-resume");
+  const fullscreenToggle = document.getElementById("fullscreen-toggle");
+  const canFullscreen = Boolean(document.fullscreenEnabled && document.documentElement.requestFullscreen);
+  function wantsFullscreen() {
+    try { return sessionStorage.getItem("subject-fullscreen") === "1"; } catch (e) { return false; }
+  }
+  function enterFullscreen() {
+    resume.hidden = true;
+    document.removeEventListener("keydown", resumeOnKey, true);
+    shownAt = performance.now();  // the time to answer starts when the images can be seen
+    const asked = document.documentElement.requestFullscreen();
+    if (asked && asked.catch) asked.catch(function () {});
+  }
+  function resumeOnKey(event) {
+    if (event.key === "Escape") return;
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    enterFullscreen();
+  }
+  if (canFullscreen) {
+    fullscreenToggle.hidden = false;
+    fullscreenToggle.addEventListener("click", function () {
+      if (document.fullscreenElement) document.exitFullscreen();
+      else enterFullscreen();
+      fullscreenToggle.blur();
+    });
+    if (wantsFullscreen() && !document.fullscreenElement) {
+      resume.querySelector("p").textContent = strings.fullscreenResume;
+      resume.hidden = false;
+      resume.addEventListener("click", enterFullscreen, { once: true });
+      document.addEventListener("keydown", resumeOnKey, true);
+    }
+  }
 })();
