@@ -298,9 +298,10 @@ def pairwise_choices_fingerprint(*, study: Study) -> RatingsFingerprint:
     these for a pairwise study: a new choice makes its analysis stale)."""
     from annotation.models import PairwiseChoice
 
-    row = PairwiseChoice.objects.filter(session__subject__study=study).aggregate(
-        count=Count("id"), last=Max("id")
-    )
+    # Training and gold answers are checks, not data: the analysis never reads them.
+    row = PairwiseChoice.objects.filter(
+        session__subject__study=study, stage=PairwiseChoice.Stage.NORMAL
+    ).aggregate(count=Count("id"), last=Max("id"))
     return RatingsFingerprint(count=row["count"] or 0, last_id=row["last"] or 0)
 
 
