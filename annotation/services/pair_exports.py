@@ -35,11 +35,17 @@ def _csv_row(row: tuple) -> list:
     ]
 
 
-def choices_csv_stream(*, study: Study, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
-    """The study's current choices as CSV chunks (live, not frozen), for streaming."""
+def choices_csv_stream(
+    *, study: Study, chunk_size: int = CHUNK_SIZE, last_id: int | None = None
+) -> Iterator[bytes]:
+    """The study's current choices as CSV chunks (live, not frozen), for streaming;
+    ``last_id``: only the choices stored up to that id (a freeze's fingerprint)."""
     yield csv_bytes([], CHOICE_COLUMNS)
     chunk: list[list] = []
-    for row in pairwise_choice_rows(study=study).iterator(chunk_size=chunk_size):
+    rows = pairwise_choice_rows(study=study)
+    if last_id is not None:
+        rows = rows.filter(id__lte=last_id)
+    for row in rows.iterator(chunk_size=chunk_size):
         chunk.append(_csv_row(row))
         if len(chunk) >= chunk_size:
             yield csv_bytes(chunk)
