@@ -17,22 +17,28 @@ from annotation.services.release_formats import csv_bytes
 CHOICE_COLUMNS = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS, "dimension", "trial", "too_fast", "repeat")
 
 
-def _csv_row(row: tuple) -> list:
+def choice_record(row: tuple) -> dict:
+    """A row of :func:`pairwise_choice_rows` under the CHOICE_COLUMNS names (time in s)."""
     subject, dimension, trial, group, left, right, choice, side, ms, too_fast, repeat = row
-    seconds = "" if ms is None else f"{ms / 1000:.3f}"
-    return [
-        subject,
-        group,
-        left,
-        right,
-        choice,
-        side,
-        seconds,
-        dimension,
-        trial,
-        int(too_fast),
-        int(repeat),
-    ]
+    return {
+        "subject": subject,
+        "group": group,
+        "left": left,
+        "right": right,
+        "choice": choice,
+        "side": side,
+        "time": None if ms is None else ms / 1000,
+        "dimension": dimension,
+        "trial": trial,
+        "too_fast": int(too_fast),
+        "repeat": int(repeat),
+    }
+
+
+def _csv_row(row: tuple) -> list:
+    record = choice_record(row)
+    record["time"] = "" if record["time"] is None else f"{record['time']:.3f}"
+    return [record[column] for column in CHOICE_COLUMNS]
 
 
 def choices_csv_stream(

@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
+from rest_framework.test import APIClient
 
 from annotation.models import LabelRelease, PairwiseChoice
 from annotation.services import release_formats
@@ -174,3 +175,62 @@ def test_a_sweep_launched_on_a_pairwise_release_trains_on_the_scaled_scores(
         int(r["stimulus_id"]): float(r["score"]) for r in read_csv(media / release.mos_file.name)
     }
     assert {int(r["stimulus_id"]): float(r["mos_match"]) for r in manifest} == scores
+
+
+def test_the_api_designs_a_pairwise_study_with_the_forms_checks():
+    from annotation.tests.factories import ResearcherFactory
+
+    api = APIClient()
+    api.force_login(ResearcherFactory())
+    body = {
+        "name": "Pairs",
+        "scale_type": "pairwise",
+        "pairwise_grouping": "column",
+        "pairwise_group_column": "scene",
+        "pairwise_design": "full",
+        "pairwise_no_preference": True,
+        "dimensions": [{"key": "match", "label": "Match", "question": "Which matches?"}],
+    }
+    created = api.post(reverse("api:study_create"), body, format="json")
+    assert created.status_code == 201, created.json()
+    study = created.json()
+    assert (study["scale_type"], study["pairwise_grouping"], study["pairwise_design"]) == (
+        "pairwise",
+        "column",
+        "full",
+    )
+    assert study["pairwise_group_column"] == "scene" and study["pairwise_no_preference"]
+    update = reverse("api:study_update", args=[study["id"]])
+    blank = api.post(update, {"pairwise_group_column": ""}, format="json")
+    assert blank.status_code == 400 and "needs the column's name" in str(blank.json())
+    unknown = api.post(update, {"pairwise_design": "greedy"}, format="json")
+    assert unknown.status_code == 400 and "pairwise_design" in unknown.json()
+    adaptive = api.post(
+        update, {"allocation": "adaptive", "allocation_targets": {"match": 0.5}}, format="json"
+    )
+    assert adaptive.status_code == 400 and "set allocation to balanced" in str(adaptive.json())
+
+
+def test_the_api_pages_the_choices_and_lists_a_pairwise_releases_files(study):
+    api = APIClient()
+    api.force_login(study.owner)
+    url = reverse("api:choice_list", args=[study.pk])
+    first = api.get(url, {"page_size": 5}).json()
+    assert first["count"] == PairwiseChoice.objects.count() and len(first["results"]) == 5
+    live = list(csv.DictReader(io.StringIO(b"".join(choices_csv_stream(study=study)).decode())))
+    row = first["results"][0]
+    assert list(row) == list(CHOICE_COLUMNS)
+    assert {k: str(v) for k, v in row.items() if k != "time"} == {
+        k: v for k, v in live[0].items() if k != "time"
+    }
+    assert row["time"] == pytest.approx(float(live[0]["time"]))
+
+    frozen = api.post(reverse("api:release_freeze", args=[study.pk]), OPTIONS, format="json")
+    assert frozen.status_code == 201, frozen.json()
+    release = study.releases.get()
+    assert release.method_config["options"]["bootstrap_resamples"] == 20
+    detail = api.get(reverse("api:release_detail", args=[study.pk, release.version])).json()
+    assert set(detail["files"]) == {"scores", "choices", "sidecar"}
+    for what, digest in {"scores": release.mos_sha256, "choices": release.raw_sha256}.items():
+        response = api.get(detail["files"][what], HTTP_ACCEPT="text/csv")
+        assert sha(b"".join(response.streaming_content)) == digest
