@@ -234,3 +234,13 @@ def test_the_api_pages_the_choices_and_lists_a_pairwise_releases_files(study):
     for what, digest in {"scores": release.mos_sha256, "choices": release.raw_sha256}.items():
         response = api.get(detail["files"][what], HTTP_ACCEPT="text/csv")
         assert sha(b"".join(response.streaming_content)) == digest
+
+
+def test_packaging_a_pairwise_release_is_refused_in_one_line_and_records_nothing(study):
+    from annotation.services.release_package import release_package_request
+
+    release = release_freeze(study=study, options=OPTIONS)
+    with pytest.raises(ValidationError, match="pairwise releases are not available yet"):
+        release_package_request(release=release, licence="CC-BY-4.0", inline=True)
+    release.refresh_from_db()
+    assert (release.package_status, release.licence, release.package_file.name) == ("", "", "")
