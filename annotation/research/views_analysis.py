@@ -185,7 +185,8 @@ def release_list(request: HttpRequest, pk: int) -> HttpResponse:
         "runs": runs,
         "in_flight": any(r.finished_at is None for r in runs),
         "fingerprint": analysis_fingerprint(study=study),
-        "shortfall": target_shortfall(study=study),
+        # Rated-trial targets count ratings; a pairwise study's progress is its choices.
+        "shortfall": None if study_is_pairwise(study) else target_shortfall(study=study),
     }
     context["package_form"] = _package_form(study=study, releases=context["releases"])
     context["packaging"] = any(
@@ -250,7 +251,7 @@ def release_freeze(request: HttpRequest, pk: int) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        if shortfall := target_shortfall(study=study):
+        if not study_is_pairwise(study) and (shortfall := target_shortfall(study=study)):
             messages.warning(
                 request,
                 f"Frozen below target: {shortfall.below} of {shortfall.stimuli} stimuli have "
