@@ -20,6 +20,7 @@ urlpatterns = [
     ),
     path("studies/<int:pk>/import/", views.StudyImportApi.as_view(), name="study_import"),
     path("studies/<int:pk>/subjects/", views.SubjectListApi.as_view(), name="subject_list"),
+    path("studies/<int:pk>/choices/", views.PairwiseChoiceListApi.as_view(), name="choice_list"),
     path(
         "studies/<int:pk>/subjects/report/",
         views_reports.SubjectReportApi.as_view(),

@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 from annotation.dimensions import DimensionSpec
 from annotation.imports.external import LAYOUTS
 from annotation.models import ImportJob, Stimulus, Study
+from annotation.selectors.pairwise import pairwise_choice_rows
 from annotation.selectors.research import (
     import_job_get_for_user,
     invite_path,
@@ -41,6 +42,7 @@ from annotation.selectors.subject_reports import (
 )
 from annotation.services.imports import import_job_create, layouts_listed, upload_stash
 from annotation.services.invites import MAX_INVITES_PER_REQUEST, invites_create, invites_csv
+from annotation.services.pair_exports import choice_record
 from annotation.services.studies import (
     STUDY_EDITABLE_FIELDS,
     stimulus_role_set,
@@ -96,6 +98,11 @@ class StudyDesignInputSerializer(serializers.Serializer):
     allocation_min_ratings = serializers.IntegerField(required=False, min_value=1, max_value=10_000)
     allocation_max_ratings = serializers.IntegerField(required=False, min_value=1, max_value=10_000)
     allocation_confidence = serializers.FloatField(required=False, min_value=0.5, max_value=0.999)
+    # Pairwise studies (scale_type "pairwise"); the service checks them as the form does.
+    pairwise_no_preference = serializers.BooleanField(required=False)
+    pairwise_grouping = serializers.ChoiceField(choices=Study.PairGrouping.choices, required=False)
+    pairwise_group_column = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    pairwise_design = serializers.ChoiceField(choices=Study.PairDesign.choices, required=False)
     dimensions = DimensionSerializer(many=True, required=False, max_length=20)
 
 
@@ -430,6 +437,40 @@ class SubjectListApi(generics.ListAPIView):
     def get_queryset(self):
         study = study_get_for_user(user=self.request.user, pk=self.kwargs["pk"])
         return subject_list_filtered(study=study, query=subject_query_from(self.request.GET))
+
+
+class PairwiseChoiceRowSerializer(serializers.Serializer):
+    """One stored pairwise choice, in the columns of the choices CSV (live export)."""
+
+    class Meta:
+        ref_name = "PairwiseChoiceRow"
+
+    subject = serializers.CharField()
+    group = serializers.CharField()
+    left = serializers.IntegerField(help_text="stimulus id shown on the left")
+    right = serializers.IntegerField(help_text="stimulus id shown on the right")
+    choice = serializers.ChoiceField(choices=["left", "right", "none"])
+    side = serializers.ChoiceField(choices=["left", "right"])
+    time = serializers.FloatField(allow_null=True, help_text="response time in seconds")
+    dimension = serializers.CharField()
+    trial = serializers.IntegerField()
+    too_fast = serializers.IntegerField()
+    repeat = serializers.IntegerField()
+
+    def to_representation(self, instance):
+        return super().to_representation(choice_record(instance))
+
+
+class PairwiseChoiceListApi(generics.ListAPIView):
+    """A pairwise study's stored choices (live, not frozen), paged, in the choices CSV's
+    columns and order; empty for a ratings study."""
+
+    serializer_class = PairwiseChoiceRowSerializer
+    pagination_class = ApiPagination
+
+    def get_queryset(self):
+        study = study_get_for_user(user=self.request.user, pk=self.kwargs["pk"])
+        return pairwise_choice_rows(study=study)
 
 
 class InviteCreateApi(APIView):

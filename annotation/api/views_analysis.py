@@ -35,6 +35,7 @@ from annotation.services.analysis_options import (
     study_is_pairwise,
 )
 from annotation.services.analysis_runs import analysis_run_request, release_freeze_request
+from annotation.services.release_formats import release_file_labels
 from annotation.services.release_package import release_package_request
 from core.pagination import ApiPagination
 
@@ -214,7 +215,10 @@ class AnalysisRunResultApi(APIView):
 
 class ReleaseOutputSerializer(serializers.ModelSerializer):
     created_by = serializers.SerializerMethodField()
-    files = serializers.SerializerMethodField(help_text="Download URLs of the stored files.")
+    files = serializers.SerializerMethodField(
+        help_text="Download URLs of the stored files: mos, raw (scores and choices for a "
+        "pairwise release), sidecar, package_zip."
+    )
 
     class Meta:
         model = LabelRelease
@@ -249,7 +253,12 @@ class ReleaseOutputSerializer(serializers.ModelSerializer):
         names = ["mos", "sidecar"] + (["raw"] if release.raw_file else [])
         if release.package_status == LabelRelease.PackageStatus.DONE:
             names.append("package_zip")
-        return {name: reverse(f"api:release_{name}", args=args, request=request) for name in names}
+        # A pairwise release's scores and choices CSVs are its mos and raw files.
+        labels = release_file_labels(release)
+        return {
+            labels.get(name, name): reverse(f"api:release_{name}", args=args, request=request)
+            for name in names
+        }
 
 
 class ReleaseListApi(generics.ListAPIView):
@@ -268,15 +277,24 @@ class ReleaseFreezeApi(APIView):
         class Meta:
             ref_name = "ReleaseFreezeInput"
 
+    class PairwiseInputSerializer(PairwiseAnalysisOptionsSerializer):
+        class Meta:
+            ref_name = "PairwiseReleaseFreezeInput"
+
     @extend_schema(
         request=InputSerializer,
         responses={201: ReleaseOutputSerializer, 202: AnalysisRunOutputSerializer},
         description="Freeze the next label release with these analysis options: 201 with the "
-        "release for small studies, 202 with a freeze run (poll it) for large ones.",
+        "release for small studies, 202 with a freeze run (poll it) for large ones. A "
+        "pairwise study freezes its choices and scaled scores with the pairwise options "
+        "(PairwiseReleaseFreezeInput).",
     )
     def post(self, request: Request, pk: int) -> Response:
         study = study_get_for_user(user=request.user, pk=pk)
-        serializer = self.InputSerializer(data=request.data)
+        serializer_class = (
+            self.PairwiseInputSerializer if study_is_pairwise(study) else self.InputSerializer
+        )
+        serializer = serializer_class(data=request.data)
         serializer.is_valid(raise_exception=True)
         outcome = release_freeze_request(
             study=study,

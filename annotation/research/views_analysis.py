@@ -33,14 +33,12 @@ from annotation.selectors.analysis import (
     analysis_run_latest,
     analysis_run_payload_text,
     freeze_runs_recent,
-    ratings_fingerprint,
     release_get_for_user,
     release_list_for_study,
 )
 from annotation.selectors.research import study_get_for_user, target_shortfall
 from annotation.services.analysis_options import (
     analysis_options_hash,
-    analysis_options_initial,
     study_is_pairwise,
     study_options_clean,
     study_options_initial,
@@ -182,17 +180,24 @@ def release_list(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "study": study,
         "releases": release_list_for_study(study=study),
-        "form": AnalysisOptionsForm(initial=analysis_options_initial(study=study)),
+        "form": _freeze_form_class(study)(initial=study_options_initial(study=study)),
+        "pairwise": study_is_pairwise(study),
         "runs": runs,
         "in_flight": any(r.finished_at is None for r in runs),
-        "fingerprint": ratings_fingerprint(study=study),
-        "shortfall": target_shortfall(study=study),
+        "fingerprint": analysis_fingerprint(study=study),
+        # Rated-trial targets count ratings; a pairwise study's progress is its choices.
+        "shortfall": None if study_is_pairwise(study) else target_shortfall(study=study),
     }
     context["package_form"] = _package_form(study=study, releases=context["releases"])
     context["packaging"] = any(
         r.package_status in ("pending", "running") for r in context["releases"]
     )
     return render(request, T + "releases.html", context)
+
+
+def _freeze_form_class(study) -> type[AnalysisOptionsForm] | type[PairwiseAnalysisOptionsForm]:
+    """A pairwise study freezes with the options of its pairwise analysis."""
+    return PairwiseAnalysisOptionsForm if study_is_pairwise(study) else AnalysisOptionsForm
 
 
 def _package_form(*, study, releases, data=None) -> ReleasePackageForm:
@@ -235,7 +240,7 @@ def release_package(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def release_freeze(request: HttpRequest, pk: int) -> HttpResponse:
     study = get_or_404(study_get_for_user, user=request.user, pk=pk)
-    form = AnalysisOptionsForm(request.POST)
+    form = _freeze_form_class(study)(request.POST)
     if not form.is_valid():
         messages.error(request, "Check the analysis options: " + form.errors.as_text())
         return redirect("research:release_list", pk=study.pk)
@@ -246,7 +251,7 @@ def release_freeze(request: HttpRequest, pk: int) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        if shortfall := target_shortfall(study=study):
+        if not study_is_pairwise(study) and (shortfall := target_shortfall(study=study)):
             messages.warning(
                 request,
                 f"Frozen below target: {shortfall.below} of {shortfall.stimuli} stimuli have "
@@ -256,7 +261,8 @@ def release_freeze(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(
                 request,
                 f"Release v{outcome.release.version} frozen: {outcome.release.counts['stimuli']} "
-                f"stimuli from {outcome.release.counts['ratings']} ratings.",
+                f"stimuli from {outcome.release.method_config['ratings']['count']} "
+                f"{'choices' if study_is_pairwise(study) else 'ratings'}.",
             )
         else:
             messages.info(request, "The freeze runs on a worker; this page shows its progress.")

@@ -25,7 +25,6 @@ from django.utils import timezone
 from annotation.models import AnalysisRun, LabelRelease, Study
 from annotation.selectors.analysis import ratings_snapshot
 from annotation.services.analysis_options import (
-    analysis_options_clean,
     analysis_options_hash,
     pairwise_run,
     pipeline_run,
@@ -166,7 +165,7 @@ def analysis_run_execute(*, run: AnalysisRun) -> AnalysisRun:
                 progress=progress,
             )
             run.release = release
-            run.ratings_count = release.counts["ratings"]
+            run.ratings_count = release.method_config["ratings"]["count"]
             run.ratings_last_id = release.method_config["ratings"]["last_id"]
             run.summary = {"release": release.version, "counts": release.counts}
         elif study_is_pairwise(run.study):
@@ -250,8 +249,12 @@ def release_freeze_request(
     *, study: Study, options: Mapping | None, created_by: AbstractBaseUser | None = None
 ) -> FreezeOutcome:
     """Freeze now when the study is small, else queue a freeze run for a worker."""
-    clean = analysis_options_clean(data=options)
-    fingerprint = study_ratings_required(study=study)
+    clean = study_options_clean(study=study, data=options)
+    fingerprint = (
+        study_choices_required(study=study)
+        if study_is_pairwise(study)
+        else study_ratings_required(study=study)
+    )
     user = created_by if created_by is not None and created_by.is_authenticated else None
     if fingerprint.count <= inline_max_ratings():
         return FreezeOutcome(release=release_freeze(study=study, options=clean, created_by=user))

@@ -30,6 +30,8 @@ from annotation.selectors.ratings import ratings_long_format
 from annotation.services.release_croissant import column_type
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from analysis.pipeline import PipelineResult
     from annotation.services.release_contents import PackedStimulus
 
@@ -74,6 +76,13 @@ RAW_COLUMN_DOCS = {
     "created_at": "when the rating was stored (ISO 8601, UTC, milliseconds)",
 }
 FILES = {"mos": "mos.csv", "raw": "raw.csv", "sidecar": "release.json"}
+# A pairwise study's release keeps its scaled scores where a ratings release keeps its MOS
+# (LabelRelease.mos_file, mos_sha256) and its raw choices where one keeps its raw ratings
+# (raw_file, raw_sha256), so versions, hashes, downloads and the restore checks are one path.
+PAIRWISE_FILES = {"mos": "scores.csv", "raw": "choices.csv", "sidecar": "release.json"}
+# The per-stimulus table benchmark retrains read (mos_<key> hold the JOD scores).
+TRAINING_MANIFEST = "manifest.csv"
+RELEASE_KIND_PAIRWISE = "pairwise"
 PACKAGE_FILE = "dataset.zip"
 
 RELEASE_BASE_COLUMNS = (
@@ -350,6 +359,158 @@ def mos_csv(mos: MosTable, folder: str) -> bytes:
     return csv_bytes([[value(r, c) for c in mos.columns] for r in mos.rows], tuple(mos.columns))
 
 
+# --- pairwise scores -----------------------------------------------------------------------
+
+SCORE_COLUMNS = (
+    "dimension",
+    "group",
+    "stimulus_id",
+    "name",
+    "image",
+    "generator",
+    "prompt",
+    "prompt_group",
+    "score",
+    "se",
+    "ci_low",
+    "ci_high",
+    "comparisons",
+    "wins",
+)
+SCORE_COLUMN_DOCS = {
+    "dimension": "dimension key",
+    "group": "comparison group: only stimuli of one group were compared with each other",
+    "stimulus_id": "id of the stimulus in this site (left/right in the choices CSV)",
+    "name": "the image's file name as imported",
+    "image": "the stored image, relative to the folder of this CSV",
+    "generator": "model that generated the image",
+    "prompt": "text prompt",
+    "prompt_group": "id shared by images generated from the same prompt",
+    "score": "scaled score in method_config.unit (JOD: a difference of 1 means 75 % of "
+    "answers prefer the better stimulus); comparable within a group",
+    "se": "standard error of score (bootstrap over subjects; empty without a bootstrap)",
+    "ci_low": "lower end of the confidence interval of score (level: "
+    "method_config.options.confidence)",
+    "ci_high": "upper end of the confidence interval of score",
+    "comparisons": "number of scaled answers that showed this stimulus",
+    "wins": "answers preferring this stimulus (a 'no preference' counts half)",
+}
+CHOICE_COLUMN_DOCS = {
+    "subject": "subject label (no names are stored)",
+    "group": "comparison group the pair was drawn from",
+    "left": "stimulus id shown on the left (stimulus_id in the scores CSV)",
+    "right": "stimulus id shown on the right",
+    "choice": "left, right or none (no preference)",
+    "side": "where the pair's first stimulus, as the design served it, was shown",
+    "time": "response time in seconds",
+    "dimension": "dimension key",
+    "trial": "position of the trial in the subject's playlist (0-based)",
+    "too_fast": "1 when the answer came faster than the study's too-fast threshold",
+    "repeat": "1 for a repeated pair (sides swapped), the subject's consistency check",
+}
+
+
+@dataclass(frozen=True)
+class PairwiseScoresTable:
+    rows: list[dict]  # one per (dimension, group, stimulus), SCORE_COLUMNS
+    keys: list[str]  # dimensions, in the study's order
+
+
+def pairwise_scores_build(
+    *, study: Study, scores: pd.DataFrame, keys: list[str]
+) -> PairwiseScoresTable:
+    """The pipeline's scores joined to the stimuli's facts, in dimension, group, id order."""
+    facts = {
+        str(row[0]): row
+        for row in study.stimuli.values_list(
+            "id", "original_name", "image", "generator", "prompt", "prompt_group"
+        )
+    }
+    order = {key: index for index, key in enumerate(keys)}
+    rows = []
+    for rec in scores.itertuples(index=False):
+        pk, name, image, generator, prompt, group = facts[str(rec.stimulus)]
+        rows.append(
+            {
+                "dimension": rec.dimension,
+                "group": rec.group,
+                "stimulus_id": pk,
+                "name": name,
+                "image": image,
+                "generator": generator,
+                "prompt": prompt,
+                "prompt_group": group,
+                "score": rec.score,
+                "se": rec.se,
+                "ci_low": rec.ci_low,
+                "ci_high": rec.ci_high,
+                "comparisons": int(rec.comparisons),
+                "wins": rec.wins,
+            }
+        )
+    rows.sort(key=lambda r: (order.get(r["dimension"], len(order)), r["group"], r["stimulus_id"]))
+    return PairwiseScoresTable(rows=rows, keys=keys)
+
+
+def _score_value(row: dict, column: str, folder: str):
+    if column == "image":
+        return release_relative_path(name=row["image"], release_dir=folder)
+    if column in ("score", "se", "ci_low", "ci_high", "wins"):
+        return _float(row[column])
+    return row[column]
+
+
+def pairwise_scores_csv(table: PairwiseScoresTable, folder: str) -> bytes:
+    return csv_bytes(
+        ([_score_value(r, c, folder) for c in SCORE_COLUMNS] for r in table.rows), SCORE_COLUMNS
+    )
+
+
+def training_manifest_csv(table: PairwiseScoresTable, folder: str) -> bytes:
+    """One row per stimulus scored on every dimension, as a MOS CSV: ``mos_<key>`` is its
+    score (JOD) on <key> and ``mos`` the first dimension's, so benchmark retrains read a
+    pairwise release exactly as a ratings one."""
+    cells: dict[int, dict] = {}
+    for row in table.rows:
+        cell = cells.setdefault(row["stimulus_id"], {"facts": row})
+        cell[f"mos_{row['dimension']}"] = row["score"]
+    columns = [
+        *RELEASE_BASE_COLUMNS,
+        "mos",
+        *(f"mos_{key}" for key in table.keys),
+    ]
+    out = []
+    for pk in sorted(cells):
+        cell, facts = cells[pk], cells[pk]["facts"]
+        scores = [cell.get(f"mos_{key}") for key in table.keys]
+        if any(s is None or not math.isfinite(float(s)) for s in scores):
+            continue
+        out.append(
+            [
+                pk,
+                release_relative_path(name=facts["image"], release_dir=folder),
+                facts["name"],
+                facts["generator"],
+                facts["prompt"],
+                facts["prompt_group"],
+                _float(scores[0]),
+                *(_float(s) for s in scores),
+            ]
+        )
+    return csv_bytes(out, columns)
+
+
+def release_tables(table: MosTable | PairwiseScoresTable, folder: str) -> dict[str, bytes]:
+    """The release's table files by name: first the one kept in mos_file (and hashed in
+    mos_sha256), then files derived from it (hashed in method_config.derived_files)."""
+    if isinstance(table, PairwiseScoresTable):
+        return {
+            PAIRWISE_FILES["mos"]: pairwise_scores_csv(table, folder),
+            TRAINING_MANIFEST: training_manifest_csv(table, folder),
+        }
+    return {FILES["mos"]: mos_csv(table, folder)}
+
+
 # --- sidecar ------------------------------------------------------------------------------
 
 
@@ -373,14 +534,35 @@ def _header(name: str) -> list[str]:
     return next(csv.reader([line])) if line else []
 
 
+def release_is_pairwise(release: LabelRelease) -> bool:
+    return release.method_config.get("kind") == RELEASE_KIND_PAIRWISE
+
+
+def release_file_labels(release: LabelRelease) -> dict[str, str]:
+    """What release.json calls the files in mos_file and raw_file: scores and choices for
+    a pairwise release."""
+    if release_is_pairwise(release):
+        return {"mos": "scores", "raw": "choices"}
+    return {"mos": "mos", "raw": "raw"}
+
+
 def release_sidecar(*, release: LabelRelease) -> dict:
     """Everything needed to trace and check a release, derived from its immutable row."""
-    files = {"mos": {"name": release.mos_file.name, "sha256": release.mos_sha256}}
+    label = release_file_labels(release)
+    files = {label["mos"]: {"name": release.mos_file.name, "sha256": release.mos_sha256}}
     if release.raw_file:
-        files["raw"] = {"name": release.raw_file.name, "sha256": release.raw_sha256}
-    columns = {"mos": columns_documented(_header(release.mos_file.name))}
-    if release.raw_file:
-        columns["raw"] = dict(RAW_COLUMN_DOCS)
+        files[label["raw"]] = {"name": release.raw_file.name, "sha256": release.raw_sha256}
+    for name, digest in (release.method_config.get("derived_files") or {}).items():
+        files[name.removesuffix(".csv")] = {
+            "name": f"{release_folder(release)}/{name}",
+            "sha256": digest,
+        }
+    if release_is_pairwise(release):
+        columns = {"scores": dict(SCORE_COLUMN_DOCS), "choices": dict(CHOICE_COLUMN_DOCS)}
+    else:
+        columns = {"mos": columns_documented(_header(release.mos_file.name))}
+        if release.raw_file:
+            columns["raw"] = dict(RAW_COLUMN_DOCS)
     return {
         "release": {
             "id": release.pk,

@@ -34,7 +34,12 @@ from django.utils import timezone
 
 from annotation.models import LabelRelease, Subject
 from annotation.services.release_contents import contents_read
-from annotation.services.release_formats import StagedFile, package_name, staging_dir
+from annotation.services.release_formats import (
+    StagedFile,
+    package_name,
+    release_is_pairwise,
+    staging_dir,
+)
 from annotation.services.release_package_writer import PackageWriter
 from annotation.services.release_zip import PackageZip
 from common.files import sha256_of
@@ -85,6 +90,13 @@ def release_package_request(
 ) -> LabelRelease:
     """Record the licence, citation and chosen demographics, then build the package on a
     worker (``inline``: now, in this process). Refused while a build is under way."""
+    if release_is_pairwise(release):
+        # Its datasheet, croissant.json and import back are not written yet: refusing beats
+        # a package whose mos.csv and ratings.csv misread the scores and choices.
+        raise ValidationError(
+            f"Release v{release.version} is a pairwise release; dataset packages of pairwise "
+            "releases are not available yet (download its scores and choices CSVs instead)."
+        )
     chosen = sorted({str(field).strip() for field in demographics if str(field).strip()})
     unknown = sorted(set(chosen) - set(demographic_fields(release=release)))
     if unknown:

@@ -45,6 +45,7 @@ from annotation.services.analysis_options import (
 from annotation.services.release_formats import (
     FILES,
     MosTable,
+    PairwiseScoresTable,
     RawCsvWriter,
     StagedFile,
     mos_table_build,
@@ -109,6 +110,12 @@ def release_freeze(
     written when the options or the ratings are refused (ValidationError)."""
     from annotation.services.analysis_digest import reliability_table
 
+    if study.scale_type == Study.ScaleType.PAIRWISE:
+        from annotation.services.release_pairwise import pairwise_release_freeze
+
+        return pairwise_release_freeze(
+            study=study, options=options, created_by=created_by, progress=progress
+        )
     clean = analysis_options_clean(data=options)
     expected = study_ratings_required(study=study)
     staged = staging_dir() / f"raw-{uuid.uuid4().hex}.csv"
@@ -222,16 +229,18 @@ def release_write(
     *,
     study: Study,
     source: str,
-    mos: MosTable,
+    mos: MosTable | PairwiseScoresTable,
     method_config: dict,
     counts: dict,
     created_by: AbstractBaseUser | None = None,
     raw: Path | None = None,
     raw_sha256: str = "",
+    raw_name: str = FILES["raw"],
     written: list[str] | None = None,
 ) -> LabelRelease:
-    """Write release v<next> of ``study``: the MOS CSV, the raw ratings (a staged file,
-    moved into place) when there are any, and the release.json sidecar. On failure every
+    """Write release v<next> of ``study``: the MOS CSV (a pairwise study's scores CSV and
+    its training manifest), the raw ratings or choices (a staged file, moved into place as
+    ``raw_name``) when there are any, and the release.json sidecar. On failure every
     file written is deleted; names written are also appended to ``written``, so a caller
     whose own transaction fails later can delete them too."""
     stored: list[str] = []
@@ -240,7 +249,16 @@ def release_write(
             # Concurrent freezes of one study queue here; each then sees the other's version.
             list(Study.objects.select_for_update().filter(pk=study.pk).values_list("pk"))
             version = (study.releases.aggregate(top=Max("version"))["top"] or 0) + 1
-            data = release_formats.mos_csv(mos, release_dir(study_id=study.pk, version=version))
+            folder = release_dir(study_id=study.pk, version=version)
+            tables = release_formats.release_tables(mos, folder)
+            (main_name, data), *derived = tables.items()
+            if derived:
+                method_config = {
+                    **method_config,
+                    "derived_files": {
+                        name: hashlib.sha256(content).hexdigest() for name, content in derived
+                    },
+                }
             release = LabelRelease(
                 study=study,
                 version=version,
@@ -251,11 +269,14 @@ def release_write(
                 counts=counts,
                 created_by=created_by,
             )
-            release.mos_file.save(FILES["mos"], ContentFile(data), save=False)
+            release.mos_file.save(main_name, ContentFile(data), save=False)
             stored.append(release.mos_file.name)
+            for name, content in derived:
+                default_storage.delete(f"{folder}/{name}")  # left by a crashed write
+                stored.append(default_storage.save(f"{folder}/{name}", ContentFile(content)))
             if raw is not None:
                 with StagedFile(raw.open("rb"), name=str(raw)) as handle:
-                    release.raw_file.save(FILES["raw"], handle, save=False)
+                    release.raw_file.save(raw_name, handle, save=False)
                 stored.append(release.raw_file.name)
             release.save()
             # A file left here by a crashed write must not pose as this release's sidecar.
@@ -284,17 +305,24 @@ class ReleaseDownload:
 
 
 def release_download_open(*, release: LabelRelease, what: str) -> ReleaseDownload:
-    """The stored file, as written with the release (never regenerated)."""
+    """The stored file, as written with the release (never regenerated). A pairwise
+    release's scores and choices are its "mos" and "raw" files (either name works)."""
     prefix = f"{release.study.slug}-v{release.version}"
+    labels = release_formats.release_file_labels(release)
+    what = {label: slot for slot, label in labels.items()}.get(what, what)
     if what == "mos":
         return ReleaseDownload(
-            media_open(release.mos_file.name), f"{prefix}-mos.csv", "text/csv; charset=utf-8"
+            media_open(release.mos_file.name),
+            f"{prefix}-{labels['mos']}.csv",
+            "text/csv; charset=utf-8",
         )
     if what == "raw":
         if not release.raw_file:
             raise ValidationError("This release has no raw ratings (an imported database).")
         return ReleaseDownload(
-            media_open(release.raw_file.name), f"{prefix}-raw.csv", "text/csv; charset=utf-8"
+            media_open(release.raw_file.name),
+            f"{prefix}-{labels['raw']}.csv",
+            "text/csv; charset=utf-8",
         )
     if what == "package":
         if release.package_status != LabelRelease.PackageStatus.DONE or not release.package_file:

@@ -18,6 +18,11 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 
 from annotation.models import LabelRelease
+from annotation.services.release_formats import (
+    TRAINING_MANIFEST,
+    release_folder,
+    release_is_pairwise,
+)
 from benchmark.training.catalog import BACKBONES, PRETRAINED_WEIGHTS, package_weights_path
 from benchmark.training.config import SplitConfig
 from core.storage import media_cache, media_local_path, media_name, storage_is_local
@@ -44,10 +49,25 @@ SPLIT_FIELDS = tuple(f.name for f in dataclasses.fields(SplitConfig) if f.name !
 IMAGE_COLUMNS = ("image", "reference")
 
 
+def release_manifest_name(*, release: LabelRelease) -> str:
+    """The stored table a retrain reads: the MOS CSV, or for a pairwise release the
+    training manifest derived from its scores CSV (mos_<key> hold the JOD scores)."""
+    if TRAINING_MANIFEST in (release.method_config.get("derived_files") or {}):
+        return f"{release_folder(release)}/{TRAINING_MANIFEST}"
+    return release.mos_file.name
+
+
+def release_score_units(*, release: LabelRelease) -> str:
+    """What the learnt scores are in: JOD for a pairwise release, else the study's scale."""
+    if release_is_pairwise(release):
+        return str(release.method_config.get("unit") or "JOD")
+    return "MOS"
+
+
 def release_manifest_path(*, release: LabelRelease) -> Path:
     """The release's MOS CSV as a file on this machine, as stored: its image paths are
     relative to the release folder, so they resolve only where media is a local folder."""
-    return media_local_path(release.mos_file.name)
+    return media_local_path(release_manifest_name(release=release))
 
 
 def release_manifest_for_training(*, mos_name: str, dest: Path) -> Path:

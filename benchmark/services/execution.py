@@ -30,6 +30,7 @@ from benchmark.services.configs import (
     machine_config,
     media_relative,
     release_manifest_for_training,
+    release_manifest_name,
 )
 from benchmark.services.events import run_event
 from benchmark.services.results import sweep_finish_if_done
@@ -104,12 +105,11 @@ def _claim(*, run_id: int, hostname: str, device: str, task_id: str | None) -> A
         output_dir = media_workdir(run.output_dir)
         # The manifest whose images this machine opens is made after the claim, outside
         # the row lock (with media in a bucket it fetches the images): see _train.
+        manifest_name = release_manifest_name(release=run.release)
         config = machine_config(
-            base=run.config, manifest=Path(run.release.mos_file.name), output_dir=output_dir
+            base=run.config, manifest=Path(manifest_name), output_dir=output_dir
         )
-        return Attempt(
-            run.pk, run.attempts, config, output_dir, run.output_dir, run.release.mos_file.name
-        )
+        return Attempt(run.pk, run.attempts, config, output_dir, run.output_dir, manifest_name)
 
 
 class AttemptReporter:

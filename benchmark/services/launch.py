@@ -24,6 +24,7 @@ from benchmark.services.configs import (
     SPLIT_FIELDS,
     machine_config,
     release_manifest_path,
+    release_score_units,
     weights_path,
 )
 from benchmark.training.catalog import (
@@ -405,6 +406,8 @@ def sweep_launch(*, spec: SweepSpec, created_by: AbstractBaseUser | None) -> Ben
         "models": list(spec.models),
         "backbones": list(spec.backbones),
         "score_columns": plan[0].config["score_columns"],
+        # JOD for a pairwise release: its mos_<key> columns are scaled scores, not MOS.
+        "score_units": release_score_units(release=spec.release),
         "split": plan[0].config["split"],
         "repeats": spec.repeats,
         "seed": plan[0].seed,

@@ -1,0 +1,246 @@
+"""Releases of pairwise studies: choices and scores CSVs, hashes, reproducibility, downloads,
+versions, restore checks, and a benchmark retrain on the scaled scores."""
+
+import csv
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test import Client
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from annotation.models import LabelRelease, PairwiseChoice
+from annotation.services import release_formats
+from annotation.services.analysis_options import pairwise_run
+from annotation.services.analysis_runs import release_freeze_request
+from annotation.services.pair_exports import CHOICE_COLUMNS, choices_csv_stream
+from annotation.services.release_pairwise import frozen_choices_frame
+from annotation.services.releases import release_download_open, release_freeze
+from annotation.tests.pairwise_analysis_support import pairwise_study_with_choices
+from annotation.tests.test_releases import rated_study_create
+from benchmark.models import BenchmarkRun, BenchmarkSweep
+from benchmark.services import run_execute
+from benchmark.tests.factories import tiny_form
+from ops.services.stored_files import stored_files_mismatched, stored_files_read
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media")]
+
+OPTIONS = {"bootstrap_resamples": 20}
+
+
+@pytest.fixture
+def study():
+    return pairwise_study_with_choices(groups=4, per_group=4, subjects=6, dimensions=("match",))
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_csv(path: Path) -> list[dict]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_freeze_writes_choices_and_scores_with_their_sha256(study, media):
+    live = b"".join(choices_csv_stream(study=study))
+    release = release_freeze(study=study, options=OPTIONS)
+    folder = f"releases/{study.pk}/v1"
+    assert release.mos_file.name == f"{folder}/scores.csv"
+    assert release.raw_file.name == f"{folder}/choices.csv"
+    choices = (media / release.raw_file.name).read_bytes()
+    scores = (media / release.mos_file.name).read_bytes()
+    assert choices == live  # the live export's columns and rows, frozen
+    assert (sha(choices), sha(scores)) == (release.raw_sha256, release.mos_sha256)
+    assert next(csv.reader(io.StringIO(choices.decode()))) == list(CHOICE_COLUMNS)
+
+    rows = read_csv(media / release.mos_file.name)
+    assert list(rows[0]) == list(release_formats.SCORE_COLUMNS)
+    assert len(rows) == 16 and {r["group"] for r in rows} == {"p0", "p1", "p2", "p3"}
+    assert all(float(r["ci_low"]) < float(r["ci_high"]) and float(r["se"]) > 0 for r in rows)
+    stimulus = study.stimuli.get(pk=int(rows[0]["stimulus_id"]))
+    assert rows[0]["name"] == stimulus.original_name and rows[0]["prompt"] == stimulus.prompt
+    assert (media / folder / rows[0]["image"]).resolve() == Path(stimulus.image.path).resolve()
+
+    sidecar = json.loads((media / folder / "release.json").read_bytes())
+    assert sidecar["files"]["scores"]["sha256"] == release.mos_sha256
+    assert sidecar["files"]["choices"]["sha256"] == release.raw_sha256
+    manifest = (media / folder / "manifest.csv").read_bytes()
+    assert sidecar["files"]["manifest"]["sha256"] == sha(manifest)
+    assert set(sidecar["columns"]) == {"scores", "choices"}
+    config = release.method_config
+    assert config["kind"] == "pairwise" and config["unit"] == "JOD"
+    assert config["pairwise"]["grouping"] == study.pairwise_grouping
+    assert config["pairwise"]["design"] == study.pairwise_design
+    assert config["pipeline_options"]["bootstrap"]["n_resamples"] == 20
+    assert config["library"]["version"]
+    assert release.counts["choices"] == PairwiseChoice.objects.count()
+
+
+def test_the_frozen_choices_reproduce_the_frozen_scores(study, media):
+    release = release_freeze(study=study, options=OPTIONS)
+    again = pairwise_run(
+        options=release.method_config["options"],
+        choices_frame=frozen_choices_frame(media / release.raw_file.name),
+    )
+    stored = pd.read_csv(media / release.mos_file.name)
+    merged = stored.merge(
+        again.scores.astype({"stimulus": int}),
+        left_on=["dimension", "group", "stimulus_id"],
+        right_on=["dimension", "group", "stimulus"],
+        suffixes=("", "_again"),
+    )
+    assert len(merged) == len(stored)
+    assert merged["score"].to_numpy() == pytest.approx(merged["score_again"].to_numpy())
+
+
+def test_later_choices_never_change_a_release_and_a_second_freeze_is_v2(study, media):
+    first = release_freeze(study=study, options=OPTIONS)
+    before = (media / first.mos_file.name).read_bytes()
+    last = PairwiseChoice.objects.order_by("-id").first()
+    last.pk, last.trial_index = None, 999
+    last.save()
+    second = release_freeze(study=study, options=OPTIONS)
+    assert second.version == 2 and (media / first.mos_file.name).read_bytes() == before
+    assert second.counts["choices"] == first.counts["choices"] + 1
+    with connection.cursor() as cursor:
+        files = stored_files_read(cursor, {LabelRelease._meta.db_table})
+    assert len(files) == 4 and stored_files_mismatched(files, media) == []
+    (media / first.raw_file.name).write_bytes(b"tampered\n")
+    assert stored_files_mismatched(files, media) == [
+        f"study {study.pk} release v1 raw CSV ({first.raw_file.name}) differs from its stored "
+        "sha256"
+    ]
+
+
+def test_a_study_without_choices_is_refused_and_nothing_is_written(media):
+    from annotation.tests.pairwise_support import pairwise_study_create
+
+    empty = pairwise_study_create()
+    with pytest.raises(ValidationError, match="no pairwise choices"):
+        release_freeze_request(study=empty, options=None)
+    with pytest.raises(ValidationError, match="Unknown analysis option"):
+        release_freeze(study=empty, options={"screening": ["bt500"]})
+    assert not LabelRelease.objects.exists()
+    assert not list(media.glob("releases/*/v*/*"))
+
+
+def test_downloads_of_page_and_api_match_the_stored_sha256(study):
+    release_freeze_request(study=study, options=OPTIONS, created_by=study.owner)
+    release = study.releases.get()
+    client = Client()
+    client.force_login(study.owner)
+    for what, digest in {"scores": release.mos_sha256, "choices": release.raw_sha256}.items():
+        response = client.get(
+            reverse("research:release_download", args=[study.pk, release.version, what])
+        )
+        assert response.status_code == 200
+        assert f"-v1-{what}.csv" in response["Content-Disposition"]
+        assert sha(b"".join(response.streaming_content)) == digest
+    page = client.get(reverse("research:release_list", args=[study.pk])).content.decode()
+    assert "scores" in page and "choices" in page
+    download = release_download_open(release=release, what="mos")
+    assert download.filename.endswith("-v1-scores.csv")
+
+
+def test_ratings_releases_are_unchanged():
+    release = release_freeze(study=rated_study_create(subjects=5, stimuli=4), options=None)
+    assert release.mos_file.name.endswith("/mos.csv") and "kind" not in release.method_config
+    assert "derived_files" not in release.method_config
+
+
+def test_a_sweep_launched_on_a_pairwise_release_trains_on_the_scaled_scores(
+    admin_client, django_capture_on_commit_callbacks, media
+):
+    release = release_freeze(study=pairwise_study_with_choices(groups=4, per_group=4), options={})
+    form = tiny_form(release, score_columns="mos_match")
+    with django_capture_on_commit_callbacks(execute=False):
+        response = admin_client.post(reverse("benchmark:sweep_new"), form)
+    assert response.status_code == 302, response.context["form"].errors
+    sweep = BenchmarkSweep.objects.get()
+    assert sweep.parameters["score_units"] == "JOD"
+    run = sweep.runs.get()
+    assert run_execute(run_id=run.pk, hostname="w1") == "succeeded"
+    run.refresh_from_db()
+    assert run.status == BenchmarkRun.Status.SUCCEEDED
+    assert set(run.metrics["test"]) >= {"mos_match"}
+    manifest = read_csv(media / release_formats.release_folder(release) / "manifest.csv")
+    scores = {
+        int(r["stimulus_id"]): float(r["score"]) for r in read_csv(media / release.mos_file.name)
+    }
+    assert {int(r["stimulus_id"]): float(r["mos_match"]) for r in manifest} == scores
+
+
+def test_the_api_designs_a_pairwise_study_with_the_forms_checks():
+    from annotation.tests.factories import ResearcherFactory
+
+    api = APIClient()
+    api.force_login(ResearcherFactory())
+    body = {
+        "name": "Pairs",
+        "scale_type": "pairwise",
+        "pairwise_grouping": "column",
+        "pairwise_group_column": "scene",
+        "pairwise_design": "full",
+        "pairwise_no_preference": True,
+        "dimensions": [{"key": "match", "label": "Match", "question": "Which matches?"}],
+    }
+    created = api.post(reverse("api:study_create"), body, format="json")
+    assert created.status_code == 201, created.json()
+    study = created.json()
+    assert (study["scale_type"], study["pairwise_grouping"], study["pairwise_design"]) == (
+        "pairwise",
+        "column",
+        "full",
+    )
+    assert study["pairwise_group_column"] == "scene" and study["pairwise_no_preference"]
+    update = reverse("api:study_update", args=[study["id"]])
+    blank = api.post(update, {"pairwise_group_column": ""}, format="json")
+    assert blank.status_code == 400 and "needs the column's name" in str(blank.json())
+    unknown = api.post(update, {"pairwise_design": "greedy"}, format="json")
+    assert unknown.status_code == 400 and "pairwise_design" in unknown.json()
+    adaptive = api.post(
+        update, {"allocation": "adaptive", "allocation_targets": {"match": 0.5}}, format="json"
+    )
+    assert adaptive.status_code == 400 and "set allocation to balanced" in str(adaptive.json())
+
+
+def test_the_api_pages_the_choices_and_lists_a_pairwise_releases_files(study):
+    api = APIClient()
+    api.force_login(study.owner)
+    url = reverse("api:choice_list", args=[study.pk])
+    first = api.get(url, {"page_size": 5}).json()
+    assert first["count"] == PairwiseChoice.objects.count() and len(first["results"]) == 5
+    live = list(csv.DictReader(io.StringIO(b"".join(choices_csv_stream(study=study)).decode())))
+    row = first["results"][0]
+    assert list(row) == list(CHOICE_COLUMNS)
+    assert {k: str(v) for k, v in row.items() if k != "time"} == {
+        k: v for k, v in live[0].items() if k != "time"
+    }
+    assert row["time"] == pytest.approx(float(live[0]["time"]))
+
+    frozen = api.post(reverse("api:release_freeze", args=[study.pk]), OPTIONS, format="json")
+    assert frozen.status_code == 201, frozen.json()
+    release = study.releases.get()
+    assert release.method_config["options"]["bootstrap_resamples"] == 20
+    detail = api.get(reverse("api:release_detail", args=[study.pk, release.version])).json()
+    assert set(detail["files"]) == {"scores", "choices", "sidecar"}
+    for what, digest in {"scores": release.mos_sha256, "choices": release.raw_sha256}.items():
+        response = api.get(detail["files"][what], HTTP_ACCEPT="text/csv")
+        assert sha(b"".join(response.streaming_content)) == digest
+
+
+def test_packaging_a_pairwise_release_is_refused_in_one_line_and_records_nothing(study):
+    from annotation.services.release_package import release_package_request
+
+    release = release_freeze(study=study, options=OPTIONS)
+    with pytest.raises(ValidationError, match="pairwise releases are not available yet"):
+        release_package_request(release=release, licence="CC-BY-4.0", inline=True)
+    release.refresh_from_db()
+    assert (release.package_status, release.licence, release.package_file.name) == ("", "", "")

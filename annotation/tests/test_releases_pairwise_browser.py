@@ -1,0 +1,34 @@
+"""The releases page of a pairwise study in headless Chromium: freeze with the pairwise
+options, then the release lists its scores and choices CSVs with their sha256."""
+
+import os
+
+from annotation.models import LabelRelease
+from annotation.tests.pairwise_analysis_support import pairwise_study_with_choices
+from study_site.tests.browser import BROWSER_MARKS, browser_page
+
+pytestmark = BROWSER_MARKS
+
+
+def test_freezing_a_pairwise_study_lists_scores_and_choices(live_server, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    study = pairwise_study_with_choices(groups=3, per_group=4, subjects=5)
+    errors: list[str] = []
+    with browser_page(timeout_ms=20_000) as page:
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(f"{live_server.url}/accounts/login/")
+        page.fill("input[name=username]", study.owner.username)
+        page.fill("input[name=password]", "pw-for-tests")
+        page.click("button[type=submit]")
+        page.goto(f"{live_server.url}/studies/{study.pk}/releases/")
+        page.click("form[action$='/releases/freeze/'] button[type=submit]")
+        page.wait_for_selector("a:has-text('scores CSV')")
+        release = LabelRelease.objects.get(study=study)
+        text = page.text_content("table.grid")
+        assert release.mos_sha256 in text and release.raw_sha256 in text
+        assert "raw choices CSV" in text and "scores in JOD" in text
+        # The rated-trial target counts ratings, which a pairwise study has none of.
+        assert "Frozen below target" not in page.text_content("body")
+        if os.environ.get("SCREENSHOT_DIR"):
+            page.screenshot(path=os.path.join(os.environ["SCREENSHOT_DIR"], "pw-releases.png"))
+    assert errors == []
