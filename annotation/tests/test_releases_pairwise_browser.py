@@ -27,6 +27,9 @@ def test_freezing_a_pairwise_study_lists_scores_and_choices(live_server, setting
         text = page.text_content("table.grid")
         assert release.mos_sha256 in text and release.raw_sha256 in text
         assert "raw choices CSV" in text and "scores in JOD" in text
+        assert "Frozen from this study's choices" in text
+        intro = page.text_content("#releases-intro")
+        assert "raw choices and their scaled scores" in intro and "MOS" not in intro
         # The rated-trial target counts ratings, which a pairwise study has none of.
         assert "Frozen below target" not in page.text_content("body")
         if os.environ.get("SCREENSHOT_DIR"):
