@@ -317,40 +317,9 @@
     whenShown();
   }
 
-  // --- fullscreen: chosen on the instructions page, restored after a page load --------
-  // As on the rating page: a page load (the first pair, after a break) leaves full
-  // screen, and only a key press or a click may enter it again.
-  const resume = document.getElementById("fullscreen-resume");
-  const fullscreenToggle = document.getElementById("fullscreen-toggle");
-  const canFullscreen = Boolean(document.fullscreenEnabled && document.documentElement.requestFullscreen);
-  function wantsFullscreen() {
-    try { return sessionStorage.getItem("subject-fullscreen") === "1"; } catch (e) { return false; }
-  }
-  function enterFullscreen() {
-    resume.hidden = true;
-    document.removeEventListener("keydown", resumeOnKey, true);
-    shownAt = performance.now();  // the time to answer starts when the images can be seen
-    const asked = document.documentElement.requestFullscreen();
-    if (asked && asked.catch) asked.catch(function () {});
-  }
-  function resumeOnKey(event) {
-    if (event.key === "Escape") return;
-    event.preventDefault();
-    event.stopImmediatePropagation();
-    enterFullscreen();
-  }
-  if (canFullscreen) {
-    fullscreenToggle.hidden = false;
-    fullscreenToggle.addEventListener("click", function () {
-      if (document.fullscreenElement) document.exitFullscreen();
-      else enterFullscreen();
-      fullscreenToggle.blur();
-    });
-    if (wantsFullscreen() && !document.fullscreenElement) {
-      resume.querySelector("p").textContent = strings.fullscreenResume;
-      resume.hidden = false;
-      resume.addEventListener("click", enterFullscreen, { once: true });
-      document.addEventListener("keydown", resumeOnKey, true);
-    }
-  }
+  // --- fullscreen: restored after a page load (fullscreen_resume.js) -----------------
+  window.subjectFullscreen.setUp({
+    message: strings.fullscreenResume,
+    onEnter: function () { shownAt = performance.now(); },
+  });
 })();

@@ -456,40 +456,9 @@
     button.focus({ preventScroll: true });
   }
 
-  // --- fullscreen: chosen on the instructions page, restored after every page load ----
-  // A page load (the first trial, after a break) leaves fullscreen, and only a key press
-  // or a click may enter it again: the first one goes to that, not to the answers.
-  const resume = document.getElementById("fullscreen-resume");
-  const toggle = document.getElementById("fullscreen-toggle");
-  const canFullscreen = Boolean(document.fullscreenEnabled && document.documentElement.requestFullscreen);
-  function wantsFullscreen() {
-    try { return sessionStorage.getItem("subject-fullscreen") === "1"; } catch (e) { return false; }
-  }
-  function enterFullscreen() {
-    resume.hidden = true;
-    document.removeEventListener("keydown", resumeOnKey, true);
-    shownAt = performance.now();  // the time to answer starts when the image can be seen
-    const asked = document.documentElement.requestFullscreen();
-    if (asked && asked.catch) asked.catch(function () {});
-  }
-  function resumeOnKey(event) {
-    if (event.key === "Escape") return;
-    event.preventDefault();
-    event.stopImmediatePropagation();
-    enterFullscreen();
-  }
-  if (canFullscreen) {
-    toggle.hidden = false;
-    toggle.addEventListener("click", function () {
-      if (document.fullscreenElement) document.exitFullscreen();
-      else enterFullscreen();
-      toggle.blur();
-    });
-    if (wantsFullscreen() && !document.fullscreenElement) {
-      resume.querySelector("p").textContent = strings.fullscreenResume;
-      resume.hidden = false;
-      resume.addEventListener("click", enterFullscreen, { once: true });
-      document.addEventListener("keydown", resumeOnKey, true);
-    }
-  }
+  // --- fullscreen: restored after a page load (fullscreen_resume.js) -----------------
+  window.subjectFullscreen.setUp({
+    message: strings.fullscreenResume,
+    onEnter: function () { shownAt = performance.now(); },
+  });
 })();
