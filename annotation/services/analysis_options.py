@@ -299,22 +299,25 @@ LIBRARY_FIELDS = {
 
 def analysis_options_parse(*, data: Mapping | None) -> AnalysisOptions:
     """Defaults filled in, every value checked, unknown keys refused (a typo must not pass)."""
+    chosen = AnalysisOptions(**_given_values(data, option_specs(), kind=""))
+    _library_options(chosen, scale=None)  # the library's own checks, on the site's fields
+    return chosen
+
+
+def _given_values(data: Mapping | None, specs: Mapping, *, kind: str) -> dict[str, Any]:
+    """The given options, each cleaned by its spec; an unknown key is refused by name."""
     data = dict(data or {})
-    specs = option_specs()
     unknown = sorted(set(data) - set(specs))
     if unknown:
         raise ValidationError(
-            f"Unknown analysis option(s): {', '.join(map(str, unknown))}. "
+            f"Unknown analysis option(s){kind}: {', '.join(map(str, unknown))}. "
             f"Known options: {', '.join(specs)}."
         )
-    given: dict[str, Any] = {
+    return {
         name: _CLEANERS[spec.kind](name, spec, data[name])
         for name, spec in specs.items()
         if name in data
     }
-    chosen = AnalysisOptions(**given)
-    _library_options(chosen, scale=None)  # the library's own checks, on the site's fields
-    return chosen
 
 
 def analysis_options_clean(*, data: Mapping | None) -> dict:
@@ -579,20 +582,8 @@ PAIRWISE_LIBRARY_FIELDS = {
 
 def pairwise_options_parse(*, data: Mapping | None) -> PairwiseAnalysisOptions:
     """Defaults filled in, every value checked, unknown keys refused, as for ratings."""
-    data = dict(data or {})
-    specs = pairwise_option_specs()
-    unknown = sorted(set(data) - set(specs))
-    if unknown:
-        raise ValidationError(
-            f"Unknown analysis option(s) for a pairwise study: {', '.join(map(str, unknown))}. "
-            f"Known options: {', '.join(specs)}."
-        )
     chosen = PairwiseAnalysisOptions(
-        **{
-            name: _CLEANERS[spec.kind](name, spec, data[name])
-            for name, spec in specs.items()
-            if name in data
-        }
+        **_given_values(data, pairwise_option_specs(), kind=" for a pairwise study")
     )
     pairwise_pipeline_options_build(options=chosen.as_dict())
     return chosen
