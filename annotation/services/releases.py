@@ -271,20 +271,9 @@ def release_write(
             )
             release.mos_file.save(main_name, ContentFile(data), save=False)
             stored.append(release.mos_file.name)
-            for name, content in derived:
-                default_storage.delete(f"{folder}/{name}")  # left by a crashed write
-                stored.append(default_storage.save(f"{folder}/{name}", ContentFile(content)))
-            if raw is not None:
-                with StagedFile(raw.open("rb"), name=str(raw)) as handle:
-                    release.raw_file.save(raw_name, handle, save=False)
-                stored.append(release.raw_file.name)
+            _derived_and_raw_save(release, folder, derived, raw, raw_name, stored)
             release.save()
-            # A file left here by a crashed write must not pose as this release's sidecar.
-            name = sidecar_name(release=release)
-            default_storage.delete(name)
-            stored.append(
-                default_storage.save(name, ContentFile(release_formats.sidecar_bytes(release)))
-            )
+            _sidecar_save(release, stored)
     except BaseException:
         for name in stored:
             default_storage.delete(name)
@@ -292,6 +281,31 @@ def release_write(
     if written is not None:
         written.extend(stored)
     return release
+
+
+def _derived_and_raw_save(
+    release: LabelRelease,
+    folder: str,
+    derived: list[tuple[str, bytes]],
+    raw: Path | None,
+    raw_name: str,
+    stored: list[str],
+) -> None:
+    """The files beside the main table: derived tables, then the staged raw file."""
+    for name, content in derived:
+        default_storage.delete(f"{folder}/{name}")  # left by a crashed write
+        stored.append(default_storage.save(f"{folder}/{name}", ContentFile(content)))
+    if raw is not None:
+        with StagedFile(raw.open("rb"), name=str(raw)) as handle:
+            release.raw_file.save(raw_name, handle, save=False)
+        stored.append(release.raw_file.name)
+
+
+def _sidecar_save(release: LabelRelease, stored: list[str]) -> None:
+    # A file left here by a crashed write must not pose as this release's sidecar.
+    name = sidecar_name(release=release)
+    default_storage.delete(name)
+    stored.append(default_storage.save(name, ContentFile(release_formats.sidecar_bytes(release))))
 
 
 # --- downloads ----------------------------------------------------------------------------

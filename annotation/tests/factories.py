@@ -12,10 +12,14 @@ from annotation.services.subjects import token_hash
 
 
 def jpeg_bytes(
-    size: tuple[int, int] = (64, 48), colour: tuple[int, int, int] = (120, 80, 40)
+    size: tuple[int, int] = (64, 48),
+    colour: tuple[int, int, int] = (120, 80, 40),
+    tag: str = "",
 ) -> bytes:
+    """A plain JPEG; ``tag`` goes into its comment, so files of close colours (which JPEG
+    may encode to the same bytes) still differ."""
     buffer = io.BytesIO()
-    Image.new("RGB", size, colour).save(buffer, format="JPEG")
+    Image.new("RGB", size, colour).save(buffer, format="JPEG", comment=tag.encode())
     return buffer.getvalue()
 
 
@@ -76,7 +80,9 @@ class StimulusFactory(factory.django.DjangoModelFactory):
     sha256 = factory.Sequence(lambda n: f"{n:064x}")
     image = factory.LazyAttribute(
         lambda o: ContentFile(
-            jpeg_bytes(colour=(int(o.sha256[-2:], 16), 90, 30)), name=f"{o.sha256[-8:]}.jpg"
+            # Distinct bytes for distinct sha256 values: splits join identical files.
+            jpeg_bytes(colour=(int(o.sha256[-2:], 16), 90, 30), tag=o.sha256),
+            name=f"{o.sha256[-8:]}.jpg",
         )
     )
     generator = "GenA"
