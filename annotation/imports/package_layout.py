@@ -69,6 +69,14 @@ class DatasetPackage:
 
     def label_file(self, source: Path) -> Path:
         label = source if source.is_file() else source / "mos.csv"
+        if not label.is_file() and (source / "choices.csv").is_file():
+            # Its study would need subjects, sessions and choices, which this import does
+            # not recreate yet: refused before anything is read or stored.
+            raise _problem(
+                source.name,
+                "this is a pairwise dataset package (scores.csv, choices.csv); importing "
+                "pairwise packages is not available yet",
+            )
         if not label.is_file():
             raise _problem(source.name, f"no mos.csv in {source}: is this a dataset package?")
         return label

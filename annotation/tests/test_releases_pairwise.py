@@ -5,6 +5,7 @@ import csv
 import hashlib
 import io
 import json
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -236,11 +237,101 @@ def test_the_api_pages_the_choices_and_lists_a_pairwise_releases_files(study):
         assert sha(b"".join(response.streaming_content)) == digest
 
 
-def test_packaging_a_pairwise_release_is_refused_in_one_line_and_records_nothing(study):
+def test_a_pairwise_package_carries_pseudonymous_choices_scores_datasheet_and_croissant(
+    study, tmp_path
+):
     from annotation.services.release_package import release_package_request
 
     release = release_freeze(study=study, options=OPTIONS)
-    with pytest.raises(ValidationError, match="pairwise releases are not available yet"):
-        release_package_request(release=release, licence="CC-BY-4.0", inline=True)
-    release.refresh_from_db()
-    assert (release.package_status, release.licence, release.package_file.name) == ("", "", "")
+    packaged = release_package_request(release=release, licence="CC-BY-4.0", inline=True)
+    assert packaged.package_status == LabelRelease.PackageStatus.DONE, packaged.package_error
+    with zipfile.ZipFile(packaged.package_file.path) as archive:
+        archive.extractall(tmp_path)
+    folder = tmp_path / f"{study.slug}-v1"
+    names = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+    assert {"scores.csv", "choices.csv", "subjects.csv", "README.md", "croissant.json"} <= names
+    assert not names & {"mos.csv", "ratings.csv"}
+    assert sha((folder / "SHA256SUMS").read_bytes()) and all(
+        sha((folder / name).read_bytes()) == digest
+        for digest, name in (
+            line.split("  ") for line in (folder / "SHA256SUMS").read_text().splitlines()
+        )
+    )
+    frozen = read_csv(Path(release.raw_file.path))
+    choices = read_csv(folder / "choices.csv")
+    assert list(choices[0]) == list(CHOICE_COLUMNS) and len(choices) == len(frozen)
+    pseudonym = {row["subject"]: p["subject"] for row, p in zip(frozen, choices, strict=True)}
+    assert len(set(pseudonym.values())) == len(pseudonym) and not set(pseudonym) & set(
+        pseudonym.values()
+    )
+    unchanged = [c for c in CHOICE_COLUMNS if c != "subject"]
+    assert [[r[c] for c in unchanged] for r in choices] == [
+        [r[c] for c in unchanged] for r in frozen
+    ]
+    subjects = read_csv(folder / "subjects.csv")
+    assert {r["subject"] for r in subjects} == set(pseudonym.values())
+    assert sum(int(r["choices"]) for r in subjects) == len(choices)
+    stored_scores = read_csv(Path(release.mos_file.path))
+    scores = read_csv(folder / "scores.csv")
+    assert [(r["stimulus_id"], r["group"], r["score"], r["se"]) for r in scores] == [
+        (r["stimulus_id"], r["group"], r["score"], r["se"]) for r in stored_scores
+    ]
+    assert all((folder / r["image"]).is_file() for r in scores)
+    # The package's choices reproduce its scores with the release's options.
+    result = pairwise_run(
+        options=release.method_config["options"],
+        choices_frame=frozen_choices_frame(folder / "choices.csv"),
+    )
+    by_cell = {(r.dimension, r.group, str(r.stimulus)): r.score for r in result.scores.itertuples()}
+    for row in scores:
+        cell = (row["dimension"], row["group"], row["stimulus_id"])
+        assert by_cell[cell] == pytest.approx(float(row["score"]), abs=1e-9)
+    readme = (folder / "README.md").read_text()
+    design = release.method_config["pairwise"]
+    for fact in (
+        "two-alternative forced choice (2AFC)",
+        f"Pair design: {design['design']}",
+        f"Scaling method: {design['scaling']}; unit JOD",
+        f"{release.counts['subjects']} subjects made {release.counts['choices']} choices",
+        f"{release.counts['groups']} (dimension, group)",
+        "`scores.csv`",
+    ):
+        assert fact in readme
+    assert "mos.csv" not in readme and "ratings.csv" not in readme
+    croissant = json.loads((folder / "croissant.json").read_text())
+    record_sets = {
+        r["name"]: {f["name"]: f["dataType"] for f in r["field"]} for r in croissant["recordSet"]
+    }
+    assert record_sets["choices"] == {
+        **dict.fromkeys(CHOICE_COLUMNS, "sc:Text"),
+        **dict.fromkeys(("left", "right", "trial", "repeat"), "sc:Integer"),
+        "time": "sc:Float",
+    }
+    assert record_sets["scores"]["score"] == record_sets["scores"]["se"] == "sc:Float"
+    assert record_sets["scores"]["comparisons"] == "sc:Integer"
+    sidecar = json.loads((folder / "release.json").read_text())
+    assert sidecar["study"]["pairwise"] == design
+    assert not set(pseudonym) & set((folder / "release.json").read_text().split('"'))
+
+
+def test_importing_a_pairwise_package_is_refused_in_one_line_and_stores_nothing(study, tmp_path):
+    from annotation.imports.errors import ImportRejected
+    from annotation.models import Stimulus, Study
+    from annotation.services.imports import external_import
+    from annotation.services.release_package import release_package_request
+
+    release = release_freeze(study=study, options=OPTIONS)
+    packaged = release_package_request(release=release, inline=True)
+    with zipfile.ZipFile(packaged.package_file.path) as archive:
+        archive.extractall(tmp_path)
+    before = (Study.objects.count(), Stimulus.objects.count(), LabelRelease.objects.count())
+    with pytest.raises(ImportRejected) as refused:
+        external_import(
+            layout="dataset-package", source=tmp_path / f"{study.slug}-v1", name="Again"
+        )
+    assert refused.value.messages == [
+        f"file ({study.slug}-v1): this is a pairwise dataset package (scores.csv, "
+        "choices.csv); importing pairwise packages is not available yet"
+    ]
+    after = (Study.objects.count(), Stimulus.objects.count(), LabelRelease.objects.count())
+    assert after == before
