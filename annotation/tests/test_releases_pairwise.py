@@ -16,7 +16,7 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from annotation.models import LabelRelease, PairwiseChoice
+from annotation.models import LabelRelease, PairwiseChoice, Study
 from annotation.services import release_formats
 from annotation.services.analysis_options import pairwise_run
 from annotation.services.analysis_runs import release_freeze_request
@@ -314,24 +314,121 @@ def test_a_pairwise_package_carries_pseudonymous_choices_scores_datasheet_and_cr
     assert not set(pseudonym) & set((folder / "release.json").read_text().split('"'))
 
 
-def test_importing_a_pairwise_package_is_refused_in_one_line_and_stores_nothing(study, tmp_path):
-    from annotation.imports.errors import ImportRejected
-    from annotation.models import Stimulus, Study
-    from annotation.services.imports import external_import
+def _unpacked_package(study, tmp_path) -> tuple[LabelRelease, Path]:
     from annotation.services.release_package import release_package_request
 
     release = release_freeze(study=study, options=OPTIONS)
     packaged = release_package_request(release=release, inline=True)
+    assert packaged.package_status == LabelRelease.PackageStatus.DONE, packaged.package_error
     with zipfile.ZipFile(packaged.package_file.path) as archive:
         archive.extractall(tmp_path)
-    before = (Study.objects.count(), Stimulus.objects.count(), LabelRelease.objects.count())
+    return release, tmp_path / f"{study.slug}-v1"
+
+
+def test_a_pairwise_package_imports_back_to_the_same_choices_and_scores(study, tmp_path):
+    from annotation.services.imports import external_import
+
+    release, folder = _unpacked_package(study, tmp_path)
+    imported = external_import(layout="dataset-package", source=folder, name="Again").study
+    fields = ("scale_type", "pairwise_design", "pairwise_grouping", "pairwise_group_column")
+    fields += ("pairwise_no_preference",)
+    assert [getattr(imported, f) for f in fields] == [getattr(study, f) for f in fields]
+    assert (
+        imported.scale_type == "pairwise"
+        and not LabelRelease.objects.filter(study=imported).exists()
+    )
+    assert list(imported.dimensions.values_list("key", "question")) == list(
+        study.dimensions.values_list("key", "question")
+    )
+    # The import inserts the images in scores.csv's order: the n-th new id is its n-th id.
+    packaged_ids = list(dict.fromkeys(r["stimulus_id"] for r in read_csv(folder / "scores.csv")))
+    new = list(imported.stimuli.order_by("id").values_list("id", "prompt_group", "prompt"))
+    old = {
+        str(pk): (g, p) for pk, g, p in study.stimuli.values_list("id", "prompt_group", "prompt")
+    }
+    assert [(g, p) for _, g, p in new] == [old[pk] for pk in packaged_ids]
+    old_of_new = {str(pk): packaged for (pk, _, _), packaged in zip(new, packaged_ids, strict=True)}
+    packaged = read_csv(folder / "choices.csv")
+    again = list(csv.DictReader(io.StringIO(b"".join(choices_csv_stream(study=imported)).decode())))
+    for row in again:
+        row["left"], row["right"] = old_of_new[row["left"]], old_of_new[row["right"]]
+    assert again == packaged  # the same choices, under the package's pseudonyms
+    frozen = release_freeze(study=imported, options=OPTIONS)
+    before = {
+        (r["dimension"], r["group"], r["stimulus_id"]): r
+        for r in read_csv(Path(release.mos_file.path))
+    }
+    after = read_csv(Path(frozen.mos_file.path))
+    assert len(after) == len(before)
+    # The bootstrap draws subjects by their order, which pseudonyms change: se and the CI
+    # are those of the package's own choices.csv, the scores those of the original release.
+    package_run = pairwise_run(
+        options=release.method_config["options"],
+        choices_frame=frozen_choices_frame(folder / "choices.csv"),
+    ).scores
+    package_run["stimulus"] = package_run["stimulus"].astype(str)
+    by_cell = package_run.set_index(["dimension", "group", "stimulus"])
+    for row in after:
+        cell = (row["dimension"], row["group"], old_of_new[row["stimulus_id"]])
+        for column in ("score", "wins"):
+            assert float(row[column]) == pytest.approx(float(before[cell][column]), abs=1e-9)
+        for column in ("se", "ci_low", "ci_high"):
+            assert float(row[column]) == pytest.approx(by_cell.loc[cell, column], abs=1e-9)
+    assert frozen.counts == release.counts
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda rows: rows[3].update(left="999999"),
+            "row 4 (choices.csv): left names stimulus '999999', which is not in scores.csv",
+        ),
+        (
+            lambda rows: rows[0].update(choice="maybe"),
+            "row 1 (choices.csv): choice 'maybe' is not left, right or none",
+        ),
+        (
+            lambda rows: [row.pop("side") for row in rows],
+            "file (choices.csv): lacks column(s) side",
+        ),
+    ],
+    ids=["unknown-stimulus", "bad-choice", "missing-column"],
+)
+def test_a_bad_pairwise_package_is_refused_in_one_line_and_stores_nothing(
+    study, tmp_path, media, edit, message
+):
+    from annotation.imports.errors import ImportRejected
+    from annotation.models import Stimulus
+    from annotation.services.imports import external_import
+
+    _, folder = _unpacked_package(study, tmp_path)
+    rows = read_csv(folder / "choices.csv")
+    edit(rows)
+    frame = pd.DataFrame(rows)
+    frame.to_csv(folder / "choices.csv", index=False)
+    before = (Study.objects.count(), Stimulus.objects.count(), PairwiseChoice.objects.count())
+    media_before = sorted(p for p in media.rglob("*") if p.is_file())
     with pytest.raises(ImportRejected) as refused:
-        external_import(
-            layout="dataset-package", source=tmp_path / f"{study.slug}-v1", name="Again"
-        )
-    assert refused.value.messages == [
-        f"file ({study.slug}-v1): this is a pairwise dataset package (scores.csv, "
-        "choices.csv); importing pairwise packages is not available yet"
-    ]
-    after = (Study.objects.count(), Stimulus.objects.count(), LabelRelease.objects.count())
+        external_import(layout="dataset-package", source=folder, name="Again")
+    assert refused.value.messages == [message]
+    after = (Study.objects.count(), Stimulus.objects.count(), PairwiseChoice.objects.count())
     assert after == before
+    assert sorted(p for p in media.rglob("*") if p.is_file()) == media_before
+
+
+def test_the_import_command_says_what_a_pairwise_package_became(study, tmp_path):
+    from django.core.management import call_command
+
+    _, folder = _unpacked_package(study, tmp_path)
+    out = io.StringIO()
+    call_command(
+        "study", "import-external", layout="dataset-package", source=folder, name="Cmd", stdout=out
+    )
+    imported = Study.objects.get(slug="cmd")
+    choices = PairwiseChoice.objects.filter(session__subject__study=imported).count()
+    assert choices == len(read_csv(folder / "choices.csv"))
+    assert out.getvalue().strip() == (
+        f"Created study cmd (id {imported.pk}) with {imported.stimuli.count()} stimuli and "
+        f"{choices} pairwise choices; freeze a release to scale them."
+    )
