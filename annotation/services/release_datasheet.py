@@ -423,15 +423,23 @@ def _pairwise_subjects(facts: DatasheetFacts) -> list[str]:
 def _pairwise_labelling(facts: DatasheetFacts) -> list[str]:
     design = facts.pairwise
     options = facts.options
-    screening = options.get("screening")
+    outcome = (
+        "reported only, every subject is scaled"
+        if options.get("keep_rejected")
+        else "rejected subjects are left out of the scaling"
+    )
     return [
         "## Preprocessing and labelling: the scaled scores",
         "",
         f"- Scaling method: {design.get('scaling', '')}; unit {design.get('unit', 'JOD')} "
         "(just-objectionable differences: a difference of 1 means 75 % of answers prefer the "
         "better image). Scores are comparable within a group only.",
-        "- Subject screening: "
-        + (", ".join(screening) if isinstance(screening, list) and screening else "none")
+        "- Subject screening: a subject is rejected who changes preference on more than "
+        f"{options.get('max_repeat_inconsistency')} of swapped repeats, has more than "
+        f"{options.get('max_circular_share')} circular triads, or whose likelihood lies more "
+        f"than {options.get('outlier_distance')} IQRs below Q1; {outcome}.",
+        "- Answers flagged too fast: "
+        + ("kept" if options.get("keep_too_fast") else "left out")
         + ".",
         "- Analysis options (`python -m analysis pairwise choices.csv` with these reproduces "
         "`scores.csv`):",

@@ -295,6 +295,10 @@ def test_a_pairwise_package_carries_pseudonymous_choices_scores_datasheet_and_cr
         f"{release.counts['subjects']} subjects made {release.counts['choices']} choices",
         f"{release.counts['groups']} (dimension, group)",
         "`scores.csv`",
+        "changes preference on more than 0.4 of swapped repeats, has more than 0.15 circular "
+        "triads, or whose likelihood lies more than 1.5 IQRs below Q1; rejected subjects are "
+        "left out of the scaling",
+        "Answers flagged too fast: left out.",
     ):
         assert fact in readme
     assert "mos.csv" not in readme and "ratings.csv" not in readme
