@@ -436,3 +436,20 @@ def test_the_import_command_says_what_a_pairwise_package_became(study, tmp_path)
         f"Created study cmd (id {imported.pk}) with {imported.stimuli.count()} stimuli and "
         f"{choices} pairwise choices; freeze a release to scale them."
     )
+
+
+def test_mlcroissant_reads_the_choices_and_scores_of_a_pairwise_package(study, tmp_path):
+    mlc = pytest.importorskip("mlcroissant")
+    _, folder = _unpacked_package(study, tmp_path)
+    dataset = mlc.Dataset(jsonld=folder / "croissant.json")
+    choices = list(dataset.records(record_set="choices"))
+    packaged = read_csv(folder / "choices.csv")
+    assert len(choices) == len(packaged)
+    assert [(r["choices/left"], r["choices/choice"]) for r in choices[:5]] == [
+        (int(p["left"]), p["choice"].encode()) for p in packaged[:5]
+    ]
+    scores = list(dataset.records(record_set="scores"))
+    frozen = read_csv(folder / "scores.csv")
+    assert [r["scores/score"] for r in scores] == pytest.approx(
+        [float(r["score"]) for r in frozen], rel=1e-12
+    )
