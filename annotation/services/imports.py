@@ -22,6 +22,7 @@ from annotation.imports.external import layout_get, layouts_listed  # noqa: F401
 from annotation.imports.images import sha256_of
 from annotation.imports.manifest import ImportRow, manifest_read, rows_validate
 from annotation.models import ImportJob, LabelRelease, Study
+from annotation.services.pair_imports import package_choices_insert
 from annotation.services.release_formats import mos_table_external
 from annotation.services.releases import release_write
 from annotation.services.stimuli import files_delete, stimuli_files_write, stimuli_insert
@@ -38,6 +39,7 @@ class ImportResult:
     # Rows whose file is byte-identical to another's: {"row", "image", "same_file_as"}.
     duplicates: tuple[dict, ...] = ()
     unlabelled: int = 0
+    choices: int = 0  # pairwise choices of a pairwise dataset package
 
 
 def _duplicates(rows: list[ImportRow]) -> tuple[dict, ...]:
@@ -198,6 +200,15 @@ def external_import(
                 ),
                 rows=rows,
             )
+            if getattr(table, "choices", None):
+                # A pairwise package: its study gets the choices back, and its scores come
+                # from a freeze of them, not from an external release.
+                choices = package_choices_insert(
+                    study=study,
+                    choices=table.choices,
+                    stimulus_of=dict(zip(table.stimulus_ids, stimuli, strict=True)),
+                )
+                return ImportResult(study=study, created=len(stimuli), choices=choices)
             release, unlabelled = _external_release_write(
                 study=study,
                 keys=keys,

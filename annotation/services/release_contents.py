@@ -127,7 +127,8 @@ def contents_read(release: LabelRelease) -> PackageContents:
     if not keys:
         raise ValidationError("The release names no dimensions; it cannot be packaged.")
     stored_rows = list(stored_csv_rows(release.mos_file.name))
-    ids = [int(row["stimulus_id"]) for row in stored_rows]
+    # A pairwise scores.csv has one row per (dimension, group): each image is packed once.
+    ids = list(dict.fromkeys(int(row["stimulus_id"]) for row in stored_rows))
     stimuli = packed_stimuli(release=release, ids=ids)
     missing = [pk for pk in ids if pk not in stimuli]
     if missing:

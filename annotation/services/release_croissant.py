@@ -64,6 +64,11 @@ def column_type(column: str) -> str:
     if column.startswith(("mos", "std_", "ci95_", "expected_")) or column in (
         "score",
         "gold_score",
+        "se",
+        "ci_low",
+        "ci_high",
+        "wins",
+        "time",
     ):
         return "sc:Float"
     if column.startswith("n_") or column in (
@@ -79,6 +84,11 @@ def column_type(column: str) -> str:
         "response_time_ms",
         "rejected",
         "ratings",
+        "choices",
+        "comparisons",
+        "left",
+        "right",
+        "trial",
     ):
         return "sc:Integer"
     return "sc:Text"

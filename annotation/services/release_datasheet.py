@@ -20,7 +20,7 @@ from xml.sax.saxutils import escape
 from PIL import Image, ImageDraw
 
 from annotation.models import LabelRelease, RatingSession, Stimulus, Study
-from annotation.services.release_formats import dimension_descriptions
+from annotation.services.release_formats import dimension_descriptions, release_is_pairwise
 
 if TYPE_CHECKING:
     from annotation.services.release_contents import PackageContents
@@ -171,6 +171,8 @@ class DatasheetFacts:
     figures: list[tuple[str, str]] = field(default_factory=list)  # (dimension, stem)
     files: list[tuple[str, str]] = field(default_factory=list)  # (name, what it holds)
     display: list[str] = field(default_factory=list)
+    # A pairwise release: its design (method_config.pairwise), unit and scaling options.
+    pairwise: dict = field(default_factory=dict)
 
 
 def _table(header: list[str], rows: list[list]) -> list[str]:
@@ -228,8 +230,14 @@ def _heading_and_motivation(facts: DatasheetFacts) -> list[str]:
         "",
         facts.description or "(The study has no description.)",
         "",
-        "The images are AI-generated; human subjects rated their quality so that image-quality "
-        "models can be trained and evaluated on mean opinion scores (MOS).",
+        (
+            "The images are AI-generated; human subjects chose the better of two images, and "
+            "the choices were scaled to scores in JOD, so that image-quality models can be "
+            "trained and evaluated on them."
+            if facts.pairwise
+            else "The images are AI-generated; human subjects rated their quality so that "
+            "image-quality models can be trained and evaluated on mean opinion scores (MOS)."
+        ),
     ]
 
 
@@ -237,7 +245,13 @@ def _composition(facts: DatasheetFacts) -> list[str]:
     return [
         "## Composition",
         "",
-        f"- {facts.stimuli} rated images (`mos.csv`, one row each) from {len(facts.generators)} "
+        f"- {facts.stimuli} rated images "
+        + (
+            "(`scores.csv`, one row per image, dimension and group)"
+            if facts.pairwise
+            else "(`mos.csv`, one row each)"
+        )
+        + f" from {len(facts.generators)} "
         f"generator(s); {facts.image_to_image} made from a prompt image (image-to-image).",
         f"- {facts.prompts} distinct prompts in {facts.prompt_groups} prompt group(s).",
         f"- {facts.training} training (anchor) image(s) shown before rating and "
@@ -327,6 +341,14 @@ def _labelling(facts: DatasheetFacts) -> list[str]:
     return lines
 
 
+def _uses_distribution_maintenance(*, table: str) -> list[str]:
+    """``table``: the per-image CSV's stem (mos, or scores for a pairwise package)."""
+    return [
+        line.replace("mos", table) if line.startswith(("mos =", "image =")) else line
+        for line in USES_DISTRIBUTION_MAINTENANCE
+    ]
+
+
 USES_DISTRIBUTION_MAINTENANCE = [
     "## Uses",
     "",
@@ -351,14 +373,90 @@ USES_DISTRIBUTION_MAINTENANCE = [
 ]
 
 
+def _pairwise_collection(facts: DatasheetFacts) -> list[str]:
+    design = facts.pairwise
+    allowed = "allowed" if design.get("no_preference") else "not allowed (forced choice)"
+    grouping = design.get("grouping", "")
+    if design.get("group_column"):
+        grouping += f" (column `{design['group_column']}`)"
+    return [
+        "## Collection process",
+        "",
+        "- Method: pairwise comparison, two-alternative forced choice (2AFC): each trial "
+        "showed two images side by side and the subject chose the better one.",
+        f"- No-preference answer: {allowed}.",
+        f"- Pair design: {design.get('design', '')}; images grouped by {grouping}: only "
+        "images of one group were compared with each other.",
+        f"- Sessions of {facts.session_size} trials, a break every {facts.break_interval} "
+        "trials (0 = none).",
+        "",
+        "Dimensions and the question subjects answered:",
+        "",
+        *_table(
+            ["Dimension", "Label", "Question"],
+            [[d["key"], d["label"], d["question"]] for d in facts.dimensions],
+        ),
+        "",
+        "Instructions shown to subjects:",
+        "",
+        "> " + (facts.instructions or "(none)").replace("\n", "\n> "),
+    ]
+
+
+def _pairwise_subjects(facts: DatasheetFacts) -> list[str]:
+    counts = facts.counts
+    return [
+        f"- {counts.get('subjects', 0)} subjects made {counts.get('choices', 0)} choices on "
+        f"{counts.get('stimuli', 0)} images in {counts.get('groups', 0)} (dimension, group) "
+        f"cell(s); {counts.get('subjects_rejected', 0)} subjects were rejected by screening, "
+        f"{counts.get('subjects_kept', 0)} kept ({counts.get('choices_used', 0)} choices "
+        "scaled).",
+        "- Subjects appear under random pseudonyms made for this package (`subjects.csv`, "
+        "`choices.csv`); no names, e-mail addresses, IP addresses, invite tokens or "
+        "timestamps are included.",
+        "- Demographic fields included: "
+        + (", ".join(facts.demographics) if facts.demographics else "none")
+        + ".",
+    ]
+
+
+def _pairwise_labelling(facts: DatasheetFacts) -> list[str]:
+    design = facts.pairwise
+    options = facts.options
+    outcome = (
+        "reported only, every subject is scaled"
+        if options.get("keep_rejected")
+        else "rejected subjects are left out of the scaling"
+    )
+    return [
+        "## Preprocessing and labelling: the scaled scores",
+        "",
+        f"- Scaling method: {design.get('scaling', '')}; unit {design.get('unit', 'JOD')} "
+        "(just-objectionable differences: a difference of 1 means 75 % of answers prefer the "
+        "better image). Scores are comparable within a group only.",
+        "- Subject screening: a subject is rejected who changes preference on more than "
+        f"{options.get('max_repeat_inconsistency')} of swapped repeats, has more than "
+        f"{options.get('max_circular_share')} circular triads, or whose likelihood lies more "
+        f"than {options.get('outlier_distance')} IQRs below Q1; {outcome}.",
+        "- Answers flagged too fast: "
+        + ("kept" if options.get("keep_too_fast") else "left out")
+        + ".",
+        "- Analysis options (`python -m analysis pairwise choices.csv` with these reproduces "
+        "`scores.csv`):",
+        "",
+        *_table(["Option", "Value"], [[k, options[k]] for k in sorted(options)]),
+    ]
+
+
 def datasheet_markdown(facts: DatasheetFacts) -> str:
+    pairwise = bool(facts.pairwise)
     sections = [
         _heading_and_motivation(facts),
         _composition(facts),
-        _collection(facts),
-        ["## Subjects", "", *_subjects_text(facts)],
-        _labelling(facts),
-        USES_DISTRIBUTION_MAINTENANCE,
+        _pairwise_collection(facts) if pairwise else _collection(facts),
+        ["## Subjects", "", *(_pairwise_subjects(facts) if pairwise else _subjects_text(facts))],
+        _pairwise_labelling(facts) if pairwise else _labelling(facts),
+        _uses_distribution_maintenance(table="scores" if pairwise else "mos"),
     ]
     return "\n\n".join("\n".join(section) for section in sections) + "\n"
 
@@ -410,7 +508,15 @@ def datasheet_facts(
         figures=figures,
         files=files,
         display=_display_conditions(study),
+        pairwise=_pairwise_facts(release),
     )
+
+
+def _pairwise_facts(release: LabelRelease) -> dict:
+    config = release.method_config
+    if not release_is_pairwise(release):
+        return {}
+    return {**(config.get("pairwise") or {}), "unit": config.get("unit", "JOD")}
 
 
 def _scale_facts(study: Study) -> dict:

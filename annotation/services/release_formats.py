@@ -620,6 +620,7 @@ PACKAGE_COLUMN_DOCS = {
     "explanation": "why a training image deserves its expected scores (shown to subjects)",
     "subject": "random pseudonym made for this package (not the site's label)",
     "ratings": "number of this subject's ratings in ratings.csv",
+    "choices": "number of this subject's choices in choices.csv",
     "rejected": "1 when screening rejected the subject on at least one dimension",
     "rejected_on": "dimensions on which the subject was rejected (;-separated)",
     "reasons": "why (screening method and its numbers)",
@@ -669,6 +670,38 @@ def package_mos_value(column: str, row: dict, stimulus: PackedStimulus, keys: li
         value = stimulus.expected.get(column.removeprefix("expected_"))
         return "" if value is None else value
     return row.get(column, "")
+
+
+# scores.csv of a pairwise package: the frozen scores.csv with the package's image paths
+# and the stimulus facts an import needs to recreate the study.
+PACKAGE_SCORE_FACTS = ("sha256", "original_name", "settings", "role")
+
+
+def package_score_columns(*, has_reference: bool) -> list[str]:
+    scores = [c for c in SCORE_COLUMNS if c not in ("name", "image", "stimulus_id")]
+    return [
+        "name",
+        "image",
+        *(["prompt_image"] if has_reference else []),
+        "stimulus_id",
+        *PACKAGE_SCORE_FACTS,
+        *scores,
+    ]
+
+
+def package_score_value(column: str, row: dict, stimulus: PackedStimulus):
+    """One cell of a pairwise package's scores.csv (``row``: the frozen scores.csv's)."""
+    if column in ("name", "image", "prompt_image", "settings", *STIMULUS_TEXT_COLUMNS):
+        return package_mos_value(column, row, stimulus, [])
+    return row.get(column, "")
+
+
+def package_pairwise_described(columns: list[str], docs: dict[str, str]) -> dict:
+    """Croissant type and meaning of a pairwise package's scores.csv or choices.csv."""
+    return {
+        c: (column_type(c), PACKAGE_COLUMN_DOCS.get(c) or docs.get(c) or RAW_COLUMN_DOCS.get(c, ""))
+        for c in columns
+    }
 
 
 def package_anchor_columns(anchors: list[PackedStimulus], keys: list[str]) -> list[str]:

@@ -4,7 +4,9 @@ The package holds the images (``images/``, ``prompt_images/`` for image-to-image
 names derived from their content, ``mos.csv`` with relative paths and the columns of the
 published databases, ``ratings.csv`` and ``subjects.csv`` under random pseudonyms,
 ``anchors.csv`` (training and gold images without a MOS), the datasheet ``README.md`` with its figures,
-``croissant.json``, a sanitised ``release.json`` and ``SHA256SUMS``. It is built from the
+``croissant.json``, a sanitised ``release.json`` and ``SHA256SUMS``. A pairwise release's
+package has ``scores.csv`` (JOD, se, CI per image and group) and ``choices.csv`` (every
+choice, pseudonymous) in place of mos.csv and ratings.csv, and no MOS histograms. It is built from the
 release's stored files (never from live ratings), by a Celery task that reports progress
 on the release row; every file is copied into the zip in chunks, so a 20,000-image
 package is never in memory, and the archive's sha256 is recorded on the release.
@@ -90,13 +92,6 @@ def release_package_request(
 ) -> LabelRelease:
     """Record the licence, citation and chosen demographics, then build the package on a
     worker (``inline``: now, in this process). Refused while a build is under way."""
-    if release_is_pairwise(release):
-        # Its datasheet, croissant.json and import back are not written yet: refusing beats
-        # a package whose mos.csv and ratings.csv misread the scores and choices.
-        raise ValidationError(
-            f"Release v{release.version} is a pairwise release; dataset packages of pairwise "
-            "releases are not available yet (download its scores and choices CSVs instead)."
-        )
     chosen = sorted({str(field).strip() for field in demographics if str(field).strip()})
     unknown = sorted(set(chosen) - set(demographic_fields(release=release)))
     if unknown:
@@ -172,11 +167,17 @@ def release_package_build(*, release: LabelRelease, progress: Progress = progres
     try:
         writer = PackageWriter(release=release, contents=contents, package=package)
         writer.images(progress_scaled(progress, start=0.1, end=0.75))
-        writer.mos()
-        progress("pseudonymising ratings", 0.75, 1.0)
-        writer.ratings()
+        if release_is_pairwise(release):
+            writer.scores()
+            progress("pseudonymising choices", 0.75, 1.0)
+            writer.choices()
+        else:
+            writer.mos()
+            progress("pseudonymising ratings", 0.75, 1.0)
+            writer.ratings()
         progress("datasheet", 0.95, 1.0)
-        writer.figures_draw()
+        if not release_is_pairwise(release):  # JOD are relative: no fixed axis to bin on
+            writer.figures_draw()
         writer.metadata(reliability)
         package.close()
         progress("recording", 0.99, 1.0)
@@ -193,6 +194,8 @@ def _reliability(*, release: LabelRelease, progress: Progress) -> dict:
     release's options (which reproduces its MOS)."""
     if "reliability" in release.method_config:  # frozen with it (every release since issue 20)
         return release.method_config["reliability"]
+    if release_is_pairwise(release):
+        return {}  # split-half, ICC and alpha are measures of ratings
     options = release.method_config.get("options")
     if not release.raw_file or not options:
         return {}

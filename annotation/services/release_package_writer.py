@@ -1,7 +1,8 @@
 """Writing a dataset package's files into its zip, in order, remembering what each holds.
 
 Images first, then mos.csv and anchors.csv, ratings.csv and subjects.csv (under
-pseudonyms, :mod:`release_pseudonyms`), the figures, and last the files that describe the
+pseudonyms, :mod:`release_pseudonyms`; a pairwise release has scores.csv and choices.csv
+instead of mos.csv and ratings.csv), the figures, and last the files that describe the
 others: release.json, the datasheet README.md, croissant.json and SHA256SUMS.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import mimetypes
 
 from annotation.models import LabelRelease, Stimulus
+from annotation.services.pair_exports import CHOICE_COLUMNS
 from annotation.services.release_contents import PackageContents, PackedStimulus
 from annotation.services.release_croissant import CsvDescription, croissant_document
 from annotation.services.release_datasheet import (
@@ -20,7 +22,9 @@ from annotation.services.release_datasheet import (
     histogram_svg,
 )
 from annotation.services.release_formats import (
+    CHOICE_COLUMN_DOCS,
     RATING_COLUMNS,
+    SCORE_COLUMN_DOCS,
     csv_bytes,
     dimension_descriptions,
     package_anchor_columns,
@@ -28,10 +32,14 @@ from annotation.services.release_formats import (
     package_columns_described,
     package_mos_columns,
     package_mos_value,
+    package_pairwise_described,
+    package_score_columns,
+    package_score_value,
     package_subject_columns_described,
+    release_is_pairwise,
     release_sidecar,
 )
-from annotation.services.release_pseudonyms import ratings_chunks, subjects_table
+from annotation.services.release_pseudonyms import choices_chunks, ratings_chunks, subjects_table
 from annotation.services.release_zip import PackageZip, json_bytes
 from common.progress import Progress
 
@@ -121,11 +129,50 @@ class PackageWriter:
             "every rating (no training ratings), pseudonymous subjects",
             package_columns_described(list(RATING_COLUMNS), keys=self.contents.keys),
         )
+        self._subjects(counts, count_column="ratings")
+
+    def scores(self) -> None:
+        """A pairwise release's scores.csv: one row per (dimension, group, image)."""
+        columns = package_score_columns(has_reference=self.contents.has_reference)
+        rows = (
+            [
+                package_score_value(c, row, self.contents.stimuli[int(row["stimulus_id"])])
+                for c in columns
+            ]
+            for row in self.contents.stored_rows
+        )
+        self._csv(
+            "scores.csv",
+            columns,
+            rows,
+            what="one row per image and comparison group: paths, facts, scaled score (JOD), "
+            "standard error and confidence interval",
+            docs=package_pairwise_described(columns, SCORE_COLUMN_DOCS),
+        )
+        if self.contents.anchors:
+            self._anchors(self.contents.anchors)
+
+    def choices(self) -> None:
+        """choices.csv streamed under pseudonyms, then subjects.csv for the same pseudonyms."""
+        counts: dict[str, int] = {}
+        self.package.write_chunks(
+            "choices.csv", choices_chunks(self.release, self.pseudonym_of, counts)
+        )
+        self._described(
+            "choices.csv",
+            "every two-alternative choice, pseudonymous subjects; left and right are "
+            "stimulus_id values of scores.csv",
+            package_pairwise_described(list(CHOICE_COLUMNS), CHOICE_COLUMN_DOCS),
+        )
+        self._subjects(counts, count_column="choices")
+
+    def _subjects(self, counts: dict[str, int], *, count_column: str) -> None:
         columns, rows = subjects_table(
             release=self.release,
             pseudonym_of=self.pseudonym_of,
             rating_counts=counts,
             demographics=self.demographics,
+            count_column=count_column,
         )
         self._csv(
             "subjects.csv",
@@ -188,7 +235,12 @@ class PackageWriter:
         release, contents, study = self.release, self.contents, self.release.study
         return croissant_document(
             name=f"{study.slug}-v{release.version}",
-            description=f"{study.name}: human quality ratings (MOS) of AI-generated images.",
+            description=(
+                f"{study.name}: pairwise (2AFC) human preferences between AI-generated "
+                "images and their scaled scores (JOD)."
+                if release_is_pairwise(release)
+                else f"{study.name}: human quality ratings (MOS) of AI-generated images."
+            ),
             version=release.version,
             licence=release.licence,
             citation=release.citation,
@@ -239,4 +291,6 @@ def package_sidecar(
         "labels": study.scale_labels,
     }
     sidecar["study"]["dimensions"] = dimension_descriptions(study, config.get("dimensions", []))
+    if release_is_pairwise(release):
+        sidecar["study"]["pairwise"] = dict(config.get("pairwise") or {})
     return sidecar

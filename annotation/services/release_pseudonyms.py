@@ -1,4 +1,5 @@
-"""ratings.csv and subjects.csv of a dataset package: every subject under a pseudonym.
+"""ratings.csv (choices.csv for a pairwise release) and subjects.csv of a dataset package:
+every subject under a pseudonym.
 
 Pseudonyms are made at random for each package (stable within it, never derived from the
 label); session ids, rating ids and timestamps are dropped; demographic fields leave the
@@ -10,12 +11,13 @@ from __future__ import annotations
 import csv
 import io
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 
 from annotation.models import LabelRelease, Subject
+from annotation.services.pair_exports import CHOICE_COLUMNS
 from annotation.services.release_formats import RATING_COLUMNS
 from annotation.services.release_zip import csv_line
 
@@ -33,11 +35,11 @@ def _pseudonyms() -> Iterator[str]:
             yield candidate
 
 
-def _rating_positions(header: list[str]) -> list[int]:
-    missing = [c for c in RATING_COLUMNS if c not in header]
+def _positions(header: list[str], columns: Sequence[str]) -> list[int]:
+    missing = [c for c in columns if c not in header]
     if missing:
         raise ValidationError(f"The release's raw CSV lacks column(s) {', '.join(missing)}.")
-    return [header.index(c) for c in RATING_COLUMNS]
+    return [header.index(c) for c in columns]
 
 
 def ratings_chunks(
@@ -45,12 +47,30 @@ def ratings_chunks(
 ) -> Iterator[bytes]:
     """The stored raw CSV, row by row, under pseudonyms and without identifying columns;
     fills ``pseudonym_of`` (label -> pseudonym) and ``rating_counts`` as it goes."""
+    return pseudonymous_chunks(release, RATING_COLUMNS, pseudonym_of, rating_counts)
+
+
+def choices_chunks(
+    release: LabelRelease, pseudonym_of: dict[str, str], choice_counts: dict[str, int]
+) -> Iterator[bytes]:
+    """A pairwise release's frozen choices CSV under pseudonyms (its columns carry no
+    session, id or timestamp to drop)."""
+    return pseudonymous_chunks(release, CHOICE_COLUMNS, pseudonym_of, choice_counts)
+
+
+def pseudonymous_chunks(
+    release: LabelRelease,
+    columns: Sequence[str],
+    pseudonym_of: dict[str, str],
+    row_counts: dict[str, int],
+) -> Iterator[bytes]:
+    """The stored raw CSV's ``columns``, row by row, the subject under its pseudonym."""
     names = _pseudonyms()
-    yield csv_line(RATING_COLUMNS)
+    yield csv_line(columns)
     with default_storage.open(release.raw_file.name, "rb") as handle:
         reader = csv.reader(io.TextIOWrapper(handle, encoding="utf-8-sig", newline=""))
-        positions = _rating_positions(next(reader, []))
-        subject_at = RATING_COLUMNS.index("subject")
+        positions = _positions(next(reader, []), columns)
+        subject_at = list(columns).index("subject")
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         for count, row in enumerate(reader, start=1):
@@ -59,7 +79,7 @@ def ratings_chunks(
             if label not in pseudonym_of:
                 pseudonym_of[label] = next(names)
             values[subject_at] = subject = pseudonym_of[label]
-            rating_counts[subject] = rating_counts.get(subject, 0) + 1
+            row_counts[subject] = row_counts.get(subject, 0) + 1
             writer.writerow(values)
             if count % RATING_ROWS_PER_WRITE == 0:
                 yield buffer.getvalue().encode("utf-8")
@@ -83,9 +103,10 @@ def subjects_table(
     pseudonym_of: dict[str, str],
     rating_counts: dict[str, int],
     demographics: list[str],
+    count_column: str = "ratings",
 ) -> tuple[list[str], list[list]]:
     """subjects.csv's columns and rows: one per pseudonym, its screening outcome and the
-    demographic fields ticked."""
+    demographic fields ticked (``count_column``: ratings, or choices of a pairwise one)."""
     rejected = _rejections_by_subject(release)
     given = dict(
         Subject.objects.filter(study_id=release.study_id, label__in=list(pseudonym_of)).values_list(
@@ -109,4 +130,5 @@ def subjects_table(
                 ),
             ]
         )
-    return [*SUBJECT_COLUMNS, *demographics], rows
+    columns = [count_column if c == "ratings" else c for c in SUBJECT_COLUMNS]
+    return [*columns, *demographics], rows

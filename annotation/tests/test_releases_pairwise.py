@@ -5,6 +5,7 @@ import csv
 import hashlib
 import io
 import json
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +16,7 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from annotation.models import LabelRelease, PairwiseChoice
+from annotation.models import LabelRelease, PairwiseChoice, Study
 from annotation.services import release_formats
 from annotation.services.analysis_options import pairwise_run
 from annotation.services.analysis_runs import release_freeze_request
@@ -236,11 +237,219 @@ def test_the_api_pages_the_choices_and_lists_a_pairwise_releases_files(study):
         assert sha(b"".join(response.streaming_content)) == digest
 
 
-def test_packaging_a_pairwise_release_is_refused_in_one_line_and_records_nothing(study):
+def test_a_pairwise_package_carries_pseudonymous_choices_scores_datasheet_and_croissant(
+    study, tmp_path
+):
     from annotation.services.release_package import release_package_request
 
     release = release_freeze(study=study, options=OPTIONS)
-    with pytest.raises(ValidationError, match="pairwise releases are not available yet"):
-        release_package_request(release=release, licence="CC-BY-4.0", inline=True)
-    release.refresh_from_db()
-    assert (release.package_status, release.licence, release.package_file.name) == ("", "", "")
+    packaged = release_package_request(release=release, licence="CC-BY-4.0", inline=True)
+    assert packaged.package_status == LabelRelease.PackageStatus.DONE, packaged.package_error
+    with zipfile.ZipFile(packaged.package_file.path) as archive:
+        archive.extractall(tmp_path)
+    folder = tmp_path / f"{study.slug}-v1"
+    names = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+    assert {"scores.csv", "choices.csv", "subjects.csv", "README.md", "croissant.json"} <= names
+    assert not names & {"mos.csv", "ratings.csv"}
+    assert sha((folder / "SHA256SUMS").read_bytes()) and all(
+        sha((folder / name).read_bytes()) == digest
+        for digest, name in (
+            line.split("  ") for line in (folder / "SHA256SUMS").read_text().splitlines()
+        )
+    )
+    frozen = read_csv(Path(release.raw_file.path))
+    choices = read_csv(folder / "choices.csv")
+    assert list(choices[0]) == list(CHOICE_COLUMNS) and len(choices) == len(frozen)
+    pseudonym = {row["subject"]: p["subject"] for row, p in zip(frozen, choices, strict=True)}
+    assert len(set(pseudonym.values())) == len(pseudonym) and not set(pseudonym) & set(
+        pseudonym.values()
+    )
+    unchanged = [c for c in CHOICE_COLUMNS if c != "subject"]
+    assert [[r[c] for c in unchanged] for r in choices] == [
+        [r[c] for c in unchanged] for r in frozen
+    ]
+    subjects = read_csv(folder / "subjects.csv")
+    assert {r["subject"] for r in subjects} == set(pseudonym.values())
+    assert sum(int(r["choices"]) for r in subjects) == len(choices)
+    stored_scores = read_csv(Path(release.mos_file.path))
+    scores = read_csv(folder / "scores.csv")
+    assert [(r["stimulus_id"], r["group"], r["score"], r["se"]) for r in scores] == [
+        (r["stimulus_id"], r["group"], r["score"], r["se"]) for r in stored_scores
+    ]
+    assert all((folder / r["image"]).is_file() for r in scores)
+    # The package's choices reproduce its scores with the release's options.
+    result = pairwise_run(
+        options=release.method_config["options"],
+        choices_frame=frozen_choices_frame(folder / "choices.csv"),
+    )
+    by_cell = {(r.dimension, r.group, str(r.stimulus)): r.score for r in result.scores.itertuples()}
+    for row in scores:
+        cell = (row["dimension"], row["group"], row["stimulus_id"])
+        assert by_cell[cell] == pytest.approx(float(row["score"]), abs=1e-9)
+    readme = (folder / "README.md").read_text()
+    design = release.method_config["pairwise"]
+    for fact in (
+        "two-alternative forced choice (2AFC)",
+        f"Pair design: {design['design']}",
+        f"Scaling method: {design['scaling']}; unit JOD",
+        f"{release.counts['subjects']} subjects made {release.counts['choices']} choices",
+        f"{release.counts['groups']} (dimension, group)",
+        "`scores.csv`",
+        "changes preference on more than 0.4 of swapped repeats, has more than 0.15 circular "
+        "triads, or whose likelihood lies more than 1.5 IQRs below Q1; rejected subjects are "
+        "left out of the scaling",
+        "Answers flagged too fast: left out.",
+    ):
+        assert fact in readme
+    assert "mos.csv" not in readme and "ratings.csv" not in readme
+    croissant = json.loads((folder / "croissant.json").read_text())
+    record_sets = {
+        r["name"]: {f["name"]: f["dataType"] for f in r["field"]} for r in croissant["recordSet"]
+    }
+    assert record_sets["choices"] == {
+        **dict.fromkeys(CHOICE_COLUMNS, "sc:Text"),
+        **dict.fromkeys(("left", "right", "trial", "repeat"), "sc:Integer"),
+        "time": "sc:Float",
+    }
+    assert record_sets["scores"]["score"] == record_sets["scores"]["se"] == "sc:Float"
+    assert record_sets["scores"]["comparisons"] == "sc:Integer"
+    sidecar = json.loads((folder / "release.json").read_text())
+    assert sidecar["study"]["pairwise"] == design
+    assert not set(pseudonym) & set((folder / "release.json").read_text().split('"'))
+
+
+def _unpacked_package(study, tmp_path) -> tuple[LabelRelease, Path]:
+    from annotation.services.release_package import release_package_request
+
+    release = release_freeze(study=study, options=OPTIONS)
+    packaged = release_package_request(release=release, inline=True)
+    assert packaged.package_status == LabelRelease.PackageStatus.DONE, packaged.package_error
+    with zipfile.ZipFile(packaged.package_file.path) as archive:
+        archive.extractall(tmp_path)
+    return release, tmp_path / f"{study.slug}-v1"
+
+
+def test_a_pairwise_package_imports_back_to_the_same_choices_and_scores(study, tmp_path):
+    from annotation.services.imports import external_import
+
+    release, folder = _unpacked_package(study, tmp_path)
+    imported = external_import(layout="dataset-package", source=folder, name="Again").study
+    fields = ("scale_type", "pairwise_design", "pairwise_grouping", "pairwise_group_column")
+    fields += ("pairwise_no_preference",)
+    assert [getattr(imported, f) for f in fields] == [getattr(study, f) for f in fields]
+    assert (
+        imported.scale_type == "pairwise"
+        and not LabelRelease.objects.filter(study=imported).exists()
+    )
+    assert list(imported.dimensions.values_list("key", "question")) == list(
+        study.dimensions.values_list("key", "question")
+    )
+    # The import inserts the images in scores.csv's order: the n-th new id is its n-th id.
+    packaged_ids = list(dict.fromkeys(r["stimulus_id"] for r in read_csv(folder / "scores.csv")))
+    new = list(imported.stimuli.order_by("id").values_list("id", "prompt_group", "prompt"))
+    old = {
+        str(pk): (g, p) for pk, g, p in study.stimuli.values_list("id", "prompt_group", "prompt")
+    }
+    assert [(g, p) for _, g, p in new] == [old[pk] for pk in packaged_ids]
+    old_of_new = {str(pk): packaged for (pk, _, _), packaged in zip(new, packaged_ids, strict=True)}
+    packaged = read_csv(folder / "choices.csv")
+    again = list(csv.DictReader(io.StringIO(b"".join(choices_csv_stream(study=imported)).decode())))
+    for row in again:
+        row["left"], row["right"] = old_of_new[row["left"]], old_of_new[row["right"]]
+    assert again == packaged  # the same choices, under the package's pseudonyms
+    frozen = release_freeze(study=imported, options=OPTIONS)
+    before = {
+        (r["dimension"], r["group"], r["stimulus_id"]): r
+        for r in read_csv(Path(release.mos_file.path))
+    }
+    after = read_csv(Path(frozen.mos_file.path))
+    assert len(after) == len(before)
+    # The bootstrap draws subjects by their order, which pseudonyms change: se and the CI
+    # are those of the package's own choices.csv, the scores those of the original release.
+    package_run = pairwise_run(
+        options=release.method_config["options"],
+        choices_frame=frozen_choices_frame(folder / "choices.csv"),
+    ).scores
+    package_run["stimulus"] = package_run["stimulus"].astype(str)
+    by_cell = package_run.set_index(["dimension", "group", "stimulus"])
+    for row in after:
+        cell = (row["dimension"], row["group"], old_of_new[row["stimulus_id"]])
+        for column in ("score", "wins"):
+            assert float(row[column]) == pytest.approx(float(before[cell][column]), abs=1e-9)
+        for column in ("se", "ci_low", "ci_high"):
+            assert float(row[column]) == pytest.approx(by_cell.loc[cell, column], abs=1e-9)
+    assert frozen.counts == release.counts
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda rows: rows[3].update(left="999999"),
+            "row 4 (choices.csv): left names stimulus '999999', which is not in scores.csv",
+        ),
+        (
+            lambda rows: rows[0].update(choice="maybe"),
+            "row 1 (choices.csv): choice 'maybe' is not left, right or none",
+        ),
+        (
+            lambda rows: [row.pop("side") for row in rows],
+            "file (choices.csv): lacks column(s) side",
+        ),
+    ],
+    ids=["unknown-stimulus", "bad-choice", "missing-column"],
+)
+def test_a_bad_pairwise_package_is_refused_in_one_line_and_stores_nothing(
+    study, tmp_path, media, edit, message
+):
+    from annotation.imports.errors import ImportRejected
+    from annotation.models import Stimulus
+    from annotation.services.imports import external_import
+
+    _, folder = _unpacked_package(study, tmp_path)
+    rows = read_csv(folder / "choices.csv")
+    edit(rows)
+    frame = pd.DataFrame(rows)
+    frame.to_csv(folder / "choices.csv", index=False)
+    before = (Study.objects.count(), Stimulus.objects.count(), PairwiseChoice.objects.count())
+    media_before = sorted(p for p in media.rglob("*") if p.is_file())
+    with pytest.raises(ImportRejected) as refused:
+        external_import(layout="dataset-package", source=folder, name="Again")
+    assert refused.value.messages == [message]
+    after = (Study.objects.count(), Stimulus.objects.count(), PairwiseChoice.objects.count())
+    assert after == before
+    assert sorted(p for p in media.rglob("*") if p.is_file()) == media_before
+
+
+def test_the_import_command_says_what_a_pairwise_package_became(study, tmp_path):
+    from django.core.management import call_command
+
+    _, folder = _unpacked_package(study, tmp_path)
+    out = io.StringIO()
+    call_command(
+        "study", "import-external", layout="dataset-package", source=folder, name="Cmd", stdout=out
+    )
+    imported = Study.objects.get(slug="cmd")
+    choices = PairwiseChoice.objects.filter(session__subject__study=imported).count()
+    assert choices == len(read_csv(folder / "choices.csv"))
+    assert out.getvalue().strip() == (
+        f"Created study cmd (id {imported.pk}) with {imported.stimuli.count()} stimuli and "
+        f"{choices} pairwise choices; freeze a release to scale them."
+    )
+
+
+def test_mlcroissant_reads_the_choices_and_scores_of_a_pairwise_package(study, tmp_path):
+    mlc = pytest.importorskip("mlcroissant")
+    _, folder = _unpacked_package(study, tmp_path)
+    dataset = mlc.Dataset(jsonld=folder / "croissant.json")
+    choices = list(dataset.records(record_set="choices"))
+    packaged = read_csv(folder / "choices.csv")
+    assert len(choices) == len(packaged)
+    assert [(r["choices/left"], r["choices/choice"]) for r in choices[:5]] == [
+        (int(p["left"]), p["choice"].encode()) for p in packaged[:5]
+    ]
+    scores = list(dataset.records(record_set="scores"))
+    frozen = read_csv(folder / "scores.csv")
+    assert [r["scores/score"] for r in scores] == pytest.approx(
+        [float(r["score"]) for r in frozen], rel=1e-12
+    )

@@ -280,10 +280,16 @@ class Command(BaseCommand):
             owner=self._owner(cli_options["owner"]),
             progress=_progress_printer(self.stderr),
         )
-        self.stdout.write(
-            f"Created study {result.study.slug} (id {result.study.pk}) with {result.created} stimuli "
-            f"and external release v{result.release.version} ({result.release.mos_file.name})."
-        )
+        created = f"Created study {result.study.slug} (id {result.study.pk}) with {result.created} stimuli"
+        if result.release is None:  # a pairwise package: its choices, scaled by a freeze
+            self.stdout.write(
+                f"{created} and {result.choices} pairwise choices; freeze a release to scale them."
+            )
+        else:
+            self.stdout.write(
+                f"{created} and external release v{result.release.version} "
+                f"({result.release.mos_file.name})."
+            )
         if result.unlabelled:
             self.stdout.write(
                 f"{result.unlabelled} stimuli were published without a MOS: imported "
