@@ -99,17 +99,7 @@ class DatasetPackage:
         folder = label.parent
         sidecar = self._sidecar(folder)
         study = sidecar.get("study", {})
-        specs = tuple(
-            DimensionSpec(
-                d["key"],
-                d.get("label") or d["key"],
-                d.get("question") or "",
-                d.get("anchor_text") or "",
-            )
-            for d in study.get("dimensions", [])
-        )
-        if not specs:
-            raise _problem("release.json", "the package names no dimensions (study.dimensions)")
+        specs = _dimension_specs(study)
         keys = [d.key for d in specs]
         problems: list[ImportProblem] = []
         pairwise = label.name == "scores.csv"
@@ -139,14 +129,7 @@ class DatasetPackage:
         choices: list[dict] = []
         if pairwise:
             choices = pairwise_choices_read(folder / "choices.csv", ids=set(ids), keys=keys)
-            design = study.get("pairwise") or {}
-            pairwise_fields = {
-                "pairwise_design": design.get("design") or "",
-                "pairwise_grouping": design.get("grouping") or "",
-                "pairwise_group_column": design.get("group_column") or "",
-                "pairwise_no_preference": bool(design.get("no_preference")),
-            }
-            pairwise_fields = {k: v for k, v in pairwise_fields.items() if v != ""}
+            pairwise_fields = _pairwise_study_fields(study)
         return PackageTable(
             label_file=label,
             image_root=folder,
@@ -251,3 +234,30 @@ def pairwise_choices_read(path: Path, *, ids: set[str], keys: list[str]) -> list
         if problem := _choice_problem(number, record, ids, keys):
             raise ImportRejected([ImportProblem(number, "choices.csv", problem)])
     return records
+
+
+def _dimension_specs(study: dict) -> tuple[DimensionSpec, ...]:
+    specs = tuple(
+        DimensionSpec(
+            d["key"],
+            d.get("label") or d["key"],
+            d.get("question") or "",
+            d.get("anchor_text") or "",
+        )
+        for d in study.get("dimensions", [])
+    )
+    if not specs:
+        raise _problem("release.json", "the package names no dimensions (study.dimensions)")
+    return specs
+
+
+def _pairwise_study_fields(study: dict) -> dict:
+    """A pairwise package's design fields for the imported study (those it states)."""
+    design = study.get("pairwise") or {}
+    fields = {
+        "pairwise_design": design.get("design") or "",
+        "pairwise_grouping": design.get("grouping") or "",
+        "pairwise_group_column": design.get("group_column") or "",
+        "pairwise_no_preference": bool(design.get("no_preference")),
+    }
+    return {key: value for key, value in fields.items() if value != ""}

@@ -187,42 +187,65 @@ def external_import(
         allow_duplicates=adapter.allow_duplicates,
         progress=progress,
     )
-    duplicates = _duplicates(rows)
     written: list[str] = []
     try:
         with transaction.atomic():
-            study, keys = _external_study_create(
-                adapter=adapter, table=table, name=name, owner=owner, slug=slug
-            )
-            stimuli = stimuli_insert(
-                stimuli=stimuli_files_write(
-                    study=study, rows=rows, written=written, progress=progress
-                ),
-                rows=rows,
-            )
-            if getattr(table, "choices", None):
-                # A pairwise package: its study gets the choices back, and its scores come
-                # from a freeze of them, not from an external release.
-                choices = package_choices_insert(
-                    study=study,
-                    choices=table.choices,
-                    stimulus_of=dict(zip(table.stimulus_ids, stimuli, strict=True)),
-                )
-                return ImportResult(study=study, created=len(stimuli), choices=choices)
-            release, unlabelled = _external_release_write(
-                study=study,
-                keys=keys,
+            return _external_contents_write(
                 adapter=adapter,
                 table=table,
-                stimuli=stimuli,
                 rows=rows,
-                duplicates=duplicates,
+                name=name,
                 owner=owner,
+                slug=slug,
                 written=written,
+                progress=progress,
             )
     except BaseException:
         files_delete(written)
         raise
+
+
+def _external_contents_write(
+    *,
+    adapter,
+    table,
+    rows: list,
+    name: str,
+    owner: AbstractBaseUser | None,
+    slug: str,
+    written: list[str],
+    progress: Progress,
+) -> ImportResult:
+    """The study, its stimuli and their files, then the release (or a pairwise package's
+    choices), inside the caller's transaction; files written are listed in ``written``."""
+    duplicates = _duplicates(rows)
+    study, keys = _external_study_create(
+        adapter=adapter, table=table, name=name, owner=owner, slug=slug
+    )
+    stimuli = stimuli_insert(
+        stimuli=stimuli_files_write(study=study, rows=rows, written=written, progress=progress),
+        rows=rows,
+    )
+    if getattr(table, "choices", None):
+        # A pairwise package: its study gets the choices back, and its scores come from a
+        # freeze of them, not from an external release.
+        choices = package_choices_insert(
+            study=study,
+            choices=table.choices,
+            stimulus_of=dict(zip(table.stimulus_ids, stimuli, strict=True)),
+        )
+        return ImportResult(study=study, created=len(stimuli), choices=choices)
+    release, unlabelled = _external_release_write(
+        study=study,
+        keys=keys,
+        adapter=adapter,
+        table=table,
+        stimuli=stimuli,
+        rows=rows,
+        duplicates=duplicates,
+        owner=owner,
+        written=written,
+    )
     return ImportResult(
         study=study,
         created=len(stimuli),

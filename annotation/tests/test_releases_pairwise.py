@@ -286,6 +286,11 @@ def test_a_pairwise_package_carries_pseudonymous_choices_scores_datasheet_and_cr
     for row in scores:
         cell = (row["dimension"], row["group"], row["stimulus_id"])
         assert by_cell[cell] == pytest.approx(float(row["score"]), abs=1e-9)
+    _assert_pairwise_datasheet(folder, release, pseudonym)
+
+
+def _assert_pairwise_datasheet(folder: Path, release, pseudonym: dict) -> None:
+    """README, croissant.json and release.json of a pairwise package state its method."""
     readme = (folder / "README.md").read_text()
     design = release.method_config["pairwise"]
     for fact in (
