@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -232,15 +233,7 @@ def write_report(
     """CSV tables + ``summary.json`` + ``report.html`` in ``out_dir``; returns the summary.
 
     ``progress`` (:data:`common.progress.Progress`) hears the tables, then each figure."""
-    out = Path(out_dir)
-    if progress:
-        progress("writing tables", 0, 1)
-    files = write_tables(result, out)
-    summary = result.to_summary()
-    summary["files"] = [*files, "summary.json", "report.html"]
-    (out / "summary.json").write_text(json.dumps(jsonable(summary), indent=2), encoding="utf-8")
-    write_html(result, out / "report.html", title, progress)
-    return summary
+    return _report_files_write(result, Path(out_dir), title, progress, write_html)
 
 
 # Pairwise studies: the same page shape for a PairwisePipelineResult.
@@ -376,12 +369,22 @@ def write_pairwise_report(
 ) -> dict[str, Any]:
     """``scores.csv``, ``subjects.csv``, ``preference.csv``, ``summary.json`` and
     ``report.html`` in ``out_dir``; returns the summary."""
-    out = Path(out_dir)
+    return _report_files_write(result, Path(out_dir), title, progress, write_pairwise_html)
+
+
+def _report_files_write(
+    result: PipelineResult | PairwisePipelineResult,
+    out: Path,
+    title: str,
+    progress: Progress | None,
+    page_writer: Callable,
+) -> dict[str, Any]:
+    """Tables, summary.json and report.html (by ``page_writer``) of either report."""
     if progress:
         progress("writing tables", 0, 1)
     files = write_tables(result, out)
     summary = result.to_summary()
     summary["files"] = [*files, "summary.json", "report.html"]
     (out / "summary.json").write_text(json.dumps(jsonable(summary), indent=2), encoding="utf-8")
-    write_pairwise_html(result, out / "report.html", title, progress)
+    page_writer(result, out / "report.html", title, progress)
     return summary

@@ -14,17 +14,22 @@ from study_site.tests.browser import BROWSER_MARKS, browser_page
 pytestmark = BROWSER_MARKS
 
 
+def _releases_page_open(page, live_server, study, errors: list[str]) -> None:
+    """Sign in as the study's owner and open its releases page, console errors to ``errors``."""
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=username]", study.owner.username)
+    page.fill("input[name=password]", "pw-for-tests")
+    page.click("button[type=submit]")
+    page.goto(f"{live_server.url}/studies/{study.pk}/releases/")
+
+
 def test_freezing_a_pairwise_study_lists_scores_and_choices(live_server, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     study = pairwise_study_with_choices(groups=3, per_group=4, subjects=5)
     errors: list[str] = []
     with browser_page(timeout_ms=20_000) as page:
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.goto(f"{live_server.url}/accounts/login/")
-        page.fill("input[name=username]", study.owner.username)
-        page.fill("input[name=password]", "pw-for-tests")
-        page.click("button[type=submit]")
-        page.goto(f"{live_server.url}/studies/{study.pk}/releases/")
+        _releases_page_open(page, live_server, study, errors)
         page.click("form[action$='/releases/freeze/'] button[type=submit]")
         page.wait_for_selector("a:has-text('scores CSV')")
         release = LabelRelease.objects.get(study=study)
@@ -48,12 +53,7 @@ def test_packaging_a_pairwise_release_lists_its_archive(live_server, settings, t
     release_freeze(study=study, options={"bootstrap_resamples": 20})
     errors: list[str] = []
     with browser_page(timeout_ms=20_000) as page:
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.goto(f"{live_server.url}/accounts/login/")
-        page.fill("input[name=username]", study.owner.username)
-        page.fill("input[name=password]", "pw-for-tests")
-        page.click("button[type=submit]")
-        page.goto(f"{live_server.url}/studies/{study.pk}/releases/")
+        _releases_page_open(page, live_server, study, errors)
         assert page.text_content("td.package").strip() == "not packaged"
         page.fill("input[name=licence]", "CC BY 4.0")
         page.click("#package ~ form button[type=submit]")
