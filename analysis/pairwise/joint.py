@@ -29,6 +29,12 @@ import pandas as pd
 
 from analysis._checks import check_choice, check_int_at_least, check_number
 from analysis.errors import RatingsError
+from analysis.pairwise._bootstrap import (
+    choice_fingerprints,
+    percentile_summary,
+    row_fingerprints,
+    subject_resample_counts,
+)
 from analysis.pairwise._joint_fit import FitSettings, Mapping, RatingRows, fit
 from analysis.pairwise.choices import REQUIRED_COLUMNS, Groups, validate_choices
 from analysis.pairwise.counts import PairLayout, pair_layout
@@ -123,11 +129,10 @@ def bootstrap_joint(
     data = _prepare(choices, ratings, groups, options)
     settings = _settings(options)
     full = fit(data.layout.batches, None, data.ratings, np.ones(len(data.ratings.score)), settings)
-    rng = np.random.default_rng(bootstrap.seed)
     resampled = []
-    for _ in range(bootstrap.n_resamples):
-        draws = rng.integers(0, data.n_subjects, data.n_subjects)
-        counts = np.bincount(draws, minlength=data.n_subjects).astype(float)
+    for counts in subject_resample_counts(
+        _subject_fingerprints(data), bootstrap.n_resamples, bootstrap.seed
+    ):
         one = fit(
             data.layout.batches,
             counts[data.choice_subject],
@@ -137,12 +142,21 @@ def bootstrap_joint(
         )
         resampled.append(np.where(full.linked & ~one.linked, np.nan, one.scores))
     table = _table(data, full.scores, full.linked)
-    tail = 50.0 * (1.0 - bootstrap.confidence)
-    with np.errstate(all="ignore"):
-        stacked = np.array(resampled)
-        table["se"] = np.nanstd(stacked, axis=0, ddof=1)
-        table["ci_low"], table["ci_high"] = np.nanpercentile(stacked, [tail, 100 - tail], axis=0)
+    table["se"], table["ci_low"], table["ci_high"] = percentile_summary(
+        np.array(resampled), full.scores, bootstrap.confidence
+    )
     return JointScale(_sorted(table), _mapping_frame(data, full.mapping), full.rounds)
+
+
+def _subject_fingerprints(data: _JointData) -> np.ndarray:
+    """Each subject's fingerprint from its choices and its ratings (see
+    :func:`~analysis.pairwise._bootstrap.row_fingerprints`)."""
+    joint_code = np.zeros(len(data.layout.subjects), dtype=np.int64)
+    joint_code[data.layout.row_subject] = data.choice_subject
+    fingerprints = np.zeros(data.n_subjects, dtype=np.uint64)
+    np.add.at(fingerprints, joint_code, choice_fingerprints(data.layout))
+    ratings = pd.DataFrame({"stimulus": data.ratings.stimulus, "score": data.ratings.score})
+    return fingerprints + row_fingerprints(data.n_subjects, data.rating_subject, ratings)
 
 
 def _settings(options: JointOptions) -> FitSettings:

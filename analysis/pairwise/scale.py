@@ -7,7 +7,10 @@ stimuli in groups of 15 scales in seconds.
 
 Confidence intervals resample *subjects* with replacement (all their answers together,
 across groups, with a seeded generator), rescale each resample and take percentiles -
-pwcmp's ``pw_scale_bootstrp`` does the same over observers.
+pwcmp's ``pw_scale_bootstrp`` does the same over observers. Subjects are drawn in the order
+of what they answered, not of their labels (renamed subjects get the same intervals), and
+an interval is widened where needed to hold its own estimate (see
+:func:`analysis.pairwise._bootstrap.percentile_summary`).
 """
 
 from __future__ import annotations
@@ -20,9 +23,14 @@ import pandas as pd
 
 from analysis._checks import check_choice, check_int_at_least, check_probability
 from analysis.errors import RatingsError
+from analysis.pairwise._bootstrap import (
+    choice_fingerprints,
+    percentile_summary,
+    subject_resample_counts,
+)
 from analysis.pairwise.bradley_terry import BradleyTerryOptions, bradley_terry_scores
 from analysis.pairwise.choices import Groups, validate_choices
-from analysis.pairwise.counts import GroupBatch, PairLayout, pair_layout
+from analysis.pairwise.counts import GroupBatch, pair_layout
 from analysis.pairwise.thurstone import ThurstoneOptions, thurstone_scores
 
 METHODS = ("thurstone", "bradley_terry")
@@ -81,17 +89,17 @@ def bootstrap_scale(
     options = options or ScalingOptions()
     bootstrap = bootstrap or BootstrapOptions()
     layout = pair_layout(validate_choices(choices, groups), groups)
-    weights = _subject_resamples(layout, bootstrap)
+    weights = subject_resample_counts(
+        choice_fingerprints(layout), bootstrap.n_resamples, bootstrap.seed
+    )
     frames = []
     for batch in layout.batches:
         wins = batch.wins()
         frame = _batch_frame(batch, wins, solve_scores(wins, options, batch=batch))
         resampled = _resampled_scores(batch, weights, layout.row_subject, options)
-        tail = 50.0 * (1.0 - bootstrap.confidence)
-        with np.errstate(all="ignore"):
-            frame["se"] = np.nanstd(resampled, axis=0, ddof=1).ravel()
-            low, high = np.nanpercentile(resampled, [tail, 100.0 - tail], axis=0)
-        frame["ci_low"], frame["ci_high"] = low.ravel(), high.ravel()
+        frame["se"], frame["ci_low"], frame["ci_high"] = percentile_summary(
+            resampled.reshape(len(resampled), -1), frame["score"].to_numpy(), bootstrap.confidence
+        )
         frames.append(frame)
     return pd.concat(frames, ignore_index=True).sort_values(
         ["group", "stimulus"], ignore_index=True
@@ -130,14 +138,6 @@ def _batch_frame(batch: GroupBatch, wins: np.ndarray, scores: np.ndarray) -> pd.
             "wins": wins.sum(axis=2).ravel(),
         }
     )
-
-
-def _subject_resamples(layout: PairLayout, bootstrap: BootstrapOptions) -> np.ndarray:
-    """``(resamples, subjects)``: how often each subject is drawn in each resample."""
-    rng = np.random.default_rng(bootstrap.seed)
-    n_subjects = len(layout.subjects)
-    draws = rng.integers(0, n_subjects, size=(bootstrap.n_resamples, n_subjects))
-    return np.stack([np.bincount(row, minlength=n_subjects) for row in draws]).astype(float)
 
 
 def _resampled_scores(

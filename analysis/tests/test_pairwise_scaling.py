@@ -167,6 +167,34 @@ def test_bootstrap_is_seeded_and_its_intervals_cover_the_truth():
     assert (merged["se"] > 0).all()
 
 
+def test_renamed_subjects_get_the_same_intervals():
+    # A dataset package renames subjects (pseudonyms): the resamples follow what each subject
+    # answered, so se and intervals stay as they were, not only the scores.
+    study = full_design_study(n_groups=2, group_size=5, n_subjects=12, seed=4)
+    options = BootstrapOptions(n_resamples=50, seed=1)
+    original = bootstrap_scale(study.choices, study.groups, bootstrap=options)
+    names = sorted(study.choices["subject"].unique())
+    pseudonyms = dict(zip(names, [f"P{k:03d}" for k in range(len(names))][::-1], strict=True))
+    renamed = study.choices.assign(subject=study.choices["subject"].map(pseudonyms))
+    shuffled = renamed.sample(frac=1.0, random_state=0)
+    pd.testing.assert_frame_equal(
+        original, bootstrap_scale(shuffled, study.groups, bootstrap=options)
+    )
+
+
+def test_a_stimulus_that_lost_every_comparison_has_its_estimate_inside_its_interval():
+    # In this study g0-s3 loses all 24 of its comparisons; every resample puts it below
+    # the prior-shrunk estimate, so the plain percentile interval lay beside the estimate.
+    study = full_design_study(n_groups=3, group_size=5, n_subjects=6, seed=23)
+    scaled = bootstrap_scale(
+        study.choices, study.groups, bootstrap=BootstrapOptions(n_resamples=60, seed=2)
+    )
+    assert scaled.set_index("stimulus").loc["g0-s3", "wins"] == 0
+    assert (scaled["ci_low"] <= scaled["score"]).all()
+    assert (scaled["score"] <= scaled["ci_high"]).all()
+    assert (scaled["ci_high"] > scaled["ci_low"]).all()
+
+
 def test_bad_options_are_refused():
     with pytest.raises(OptionsError, match="scaling.method"):
         ScalingOptions(method="elo")  # type: ignore[arg-type]
