@@ -1,12 +1,14 @@
 """Subject resamples and percentile intervals, shared by the pairwise and the joint bootstrap.
 
 Resamples are drawn over subjects ordered by what they answered, not by their labels, so a
-study gets the same standard errors and intervals after its subjects are renamed (a dataset
-package's pseudonyms)."""
+study gets the same standard errors and intervals after its subjects and stimuli are renamed
+(a dataset package's pseudonyms, the new ids of a package imported back). A stimulus is
+known by its place on the full data's scale of its group, and a group by its name."""
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -24,21 +26,34 @@ def row_fingerprints(n_subjects: int, subject: np.ndarray, content: pd.DataFrame
     return sums
 
 
-def choice_fingerprints(layout: PairLayout) -> np.ndarray:
-    """:func:`row_fingerprints` of every subject's outcomes in ``layout``."""
+def choice_fingerprints(layout: PairLayout, scores: Sequence[np.ndarray]) -> np.ndarray:
+    """:func:`row_fingerprints` of every subject's outcomes in ``layout``; ``scores`` are the
+    full data's scores of each batch (``(G, n)``), which name the stimuli."""
     sums = np.zeros(len(layout.subjects), dtype=np.uint64)
-    for number, batch in enumerate(layout.batches):
+    for batch, batch_scores in zip(layout.batches, scores, strict=True):
+        places = np.stack([scale_places(row) for row in batch_scores])
+        group = batch.event_group
         content = pd.DataFrame(
             {
-                "batch": np.full(len(batch.event_row), number),
-                "group": batch.event_group,
-                "winner": batch.event_winner,
-                "loser": batch.event_loser,
+                "group": np.array(batch.groups, dtype=object)[group],
+                "winner": places[group, batch.event_winner],
+                "loser": places[group, batch.event_loser],
                 "amount": batch.event_amount,
             }
         )
         sums += row_fingerprints(len(sums), layout.row_subject[batch.event_row], content)
     return sums
+
+
+def scale_places(scores: np.ndarray, tie: float = 1e-7) -> np.ndarray:
+    """Dense rank of each score in its group, scores closer than ``tie`` sharing a rank:
+    stimuli with the same data get the same score up to rounding, and which of them is
+    which must not change a rank."""
+    order = np.argsort(np.nan_to_num(scores, nan=np.inf), kind="stable")
+    steps = np.diff(np.nan_to_num(scores[order], nan=np.inf)) > tie
+    places = np.empty(len(scores), dtype=np.int64)
+    places[order] = np.concatenate([[0], np.cumsum(steps)])
+    return places
 
 
 def subject_resample_counts(fingerprints: np.ndarray, n_resamples: int, seed: int) -> np.ndarray:

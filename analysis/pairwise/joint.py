@@ -33,6 +33,7 @@ from analysis.pairwise._bootstrap import (
     choice_fingerprints,
     percentile_summary,
     row_fingerprints,
+    scale_places,
     subject_resample_counts,
 )
 from analysis.pairwise._joint_fit import FitSettings, Mapping, RatingRows, fit
@@ -131,7 +132,7 @@ def bootstrap_joint(
     full = fit(data.layout.batches, None, data.ratings, np.ones(len(data.ratings.score)), settings)
     resampled = []
     for counts in subject_resample_counts(
-        _subject_fingerprints(data), bootstrap.n_resamples, bootstrap.seed
+        _subject_fingerprints(data, full.scores), bootstrap.n_resamples, bootstrap.seed
     ):
         one = fit(
             data.layout.batches,
@@ -148,15 +149,31 @@ def bootstrap_joint(
     return JointScale(_sorted(table), _mapping_frame(data, full.mapping), full.rounds)
 
 
-def _subject_fingerprints(data: _JointData) -> np.ndarray:
+def _subject_fingerprints(data: _JointData, scores: np.ndarray) -> np.ndarray:
     """Each subject's fingerprint from its choices and its ratings (see
-    :func:`~analysis.pairwise._bootstrap.row_fingerprints`)."""
+    :func:`~analysis.pairwise._bootstrap.row_fingerprints`); ``scores``, the full fit's,
+    laid end to end over the batches, name the stimuli."""
+    per_batch, start = [], 0
+    for batch in data.layout.batches:
+        count = len(batch.groups) * batch.size
+        per_batch.append(scores[start : start + count].reshape(len(batch.groups), batch.size))
+        start += count
     joint_code = np.zeros(len(data.layout.subjects), dtype=np.int64)
     joint_code[data.layout.row_subject] = data.choice_subject
     fingerprints = np.zeros(data.n_subjects, dtype=np.uint64)
-    np.add.at(fingerprints, joint_code, choice_fingerprints(data.layout))
-    ratings = pd.DataFrame({"stimulus": data.ratings.stimulus, "score": data.ratings.score})
-    return fingerprints + row_fingerprints(data.n_subjects, data.rating_subject, ratings)
+    np.add.at(fingerprints, joint_code, choice_fingerprints(data.layout, per_batch))
+    places = np.concatenate([scale_places(row) for frame in per_batch for row in frame])
+    group_of = np.concatenate(
+        [
+            np.repeat(np.array(batch.groups, dtype=object), batch.size)
+            for batch in data.layout.batches
+        ]
+    )
+    stimulus = data.ratings.stimulus
+    rated = pd.DataFrame(
+        {"group": group_of[stimulus], "place": places[stimulus], "score": data.ratings.score}
+    )
+    return fingerprints + row_fingerprints(data.n_subjects, data.rating_subject, rated)
 
 
 def _settings(options: JointOptions) -> FitSettings:

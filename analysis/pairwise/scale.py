@@ -89,13 +89,13 @@ def bootstrap_scale(
     options = options or ScalingOptions()
     bootstrap = bootstrap or BootstrapOptions()
     layout = pair_layout(validate_choices(choices, groups), groups)
+    full = [solve_scores(batch.wins(), options, batch=batch) for batch in layout.batches]
     weights = subject_resample_counts(
-        choice_fingerprints(layout), bootstrap.n_resamples, bootstrap.seed
+        choice_fingerprints(layout, full), bootstrap.n_resamples, bootstrap.seed
     )
     frames = []
-    for batch in layout.batches:
-        wins = batch.wins()
-        frame = _batch_frame(batch, wins, solve_scores(wins, options, batch=batch))
+    for batch, scores in zip(layout.batches, full, strict=True):
+        frame = _batch_frame(batch, batch.wins(), scores)
         resampled = _resampled_scores(batch, weights, layout.row_subject, options)
         frame["se"], frame["ci_low"], frame["ci_high"] = percentile_summary(
             resampled.reshape(len(resampled), -1), frame["score"].to_numpy(), bootstrap.confidence

@@ -167,19 +167,29 @@ def test_bootstrap_is_seeded_and_its_intervals_cover_the_truth():
     assert (merged["se"] > 0).all()
 
 
-def test_renamed_subjects_get_the_same_intervals():
-    # A dataset package renames subjects (pseudonyms): the resamples follow what each subject
-    # answered, so se and intervals stay as they were, not only the scores.
+def test_renamed_subjects_and_stimuli_get_the_same_intervals():
+    # A dataset package renames subjects (pseudonyms) and, imported back, its stimuli get
+    # new ids: resamples follow what each subject answered, so se and intervals stay as they
+    # were, not only the scores.
     study = full_design_study(n_groups=2, group_size=5, n_subjects=12, seed=4)
     options = BootstrapOptions(n_resamples=50, seed=1)
     original = bootstrap_scale(study.choices, study.groups, bootstrap=options)
-    names = sorted(study.choices["subject"].unique())
-    pseudonyms = dict(zip(names, [f"P{k:03d}" for k in range(len(names))][::-1], strict=True))
-    renamed = study.choices.assign(subject=study.choices["subject"].map(pseudonyms))
-    shuffled = renamed.sample(frac=1.0, random_state=0)
-    pd.testing.assert_frame_equal(
-        original, bootstrap_scale(shuffled, study.groups, bootstrap=options)
+    subjects = sorted(study.choices["subject"].unique())
+    pseudonyms = dict(zip(subjects, [f"P{k:03d}" for k in range(len(subjects))][::-1], strict=True))
+    stimuli = sorted(set(study.choices["left"]) | set(study.choices["right"]))
+    new_ids = dict(zip(stimuli, [str(900 - k) for k in range(len(stimuli))], strict=True))
+    renamed = study.choices.assign(
+        subject=study.choices["subject"].map(pseudonyms),
+        left=study.choices["left"].map(new_ids),
+        right=study.choices["right"].map(new_ids),
+    ).sample(frac=1.0, random_state=0)
+    groups = {group: [new_ids[s] for s in members] for group, members in study.groups.items()}
+    again = bootstrap_scale(renamed, groups, bootstrap=options)
+    back = {new: old for old, new in new_ids.items()}
+    again = again.assign(stimulus=again["stimulus"].map(back)).sort_values(
+        ["group", "stimulus"], ignore_index=True
     )
+    pd.testing.assert_frame_equal(original, again)
 
 
 def test_a_stimulus_that_lost_every_comparison_has_its_estimate_inside_its_interval():
