@@ -30,6 +30,7 @@ class Study(models.Model):
         ACTIVE = "active", "Active: the most informative pairs given the choices so far"
         FULL = "full", "Full: every pair of a group equally often"
         RANDOM = "random", "Random pairs"
+        VARIANCE = "variance", "Least variance: the pairs that most reduce the scale's error"
 
     class Allocation(models.TextChoices):
         BALANCED = "balanced", "Balanced: the same number of ratings for every stimulus"
@@ -96,7 +97,7 @@ class Study(models.Model):
         "pair design",
         max_length=10,
         choices=PairDesign.choices,
-        default=PairDesign.ACTIVE,
+        default=PairDesign.VARIANCE,
         help_text="Pairwise: how the pairs of each new session are chosen.",
     )
 

@@ -20,6 +20,11 @@ reach the RMSE (and SRCC) that random pairs reach at the end, read off the avera
 (linear interpolation; ">" where a design never gets there). The goal of the issue: the
 active design needs at most half the comparisons of random pairs.
 
+Before each setting, a bound: the share of random's comparisons that the best fixed
+allocation of comparisons to pairs needs when it knows the true scores
+(:func:`oracle_share`). No design, active or not, can be expected to do much better; where
+the bound is above one half, the goal cannot be met in that setting.
+
 Last, the time to choose the next batch (49 pairs) for a group of 50 conditions after 20
 rounds (980 answers), median of 20 calls (2 for the full gain), for every design; the
 active design's default gain ("auto") uses the approximate gain at that size.
@@ -35,14 +40,20 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
+from scipy.stats import norm, spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.pairwise.designs import ActiveDesign, FullDesign, PairDesign, RandomDesign  # noqa: E402
+from analysis.pairwise.designs import (  # noqa: E402
+    ActiveDesign,
+    FullDesign,
+    PairDesign,
+    RandomDesign,
+    VarianceDesign,
+)
 from analysis.pairwise.scale import ScalingOptions, scale_choices  # noqa: E402
 from analysis.pairwise.synthetic import answer_pairs, planted_truth, run_design  # noqa: E402
-from analysis.pairwise.thurstone import ThurstoneOptions  # noqa: E402
+from analysis.pairwise.thurstone import JOD_SIGMA, ThurstoneOptions  # noqa: E402
 from perf.asap_reference import ReferenceASAP, reference_gains  # noqa: E402
 
 # Two estimators score each design. pwcmp's (the library default) is what a researcher
@@ -60,6 +71,7 @@ DESIGNS: list[tuple[str, PairDesign]] = [
     ("random", RandomDesign()),
     ("active (full gain)", ActiveDesign(gain="full")),
     ("active (approx gain)", ActiveDesign(gain="approx")),
+    ("variance", VarianceDesign()),
     # For comparison only: ASAP as the authors' reference code runs it (perf/asap_reference.py).
     ("asap reference code", ReferenceASAP()),
 ]
@@ -129,6 +141,71 @@ def needed(
     return f"{comparisons[at - 1] + share * (comparisons[at] - comparisons[at - 1]):.0f}"
 
 
+def oracle_share(true_scores: np.ndarray, budget: float, prior_sd: float = 3.0) -> float:
+    """Share of ``budget`` random comparisons that the best fixed allocation of comparisons
+    to pairs, chosen knowing the true scores, needs for the same expected error.
+
+    With ``N`` answers in shares ``w`` of the pairs and the evaluation's ``N(0, prior_sd^2)``
+    score prior, the scale's posterior covariance is ``(N F(w) + I / prior_sd^2)^-1``, where
+    ``F(w) = sum w_ij I_ij d_ij d_ij^T`` and ``I_ij`` is the Fisher information of one
+    answer about ``s_i - s_j`` at the truth; its centred trace is the expected squared error.
+    The allocation minimising it (Bayesian A-optimal; the multiplicative algorithm of Silvey,
+    Titterington and Torsney, 1978) and the ``N`` at which it matches uniform shares at
+    ``budget`` bound what any design, active or not, can save when it already knows where
+    the answers are most informative."""
+    size = len(true_scores)
+    first, second = np.triu_indices(size, k=1)
+    standard = (true_scores[first] - true_scores[second]) / JOD_SIGMA
+    information = (
+        np.exp(2.0 * norm.logpdf(standard) - norm.logcdf(standard) - norm.logcdf(-standard))
+        / JOD_SIGMA**2
+    )
+    contrasts = np.zeros((len(first), size))
+    contrasts[np.arange(len(first)), first] = 1.0
+    contrasts[np.arange(len(first)), second] = -1.0
+    centring = np.eye(size) - 1.0 / size
+
+    def covariance(shares: np.ndarray, count: float) -> np.ndarray:
+        precision = count * contrasts.T @ ((shares * information)[:, None] * contrasts)
+        return np.linalg.inv(precision + np.eye(size) / prior_sd**2)
+
+    def error(shares: np.ndarray, count: float) -> float:
+        return float(np.trace(centring @ covariance(shares, count) @ centring))
+
+    def optimal(count: float) -> np.ndarray:
+        shares = np.full(len(first), 1.0 / len(first))
+        for _ in range(500):
+            moved = contrasts @ (covariance(shares, count) @ centring)
+            drive = information * np.sum(moved**2, axis=1)
+            shares = shares * drive / (shares @ drive)
+        return shares
+
+    target = error(np.full(len(first), 1.0 / len(first)), budget)
+    count = budget
+    for _ in range(3):  # the best shares depend a little on the count they are used at
+        shares = optimal(count)
+        low, high = 1.0, budget
+        for _ in range(40):
+            middle = 0.5 * (low + high)
+            low, high = (middle, high) if error(shares, middle) > target else (low, middle)
+        count = high
+    return count / budget
+
+
+def print_oracle(make_truth: Callable[[int], pd.DataFrame], seeds: range, budget: float) -> None:
+    shares = [
+        oracle_share(frame["true_score"].to_numpy(), budget)
+        for seed in seeds
+        for _, frame in make_truth(seed).groupby("group")
+    ]
+    print(
+        f"  the best allocation knowing the truth needs {np.mean(shares):.2f} of random's "
+        f"{budget:.0f} comparisons per group for random's expected error "
+        f"({np.min(shares):.2f}-{np.max(shares):.2f} over {len(shares)} groups)",
+        flush=True,
+    )
+
+
 def run_setting(
     name: str,
     make_truth: Callable[[int], pd.DataFrame],
@@ -139,6 +216,7 @@ def run_setting(
 ) -> None:
     """Each repeat (one per seed) draws its own truth (``make_truth(seed)``) and answers."""
     comparisons = batch * np.arange(1, rounds + 1, dtype=float)
+    print_oracle(make_truth, seeds, comparisons[-1])
     curves = {}
     for label, design in DESIGNS:
         if label not in wanted:
@@ -176,7 +254,7 @@ def batch_timing() -> None:
     conditions = truth["stimulus"].tolist()
     rng = np.random.default_rng(0)
     print("next batch of 49 pairs, 50 conditions, 980 answers in the history (goal <= 50 ms):")
-    for label, design in [*DESIGNS[:4], ("active (auto, default)", ActiveDesign())]:
+    for label, design in [*DESIGNS[:5], ("active (auto, default)", ActiveDesign())]:
         times = []
         for _ in range(2 if "full gain" in label else 20):
             started = time.perf_counter()

@@ -17,7 +17,13 @@ from analysis.pairwise.choices import (
     validate_choices,
 )
 from analysis.pairwise.counts import GroupBatch, PairLayout, pair_layout
-from analysis.pairwise.designs import ActiveDesign, FullDesign, PairDesign, RandomDesign
+from analysis.pairwise.designs import (
+    ActiveDesign,
+    FullDesign,
+    PairDesign,
+    RandomDesign,
+    VarianceDesign,
+)
 from analysis.pairwise.joint import JointOptions, JointScale, bootstrap_joint, joint_scale
 from analysis.pairwise.pipeline import (
     PairwisePipelineOptions,
@@ -51,6 +57,7 @@ __all__ = [
     "REQUIRED_COLUMNS",
     "SIDE_VALUES",
     "ActiveDesign",
+    "VarianceDesign",
     "BootstrapOptions",
     "BradleyTerryOptions",
     "FullDesign",

@@ -19,6 +19,14 @@ random order and orientation, so ``a`` can be shown on the left.
   tree's edges go by decreasing gain; a batch larger than ``n - 1`` takes further trees of
   the remaining pairs. Until the history holds ``n - 1`` outcomes the tree is random, as in
   the reference implementation.
+* :class:`VarianceDesign` - the pairs that most reduce the expected error of the scale (the
+  total posterior variance of the centred scores, a Laplace posterior with full covariance,
+  :mod:`analysis.pairwise.laplace`), chosen greedily: each pick is added to the posterior
+  before the next. Pending pairs are added the same way, so concurrent subjects are sent
+  where the pairs already out leave the scale least certain. On the planted truths of
+  ``perf/pairwise_designs.py`` it needs about three quarters of random pairs' comparisons
+  for random's RMSE where ASAP needs nine tenths (true scores of sd 1.5 JOD), and half at
+  sd 3 JOD, as ASAP does.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from scipy.sparse.csgraph import minimum_spanning_tree
 
 from analysis._checks import check_choice, check_int_at_least, check_number
 from analysis.errors import RatingsError
+from analysis.pairwise.laplace import ScaleUncertainty, laplace_posterior
 from analysis.pairwise.trueskill import full_information_gain, information_gain, posterior
 
 Pair = tuple[str, str]
@@ -132,6 +141,63 @@ class ActiveDesign:
             return full_information_gain(size, winners, losers, prior_variance=self.prior_variance)
         state = posterior(size, winners, losers, prior_variance=self.prior_variance)
         return information_gain(state)
+
+
+@dataclasses.dataclass(frozen=True)
+class VarianceDesign:
+    """Least expected scale error (a sequential A-optimal design). ``prior_variance`` of the
+    scores in standard-normal units: 4 (sd 2, about 1.35 JOD), the size of a comparison
+    group of generated images that differ visibly. A group of more than
+    ``max_conditions`` (whose covariance would cost seconds under the study lock) gets
+    :class:`ActiveDesign`'s pairs instead."""
+
+    name: str = "variance"
+    prior_variance: float = 4.0
+    max_conditions: int = 200
+
+    def __post_init__(self) -> None:
+        check_number("variance.prior_variance", self.prior_variance, minimum=0.0, inclusive=False)
+        check_int_at_least("variance.max_conditions", self.max_conditions, 2)
+
+    def next_pairs(
+        self,
+        history: pd.DataFrame,
+        conditions: Sequence[str],
+        batch_size: int,
+        rng: np.random.Generator,
+        pending: Collection[Pair] = (),
+    ) -> list[Pair]:
+        if len(set(conditions)) > self.max_conditions:
+            return ActiveDesign().next_pairs(history, conditions, batch_size, rng, pending)
+        names, _, wins, busy = _history_matrices(history, conditions, pending)
+        state = laplace_posterior(wins, prior_variance=self.prior_variance)
+        uncertainty = ScaleUncertainty(state.mean, state.covariance)
+        for first, second in zip(*np.nonzero(busy), strict=True):
+            uncertainty.add(int(first), int(second))
+        wanted = _checked_batch(batch_size, len(names))
+        return _as_pairs(names, _greedy_batch(uncertainty, busy | busy.T, wanted, rng), rng)
+
+
+def _greedy_batch(
+    uncertainty: ScaleUncertainty, taken: np.ndarray, wanted: int, rng: np.random.Generator
+) -> list[tuple[int, int]]:
+    """Pairs by largest gain, each added to the posterior before the next is chosen; no
+    pair twice, pending pairs last (as the other designs do when all else is taken)."""
+    first, second = uncertainty.first, uncertainty.second
+    # Equal gains (no answers yet) are broken at random, not by position.
+    jitter = 1.0 + 1e-9 * rng.random(len(first))
+    free = ~taken[first, second]
+    chosen: list[tuple[int, int]] = []
+    while len(chosen) < wanted and free.any():
+        gains = uncertainty.gains()
+        pick = int(np.argmax(np.where(free, gains.gain * jitter, -np.inf)))
+        chosen.append((int(first[pick]), int(second[pick])))
+        free[pick] = False
+        uncertainty.add(*chosen[-1], float(gains.information[pick]))
+    if len(chosen) < wanted:
+        rest = [p for p in _ranked_pairs(np.zeros_like(taken, dtype=float), rng) if p not in chosen]
+        chosen += rest[: wanted - len(chosen)]
+    return chosen
 
 
 def _checked_batch(batch_size: int, size: int) -> int:

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from django.core.exceptions import ValidationError
 
-from analysis.pairwise import ActiveDesign, FullDesign, PairDesign, RandomDesign
+from analysis.pairwise import ActiveDesign, FullDesign, PairDesign, RandomDesign, VarianceDesign
 from annotation.models import Stimulus, Study
 from annotation.playlist_entries import (
     STAGE_GOLD,
@@ -52,6 +52,7 @@ DESIGNS: dict[str, PairDesign] = {
     Study.PairDesign.FULL: FullDesign(),
     Study.PairDesign.RANDOM: RandomDesign(),
     Study.PairDesign.ACTIVE: ActiveDesign(),
+    Study.PairDesign.VARIANCE: VarianceDesign(),
 }
 _EMPTY_HISTORY = pd.DataFrame(columns=["left", "right", "choice"])
 

@@ -152,7 +152,7 @@ def test_sides_are_randomised_per_trial_and_repeats_come_later_with_sides_swappe
             )
 
 
-@pytest.mark.parametrize("design", ["full", "random", "active"])
+@pytest.mark.parametrize("design", ["full", "random", "active", "variance"])
 def test_concurrent_subjects_get_pairs_of_one_group_and_no_pair_twice(client, design):
     # Two groups of four images: 12 possible pairs; two sessions of six take all of them.
     study = pairwise_study_create(pairwise_design=design)
@@ -169,7 +169,9 @@ def test_concurrent_subjects_get_pairs_of_one_group_and_no_pair_twice(client, de
 def test_the_active_design_chooses_from_the_choices_so_far(client):
     # One group of five: after a subject has answered a full tree, the next session's first
     # batch avoids nothing it need not and still covers the group (a spanning tree).
-    study = pairwise_study_create(prompts=1, per_prompt=5, session_size=4)
+    study = pairwise_study_create(
+        prompts=1, per_prompt=5, session_size=4, pairwise_design=Study.PairDesign.ACTIVE
+    )
     _, token, session = pairwise_subject_start(client, study)
     for index, entry in enumerate(session.playlist):
         assert pair_post(client, token, index, pair_answer(entry)).status_code == 200
@@ -177,6 +179,22 @@ def test_the_active_design_chooses_from_the_choices_so_far(client):
     touched = {stimulus for entry in second.playlist for stimulus in pair_served(entry)}
     assert len(touched) == 5
     assert len({frozenset(pair_served(entry)) for entry in second.playlist}) == 4
+
+
+def test_new_studies_get_the_least_variance_design_and_it_serves_what_the_library_chooses(
+    client,
+):
+    # The session's pairs are VarianceDesign's batch for the stored choices: after one
+    # subject answered, the next session's pairs are not the answered ones again.
+    study = pairwise_study_create(prompts=1, per_prompt=5, session_size=4)
+    assert study.pairwise_design == Study.PairDesign.VARIANCE
+    _, token, session = pairwise_subject_start(client, study)
+    answered = {frozenset(pair_served(entry)) for entry in session.playlist}
+    for index, entry in enumerate(session.playlist):
+        assert pair_post(client, token, index, pair_answer(entry)).status_code == 200
+    _, _, second = pairwise_subject_start(client, study)
+    again = {frozenset(pair_served(entry)) for entry in second.playlist}
+    assert len(again) == 4 and not again & answered
 
 
 # --- choices ------------------------------------------------------------------------------
