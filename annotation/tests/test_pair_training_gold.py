@@ -1,6 +1,8 @@
 """Training and gold pairs of a pairwise study: served, answered, scored and kept out of the data."""
 
 import pytest
+from django.urls import reverse
+from rest_framework.test import APIClient
 
 from annotation.models import PairwiseChoice, Stimulus
 from annotation.selectors.pairwise import (
@@ -109,6 +111,12 @@ def test_training_and_gold_answers_stay_out_of_the_history_the_export_and_the_co
     assert progress["pairs_by_stage"]["normal"] == 3
     assert sum(progress["ratings_per_stimulus"]) == 6
     assert sum(row["count"] for row in progress["ratings_per_hour"]) == 3
+    # The API serves the pairwise counts as the progress page's JSON does.
+    api = APIClient()
+    api.force_login(study.owner)
+    served = api.get(reverse("api:study_progress", args=[study.pk])).json()
+    assert served["pairs_by_stage"] == {"normal": 3, "training": 1, "gold": 1}
+    assert served["ratings_per_stimulus"] == progress["ratings_per_stimulus"]
 
 
 @pytest.mark.parametrize("correct", [True, False])
