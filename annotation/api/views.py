@@ -519,13 +519,20 @@ class StudyProgressApi(APIView):
         target = serializers.IntegerField()
         stimuli = serializers.IntegerField()
         stimuli_at_target = serializers.IntegerField()
-        ratings_per_stimulus = serializers.ListField(child=serializers.IntegerField())
-        ratings_missing = serializers.IntegerField()
+        ratings_per_stimulus = serializers.ListField(
+            child=serializers.IntegerField(),
+            help_text="Rated trials per stimulus; a pairwise study: answered comparisons per "
+            "image (each pair counts for both its images).",
+        )
+        ratings_missing = serializers.IntegerField(
+            help_text="Trials still missing to the target; a pairwise study: comparisons."
+        )
         sessions_needed = serializers.IntegerField()
         ratings_per_hour = inline_serializer(
             "RatingsPerHour",
             many=True,
             fields={"hour": serializers.DateTimeField(), "count": serializers.IntegerField()},
+            help_text="Rated trials per hour; a pairwise study: choices (answered pairs).",
         )
         subjects = SubjectStatusSerializer(many=True)
         subjects_by_state = serializers.DictField(child=serializers.IntegerField())
@@ -533,6 +540,12 @@ class StudyProgressApi(APIView):
             allow_null=True,
             help_text="Adaptive studies: per dimension the stimuli at the precision target "
             "and their CI half-widths, and the sessions still needed; null when balanced.",
+        )
+        pairs_by_stage = serializers.DictField(
+            child=serializers.IntegerField(),
+            allow_null=True,
+            help_text="Pairwise studies: answered pairs per stage (normal: the choices, "
+            "training, gold); null for ratings studies.",
         )
 
     @extend_schema(responses=OutputSerializer)

@@ -37,12 +37,25 @@ class SubjectReportSerializer(serializers.Serializer):
         allow_null=True, help_text="Share of trials answered faster than too_fast_threshold_ms."
     )
     too_fast_threshold_ms = serializers.SerializerMethodField()
-    repeat_pairs = serializers.IntegerField()
-    repeat_mean_abs_diff = serializers.FloatField(allow_null=True)
+    repeat_pairs = serializers.IntegerField(
+        help_text="Repeated trials answered (a pairwise study: pairs shown again, sides swapped)."
+    )
+    repeat_mean_abs_diff = serializers.FloatField(
+        allow_null=True, help_text="Mean |repeat - first showing| (ratings studies; else null)."
+    )
+    repeat_agreement = serializers.FloatField(
+        allow_null=True,
+        help_text="Pairwise studies: share of repeated pairs where the same image won both "
+        "times (null for ratings studies or without repeats).",
+    )
     gold_answers = serializers.IntegerField()
-    gold_mean_abs_error = serializers.FloatField(allow_null=True)
+    gold_mean_abs_error = serializers.FloatField(
+        allow_null=True, help_text="Mean |error| on gold stimuli (ratings studies; else null)."
+    )
     gold_accuracy = serializers.FloatField(
-        allow_null=True, help_text="Share of gold answers within 15 % of the scale of the answer."
+        allow_null=True,
+        help_text="Share of gold answers within 15 % of the scale of the answer (a pairwise "
+        "study: share of gold pairs passed).",
     )
     screening = serializers.CharField(help_text="kept, rejected, or empty (not analysed yet).")
     screening_reason = serializers.CharField()

@@ -10,6 +10,7 @@ repeats where the same image won, its gold the share of gold pairs passed.
 """
 
 import statistics
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -398,16 +399,33 @@ def screening_decisions(*, study: Study) -> dict[str, tuple[str, str]]:
     if run is None:
         return {}
     decisions: dict[str, tuple[str, list[str]]] = {}
-    for method in run.summary.get("screening", []):
-        for row in method.get("rows", []):
-            label = str(row.get("subject"))
-            state, reasons = decisions.get(label, ("kept", []))
-            if row.get("rejected"):
-                where = f"{row.get('dimension')}: " if row.get("dimension") else ""
-                reasons.append(f"{where}{row.get('reason') or method.get('method')}")
-                state = "rejected"
-            decisions[label] = (state, reasons)
+    for row, fallback in _screening_rows(run.summary):
+        label = str(row.get("subject"))
+        state, reasons = decisions.get(label, ("kept", []))
+        if row.get("rejected"):
+            where = f"{row.get('dimension')}: " if row.get("dimension") else ""
+            reasons.append(f"{where}{row.get('reason') or row.get('reasons') or fallback}")
+            state = "rejected"
+        decisions[label] = (state, reasons)
     return {label: (state, "; ".join(reasons)) for label, (state, reasons) in decisions.items()}
+
+
+def _screening_rows(summary: dict) -> Iterator[tuple[dict, str]]:
+    """(subject row, method name) of a run's screening: a ratings run lists rows per
+    method; a pairwise run has one row per (dimension, subject) with its ``reasons``."""
+    if summary.get("kind") == "pairwise":
+        subjects = summary.get("subjects", {})
+        columns = subjects.get("columns", [])
+        # A subject flagged but scaled all the same (keep_rejected) was kept by the run.
+        excluded = {str(label) for label in summary.get("excluded_subjects", [])}
+        for values in subjects.get("rows", []):
+            row = dict(zip(columns, values, strict=True))
+            row["rejected"] = bool(row.get("rejected")) and str(row.get("subject")) in excluded
+            yield row, "pairwise screening"
+        return
+    for method in summary.get("screening", []):
+        for row in method.get("rows", []):
+            yield row, str(method.get("method"))
 
 
 def subject_reports(*, study: Study, subjects: list[Subject]) -> list[SubjectReport]:

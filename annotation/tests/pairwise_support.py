@@ -100,3 +100,15 @@ def reference_pairs_add(
             ids.append(stimulus.pk)
         created.append((ids[0], ids[1]))
     return created
+
+
+def playlist_answer_all(client: Client, token: str, playlist: list, *, correct: bool) -> None:
+    """Answer every pair "left"; a training or gold pair with its expected side when
+    ``correct``, else the other."""
+    for index, entry in enumerate(playlist):
+        choice = "left"
+        if entry.get("stage"):
+            expected = entry["expected"]["match"]
+            choice = expected if correct else ("right" if expected == "left" else "left")
+        response = pair_post(client, token, index, pair_answer(entry, choice))
+        assert response.status_code == 200, response.content

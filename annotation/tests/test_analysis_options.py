@@ -13,6 +13,7 @@ from annotation.services.analysis_options import (
     AnalysisOptions,
     analysis_options_clean,
     option_specs,
+    pairwise_option_specs,
 )
 
 OPTION_NAMES = [f.name for f in dataclasses.fields(AnalysisOptions)]
@@ -29,8 +30,14 @@ def test_form_serializer_and_command_flags_are_the_dataclass_fields():
     assert list(AnalysisOptionsSerializer().fields) == OPTION_NAMES
     for action in ("analyse", "freeze"):
         flags = _subcommand_flags(action)
-        assert set(OPTION_NAMES) <= flags, action
-        assert flags - set(OPTION_NAMES) <= {"help", "slug", "options", "by"}, action
+        # A pairwise study takes its own options: their flags are on the same subcommands.
+        assert set(OPTION_NAMES) | set(pairwise_option_specs()) <= flags, action
+        assert flags - set(OPTION_NAMES) - set(pairwise_option_specs()) <= {
+            "help",
+            "slug",
+            "options",
+            "by",
+        }, action
 
 
 def test_every_option_has_help_a_label_and_a_valid_default():

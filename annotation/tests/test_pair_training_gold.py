@@ -1,6 +1,8 @@
 """Training and gold pairs of a pairwise study: served, answered, scored and kept out of the data."""
 
 import pytest
+from django.urls import reverse
+from rest_framework.test import APIClient
 
 from annotation.models import PairwiseChoice, Stimulus
 from annotation.selectors.pairwise import (
@@ -21,6 +23,7 @@ from annotation.tests.pairwise_support import (
     pair_post,
     pairwise_study_create,
     pairwise_subject_start,
+    playlist_answer_all,
     reference_pairs_add,
 )
 
@@ -68,16 +71,6 @@ def test_training_pairs_come_first_and_gold_pairs_are_mixed_in_with_their_expect
     assert not {stimulus for pair in pending for stimulus in map(int, pair)} & reference_ids
 
 
-def _answer_all(client, token, playlist, *, correct: bool) -> None:
-    for index, entry in enumerate(playlist):
-        choice = "left"
-        if entry.get("stage"):
-            expected = entry["expected"]["match"]
-            choice = expected if correct else ("right" if expected == "left" else "left")
-        response = pair_post(client, token, index, pair_answer(entry, choice))
-        assert response.status_code == 200, response.content
-
-
 def test_a_training_answer_gets_the_expected_side_and_is_stored_as_training_once(client):
     study = pairwise_study_create(session_size=2)
     reference_pairs_add(study, role=TRAINING)
@@ -106,7 +99,7 @@ def test_training_and_gold_answers_stay_out_of_the_history_the_export_and_the_co
     reference_pairs_add(study, role=TRAINING)
     reference_pairs_add(study, role=GOLD)
     _, token, session = pairwise_subject_start(client, study)
-    _answer_all(client, token, session.playlist, correct=True)
+    playlist_answer_all(client, token, session.playlist, correct=True)
     assert PairwiseChoice.objects.count() == 5
     history = pairwise_history(study=study, dimension=pairwise_first_dimension(study=study))
     assert sum(len(frame) for frame in history.values()) == 3
@@ -118,6 +111,12 @@ def test_training_and_gold_answers_stay_out_of_the_history_the_export_and_the_co
     assert progress["pairs_by_stage"]["normal"] == 3
     assert sum(progress["ratings_per_stimulus"]) == 6
     assert sum(row["count"] for row in progress["ratings_per_hour"]) == 3
+    # The API serves the pairwise counts as the progress page's JSON does.
+    api = APIClient()
+    api.force_login(study.owner)
+    served = api.get(reverse("api:study_progress", args=[study.pk])).json()
+    assert served["pairs_by_stage"] == {"normal": 3, "training": 1, "gold": 1}
+    assert served["ratings_per_stimulus"] == progress["ratings_per_stimulus"]
 
 
 @pytest.mark.parametrize("correct", [True, False])
@@ -127,7 +126,7 @@ def test_the_subject_report_counts_choices_too_fast_repeats_and_gold_pass_share(
     )
     reference_pairs_add(study, role=GOLD, pairs=2)
     _, token, session = pairwise_subject_start(client, study)
-    _answer_all(client, token, session.playlist, correct=correct)
+    playlist_answer_all(client, token, session.playlist, correct=correct)
     (report,) = subject_reports(study=study, subjects=list(subject_rows(study=study)))
     # 4 pairs and 2 repeats are choices; gold pairs are scored, not counted as choices.
     assert report.trials == 6
@@ -143,7 +142,7 @@ def test_the_report_page_and_csv_show_pairwise_repeats_and_gold(client, admin_cl
     study = pairwise_study_create(session_size=2, gold_per_session=1, repeats_per_session=1)
     reference_pairs_add(study, role=GOLD)
     _, token, session = pairwise_subject_start(client, study)
-    _answer_all(client, token, session.playlist, correct=True)
+    playlist_answer_all(client, token, session.playlist, correct=True)
     page = admin_client.get(f"/studies/{study.pk}/subjects/report/").content.decode()
     assert "0 % same winner (1)" in page and "100 % passed (1)" in page
     csv_text = b"".join(

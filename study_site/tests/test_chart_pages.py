@@ -134,6 +134,32 @@ def test_study_progress_and_analysis_pages_have_titled_charts(
 
 
 @closes_its_connection
+def test_a_pairwise_study_progress_page_charts_comparisons_and_choices(
+    live_server, browser_context, settings, tmp_path
+):
+    from annotation.tests.pairwise_analysis_support import pairwise_study_with_choices
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    study = pairwise_study_with_choices(subjects=6)
+    page = browser_context.new_page()
+    page.goto(f"{live_server.url}/studies/{study.pk}/progress/")
+    figures = _figures_checked(page, 3, "progress-pairwise")
+    assert [f["title"] for f in figures] == [
+        "Comparisons per image",
+        "Completion per subject",
+        "Choices per hour",
+    ]
+    axes = [title for f in figures for title in f["axes"]]
+    assert "answered comparisons per image (count)" in axes and "choices (count)" in axes
+    legends = page.eval_on_selector_all(".legendtext", "nodes => nodes.map(n => n.textContent)")
+    assert f"target ({study.target_ratings_per_stimulus} comparisons)" in legends
+    assert "choices in the hour" in legends
+    shown = page.inner_text("#progress").lower()
+    assert "rating" not in shown and "rated" not in shown, shown
+    assert browser_context.errors == [] and browser_context.foreign == []
+
+
+@closes_its_connection
 def test_a_study_without_ratings_gets_titled_figures_that_say_so(live_server, browser_context):
     from annotation.tests.factories import DimensionFactory, StudyFactory
 

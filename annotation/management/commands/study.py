@@ -7,8 +7,10 @@ manage.py study invite my-study --count 20 --base-url https://rate.example.org >
 manage.py study open my-study
 manage.py study analyse my-study --screening bt500,correlation
 manage.py study freeze my-study --screening bt500 --by alice
+manage.py study freeze my-pairs --method bradley_terry --bt-alpha 0.1   (a pairwise study)
 manage.py study releases my-study
 manage.py study export my-study --release 2 --what mos --out labels.csv
+manage.py study export my-pairs --what choices --out choices.csv   (scores | choices | sidecar)
 manage.py study export my-study --live --out ratings-now.csv
 manage.py study package my-study --release 2 --licence "CC BY 4.0" --out my-study-v2.zip
 manage.py study payments my-study --out payments.csv
@@ -31,14 +33,24 @@ from annotation.imports.errors import ImportRejected
 from annotation.imports.external import LAYOUTS, layouts_listed
 from annotation.models import AnalysisRun, ImportJob, LabelRelease, Study
 from annotation.selectors.research import invite_path, study_progress
-from annotation.services.analysis_options import option_specs
+from annotation.services.analysis_options import (
+    OptionSpec,
+    option_specs,
+    pairwise_option_specs,
+    study_is_pairwise,
+)
 from annotation.services.analysis_runs import analysis_run_request
 from annotation.services.imports import external_import, import_job_create, stimuli_import
 from annotation.services.invites import invites_create, invites_csv
+from annotation.services.pair_exports import choices_csv_stream
 from annotation.services.payments import payment_csv
 from annotation.services.quality import sessions_past_max_duration_end
 from annotation.services.recruitment import idle_sessions_release
-from annotation.services.release_formats import ratings_csv_stream
+from annotation.services.release_formats import (
+    ratings_csv_stream,
+    release_file_labels,
+    release_is_pairwise,
+)
 from annotation.services.release_package import release_package_request
 from annotation.services.releases import (
     release_download_open,
@@ -149,8 +161,16 @@ def _study_step_arguments(sub) -> None:
     for name in ("open", "close", "progress"):
         sub.add_parser(name, help=f"{name.title()} a study.").add_argument("slug")
     for name, text in (
-        ("analyse", "Analyse the ratings now; print screening decisions and MOS summary."),
-        ("freeze", "Freeze the next label release (MOS + raw ratings CSV, sha256)."),
+        (
+            "analyse",
+            "Analyse the ratings (a pairwise study's choices) now; print screening decisions "
+            "and the MOS (scaling) summary.",
+        ),
+        (
+            "freeze",
+            "Freeze the next label release (MOS and raw ratings CSVs, a pairwise study's "
+            "scores and choices CSVs; sha256).",
+        ),
     ):
         action = sub.add_parser(name, help=text)
         action.add_argument("slug")
@@ -175,9 +195,16 @@ def _release_file_arguments(sub) -> None:
     exp = sub.add_parser("export", help="Copy a release's stored file (or live ratings).")
     exp.add_argument("slug")
     exp.add_argument("--release", type=int, default=None, help="Version; default: latest.")
-    exp.add_argument("--what", choices=["mos", "raw", "sidecar"], default="mos")
     exp.add_argument(
-        "--live", action="store_true", help="The current raw ratings, not a frozen release."
+        "--what",
+        default=None,
+        help="mos, raw or sidecar; a pairwise release's are scores, choices or sidecar "
+        "(default: mos or scores).",
+    )
+    exp.add_argument(
+        "--live",
+        action="store_true",
+        help="The current raw ratings (a pairwise study's choices), not a frozen release.",
     )
     exp.add_argument("--out", required=True, help="File to write; '-' for standard output.")
 
@@ -350,63 +377,82 @@ class Command(BaseCommand):
         self.stdout.write(f"{len(made)} trap stimuli added.")
 
     def do_progress(self, **cli_options):
-        progress = study_progress(study=self._study(cli_options["slug"]))
+        study = self._study(cli_options["slug"])
+        progress = study_progress(study=study)
+        if study_is_pairwise(study):
+            # Each answered pair counts for both its images, as on the progress page.
+            stages = progress["pairs_by_stage"]
+            counted = (
+                f"{progress['stimuli_at_target']}/{progress['stimuli']} images compared in at "
+                f"least {progress['target']} answered pairs; {progress['ratings_missing']} "
+                f"comparisons missing; choices: {stages['normal']} (plus {stages['training']} "
+                f"training and {stages['gold']} gold pairs, not data); "
+            )
+        else:
+            counted = (
+                f"{progress['stimuli_at_target']}/{progress['stimuli']} stimuli at target "
+                f"{progress['target']}; {progress['ratings_missing']} ratings missing; "
+            )
         self.stdout.write(
-            f"{progress['stimuli_at_target']}/{progress['stimuli']} stimuli at target "
-            f"{progress['target']}; {progress['ratings_missing']} ratings missing; "
-            f"~{progress['sessions_needed']} sessions needed; "
+            f"{counted}~{progress['sessions_needed']} sessions needed; "
             f"subjects: {progress['subjects_by_state']}"
         )
 
     def do_analyse(self, **cli_options):
         study = self._study(cli_options["slug"])
         run = analysis_run_request(
-            study=study, options=_analysis_options(cli_options), force=True, inline=True
+            study=study, options=_analysis_options(cli_options, study), force=True, inline=True
         )
         if run.status != AnalysisRun.Status.DONE:
             raise CommandError(run.error or f"Analysis {run.status}.")
-        summary = run.summary
-        self.stdout.write(
-            f"{summary['n_input_ratings']} ratings, {summary['n_used_ratings']} used; "
-            f"{summary['n_stimuli']} stimuli; subjects {summary['subjects']}"
-        )
-        for row in summary["rejections"]:
-            self.stdout.write(f"  rejected {row['subject']} ({row['dimension']}): {row['reasons']}")
+        if study_is_pairwise(study):
+            lines = _pairwise_analysis_lines(run.summary)
+        else:
+            lines = _ratings_analysis_lines(run.summary)
+        for line in lines:
+            self.stdout.write(line)
 
     def do_freeze(self, **cli_options):
         study = self._study(cli_options["slug"])
         release = release_freeze(
             study=study,
-            options=_analysis_options(cli_options),
+            options=_analysis_options(cli_options, study),
             created_by=self._owner(cli_options["by"]),
         )
         counts = release.counts
-        self.stdout.write(
-            f"Froze {study.slug} v{release.version}: {counts['stimuli']} stimuli, "
-            f"{counts['ratings']} ratings, {counts['subjects_kept']} of {counts['subjects']} "
-            f"subjects kept.\n  {release.mos_file.name} sha256 {release.mos_sha256}\n"
-            f"  {release.raw_file.name} sha256 {release.raw_sha256}"
-        )
+        if release_is_pairwise(release):
+            lines = _pairwise_freeze_lines(release)
+        else:
+            lines = [
+                f"Froze {study.slug} v{release.version}: {counts['stimuli']} stimuli, "
+                f"{counts['ratings']} ratings, {counts['subjects_kept']} of "
+                f"{counts['subjects']} subjects kept."
+            ]
+        lines += [
+            f"  {release.mos_file.name} sha256 {release.mos_sha256}",
+            f"  {release.raw_file.name} sha256 {release.raw_sha256}",
+        ]
+        folder = release.mos_file.name.rpartition("/")[0]
+        lines += [
+            f"  {folder}/{name} sha256 {digest}"
+            for name, digest in release.method_config.get("derived_files", {}).items()
+        ]
+        self.stdout.write("\n".join(lines))
 
     def do_releases(self, **cli_options):
         study = self._study(cli_options["slug"])
         for release in study.releases.order_by("version"):
-            options = release.method_config.get("options")
-            method = (
-                f"screening {','.join(options['screening']) or 'none'}, "
-                f"normalisation {options['normalisation']}"
-                if options
-                else release.method_config.get("database", "")
-            )
             self.stdout.write(
                 f"v{release.version}\t{release.source}\t{release.created_at:%Y-%m-%d %H:%M}\t"
-                f"{release.counts.get('stimuli', 0)} stimuli\t{method}\t{release.mos_sha256}"
+                f"{release.counts.get('stimuli', 0)} stimuli\t{_release_method(release)}\t"
+                f"{release.mos_sha256}"
             )
 
     def do_export(self, **cli_options):
         study = self._study(cli_options["slug"])
         if cli_options["live"]:
-            self._write(cli_options["out"], ratings_csv_stream(study=study))
+            live = choices_csv_stream if study_is_pairwise(study) else ratings_csv_stream
+            self._write(cli_options["out"], live(study=study))
             return
         releases = study.releases.order_by("-version")
         if cli_options["release"] is not None:
@@ -416,10 +462,11 @@ class Command(BaseCommand):
             raise CommandError(
                 f"{study.slug} has no release {cli_options['release'] or ''}".strip() + "."
             )
-        download = release_download_open(release=release, what=cli_options["what"])
+        slot = _export_slot(release, cli_options["what"])
+        download = release_download_open(release=release, what=slot)
         with download.handle as handle:
             digest = self._write(cli_options["out"], iter(lambda: handle.read(1 << 20), b""))
-        expected = _expected_sha256(release, cli_options["what"])
+        expected = _expected_sha256(release, slot)
         # The stored file is checked against the sha256 recorded when it was frozen.
         if expected and digest != expected:
             raise CommandError(
@@ -473,56 +520,168 @@ def _sink(out: str):
     return Path(out).open("wb")
 
 
-def _expected_sha256(release: LabelRelease, what: str) -> str:
-    return {"mos": release.mos_sha256, "raw": release.raw_sha256}.get(what, "")
+def _expected_sha256(release: LabelRelease, slot: str) -> str:
+    return {"mos": release.mos_sha256, "raw": release.raw_sha256}.get(slot, "")
+
+
+def _export_slot(release: LabelRelease, what: str | None) -> str:
+    """The stored file ``--what`` names: mos, raw or sidecar, which a pairwise release calls
+    scores, choices and sidecar (the slot names are accepted there too, as by the API)."""
+    labels = release_file_labels(release)
+    slots = ["mos", *(["raw"] if release.raw_file else []), "sidecar"]
+    if what is None:
+        return "mos"
+    for slot in slots:
+        if what in (slot, labels.get(slot, slot)):
+            return slot
+    names = ", ".join(labels.get(slot, slot) for slot in slots)
+    kind = "pairwise release" if release_is_pairwise(release) else "release"
+    raise CommandError(
+        f"--what {what}: v{release.version} of {release.study.slug} is a {kind} "
+        f"with the files {names}."
+    )
+
+
+def _release_method(release: LabelRelease) -> str:
+    """How a release was made, in a few words, for the release list."""
+    options = release.method_config.get("options")
+    if not options:
+        return release.method_config.get("database", "")
+    if release_is_pairwise(release):
+        return (
+            f"pairwise {options['method']}, {release.counts.get('choices_used', 0)} of "
+            f"{release.counts.get('choices', 0)} choices used"
+        )
+    return (
+        f"screening {','.join(options['screening']) or 'none'}, "
+        f"normalisation {options['normalisation']}"
+    )
+
+
+def _ratings_analysis_lines(summary: dict) -> list[str]:
+    lines = [
+        f"{summary['n_input_ratings']} ratings, {summary['n_used_ratings']} used; "
+        f"{summary['n_stimuli']} stimuli; subjects {summary['subjects']}"
+    ]
+    lines += [
+        f"  rejected {row['subject']} ({row['dimension']}): {row['reasons']}"
+        for row in summary["rejections"]
+    ]
+    return lines
+
+
+def _pairwise_analysis_lines(summary: dict) -> list[str]:
+    """A pairwise run's summary (analysis_digest.pairwise_digest): choices, what was scaled,
+    and each subject the screening flagged, with its reasons."""
+    subjects = summary["subjects"]
+    rows = [dict(zip(subjects["columns"], row, strict=True)) for row in subjects["rows"]]
+    excluded = set(summary["excluded_subjects"])
+    lines = [
+        f"{summary['n_input_choices']} choices, {summary['n_used_choices']} used; "
+        f"{summary['n_stimuli']} stimuli scaled in {summary['n_groups']} groups "
+        f"({summary['method']}, {summary['unit']}); subjects: "
+        f"{subjects['total'] - len(excluded)} kept, {len(excluded)} rejected of "
+        f"{subjects['total']}"
+    ]
+    rejected = [row for row in rows if row["rejected"]]
+    for row in rejected:
+        kept = "" if str(row["subject"]) in excluded else " (kept: --keep-rejected)"
+        where = f" ({row['dimension']})" if row["dimension"] else ""
+        lines.append(f"  rejected {row['subject']}{where}: {row['reasons']}{kept}")
+    # The library also states each rejection as a warning: printed once, above.
+    restated = tuple(f"subject {row['subject']} rejected on dimension" for row in rejected)
+    lines += [
+        f"  note: {warning}" for warning in summary["warnings"] if not warning.startswith(restated)
+    ]
+    return lines
+
+
+def _pairwise_freeze_lines(release: LabelRelease) -> list[str]:
+    counts, config = release.counts, release.method_config
+    lines = [
+        f"Froze {release.study.slug} v{release.version} (pairwise, "
+        f"{config['pairwise']['scaling']}, {config['unit']}): {counts['stimuli']} stimuli in "
+        f"{counts['groups']} groups, {counts['choices']} choices ({counts['choices_used']} "
+        f"used), {counts['subjects_kept']} of {counts['subjects']} subjects kept."
+    ]
+    lines += [
+        f"  rejected {row['subject']}"
+        + (f" ({row['dimension']})" if row["dimension"] else "")
+        + f": {row['reasons']}"
+        for row in config["rejections"]
+    ]
+    return lines
 
 
 def option_flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def _flag_specs() -> dict[str, tuple[OptionSpec, str]]:
+    """Every analysis option of either kind of study, once, with its help text: a
+    subcommand's flags are parsed before the study (and so its kind) is known."""
+    ratings, pairwise = option_specs(), pairwise_option_specs()
+    flags = {
+        name: (
+            spec,
+            f"{spec.help}; a pairwise study: {pairwise[name].help}"
+            if name in pairwise
+            else f"{spec.help} (ratings studies only)",
+        )
+        for name, spec in ratings.items()
+    }
+    for name, spec in pairwise.items():
+        flags.setdefault(name, (spec, f"{spec.help} (pairwise studies only)"))
+    return flags
+
+
 def _analysis_arguments(parser) -> None:
     """One flag per analysis option, from its one definition, plus --options for JSON."""
-    for name, spec in option_specs().items():
+    for name, (spec, text) in _flag_specs().items():
         if spec.kind == "many":
             parser.add_argument(
                 option_flag(name),
                 default=None,
-                help=f"Comma-separated, any of {','.join(spec.values)}; 'none' for none. "
-                f"{spec.help}.",
+                help=f"Comma-separated, any of {','.join(spec.values)}; 'none' for none. {text}.",
             )
         elif spec.kind == "switch":
             parser.add_argument(
-                option_flag(name),
-                action=argparse.BooleanOptionalAction,
-                default=None,
-                help=spec.help,
+                option_flag(name), action=argparse.BooleanOptionalAction, default=None, help=text
             )
         elif spec.kind in ("choice", "integer") and spec.choices:
             kind = int if spec.kind == "integer" else str
             parser.add_argument(
-                option_flag(name), type=kind, choices=spec.values, default=None, help=spec.help
+                option_flag(name), type=kind, choices=spec.values, default=None, help=text
             )
         else:
             kind = int if spec.kind == "integer" else float
-            parser.add_argument(option_flag(name), type=kind, default=None, help=spec.help)
+            parser.add_argument(option_flag(name), type=kind, default=None, help=text)
     parser.add_argument(
         "--options", default=None, help="All options as JSON (flags given override it)."
     )
 
 
-def _analysis_options(cli_options: dict) -> dict:
+def _analysis_options(cli_options: dict, study: Study) -> dict:
+    """The --options JSON with the flags given over it; a flag of the other kind of study
+    is refused by name (the values themselves are checked by the study's own options)."""
     try:
         options = json.loads(cli_options["options"]) if cli_options.get("options") else {}
     except json.JSONDecodeError as exc:
         raise CommandError(f"--options is not valid JSON: {exc}") from None
     if not isinstance(options, dict):
         raise CommandError("--options must be a JSON object.")
-    for name, spec in option_specs().items():
-        value = cli_options.get(name)
-        if value is None:
-            continue
-        if spec.kind == "many":
+    pairwise = study_is_pairwise(study)
+    specs = pairwise_option_specs() if pairwise else option_specs()
+    given = {name: cli_options[name] for name in _flag_specs() if cli_options.get(name) is not None}
+    foreign = [option_flag(name) for name in given if name not in specs]
+    if foreign:
+        kind = "pairwise" if pairwise else "ratings"
+        raise CommandError(
+            f"{', '.join(foreign)}: not an option of {study.slug}, a {kind} study; its options "
+            f"are {', '.join(option_flag(name) for name in specs)}."
+        )
+    for name, value in given.items():
+        if specs[name].kind == "many":
             value = [] if value == "none" else value.split(",")
         options[name] = value
     return options

@@ -6,6 +6,31 @@
   if (!root) return;
   var url = root.dataset.url;
   var HOUR_MS = 3600 * 1000;
+  // A pairwise study's counts are answered comparisons per image and choices per hour
+  // (study_progress counts them in the same fields), so its charts say so.
+  var WORDS = root.dataset.kind === "pairwise" ? {
+    perStimulus: "Comparisons per image",
+    perStimulusAxis: "answered comparisons per image (count)",
+    stimuliAxis: "images (count)",
+    perStimulusTrace: "images with this many comparisons",
+    target: "comparisons",
+    noStimuli: "No images yet",
+    perHour: "Choices per hour",
+    perHourAxis: "choices (count)",
+    perHourTrace: "choices in the hour",
+    noAnswers: "No choices yet",
+  } : {
+    perStimulus: "Ratings per stimulus",
+    perStimulusAxis: "ratings per stimulus (count)",
+    stimuliAxis: "stimuli (count)",
+    perStimulusTrace: "stimuli with this many ratings",
+    target: "ratings",
+    noStimuli: "No stimuli yet",
+    perHour: "Images rated per hour",
+    perHourAxis: "images rated (count)",
+    perHourTrace: "images rated in the hour",
+    noAnswers: "No ratings yet",
+  };
 
   function empty(spec, points, text) {
     if (points) return spec;
@@ -15,21 +40,21 @@
 
   function histogram(data) {
     var spec = {
-      title: "Ratings per stimulus",
-      x: "ratings per stimulus (count)",
-      y: "stimuli (count)",
+      title: WORDS.perStimulus,
+      x: WORDS.perStimulusAxis,
+      y: WORDS.stimuliAxis,
       xaxis: { rangemode: "tozero", dtick: data.target > 20 ? undefined : 1 },
       bargap: 0.05,
       // An adaptive study has no fixed number of ratings to aim at.
       shapes: data.allocation ? [] : [{
         type: "line", x0: data.target, x1: data.target, yref: "paper", y0: 0, y1: 1,
-        line: { dash: "dash", color: "#c0392b" }, name: "target (" + data.target + " ratings)", showlegend: true,
+        line: { dash: "dash", color: "#c0392b" }, name: "target (" + data.target + " " + WORDS.target + ")", showlegend: true,
       }],
     };
     return Plotly.react("fig-histogram", [{
-      type: "histogram", x: data.ratings_per_stimulus, name: "stimuli with this many ratings",
+      type: "histogram", x: data.ratings_per_stimulus, name: WORDS.perStimulusTrace,
       xbins: { start: -0.5, size: 1 }, marker: { color: "#2f6f9f" },
-    }], Charts.layout(empty(spec, data.ratings_per_stimulus.length, "No stimuli yet")), Charts.config);
+    }], Charts.layout(empty(spec, data.ratings_per_stimulus.length, WORDS.noStimuli)), Charts.config);
   }
 
   function subjects(data) {
@@ -57,9 +82,9 @@
     var offset = rows.length ? rows[0].hour.slice(19) || "Z" : "";
     var starts = rows.map(function (r) { return Date.parse(r.hour.slice(0, 19) + "Z"); });
     var spec = {
-      title: "Images rated per hour",
+      title: WORDS.perHour,
       x: "hour" + (offset ? " (UTC" + (offset === "Z" ? "" : offset) + ")" : ""),
-      y: "images rated (count)",
+      y: WORDS.perHourAxis,
       xaxis: { type: "date", tickformat: "%H:%M\n%b %d" },
       yaxis: { rangemode: "tozero" },
     };
@@ -75,13 +100,13 @@
     }
     return Plotly.react("fig-hourly", [{
       type: "bar",
-      name: "images rated in the hour",
+      name: WORDS.perHourTrace,
       // A bar spans its hour: centred half an hour after the hour starts.
       x: starts.map(function (t) { return new Date(t + HOUR_MS / 2).toISOString().slice(0, 19); }),
       y: rows.map(function (r) { return r.count; }),
       width: starts.map(function () { return HOUR_MS * 0.9; }),
       marker: { color: "#2f6f9f" },
-    }], Charts.layout(empty(spec, rows.length, "No ratings yet")), Charts.config);
+    }], Charts.layout(empty(spec, rows.length, WORDS.noAnswers)), Charts.config);
   }
 
   function cell(row, text) {
