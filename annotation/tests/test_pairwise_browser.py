@@ -136,6 +136,11 @@ def test_the_design_form_creates_a_pairwise_study_in_the_browser(live_server, pa
     page.goto(f"{live_server.url}/studies/new/?preset=pairwise")
     page.fill("input[name=name]", "Which matches better")
     page.select_option("select[name=scale_type]", "pairwise")
+    design = page.locator("select[name=pairwise_design]")
+    assert design.input_value() == "variance"  # the default for new studies
+    assert "Least variance" in design.inner_text()
+    design.scroll_into_view_if_needed()
+    shot(page, "pair-design-default.png")
     page.select_option("select[name=pairwise_design]", "full")
     page.check("input[name=pairwise_no_preference]")
     page.locator("select[name=pairwise_grouping]").scroll_into_view_if_needed()
